@@ -1,0 +1,122 @@
+"""The ``meshkit`` command line: a click group whose commands come from plugins.
+
+Errors end the process with the exit code of their class (0 ok, 1 user error, 2 config or usage
+error, 3 platform error) and a short message; meshkit's own traceback shows only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from meshkit import __version__
+from meshkit.core.config import parse_overrides
+from meshkit.core.errors import MeshkitError, PlatformError, StepFailedError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class CliState:
+    """Options of the root command; builds the ``Meshkit`` instance on first use."""
+
+    def __init__(self, workspace: str | None, overrides: tuple[str, ...], debug: bool):
+        self.workspace_path = workspace
+        self.overrides = parse_overrides(overrides)
+        self.debug = debug
+        self._meshkit = None
+
+    @property
+    def meshkit(self):
+        if self._meshkit is None:
+            from meshkit.core.context import Meshkit
+
+            self._meshkit = Meshkit.open(self.workspace_path, overrides=self.overrides)
+        return self._meshkit
+
+    def close(self) -> None:
+        if self._meshkit is not None:
+            self._meshkit.close()
+
+
+def pass_meshkit(func):
+    """Decorator: call the command with the ``Meshkit`` instance as first argument."""
+
+    @functools.wraps(func)
+    @click.pass_obj
+    def wrapper(state: CliState, *args, **kwargs):
+        return func(state.meshkit, *args, **kwargs)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="meshkit")
+@click.option("-w", "--workspace", type=click.Path(file_okay=False), help="Workspace folder (default: found from the current folder).")
+@click.option("-c", "--config", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@click.option("--debug", is_flag=True, help="Show meshkit's own tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None, overrides: tuple[str, ...], debug: bool) -> None:
+    """meshkit: data jobs, transfers, models, products and governance, from one workspace."""
+    ctx.obj = CliState(workspace, overrides, debug)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def build_cli() -> click.Group:
+    """The root group with every plugin's commands added."""
+    from meshkit.core.plugins import build_plugin_manager
+
+    pm = build_plugin_manager()
+    pm.hook.register_commands(cli=cli)
+    return cli
+
+
+def render_error(exc: MeshkitError) -> None:
+    """Print an error the way a user should read it: what, where, what to do."""
+    if isinstance(exc, StepFailedError):
+        err_console.print(f"[bold red]Step failed:[/] {exc.step}")
+        err_console.print("Traceback (your code):", style="dim")
+        for filename, lineno, func, line in exc.frames:
+            err_console.print(f'  File "{filename}", line {lineno}, in {func}', markup=False)
+            if line:
+                err_console.print(f"    {line}", markup=False)
+        err_console.print(f"{exc.cause_type}: {exc.message}", markup=False)
+        return
+    err_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns (and exits with) the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        group = build_cli()
+        group.main(args=argv, prog_name="meshkit", standalone_mode=False)
+        code = 0
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("Aborted.")
+        code = 1
+    except click.ClickException as exc:
+        exc.show()
+        code = 2
+    except MeshkitError as exc:
+        if debug:
+            err_console.print_exception()
+        render_error(exc)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        code = 130
+    except Exception as exc:  # an error of meshkit itself
+        if debug:
+            err_console.print_exception()
+        else:
+            err = PlatformError(f"Internal error: {type(exc).__name__}: {exc}.", hint="Run again with --debug for details.")
+            render_error(err)
+        code = 3
+    return code

@@ -1,0 +1,155 @@
+"""Layered configuration with provenance.
+
+Plugins declare keys through the ``configure`` hook. Values are resolved, highest first, from:
+command-line overrides > environment (``MESHKIT_<KEY>``, then VDK's ``VDK_<KEY>``) > job config
+(``config.ini``) > workspace ``meshkit.toml`` ``[config]`` > the declared default.
+``Config.explain()`` tells each effective value and where it came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from meshkit.core.errors import ConfigError
+
+SECRET_MASK = "********"
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on", "y"):
+        return True
+    if text in ("0", "false", "no", "off", "n", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {bool: _to_bool, int: int, float: float, str: str}
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """A declared configuration key."""
+
+    key: str
+    default: Any
+    description: str
+    type: type = str
+    #: Secret values are masked by ``Config.explain`` and registered for redaction.
+    secret: bool = False
+
+
+class ConfigBuilder:
+    """Collects the keys plugins declare in the ``configure`` hook."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, ConfigKey] = {}
+
+    def add(self, key: str, default: Any = None, description: str = "", type: type = str, secret: bool = False) -> None:
+        """Declare ``key`` with its default, a one-line description and its value type."""
+        key = key.lower()
+        if key in self.keys:
+            raise ConfigError(f"Config key `{key}` is declared twice.", hint="Rename one of the keys.")
+        self.keys[key] = ConfigKey(key, default, description, type, secret)
+
+
+@dataclass
+class Layer:
+    """One source of values: its name (shown to the user) and its values."""
+
+    source: str
+    values: Mapping[str, Any]
+
+
+class Config:
+    """Effective configuration: declared keys resolved over ordered layers."""
+
+    def __init__(self, keys: Mapping[str, ConfigKey], layers: list[Layer], environ: Mapping[str, str] | None = None):
+        self.keys = dict(keys)
+        self._environ = os.environ if environ is None else environ
+        self._layers = list(layers)  # lowest precedence first, environment excluded
+        for layer in self._layers:
+            self._check_known(layer)
+
+    def _check_known(self, layer: Layer) -> None:
+        for key in layer.values:
+            if key.lower() not in self.keys:
+                close = difflib.get_close_matches(key.lower(), self.keys, n=1)
+                hint = f"Did you mean `{close[0]}`?" if close else "Run `meshkit config` to list the known keys."
+                raise ConfigError(f"Unknown config key `{key}`.", where=layer.source, hint=hint)
+
+    def with_layer(self, layer: Layer, *, below_env: bool = True) -> Config:
+        """A copy with ``layer`` added on top of the file layers (job config) or on top of all."""
+        layers = list(self._layers)
+        if below_env:
+            overrides = [lay for lay in layers if lay.source == "command line"]
+            layers = [lay for lay in layers if lay.source != "command line"] + [layer] + overrides
+        else:
+            layers.append(layer)
+        return Config(self.keys, layers, self._environ)
+
+    def _lookup(self, key: str) -> tuple[Any, str]:
+        for layer in reversed(self._layers):
+            if layer.source == "command line" and key in layer.values:
+                return layer.values[key], layer.source
+        for var in (f"MESHKIT_{key.upper()}", f"VDK_{key.upper()}"):
+            if var in self._environ:
+                return self._environ[var], f"environment {var}"
+        for layer in reversed(self._layers):
+            if layer.source != "command line" and key in layer.values:
+                return layer.values[key], layer.source
+        return self.keys[key].default, "default"
+
+    def get(self, key: str) -> Any:
+        """The effective value of ``key``, converted to its declared type."""
+        key = key.lower()
+        if key not in self.keys:
+            raise ConfigError(f"Unknown config key `{key}`.", hint="Declare it in a plugin's `configure` hook.")
+        value, source = self._lookup(key)
+        spec = self.keys[key]
+        if value is None or isinstance(value, spec.type):
+            return value
+        try:
+            return _CONVERTERS.get(spec.type, spec.type)(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"Config key `{key}` from {source} must be {spec.type.__name__}: {exc}.", hint="Fix the value."
+            ) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.get(key)
+
+    def source(self, key: str) -> str:
+        """Where the effective value of ``key`` comes from."""
+        return self._lookup(key.lower())[1]
+
+    def secret_values(self) -> list[str]:
+        """The values of keys declared secret, for redaction."""
+        return [str(v) for k, spec in self.keys.items() if spec.secret and (v := self.get(k))]
+
+    def explain(self) -> list[tuple[str, Any, str, str]]:
+        """``(key, value, source, description)`` for every key, secrets masked."""
+        rows = []
+        for key in sorted(self.keys):
+            spec = self.keys[key]
+            value = self.get(key)
+            shown = SECRET_MASK if spec.secret and value else value
+            rows.append((key, shown, self.source(key), spec.description))
+        return rows
+
+
+def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Parse ``key=value`` command-line pairs."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"`{pair}` is not of the form key=value.", hint="Write for example `-c db_default_type=sqlite`.")
+        out[key.strip().lower()] = value
+    return out

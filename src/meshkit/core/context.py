@@ -1,0 +1,142 @@
+"""``Meshkit``: one workspace, its plugins, configuration, metadata database and stores.
+
+Each instance has its own plugin manager, so tests and embedded uses never share hidden state.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from meshkit.core.config import Config, ConfigBuilder, Layer
+from meshkit.core.errors import ConfigError
+from meshkit.core.metadata import MetadataDB
+from meshkit.core.plugins import build_plugin_manager
+from meshkit.core.redaction import Redactor
+from meshkit.core.references import resolve
+from meshkit.core.runs import RunStore
+from meshkit.core.workspace import Workspace
+
+#: Store names every workspace has, and the config key or type behind each.
+DEFAULT_STORES = {"warehouse": "duckdb", "duckdb": "duckdb", "sqlite": "sqlite", "postgres": "postgres", "mysql": "mysql"}
+
+
+class Meshkit:
+    """The entry point for domain code: ``Meshkit(workspace)`` or ``Meshkit.open(path)``."""
+
+    def __init__(self, workspace: Workspace, *, overrides: Mapping[str, Any] | None = None,
+                 plugins: Iterable[object | str] = (), load_entrypoints: bool = True):  # fmt: skip
+        self.workspace = workspace
+        local = workspace.settings.get("workspace", {}).get("plugins", [])
+        self.pm = build_plugin_manager([*local, *plugins], load_entrypoints=load_entrypoints)
+        builder = ConfigBuilder()
+        self.pm.hook.configure(config=builder)
+        layers = [Layer("meshkit.toml", workspace.config_values)]
+        if overrides:
+            layers.append(Layer("command line", {k.lower(): v for k, v in overrides.items()}))
+        self.config = Config(builder.keys, layers)
+        self.redactor = Redactor()
+        for value in self.config.secret_values():
+            self.redactor.add(value)
+        self._stores: dict[str, Any] = {}
+        self._store_types: dict[str, type] | None = None
+        self.pm.hook.initialize(meshkit=self)
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, **kwargs) -> Meshkit:
+        """The workspace containing ``path`` (default: the current folder)."""
+        return cls(Workspace.find(path), **kwargs)
+
+    # ------------------------------------------------------------------ metadata
+
+    @cached_property
+    def metadata(self) -> MetadataDB:
+        url = self.config.get("metadata_url") or f"sqlite:///{self.workspace.state_dir / 'metadata.db'}"
+        self.redactor.add(_url_password(url))
+        return MetadataDB(url)
+
+    @cached_property
+    def runs(self) -> RunStore:
+        return RunStore(self.metadata)
+
+    # ------------------------------------------------------------------ stores
+
+    @property
+    def store_types(self) -> dict[str, type]:
+        if self._store_types is None:
+            types: dict[str, type] = {}
+            for group in self.pm.hook.register_store_types():
+                for cls in group:
+                    types[cls.type] = cls
+            self._store_types = types
+        return self._store_types
+
+    def store(self, ref: str):
+        """The store named ``ref`` in ``meshkit.toml``, a default store name, or a URL."""
+        if ref not in self._stores:
+            self._stores[ref] = self._make_store(ref)
+        return self._stores[ref]
+
+    def _make_store(self, ref: str):
+        declared = self.workspace.store_settings
+        if ref in declared:
+            options = dict(declared[ref])
+            type_name = options.pop("type", None)
+            cls = self._store_class(type_name, where=f"meshkit.toml [stores.{ref}]")
+            return cls(ref, options, self)
+        if "://" in ref:
+            scheme = ref.split("://", 1)[0].split("+", 1)[0].lower()
+            for cls in self.store_types.values():
+                if scheme in cls.url_schemes:
+                    self.redactor.add(_url_password(ref))
+                    return cls(ref, cls.from_url(ref), self)
+            raise ConfigError(f"No store type handles URLs of scheme `{scheme}`.", hint="Install the plugin for it.")
+        if ref in DEFAULT_STORES:
+            return self._store_class(DEFAULT_STORES[ref], where=ref)(ref, {}, self)
+        known = sorted({*declared, *DEFAULT_STORES})
+        close = difflib.get_close_matches(ref, known, n=1)
+        hint = f"Did you mean `{close[0]}`?" if close else f"Known stores: {', '.join(known)}; declare others in meshkit.toml [stores.NAME]."
+        raise ConfigError(f"Unknown store `{ref}`.", hint=hint)
+
+    def _store_class(self, type_name: str | None, where: str) -> type:
+        if type_name not in self.store_types:
+            known = ", ".join(sorted(self.store_types))
+            raise ConfigError(f"Unknown store type `{type_name}`.", where=where, hint=f"Use one of: {known}.")
+        return self.store_types[type_name]
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve a credential reference (``env:``, ``secret:``, ``vaultPath``) and mark it for redaction."""
+        return resolve(value, get_secret=self.get_secret, redact=self.redactor.add)
+
+    def get_secret(self, name: str, scope: str = "") -> str | None:
+        from meshkit.job.secrets import secrets_backend
+
+        value = secrets_backend(self).get(scope, name)
+        if value is not None:
+            self.redactor.add(str(value))
+        return value
+
+    def close(self) -> None:
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
+        if "metadata" in self.__dict__:
+            self.metadata.dispose()
+
+    def __enter__(self) -> Meshkit:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:
+        return None

@@ -1,0 +1,247 @@
+"""Every hook meshkit calls, grouped by lifecycle.
+
+Plugins implement them with ``@meshkit.hookimpl``; meshkit's own features are plugins too.
+Hooks are always called with keyword arguments, so an implementation may accept any subset.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("meshkit")
+hookimpl = pluggy.HookimplMarker("meshkit")
+
+# ---------------------------------------------------------------------------- command line
+
+
+@hookspec
+def register_commands(cli):
+    """Add commands to the ``meshkit`` command line.
+
+    :param cli: the root ``click.Group``; call ``cli.add_command(...)``.
+    """
+
+
+@hookspec
+def configure(config):
+    """Declare configuration keys.
+
+    :param config: a :class:`meshkit.core.config.ConfigBuilder`; call ``config.add(key, default,
+        description, type=..., secret=...)``.
+    """
+
+
+@hookspec
+def initialize(meshkit):
+    """Called once the configuration is resolved and plugins are loaded.
+
+    :param meshkit: the :class:`meshkit.core.context.Meshkit` instance.
+    """
+
+
+@hookspec
+def shutdown(meshkit, exit_code):
+    """Called when a ``meshkit`` command ends.
+
+    :param meshkit: the instance that ran the command.
+    :param exit_code: the process exit code (0 ok, 1 user error, 2 config error, 3 platform error).
+    """
+
+
+# ---------------------------------------------------------------------------- job run
+
+
+@hookspec
+def initialize_job(context):
+    """Prepare a data job run before its steps are discovered.
+
+    :param context: the :class:`meshkit.job.context.JobContext` (job name, directory, config,
+        arguments, the run record). Plugins may add steps or change arguments.
+    """
+
+
+@hookspec(firstresult=True)
+def run_job(context):
+    """Run all steps of a job; the first implementation that returns a result wins.
+
+    :param context: the :class:`meshkit.job.context.JobContext`.
+    :return: a :class:`meshkit.job.context.JobResult`.
+    """
+
+
+@hookspec(firstresult=True)
+def run_step(context, step):
+    """Run one step; the built-in implementation dispatches on the step type.
+
+    :param context: the :class:`meshkit.job.context.JobContext`.
+    :param step: the :class:`meshkit.job.steps.Step` to run.
+    :return: ``True`` once the step ran (a failure raises).
+    """
+
+
+@hookspec
+def finalize_job(context, result):
+    """Called after the last step, whether the job succeeded or not.
+
+    :param context: the :class:`meshkit.job.context.JobContext`.
+    :param result: the :class:`meshkit.job.context.JobResult`, with status and error.
+    """
+
+
+# ---------------------------------------------------------------------------- managed connection
+
+
+@hookspec
+def connection_validate_operation(connection, operation, parameters):
+    """Check an operation before it runs; raise to refuse it.
+
+    :param connection: the name of the managed connection (a store name).
+    :param operation: the SQL text after parameter substitution.
+    :param parameters: the DB-API parameters, or ``None``.
+    """
+
+
+@hookspec
+def connection_before_operation(cursor):
+    """Called before an operation is executed.
+
+    :param cursor: the :class:`meshkit.job.connection.ManagedCursor` (``.operation``, ``.parameters``).
+    """
+
+
+@hookspec(firstresult=True)
+def connection_execute_operation(cursor):
+    """Execute the operation; implement as ``wrapper=True`` to time, trace or change it.
+
+    :param cursor: the :class:`meshkit.job.connection.ManagedCursor`.
+    :return: ``True`` once executed.
+    """
+
+
+@hookspec
+def connection_recover_operation(cursor, error):
+    """Called when an operation failed; may retry it with ``cursor.execute_native()``.
+
+    :param cursor: the :class:`meshkit.job.connection.ManagedCursor`.
+    :param error: the exception raised by the database.
+    :return: ``True`` if the operation was recovered (the error is then not raised).
+    """
+
+
+@hookspec
+def connection_after_operation(cursor):
+    """Called after an operation succeeded.
+
+    :param cursor: the :class:`meshkit.job.connection.ManagedCursor` (``.rowcount``, timings).
+    """
+
+
+# ---------------------------------------------------------------------------- ingestion
+
+
+@hookspec
+def pre_ingest(payload):
+    """Inspect or change a batch before it is written.
+
+    :param payload: a :class:`meshkit.data.ingest.IngestPayload` (``table``, ``destination``,
+        ``target``, ``method``, ``mode``). Assign ``payload.table`` to transform the rows.
+    """
+
+
+@hookspec(firstresult=True)
+def ingest_payload(payload):
+    """Write a batch to its target; the built-in writes through the target store.
+
+    :param payload: the :class:`meshkit.data.ingest.IngestPayload`.
+    :return: the number of rows written.
+    """
+
+
+@hookspec
+def post_ingest(payload, rows_written, error):
+    """Called after a batch was written or failed.
+
+    :param payload: the :class:`meshkit.data.ingest.IngestPayload`.
+    :param rows_written: rows written (0 on failure).
+    :param error: the exception, or ``None``.
+    """
+
+
+# ---------------------------------------------------------------------------- registries
+
+
+@hookspec
+def register_store_types():
+    """Return store classes (subclasses of :class:`meshkit.data.stores.base.Store`).
+
+    Stores are where data lives; the SQL ones are also managed connections and every one is an
+    ingestion target. Each class has a unique ``type`` name used in ``[stores.NAME] type = ...``.
+    """
+
+
+@hookspec
+def register_step_types():
+    """Return step types: a list of :class:`meshkit.job.steps.StepType` (file suffix and runner)."""
+
+
+@hookspec
+def register_templates():
+    """Return templates as ``{name: path_to_template_job_directory}`` for ``execute_template``."""
+
+
+@hookspec
+def register_properties_backends():
+    """Return ``{name: factory}``; ``factory(meshkit)`` builds a properties backend."""
+
+
+@hookspec
+def register_secrets_backends():
+    """Return ``{name: factory}``; ``factory(meshkit)`` builds a secrets backend."""
+
+
+@hookspec
+def register_transforms():
+    """Return transform classes (see :mod:`meshkit.data.transforms`), used by transfers and governance."""
+
+
+@hookspec
+def register_check_types():
+    """Return data-quality check classes (see :mod:`meshkit.quality`), by their ``type`` name."""
+
+
+@hookspec
+def register_executors():
+    """Return ``{name: factory}``; ``factory(meshkit)`` builds an executor for the control service."""
+
+
+# ---------------------------------------------------------------------------- run events
+
+
+@hookspec
+def run_started(meshkit, run):
+    """A run began.
+
+    :param meshkit: the instance.
+    :param run: the :class:`meshkit.core.runs.RunRecord`.
+    """
+
+
+@hookspec
+def run_finished(meshkit, run):
+    """A run ended (any status).
+
+    :param meshkit: the instance.
+    :param run: the :class:`meshkit.core.runs.RunRecord` with status, timings and counts.
+    """
+
+
+@hookspec
+def dataset_written(meshkit, run, dataset, rows, schema):
+    """Rows were written to a dataset; lineage and metrics hang here.
+
+    :param meshkit: the instance.
+    :param run: the :class:`meshkit.core.runs.RunRecord` doing the write.
+    :param dataset: ``"store_name/asset"``.
+    :param rows: rows written by this write.
+    :param schema: the ``pyarrow.Schema`` written.
+    """

@@ -1,0 +1,86 @@
+"""Build a plugin manager: meshkit's built-in plugins, then installed ones, then local ones.
+
+Built-ins are registered exactly like third-party plugins. Third-party plugins are found through
+the ``meshkit.plugins`` entry-point group; local ones are module names listed in
+``meshkit.toml`` (``[workspace] plugins = [...]``) or in ``MESHKIT_PLUGINS`` (comma-separated).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterable
+from types import ModuleType
+
+import pluggy
+
+from meshkit.core import hookspecs
+from meshkit.core.errors import PluginError
+
+ENTRY_POINT_GROUP = "meshkit.plugins"
+
+BUILTIN_PLUGINS = (
+    "meshkit.core.settings",
+    "meshkit.data.stores.duckdb",
+    "meshkit.data.stores.sqlite",
+    "meshkit.data.stores.postgres",
+    "meshkit.data.stores.mysql",
+    "meshkit.data.stores.files",
+    "meshkit.data.ingest",
+    "meshkit.job.steps",
+    "meshkit.job.runner",
+    "meshkit.job.connection",
+    "meshkit.job.templates",
+    "meshkit.job.properties",
+    "meshkit.job.secrets",
+    "meshkit.cli.commands",
+)
+
+
+def _import(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise PluginError(
+            f"Cannot import plugin `{name}`: {exc}.", plugin=name, hint="Install it or remove it from the plugin list."
+        ) from None
+
+
+def build_plugin_manager(extra: Iterable[object | str] = (), *, load_entrypoints: bool = True) -> pluggy.PluginManager:
+    """A fresh plugin manager with built-ins, entry points, ``MESHKIT_PLUGINS`` and ``extra``.
+
+    ``extra`` holds plugin objects or module names (workspace plugins, test plugins).
+    """
+    pm = pluggy.PluginManager("meshkit")
+    pm.add_hookspecs(hookspecs)
+    for name in BUILTIN_PLUGINS:
+        pm.register(_import(name), name=name)
+    if load_entrypoints:
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as exc:  # a broken third-party package must not hide which one it is
+            raise PluginError(f"Cannot load a `{ENTRY_POINT_GROUP}` entry point: {exc}.") from None
+    names = [n.strip() for n in os.environ.get("MESHKIT_PLUGINS", "").split(",") if n.strip()]
+    for plugin in [*names, *extra]:
+        obj = _import(plugin) if isinstance(plugin, str) else plugin
+        if not pm.is_registered(obj):
+            pm.register(obj, name=plugin if isinstance(plugin, str) else None)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(str(exc), plugin=str(exc.plugin), hint="Check the hook name against `docs/hooks.md`.") from None
+    return pm
+
+
+def describe_plugins(pm: pluggy.PluginManager) -> list[tuple[str, str, list[str]]]:
+    """``(name, origin, hooks)`` for every registered plugin, for ``meshkit plugins``."""
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        dist = dists.get(id(plugin))
+        origin = f"{dist.project_name} {dist.version}" if dist else ("builtin" if name in BUILTIN_PLUGINS else "local")
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        rows.append((name, origin, hooks))
+    return rows

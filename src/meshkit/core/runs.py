@@ -1,0 +1,169 @@
+"""Run records: every execution (job, transfer, model build, check, publish) is a Run.
+
+A run has an id, a kind, a status from ``RUN_STATUSES``, timings, a row count, per-step
+records, a log file, and free-form ``details`` for what a kind wants to keep (lineage, stats).
+"""
+
+from __future__ import annotations
+
+import secrets as _random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+import sqlalchemy as sa
+
+from meshkit.core.metadata import MetadataDB, run_steps, runs
+
+RunStatus = Literal["submitted", "running", "succeeded", "cancelled", "skipped", "user_error", "platform_error"]
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+FINAL_STATUSES = frozenset({"succeeded", "cancelled", "skipped", "user_error", "platform_error"})
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_run_id(name: str, at: datetime | None = None) -> str:
+    """A readable unique id: ``NAME-YYYYMMDDTHHMMSS-xxxx``."""
+    at = at or now()
+    return f"{name}-{at:%Y%m%dT%H%M%S}-{_random.token_hex(2)}"
+
+
+@dataclass
+class StepRecord:
+    """One step of a run."""
+
+    position: int
+    name: str
+    status: RunStatus = "running"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    rows_written: int = 0
+    error: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+
+@dataclass
+class RunRecord:
+    """One execution and what it did."""
+
+    id: str
+    kind: str
+    name: str
+    status: RunStatus = "submitted"
+    team: str | None = None
+    created_at: datetime = field(default_factory=now)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    rows_written: int = 0
+    error: str | None = None
+    log_path: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    parent_id: str | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+    def _row(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "name": self.name, "status": self.status, "team": self.team,
+            "created_at": self.created_at, "started_at": self.started_at, "ended_at": self.ended_at,
+            "rows_written": self.rows_written, "error": self.error, "log_path": self.log_path,
+            "arguments": self.arguments, "details": self.details, "parent_id": self.parent_id,
+        }  # fmt: skip
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # NOTE: SQLite returns naive datetimes; every stored time is UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class RunStore:
+    """Reads and writes run records in the metadata database."""
+
+    def __init__(self, db: MetadataDB):
+        self.db = db
+
+    def create(self, kind: str, name: str, *, arguments: dict | None = None, team: str | None = None,
+               parent_id: str | None = None, run_id: str | None = None, log_path: str | None = None) -> RunRecord:  # fmt: skip
+        """Record a new ``submitted`` run."""
+        run = RunRecord(id=run_id or new_run_id(name), kind=kind, name=name, team=team,
+                        arguments=arguments or {}, parent_id=parent_id, log_path=log_path)  # fmt: skip
+        with self.db.engine.begin() as conn:
+            conn.execute(runs.insert().values(run._row()))
+        return run
+
+    def save(self, run: RunRecord) -> None:
+        """Write the run's current state (status, timings, counts, error, details)."""
+        row = run._row()
+        row.pop("id")
+        with self.db.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run.id).values(row))
+
+    def start(self, run: RunRecord) -> None:
+        run.status = "running"
+        run.started_at = now()
+        self.save(run)
+
+    def finish(self, run: RunRecord, status: RunStatus, error: str | None = None) -> None:
+        run.status = status
+        run.error = error
+        run.ended_at = now()
+        if run.started_at is None:
+            run.started_at = run.ended_at
+        self.save(run)
+
+    def save_step(self, run: RunRecord, step: StepRecord) -> None:
+        """Insert or update one step of ``run``."""
+        values = {"name": step.name, "status": step.status, "started_at": step.started_at,
+                  "ended_at": step.ended_at, "rows_written": step.rows_written, "error": step.error}  # fmt: skip
+        key = (run_steps.c.run_id == run.id) & (run_steps.c.position == step.position)
+        with self.db.engine.begin() as conn:
+            if conn.execute(run_steps.update().where(key).values(values)).rowcount == 0:
+                conn.execute(run_steps.insert().values(run_id=run.id, position=step.position, **values))
+
+    def get(self, run_id: str) -> RunRecord | None:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+            if row is None:
+                return None
+            steps = conn.execute(
+                sa.select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.position)
+            ).mappings().all()
+        return self._record(row, steps)
+
+    def list(self, *, kind: str | None = None, name: str | None = None, status: str | None = None,
+             limit: int = 50, offset: int = 0) -> list[RunRecord]:  # fmt: skip
+        """Newest first, filtered by kind, name and status."""
+        query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit).offset(offset)
+        for column, value in ((runs.c.kind, kind), (runs.c.name, name), (runs.c.status, status)):
+            if value is not None:
+                query = query.where(column == value)
+        with self.db.engine.connect() as conn:
+            return [self._record(row, []) for row in conn.execute(query).mappings()]
+
+    @staticmethod
+    def _record(row, steps) -> RunRecord:
+        data = dict(row)
+        for key in ("created_at", "started_at", "ended_at"):
+            data[key] = _aware(data[key])
+        data["arguments"] = data["arguments"] or {}
+        data["details"] = data["details"] or {}
+        run = RunRecord(**data)
+        for step in steps:
+            s = dict(step)
+            s.pop("run_id")
+            s["started_at"], s["ended_at"] = _aware(s["started_at"]), _aware(s["ended_at"])
+            run.steps.append(StepRecord(**s))
+        return run

@@ -1,0 +1,194 @@
+"""DuckDB store: the workspace warehouse (``.meshkit/warehouse.duckdb``) and any DuckDB file.
+
+Arrow goes in and out without copies: writes scan the ``RecordBatchReader`` directly
+(``INSERT ... BY NAME SELECT * FROM reader``), reads stream ``to_arrow_reader``. DuckDB's DDL is
+transactional, so every write mode is one transaction.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.hookspecs import hookimpl
+from meshkit.data.stores.base import ColumnSchema, url_path
+from meshkit.data.stores.sql import SQLStore
+
+#: DuckDB extensions shipped as PyPI packages: extension name -> (package module, file stem).
+EXTENSION_PACKAGES = {
+    "postgres": ("duckdb_extension_postgres_scanner", "postgres_scanner"),
+    "mysql": ("duckdb_extension_mysql_scanner", "mysql_scanner"),
+    "sqlite": ("duckdb_extension_sqlite_scanner", "sqlite_scanner"),
+    "tpch": ("duckdb_extension_tpch", "tpch"),
+    "httpfs": ("duckdb_extension_httpfs", "httpfs"),
+    "avro": ("duckdb_extension_avro", "avro"),
+    "iceberg": ("duckdb_extension_iceberg", "iceberg"),
+}
+
+_installed: set[str] = set()
+
+
+def load_extension(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Install ``name`` from its ``duckdb-extension-*`` package (never from the network), then load it."""
+    module_name, stem = EXTENSION_PACKAGES[name]
+    if stem not in _installed:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            package = module_name.replace("_", "-")
+            raise ConfigError(f"DuckDB extension `{name}` is not installed.", hint=f"pip install {package}") from None
+        files = glob.glob(os.path.join(os.path.dirname(module.__file__), "extensions", "*", f"{stem}.duckdb_extension"))
+        if not files:
+            raise ConfigError(f"Package `{module_name}` holds no `{stem}.duckdb_extension` file.")
+        conn.execute(f"INSTALL '{files[0]}'")
+        _installed.add(stem)
+    conn.execute(f"LOAD {stem}")
+
+
+class DuckDBStore(SQLStore):
+    """A DuckDB database file (``path``), or the workspace warehouse when no path is given."""
+
+    type = "duckdb"
+    url_schemes = ("duckdb",)
+    dialect = "duckdb"
+
+    def __init__(self, name, options, meshkit=None):
+        super().__init__(name, options, meshkit)
+        path = self.options.get("path")
+        if path is None and meshkit is not None:
+            path = meshkit.config.get("duckdb_file")
+        if path and path != ":memory:" and meshkit is not None:
+            path = str(meshkit.workspace.resolve(path))
+        self.path = path or ":memory:"
+        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> dict:
+        return {"path": url_path(url)}
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The store's one DuckDB connection (DuckDB allows one writing process per file)."""
+        with self._lock:
+            if self._conn is None:
+                if self.path != ":memory:":
+                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._conn = duckdb.connect(self.path)
+                except duckdb.IOException as exc:
+                    raise UserError(f"Cannot open DuckDB file `{self.path}`: {exc}.",
+                                    hint="Another process may hold it open for writing; stop it and retry.") from None  # fmt: skip
+            return self._conn
+
+    def connect(self):
+        """A cursor on the shared connection: its own transaction, same database."""
+        return self.connection.cursor()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _release(self, conn) -> None:
+        conn.close()
+
+    def _write_connection(self):
+        conn = self.connect()
+        conn.execute("BEGIN TRANSACTION")
+        return conn
+
+    def _columns(self, conn, asset: str) -> list[str] | None:
+        try:
+            return [row[0] for row in conn.execute(f"DESCRIBE {self.quote(asset)}").fetchall()]
+        except duckdb.CatalogException:
+            return None
+
+    def _create(self, conn, asset: str, schema: pa.Schema) -> None:
+        conn.register("__mk_schema", pa.Table.from_batches([], schema=schema))
+        try:
+            conn.execute(f"CREATE TABLE {self.quote(asset)} AS SELECT * FROM __mk_schema")
+        finally:
+            conn.unregister("__mk_schema")
+
+    def _evolve(self, conn, asset: str, schema: pa.Schema, existing: list[str]) -> None:
+        known = {c.lower() for c in existing}
+        new = [f for f in schema if f.name.lower() not in known]
+        if not new:
+            return
+        conn.register("__mk_schema", pa.Table.from_batches([], schema=pa.schema(new)))
+        try:
+            types = conn.execute("DESCRIBE SELECT * FROM __mk_schema").fetchall()
+        finally:
+            conn.unregister("__mk_schema")
+        for column, col_type, *_ in types:
+            conn.execute(f"ALTER TABLE {self.quote(asset)} ADD COLUMN {self.quote_column(column)} {col_type}")
+
+    def _insert(self, conn, asset: str, reader: pa.RecordBatchReader) -> int:
+        counted = _CountingReader(reader)
+        conn.register("__mk_src", counted.reader)
+        try:
+            conn.execute(f"INSERT INTO {self.quote(asset)} BY NAME SELECT * FROM __mk_src")
+        finally:
+            conn.unregister("__mk_src")
+        return counted.rows
+
+    def _rename(self, conn, source: str, target: str) -> None:
+        from sqlglot import exp
+
+        conn.execute(f"ALTER TABLE {self.quote(source)} RENAME TO {self.quote_column(exp.to_table(target).name)}")
+
+    def read(self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None) -> pa.RecordBatchReader:
+        conn = self.connect()
+        if self._columns(conn, asset) is None:
+            raise UserError(f"Table `{asset}` does not exist in store `{self.name}`.")
+        return conn.execute(self.select_sql(asset, columns, filter)).to_arrow_reader(65_536)
+
+    def schema(self, asset: str) -> list[ColumnSchema]:
+        conn = self.connect()
+        if self._columns(conn, asset) is None:
+            raise UserError(f"Table `{asset}` does not exist in store `{self.name}`.")
+        described = conn.execute(f"DESCRIBE {self.quote(asset)}").fetchall()
+        arrow = conn.execute(f"SELECT * FROM {self.quote(asset)} LIMIT 0").to_arrow_table().schema
+        return [ColumnSchema(name, arrow.field(name).type, native, nullable == "YES")
+                for name, native, nullable, *_ in described]  # fmt: skip
+
+    def list_assets(self) -> list[str]:
+        rows = self.connect().execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database() "
+            "ORDER BY 1, 2"
+        ).fetchall()
+        return [name if schema == "main" else f"{schema}.{name}" for schema, name in rows]
+
+
+class _CountingReader:
+    """Wraps a reader to count the rows DuckDB pulled through it."""
+
+    def __init__(self, reader: pa.RecordBatchReader):
+        self.rows = 0
+        self.reader = pa.RecordBatchReader.from_batches(reader.schema, self._count(reader))
+
+    def _count(self, reader):
+        for batch in reader:
+            self.rows += batch.num_rows
+            yield batch
+
+
+@hookimpl
+def register_store_types():
+    return [DuckDBStore]
+
+
+@hookimpl
+def configure(config):
+    config.add("duckdb_file", ".meshkit/warehouse.duckdb", "DuckDB file of the workspace warehouse (the default store).")

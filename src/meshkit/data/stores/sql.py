@@ -1,0 +1,213 @@
+"""Shared behaviour of SQL database stores: DDL from Arrow schemas, atomic writes, reads.
+
+Writes run in one transaction on a dedicated connection: ``append`` creates the table or adds new
+columns then inserts; ``overwrite`` loads a staging table and swaps it in; ``merge`` loads a
+staging table, deletes the target rows whose keys it holds and inserts it. Stores with faster
+native loaders (COPY, Arrow scans) override ``_insert``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from meshkit.core.errors import ConfigError, UserError
+from meshkit.data.stores.base import ColumnSchema, DataLike, Store, WriteMode, WriteResult, as_reader, check_mode
+
+
+def arrow_to_sql_type(arrow_type: pa.DataType) -> exp.DataType:
+    """The SQL type (as a sqlglot expression) holding ``arrow_type`` without loss."""
+    t = pa.types
+    if t.is_boolean(arrow_type):
+        return exp.DataType.build("BOOLEAN")
+    if t.is_int8(arrow_type) or t.is_int16(arrow_type) or t.is_uint8(arrow_type):
+        return exp.DataType.build("SMALLINT")
+    if t.is_int32(arrow_type) or t.is_uint16(arrow_type):
+        return exp.DataType.build("INT")
+    if t.is_integer(arrow_type):
+        return exp.DataType.build("BIGINT")
+    if t.is_float16(arrow_type) or t.is_float32(arrow_type):
+        return exp.DataType.build("REAL")
+    if t.is_floating(arrow_type):
+        return exp.DataType.build("DOUBLE")
+    if t.is_decimal(arrow_type):
+        return exp.DataType.build(f"DECIMAL({arrow_type.precision}, {arrow_type.scale})")
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type) or t.is_string_view(arrow_type):
+        return exp.DataType.build("TEXT")
+    if t.is_binary(arrow_type) or t.is_large_binary(arrow_type) or t.is_fixed_size_binary(arrow_type):
+        return exp.DataType.build("VARBINARY")
+    if t.is_date(arrow_type):
+        return exp.DataType.build("DATE")
+    if t.is_timestamp(arrow_type):
+        return exp.DataType.build("TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP")
+    if t.is_time(arrow_type):
+        return exp.DataType.build("TIME")
+    if t.is_null(arrow_type):
+        return exp.DataType.build("TEXT")
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type):
+        return exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[arrow_to_sql_type(arrow_type.value_type)], nested=True)
+    if t.is_struct(arrow_type) or t.is_map(arrow_type):
+        return exp.DataType.build("JSON")
+    raise UserError(f"Arrow type `{arrow_type}` has no SQL column type.", hint="Cast the column before writing it.")
+
+
+def batch_rows(batch: pa.RecordBatch) -> list[tuple]:
+    """Rows of ``batch`` as Python tuples, column by column (faster than ``to_pylist``)."""
+    return list(zip(*(col.to_pylist() for col in batch.columns), strict=True)) if batch.num_columns else []
+
+
+class SQLStore(Store):
+    """A store backed by a SQL database reachable through DB-API 2.0."""
+
+    SUPPORTS_SQL = True
+    SUPPORTS_MERGE = True
+    #: sqlglot dialect used to quote names and generate DDL.
+    dialect: ClassVar[str]
+    #: DB-API parameter marker.
+    placeholder: ClassVar[str] = "?"
+    #: DDL runs inside transactions (false for MySQL, which commits DDL implicitly).
+    TRANSACTIONAL_DDL: ClassVar[bool] = True
+    #: Rows per insert batch for the generic ``executemany`` path.
+    insert_batch_rows: ClassVar[int] = 50_000
+
+    # ------------------------------------------------------------------ names and types
+
+    def quote(self, asset: str) -> str:
+        """``asset`` (``table`` or ``schema.table``) quoted for this dialect."""
+        return exp.to_table(asset, dialect=self.dialect).sql(self.dialect, identify=True)
+
+    def quote_column(self, name: str) -> str:
+        return exp.to_identifier(name, quoted=True).sql(self.dialect)
+
+    def sql_type(self, arrow_type: pa.DataType) -> str:
+        return arrow_to_sql_type(arrow_type).sql(self.dialect)
+
+    # ------------------------------------------------------------------ to implement per store
+
+    def _columns(self, conn, asset: str) -> list[str] | None:
+        """Column names of ``asset`` or ``None`` if it does not exist."""
+        raise NotImplementedError
+
+    def _rename(self, conn, source: str, target: str) -> None:
+        """Rename table ``source`` to ``target`` (target has no schema prefix change)."""
+        name = exp.to_table(target).name
+        self._exec(conn, f"ALTER TABLE {self.quote(source)} RENAME TO {self.quote_column(name)}")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _exec(self, conn, sql: str, params: Sequence[Any] | None = None):
+        cur = conn.cursor()
+        cur.execute(sql, params) if params is not None else cur.execute(sql)
+        return cur
+
+    def _create(self, conn, asset: str, schema: pa.Schema) -> None:
+        cols = ", ".join(f"{self.quote_column(f.name)} {self.sql_type(f.type)}" for f in schema)
+        self._exec(conn, f"CREATE TABLE {self.quote(asset)} ({cols})")
+
+    def _evolve(self, conn, asset: str, schema: pa.Schema, existing: list[str]) -> None:
+        known = {c.lower() for c in existing}
+        for field in schema:
+            if field.name.lower() not in known:
+                self._exec(conn, f"ALTER TABLE {self.quote(asset)} ADD COLUMN {self.quote_column(field.name)} {self.sql_type(field.type)}")
+
+    def _insert(self, conn, asset: str, reader: pa.RecordBatchReader) -> int:
+        names = reader.schema.names
+        cols = ", ".join(self.quote_column(n) for n in names)
+        marks = ", ".join([self.placeholder] * len(names))
+        sql = f"INSERT INTO {self.quote(asset)} ({cols}) VALUES ({marks})"
+        cur = conn.cursor()
+        rows = 0
+        for batch in reader:
+            for start in range(0, batch.num_rows, self.insert_batch_rows):
+                part = batch.slice(start, self.insert_batch_rows)
+                cur.executemany(sql, [self._adapt_row(r) for r in batch_rows(part)] if self._needs_adapt else batch_rows(part))
+                rows += part.num_rows
+        return rows
+
+    #: Rows need Python-level conversion before insert (see ``_adapt_row``).
+    _needs_adapt: ClassVar[bool] = False
+
+    def _adapt_row(self, row: tuple) -> tuple:
+        return row
+
+    def _staging_name(self, asset: str) -> str:
+        table = exp.to_table(asset)
+        stage = f"{table.name}__mk_stage_{secrets.token_hex(3)}"
+        return f"{table.db}.{stage}" if table.db else stage
+
+    def _write_connection(self):
+        return self.connect()
+
+    # ------------------------------------------------------------------ Store API
+
+    def write(self, asset: str, data: DataLike, mode: WriteMode = "append", keys: Sequence[str] | None = None,
+              evolve: bool = True) -> WriteResult:  # fmt: skip
+        check_mode(mode, keys)
+        reader = as_reader(data)
+        conn = self._write_connection()
+        try:
+            rows = self._write(conn, asset, reader, mode, keys, evolve)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            self._release(conn)
+        return WriteResult(rows=rows)
+
+    def _release(self, conn) -> None:
+        conn.close()
+
+    def _write(self, conn, asset, reader, mode, keys, evolve) -> int:
+        existing = self._columns(conn, asset)
+        if existing is None and not evolve and mode != "overwrite":
+            raise UserError(f"Table `{asset}` does not exist in store `{self.name}`.", hint="Create it first or allow schema evolution.")
+        if mode == "append":
+            if existing is None:
+                self._create(conn, asset, reader.schema)
+            elif evolve:
+                self._evolve(conn, asset, reader.schema, existing)
+            return self._insert(conn, asset, reader)
+        stage = self._staging_name(asset)
+        self._create(conn, stage, reader.schema)
+        rows = self._insert(conn, stage, reader)
+        if mode == "overwrite" or existing is None:
+            if existing is not None:
+                self._exec(conn, f"DROP TABLE {self.quote(asset)}")
+            self._rename(conn, stage, asset)
+            return rows
+        if evolve:
+            self._evolve(conn, asset, reader.schema, existing)
+        self._merge(conn, asset, stage, reader.schema.names, keys)
+        self._exec(conn, f"DROP TABLE {self.quote(stage)}")
+        return rows
+
+    def _merge(self, conn, asset: str, stage: str, names: list[str], keys: Sequence[str]) -> None:
+        missing = [k for k in keys if k not in names]
+        if missing:
+            raise UserError(f"Merge key column(s) {', '.join(missing)} are not in the data written to `{asset}`.")
+        key_list = ", ".join(self.quote_column(k) for k in keys)
+        cols = ", ".join(self.quote_column(n) for n in names)
+        target, source = self.quote(asset), self.quote(stage)
+        self._exec(conn, f"DELETE FROM {target} WHERE ({key_list}) IN (SELECT {key_list} FROM {source})")
+        self._exec(conn, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source}")
+
+    def select_sql(self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None) -> str:
+        """``SELECT`` for a read, with the filter validated and written in this dialect."""
+        cols = ", ".join(self.quote_column(c) for c in columns) if columns else "*"
+        sql = f"SELECT {cols} FROM {self.quote(asset)}"
+        if filter:
+            try:
+                predicate = sqlglot.parse_one(filter, read="duckdb")
+            except sqlglot.errors.ParseError as exc:
+                raise ConfigError(f"Invalid filter `{filter}`: {exc.errors[0]['description'] if exc.errors else exc}.") from None
+            sql += f" WHERE {predicate.sql(self.dialect)}"
+        return sql
+
+    def list_assets(self) -> list[str]:
+        raise NotImplementedError

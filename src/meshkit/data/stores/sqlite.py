@@ -1,0 +1,205 @@
+"""SQLite store: a database file through the standard library's ``sqlite3``.
+
+SQLite keeps few types, so meshkit declares precise column types (``DECIMAL(p, s)``,
+``TIMESTAMPTZ``, ``DATE``, ``BOOLEAN``, ``JSON``) and reads values back to the Arrow type the
+declaration names, which keeps decimals, time zones and dates exact through a round trip.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import re
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from meshkit.core.errors import UserError
+from meshkit.core.hookspecs import hookimpl
+from meshkit.data.stores.base import ColumnSchema, url_path
+from meshkit.data.stores.sql import SQLStore, arrow_to_sql_type
+
+_DECIMAL = re.compile(r"(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+))?\s*\)", re.I)
+
+
+def declared_to_arrow(declared: str) -> pa.DataType:
+    """Arrow type for a SQLite declared column type."""
+    text = (declared or "").upper().strip()
+    if m := _DECIMAL.match(text):
+        return pa.decimal128(int(m.group(1)), int(m.group(2) or 0))
+    if text.startswith("TIMESTAMPTZ") or "WITH TIME ZONE" in text:
+        return pa.timestamp("us", tz="UTC")
+    if text.startswith(("TIMESTAMP", "DATETIME")):
+        return pa.timestamp("us")
+    if text == "DATE":
+        return pa.date32()
+    if text.startswith("BOOL"):
+        return pa.bool_()
+    if text == "JSON":
+        return pa.string()
+    if "INT" in text:
+        return pa.int64()
+    if any(k in text for k in ("REAL", "FLOA", "DOUB")):
+        return pa.float64()
+    if "BLOB" in text or "BINARY" in text:
+        return pa.binary()
+    return pa.string()
+
+
+def _to_db(value):
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return value
+
+
+def _from_db(values: list, arrow_type: pa.DataType) -> pa.Array:
+    t = pa.types
+    if t.is_decimal(arrow_type):
+        values = [None if v is None else decimal.Decimal(str(v)) for v in values]
+    elif t.is_timestamp(arrow_type):
+        values = [None if v is None else _parse_ts(v, arrow_type.tz) for v in values]
+    elif t.is_date(arrow_type):
+        values = [None if v is None else dt.date.fromisoformat(v) for v in values]
+    elif t.is_boolean(arrow_type):
+        values = [None if v is None else bool(v) for v in values]
+    elif t.is_string(arrow_type):
+        values = [None if v is None else str(v) for v in values]
+    return pa.array(values, type=arrow_type)
+
+
+def _parse_ts(value: str, tz: str | None) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value)
+    if tz and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+class SQLiteStore(SQLStore):
+    """A SQLite database file (``path``; ``:memory:`` for a private in-memory database)."""
+
+    type = "sqlite"
+    url_schemes = ("sqlite",)
+    dialect = "sqlite"
+    _needs_adapt = True
+
+    def __init__(self, name, options, meshkit=None):
+        super().__init__(name, options, meshkit)
+        path = self.options.get("path")
+        if path is None and meshkit is not None:
+            path = meshkit.config.get("sqlite_file")
+        if path and path != ":memory:" and meshkit is not None:
+            path = str(meshkit.workspace.resolve(path))
+        self.path = path or ":memory:"
+        self._memory: sqlite3.Connection | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> dict:
+        return {"path": url_path(url)}
+
+    def connect(self) -> sqlite3.Connection:
+        if self.path == ":memory:":
+            if self._memory is None:
+                self._memory = sqlite3.connect(":memory:", check_same_thread=False)
+            return self._memory
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    def _release(self, conn) -> None:
+        if conn is not self._memory:
+            conn.close()
+
+    def close(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
+
+    def sql_type(self, arrow_type: pa.DataType) -> str:
+        t = pa.types
+        if t.is_timestamp(arrow_type):
+            return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
+        if t.is_decimal(arrow_type):
+            return f"DECIMAL({arrow_type.precision}, {arrow_type.scale})"
+        if t.is_boolean(arrow_type):
+            return "BOOLEAN"
+        if t.is_list(arrow_type) or t.is_large_list(arrow_type) or t.is_struct(arrow_type) or t.is_map(arrow_type):
+            return "JSON"
+        return arrow_to_sql_type(arrow_type).sql("sqlite")
+
+    def _adapt_row(self, row: tuple) -> tuple:
+        return tuple(_to_db(v) for v in row)
+
+    def _write_connection(self):
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        return conn
+
+    def _declared(self, conn, asset: str) -> list[tuple[str, str, bool]] | None:
+        table = asset.split(".")[-1]
+        rows = conn.execute(f"PRAGMA table_info({self.quote_column(table)})").fetchall()
+        return [(r[1], r[2], not r[3]) for r in rows] or None
+
+    def _columns(self, conn, asset: str) -> list[str] | None:
+        declared = self._declared(conn, asset)
+        return None if declared is None else [name for name, _, _ in declared]
+
+    def schema(self, asset: str) -> list[ColumnSchema]:
+        conn = self.connect()
+        try:
+            declared = self._declared(conn, asset)
+        finally:
+            self._release(conn)
+        if declared is None:
+            raise UserError(f"Table `{asset}` does not exist in store `{self.name}`.")
+        return [ColumnSchema(n, declared_to_arrow(t), t, nullable) for n, t, nullable in declared]
+
+    def read(self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None) -> pa.RecordBatchReader:
+        fields = {c.name: c.arrow_type for c in self.schema(asset)}
+        names = list(columns) if columns else list(fields)
+        unknown = [c for c in names if c not in fields]
+        if unknown:
+            raise UserError(f"Column(s) {', '.join(unknown)} not in table `{asset}` of store `{self.name}`.")
+        schema = pa.schema([(n, fields[n]) for n in names])
+        sql = self.select_sql(asset, names, filter)
+
+        def batches():
+            conn = self.connect()
+            try:
+                cur = conn.execute(sql)
+                while rows := cur.fetchmany(65_536):
+                    cols = list(zip(*rows, strict=True))
+                    yield pa.record_batch([_from_db(list(c), f.type) for c, f in zip(cols, schema, strict=True)], schema=schema)
+            finally:
+                self._release(conn)
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def list_assets(self) -> list[str]:
+        conn = self.connect()
+        try:
+            rows = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            ).fetchall()
+        finally:
+            self._release(conn)
+        return [r[0] for r in rows]
+
+
+@hookimpl
+def register_store_types():
+    return [SQLiteStore]
+
+
+@hookimpl
+def configure(config):
+    config.add("sqlite_file", ".meshkit/warehouse.sqlite", "SQLite file used when a job's `db_default_type` is sqlite.")
