@@ -245,3 +245,15 @@ def dataset_written(meshkit, run, dataset, rows, schema):
     :param rows: rows written by this write.
     :param schema: the ``pyarrow.Schema`` written.
     """
+
+
+# ---------------------------------------------------------------------------- transfers
+
+
+# ---------------------------------------------------------------------------- models and checks
+
+
+# ---------------------------------------------------------------------------- control service
+
+
+# ---------------------------------------------------------------------------- catalog, products and governance

@@ -26,6 +26,7 @@ BUILTIN_PLUGINS = (
     "meshkit.data.stores.postgres",
     "meshkit.data.stores.mysql",
     "meshkit.data.stores.files",
+    # stores (more)
     "meshkit.data.ingest",
     "meshkit.job.steps",
     "meshkit.job.runner",
@@ -34,6 +35,11 @@ BUILTIN_PLUGINS = (
     "meshkit.job.properties",
     "meshkit.job.secrets",
     "meshkit.cli.commands",
+    # job runtime (more)
+    # transfers and transforms
+    # models and checks
+    # control service
+    # catalog, products and governance
 )
 
 

@@ -1,0 +1,114 @@
+"""Shared fixtures: workspaces, and real services (PostgreSQL, MariaDB, ...) read from the environment.
+
+A test that needs a missing service is skipped with the reason; with MESHKIT_REQUIRE_SERVICES=1
+(as in CI) the skip becomes a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from meshkit.core.workspace import init_workspace
+from meshkit.testing import plugin_workspace, run_cli
+
+REQUIRE_SERVICES = os.environ.get("MESHKIT_REQUIRE_SERVICES") == "1"
+PG_DSN = os.environ.get("MESHKIT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_DSN = os.environ.get("MESHKIT_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/test")
+SPECS_DIR = Path(os.environ.get("MESHKIT_SPECS_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "specs"))
+
+
+def service_missing(reason: str) -> None:
+    """Skip the test, or fail it when services are required."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """A fresh workspace folder (``meshkit init``)."""
+    return init_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def mk(workspace):
+    """A ``Meshkit`` instance on the fresh workspace."""
+    instance = plugin_workspace(workspace.root)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def cli(workspace):
+    """``cli("run", "job")`` runs the command line on the fresh workspace."""
+
+    def run(*args, **kwargs):
+        return run_cli(list(args), workspace=workspace.root, **kwargs)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def pg_dsn():
+    try:
+        import psycopg
+
+        psycopg.connect(PG_DSN, connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001 - any failure means the service is not usable
+        service_missing(f"PostgreSQL at {PG_DSN} unavailable: {exc}")
+    return PG_DSN
+
+
+@pytest.fixture
+def pg_schema(pg_dsn):
+    """A fresh PostgreSQL schema, dropped afterwards."""
+    import psycopg
+
+    name = unique("mk")
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    yield name
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def mysql_dsn():
+    try:
+        import pymysql
+
+        pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database="test", connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001
+        service_missing(f"MariaDB at {MYSQL_DSN} unavailable: {exc}")
+    return MYSQL_DSN
+
+
+@pytest.fixture
+def mysql_db(mysql_dsn):
+    """A fresh MariaDB database, dropped afterwards; yields its name."""
+    import pymysql
+
+    name = unique("mk")
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    yield name
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE `{name}`")
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def specs_dir():
+    """The shared JSON Schemas (OpenLineage, ODCS, ODPS)."""
+    if not SPECS_DIR.is_dir():
+        service_missing(f"specs folder {SPECS_DIR} absent")
+    return SPECS_DIR
