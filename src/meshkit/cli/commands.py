@@ -1,1 +1,216 @@
-"""(in progress)"""
+"""Core commands: init, config, create job, run, runs, plugins."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from meshkit.cli.main import console, pass_meshkit
+from meshkit.core.errors import ConfigError
+from meshkit.core.hookspecs import hookimpl
+from meshkit.core.runs import RUN_STATUSES
+
+STATUS_STYLE = {"succeeded": "green", "running": "cyan", "submitted": "cyan", "skipped": "yellow",
+                "cancelled": "yellow", "user_error": "red", "platform_error": "red"}  # fmt: skip
+
+
+def status_text(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False), default=".")
+@click.option("--name", help="Workspace name (default: the folder name).")
+def init(directory: str, name: str | None) -> None:
+    """Create a workspace: meshkit.toml, jobs/ and .meshkit/ state."""
+    from meshkit.core.workspace import init_workspace
+
+    workspace = init_workspace(directory, name)
+    console.print(f"Created workspace [bold]{workspace.name}[/] in {workspace.root}")
+    console.print("Next: [bold]meshkit create job hello[/] then [bold]meshkit run hello[/]")
+
+
+@click.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_meshkit
+def config_cmd(meshkit, as_json: bool) -> None:
+    """Show every config key, its effective value and where it comes from."""
+    rows = meshkit.config.explain()
+    if as_json:
+        console.print_json(json.dumps([{"key": k, "value": v, "source": s} for k, v, s, _ in rows], default=str))
+        return
+    table = Table("key", "value", "source", "description", box=None)
+    for key, value, source, description in rows:
+        table.add_row(key, "" if value is None else str(value), source, description)
+    console.print(table)
+
+
+SAMPLE_STEPS = {
+    "config.ini": """\
+; Job configuration (VDK-compatible).
+[owner]
+team = {team}
+
+[job]
+; schedule_cron = 0 * * * *
+
+[vdk]
+; db_default_type = duckdb
+""",
+    "10_create_table.sql": """\
+-- SQL steps run on the job's managed connection; {{name}} placeholders come from arguments and properties.
+CREATE TABLE IF NOT EXISTS greetings (id INTEGER, greeting VARCHAR, created_at TIMESTAMP);
+""",
+    "20_ingest.py": '''\
+"""Python steps define run(job_input)."""
+
+import datetime
+
+
+def run(job_input):
+    name = job_input.get_arguments().get("name", "world")
+    now = datetime.datetime.now()
+    rows = [(i, f"hello {{name}} #{{i}}", now) for i in range(10)]
+    job_input.send_tabular_data_for_ingestion(rows, ["id", "greeting", "created_at"], destination_table="greetings")
+''',
+    "30_report.sql": """\
+SELECT count(*) AS greetings FROM greetings;
+""",
+}
+
+
+@click.group()
+def create() -> None:
+    """Create workspace content from samples."""
+
+
+@create.command("job")
+@click.argument("name")
+@click.option("--team", default="my-team", show_default=True)
+@pass_meshkit
+def create_job(meshkit, name: str, team: str) -> None:
+    """Create a sample data job under jobs/NAME."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+        raise ConfigError(f"Invalid job name `{name}`.", hint="Use letters, digits, '-' and '_'.")
+    job_dir = meshkit.workspace.jobs_dir / name
+    if job_dir.exists():
+        raise ConfigError(f"Job folder {job_dir} already exists.", hint="Pick another name.")
+    job_dir.mkdir(parents=True)
+    for filename, text in SAMPLE_STEPS.items():
+        (job_dir / filename).write_text(text.format(team=team))
+    console.print(f"Created job [bold]{name}[/] in {job_dir}")
+    console.print(f"Run it: [bold]meshkit run {name} --arg name=you[/]")
+
+
+def parse_arguments(args: tuple[str, ...], arguments_json: str | None) -> dict:
+    values: dict = {}
+    if arguments_json:
+        try:
+            values = json.loads(arguments_json)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--arguments is not valid JSON: {exc}.", hint="""Write e.g. --arguments '{"day": "2024-01-01"}'.""") from None
+        if not isinstance(values, dict):
+            raise ConfigError("--arguments must be a JSON object.", hint="""Write e.g. --arguments '{"day": "2024-01-01"}'.""")
+    for pair in args:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--arg `{pair}` is not of the form key=value.")
+        values[key] = value
+    return values
+
+
+@click.command("run")
+@click.argument("job")
+@click.option("--arg", "args", multiple=True, metavar="KEY=VALUE", help="Job argument (repeatable).")
+@click.option("--arguments", "arguments_json", metavar="JSON", help="Job arguments as a JSON object.")
+@click.option("--run-id", help="Pick up a run already recorded as submitted (used by the control service).")
+@pass_meshkit
+def run_cmd(meshkit, job: str, args: tuple[str, ...], arguments_json: str | None, run_id: str | None) -> None:
+    """Run data job JOB (a folder, or a name under jobs/): its *.py and *.sql steps in order."""
+    from meshkit.job.runner import run_job
+
+    result = run_job(meshkit, job, parse_arguments(args, arguments_json), run_id=run_id)
+    run = meshkit.runs.get(result_run_id(meshkit, job, run_id, result))
+    render_run(run)
+    if result.error is not None:
+        raise result.error
+
+
+def result_run_id(meshkit, job, run_id, result) -> str:
+    if run_id:
+        return run_id
+    return meshkit.runs.list(kind="job", limit=1)[0].id
+
+
+def render_run(run) -> None:
+    """One-screen summary of a run: steps, durations, rows, log file."""
+    table = Table("step", "status", "seconds", "rows", box=None)
+    for step in run.steps:
+        table.add_row(step.name, status_text(step.status), f"{step.duration or 0:.2f}", str(step.rows_written))
+    console.print(table)
+    console.print(f"Run [bold]{run.id}[/] {status_text(run.status)} in {run.duration or 0:.2f}s, "
+                  f"{run.rows_written} rows written. Log: {run.log_path}")  # fmt: skip
+
+
+@click.group(invoke_without_command=True)
+@click.option("--kind", help="job, template, transfer, build, ...")
+@click.option("--name", help="Only runs of this name.")
+@click.option("--status", type=click.Choice(RUN_STATUSES))
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def runs(ctx, kind, name, status, limit, as_json) -> None:
+    """List recent runs (newest first)."""
+    if ctx.invoked_subcommand:
+        return
+    meshkit = ctx.obj.meshkit
+    records = meshkit.runs.list(kind=kind, name=name, status=status, limit=limit)
+    if as_json:
+        console.print_json(json.dumps([{"id": r.id, "kind": r.kind, "name": r.name, "status": r.status,
+                                        "started_at": r.started_at, "duration": r.duration,
+                                        "rows_written": r.rows_written, "error": r.error} for r in records], default=str))  # fmt: skip
+        return
+    table = Table("id", "kind", "status", "started", "seconds", "rows", "error", box=None)
+    for r in records:
+        started = f"{r.started_at:%Y-%m-%d %H:%M:%S}" if r.started_at else ""
+        table.add_row(r.id, r.kind, status_text(r.status), started, f"{r.duration or 0:.2f}", str(r.rows_written),
+                      (r.error or "")[:60])  # fmt: skip
+    console.print(table)
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--log", "show_log", is_flag=True, help="Print the run's log.")
+@pass_meshkit
+def runs_show(meshkit, run_id: str, show_log: bool) -> None:
+    """Show one run with its steps (and its log)."""
+    run = meshkit.runs.get(run_id)
+    if run is None:
+        raise ConfigError(f"No run `{run_id}`.", hint="List runs with `meshkit runs`.")
+    render_run(run)
+    if run.error:
+        console.print(f"[red]{run.error}[/]", markup=True)
+    if show_log and run.log_path and Path(run.log_path).exists():
+        console.print(Path(run.log_path).read_text(), markup=False, highlight=False)
+
+
+@click.command("plugins")
+@pass_meshkit
+def plugins_cmd(meshkit) -> None:
+    """List the loaded plugins and the hooks each implements."""
+    from meshkit.core.plugins import describe_plugins
+
+    table = Table("plugin", "origin", "hooks", box=None)
+    for name, origin, hooks in describe_plugins(meshkit.pm):
+        table.add_row(name, origin, ", ".join(hooks))
+    console.print(table)
+
+
+@hookimpl
+def register_commands(cli):
+    for command in (init, config_cmd, create, run_cmd, runs, plugins_cmd):
+        cli.add_command(command)

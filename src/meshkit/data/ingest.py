@@ -1,1 +1,240 @@
-"""(in progress)"""
+"""Ingestion: rows, dicts, DataFrames and Arrow tables batched into Arrow and written to a store.
+
+Payloads are grouped per (target store, destination table). Rows are converted to Arrow once a
+group holds ``ingest_batch_rows`` rows, and every batch is written through the ``pre_ingest`` ->
+``ingest_payload`` -> ``post_ingest`` hooks. Nothing is dropped silently: a batch that cannot be
+converted or written is counted, and ``close()`` raises an ``IngestionError`` that says how many
+rows of how many were not written, where, and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from meshkit.core.errors import ConfigError, IngestionError, MeshkitError
+from meshkit.core.hookspecs import hookimpl
+
+log = logging.getLogger("meshkit.ingest")
+
+#: Store types whose options take the ingestion ``target`` as a path or a DSN.
+TARGET_OPTION = {"duckdb": "path", "sqlite": "path", "files": "path", "postgres": "dsn", "mysql": "dsn"}
+
+
+@dataclass
+class IngestPayload:
+    """One batch on its way to a store."""
+
+    table: pa.Table
+    destination: str
+    store: Any
+    mode: str = "append"
+    method: str | None = None
+    target: str | None = None
+    collection_id: str | None = None
+
+
+@dataclass
+class _Group:
+    store: Any
+    destination: str
+    method: str | None
+    target: str | None
+    columns: list[str] | None = None
+    rows: list[Sequence] = field(default_factory=list)
+    objects: list[Mapping] = field(default_factory=list)
+
+
+def to_arrow(data: Any) -> pa.Table:
+    """An Arrow table from an Arrow table/batch/reader, a pandas or polars DataFrame."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if module == "polars":
+        return data.to_arrow()
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data)
+    raise TypeError(f"cannot convert {type(data).__name__} to Arrow")
+
+
+def _rows_to_arrow(rows: list[Sequence], columns: list[str]) -> pa.Table:
+    width = len(columns)
+    for number, row in enumerate(rows, 1):
+        if len(row) != width:
+            raise IngestionError(f"Row {number} has {len(row)} values but {width} column names were given.",
+                                 failed_rows=len(rows), total_rows=len(rows))  # fmt: skip
+    return pa.table({name: _array(name, list(values)) for name, values in zip(columns, zip(*rows, strict=True), strict=True)}) \
+        if rows else pa.table({name: pa.array([], pa.null()) for name in columns})
+
+
+def _objects_to_arrow(objects: list[Mapping]) -> pa.Table:
+    names: dict[str, None] = {}
+    for obj in objects:
+        names.update(dict.fromkeys(obj))
+    return pa.table({name: _array(name, [obj.get(name) for obj in objects]) for name in names})
+
+
+def _array(name: str, values: list) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        kinds = sorted({type(v).__name__ for v in values if v is not None})
+        raise IngestionError(f"Column `{name}` mixes value types ({', '.join(kinds)}): {exc}.", failed_rows=len(values),
+                             total_rows=len(values), hint="Send one type per column, or convert the values first.") from None  # fmt: skip
+
+
+class Ingester:
+    """Buffers payloads of one run and writes them in Arrow batches."""
+
+    def __init__(self, meshkit, *, default_store: str, hook=None, batch_rows: int = 100_000, on_written=None):
+        self.meshkit = meshkit
+        self.default_store = default_store
+        self.hook = hook or meshkit.pm.hook
+        self.batch_rows = batch_rows
+        self.on_written = on_written
+        self._groups: dict[tuple, _Group] = {}
+        self.rows_written = 0
+        self.failures: list[tuple[str, int, str]] = []  # (destination, rows, reason)
+
+    # ------------------------------------------------------------------ resolving the target
+
+    def store_for(self, method: str | None, target: str | None):
+        """The store that ``method``/``target`` (VDK's arguments) name, else the default store."""
+        method = method or self.meshkit.config.get("ingest_method_default")
+        target = target or self.meshkit.config.get("ingest_target_default")
+        if target and (target in self.meshkit.workspace.store_settings or "://" in target):
+            return self.meshkit.store(target)
+        if method and target:
+            option = TARGET_OPTION.get(method)
+            if method not in self.meshkit.store_types or option is None:
+                raise ConfigError(f"Unknown ingestion method `{method}`.", hint=f"Use a store type: {', '.join(sorted(TARGET_OPTION))}.")
+            key = f"{method}:{target}"
+            if key not in self.meshkit._stores:
+                self.meshkit._stores[key] = self.meshkit.store_types[method](key, {option: target}, self.meshkit)
+            return self.meshkit._stores[key]
+        return self.meshkit.store(target or method or self.default_store)
+
+    def _group(self, destination: str | None, method: str | None, target: str | None) -> _Group:
+        if not destination:
+            raise ConfigError("No destination table given for ingestion.", hint="Pass `destination_table=`.")
+        store = self.store_for(method, target)
+        key = (store.name, destination)
+        if key not in self._groups:
+            self._groups[key] = _Group(store, destination, method, target)
+        return self._groups[key]
+
+    # ------------------------------------------------------------------ sending
+
+    def send_rows(self, rows: Iterable[Sequence], column_names: Sequence[str], destination: str | None,
+                  method: str | None = None, target: str | None = None) -> None:  # fmt: skip
+        """Queue rows; a DataFrame or Arrow table is written as it is (column_names may rename it)."""
+        if not isinstance(rows, list | tuple) and not hasattr(rows, "__next__"):
+            try:
+                table = to_arrow(rows)
+            except TypeError:
+                pass
+            else:
+                if column_names and list(column_names) != table.column_names:
+                    table = table.rename_columns(list(column_names))
+                self.send_table(table, destination, method=method, target=target)
+                return
+        group = self._group(destination, method, target)
+        columns = list(column_names)
+        if group.rows and group.columns != columns:
+            self._flush(group)
+        group.columns = columns
+        for row in rows:
+            group.rows.append(row)
+            if len(group.rows) >= self.batch_rows:
+                self._flush(group)
+
+    def send_object(self, payload: Mapping, destination: str | None, method: str | None = None,
+                    target: str | None = None) -> None:  # fmt: skip
+        if not isinstance(payload, Mapping):
+            raise IngestionError(f"Payload must be a dict, got {type(payload).__name__}.", failed_rows=1, total_rows=1)
+        group = self._group(destination, method, target)
+        group.objects.append(payload)
+        if len(group.objects) >= self.batch_rows:
+            self._flush(group)
+
+    def send_table(self, data: Any, destination: str | None, mode: str = "append", method: str | None = None,
+                   target: str | None = None) -> int:  # fmt: skip
+        """Write an Arrow/pandas/polars table now (after flushing queued rows of the same destination)."""
+        group = self._group(destination, method, target)
+        self._flush(group)
+        return self._write(group, to_arrow(data), mode)
+
+    # ------------------------------------------------------------------ writing
+
+    def _flush(self, group: _Group) -> None:
+        for pending, convert in ((group.rows, lambda r: _rows_to_arrow(r, group.columns or [])), (group.objects, _objects_to_arrow)):
+            if not pending:
+                continue
+            batch = list(pending)
+            pending.clear()
+            try:
+                table = convert(batch)
+            except IngestionError as exc:
+                self._failed(group.destination, len(batch), exc.message)
+                continue
+            self._write(group, table, "append")
+
+    def _write(self, group: _Group, table: pa.Table, mode: str) -> int:
+        payload = IngestPayload(table, group.destination, group.store, mode, group.method, group.target)
+        self.hook.pre_ingest(payload=payload)
+        written, error = 0, None
+        try:
+            written = self.hook.ingest_payload(payload=payload) or 0
+        except Exception as exc:  # noqa: BLE001 - counted and reported when the run ends
+            error = exc
+            reason = exc.message if isinstance(exc, MeshkitError) else f"{type(exc).__name__}: {exc}"
+            self._failed(group.destination, payload.table.num_rows, self.meshkit.redactor.redact(reason))
+        self.hook.post_ingest(payload=payload, rows_written=written, error=error)
+        self.rows_written += written
+        if written and self.on_written:
+            self.on_written(f"{group.store.name}/{group.destination}", written, payload.table.schema)
+        return written
+
+    def _failed(self, destination: str, rows: int, reason: str) -> None:
+        self.failures.append((destination, rows, reason))
+        log.error("Could not write %d rows to `%s`: %s", rows, destination, reason)
+
+    def flush(self) -> None:
+        """Write every queued row."""
+        for group in list(self._groups.values()):
+            self._flush(group)
+
+    def close(self) -> None:
+        """Flush, then raise ``IngestionError`` if any row could not be written."""
+        self.flush()
+        if self.failures:
+            failed = sum(rows for _, rows, _ in self.failures)
+            total = self.rows_written + failed
+            first = self.failures[0]
+            raise IngestionError(
+                f"{failed} of {total} rows sent for ingestion could not be written "
+                f"(first failure: {first[1]} rows to `{first[0]}`: {first[2]}).",
+                failed_rows=failed, total_rows=total, hint="Fix the data or the target; nothing else was dropped.",
+            )  # fmt: skip
+
+
+@hookimpl(trylast=True)
+def ingest_payload(payload):
+    return payload.store.write(payload.destination, payload.table, mode=payload.mode, evolve=True).rows
+
+
+@hookimpl
+def configure(config):
+    config.add("ingest_method_default", None, "Ingestion method (store type or store name) when a job names none.")
+    config.add("ingest_target_default", None, "Ingestion target (store name, URL, path or DSN) when a job names none.")
+    config.add("ingest_batch_rows", 100_000, "Rows buffered per destination before they are written.", type=int)

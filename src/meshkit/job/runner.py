@@ -1,1 +1,237 @@
-"""(in progress)"""
+"""The data job runtime: find a job's steps and run them through the job-run hooks.
+
+``run_job`` records the run (status, per-step timings, rows written, log file), sets up the run's
+log with secrets redacted, and classifies how it ended: the user's code or data (``user_error``),
+meshkit or the infrastructure (``platform_error``), a cancel (``cancelled``), or ``succeeded``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from meshkit.core.config import Layer
+from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
+from meshkit.core.hookspecs import hookimpl
+from meshkit.core.redaction import RedactingFilter
+from meshkit.core.runs import StepRecord, now
+from meshkit.data.ingest import Ingester
+from meshkit.job import vdk_compat
+from meshkit.job.context import JobContext, JobResult
+from meshkit.job.job_config import load_job_config
+from meshkit.job.job_input import JobInput
+from meshkit.job.steps import discover_steps
+
+log = logging.getLogger("meshkit.job")
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class RunCancelled(BaseException):
+    """Raised in the running job when it is asked to stop (SIGTERM)."""
+
+
+def step_types(meshkit) -> dict:
+    return {t.suffix: t for group in meshkit.pm.hook.register_step_types() for t in group}
+
+
+@contextlib.contextmanager
+def run_logging(meshkit, log_path: Path, console: bool) -> Iterator[None]:
+    """Send every log record of the run to ``log_path`` (and the console), secrets redacted."""
+    level = logging.getLevelName(str(meshkit.config.get("log_level")).upper())
+    level = level if isinstance(level, int) else logging.INFO
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    redacting = RedactingFilter(meshkit.redactor)
+    handlers: list[logging.Handler] = [logging.FileHandler(log_path, encoding="utf-8")]
+    if console:
+        handlers.append(logging.StreamHandler())
+    root = logging.getLogger()
+    saved_level = root.level
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.addFilter(redacting)
+        handler.setLevel(level)
+        root.addHandler(handler)
+    root.setLevel(min(level, saved_level) if saved_level else level)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(saved_level)
+
+
+@contextlib.contextmanager
+def cancel_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into ``RunCancelled`` in the main thread, so the run is recorded as cancelled."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise RunCancelled()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _classify(exc: BaseException) -> tuple[str, MeshkitError | None]:
+    if isinstance(exc, RunCancelled | KeyboardInterrupt):
+        return "cancelled", UserError("The run was cancelled.")
+    if isinstance(exc, MeshkitError):
+        return exc.run_status, exc
+    return "platform_error", PlatformError(f"Internal error: {type(exc).__name__}: {exc}.", hint="Run again with --debug.")
+
+
+def prepare_context(meshkit, job: str | Path, arguments: dict[str, Any] | None, run_id: str | None,
+                    kind: str = "job") -> JobContext:  # fmt: skip
+    """Find the job, apply its ``config.ini`` and create (or pick up) its run record."""
+    job_dir = meshkit.workspace.find_job(str(job))
+    job_config = load_job_config(job_dir, set(meshkit.config.keys))
+    if job_config.values:
+        meshkit.config = meshkit.config.with_layer(Layer(str(job_dir / "config.ini"), job_config.values))
+    team = job_config.team or meshkit.config.get("team")
+    run = meshkit.runs.get(run_id) if run_id else None
+    if run is None:
+        run = meshkit.runs.create(kind, job_dir.name, arguments=arguments or {}, team=team, run_id=run_id)
+    elif run.status != "submitted":
+        raise ConfigError(f"Run `{run_id}` is already {run.status}.", hint="Start a new run without --run-id.")
+    run.log_path = run.log_path or str(meshkit.workspace.state_dir / "runs" / f"{run.id}.log")
+    return JobContext(meshkit, job_dir.name, job_dir, dict(arguments or {}), job_config, run)
+
+
+def run_job(meshkit, job: str | Path, arguments: dict[str, Any] | None = None, *, run_id: str | None = None,
+            console: bool = True) -> JobResult:  # fmt: skip
+    """Run the job at ``job`` (a folder, or a name under ``jobs/``) and record the run."""
+    context = prepare_context(meshkit, job, arguments, run_id)
+    vdk_compat.install()
+    with run_logging(meshkit, Path(context.run.log_path), console), cancel_on_sigterm():
+        return execute(context)
+
+
+def execute(context: JobContext) -> JobResult:
+    """Run a prepared job context through the hooks and record the outcome."""
+    meshkit, run = context.meshkit, context.run
+    hook = meshkit.pm.hook
+    ingester = _ingester(context)
+    context.job_input = JobInput(context, ingester, _connection_name(meshkit))
+    meshkit.runs.start(run)
+    hook.run_started(meshkit=meshkit, run=run)
+    log.info("Run %s of job `%s` started", run.id, context.name)
+    try:
+        hook.initialize_job(context=context)
+        context.steps = discover_steps(context.job_dir, step_types(meshkit))
+        if not context.steps:
+            raise UserError(f"Job `{context.name}` has no steps.", where=str(context.job_dir),
+                            hint="Add files such as 10_load.sql or 20_transform.py.")  # fmt: skip
+        result = hook.run_job(context=context)
+        ingester.close()
+    except BaseException as exc:  # noqa: BLE001 - every ending is recorded
+        status, error = _classify(exc)
+        with contextlib.suppress(Exception):
+            ingester.flush()
+        result = JobResult(status, error)
+        if status == "platform_error" and not isinstance(exc, MeshkitError):
+            log.debug("Internal error", exc_info=exc)
+    finally:
+        context.job_input.close()
+    result.rows_written = ingester.rows_written
+    run.rows_written = ingester.rows_written
+    hook.finalize_job(context=context, result=result)
+    message = meshkit.redactor.redact(str(result.error)) if result.error else None
+    meshkit.runs.finish(run, result.status, message)
+    level = logging.INFO if result.ok else logging.ERROR
+    log.log(level, "Run %s %s in %.2fs (%d rows written)%s", run.id, result.status, run.duration or 0,
+            run.rows_written, f": {message}" if message else "")  # fmt: skip
+    hook.run_finished(meshkit=meshkit, run=run)
+    return result
+
+
+def _connection_name(meshkit) -> str:
+    return str(meshkit.config.get("db_default_type"))
+
+
+def _ingester(context: JobContext) -> Ingester:
+    meshkit = context.meshkit
+
+    def written(dataset: str, rows: int, schema) -> None:
+        if context.run.steps:
+            context.run.steps[-1].rows_written += rows
+        meshkit.pm.hook.dataset_written(meshkit=meshkit, run=context.run, dataset=dataset, rows=rows, schema=schema)
+
+    return Ingester(meshkit, default_store=_connection_name(meshkit), batch_rows=meshkit.config.get("ingest_batch_rows"),
+                    on_written=written)  # fmt: skip
+
+
+@hookimpl(specname="run_job", trylast=True)
+def run_steps(context):
+    meshkit, run = context.meshkit, context.run
+    for position, step in enumerate(context.steps, 1):
+        record = StepRecord(position, step.name, "running", started_at=now())
+        run.steps.append(record)
+        meshkit.runs.save_step(run, record)
+        log.info("Step %s started", step.name)
+        started = time.perf_counter()
+        try:
+            meshkit.pm.hook.run_step(context=context, step=step)
+            context.job_input.flush_ingestion()
+        except BaseException as exc:
+            record.status, error = _classify(exc)
+            record.error = meshkit.redactor.redact(str(error))
+            raise
+        else:
+            record.status = "succeeded"
+        finally:
+            record.ended_at = now()
+            meshkit.runs.save_step(run, record)
+        log.info("Step %s %s in %.2fs", step.name, record.status, time.perf_counter() - started)
+        if context.skip_remaining:
+            log.info("Remaining steps skipped at the request of step %s", step.name)
+            break
+    return JobResult("succeeded", steps_run=len(run.steps))
+
+
+def templates(meshkit) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for group in meshkit.pm.hook.register_templates():
+        found.update({name: Path(path) for name, path in group.items()})
+    return found
+
+
+def run_template(parent: JobContext, name: str, arguments: dict[str, Any], connection: str) -> JobResult:
+    """Run template ``name`` as a child run of ``parent`` on ``connection``; raise if it fails."""
+    meshkit = parent.meshkit
+    known = templates(meshkit)
+    if name not in known:
+        raise UserError(f"Unknown template `{name}`.", hint=f"Known templates: {', '.join(sorted(known)) or 'none'}.")
+    path = known[name]
+    store_type = meshkit.store(connection).type
+    if (path / store_type).is_dir():
+        path = path / store_type
+    run = meshkit.runs.create("template", f"{parent.name}/{name}", arguments=arguments, parent_id=parent.run.id,
+                              team=parent.run.team, log_path=parent.run.log_path)  # fmt: skip
+    child = JobContext(meshkit, name, path, arguments, parent.job_config, run, parent=parent)
+    child.job_input = JobInput(child, parent.job_input._ingester, connection)
+    meshkit.runs.start(run)
+    try:
+        child.steps = discover_steps(path, step_types(meshkit))
+        result = meshkit.pm.hook.run_job(context=child)
+    except BaseException as exc:
+        status, error = _classify(exc)
+        meshkit.runs.finish(run, status, meshkit.redactor.redact(str(error)))
+        if isinstance(exc, RunCancelled | KeyboardInterrupt):
+            raise
+        raise UserError(f"Template `{name}` failed: {error}") from None
+    finally:
+        child.job_input.close()
+    meshkit.runs.finish(run, result.status)
+    return result

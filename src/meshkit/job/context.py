@@ -1,0 +1,48 @@
+"""What a job run carries from hook to hook: ``JobContext`` and its ``JobResult``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshkit.core.errors import MeshkitError
+
+if TYPE_CHECKING:
+    from meshkit.core.context import Meshkit
+    from meshkit.core.runs import RunRecord
+    from meshkit.job.job_config import JobConfig
+    from meshkit.job.job_input import JobInput
+    from meshkit.job.steps import Step
+
+
+@dataclass
+class JobContext:
+    """One run of one job."""
+
+    meshkit: Meshkit
+    name: str
+    job_dir: Path
+    arguments: dict[str, Any]
+    job_config: JobConfig
+    run: RunRecord
+    steps: list[Step] = field(default_factory=list)
+    job_input: JobInput | None = None
+    skip_remaining: bool = False
+    #: Template runs share their parent's connection and report into the parent's run.
+    parent: JobContext | None = None
+
+
+@dataclass
+class JobResult:
+    """How a job run ended."""
+
+    status: str
+    error: MeshkitError | None = None
+    steps_run: int = 0
+    rows_written: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"

@@ -1,0 +1,204 @@
+"""``JobInput``: meshkit's implementation of the VDK-compatible ``IJobInput``, Arrow underneath."""
+
+from __future__ import annotations
+
+import pathlib
+import tempfile
+import time
+from typing import Any
+
+import pyarrow as pa
+
+from meshkit.api.job_input import IJobInput
+from meshkit.core.errors import ConfigError, MeshkitError, UserError
+from meshkit.data.ingest import Ingester
+from meshkit.job.connection import ManagedConnection
+
+
+class JobInput(IJobInput):
+    """Handed to every step as ``run(job_input)``."""
+
+    def __init__(self, context, ingester: Ingester, connection_name: str):
+        self._context = context
+        self._meshkit = context.meshkit
+        self._ingester = ingester
+        self._connection_name = connection_name
+        self._connections: dict[str, ManagedConnection] = {}
+        self._temp_dir: pathlib.Path | None = None
+        started = context.run.started_at or context.run.created_at
+        self._execution_properties = {
+            "pa__execution_id": context.run.id,
+            "pa__job_name": context.name,
+            "pa__job_start_unixtime": str(int(started.timestamp())),
+            "pa__job_start_ts_expr": f"cast({int(started.timestamp())} as timestamp)",
+            "pa__op_id": context.run.parent_id or context.run.id,
+        }
+        self._properties_cache: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ identity
+
+    def get_name(self) -> str:
+        return self._context.name
+
+    def get_job_directory(self) -> pathlib.Path:
+        return self._context.job_dir
+
+    def get_execution_properties(self) -> dict:
+        return dict(self._execution_properties)
+
+    def get_arguments(self) -> dict:
+        return dict(self._context.arguments)
+
+    def get_temporary_write_directory(self) -> pathlib.Path:
+        if self._temp_dir is None:
+            base = self._meshkit.workspace.state_dir / "tmp"
+            base.mkdir(exist_ok=True)
+            self._temp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{self._context.run.id}-", dir=base))
+        return self._temp_dir
+
+    def skip_remaining_steps(self) -> None:
+        self._context.skip_remaining = True
+
+    # ------------------------------------------------------------------ properties and secrets
+
+    @property
+    def _scope(self) -> str:
+        return self._context.parent.name if self._context.parent else self._context.name
+
+    def get_property(self, name: str, default_value: Any = None) -> Any:
+        return self.get_all_properties().get(name, default_value)
+
+    def get_all_properties(self) -> dict:
+        if self._properties_cache is None:
+            from meshkit.job.properties import properties_backend
+
+            backend = properties_backend(self._meshkit)
+            self._properties_cache = {**backend.get_all(""), **backend.get_all(self._scope)}
+        return dict(self._properties_cache)
+
+    def set_all_properties(self, properties: dict) -> None:
+        from meshkit.job.properties import properties_backend
+
+        properties_backend(self._meshkit).set_all(self._scope, dict(properties))
+        self._properties_cache = None
+
+    def get_secret(self, name: str, default_value: Any = None) -> Any:
+        value = self._meshkit.get_secret(name, scope=self._scope)
+        if value is None:
+            value = self._meshkit.get_secret(name)
+        return default_value if value is None else value
+
+    def get_all_secrets(self) -> dict:
+        from meshkit.job.secrets import secrets_backend
+
+        backend = secrets_backend(self._meshkit)
+        values = {**backend.get_all(""), **backend.get_all(self._scope)}
+        for value in values.values():
+            self._meshkit.redactor.add(str(value))
+        return values
+
+    def set_all_secrets(self, secrets: dict) -> None:
+        from meshkit.job.secrets import secrets_backend
+
+        for value in secrets.values():
+            self._meshkit.redactor.add(str(value))
+        secrets_backend(self._meshkit).set_all(self._scope, dict(secrets))
+
+    # ------------------------------------------------------------------ queries
+
+    def _substitutions(self) -> dict[str, Any]:
+        # NOTE: precedence is arguments > execution properties > job properties (VDK's order).
+        return {**self.get_all_properties(), **self._execution_properties, **self._context.arguments}
+
+    def get_managed_connection(self, database: str | None = None) -> ManagedConnection:
+        name = database or self._connection_name
+        if name not in self._connections:
+            store = self._meshkit.store(name)
+            if not store.SUPPORTS_SQL:
+                raise ConfigError(f"Store `{name}` ({store.type}) is not a database.", hint="Name a SQL store.")
+            retries = self._meshkit.config.get("connection_retries")
+            self._connections[name] = ManagedConnection(store, self._meshkit.pm.hook, self._substitutions, retries)
+        return self._connections[name]
+
+    def execute_query(self, query: str, database: str | None = None) -> list[tuple]:
+        """Run ``query`` (one statement or a script) and return the last statement's rows."""
+        from meshkit.job.sqltext import split_statements
+
+        connection = self.get_managed_connection(database)
+        rows: list[tuple] = []
+        for line, statement in split_statements(query):
+            cursor = connection.cursor()
+            try:
+                cursor.execute(statement)
+                rows = cursor.fetchall() if cursor.description else []
+                connection.commit()
+            except MeshkitError:
+                raise
+            except Exception as exc:  # the database refused the user's SQL
+                connection.rollback()
+                raise SQLStatementError(exc, line, statement, connection.name, self._meshkit.redactor) from None
+            finally:
+                cursor.close()
+        return rows
+
+    def query(self, sql: str, database: str | None = None) -> pa.Table:
+        """Run ``sql`` and return an Arrow table (``.to_pandas()`` / ``polars.from_arrow`` as you like)."""
+        connection = self.get_managed_connection(database)
+        try:
+            return connection.query_arrow(sql)
+        except Exception as exc:
+            raise SQLStatementError(exc, 1, sql, connection.name, self._meshkit.redactor) from None
+
+    # ------------------------------------------------------------------ ingestion
+
+    def send_object_for_ingestion(self, payload: dict, destination_table: str | None = None, method: str | None = None,
+                                  target: str | None = None, collection_id: str | None = None) -> None:  # fmt: skip
+        self._ingester.send_object(payload, destination_table, method, target)
+
+    def send_tabular_data_for_ingestion(self, rows: Any, column_names: list, destination_table: str | None = None,
+                                        method: str | None = None, target: str | None = None,
+                                        collection_id: str | None = None) -> None:  # fmt: skip
+        self._ingester.send_rows(rows, column_names, destination_table, method, target)
+
+    def ingest(self, data: Any, destination: str, mode: str = "append", target: str | None = None) -> int:
+        """Write an Arrow table, pandas or polars DataFrame to ``destination`` now; returns rows written.
+
+        ``mode`` is ``append`` or ``overwrite`` (atomic: readers see the old or the new table).
+        """
+        before = len(self._ingester.failures)
+        rows = self._ingester.send_table(data, destination, mode=mode, target=target)
+        if len(self._ingester.failures) > before:
+            self._ingester.close()
+        return rows
+
+    def flush_ingestion(self) -> None:
+        """Write every queued row now (meshkit does this at the end of each step)."""
+        self._ingester.flush()
+
+    # ------------------------------------------------------------------ templates
+
+    def execute_template(self, template_name: str, template_args: dict, database: str | None = None):
+        from meshkit.job.runner import run_template
+
+        started = time.perf_counter()
+        result = run_template(self._context, template_name, dict(template_args), database or self._connection_name)
+        result.details["duration"] = time.perf_counter() - started
+        return result
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+
+
+class SQLStatementError(UserError):
+    """The database refused a statement of the user's SQL."""
+
+    def __init__(self, exc: Exception, line: int, statement: str, connection: str, redactor):
+        first = statement.strip().splitlines()[0][:120] if statement.strip() else ""
+        message = redactor.redact(f"{type(exc).__name__}: {exc}".strip())
+        super().__init__(f"{message} (statement at line {line} on `{connection}`: {first})",
+                         hint="Fix the SQL; the statement and its line are shown above.")  # fmt: skip
+        self.line = line

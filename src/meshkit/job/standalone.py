@@ -1,0 +1,46 @@
+"""``meshkit.job(path)``: a job's ``job_input`` in a notebook or script, recorded as a run."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from meshkit.core.context import Meshkit
+from meshkit.job import vdk_compat
+from meshkit.job.context import JobResult
+from meshkit.job.job_input import JobInput
+from meshkit.job.runner import _classify, _connection_name, _ingester, prepare_context
+
+
+@contextlib.contextmanager
+def standalone_job(path: str | Path, arguments: dict[str, Any] | None = None, *, workspace: str | Path | None = None,
+                   **overrides: Any) -> Iterator[JobInput]:  # fmt: skip
+    """Yield the ``job_input`` of the job at ``path``; queued ingestion is flushed on exit.
+
+    The block is one run: ``succeeded`` if it ends normally, else the error's status (and the
+    error is raised again).
+    """
+    path = Path(path).resolve()
+    meshkit = Meshkit.open(workspace or path, overrides=overrides or None)
+    vdk_compat.install()
+    context = prepare_context(meshkit, path, arguments, None)
+    ingester = _ingester(context)
+    context.job_input = JobInput(context, ingester, _connection_name(meshkit))
+    meshkit.runs.start(context.run)
+    meshkit.pm.hook.run_started(meshkit=meshkit, run=context.run)
+    result = JobResult("succeeded")
+    try:
+        yield context.job_input
+        ingester.close()
+    except BaseException as exc:
+        status, error = _classify(exc)
+        result = JobResult(status, error)
+        raise
+    finally:
+        context.job_input.close()
+        context.run.rows_written = ingester.rows_written
+        meshkit.runs.finish(context.run, result.status, meshkit.redactor.redact(str(result.error)) if result.error else None)
+        meshkit.pm.hook.run_finished(meshkit=meshkit, run=context.run)
+        meshkit.close()
