@@ -11,16 +11,10 @@ The public API for job authors and plugin authors::
     def register_store_types(): ...
 """
 
+from meshkit import job  # callable: ``with meshkit.job("jobs/x") as job_input: ...``
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
 from meshkit.core.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
 __all__ = ["ConfigError", "MeshkitError", "PlatformError", "UserError", "__version__", "hookimpl", "job"]
-
-
-def job(path, **kwargs):
-    """Use a job's ``job_input`` outside ``meshkit run``: ``with meshkit.job("jobs/x") as job_input: ...``."""
-    from meshkit.job.standalone import standalone_job
-
-    return standalone_job(path, **kwargs)

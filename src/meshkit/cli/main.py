@@ -17,7 +17,7 @@ from meshkit.core.config import parse_overrides
 from meshkit.core.errors import MeshkitError, PlatformError, StepFailedError
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class CliState:

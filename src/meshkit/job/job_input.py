@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import tempfile
 import time
@@ -135,7 +136,8 @@ class JobInput(IJobInput):
             except MeshkitError:
                 raise
             except Exception as exc:  # the database refused the user's SQL
-                connection.rollback()
+                with contextlib.suppress(Exception):
+                    connection.rollback()
                 raise SQLStatementError(exc, line, statement, connection.name, self._meshkit.redactor) from None
             finally:
                 cursor.close()

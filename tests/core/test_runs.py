@@ -1,0 +1,62 @@
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from meshkit.core.metadata import MetadataDB
+from meshkit.core.runs import RUN_STATUSES, RunStore, StepRecord, now
+
+
+def exercise(store: RunStore):
+    run = store.create("job", "orders", arguments={"day": "2024-01-01"}, team="sales")
+    assert run.status == "submitted"
+    store.start(run)
+    step = StepRecord(1, "10_load.sql", "running", started_at=now())
+    store.save_step(run, step)
+    step.status, step.ended_at, step.rows_written = "succeeded", now(), 42
+    store.save_step(run, step)
+    run.rows_written = 42
+    store.finish(run, "succeeded")
+    loaded = store.get(run.id)
+    assert loaded.status == "succeeded" and loaded.rows_written == 42 and loaded.team == "sales"
+    assert loaded.arguments == {"day": "2024-01-01"}
+    assert [(s.name, s.status, s.rows_written) for s in loaded.steps] == [("10_load.sql", "succeeded", 42)]
+    assert loaded.duration >= 0 and loaded.started_at.tzinfo is not None
+    other = store.create("transfer", "copy")
+    store.finish(other, "user_error", "boom")
+    assert [r.id for r in store.list(name="orders")] == [run.id]
+    assert [r.id for r in store.list(status="user_error")] == [other.id]
+    assert {r.id for r in store.list()} == {run.id, other.id}
+
+
+def test_runs_on_sqlite(tmp_path):
+    db = MetadataDB(f"sqlite:///{tmp_path / 'metadata.db'}")
+    exercise(RunStore(db))
+    MetadataDB(f"sqlite:///{tmp_path / 'metadata.db'}")  # second open: already at head
+
+
+def test_runs_on_postgres(pg_dsn):
+    import psycopg
+
+    name = f"mk_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(pg_dsn.replace("postgresql://", "postgresql+psycopg://", 1)).set(database=name)
+    try:
+        db = MetadataDB(url.render_as_string(hide_password=False))
+        exercise(RunStore(db))
+        db.dispose()
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_statuses_are_the_documented_vocabulary():
+    assert RUN_STATUSES == ("submitted", "running", "succeeded", "cancelled", "skipped", "user_error", "platform_error")
+
+
+def test_bad_metadata_url_is_a_config_error():
+    from meshkit.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="metadata_url"):
+        MetadataDB("nosuchdialect://x")
