@@ -2,7 +2,8 @@
 
 Arrow goes in and out without copies: writes scan the ``RecordBatchReader`` directly
 (``INSERT ... BY NAME SELECT * FROM reader``), reads stream ``to_arrow_reader``. DuckDB's DDL is
-transactional, so every write mode is one transaction.
+transactional, so every write mode is one transaction. ``TIMESTAMPTZ`` columns hold instants and
+read back in UTC, whatever zone they were written in.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.data.stores.base import ColumnSchema, url_path
+from meshkit.data.stores.base import ColumnSchema, canonical_type, cast_reader, missing_asset, url_path
 from meshkit.data.stores.sql import SQLStore
 
 #: DuckDB extensions shipped as PyPI packages: extension name -> (package module, file stem).
@@ -102,6 +103,9 @@ class DuckDBStore(SQLStore):
     def _release(self, conn) -> None:
         conn.close()
 
+    def check_schema(self, schema: pa.Schema) -> None:
+        """DuckDB scans any Arrow type it can hold; the scan itself reports the others."""
+
     def _write_connection(self):
         conn = self.connect()
         conn.execute("BEGIN TRANSACTION")
@@ -133,6 +137,19 @@ class DuckDBStore(SQLStore):
         for column, col_type, *_ in types:
             conn.execute(f"ALTER TABLE {self.quote(asset)} ADD COLUMN {self.quote_column(column)} {col_type}")
 
+    def _write(self, conn, asset, reader, mode, keys, evolve) -> int:
+        if mode != "overwrite":
+            return super()._write(conn, asset, reader, mode, keys, evolve)
+        # NOTE: DuckDB cannot rename a table onto a name dropped in the same transaction;
+        # CREATE OR REPLACE inside the write transaction is just as atomic.
+        counted = _CountingReader(reader)
+        conn.register("__mk_src", counted.reader)
+        try:
+            conn.execute(f"CREATE OR REPLACE TABLE {self.quote(asset)} AS SELECT * FROM __mk_src")
+        finally:
+            conn.unregister("__mk_src")
+        return counted.rows
+
     def _insert(self, conn, asset: str, reader: pa.RecordBatchReader) -> int:
         counted = _CountingReader(reader)
         conn.register("__mk_src", counted.reader)
@@ -150,16 +167,20 @@ class DuckDBStore(SQLStore):
     def read(self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None) -> pa.RecordBatchReader:
         conn = self.connect()
         if self._columns(conn, asset) is None:
-            raise UserError(f"Table `{asset}` does not exist in store `{self.name}`.")
-        return conn.execute(self.select_sql(asset, columns, filter)).to_arrow_reader(65_536)
+            raise missing_asset(self, asset)
+        try:
+            reader = conn.execute(self.select_sql(asset, columns, filter)).to_arrow_reader(65_536)
+        except duckdb.Error as exc:
+            raise UserError(f"Cannot read `{asset}` from store `{self.name}`: {exc}.", hint="Check the columns and filter.") from None
+        return cast_reader(reader, pa.schema([f.with_type(canonical_type(f.type)) for f in reader.schema]))
 
     def schema(self, asset: str) -> list[ColumnSchema]:
         conn = self.connect()
         if self._columns(conn, asset) is None:
-            raise UserError(f"Table `{asset}` does not exist in store `{self.name}`.")
+            raise missing_asset(self, asset)
         described = conn.execute(f"DESCRIBE {self.quote(asset)}").fetchall()
         arrow = conn.execute(f"SELECT * FROM {self.quote(asset)} LIMIT 0").to_arrow_table().schema
-        return [ColumnSchema(name, arrow.field(name).type, native, nullable == "YES")
+        return [ColumnSchema(name, canonical_type(arrow.field(name).type), native, nullable == "YES")
                 for name, native, nullable, *_ in described]  # fmt: skip
 
     def list_assets(self) -> list[str]:
