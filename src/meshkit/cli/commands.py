@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import click
-from rich.table import Table
+from rich.table import Column, Table
 
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.core.errors import ConfigError
@@ -174,7 +174,8 @@ def runs(ctx, kind, name, status, limit, as_json) -> None:
                                         "started_at": r.started_at, "duration": r.duration,
                                         "rows_written": r.rows_written, "error": r.error} for r in records], default=str))  # fmt: skip
         return
-    table = Table("id", "kind", "status", "started", "seconds", "rows", "error", box=None)
+    table = Table("kind", "status", "started", "seconds", "rows", "error", box=None)
+    table.columns.insert(0, Column("id", no_wrap=True))
     for r in records:
         started = f"{r.started_at:%Y-%m-%d %H:%M:%S}" if r.started_at else ""
         table.add_row(r.id, r.kind, status_text(r.status), started, f"{r.duration or 0:.2f}", str(r.rows_written),

@@ -49,7 +49,11 @@ def run_logging(meshkit, log_path: Path, console: bool) -> Iterator[None]:
     redacting = RedactingFilter(meshkit.redactor)
     handlers: list[logging.Handler] = [logging.FileHandler(log_path, encoding="utf-8")]
     if console:
-        handlers.append(logging.StreamHandler())
+        # NOTE: the console shows the user's own logs and meshkit's warnings; meshkit's progress
+        # lines go to the run log only, since the command ends with a summary of the steps.
+        stream = logging.StreamHandler()
+        stream.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith("meshkit"))
+        handlers.append(stream)
     root = logging.getLogger()
     saved_level = root.level
     for handler in handlers:
