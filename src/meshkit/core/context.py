@@ -101,6 +101,13 @@ class Meshkit:
         hint = f"Did you mean `{close[0]}`?" if close else f"Known stores: {', '.join(known)}; declare others in meshkit.toml [stores.NAME]."
         raise ConfigError(f"Unknown store `{ref}`.", hint=hint)
 
+    def store_of_type(self, type_name: str, options: Mapping[str, Any]):
+        """A store of ``type_name`` with ``options`` (cached per type and options), e.g. an ingestion target."""
+        name = f"{type_name}:{','.join(str(v) for v in options.values())}"
+        if name not in self._stores:
+            self._stores[name] = self._store_class(type_name, where=name)(name, dict(options), self)
+        return self._stores[name]
+
     def _store_class(self, type_name: str | None, where: str) -> type:
         if type_name not in self.store_types:
             known = ", ".join(sorted(self.store_types))

@@ -118,10 +118,7 @@ class Ingester:
             option = TARGET_OPTION.get(method)
             if method not in self.meshkit.store_types or option is None:
                 raise ConfigError(f"Unknown ingestion method `{method}`.", hint=f"Use a store type: {', '.join(sorted(TARGET_OPTION))}.")
-            key = f"{method}:{target}"
-            if key not in self.meshkit._stores:
-                self.meshkit._stores[key] = self.meshkit.store_types[method](key, {option: target}, self.meshkit)
-            return self.meshkit._stores[key]
+            return self.meshkit.store_of_type(method, {option: target})
         return self.meshkit.store(target or method or self.default_store)
 
     def _group(self, destination: str | None, method: str | None, target: str | None) -> _Group:
