@@ -18,7 +18,9 @@ from meshkit.testing import plugin_workspace, run_cli
 REQUIRE_SERVICES = os.environ.get("MESHKIT_REQUIRE_SERVICES") == "1"
 PG_DSN = os.environ.get("MESHKIT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_DSN = os.environ.get("MESHKIT_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/test")
-SPECS_DIR = Path(os.environ.get("MESHKIT_SPECS_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "specs"))
+SPECS_DIR = Path(
+    os.environ.get("MESHKIT_SPECS_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "specs")
+)
 
 
 def service_missing(reason: str) -> None:
@@ -85,7 +87,9 @@ def mysql_dsn():
     try:
         import pymysql
 
-        pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database="test", connect_timeout=3).close()
+        pymysql.connect(
+            host="127.0.0.1", port=3306, user="root", password="", database="test", connect_timeout=3
+        ).close()
     except Exception as exc:  # noqa: BLE001
         service_missing(f"MariaDB at {MYSQL_DSN} unavailable: {exc}")
     return MYSQL_DSN

@@ -18,9 +18,19 @@ def make(layers, environ=None):
     [
         ([], {}, "fast", "default"),
         ([Layer("meshkit.toml", {"mode": "toml"})], {}, "toml", "meshkit.toml"),
-        ([Layer("meshkit.toml", {"mode": "toml"}), Layer("jobs/a/config.ini", {"mode": "job"})], {}, "job", "jobs/a/config.ini"),
+        (
+            [Layer("meshkit.toml", {"mode": "toml"}), Layer("jobs/a/config.ini", {"mode": "job"})],
+            {},
+            "job",
+            "jobs/a/config.ini",
+        ),
         ([Layer("jobs/a/config.ini", {"mode": "job"})], {"VDK_MODE": "vdk"}, "vdk", "environment VDK_MODE"),
-        ([Layer("jobs/a/config.ini", {"mode": "job"})], {"MESHKIT_MODE": "env", "VDK_MODE": "vdk"}, "env", "environment MESHKIT_MODE"),
+        (
+            [Layer("jobs/a/config.ini", {"mode": "job"})],
+            {"MESHKIT_MODE": "env", "VDK_MODE": "vdk"},
+            "env",
+            "environment MESHKIT_MODE",
+        ),
         ([Layer("command line", {"mode": "cli"})], {"MESHKIT_MODE": "env"}, "cli", "command line"),
     ],
 )
@@ -53,7 +63,10 @@ def test_unknown_key_suggests_the_close_one():
 
 
 def test_explain_masks_secrets():
-    rows = {key: (value, source) for key, value, source, _ in make([Layer("meshkit.toml", {"token": "s3cr3t-value"})]).explain()}
+    rows = {
+        key: (value, source)
+        for key, value, source, _ in make([Layer("meshkit.toml", {"token": "s3cr3t-value"})]).explain()
+    }
     assert rows["token"] == ("********", "meshkit.toml")
     assert rows["threads"] == (4, "default")
 

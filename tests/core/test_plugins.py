@@ -64,15 +64,21 @@ def test_plugin_adds_config_key_and_step_type(tmp_path):
 def test_entry_point_plugins_are_discovered_and_listed(tmp_path, monkeypatch):
     site = tmp_path / "site"
     (site / "mk_demo_plugin-1.2.dist-info").mkdir(parents=True)
-    (site / "mk_demo_plugin-1.2.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: mk-demo-plugin\nVersion: 1.2\n")
-    (site / "mk_demo_plugin-1.2.dist-info" / "entry_points.txt").write_text("[meshkit.plugins]\ndemo = mk_demo_plugin\n")
-    (site / "mk_demo_plugin.py").write_text(textwrap.dedent("""
+    (site / "mk_demo_plugin-1.2.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: mk-demo-plugin\nVersion: 1.2\n"
+    )
+    (site / "mk_demo_plugin-1.2.dist-info" / "entry_points.txt").write_text(
+        "[meshkit.plugins]\ndemo = mk_demo_plugin\n"
+    )
+    (site / "mk_demo_plugin.py").write_text(
+        textwrap.dedent("""
         import meshkit
 
         @meshkit.hookimpl
         def configure(config):
             config.add("demo_flag", "on", "a key from an installed plugin")
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(site))
     try:
         result = run_cli(["plugins"], workspace=tmp_path)

@@ -52,7 +52,15 @@ def test_runs_on_postgres(pg_dsn):
 
 
 def test_statuses_are_the_documented_vocabulary():
-    assert RUN_STATUSES == ("submitted", "running", "succeeded", "cancelled", "skipped", "user_error", "platform_error")
+    assert RUN_STATUSES == (
+        "submitted",
+        "running",
+        "succeeded",
+        "cancelled",
+        "skipped",
+        "user_error",
+        "platform_error",
+    )
 
 
 def test_bad_metadata_url_is_a_config_error():

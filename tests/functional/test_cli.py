@@ -39,7 +39,9 @@ def test_create_job_rejects_bad_names_and_duplicates(workspace, cli):
 
 
 def test_config_shows_value_and_source(workspace, cli):
-    (workspace.root / "meshkit.toml").write_text('[config]\ndb_default_type = "sqlite"\nlog_level = "DEBUG"\n')
+    (workspace.root / "meshkit.toml").write_text(
+        '[config]\ndb_default_type = "sqlite"\nlog_level = "DEBUG"\n'
+    )
     result = cli("-c", "log_level=WARNING", "config", "--json", env={"MESHKIT_INGEST_BATCH_ROWS": "500"})
     rows = {r["key"]: (r["value"], r["source"]) for r in json.loads(result.stdout)}
     assert rows["db_default_type"] == ("sqlite", "meshkit.toml")
@@ -52,7 +54,10 @@ def test_bad_config_is_exit_code_2_with_the_file(workspace, cli):
     (workspace.root / "meshkit.toml").write_text("[config]\ndb_defualt_type = 'x'\n")
     result = cli("config")
     assert result.exit_code == 2
-    assert "Unknown config key `db_defualt_type`" in result.stderr and "Did you mean `db_default_type`?" in result.stderr
+    assert (
+        "Unknown config key `db_defualt_type`" in result.stderr
+        and "Did you mean `db_default_type`?" in result.stderr
+    )
     (workspace.root / "meshkit.toml").write_text("[config\n")
     result = cli("config")
     assert result.exit_code == 2 and "meshkit.toml" in result.stderr and "Traceback" not in result.stderr
@@ -76,5 +81,7 @@ def test_runs_show_unknown_run(cli):
 
 def test_console_script_is_installed(tmp_path):
     exe = Path(sys.executable).parent / "meshkit"
-    result = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=os.environ.copy(), check=False)
+    result = subprocess.run(
+        [str(exe), "--version"], capture_output=True, text=True, env=os.environ.copy(), check=False
+    )
     assert result.returncode == 0 and "meshkit" in result.stdout

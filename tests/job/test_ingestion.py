@@ -25,7 +25,9 @@ def test_rows_objects_dataframes_and_arrow_land_in_one_table(mk):
     ing.send_rows(pl.DataFrame({"id": [5], "name": ["e"]}), [], "t")
     ing.send_rows(pa.table({"id": [6], "name": ["f"]}), ["id", "name"], "t")
     ing.close()
-    assert read(mk, "SELECT id, name FROM t ORDER BY id") == [(i, c) for i, c in zip(range(1, 7), "abcdef", strict=True)]
+    assert read(mk, "SELECT id, name FROM t ORDER BY id") == [
+        (i, c) for i, c in zip(range(1, 7), "abcdef", strict=True)
+    ]
     assert ing.rows_written == 6
 
 
@@ -36,7 +38,11 @@ def test_new_columns_are_added_when_payloads_bring_them(mk):
     ing.send_object({"id": 2, "extra": "x"}, "evolve")
     ing.send_object({"id": 3, "extra": "y", "more": 1.5}, "evolve")
     ing.close()
-    assert read(mk, "SELECT id, extra, more FROM evolve ORDER BY id") == [(1, None, None), (2, "x", None), (3, "y", 1.5)]
+    assert read(mk, "SELECT id, extra, more FROM evolve ORDER BY id") == [
+        (1, None, None),
+        (2, "x", None),
+        (3, "y", 1.5),
+    ]
 
 
 def test_failed_batch_fails_with_the_count(mk):

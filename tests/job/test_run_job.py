@@ -164,7 +164,11 @@ def test_vdk_job_runs_unchanged(workspace, make_job, cli):
     import sqlite3
 
     con = sqlite3.connect(workspace.root / ".meshkit" / "warehouse.sqlite")
-    assert con.execute("SELECT symbol, price FROM stocks ORDER BY symbol").fetchall() == [("AAA", 1.5), ("BBB", 2.5), ("CCC", 3.5)]
+    assert con.execute("SELECT symbol, price FROM stocks ORDER BY symbol").fetchall() == [
+        ("AAA", 1.5),
+        ("BBB", 2.5),
+        ("CCC", 3.5),
+    ]
     record = json.loads(cli("runs", "--json").stdout)[0]
     assert record["status"] == "succeeded"
 
@@ -221,3 +225,13 @@ def test_connection_hooks_see_every_operation(workspace, make_job):
     assert result.status == "user_error" and "refused" in str(result.error)
     assert seen == ["SELECT 1", "SELECT 2"]
     mk.close()
+
+
+def test_sql_step_with_explicit_transaction_is_atomic(cli, workspace, make_job):
+    make_job("tx", {
+        "10_make.sql": "CREATE TABLE acc (id INT PRIMARY KEY, v INT); INSERT INTO acc VALUES (1, 10);",
+        "20_tx.sql": "BEGIN TRANSACTION;\nUPDATE acc SET v = 20 WHERE id = 1;\nINSERT INTO acc VALUES (1, 99);\nCOMMIT;",
+    })  # fmt: skip
+    result = cli("run", "tx")
+    assert result.exit_code == 1
+    assert warehouse_rows(workspace, "SELECT id, v FROM acc") == [(1, 10)]

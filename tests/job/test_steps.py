@@ -8,7 +8,10 @@ from meshkit.job.sqltext import split_statements, substitute
     [
         ("select 1", [(1, "select 1")]),
         ("select 1;", [(1, "select 1")]),
-        ("-- c\ncreate table a (x int);\n\ninsert into a values (1);", [(2, "create table a (x int)"), (4, "insert into a values (1)")]),
+        (
+            "-- c\ncreate table a (x int);\n\ninsert into a values (1);",
+            [(2, "create table a (x int)"), (4, "insert into a values (1)")],
+        ),
         ("select ';' as s; select 2", [(1, "select ';' as s"), (1, "select 2")]),
         ("select '{\"a\": 1}' as j", [(1, "select '{\"a\": 1}' as j")]),
         (";;", []),

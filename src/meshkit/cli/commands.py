@@ -41,7 +41,9 @@ def config_cmd(meshkit, as_json: bool) -> None:
     """Show every config key, its effective value and where it comes from."""
     rows = meshkit.config.explain()
     if as_json:
-        console.print_json(json.dumps([{"key": k, "value": v, "source": s} for k, v, s, _ in rows], default=str))
+        console.print_json(
+            json.dumps([{"key": k, "value": v, "source": s} for k, v, s, _ in rows], default=str)
+        )
         return
     table = Table("key", "value", "source", "description", box=None)
     for key, value, source, description in rows:
@@ -112,9 +114,15 @@ def parse_arguments(args: tuple[str, ...], arguments_json: str | None) -> dict:
         try:
             values = json.loads(arguments_json)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"--arguments is not valid JSON: {exc}.", hint="""Write e.g. --arguments '{"day": "2024-01-01"}'.""") from None
+            raise ConfigError(
+                f"--arguments is not valid JSON: {exc}.",
+                hint="""Write e.g. --arguments '{"day": "2024-01-01"}'.""",
+            ) from None
         if not isinstance(values, dict):
-            raise ConfigError("--arguments must be a JSON object.", hint="""Write e.g. --arguments '{"day": "2024-01-01"}'.""")
+            raise ConfigError(
+                "--arguments must be a JSON object.",
+                hint="""Write e.g. --arguments '{"day": "2024-01-01"}'.""",
+            )
     for pair in args:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -150,7 +158,9 @@ def render_run(run) -> None:
     """One-screen summary of a run: steps, durations, rows, log file."""
     table = Table("step", "status", "seconds", "rows", box=None)
     for step in run.steps:
-        table.add_row(step.name, status_text(step.status), f"{step.duration or 0:.2f}", str(step.rows_written))
+        table.add_row(
+            step.name, status_text(step.status), f"{step.duration or 0:.2f}", str(step.rows_written)
+        )
     console.print(table)
     console.print(f"Run [bold]{run.id}[/] {status_text(run.status)} in {run.duration or 0:.2f}s, "
                   f"{run.rows_written} rows written. Log: {run.log_path}")  # fmt: skip

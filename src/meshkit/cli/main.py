@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+
 import click
 from rich.console import Console
 from rich.markup import escape
@@ -55,8 +56,20 @@ def pass_meshkit(func):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="meshkit")
-@click.option("-w", "--workspace", type=click.Path(file_okay=False), help="Workspace folder (default: found from the current folder).")
-@click.option("-c", "--config", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@click.option(
+    "-w",
+    "--workspace",
+    type=click.Path(file_okay=False),
+    help="Workspace folder (default: found from the current folder).",
+)
+@click.option(
+    "-c",
+    "--config",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key (repeatable).",
+)
 @click.option("--debug", is_flag=True, help="Show meshkit's own tracebacks on errors.")
 @click.pass_context
 def cli(ctx: click.Context, workspace: str | None, overrides: tuple[str, ...], debug: bool) -> None:
@@ -116,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             err_console.print_exception()
         else:
-            err = PlatformError(f"Internal error: {type(exc).__name__}: {exc}.", hint="Run again with --debug for details.")
+            err = PlatformError(
+                f"Internal error: {type(exc).__name__}: {exc}.", hint="Run again with --debug for details."
+            )
             render_error(err)
         code = 3
     return code

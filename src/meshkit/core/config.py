@@ -51,7 +51,9 @@ class ConfigBuilder:
     def __init__(self) -> None:
         self.keys: dict[str, ConfigKey] = {}
 
-    def add(self, key: str, default: Any = None, description: str = "", type: type = str, secret: bool = False) -> None:
+    def add(
+        self, key: str, default: Any = None, description: str = "", type: type = str, secret: bool = False
+    ) -> None:
         """Declare ``key`` with its default, a one-line description and its value type."""
         key = key.lower()
         if key in self.keys:
@@ -70,7 +72,9 @@ class Layer:
 class Config:
     """Effective configuration: declared keys resolved over ordered layers."""
 
-    def __init__(self, keys: Mapping[str, ConfigKey], layers: list[Layer], environ: Mapping[str, str] | None = None):
+    def __init__(
+        self, keys: Mapping[str, ConfigKey], layers: list[Layer], environ: Mapping[str, str] | None = None
+    ):
         self.keys = dict(keys)
         self._environ = os.environ if environ is None else environ
         self._layers = list(layers)  # lowest precedence first, environment excluded
@@ -81,7 +85,9 @@ class Config:
         for key in layer.values:
             if key.lower() not in self.keys:
                 close = difflib.get_close_matches(key.lower(), self.keys, n=1)
-                hint = f"Did you mean `{close[0]}`?" if close else "Run `meshkit config` to list the known keys."
+                hint = (
+                    f"Did you mean `{close[0]}`?" if close else "Run `meshkit config` to list the known keys."
+                )
                 raise ConfigError(f"Unknown config key `{key}`.", where=layer.source, hint=hint)
 
     def with_layer(self, layer: Layer, *, below_env: bool = True) -> Config:
@@ -110,7 +116,9 @@ class Config:
         """The effective value of ``key``, converted to its declared type."""
         key = key.lower()
         if key not in self.keys:
-            raise ConfigError(f"Unknown config key `{key}`.", hint="Declare it in a plugin's `configure` hook.")
+            raise ConfigError(
+                f"Unknown config key `{key}`.", hint="Declare it in a plugin's `configure` hook."
+            )
         value, source = self._lookup(key)
         spec = self.keys[key]
         if value is None or isinstance(value, spec.type):
@@ -119,7 +127,8 @@ class Config:
             return _CONVERTERS.get(spec.type, spec.type)(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(
-                f"Config key `{key}` from {source} must be {spec.type.__name__}: {exc}.", hint="Fix the value."
+                f"Config key `{key}` from {source} must be {spec.type.__name__}: {exc}.",
+                hint="Fix the value.",
             ) from None
 
     def __getitem__(self, key: str) -> Any:
@@ -150,6 +159,9 @@ def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"`{pair}` is not of the form key=value.", hint="Write for example `-c db_default_type=sqlite`.")
+            raise ConfigError(
+                f"`{pair}` is not of the form key=value.",
+                hint="Write for example `-c db_default_type=sqlite`.",
+            )
         out[key.strip().lower()] = value
     return out

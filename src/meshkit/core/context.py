@@ -21,7 +21,13 @@ from meshkit.core.runs import RunStore
 from meshkit.core.workspace import Workspace
 
 #: Store names every workspace has, and the config key or type behind each.
-DEFAULT_STORES = {"warehouse": "duckdb", "duckdb": "duckdb", "sqlite": "sqlite", "postgres": "postgres", "mysql": "mysql"}
+DEFAULT_STORES = {
+    "warehouse": "duckdb",
+    "duckdb": "duckdb",
+    "sqlite": "sqlite",
+    "postgres": "postgres",
+    "mysql": "mysql",
+}
 
 
 class Meshkit:
@@ -93,12 +99,18 @@ class Meshkit:
                 if scheme in cls.url_schemes:
                     self.redactor.add(_url_password(ref))
                     return cls(ref, cls.from_url(ref), self)
-            raise ConfigError(f"No store type handles URLs of scheme `{scheme}`.", hint="Install the plugin for it.")
+            raise ConfigError(
+                f"No store type handles URLs of scheme `{scheme}`.", hint="Install the plugin for it."
+            )
         if ref in DEFAULT_STORES:
             return self._store_class(DEFAULT_STORES[ref], where=ref)(ref, {}, self)
         known = sorted({*declared, *DEFAULT_STORES})
         close = difflib.get_close_matches(ref, known, n=1)
-        hint = f"Did you mean `{close[0]}`?" if close else f"Known stores: {', '.join(known)}; declare others in meshkit.toml [stores.NAME]."
+        hint = (
+            f"Did you mean `{close[0]}`?"
+            if close
+            else f"Known stores: {', '.join(known)}; declare others in meshkit.toml [stores.NAME]."
+        )
         raise ConfigError(f"Unknown store `{ref}`.", hint=hint)
 
     def store_of_type(self, type_name: str, options: Mapping[str, Any]):

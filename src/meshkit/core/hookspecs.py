@@ -256,4 +256,44 @@ def dataset_written(meshkit, run, dataset, rows, schema):
 # ---------------------------------------------------------------------------- control service
 
 
+@hookspec
+def register_routes(meshkit):
+    """Return FastAPI ``APIRouter`` objects that the control service includes in its app.
+
+    :param meshkit: the instance serving the app. Routes check access themselves, e.g. with
+        ``Depends(meshkit.service.auth.require("viewer"))``.
+    :return: a list of routers.
+    """
+
+
+@hookspec
+def register_ui_pages(meshkit):
+    """Return links added to the navigation bar of the web UI.
+
+    :param meshkit: the instance serving the app.
+    :return: a list of ``(title, path)`` tuples; the pages themselves come from ``register_routes``.
+    """
+
+
+@hookspec
+def deployment_changed(meshkit, deployment, action):
+    """A deployment was created, changed or removed (executors sync schedules here).
+
+    :param meshkit: the instance.
+    :param deployment: the :class:`meshkit.service.deployments.Deployment`.
+    :param action: ``"deployed"``, ``"updated"`` or ``"undeployed"``.
+    """
+
+
+@hookspec
+def send_notification(meshkit, notification):
+    """Deliver one notification about a run; each implementation handles its own channels.
+
+    :param meshkit: the instance.
+    :param notification: a :class:`meshkit.service.notifications.Notification` (``channel`` is
+        ``"email"`` or ``"webhook"``, ``recipient``, ``event``, ``subject``, ``body``, ``run``).
+    :return: ``True`` when this implementation delivered it.
+    """
+
+
 # ---------------------------------------------------------------------------- catalog, products and governance

@@ -90,7 +90,9 @@ class MetadataDB:
         try:
             self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            raise ConfigError(f"Invalid `metadata_url`: {exc}.", hint="Use e.g. postgresql+psycopg://host/db.") from None
+            raise ConfigError(
+                f"Invalid `metadata_url`: {exc}.", hint="Use e.g. postgresql+psycopg://host/db."
+            ) from None
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.upgrade()
@@ -113,7 +115,8 @@ class MetadataDB:
                 command.upgrade(cfg, "heads")
         except sa.exc.OperationalError as exc:
             raise PlatformError(
-                f"Cannot open the metadata database: {exc.orig}.", hint="Check `metadata_url` and that the server is up."
+                f"Cannot open the metadata database: {exc.orig}.",
+                hint="Check `metadata_url` and that the server is up.",
             ) from None
 
     def dispose(self) -> None:

@@ -36,10 +36,13 @@ BUILTIN_PLUGINS = (
     "meshkit.job.secrets",
     "meshkit.cli.commands",
     # job runtime (more)
+    "meshkit.cli.properties",
+    "meshkit.cli.secrets",
     # transfers and transforms
     # models and checks
     # control service
     # catalog, products and governance
+    # demo
 )
 
 
@@ -48,11 +51,15 @@ def _import(name: str) -> ModuleType:
         return importlib.import_module(name)
     except ImportError as exc:
         raise PluginError(
-            f"Cannot import plugin `{name}`: {exc}.", plugin=name, hint="Install it or remove it from the plugin list."
+            f"Cannot import plugin `{name}`: {exc}.",
+            plugin=name,
+            hint="Install it or remove it from the plugin list.",
         ) from None
 
 
-def build_plugin_manager(extra: Iterable[object | str] = (), *, load_entrypoints: bool = True) -> pluggy.PluginManager:
+def build_plugin_manager(
+    extra: Iterable[object | str] = (), *, load_entrypoints: bool = True
+) -> pluggy.PluginManager:
     """A fresh plugin manager with built-ins, entry points, ``MESHKIT_PLUGINS`` and ``extra``.
 
     ``extra`` holds plugin objects or module names (workspace plugins, test plugins).
@@ -74,7 +81,9 @@ def build_plugin_manager(extra: Iterable[object | str] = (), *, load_entrypoints
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(str(exc), plugin=str(exc.plugin), hint="Check the hook name against `docs/hooks.md`.") from None
+        raise PluginError(
+            str(exc), plugin=str(exc.plugin), hint="Check the hook name against `docs/hooks.md`."
+        ) from None
     return pm
 
 
@@ -86,7 +95,11 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[tuple[str, str, list[str]
         if plugin is None:
             continue
         dist = dists.get(id(plugin))
-        origin = f"{dist.project_name} {dist.version}" if dist else ("builtin" if name in BUILTIN_PLUGINS else "local")
+        origin = (
+            f"{dist.project_name} {dist.version}"
+            if dist
+            else ("builtin" if name in BUILTIN_PLUGINS else "local")
+        )
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         rows.append((name, origin, hooks))
     return rows

@@ -40,6 +40,17 @@ class Redactor:
         return pattern.sub(MASK, text)
 
 
+def redact_error(error, redactor: Redactor):
+    """Redact a ``MeshkitError`` in place (message, hint, location and shown source lines); returns it."""
+    error.message = redactor.redact(error.message)
+    error.hint = redactor.redact(error.hint) if error.hint else error.hint
+    error.where = redactor.redact(error.where) if error.where else error.where
+    error.args = (error.message,)
+    if getattr(error, "frames", None):
+        error.frames = [(f, n, func, redactor.redact(line)) for f, n, func, line in error.frames]
+    return error
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts the formatted message of every record."""
 

@@ -27,11 +27,16 @@ def resolve(value: Any, *, get_secret: Callable[[str], str | None], redact: Call
         return value
     if kind == "env":
         if name not in os.environ:
-            raise ConfigError(f"Environment variable `{name}` is not set (referenced as `{value}`).", hint=f"export {name}=...")
+            raise ConfigError(
+                f"Environment variable `{name}` is not set (referenced as `{value}`).",
+                hint=f"export {name}=...",
+            )
         resolved = os.environ[name]
     else:
         resolved = get_secret(name)
         if resolved is None:
-            raise ConfigError(f"Secret `{name}` is not set (referenced as `{value}`).", hint=f"meshkit secrets set {name}")
+            raise ConfigError(
+                f"Secret `{name}` is not set (referenced as `{value}`).", hint=f"meshkit secrets set {name}"
+            )
     redact(str(resolved))
     return resolved

@@ -15,7 +15,9 @@ import sqlalchemy as sa
 
 from meshkit.core.metadata import MetadataDB, run_steps, runs
 
-RunStatus = Literal["submitted", "running", "succeeded", "cancelled", "skipped", "user_error", "platform_error"]
+RunStatus = Literal[
+    "submitted", "running", "succeeded", "cancelled", "skipped", "user_error", "platform_error"
+]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 FINAL_STATUSES = frozenset({"succeeded", "cancelled", "skipped", "user_error", "platform_error"})
 
@@ -138,9 +140,13 @@ class RunStore:
             row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
             if row is None:
                 return None
-            steps = conn.execute(
-                sa.select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.position)
-            ).mappings().all()
+            steps = (
+                conn.execute(
+                    sa.select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.position)
+                )
+                .mappings()
+                .all()
+            )
         return self._record(row, steps)
 
     def list(self, *, kind: str | None = None, name: str | None = None, status: str | None = None,

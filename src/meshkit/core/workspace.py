@@ -7,10 +7,11 @@ existing VDK job runs with ``meshkit run`` where it stands.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from meshkit.core.errors import ConfigError
 
@@ -47,7 +48,9 @@ class Workspace:
             try:
                 settings = tomllib.loads(path.read_text())
             except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"Cannot parse {WORKSPACE_FILE}: {exc}.", where=str(path), hint="Fix the TOML syntax.") from None
+                raise ConfigError(
+                    f"Cannot parse {WORKSPACE_FILE}: {exc}.", where=str(path), hint="Fix the TOML syntax."
+                ) from None
         return cls(root=root, settings=settings)
 
     @property
@@ -85,9 +88,14 @@ class Workspace:
         for candidate in (Path(name_or_path), self.root / name_or_path, self.jobs_dir / name_or_path):
             if candidate.is_dir():
                 return candidate.resolve()
-        known = sorted(p.name for p in self.jobs_dir.iterdir() if p.is_dir()) if self.jobs_dir.is_dir() else []
+        known = (
+            sorted(p.name for p in self.jobs_dir.iterdir() if p.is_dir()) if self.jobs_dir.is_dir() else []
+        )
         hint = f"Known jobs: {', '.join(known)}." if known else "Create one with `meshkit create job NAME`."
-        raise ConfigError(f"No job `{name_or_path}` found (looked for a folder of that name here and under jobs/).", hint=hint)
+        raise ConfigError(
+            f"No job `{name_or_path}` found (looked for a folder of that name here and under jobs/).",
+            hint=hint,
+        )
 
 
 WORKSPACE_TEMPLATE = """\
@@ -113,7 +121,9 @@ def init_workspace(root: str | Path, name: str | None = None) -> Workspace:
     root.mkdir(parents=True, exist_ok=True)
     toml = root / WORKSPACE_FILE
     if toml.exists():
-        raise ConfigError(f"{toml} already exists.", hint="Choose an empty folder or edit the existing workspace.")
+        raise ConfigError(
+            f"{toml} already exists.", hint="Choose an empty folder or edit the existing workspace."
+        )
     toml.write_text(WORKSPACE_TEMPLATE.format(name=name or root.name))
     (root / "jobs").mkdir(exist_ok=True)
     gitignore = root / ".gitignore"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -69,12 +71,14 @@ def to_arrow(data: Any) -> pa.Table:
 
 def _rows_to_arrow(rows: list[Sequence], columns: list[str]) -> pa.Table:
     width = len(columns)
-    for number, row in enumerate(rows, 1):
-        if len(row) != width:
-            raise IngestionError(f"Row {number} has {len(row)} values but {width} column names were given.",
-                                 failed_rows=len(rows), total_rows=len(rows))  # fmt: skip
-    return pa.table({name: _array(name, list(values)) for name, values in zip(columns, zip(*rows, strict=True), strict=True)}) \
-        if rows else pa.table({name: pa.array([], pa.null()) for name in columns})
+    if set(map(len, rows)) - {width}:
+        number, row = next((n, r) for n, r in enumerate(rows, 1) if len(r) != width)
+        raise IngestionError(f"Row {number} has {len(row)} values but {width} column names were given.",
+                             failed_rows=len(rows), total_rows=len(rows))  # fmt: skip
+    if not rows:
+        return pa.table({name: pa.array([], pa.null()) for name in columns})
+    # NOTE: one pass per column with itemgetter is several times faster than transposing with zip(*rows).
+    return pa.table({name: _array(name, list(map(itemgetter(i), rows))) for i, name in enumerate(columns)})
 
 
 def _objects_to_arrow(objects: list[Mapping]) -> pa.Table:
@@ -117,7 +121,10 @@ class Ingester:
         if method and target:
             option = TARGET_OPTION.get(method)
             if method not in self.meshkit.store_types or option is None:
-                raise ConfigError(f"Unknown ingestion method `{method}`.", hint=f"Use a store type: {', '.join(sorted(TARGET_OPTION))}.")
+                raise ConfigError(
+                    f"Unknown ingestion method `{method}`.",
+                    hint=f"Use a store type: {', '.join(sorted(TARGET_OPTION))}.",
+                )
             return self.meshkit.store_of_type(method, {option: target})
         return self.meshkit.store(target or method or self.default_store)
 
@@ -150,15 +157,18 @@ class Ingester:
         if group.rows and group.columns != columns:
             self._flush(group)
         group.columns = columns
-        for row in rows:
-            group.rows.append(row)
+        pending = iter(rows)
+        while chunk := list(islice(pending, max(1, self.batch_rows - len(group.rows)))):
+            group.rows.extend(chunk)
             if len(group.rows) >= self.batch_rows:
                 self._flush(group)
 
     def send_object(self, payload: Mapping, destination: str | None, method: str | None = None,
                     target: str | None = None) -> None:  # fmt: skip
         if not isinstance(payload, Mapping):
-            raise IngestionError(f"Payload must be a dict, got {type(payload).__name__}.", failed_rows=1, total_rows=1)
+            raise IngestionError(
+                f"Payload must be a dict, got {type(payload).__name__}.", failed_rows=1, total_rows=1
+            )
         group = self._group(destination, method, target)
         group.objects.append(payload)
         if len(group.objects) >= self.batch_rows:
@@ -174,7 +184,10 @@ class Ingester:
     # ------------------------------------------------------------------ writing
 
     def _flush(self, group: _Group) -> None:
-        for pending, convert in ((group.rows, lambda r: _rows_to_arrow(r, group.columns or [])), (group.objects, _objects_to_arrow)):
+        for pending, convert in (
+            (group.rows, lambda r: _rows_to_arrow(r, group.columns or [])),
+            (group.objects, _objects_to_arrow),
+        ):
             if not pending:
                 continue
             batch = list(pending)
@@ -232,6 +245,14 @@ def ingest_payload(payload):
 
 @hookimpl
 def configure(config):
-    config.add("ingest_method_default", None, "Ingestion method (store type or store name) when a job names none.")
-    config.add("ingest_target_default", None, "Ingestion target (store name, URL, path or DSN) when a job names none.")
-    config.add("ingest_batch_rows", 100_000, "Rows buffered per destination before they are written.", type=int)
+    config.add(
+        "ingest_method_default", None, "Ingestion method (store type or store name) when a job names none."
+    )
+    config.add(
+        "ingest_target_default",
+        None,
+        "Ingestion target (store name, URL, path or DSN) when a job names none.",
+    )
+    config.add(
+        "ingest_batch_rows", 100_000, "Rows buffered per destination before they are written.", type=int
+    )

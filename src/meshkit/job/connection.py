@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import TransientError
@@ -25,7 +26,7 @@ class ManagedCursor:
 
     def __init__(self, connection: ManagedConnection):
         self.connection = connection
-        self._cursor = connection.raw.cursor()
+        self._cursor = connection.native_cursor()
         self.operation: str | None = None
         self.parameters: Sequence | Mapping | None = None
         self.duration: float | None = None
@@ -45,7 +46,9 @@ class ManagedCursor:
         self.operation = self.connection.substitute(operation)
         self.parameters = parameters
         hook = self.connection.hook
-        hook.connection_validate_operation(connection=self.connection.name, operation=self.operation, parameters=parameters)
+        hook.connection_validate_operation(
+            connection=self.connection.name, operation=self.operation, parameters=parameters
+        )
         hook.connection_before_operation(cursor=self)
         started = time.perf_counter()
         attempts = self.connection.retries + 1
@@ -58,14 +61,16 @@ class ManagedCursor:
                     break
                 if not self.connection.is_transient(exc) or attempt == attempts:
                     if self.connection.is_transient(exc):
-                        raise TransientError(f"Connection `{self.connection.name}` failed {attempts} times: {exc}.") from exc
+                        raise TransientError(
+                            f"Connection `{self.connection.name}` failed {attempts} times: {exc}."
+                        ) from exc
                     raise
                 delay = min(0.2 * 2 ** (attempt - 1), 5.0)
                 log.warning("Transient error on `%s` (attempt %d of %d), retrying in %.1fs: %s",
                             self.connection.name, attempt, attempts, delay, exc)  # fmt: skip
                 time.sleep(delay)
                 self.connection.reconnect()
-                self._cursor = self.connection.raw.cursor()
+                self._cursor = self.connection.native_cursor()
         self.duration = time.perf_counter() - started
         hook.connection_after_operation(cursor=self)
         return self
@@ -88,10 +93,11 @@ class ManagedCursor:
         return self._cursor.fetchmany(size or self.arraysize)
 
     def fetchall(self) -> list[tuple]:
-        return self._cursor.fetchall()
+        return list(self._cursor.fetchall())  # PyMySQL returns a tuple of rows
 
     def close(self) -> None:
-        self._cursor.close()
+        if self._cursor is not self.connection._raw:
+            self._cursor.close()
 
     def __iter__(self):
         return iter(self.fetchall())
@@ -113,6 +119,8 @@ class ManagedConnection:
         self.retries = retries
         self._substitutions = substitutions
         self._raw = None
+        #: The user's SQL opened a transaction (BEGIN) that it has not ended yet.
+        self.in_user_transaction = False
 
     @property
     def raw(self):
@@ -132,6 +140,24 @@ class ManagedConnection:
 
     def reconnect(self) -> None:
         self.close()
+
+    def track_transaction(self, statement: str) -> None:
+        """Follow BEGIN/COMMIT/ROLLBACK in the user's SQL so meshkit does not commit in the middle."""
+        words = statement.lstrip().split(None, 2)
+        first = words[0].upper().rstrip(";") if words else ""
+        if first in ("BEGIN", "START"):
+            self.in_user_transaction = True
+        elif first in ("COMMIT", "ROLLBACK", "END", "ABORT"):
+            self.in_user_transaction = False
+
+    def native_cursor(self):
+        """A cursor of the raw connection that shares its transaction.
+
+        A DuckDB connection's ``cursor()`` is a separate connection with its own transaction, so on
+        DuckDB statements run on the connection itself.
+        """
+        raw = self.raw
+        return raw if isinstance(raw, duckdb.DuckDBPyConnection) else raw.cursor()
 
     def cursor(self) -> ManagedCursor:
         return ManagedCursor(self)
@@ -173,5 +199,9 @@ def connection_execute_operation(cursor):
 
 @hookimpl
 def configure(config):
-    config.add("db_default_type", "duckdb", "Managed connection of jobs: a store name or type (duckdb, sqlite, postgres, mysql).")
+    config.add(
+        "db_default_type",
+        "duckdb",
+        "Managed connection of jobs: a store name or type (duckdb, sqlite, postgres, mysql).",
+    )
     config.add("connection_retries", 3, "Retries of an operation on a transient connection error.", type=int)

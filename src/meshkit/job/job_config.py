@@ -54,12 +54,18 @@ def load_job_config(job_dir: Path, known_keys: set[str]) -> JobConfig:
         for key, value in parser.items("vdk"):
             name = VDK_KEY_NAMES.get(key, key)
             if name in known_keys:
-                result.values[name] = VDK_DB_TYPES.get(value.lower(), value) if name == "db_default_type" else value
+                result.values[name] = (
+                    VDK_DB_TYPES.get(value.lower(), value) if name == "db_default_type" else value
+                )
             else:
                 result.ignored.append(key)
     if parser.has_section("meshkit"):
         for key, value in parser.items("meshkit"):
             if key not in known_keys:
-                raise ConfigError(f"Unknown config key `{key}` in [meshkit].", where=str(path), hint="Run `meshkit config` to list keys.")
+                raise ConfigError(
+                    f"Unknown config key `{key}` in [meshkit].",
+                    where=str(path),
+                    hint="Run `meshkit config` to list keys.",
+                )
             result.values[key] = value
     return result

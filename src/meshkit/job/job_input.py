@@ -48,7 +48,8 @@ class JobInput(IJobInput):
         return dict(self._execution_properties)
 
     def get_arguments(self) -> dict:
-        return dict(self._context.arguments)
+        # NOTE: the live dict, as in VDK: template steps may add derived arguments for later steps.
+        return self._context.arguments
 
     def get_temporary_write_directory(self) -> pathlib.Path:
         if self._temp_dir is None:
@@ -116,9 +117,13 @@ class JobInput(IJobInput):
         if name not in self._connections:
             store = self._meshkit.store(name)
             if not store.SUPPORTS_SQL:
-                raise ConfigError(f"Store `{name}` ({store.type}) is not a database.", hint="Name a SQL store.")
+                raise ConfigError(
+                    f"Store `{name}` ({store.type}) is not a database.", hint="Name a SQL store."
+                )
             retries = self._meshkit.config.get("connection_retries")
-            self._connections[name] = ManagedConnection(store, self._meshkit.pm.hook, self._substitutions, retries)
+            self._connections[name] = ManagedConnection(
+                store, self._meshkit.pm.hook, self._substitutions, retries
+            )
         return self._connections[name]
 
     def execute_query(self, query: str, database: str | None = None) -> list[tuple]:
@@ -132,13 +137,18 @@ class JobInput(IJobInput):
             try:
                 cursor.execute(statement)
                 rows = cursor.fetchall() if cursor.description else []
-                connection.commit()
+                connection.track_transaction(statement)
+                if not connection.in_user_transaction:
+                    connection.commit()
             except MeshkitError:
                 raise
             except Exception as exc:  # the database refused the user's SQL
+                connection.in_user_transaction = False
                 with contextlib.suppress(Exception):
                     connection.rollback()
-                raise SQLStatementError(exc, line, statement, connection.name, self._meshkit.redactor) from None
+                raise SQLStatementError(
+                    exc, line, statement, connection.name, self._meshkit.redactor
+                ) from None
             finally:
                 cursor.close()
         return rows
@@ -183,7 +193,9 @@ class JobInput(IJobInput):
         from meshkit.job.runner import run_template
 
         started = time.perf_counter()
-        result = run_template(self._context, template_name, dict(template_args), database or self._connection_name)
+        result = run_template(
+            self._context, template_name, dict(template_args), database or self._connection_name
+        )
         result.details["duration"] = time.perf_counter() - started
         return result
 

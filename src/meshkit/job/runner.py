@@ -19,7 +19,7 @@ from typing import Any
 from meshkit.core.config import Layer
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.core.redaction import RedactingFilter
+from meshkit.core.redaction import RedactingFilter, redact_error
 from meshkit.core.runs import StepRecord, now
 from meshkit.data.ingest import Ingester
 from meshkit.job import vdk_compat
@@ -88,12 +88,14 @@ def cancel_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _classify(exc: BaseException) -> tuple[str, MeshkitError | None]:
+def _classify(exc: BaseException, redactor) -> tuple[str, MeshkitError]:
+    """The run status an exception ends a run with, and the error to report (secrets redacted)."""
     if isinstance(exc, RunCancelled | KeyboardInterrupt):
         return "cancelled", UserError("The run was cancelled.")
     if isinstance(exc, MeshkitError):
-        return exc.run_status, exc
-    return "platform_error", PlatformError(f"Internal error: {type(exc).__name__}: {exc}.", hint="Run again with --debug.")
+        return exc.run_status, redact_error(exc, redactor)
+    error = PlatformError(f"Internal error: {type(exc).__name__}: {exc}.", hint="Run again with --debug.")
+    return "platform_error", redact_error(error, redactor)
 
 
 def prepare_context(meshkit, job: str | Path, arguments: dict[str, Any] | None, run_id: str | None,
@@ -108,7 +110,9 @@ def prepare_context(meshkit, job: str | Path, arguments: dict[str, Any] | None, 
     if run is None:
         run = meshkit.runs.create(kind, job_dir.name, arguments=arguments or {}, team=team, run_id=run_id)
     elif run.status != "submitted":
-        raise ConfigError(f"Run `{run_id}` is already {run.status}.", hint="Start a new run without --run-id.")
+        raise ConfigError(
+            f"Run `{run_id}` is already {run.status}.", hint="Start a new run without --run-id."
+        )
     run.log_path = run.log_path or str(meshkit.workspace.state_dir / "runs" / f"{run.id}.log")
     return JobContext(meshkit, job_dir.name, job_dir, dict(arguments or {}), job_config, run)
 
@@ -140,7 +144,7 @@ def execute(context: JobContext) -> JobResult:
         result = hook.run_job(context=context)
         ingester.close()
     except BaseException as exc:  # noqa: BLE001 - every ending is recorded
-        status, error = _classify(exc)
+        status, error = _classify(exc, meshkit.redactor)
         with contextlib.suppress(Exception):
             ingester.flush()
         result = JobResult(status, error)
@@ -151,7 +155,7 @@ def execute(context: JobContext) -> JobResult:
     result.rows_written = ingester.rows_written
     run.rows_written = ingester.rows_written
     hook.finalize_job(context=context, result=result)
-    message = meshkit.redactor.redact(str(result.error)) if result.error else None
+    message = str(result.error) if result.error else None
     meshkit.runs.finish(run, result.status, message)
     level = logging.INFO if result.ok else logging.ERROR
     log.log(level, "Run %s %s in %.2fs (%d rows written)%s", run.id, result.status, run.duration or 0,
@@ -170,7 +174,9 @@ def _ingester(context: JobContext) -> Ingester:
     def written(dataset: str, rows: int, schema) -> None:
         if context.run.steps:
             context.run.steps[-1].rows_written += rows
-        meshkit.pm.hook.dataset_written(meshkit=meshkit, run=context.run, dataset=dataset, rows=rows, schema=schema)
+        meshkit.pm.hook.dataset_written(
+            meshkit=meshkit, run=context.run, dataset=dataset, rows=rows, schema=schema
+        )
 
     return Ingester(meshkit, default_store=_connection_name(meshkit), batch_rows=meshkit.config.get("ingest_batch_rows"),
                     on_written=written)  # fmt: skip
@@ -189,8 +195,8 @@ def run_steps(context):
             meshkit.pm.hook.run_step(context=context, step=step)
             context.job_input.flush_ingestion()
         except BaseException as exc:
-            record.status, error = _classify(exc)
-            record.error = meshkit.redactor.redact(str(error))
+            record.status, error = _classify(exc, meshkit.redactor)
+            record.error = str(error)
             raise
         else:
             record.status = "succeeded"
@@ -216,7 +222,9 @@ def run_template(parent: JobContext, name: str, arguments: dict[str, Any], conne
     meshkit = parent.meshkit
     known = templates(meshkit)
     if name not in known:
-        raise UserError(f"Unknown template `{name}`.", hint=f"Known templates: {', '.join(sorted(known)) or 'none'}.")
+        raise UserError(
+            f"Unknown template `{name}`.", hint=f"Known templates: {', '.join(sorted(known)) or 'none'}."
+        )
     path = known[name]
     store_type = meshkit.store(connection).type
     if (path / store_type).is_dir():
@@ -230,8 +238,8 @@ def run_template(parent: JobContext, name: str, arguments: dict[str, Any], conne
         child.steps = discover_steps(path, step_types(meshkit))
         result = meshkit.pm.hook.run_job(context=child)
     except BaseException as exc:
-        status, error = _classify(exc)
-        meshkit.runs.finish(run, status, meshkit.redactor.redact(str(error)))
+        status, error = _classify(exc, meshkit.redactor)
+        meshkit.runs.finish(run, status, str(error))
         if isinstance(exc, RunCancelled | KeyboardInterrupt):
             raise
         raise UserError(f"Template `{name}` failed: {error}") from None

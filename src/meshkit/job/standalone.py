@@ -35,12 +35,12 @@ def standalone_job(path: str | Path, arguments: dict[str, Any] | None = None, *,
         yield context.job_input
         ingester.close()
     except BaseException as exc:
-        status, error = _classify(exc)
+        status, error = _classify(exc, meshkit.redactor)
         result = JobResult(status, error)
         raise
     finally:
         context.job_input.close()
         context.run.rows_written = ingester.rows_written
-        meshkit.runs.finish(context.run, result.status, meshkit.redactor.redact(str(result.error)) if result.error else None)
+        meshkit.runs.finish(context.run, result.status, str(result.error) if result.error else None)
         meshkit.pm.hook.run_finished(meshkit=meshkit, run=context.run)
         meshkit.close()

@@ -41,7 +41,11 @@ class Step:
 
 def discover_steps(job_dir: Path, step_types: dict[str, StepType]) -> list[Step]:
     """Step files directly in ``job_dir`` whose suffix has a step type, in alphanumeric order."""
-    steps = [Step(p.name, p, step_types[p.suffix]) for p in job_dir.iterdir() if p.is_file() and p.suffix in step_types]
+    steps = [
+        Step(p.name, p, step_types[p.suffix])
+        for p in job_dir.iterdir()
+        if p.is_file() and p.suffix in step_types
+    ]
     return sorted(steps, key=lambda s: s.name)
 
 
@@ -58,7 +62,9 @@ def user_frames(tb, roots: list[Path]) -> list[tuple[str, int, str, str]]:
 def step_failed(step: Step, exc: BaseException, roots: list[Path]) -> StepFailedError:
     """A ``StepFailedError`` showing only the user's frames of ``exc``."""
     frames = user_frames(exc.__traceback__, roots) or [(str(step.path), 0, "<module>", "")]
-    return StepFailedError(str(exc) or type(exc).__name__, step=step.name, frames=frames, cause_type=type(exc).__name__)
+    return StepFailedError(
+        str(exc) or type(exc).__name__, step=step.name, frames=frames, cause_type=type(exc).__name__
+    )
 
 
 def load_python_step(path: Path):
@@ -89,7 +95,7 @@ def run_python_step(context, step: Step) -> None:
         raise step_failed(step, exc, roots) from None
     func = getattr(module, "run", None)
     if not callable(func):
-        raise JobError(f"Python step defines no `run(job_input)` function.", where=str(step.path),
+        raise JobError("Python step defines no `run(job_input)` function.", where=str(step.path),
                        hint="Add `def run(job_input): ...` to the step file.")  # fmt: skip
     params = inspect.signature(func).parameters
     try:

@@ -1,1 +1,236 @@
-"""(in progress)"""
+"""Built-in templates: reusable data jobs run with ``job_input.execute_template(name, args)``.
+
+Each template is a folder of steps under ``templates/<name>/`` with one sub-folder per store type
+(``duckdb/``, ``postgres/``); the runtime runs the one matching the managed connection. Each
+holds one Python step that calls :func:`run_script`: it checks the arguments (VDK's names and
+defaults), derives the quoted names and column lists the SQL script uses as ``{placeholders}``,
+and runs the script in one transaction, so a failed load leaves the target as it was.
+
+* ``scd1``: replace the target with the source, atomically (slowly changing dimension type 1).
+* ``scd2``: keep versions with active_from/active_to (slowly changing dimension type 2).
+* ``periodic_snapshot``: replace the target's rows of the snapshot periods the source holds.
+* ``insert``: append the source's rows to the target (a fact table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from meshkit.core.errors import MeshkitError, UserError
+from meshkit.core.hookspecs import hookimpl
+from meshkit.job.sqltext import split_statements, substitute
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+def quote(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier (DuckDB and PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str | None, name: str) -> str:
+    return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+
+
+def _columns(value: Any) -> Any:
+    """Accept a list or a comma-separated string (as given with ``--arg``)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class LoadArguments(BaseModel):
+    """Arguments every template takes: where the rows come from and where they go."""
+
+    model_config = ConfigDict(extra="allow")
+
+    source_view: str
+    target_table: str
+    #: Omitted schemas mean the connection's default schema (``main`` in DuckDB, ``public`` in PostgreSQL).
+    source_schema: str | None = None
+    target_schema: str | None = None
+
+    def placeholders(self) -> dict[str, Any]:
+        return {
+            "source": qualified(self.source_schema, self.source_view),
+            "target": qualified(self.target_schema, self.target_table),
+        }
+
+
+class PeriodicSnapshotArguments(LoadArguments):
+    #: The timestamp column that tells which snapshot period a row belongs to.
+    last_arrival_ts: str
+
+    def placeholders(self) -> dict[str, Any]:
+        return {**super().placeholders(), "last_arrival_ts_column": quote(self.last_arrival_ts)}
+
+
+class Scd2Arguments(LoadArguments):
+    id_column: str
+    value_columns: list[str]
+    #: Columns whose change opens a new version (default: all value columns).
+    tracked_columns: list[str] | None = None
+    updated_at_column: str = "updated_at"
+    sk_column: str = "sk"
+    active_from_column: str = "active_from"
+    active_to_column: str = "active_to"
+    active_to_max_value: str = "9999-12-31"
+
+    @field_validator("value_columns", "tracked_columns", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _columns(value)
+
+    @model_validator(mode="after")
+    def _check_columns(self) -> Scd2Arguments:
+        if not self.value_columns:
+            raise ValueError("value_columns must name at least one column")
+        tracked = self.tracked_columns if self.tracked_columns is not None else self.value_columns
+        if not tracked:
+            raise ValueError("tracked_columns must name at least one column")
+        unknown = [c for c in tracked if c not in self.value_columns]
+        if unknown:
+            raise ValueError(f"tracked_columns {unknown} are not among value_columns")
+        self.tracked_columns = tracked
+        return self
+
+    def placeholders(self) -> dict[str, Any]:
+        values = [quote(c) for c in self.value_columns]
+        lags = [f"LAG({quote(c)}) OVER w AS _mk_prev_{i}" for i, c in enumerate(self.tracked_columns)]
+        same = [f"{quote(c)} IS NOT DISTINCT FROM _mk_prev_{i}" for i, c in enumerate(self.tracked_columns)]
+        match = [f"t.{q} IS NOT DISTINCT FROM n.{q}" for q in values]
+        return {
+            **super().placeholders(),
+            "id": quote(self.id_column),
+            "sk": quote(self.sk_column),
+            "updated_at": quote(self.updated_at_column),
+            "active_from": quote(self.active_from_column),
+            "active_to": quote(self.active_to_column),
+            "active_to_max": "'" + self.active_to_max_value.replace("'", "''") + "'",
+            "values": ", ".join(values),
+            "previous_tracked_values": ", ".join(lags),
+            "same_as_previous": " AND ".join(same),
+            "same_values": " AND ".join(match),
+        }
+
+
+#: Argument models of the built-in templates.
+ARGUMENTS: dict[str, type[LoadArguments]] = {
+    "scd1": LoadArguments,
+    "scd2": Scd2Arguments,
+    "periodic_snapshot": PeriodicSnapshotArguments,
+    "insert": LoadArguments,
+}
+
+
+def validate_arguments(template: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The placeholders of ``template`` for ``args``; a UserError naming a missing or bad argument."""
+    model = ARGUMENTS[template]
+    try:
+        parsed = model(**args)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"])
+        required = [name for name, info in model.model_fields.items() if info.is_required()]
+        if error["type"] == "missing":
+            message = f"Template `{template}` needs the argument `{field}`."
+        elif field:
+            message = f"Template `{template}`: argument `{field}` is invalid: {error['msg']}."
+        else:
+            message = f"Template `{template}`: {error['msg'].removeprefix('Value error, ')}."
+        raise UserError(
+            message, where=f"template {template}", hint=f"Required arguments: {', '.join(required)}."
+        ) from None
+    return parsed.placeholders()
+
+
+def run_script(job_input, template: str, script: str) -> int:
+    """Run ``sql/<script>`` of ``template``'s folder for the connection, in one transaction.
+
+    The arguments are checked first; the script's ``{placeholders}`` come from the arguments and
+    the names :func:`validate_arguments` derives. An empty source leaves the target as it is, so an
+    empty extract never wipes a table (as in VDK). Returns the number of statements run.
+    """
+    args = job_input.get_arguments()
+    values = {**args, **validate_arguments(template, args)}
+    connection = job_input.get_managed_connection()
+    path = TEMPLATES_DIR / template / connection.store.type / "sql" / script
+    statements = split_statements(substitute(path.read_text(), values))
+    source = values["source"]
+    cursor = connection.cursor()
+    try:
+        if not _execute(cursor, f"SELECT 1 FROM {source} LIMIT 1", template, "source check").fetchall():
+            log.warning(
+                "Template %s: source %s holds no rows; the target is left as it is.", template, source
+            )
+            return 0
+        cursor.execute("BEGIN TRANSACTION")
+        for line, statement in statements:
+            _execute(cursor, statement, template, f"sql/{script} line {line}")
+            verb = statement.split(None, 1)[0].upper()
+            if verb in ("INSERT", "DELETE"):
+                rows = _affected(cursor)
+                log.info("Template %s: %s %s rows (sql/%s line %d)", template, verb, rows, script, line)
+        cursor.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            cursor.execute("ROLLBACK")
+        raise
+    finally:
+        cursor.close()
+    return len(statements)
+
+
+def _execute(cursor, statement: str, template: str, where: str):
+    try:
+        return cursor.execute(statement)
+    except MeshkitError:
+        raise
+    except Exception as exc:  # the database refused the statement
+        raise UserError(
+            f"{type(exc).__name__}: {exc}".strip(),
+            where=f"template {template}, {where}",
+            hint="Check the template arguments against the source and target tables.",
+        ) from None
+
+
+def _affected(cursor) -> int | str:
+    """Rows a DML statement changed: ``rowcount``, or DuckDB's one-row ``Count`` result."""
+    if cursor.rowcount is not None and cursor.rowcount >= 0:
+        return cursor.rowcount
+    if cursor.description and len(cursor.description) == 1:
+        row = cursor.fetchone()
+        return row[0] if row else "?"
+    return "?"
+
+
+def unsupported(job_input, template: str) -> None:
+    """Fail clearly when ``template`` has no version for the connection's store type."""
+    store = job_input.get_managed_connection().store
+    known = sorted(p.name for p in (TEMPLATES_DIR / template).iterdir() if (p / "sql").is_dir())
+    raise UserError(
+        f"Template `{template}` has no version for store `{store.name}` of type `{store.type}`.",
+        hint=f"Run it on a connection of type {' or '.join(known)} (execute_template(..., database=NAME)).",
+    )
+
+
+#: The names VDK's data jobs call these templates by.
+VDK_NAMES = {
+    "load/dimension/scd1": "scd1",
+    "load/versioned": "scd2",
+    "load/fact/snapshot": "periodic_snapshot",
+    "load/fact/insert": "insert",
+}
+
+
+@hookimpl
+def register_templates():
+    names = {**{name: name for name in ARGUMENTS}, **VDK_NAMES}
+    return {name: TEMPLATES_DIR / template for name, template in names.items()}
