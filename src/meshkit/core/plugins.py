@@ -27,6 +27,7 @@ BUILTIN_PLUGINS = (
     "meshkit.data.stores.mysql",
     "meshkit.data.stores.files",
     # stores (more)
+    "meshkit.data.stores.iceberg",
     "meshkit.data.ingest",
     "meshkit.job.steps",
     "meshkit.job.runner",

@@ -8,14 +8,16 @@ ingestion target. Capabilities are class flags, not ``if store.type == ...`` bra
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import pyarrow as pa
 
-from meshkit.core.errors import ConfigError
+from meshkit.core.errors import ConfigError, TransientError, UserError
+from meshkit.core.redaction import MASK
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -59,6 +61,31 @@ def as_reader(data: DataLike) -> pa.RecordBatchReader:
     raise TypeError(f"expected Arrow data, got {type(data).__name__}")
 
 
+def canonical_type(arrow_type: pa.DataType) -> pa.DataType:
+    """``arrow_type`` as stores that keep instants return it: time zones as UTC, list items named ``item``."""
+    t = pa.types
+    if t.is_timestamp(arrow_type) and arrow_type.tz:
+        return pa.timestamp(arrow_type.unit, tz="UTC")
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type):
+        make = pa.list_ if t.is_list(arrow_type) else pa.large_list
+        return make(pa.field("item", canonical_type(arrow_type.value_type), arrow_type.value_field.nullable))
+    if t.is_struct(arrow_type):
+        return pa.struct([f.with_type(canonical_type(f.type)) for f in arrow_type])
+    return arrow_type
+
+
+def cast_reader(reader: pa.RecordBatchReader, schema: pa.Schema) -> pa.RecordBatchReader:
+    """``reader`` with every batch cast to ``schema`` (returned as is when the schemas already match)."""
+    if reader.schema.equals(schema):
+        return reader
+
+    def batches():
+        for batch in reader:
+            yield batch.cast(schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
 def url_path(url: str) -> str:
     """The path of a ``scheme:///path`` URL: ``x:///rel.db`` -> ``rel.db``, ``x:////abs.db`` -> ``/abs.db``."""
     rest = url.split("://", 1)[1]
@@ -69,7 +96,63 @@ def check_mode(mode: str, keys: Sequence[str] | None) -> None:
     if mode not in WRITE_MODES:
         raise ConfigError(f"Unknown write mode `{mode}`.", hint=f"Use one of: {', '.join(WRITE_MODES)}.")
     if mode == "merge" and not keys:
-        raise ConfigError("Write mode `merge` needs key columns.", hint="Give `keys` (the upsert key columns).")
+        raise ConfigError(
+            "Write mode `merge` needs key columns.", hint="Give `keys` (the upsert key columns)."
+        )
+
+
+def check_keys(asset: str, schema: pa.Schema, keys: Sequence[str] | None) -> None:
+    """Merge keys must be columns of the data written."""
+    missing = [k for k in keys or () if k not in schema.names]
+    if missing:
+        raise UserError(f"Merge key column(s) {', '.join(missing)} are not in the data written to `{asset}`.",
+                        hint=f"Columns written: {', '.join(schema.names)}.")  # fmt: skip
+
+
+class StoreConnectionError(TransientError):
+    """A store could not be reached after every retry (refused, timed out, connection lost)."""
+
+
+def unsupported_column(store: Store, field: pa.Field, why: str = "") -> UserError:
+    """The error for a column ``store`` cannot hold, raised before anything is written."""
+    return UserError(
+        f"Column `{field.name}` has type {field.type}, which store `{store.name}` ({store.type}) cannot hold{why}.",
+        hint=f"Add a Cast of `{field.name}` (for example to string) before writing it to this store.",
+    )
+
+
+def missing_asset(store: Store, asset: str) -> UserError:
+    return UserError(
+        f"Asset `{asset}` does not exist in store `{store.name}` ({store.type}).",
+        hint="Check the name; list the store's assets to see what exists.",
+    )
+
+
+def with_retries(attempt: Callable[[], Any], *, is_transient: Callable[[BaseException], bool], retries: int,
+                 backoff: float, what: str) -> Any:  # fmt: skip
+    """``attempt()``, retried with exponential backoff while it fails with a transient error.
+
+    When retries are exhausted the last error becomes a :class:`StoreConnectionError` saying ``what``
+    failed; errors that are not transient propagate at once.
+    """
+    for n in range(retries + 1):
+        try:
+            return attempt()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if n == retries:
+                raise StoreConnectionError(
+                    f"{what} failed after {retries + 1} attempt(s): {first_line(exc)}.",
+                    hint="Check that the server is up and reachable; the operation can be retried.",
+                ) from None
+            time.sleep(backoff * 2**n)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, without trailing punctuation."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__).rstrip(".")
 
 
 class Store(ABC):
@@ -83,6 +166,15 @@ class Store(ABC):
     SUPPORTS_SQL: ClassVar[bool] = False
     #: The store can upsert on keys (``merge`` write mode).
     SUPPORTS_MERGE: ClassVar[bool] = False
+    #: Option names whose values are credentials (masked by ``describe``).
+    SECRET_OPTIONS: ClassVar[tuple[str, ...]] = (
+        "password",
+        "secret_key",
+        "access_key",
+        "token",
+        "dsn",
+        "url",
+    )
 
     def __init__(self, name: str, options: Mapping[str, Any], meshkit: Meshkit | None = None):
         self.name = name
@@ -95,7 +187,9 @@ class Store(ABC):
         return {"url": url}
 
     @abstractmethod
-    def read(self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None) -> pa.RecordBatchReader:
+    def read(
+        self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None
+    ) -> pa.RecordBatchReader:
         """Stream ``asset``; ``columns`` projects, ``filter`` is a SQL predicate pushed down where possible."""
 
     @abstractmethod
@@ -111,16 +205,49 @@ class Store(ABC):
     def list_assets(self) -> list[str]:
         """Names of the assets (tables, files) in this store."""
 
+    def check_schema(self, schema: pa.Schema) -> None:  # noqa: B027 - optional for subclasses
+        """Raise (naming the column) if this store cannot hold a column of ``schema``; called before writing."""
+
     def exists(self, asset: str) -> bool:
         return asset in self.list_assets()
 
     def connect(self):
         """A DB-API 2.0 connection (SQL stores only)."""
-        raise ConfigError(f"Store `{self.name}` ({self.type}) does not run SQL.", hint="Use a database store.")
+        raise ConfigError(
+            f"Store `{self.name}` ({self.type}) does not run SQL.", hint="Use a database store."
+        )
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional for subclasses
         """Release connections."""
 
     def describe(self) -> dict[str, Any]:
         """Options safe to show: references such as ``secret:NAME`` are shown, never their values."""
-        return {"name": self.name, "type": self.type, **self.options}
+        shown = {k: _masked(v) if k in self.SECRET_OPTIONS else v for k, v in self.options.items()}
+        return {"name": self.name, "type": self.type, **shown}
+
+    def resolve(self, value: Any) -> Any:
+        """A credential reference (``env:``, ``secret:``, ``vaultPath``) resolved in memory, never stored."""
+        if self.meshkit is not None:
+            return self.meshkit.resolve(value)
+        from meshkit.core.references import resolve
+
+        return resolve(value, get_secret=lambda name: None, redact=lambda value: None)
+
+    def redact(self, text: str) -> str:
+        """``text`` with resolved secrets and URL passwords masked."""
+        if self.meshkit is not None:
+            return self.meshkit.redactor.redact(text)
+        from meshkit.core.redaction import Redactor
+
+        return Redactor().redact(text)
+
+
+def _masked(value: Any) -> Any:
+    """References are safe to show; literal credentials are not (URLs keep all but their password)."""
+    if isinstance(value, dict) or (isinstance(value, str) and value.split(":", 1)[0] in ("env", "secret")):
+        return value
+    if isinstance(value, str) and "://" in value:
+        from meshkit.core.redaction import Redactor
+
+        return Redactor().redact(value)
+    return MASK if value else value

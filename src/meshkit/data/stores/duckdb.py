@@ -45,8 +45,12 @@ def load_extension(conn: duckdb.DuckDBPyConnection, name: str) -> None:
             module = importlib.import_module(module_name)
         except ImportError:
             package = module_name.replace("_", "-")
-            raise ConfigError(f"DuckDB extension `{name}` is not installed.", hint=f"pip install {package}") from None
-        files = glob.glob(os.path.join(os.path.dirname(module.__file__), "extensions", "*", f"{stem}.duckdb_extension"))
+            raise ConfigError(
+                f"DuckDB extension `{name}` is not installed.", hint=f"pip install {package}"
+            ) from None
+        files = glob.glob(
+            os.path.join(os.path.dirname(module.__file__), "extensions", "*", f"{stem}.duckdb_extension")
+        )
         if not files:
             raise ConfigError(f"Package `{module_name}` holds no `{stem}.duckdb_extension` file.")
         conn.execute(f"INSTALL '{files[0]}'")
@@ -103,8 +107,19 @@ class DuckDBStore(SQLStore):
     def _release(self, conn) -> None:
         conn.close()
 
+    driver_errors = (
+        duckdb.CatalogException,
+        duckdb.BinderException,
+        duckdb.ConversionException,
+        duckdb.ConstraintException,
+    )
+
     def check_schema(self, schema: pa.Schema) -> None:
         """DuckDB scans any Arrow type it can hold; the scan itself reports the others."""
+
+    def _exec(self, conn, sql: str, params=None):
+        # NOTE: a DuckDB cursor is a new connection with its own transaction; stay on the write's.
+        return conn.execute(sql, params) if params is not None else conn.execute(sql)
 
     def _write_connection(self):
         conn = self.connect()
@@ -162,16 +177,23 @@ class DuckDBStore(SQLStore):
     def _rename(self, conn, source: str, target: str) -> None:
         from sqlglot import exp
 
-        conn.execute(f"ALTER TABLE {self.quote(source)} RENAME TO {self.quote_column(exp.to_table(target).name)}")
+        conn.execute(
+            f"ALTER TABLE {self.quote(source)} RENAME TO {self.quote_column(exp.to_table(target).name)}"
+        )
 
-    def read(self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None) -> pa.RecordBatchReader:
+    def read(
+        self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None
+    ) -> pa.RecordBatchReader:
         conn = self.connect()
         if self._columns(conn, asset) is None:
             raise missing_asset(self, asset)
         try:
             reader = conn.execute(self.select_sql(asset, columns, filter)).to_arrow_reader(65_536)
         except duckdb.Error as exc:
-            raise UserError(f"Cannot read `{asset}` from store `{self.name}`: {exc}.", hint="Check the columns and filter.") from None
+            raise UserError(
+                f"Cannot read `{asset}` from store `{self.name}`: {exc}.",
+                hint="Check the columns and filter.",
+            ) from None
         return cast_reader(reader, pa.schema([f.with_type(canonical_type(f.type)) for f in reader.schema]))
 
     def schema(self, asset: str) -> list[ColumnSchema]:
@@ -184,11 +206,15 @@ class DuckDBStore(SQLStore):
                 for name, native, nullable, *_ in described]  # fmt: skip
 
     def list_assets(self) -> list[str]:
-        rows = self.connect().execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            "UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database() "
-            "ORDER BY 1, 2"
-        ).fetchall()
+        rows = (
+            self.connect()
+            .execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database() "
+                "ORDER BY 1, 2"
+            )
+            .fetchall()
+        )
         return [name if schema == "main" else f"{schema}.{name}" for schema, name in rows]
 
 
@@ -212,4 +238,8 @@ def register_store_types():
 
 @hookimpl
 def configure(config):
-    config.add("duckdb_file", ".meshkit/warehouse.duckdb", "DuckDB file of the workspace warehouse (the default store).")
+    config.add(
+        "duckdb_file",
+        ".meshkit/warehouse.duckdb",
+        "DuckDB file of the workspace warehouse (the default store).",
+    )

@@ -8,6 +8,7 @@ native loaders (COPY, Arrow scans) override ``_insert``.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -16,8 +17,19 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from meshkit.core.errors import ConfigError, UserError
-from meshkit.data.stores.base import ColumnSchema, DataLike, Store, WriteMode, WriteResult, as_reader, check_mode
+from meshkit.core.errors import ConfigError, MeshkitError, StoreError, UserError
+from meshkit.data.stores.base import (
+    DataLike,
+    Store,
+    WriteMode,
+    WriteResult,
+    as_reader,
+    check_keys,
+    check_mode,
+    first_line,
+    missing_asset,
+    unsupported_column,
+)
 
 
 def arrow_to_sql_type(arrow_type: pa.DataType) -> exp.DataType:
@@ -50,10 +62,14 @@ def arrow_to_sql_type(arrow_type: pa.DataType) -> exp.DataType:
     if t.is_null(arrow_type):
         return exp.DataType.build("TEXT")
     if t.is_list(arrow_type) or t.is_large_list(arrow_type):
-        return exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[arrow_to_sql_type(arrow_type.value_type)], nested=True)
+        return exp.DataType(
+            this=exp.DataType.Type.ARRAY, expressions=[arrow_to_sql_type(arrow_type.value_type)], nested=True
+        )
     if t.is_struct(arrow_type) or t.is_map(arrow_type):
         return exp.DataType.build("JSON")
-    raise UserError(f"Arrow type `{arrow_type}` has no SQL column type.", hint="Cast the column before writing it.")
+    raise UserError(
+        f"Arrow type `{arrow_type}` has no SQL column type.", hint="Cast the column before writing it."
+    )
 
 
 def batch_rows(batch: pa.RecordBatch) -> list[tuple]:
@@ -113,7 +129,10 @@ class SQLStore(Store):
         known = {c.lower() for c in existing}
         for field in schema:
             if field.name.lower() not in known:
-                self._exec(conn, f"ALTER TABLE {self.quote(asset)} ADD COLUMN {self.quote_column(field.name)} {self.sql_type(field.type)}")
+                self._exec(
+                    conn,
+                    f"ALTER TABLE {self.quote(asset)} ADD COLUMN {self.quote_column(field.name)} {self.sql_type(field.type)}",
+                )
 
     def _insert(self, conn, asset: str, reader: pa.RecordBatchReader) -> int:
         names = reader.schema.names
@@ -125,7 +144,10 @@ class SQLStore(Store):
         for batch in reader:
             for start in range(0, batch.num_rows, self.insert_batch_rows):
                 part = batch.slice(start, self.insert_batch_rows)
-                cur.executemany(sql, [self._adapt_row(r) for r in batch_rows(part)] if self._needs_adapt else batch_rows(part))
+                cur.executemany(
+                    sql,
+                    [self._adapt_row(r) for r in batch_rows(part)] if self._needs_adapt else batch_rows(part),
+                )
                 rows += part.num_rows
         return rows
 
@@ -149,16 +171,38 @@ class SQLStore(Store):
               evolve: bool = True) -> WriteResult:  # fmt: skip
         check_mode(mode, keys)
         reader = as_reader(data)
+        self.check_schema(reader.schema)
+        check_keys(asset, reader.schema, keys if mode == "merge" else None)
         conn = self._write_connection()
         try:
             rows = self._write(conn, asset, reader, mode, keys, evolve)
             conn.commit()
-        except BaseException:
-            conn.rollback()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            if isinstance(exc, self.driver_errors):
+                raise self.translate_error(exc, asset) from None
             raise
         finally:
-            self._release(conn)
+            with contextlib.suppress(Exception):
+                self._release(conn)
         return WriteResult(rows=rows)
+
+    #: Exceptions of the database driver, turned into meshkit errors by ``translate_error``.
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    def translate_error(self, exc: BaseException, asset: str) -> MeshkitError:
+        """A meshkit error for a driver error met while working on ``asset`` (secrets redacted)."""
+        return StoreError(
+            f"Store `{self.name}` ({self.type}) failed on `{asset}`: {self.redact(first_line(exc))}."
+        )
+
+    def check_schema(self, schema: pa.Schema) -> None:
+        for field in schema:
+            try:
+                self.sql_type(field.type)
+            except UserError:
+                raise unsupported_column(self, field) from None
 
     def _release(self, conn) -> None:
         conn.close()
@@ -166,7 +210,13 @@ class SQLStore(Store):
     def _write(self, conn, asset, reader, mode, keys, evolve) -> int:
         existing = self._columns(conn, asset)
         if existing is None and not evolve and mode != "overwrite":
-            raise UserError(f"Table `{asset}` does not exist in store `{self.name}`.", hint="Create it first or allow schema evolution.")
+            raise missing_asset(self, asset)
+        if existing is not None and not evolve and mode != "overwrite":
+            known = {c.lower() for c in existing}
+            added = [n for n in reader.schema.names if n.lower() not in known]
+            if added:
+                raise UserError(f"Column(s) {', '.join(added)} are not in table `{asset}` and schema evolution is off.",
+                                hint="Drop the columns or allow evolution.")  # fmt: skip
         if mode == "append":
             if existing is None:
                 self._create(conn, asset, reader.schema)
@@ -188,9 +238,6 @@ class SQLStore(Store):
         return rows
 
     def _merge(self, conn, asset: str, stage: str, names: list[str], keys: Sequence[str]) -> None:
-        missing = [k for k in keys if k not in names]
-        if missing:
-            raise UserError(f"Merge key column(s) {', '.join(missing)} are not in the data written to `{asset}`.")
         key_list = ", ".join(self.quote_column(k) for k in keys)
         cols = ", ".join(self.quote_column(n) for n in names)
         target, source = self.quote(asset), self.quote(stage)
@@ -205,7 +252,9 @@ class SQLStore(Store):
             try:
                 predicate = sqlglot.parse_one(filter, read="duckdb")
             except sqlglot.errors.ParseError as exc:
-                raise ConfigError(f"Invalid filter `{filter}`: {exc.errors[0]['description'] if exc.errors else exc}.") from None
+                raise ConfigError(
+                    f"Invalid filter `{filter}`: {exc.errors[0]['description'] if exc.errors else exc}."
+                ) from None
             sql += f" WHERE {predicate.sql(self.dialect)}"
         return sql
 

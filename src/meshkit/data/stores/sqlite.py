@@ -1,8 +1,11 @@
 """SQLite store: a database file through the standard library's ``sqlite3``.
 
-SQLite keeps few types, so meshkit declares precise column types (``DECIMAL(p, s)``,
-``TIMESTAMPTZ``, ``DATE``, ``BOOLEAN``, ``JSON``) and reads values back to the Arrow type the
-declaration names, which keeps decimals, time zones and dates exact through a round trip.
+SQLite keeps few types, so meshkit declares precise column types (``TINYINT``, ``FLOAT``,
+``DECIMAL_TEXT(p, s)``, ``TIMESTAMPTZ``, ``DATE``, ``TIME``, ``BOOLEAN``) and reads values back to
+the Arrow type the declaration names, which keeps decimals, time zones and dates exact through a
+round trip. Decimals are stored as text (a ``DECIMAL`` declaration would give them numeric
+affinity, which rounds them to 15 digits); instants are stored as UTC ISO text. Lists and structs
+have no SQLite type: writing them fails before anything is written.
 """
 
 from __future__ import annotations
@@ -19,10 +22,18 @@ import pyarrow as pa
 
 from meshkit.core.errors import UserError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.data.stores.base import ColumnSchema, url_path
-from meshkit.data.stores.sql import SQLStore, arrow_to_sql_type
+from meshkit.data.stores.base import ColumnSchema, missing_asset, url_path
+from meshkit.data.stores.sql import SQLStore
 
-_DECIMAL = re.compile(r"(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+))?\s*\)", re.I)
+_DECIMAL = re.compile(r"(?:DECIMAL|NUMERIC)(?:_TEXT)?\s*\(\s*(\d+)\s*(?:,\s*(\d+))?\s*\)", re.I)
+#: Declared integer types that name a width; any other type containing INT is 64-bit.
+_INTS = {
+    "TINYINT": pa.int8(),
+    "SMALLINT": pa.int16(),
+    "INT": pa.int32(),
+    "MEDIUMINT": pa.int32(),
+    "INT4": pa.int32(),
+}
 
 
 def declared_to_arrow(declared: str) -> pa.DataType:
@@ -36,6 +47,12 @@ def declared_to_arrow(declared: str) -> pa.DataType:
         return pa.timestamp("us")
     if text == "DATE":
         return pa.date32()
+    if text == "TIME":
+        return pa.time64("us")
+    if text in _INTS:
+        return _INTS[text]
+    if text == "FLOAT":
+        return pa.float32()
     if text.startswith("BOOL"):
         return pa.bool_()
     if text == "JSON":
@@ -53,7 +70,7 @@ def _to_db(value):
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
+        return (value.astimezone(dt.UTC) if value.tzinfo else value).isoformat(sep=" ")
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, list | dict):
@@ -69,6 +86,8 @@ def _from_db(values: list, arrow_type: pa.DataType) -> pa.Array:
         values = [None if v is None else _parse_ts(v, arrow_type.tz) for v in values]
     elif t.is_date(arrow_type):
         values = [None if v is None else dt.date.fromisoformat(v) for v in values]
+    elif t.is_time(arrow_type):
+        values = [None if v is None else dt.time.fromisoformat(v) for v in values]
     elif t.is_boolean(arrow_type):
         values = [None if v is None else bool(v) for v in values]
     elif t.is_string(arrow_type):
@@ -90,6 +109,7 @@ class SQLiteStore(SQLStore):
     url_schemes = ("sqlite",)
     dialect = "sqlite"
     _needs_adapt = True
+    driver_errors = (sqlite3.Error,)
 
     def __init__(self, name, options, meshkit=None):
         super().__init__(name, options, meshkit)
@@ -126,15 +146,34 @@ class SQLiteStore(SQLStore):
 
     def sql_type(self, arrow_type: pa.DataType) -> str:
         t = pa.types
+        if isinstance(arrow_type, pa.ExtensionType):
+            arrow_type = arrow_type.storage_type
         if t.is_timestamp(arrow_type):
             return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
         if t.is_decimal(arrow_type):
-            return f"DECIMAL({arrow_type.precision}, {arrow_type.scale})"
+            return f"DECIMAL_TEXT({arrow_type.precision}, {arrow_type.scale})"
         if t.is_boolean(arrow_type):
             return "BOOLEAN"
-        if t.is_list(arrow_type) or t.is_large_list(arrow_type) or t.is_struct(arrow_type) or t.is_map(arrow_type):
-            return "JSON"
-        return arrow_to_sql_type(arrow_type).sql("sqlite")
+        for test, name in ((t.is_int8, "TINYINT"), (t.is_int16, "SMALLINT"), (t.is_int32, "INT"), (t.is_uint8, "SMALLINT"),
+                           (t.is_uint16, "INT"), (t.is_integer, "BIGINT"), (t.is_date, "DATE"), (t.is_float64, "DOUBLE")):  # fmt: skip
+            if test(arrow_type):
+                return name
+        if t.is_float32(arrow_type) or t.is_float16(arrow_type):
+            return "FLOAT"
+        if t.is_time(arrow_type):
+            return "TIME"
+        if (
+            t.is_string(arrow_type)
+            or t.is_large_string(arrow_type)
+            or t.is_string_view(arrow_type)
+            or t.is_null(arrow_type)
+        ):
+            return "TEXT"
+        if t.is_binary(arrow_type) or t.is_large_binary(arrow_type) or t.is_fixed_size_binary(arrow_type):
+            return "BLOB"
+        if t.is_nested(arrow_type) or t.is_uint64(arrow_type) or t.is_duration(arrow_type):
+            raise UserError(f"SQLite has no column type for {arrow_type}")
+        raise UserError(f"SQLite has no column type for {arrow_type}")
 
     def _adapt_row(self, row: tuple) -> tuple:
         return tuple(_to_db(v) for v in row)
@@ -160,10 +199,12 @@ class SQLiteStore(SQLStore):
         finally:
             self._release(conn)
         if declared is None:
-            raise UserError(f"Table `{asset}` does not exist in store `{self.name}`.")
+            raise missing_asset(self, asset)
         return [ColumnSchema(n, declared_to_arrow(t), t, nullable) for n, t, nullable in declared]
 
-    def read(self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None) -> pa.RecordBatchReader:
+    def read(
+        self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None
+    ) -> pa.RecordBatchReader:
         fields = {c.name: c.arrow_type for c in self.schema(asset)}
         names = list(columns) if columns else list(fields)
         unknown = [c for c in names if c not in fields]
@@ -178,7 +219,9 @@ class SQLiteStore(SQLStore):
                 cur = conn.execute(sql)
                 while rows := cur.fetchmany(65_536):
                     cols = list(zip(*rows, strict=True))
-                    yield pa.record_batch([_from_db(list(c), f.type) for c, f in zip(cols, schema, strict=True)], schema=schema)
+                    yield pa.record_batch(
+                        [_from_db(list(c), f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
+                    )
             finally:
                 self._release(conn)
 
@@ -202,4 +245,8 @@ def register_store_types():
 
 @hookimpl
 def configure(config):
-    config.add("sqlite_file", ".meshkit/warehouse.sqlite", "SQLite file used when a job's `db_default_type` is sqlite.")
+    config.add(
+        "sqlite_file",
+        ".meshkit/warehouse.sqlite",
+        "SQLite file used when a job's `db_default_type` is sqlite.",
+    )
