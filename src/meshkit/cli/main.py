@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         group = build_cli()
-        group.main(args=argv, prog_name="meshkit", standalone_mode=False)
-        code = 0
+        # NOTE: without standalone mode, click returns the code of `click.exceptions.Exit` instead of raising it.
+        returned = group.main(args=argv, prog_name="meshkit", standalone_mode=False)
+        code = returned if isinstance(returned, int) else 0
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.exceptions.Abort:

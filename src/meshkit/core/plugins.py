@@ -41,6 +41,9 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.secrets",
     # transfers and transforms
     # models and checks
+    "meshkit.models.settings",
+    "meshkit.quality.checks",
+    "meshkit.cli.models",
     # control service
     # catalog, products and governance
     # demo

@@ -1,0 +1,371 @@
+"""Model commands: ``build``, ``models run``, ``test``, ``seed``, ``snapshot``, ``ls``, ``compile``, ``lineage``, ``check``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from meshkit.cli.main import console, pass_meshkit
+from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.hookspecs import hookimpl
+
+_STYLE = {
+    "success": "green",
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "red",
+    "error": "red",
+    "skipped": "dim",
+}
+
+
+def _project_options(func):
+    func = click.option(
+        "--project-dir",
+        type=click.Path(file_okay=False),
+        help="A dbt project (default: the workspace's models/).",
+    )(func)
+    func = click.option("--target", help="Target of profiles.yml (dbt projects).")(func)
+    func = click.option("--vars", "vars_", help="Variables as YAML, e.g. '{min_amount: 10}'.")(func)
+    return func
+
+
+def _run_options(func):
+    func = click.argument("selectors", nargs=-1)(func)
+    func = click.option(
+        "-s", "--select", "select", multiple=True, help="Selector (repeatable); same as the arguments."
+    )(func)
+    func = click.option("--exclude", multiple=True, help="Selector of nodes to leave out (repeatable).")(func)
+    func = click.option(
+        "--threads", type=int, help="Parallel threads (default: the profile's, else the cores)."
+    )(func)
+    func = click.option("--fail-fast", is_flag=True, help="Stop at the first failure.")(func)
+    func = click.option(
+        "--full-refresh", is_flag=True, help="Rebuild incremental models and seeds from scratch."
+    )(func)
+    func = click.option(
+        "--state",
+        "state_dir",
+        type=click.Path(file_okay=False),
+        help="Folder with the fingerprints for state:modified.",
+    )(func)
+    return _project_options(func)
+
+
+def _vars(text: str | None) -> dict | None:
+    if not text:
+        return None
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"--vars is not valid YAML: {exc}.", hint="Write e.g. --vars '{key: value}'."
+        ) from None
+    if not isinstance(value, dict):
+        raise ConfigError("--vars must be a mapping.", hint="Write e.g. --vars '{key: value}'.")
+    return value
+
+
+def _open(mk, project_dir, target, vars_):
+    from meshkit.models import open_project
+
+    return open_project(mk, project_dir, target=target, vars=_vars(vars_))
+
+
+def _execute(
+    mk,
+    command,
+    selectors,
+    select,
+    exclude,
+    threads,
+    fail_fast,
+    full_refresh,
+    state,
+    project_dir,
+    target,
+    vars_,
+):
+    from meshkit.models import BuildOptions, execute
+    from meshkit.models.models import default_threads
+
+    started = time.perf_counter()
+    project = _open(mk, project_dir, target, vars_)
+    threads = threads or mk.config.get("models_threads") or default_threads(project)
+    options = BuildOptions(command, [*selectors, *select], list(exclude), threads, fail_fast, full_refresh)
+    lines: list[str] = []
+
+    if console.is_terminal:
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console, transient=True)  # fmt: skip
+        from meshkit.models.artifacts import read_state
+        from meshkit.models.runner import Runner
+
+        previous = read_state(Path(state) if state else project.target_dir)
+        plan = Runner(project, None, previous=previous).plan(options)
+        total = sum(len(i.units) + len(i.tests) + (1 if i.node else 0) for i in plan)
+        task = progress.add_task(command, total=total)
+
+        def on_result(result):
+            progress.advance(task)
+            if result.status in ("error", "fail", "warn"):
+                progress.console.print(_line(project, result))
+
+        with progress:
+            report = execute(
+                mk, project, options, state_dir=Path(state) if state else None, on_result=on_result
+            )
+    else:
+        report = execute(mk, project, options, state_dir=Path(state) if state else None)
+        lines = [_line(project, r) for r in report.results if r.status in ("error", "fail", "warn")]
+        for line in lines:
+            console.print(line)
+    _summary(project, report, time.perf_counter() - started)
+    if report.failed:
+        failed = sum(r.status in ("error", "fail") for r in report.results)
+        raise UserError(f"{failed} of {len(report.results)} nodes failed (run {report.run.id}).",
+                        hint="Fix the failures listed above, then build again.")  # fmt: skip
+
+
+def _line(project, result) -> str:
+    node = project.nodes.get(result.unique_id)
+    name = node.name if node else result.unique_id
+    kind = node.resource_type if node else ""
+    style = _STYLE.get(result.status, "white")
+    message = escape(result.message or "")
+    return f"[{style}]{result.status.upper():>7}[/] {kind} [bold]{escape(name)}[/] {message}"
+
+
+def _summary(project, report, elapsed: float) -> None:
+    counts = report.counts
+    table = Table(show_header=True, header_style="bold", box=None)
+    for status in ("success", "pass", "warn", "fail", "error", "skipped"):
+        table.add_column(status.upper(), justify="right", style=_STYLE[status])
+    table.add_row(*(str(counts.get(s, 0)) for s in ("success", "pass", "warn", "fail", "error", "skipped")))
+    verdict = "[red]Completed with errors[/]" if report.failed else "[green]Completed successfully[/]"
+    console.print(f"{verdict} in {elapsed:.2f}s ({len(report.results)} nodes, run {report.run.id})")
+    console.print(table)
+
+
+def _make(command: str, help_text: str):
+    @click.command(command if command not in ("run",) else "run", help=help_text)
+    @_run_options
+    @pass_meshkit
+    def cmd(
+        mk,
+        selectors,
+        select,
+        exclude,
+        threads,
+        fail_fast,
+        full_refresh,
+        state_dir,
+        project_dir,
+        target,
+        vars_,
+    ):
+        _execute(
+            mk,
+            command,
+            selectors,
+            select,
+            exclude,
+            threads,
+            fail_fast,
+            full_refresh,
+            state_dir,
+            project_dir,
+            target,
+            vars_,
+        )
+
+    return cmd
+
+
+build_cmd = _make("build", "Build seeds, models and snapshots and run their tests, in DAG order.")
+test_cmd = _make("test", "Run data tests and unit tests.")
+seed_cmd = _make("seed", "Load seed CSV files.")
+snapshot_cmd = _make("snapshot", "Record changes of snapshots.")
+
+
+@click.group("models")
+def models_group() -> None:
+    """SQL models (dbt-compatible)."""
+
+
+models_group.add_command(_make("run", "Build models only (no tests, seeds or snapshots)."), "run")
+
+
+@click.command("ls")
+@click.argument("selectors", nargs=-1)
+@click.option("-s", "--select", "select", multiple=True, help="Selector (repeatable).")
+@click.option("--exclude", multiple=True)
+@click.option(
+    "--resource-type", "resource_type", multiple=True, help="model, seed, snapshot, test, unit_test, source."
+)
+@click.option("--output", type=click.Choice(["name", "json", "path"]), default="name")
+@_project_options
+@pass_meshkit
+def ls_cmd(mk, selectors, select, exclude, resource_type, output, project_dir, target, vars_):
+    """List the project's nodes."""
+    from meshkit.models.artifacts import read_state
+    from meshkit.models.graph import select as select_nodes
+
+    project = _open(mk, project_dir, target, vars_)
+    selectors = [*selectors, *select]
+    chosen = select_nodes(project, selectors, list(exclude), previous=read_state(project.target_dir))
+    if "source" in resource_type or not resource_type and not selectors:
+        sources = sorted(project.sources)
+    else:
+        sources = []
+    for uid in sorted(chosen):
+        node = project.nodes[uid]
+        if resource_type and node.resource_type not in resource_type:
+            continue
+        if output == "json":
+            console.print_json(json.dumps({"unique_id": uid, "name": node.name, "resource_type": node.resource_type,
+                                           "materialized": node.materialized, "path": node.original_file_path,
+                                           "depends_on": node.depends_on, "tags": node.config.get("tags", [])}))  # fmt: skip
+        elif output == "path":
+            console.print(node.original_file_path, markup=False)
+        else:
+            console.print(".".join(node.fqn), markup=False)
+    for uid in sources:
+        console.print(f"source:{uid.split('.', 2)[2]}", markup=False)
+
+
+@click.command("compile")
+@click.argument("selectors", nargs=-1)
+@click.option("--dialect", default="duckdb", help="duckdb (default), spark or trino.")
+@click.option("--print/--no-print", "show", default=False, help="Print the compiled SQL.")
+@_project_options
+@pass_meshkit
+def compile_cmd(mk, selectors, dialect, show, project_dir, target, vars_):
+    """Compile models to SQL (DuckDB, or Spark/Trino through sqlglot) under target/compiled/."""
+    from meshkit.models.compile import transpile, write_compiled
+    from meshkit.models.graph import select
+
+    started = time.perf_counter()
+    project = _open(mk, project_dir, target, vars_)
+    chosen = select(project, list(selectors))
+    nodes = [project.nodes[u] for u in sorted(chosen) if project.nodes[u].compiled]
+    paths = write_compiled(project, nodes, dialect)
+    if show:
+        for node in nodes:
+            console.print(f"-- {node.unique_id}", style="dim", markup=False)
+            console.print(transpile(node, dialect), markup=False, highlight=False)
+    console.print(
+        f"Compiled {len(paths)} nodes to {dialect} in {time.perf_counter() - started:.2f}s under {project.target_dir / 'compiled'}"
+    )
+
+
+@click.command("lineage")
+@click.argument("target_name", metavar="MODEL[.COLUMN]")
+@click.option("--upstream/--downstream", default=True, help="Direction (default: upstream).")
+@click.option("--json", "as_json", is_flag=True, help="Print the edges as JSON.")
+@_project_options
+@pass_meshkit
+def lineage_cmd(mk, target_name, upstream, as_json, project_dir, target, vars_):
+    """Print the table or column lineage of a model."""
+    from meshkit.models.lineage import LineageIndex, table_edges
+    from meshkit.models.models import open_warehouse
+
+    project = _open(mk, project_dir, target, vars_)
+    model, _, column = target_name.partition(".")
+    node = project.node(model)
+    index = LineageIndex(project, open_warehouse(mk, project))
+    if column:
+        edges = [(f"{e.source}.{e.source_column}", f"{e.target}.{e.target_column}")
+                 for n in project.nodes.values() for e in index.columns(n)]  # fmt: skip
+        start = f"{node.unique_id}.{column}"
+        if not any(start in (a, b) for a, b in edges):
+            raise UserError(
+                f"No lineage found for column `{column}` of `{model}`.",
+                hint="Check the column name; build the model first.",
+            )
+    else:
+        edges, start = table_edges(project), node.unique_id
+    index.save()
+    found = _walk(edges, start, upstream)
+    if as_json:
+        console.print_json(json.dumps([{"source": a, "target": b} for a, b in found]))
+        return
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]{escape(_short(start))}[/] ({'upstream' if upstream else 'downstream'})")
+    _tree(tree, start, found, upstream, set())
+    console.print(tree)
+
+
+def _walk(edges, start, upstream):
+    out, frontier, seen = [], [start], {start}
+    while frontier:
+        current = frontier.pop()
+        for a, b in edges:
+            if (b if upstream else a) == current:
+                out.append((a, b))
+                nxt = a if upstream else b
+                if nxt not in seen:
+                    seen.add(nxt)
+                    frontier.append(nxt)
+    return out
+
+
+def _tree(tree, current, edges, upstream, seen):
+    for a, b in edges:
+        if (b if upstream else a) == current:
+            nxt = a if upstream else b
+            branch = tree.add(escape(_short(nxt)))
+            if nxt not in seen:
+                seen.add(nxt)
+                _tree(branch, nxt, edges, upstream, seen)
+
+
+def _short(uid: str) -> str:
+    parts = uid.split(".")
+    return ".".join(parts[2:]) if len(parts) > 2 else uid
+
+
+@click.command("check")
+@click.argument("names", nargs=-1)
+@_project_options
+@pass_meshkit
+def check_cmd(mk, names, project_dir, target, vars_):
+    """Run the ``checks:`` blocks of models, sources and ``checks/*.yaml`` files."""
+    from meshkit.quality.runner import run_all_checks
+
+    report = run_all_checks(mk, project_dir=project_dir, names=list(names), target=target, vars=_vars(vars_))
+    for result in report.results:
+        style = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red"}[result.status]
+        console.print(
+            f"[{style}]{result.status.upper():>5}[/] {escape(result.dataset)} [bold]{escape(result.name)}[/] {escape(result.message)}"
+        )
+    console.print(f"{len(report.results)} checks, {report.failed} failed (run {report.run.id})")
+    if report.failed:
+        raise UserError(
+            f"{report.failed} of {len(report.results)} checks failed.", hint="See the failing checks above."
+        )
+
+
+@hookimpl
+def register_commands(cli):
+    for command in (
+        build_cmd,
+        test_cmd,
+        seed_cmd,
+        snapshot_cmd,
+        models_group,
+        ls_cmd,
+        compile_cmd,
+        lineage_cmd,
+        check_cmd,
+    ):
+        cli.add_command(command)

@@ -1,0 +1,139 @@
+"""Nodes declared in properties YAML: sources, generic data tests and unit tests."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshkit.models.configuration import config_for
+from meshkit.models.exceptions import ModelCompileError
+from meshkit.models.nodes import Node, Relation, Source
+from meshkit.models.properties import column_specs, test_specs
+
+if TYPE_CHECKING:
+    from meshkit.models.project import Project
+
+_REF_ARG = re.compile(r"""^\s*(?:\{\{)?\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*(?:\}\})?\s*$""")
+_SOURCE_ARG = re.compile(
+    r"""^\s*(?:\{\{)?\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*(?:\}\})?\s*$"""
+)
+
+
+def add_sources(project: Project, props) -> None:
+    for entry in props.sources:
+        for table in entry.get("tables") or []:
+            uid = f"source.{project.name}.{entry['name']}.{table['name']}"
+            relation = Relation(table.get("database") or entry.get("database") or project.profile.database,
+                                table.get("schema") or entry.get("schema") or entry["name"],
+                                table.get("identifier") or table["name"])  # fmt: skip
+            project.sources[uid] = Source(
+                uid, entry["name"], table["name"], relation, entry["__file__"], table.get("description", ""),
+                column_specs(table), {**(entry.get("meta") or {}), **(table.get("meta") or {})},
+                list(table.get("checks") or []), test_specs(table, entry["__where__"]),
+                table.get("loaded_at_field") or entry.get("loaded_at_field"), table.get("freshness") or entry.get("freshness"),
+            )  # fmt: skip
+
+
+def resolve_relation_arg(project: Project, value: str, where: str) -> tuple[str, str]:
+    """``(unique id, rendered relation)`` of a test argument such as ``ref('customers')``."""
+    ref = _REF_ARG.match(str(value))
+    if ref:
+        uid = project.by_name.get(ref.group(1))
+        if uid is None:
+            raise ModelCompileError(
+                f"`ref('{ref.group(1)}')` names no model, seed or snapshot of this project.", where=where
+            )
+        return uid, project._final_ref(ref.group(1), None)
+    src = _SOURCE_ARG.match(str(value))
+    if src:
+        uid = f"source.{project.name}.{src.group(1)}.{src.group(2)}"
+        if uid not in project.sources:
+            raise ModelCompileError(
+                f"`source('{src.group(1)}', '{src.group(2)}')` is not declared.", where=where
+            )
+        return uid, project.sources[uid].relation.render()
+    raise ModelCompileError(
+        f"Cannot read the relation `{value}`.",
+        where=where,
+        hint="Write `ref('model')` or `source('src', 'table')`.",
+    )
+
+
+def _clean(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "__".join(_clean(v) for v in value)
+    if isinstance(value, dict):
+        return "__".join(f"{k}_{_clean(v)}" for k, v in value.items())
+    return re.sub(r"[^0-9a-zA-Z_]+", "_", str(value))
+
+
+def _test_name(test: str, target: str, column: str | None, args: dict[str, Any]) -> str:
+    flat = ([column] if column else []) + [_clean(v) for v in args.values()]
+    name = f"{test}_{target}" + ("_" + "__".join(flat) if flat else "")
+    if len(name) > 63:
+        digest = hashlib.md5(name.encode()).hexdigest()
+        name = f"{name[:30]}_{digest}"
+    return name
+
+
+def add_tests(project: Project, props) -> None:
+    """Generic data tests on models, seeds, snapshots and sources; singular tests got their deps at render."""
+    tree = project.settings.get("data_tests") or project.settings.get("tests")
+    targets: list[tuple[str, str, list]] = []
+    for key in ("models", "seeds", "snapshots"):
+        for name, entry in props.resources[key].items():
+            uid = project.by_name.get(name)
+            if uid is not None and project.nodes[uid].resource_type + "s" == key:
+                targets.append((uid, name, test_specs(entry, entry["__where__"])))
+    for uid, source in project.sources.items():
+        targets.append((uid, f"source_{source.source_name}_{source.name}", source.tests))
+    for attached, label, specs in targets:
+        where = (
+            project.nodes[attached].yaml_where
+            if attached in project.nodes
+            else project.sources[attached].path
+        )
+        for column, test, args, config in specs:
+            args = dict(args)
+            column = column or args.pop("column_name", None)
+            name = config.pop("name", None) or _test_name(test, label, column, args)
+            depends = [attached]
+            if test == "relationships":
+                if "to" not in args or "field" not in args:
+                    raise ModelCompileError("A `relationships` test needs `to` and `field`.", where=where)
+                to_uid, to_rel = resolve_relation_arg(project, args["to"], where)
+                args = {**args, "to": to_rel}
+                depends.append(to_uid)
+            elif (
+                test not in ("not_null", "unique", "accepted_values")
+                and f"test_{test}" not in project.renderer.macros
+            ):
+                raise ModelCompileError(f"Unknown test `{test}`.", where=where,
+                                        hint=f"Define it with `{{% test {test}(model, column_name) %}}` in tests/generic/ or macros/.")  # fmt: skip
+            digest = hashlib.md5(f"{name}{args}{column}".encode()).hexdigest()[:10]
+            uid = f"test.{project.name}.{name}.{digest}"
+            path = Path(project.root / where.split(":")[0])
+            node = Node(uid, "test", name, project.name, path, where.split(":")[0],
+                        config=config_for("test", tree, project.name, [], config), fqn=[project.name, name],
+                        depends_on=depends, yaml_where=where,
+                        test={"name": test, "kwargs": args, "column_name": column, "attached": attached})  # fmt: skip
+            project.nodes[uid] = node
+
+
+def add_unit_tests(project: Project, props) -> None:
+    for entry in props.unit_tests:
+        model = entry.get("model")
+        if model not in project.by_name:
+            raise ModelCompileError(
+                f"Unit test `{entry['name']}` names no model `{model}`.", where=entry["__where__"]
+            )
+        if "expect" not in entry:
+            raise ModelCompileError(f"Unit test `{entry['name']}` has no `expect`.", where=entry["__where__"])
+        model_uid = project.by_name[model]
+        uid = f"unit_test.{project.name}.{model}.{entry['name']}"
+        project.nodes[uid] = Node(uid, "unit_test", entry["name"], project.name, project.root / entry["__file__"],
+                                  entry["__file__"], config=config_for("unit_test", None, project.name, [], entry.get("config") or {}),
+                                  fqn=[project.name, model, entry["name"]], depends_on=[*project.nodes[model_uid].depends_on],
+                                  yaml_where=entry["__where__"], unit={**entry, "model_uid": model_uid})  # fmt: skip

@@ -1,0 +1,239 @@
+"""Materializations: view, table, incremental (append, merge, delete+insert) and ephemeral.
+
+Every build is atomic per model: it runs in one DuckDB transaction that builds a new relation,
+checks the contract, and swaps the new relation in place of the old. A failure rolls back and
+leaves the previous relation as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from meshkit.models.compile import compile_node
+from meshkit.models.configuration import INCREMENTAL_STRATEGIES, ON_SCHEMA_CHANGE
+from meshkit.models.exceptions import ContractError, ModelCompileError, ModelRunError
+from meshkit.models.nodes import Node, Relation, quote
+from meshkit.models.warehouse import Warehouse, run_error
+
+if TYPE_CHECKING:
+    from meshkit.models.project import Project
+
+TMP_SUFFIX = "__mk_tmp"
+
+
+@dataclass
+class BuildResult:
+    """What building one node did."""
+
+    rows: int = 0
+    message: str = ""
+    columns: list[tuple[str, str]] = field(default_factory=list)
+    sql: str = ""
+
+
+def build_node(project: Project, wh: Warehouse, node: Node, *, full_refresh: bool = False) -> BuildResult:
+    """Build ``node`` (model, seed or snapshot) into the warehouse."""
+    from meshkit.models.seeds import build_seed
+    from meshkit.models.snapshots import build_snapshot
+
+    if node.resource_type == "seed":
+        return build_seed(project, wh, node, full_refresh=full_refresh)
+    if node.resource_type == "snapshot":
+        return build_snapshot(project, wh, node)
+    kind = node.materialized
+    if kind == "ephemeral":
+        return BuildResult(message="EPHEMERAL")
+    wh.ensure_schema(node.relation)
+    try:
+        if kind == "view":
+            return _view(project, wh, node)
+        if kind == "table":
+            return _table(project, wh, node, node.compiled)
+        if kind == "incremental":
+            return _incremental(project, wh, node, full_refresh)
+    except duckdb.Error as exc:
+        raise run_error(exc, node) from None
+    raise ModelCompileError(f"Unknown materialization `{kind}`.", where=node.yaml_where or node.original_file_path,
+                            hint="Use view, table, incremental or ephemeral.")  # fmt: skip
+
+
+def _hooks(project: Project, node: Node, cur, key: str) -> None:
+    for hook in node.config.get(key, []):
+        text = hook.get("sql", "") if isinstance(hook, dict) else str(hook)
+        if text.strip():
+            cur.execute(project.render_hook(node, text))
+
+
+def _drop(cur, wh: Warehouse, relation: Relation) -> None:
+    kind = wh.kind(relation)
+    if kind:
+        cur.execute(f"DROP {kind.upper()} IF EXISTS {relation.render()}")
+
+
+def _view(project: Project, wh: Warehouse, node: Node) -> BuildResult:
+    columns = check_contract(wh, node, node.compiled)
+    with wh.transaction() as cur:
+        _hooks(project, node, cur, "pre_hook")
+        if wh.kind(node.relation) == "table":
+            cur.execute(f"DROP TABLE {node.relation.render()}")
+        cur.execute(f"CREATE OR REPLACE VIEW {node.relation.render()} AS (\n{node.compiled}\n)")
+        _hooks(project, node, cur, "post_hook")
+    wh.set_kind(node.relation, "view")
+    return BuildResult(0, "CREATE VIEW", columns or wh.columns(node.relation), node.compiled)
+
+
+def _create_table(wh: Warehouse, cur, node: Node, relation: Relation, sql: str) -> int:
+    """Create ``relation`` from ``sql``; with an enforced contract, with its declared columns and constraints."""
+    if not _enforced(node):
+        return cur.execute(f"CREATE TABLE {relation.render()} AS (\n{sql}\n)").fetchone()[0]
+    check_contract(wh, node, sql)
+    cols, names = [], []
+    for name, spec in node.columns.items():
+        parts = [quote(name), str(spec.get("data_type"))]
+        for constraint in spec.get("constraints") or []:
+            kind = constraint.get("type")
+            if kind == "not_null":
+                parts.append("NOT NULL")
+            elif kind in ("primary_key", "unique"):
+                parts.append("PRIMARY KEY" if kind == "primary_key" else "UNIQUE")
+            elif kind == "check" and constraint.get("expression"):
+                parts.append(f"CHECK ({constraint['expression']})")
+        cols.append(" ".join(parts))
+        names.append(quote(name))
+    cur.execute(f"CREATE TABLE {relation.render()} ({', '.join(cols)})")
+    select = ", ".join(names)
+    return cur.execute(
+        f"INSERT INTO {relation.render()} ({select}) SELECT {select} FROM (\n{sql}\n) AS __mk_contract"
+    ).fetchone()[0]
+
+
+def _table(project: Project, wh: Warehouse, node: Node, sql: str) -> BuildResult:
+    tmp = node.relation.with_identifier(node.relation.identifier + TMP_SUFFIX)
+    with wh.transaction() as cur:
+        _hooks(project, node, cur, "pre_hook")
+        cur.execute(f"DROP TABLE IF EXISTS {tmp.render()}")
+        rows = _create_table(wh, cur, node, tmp, sql)
+        _drop(cur, wh, node.relation)
+        cur.execute(f"ALTER TABLE {tmp.render()} RENAME TO {quote(node.relation.identifier)}")
+        _hooks(project, node, cur, "post_hook")
+    wh.set_kind(node.relation, "table")
+    return BuildResult(rows, f"CREATE TABLE ({rows} rows)", wh.columns(node.relation), sql)
+
+
+# ---------------------------------------------------------------------------- incremental
+
+
+def _keys(node: Node) -> list[str]:
+    key = node.config.get("unique_key")
+    if not key:
+        return []
+    return [key] if isinstance(key, str) else list(key)
+
+
+def _incremental(project: Project, wh: Warehouse, node: Node, full_refresh: bool) -> BuildResult:
+    strategy = node.config.get("incremental_strategy") or ("delete+insert" if _keys(node) else "append")
+    if strategy not in INCREMENTAL_STRATEGIES:
+        raise ModelCompileError(f"Unknown incremental_strategy `{strategy}`.", where=node.yaml_where or node.original_file_path,
+                                hint=f"Use one of: {', '.join(INCREMENTAL_STRATEGIES)}.")  # fmt: skip
+    on_change = node.config.get("on_schema_change") or "ignore"
+    if on_change not in ON_SCHEMA_CHANGE:
+        raise ModelCompileError(f"Unknown on_schema_change `{on_change}`.", where=node.yaml_where or node.original_file_path,
+                                hint=f"Use one of: {', '.join(ON_SCHEMA_CHANGE)}.")  # fmt: skip
+    if full_refresh or node.config.get("full_refresh") or wh.kind(node.relation) != "table":
+        return _table(project, wh, node, node.compiled)
+    sql = compile_node(project, node, project.render(node, is_incremental=True))
+    rel = node.relation.render()
+    tmp = f'"__mk_incr_{node.relation.identifier}"'
+    with wh.transaction() as cur:
+        _hooks(project, node, cur, "pre_hook")
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS (\n{sql}\n)")
+        new_cols = wh.columns(f"SELECT * FROM {tmp}")
+        old_cols = wh.columns(node.relation)
+        columns = _schema_change(cur, node, rel, on_change, new_cols, old_cols)
+        names = ", ".join(quote(c) for c, _ in columns)
+        keys = _keys(node)
+        if strategy == "merge":
+            on = " AND ".join(f"s.{quote(k)} = d.{quote(k)}" for k in keys) or "FALSE"
+            updates = ", ".join(f"{quote(c)} = s.{quote(c)}" for c, _ in columns)
+            values = ", ".join(f"s.{quote(c)}" for c, _ in columns)
+            rows = cur.execute(f"MERGE INTO {rel} AS d USING {tmp} AS s ON ({on}) WHEN MATCHED THEN UPDATE SET {updates} "
+                               f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})").fetchone()[0]  # fmt: skip
+        else:
+            if strategy == "delete+insert" and keys:
+                match = " AND ".join(f"s.{quote(k)} = d.{quote(k)}" for k in keys)
+                cur.execute(f"DELETE FROM {rel} AS d WHERE EXISTS (SELECT 1 FROM {tmp} AS s WHERE {match})")
+            rows = cur.execute(f"INSERT INTO {rel} ({names}) SELECT {names} FROM {tmp}").fetchone()[0]
+        cur.execute(f"DROP TABLE {tmp}")
+        _hooks(project, node, cur, "post_hook")
+    return BuildResult(rows, f"{strategy.upper()} ({rows} rows)", wh.columns(node.relation), sql)
+
+
+def _schema_change(cur, node: Node, rel: str, on_change: str, new, old) -> list[tuple[str, str]]:
+    """The columns to write after applying ``on_schema_change``."""
+    old_names = {c.lower() for c, _ in old}
+    new_names = {c.lower() for c, _ in new}
+    added = [(c, t) for c, t in new if c.lower() not in old_names]
+    removed = [(c, t) for c, t in old if c.lower() not in new_names]
+    if not added and not removed:
+        return new
+    if on_change == "fail":
+        raise ModelRunError(f"The columns changed (added: {[c for c, _ in added]}, removed: {[c for c, _ in removed]}) "
+                            "and on_schema_change is `fail`.", where=node.original_file_path,
+                            hint="Run with --full-refresh, or set on_schema_change.")  # fmt: skip
+    if on_change == "ignore":
+        return [(c, t) for c, t in old if c.lower() in new_names]
+    for col, col_type in added:
+        cur.execute(f"ALTER TABLE {rel} ADD COLUMN {quote(col)} {col_type}")
+    if on_change == "sync_all_columns":
+        for col, _ in removed:
+            cur.execute(f"ALTER TABLE {rel} DROP COLUMN {quote(col)}")
+        return new
+    return [(c, t) for c, t in [*old, *added] if c.lower() in new_names]
+
+
+# ---------------------------------------------------------------------------- contracts
+
+
+def _enforced(node: Node) -> bool:
+    contract = node.config.get("contract") or {}
+    return bool(contract.get("enforced")) if isinstance(contract, dict) else False
+
+
+def check_contract(wh: Warehouse, node: Node, sql: str) -> list[tuple[str, str]] | None:
+    """Compare the query's columns with the contract; raise ContractError naming each mismatch."""
+    if not _enforced(node):
+        return None
+    where = node.yaml_where or node.original_file_path
+    declared = {name: spec.get("data_type") for name, spec in node.columns.items()}
+    missing_type = [n for n, t in declared.items() if not t]
+    if not declared or missing_type:
+        raise ContractError(f"The enforced contract of `{node.name}` needs a data_type for every column "
+                            f"(missing: {', '.join(missing_type) or 'all'}).", where=where,
+                            hint="Add `data_type:` to each column in the properties YAML.")  # fmt: skip
+    try:
+        actual = wh.columns(sql)
+        wanted = wh.columns(
+            "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {quote(n)}" for n, t in declared.items())
+        )
+    except duckdb.Error as exc:
+        raise run_error(exc, node) from None
+    have = {n.lower(): t for n, t in actual}
+    want = {n.lower(): t for n, t in wanted}
+    problems = []
+    for name, wanted_type in wanted:
+        if name.lower() not in have:
+            problems.append(f"column `{name}` is missing from the model")
+        elif have[name.lower()] != wanted_type:
+            problems.append(f"column `{name}` is {have[name.lower()]}, the contract says {wanted_type}")
+    problems += [f"column `{n}` is not in the contract" for n, _ in actual if n.lower() not in want]
+    if problems:
+        raise ContractError(f"Contract of `{node.name}` violated: {'; '.join(problems)}.", where=where,
+                            hint="Change the model's SQL or its contract; the existing relation was kept.")  # fmt: skip
+    return actual
+
+
+def adapter_response(result: BuildResult) -> dict[str, Any]:
+    return {"_message": result.message, "code": result.message.split(" (")[0], "rows_affected": result.rows}

@@ -1,0 +1,253 @@
+"""Run a command over a project as a Run record: build, run, test, seed, snapshot.
+
+The run gets one step per built model, seed and snapshot; ``details`` keep the results and the
+lineage; ``run_started``/``run_finished`` and ``dataset_written`` fire so the catalog can follow.
+Artifacts go to ``target/`` (dbt project) or ``.meshkit/target/`` (workspace).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshkit.core.runs import RunRecord, StepRecord
+from meshkit.models.artifacts import manifest, read_state, run_results, write_json, write_state
+from meshkit.models.compile import compile_project
+from meshkit.models.lineage import LineageIndex, table_edges
+from meshkit.models.project import Project, load_project
+from meshkit.models.runner import ERROR_STATUSES, BuildOptions, NodeResult, Runner, summarize
+from meshkit.models.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from meshkit.core.context import Meshkit
+
+_STEP_STATUS = {"success": "succeeded", "error": "user_error", "skipped": "skipped"}
+
+
+@dataclass
+class BuildReport:
+    """What a command did."""
+
+    run: RunRecord
+    results: list[NodeResult]
+    elapsed: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status in ERROR_STATUSES for r in self.results)
+
+
+def open_project(meshkit: Meshkit, project_dir: str | Path | None = None, *, target: str | None = None,
+                 vars: dict[str, Any] | None = None) -> Project:  # fmt: skip
+    """Load and compile the project (a dbt project folder, or the workspace's ``models/``)."""
+    project = load_project(project_dir, meshkit=meshkit, target=target, vars=vars)
+    compile_project(project)
+    return project
+
+
+def store_name(project: Project) -> str:
+    """The store the project builds into, as ``meshkit.store()`` resolves it."""
+    if project.kind == "workspace":
+        return project.settings.get("store", "warehouse")
+    return f"duckdb:///{project.profile.path}"
+
+
+def open_warehouse(meshkit: Meshkit, project: Project) -> Warehouse:
+    name = store_name(project)
+    return Warehouse(meshkit.store(name).connection, name)
+
+
+def default_threads(project: Project) -> int:
+    return project.profile.threads or os.cpu_count() or 2
+
+
+class _Recorder:
+    """Writes steps and fires ``dataset_written`` from one background thread, in completion order."""
+
+    def __init__(self, meshkit: Meshkit, run: RunRecord, project: Project, wh: Warehouse):
+        self.meshkit, self.run, self.project, self.wh = meshkit, run, project, wh
+        self.queue: queue.Queue[NodeResult | None] = queue.Queue()
+        self.position = 0
+        self.hooked = bool(meshkit.pm.hook.dataset_written.get_hookimpls())
+        self.thread = threading.Thread(target=self._work, name="meshkit-recorder", daemon=True)
+        self.thread.start()
+
+    def put(self, result: NodeResult) -> None:
+        node = self.project.nodes.get(result.unique_id)
+        if node is not None and node.is_relational:
+            self.queue.put(result)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _work(self) -> None:
+        cur = None
+        while (result := self.queue.get()) is not None:
+            node = self.project.nodes[result.unique_id]
+            self.position += 1
+            step = StepRecord(self.position, node.unique_id, _STEP_STATUS.get(result.status, "user_error"),
+                              result.started_at, result.completed_at, result.rows,
+                              result.message if result.status == "error" else None)  # fmt: skip
+            self.meshkit.runs.save_step(self.run, step)
+            if self.hooked and result.status == "success" and node.materialized != "ephemeral":
+                cur = cur or self.wh.connection.cursor()
+                schema = (
+                    cur.execute(f"SELECT * FROM {node.relation.render()} LIMIT 0").to_arrow_table().schema
+                )
+                self.meshkit.pm.hook.dataset_written(meshkit=self.meshkit, run=self.run,
+                                                     dataset=f"{self.wh.store_name}/{node.relation.asset}",
+                                                     rows=result.rows, schema=schema)  # fmt: skip
+        if cur is not None:
+            cur.close()
+
+
+class _LineageWorker:
+    """Computes column lineage of each built model on a background thread while the build goes on.
+
+    DuckDB releases the GIL while it builds, so parsing SQL with sqlglot here mostly overlaps it.
+    A model's inputs finish before it starts, so their columns are known when it arrives.
+    """
+
+    def __init__(self, project: Project, wh: Warehouse, enabled: bool):
+        self.project, self.enabled = project, enabled
+        self.edges: dict[str, list] = {}
+        self.index = LineageIndex(project, wh) if enabled else None
+        self.queue: queue.Queue[NodeResult | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._work, name="meshkit-lineage", daemon=True)
+        if enabled:
+            self.thread.start()
+
+    def put(self, result: NodeResult) -> None:
+        node = self.project.nodes.get(result.unique_id)
+        if self.enabled and node is not None and node.is_relational and result.status == "success":
+            self.queue.put(result)
+
+    def close(self) -> dict[str, list]:
+        if self.enabled:
+            self.queue.put(None)
+            self.thread.join()
+            self.index.save()
+        return self.edges
+
+    def _work(self) -> None:
+        while (result := self.queue.get()) is not None:
+            node = self.project.nodes[result.unique_id]
+            rel = node.relation
+            if result.columns:
+                tables = self.index.schema.setdefault(rel.database or "", {}).setdefault(rel.schema, {})
+                tables[rel.identifier] = dict(result.columns)
+            try:
+                self.edges[node.unique_id] = self.index.columns(node)
+            except Exception:  # lineage is best effort: a model sqlglot cannot analyse has none
+                self.edges[node.unique_id] = []
+
+
+def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_dir: Path | None = None,
+            on_result: Callable[[NodeResult], None] | None = None) -> BuildReport:  # fmt: skip
+    """Run ``options.command`` over ``project`` as one Run record; returns the report."""
+    started = time.perf_counter()
+    wh = open_warehouse(meshkit, project)
+    previous = read_state(state_dir or project.target_dir)
+    arguments = {"command": options.command, "select": options.select, "exclude": options.exclude,
+                 "threads": options.threads, "project_dir": str(project.root)}  # fmt: skip
+    run = meshkit.runs.create(options.command, project.name, arguments=arguments)
+    meshkit.runs.start(run)
+    meshkit.pm.hook.run_started(meshkit=meshkit, run=run)
+    recorder = _Recorder(meshkit, run, project, wh)
+    lineage = _LineageWorker(project, wh, bool(meshkit.config.get("models_column_lineage")))
+
+    def record(result: NodeResult) -> None:
+        recorder.put(result)
+        lineage.put(result)
+        if on_result is not None:
+            on_result(result)
+
+    error: str | None = None
+    results: list[NodeResult] = []
+    try:
+        results = Runner(project, wh, previous=previous, on_result=record).run(options)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        recorder.close()
+        edges = lineage.close()
+        counts = summarize(results)
+        elapsed = time.perf_counter() - started
+        _finish(meshkit, project, wh, run, results, counts, elapsed, options, error, edges)
+    return BuildReport(run, results, elapsed, counts)
+
+
+def _finish(meshkit, project, wh, run, results, counts, elapsed, options, error, edges) -> None:
+    invocation = str(uuid.uuid4())
+    built = [r.unique_id for r in results if r.status == "success"]
+    details: dict[str, Any] = {"project": project.name, "store": wh.store_name, "counts": counts, "elapsed": round(elapsed, 3),
+                               "results": [{"unique_id": r.unique_id, "status": r.status, "rows": r.rows,
+                                            "failures": r.failures, "execution_time": round(r.execution_time, 4),
+                                            "message": r.message or None} for r in results]}  # fmt: skip
+    details["lineage"] = _lineage(project, wh, built, edges)
+    quality = _model_checks(meshkit, project, wh, built)
+    if quality:
+        details["quality"] = quality
+    write_json(project.target_dir / "manifest.json", manifest(project, invocation))
+    write_json(project.target_dir / "run_results.json",
+               run_results(project, results, invocation, elapsed, {"which": options.command, "select": options.select,
+                                                                   "exclude": options.exclude, "threads": options.threads}))  # fmt: skip
+    if options.command != "test":
+        write_state(project, results)
+    run.details = details
+    run.rows_written = sum(r.rows for r in results if r.status == "success")
+    failed = [project.nodes[r.unique_id].name for r in results if r.status in ERROR_STATUSES]
+    failed += [
+        f"check {c['check']}"
+        for checks in quality.values()
+        for c in checks
+        if c["status"] in ("fail", "error")
+    ]
+    if error is None and failed:
+        error = f"{len(failed)} failures: " + ", ".join(failed[:5])
+    meshkit.runs.finish(run, "user_error" if error else "succeeded", error)
+    meshkit.pm.hook.run_finished(meshkit=meshkit, run=run)
+
+
+def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str, list]) -> dict[str, Any]:
+    """Lineage of the built nodes, in the shape the catalog reads (datasets as ``store/asset``)."""
+
+    def dataset(uid: str) -> str:
+        return f"{wh.store_name}/{project.relation_of(uid).asset}"
+
+    wanted = set(built)
+    tables = [{"source": a, "target": b, "source_dataset": dataset(a), "target_dataset": dataset(b)}
+              for a, b in table_edges(project) if b in wanted and project.relation_of(a) is not None
+              and (a in project.sources or project.nodes[a].is_relational)]  # fmt: skip
+    columns: dict[str, dict[str, list[dict[str, str]]]] = {}
+    for uid in built:
+        for e in edges.get(uid, []):
+            entry = {"dataset": dataset(e.source), "column": e.source_column, "transformation": "model"}
+            columns.setdefault(dataset(e.target), {}).setdefault(e.target_column, []).append(entry)
+    return {"inputs": [], "outputs": [], "tables": tables, "columns": columns}
+
+
+def _model_checks(
+    meshkit, project: Project, wh: Warehouse, built: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Run the ``checks:`` of built models; results keyed by dataset."""
+    from meshkit.quality.runner import run_checks
+
+    quality: dict[str, list[dict[str, Any]]] = {}
+    for uid in built:
+        node = project.nodes[uid]
+        if node.checks:
+            for result in run_checks(meshkit, wh.store_name, node.relation.asset, node.checks,
+                                     where=node.yaml_where or node.original_file_path):  # fmt: skip
+                quality.setdefault(result.dataset, []).append(result.as_quality())
+    return quality

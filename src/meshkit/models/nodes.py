@@ -1,0 +1,129 @@
+"""The objects a project is made of: relations, sources and nodes (models, seeds, snapshots, tests)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A database relation, rendered ``"database"."schema"."identifier"`` as dbt-duckdb does."""
+
+    database: str | None
+    schema: str
+    identifier: str
+
+    @property
+    def name(self) -> str:
+        return self.identifier
+
+    @property
+    def table(self) -> str:
+        return self.identifier
+
+    def render(self) -> str:
+        parts = [p for p in (self.database, self.schema, self.identifier) if p]
+        return ".".join(quote(p) for p in parts)
+
+    def with_identifier(self, identifier: str) -> Relation:
+        return Relation(self.database, self.schema, identifier)
+
+    @property
+    def asset(self) -> str:
+        """The name a store uses for it: ``table`` in ``main``, else ``schema.table``."""
+        return self.identifier if self.schema == "main" else f"{self.schema}.{self.identifier}"
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __html__(self) -> str:
+        return self.render()
+
+
+@dataclass
+class Source:
+    """A table declared under ``sources:``."""
+
+    unique_id: str
+    source_name: str
+    name: str
+    relation: Relation
+    path: str
+    description: str = ""
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    tests: list[Any] = field(default_factory=list)
+    loaded_at_field: str | None = None
+    freshness: dict[str, Any] | None = None
+
+
+@dataclass
+class Node:
+    """A model, seed, snapshot, data test or unit test."""
+
+    unique_id: str
+    resource_type: str
+    name: str
+    package_name: str
+    path: Path
+    #: Path relative to the project root, used in messages and artifacts.
+    original_file_path: str
+    raw_code: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fqn: list[str] = field(default_factory=list)
+    relation: Relation | None = None
+    #: Unique ids this node depends on (models, seeds, snapshots, sources).
+    depends_on: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    sources: list[tuple[str, str]] = field(default_factory=list)
+    #: The SQL rendered at load time (``is_incremental()`` false), before ephemeral CTEs are added.
+    rendered: str = ""
+    #: The SQL that runs: ``rendered`` with ephemeral models inlined as CTEs.
+    compiled: str = ""
+    #: Line of the properties YAML entry, for messages: ``path:line``.
+    yaml_where: str | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    #: Tests: the generic test (``not_null``, ...), its arguments and the node it tests.
+    test: dict[str, Any] | None = None
+    #: Unit tests: the ``unit_tests:`` entry.
+    unit: dict[str, Any] | None = None
+    #: Line in ``raw_code`` where the SQL of a file starts (snapshot blocks start later).
+    line_offset: int = 0
+
+    @property
+    def materialized(self) -> str:
+        return self.config.get("materialized", "view")
+
+    @property
+    def is_relational(self) -> bool:
+        """Builds a relation in the database (not ephemeral, not a test)."""
+        return self.resource_type in ("model", "seed", "snapshot") and self.materialized != "ephemeral"
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when the rendered SQL or the config that shapes the build changes."""
+        config = {k: v for k, v in sorted(self.config.items()) if k not in ("tags", "meta", "docs")}
+        text = f"{self.rendered}\0{config!r}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def context_model(self) -> dict[str, Any]:
+        """``model`` in Jinja: the parts of the node macros usually read."""
+        return {"name": self.name, "unique_id": self.unique_id, "resource_type": self.resource_type,
+                "config": self.config, "original_file_path": self.original_file_path, "columns": self.columns,
+                "tags": self.config.get("tags", []), "schema": self.relation.schema if self.relation else None,
+                "alias": self.relation.identifier if self.relation else self.name}  # fmt: skip
+
+    @property
+    def where(self) -> str:
+        return self.original_file_path

@@ -1,0 +1,93 @@
+"""Seeds: CSV files loaded as tables, with column types inferred the way dbt does.
+
+dbt tries, per column, integer, number, date (``%Y-%m-%d``), datetime, ISO datetime, boolean
+(``true``/``false``) and text, taking the first that reads every value; empty and ``null`` cells
+are nulls. Numbers with decimals become DOUBLE, integers INTEGER. ``column_types`` overrides.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from meshkit.models.materialize import TMP_SUFFIX, BuildResult, _drop
+from meshkit.models.nodes import Node, quote
+from meshkit.models.warehouse import Warehouse, run_error
+
+if TYPE_CHECKING:
+    from meshkit.models.project import Project
+
+_NULL = "({c} IS NULL OR {c} = 'null')"
+_TESTS = {
+    "INTEGER": r"regexp_full_match(trim({c}), '[-+]?[0-9]+')",
+    "NUMBER": r"regexp_full_match(trim({c}), '[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?')",
+    "DATE": "try_strptime({c}, '%Y-%m-%d') IS NOT NULL AND length({c}) = 10",
+    "TIMESTAMP": "(try_strptime({c}, '%Y-%m-%d %H:%M:%S') IS NOT NULL OR "
+    "(regexp_full_match({c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T.*') AND try_cast({c} AS TIMESTAMP) IS NOT NULL))",
+    "BOOLEAN": "lower({c}) IN ('true', 'false')",
+}
+
+
+def _csv(path: str, delimiter: str) -> str:
+    literal = path.replace("'", "''")
+    delim = delimiter.replace("'", "''")
+    return f"read_csv('{literal}', all_varchar = true, header = true, delim = '{delim}')"
+
+
+def infer_types(cur, source: str, columns: list[str]) -> dict[str, str]:
+    """dbt's seed type for each column of ``source`` (a CSV read as text), in one aggregate query."""
+    exprs = []
+    for col in columns:
+        c = quote(col)
+        null = _NULL.format(c=c)
+        for test in _TESTS.values():
+            exprs.append(f"bool_and({null} OR ({test.format(c=c)}))")
+        exprs.append(f"bool_or(NOT {null} AND contains({c}, '.'))")
+    row = cur.execute(f"SELECT {', '.join(exprs)} FROM {source}").fetchone() if exprs else ()
+    types, width = {}, len(_TESTS) + 1
+    for i, col in enumerate(columns):
+        flags = row[i * width : (i + 1) * width]
+        is_int, is_num, is_date, is_ts, is_bool = (f is not False for f in flags[:-1])
+        has_dot = bool(flags[-1])
+        if is_int:
+            types[col] = "INTEGER"
+        elif is_num:
+            types[col] = "DOUBLE" if has_dot else "INTEGER"
+        elif is_date:
+            types[col] = "DATE"
+        elif is_ts:
+            types[col] = "TIMESTAMP"
+        elif is_bool:
+            types[col] = "BOOLEAN"
+        else:
+            types[col] = "VARCHAR"
+    return types
+
+
+def build_seed(project: Project, wh: Warehouse, node: Node, *, full_refresh: bool = False) -> BuildResult:
+    """Load the seed's CSV into a new table and swap it in."""
+    wh.ensure_schema(node.relation)
+    source = _csv(str(node.path), node.config.get("delimiter") or ",")
+    overrides = {k.lower(): v for k, v in (node.config.get("column_types") or {}).items()}
+    tmp = node.relation.with_identifier(node.relation.identifier + TMP_SUFFIX)
+    try:
+        cur = wh.cursor()
+        columns = [d[0] for d in cur.execute(f"SELECT * FROM {source} LIMIT 0").description]
+        types = infer_types(cur, source, [c for c in columns if c.lower() not in overrides])
+        select = []
+        for col in columns:
+            col_type = overrides.get(col.lower()) or types[col]
+            c = quote(col)
+            value = c if col_type == "VARCHAR" else f"NULLIF(trim({c}), 'null')"
+            select.append(f"CAST({value} AS {col_type}) AS {c}")
+        sql = f"SELECT {', '.join(select)} FROM {source}"
+        with wh.transaction() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {tmp.render()}")
+            rows = cur.execute(f"CREATE TABLE {tmp.render()} AS {sql}").fetchone()[0]
+            _drop(cur, wh, node.relation)
+            cur.execute(f"ALTER TABLE {tmp.render()} RENAME TO {quote(node.relation.identifier)}")
+    except duckdb.Error as exc:
+        raise run_error(exc, node) from None
+    wh.set_kind(node.relation, "table")
+    return BuildResult(rows, f"INSERT {rows}", wh.columns(node.relation), sql)

@@ -1,0 +1,123 @@
+"""The DuckDB database a project builds into: per-thread cursors, relation lookups, transactions."""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+
+import duckdb
+
+from meshkit.models.exceptions import ModelRunError
+from meshkit.models.nodes import Relation, quote
+
+
+class Warehouse:
+    """One DuckDB connection shared by worker threads, each using its own cursor."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, store_name: str):
+        self.connection = connection
+        self.store_name = store_name
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._relations: dict[tuple[str, str, str], str] | None = None
+        self._schemas: set[tuple[str, str]] = set()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self.connection.cursor()
+        return cur
+
+    def close(self) -> None:
+        cur = getattr(self._local, "cursor", None)
+        if cur is not None:
+            cur.close()
+            self._local.cursor = None
+
+    # ------------------------------------------------------------------ relations
+
+    def _load_relations(self) -> dict[tuple[str, str, str], str]:
+        if self._relations is None:
+            rows = (
+                self.connection.cursor()
+                .execute(
+                    "SELECT database_name, schema_name, table_name, 'table' FROM duckdb_tables() "
+                    "UNION ALL SELECT database_name, schema_name, view_name, 'view' FROM duckdb_views() WHERE NOT internal"
+                )
+                .fetchall()
+            )
+            self._relations = {(d.lower(), s.lower(), n.lower()): kind for d, s, n, kind in rows}
+            self._schemas = {(d.lower(), s.lower()) for d, s, _, _ in rows}
+        return self._relations
+
+    def kind(self, relation: Relation) -> str | None:
+        """``"table"``, ``"view"`` or ``None`` when the relation does not exist."""
+        return self._load_relations().get(self._key(relation))
+
+    def set_kind(self, relation: Relation, kind: str | None) -> None:
+        with self._lock:
+            relations = self._load_relations()
+            if kind is None:
+                relations.pop(self._key(relation), None)
+            else:
+                relations[self._key(relation)] = kind
+
+    def _key(self, relation: Relation) -> tuple[str, str, str]:
+        return ((relation.database or "").lower(), relation.schema.lower(), relation.identifier.lower())
+
+    def ensure_schema(self, relation: Relation) -> None:
+        self._load_relations()
+        key = ((relation.database or "").lower(), relation.schema.lower())
+        if key not in self._schemas:
+            target = (
+                f"{quote(relation.database)}.{quote(relation.schema)}"
+                if relation.database
+                else quote(relation.schema)
+            )
+            with self._lock:
+                self.connection.cursor().execute(f"CREATE SCHEMA IF NOT EXISTS {target}")
+                self._schemas.add(key)
+
+    def columns(self, relation_or_sql: Relation | str) -> list[tuple[str, str]]:
+        """``(name, DuckDB type)`` of a relation or of a query, without running it."""
+        source = (
+            relation_or_sql.render() if isinstance(relation_or_sql, Relation) else f"(\n{relation_or_sql}\n)"
+        )
+        description = self.cursor().execute(f"SELECT * FROM {source} AS __mk LIMIT 0").description
+        return [(d[0], str(d[1])) for d in description]
+
+    @contextmanager
+    def transaction(self):
+        cur = self.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            try:
+                cur.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+        cur.execute("COMMIT")
+
+
+def run_error(exc: duckdb.Error, node) -> ModelRunError:
+    """A database error as a ModelRunError naming the node's file, and the line of a syntax error.
+
+    Statements put the model's SQL on their second line, so DuckDB's ``LINE n`` is line ``n - 1``
+    of the rendered SQL (when no ephemeral CTEs were prepended).
+    """
+    text = str(exc).strip()
+    where = node.original_file_path
+    match = re.search(r"LINE (\d+):", text)
+    if (
+        match
+        and isinstance(exc, duckdb.ParserException)
+        and node.compiled == node.rendered.rstrip().rstrip(";").rstrip()
+    ):
+        where = f"{where}:{max(1, int(match.group(1)) - 1) + node.line_offset}"
+    kind = "SQL syntax error" if isinstance(exc, duckdb.ParserException) else type(exc).__name__
+    return ModelRunError(
+        f"{kind}: {text.splitlines()[0]}", where=where, hint="Fix the model's SQL and build again."
+    )

@@ -1,0 +1,215 @@
+"""Run ``checks:`` blocks on any dataset of any store, as Run records.
+
+A DuckDB store runs the checks where the data is; any other store streams the dataset into an
+in-memory DuckDB first. All checks of a dataset run as one SQL statement. Checks are declared on
+models and sources in properties YAML, and in ``checks/*.yaml`` files of the workspace::
+
+    dataset: warehouse/orders        # store/asset
+    checks:
+      - {type: row_count, min: 1}
+      - {type: freshness, column: updated_at, max_age: 24h, severity: warn}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.runs import RunRecord
+from meshkit.quality.checks import Check, Schema
+
+if TYPE_CHECKING:
+    from meshkit.core.context import Meshkit
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check on one dataset."""
+
+    dataset: str
+    name: str
+    type: str
+    status: str  # pass, warn, fail, error
+    value: Any = None
+    message: str = ""
+
+    def as_quality(self) -> dict[str, Any]:
+        """The shape the catalog stores: ``{check, passed, observed, message}``."""
+        return {"check": self.name, "type": self.type, "passed": self.status in ("pass", "warn"), "status": self.status,
+                "observed": _jsonable(self.value), "message": self.message}  # fmt: skip
+
+
+@dataclass
+class CheckReport:
+    run: RunRecord
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.status in ("fail", "error") for r in self.results)
+
+
+def _jsonable(value: Any) -> Any:
+    return value if value is None or isinstance(value, int | float | str | bool) else str(value)
+
+
+def check_types(meshkit: Meshkit) -> dict[str, type[Check]]:
+    """Every registered check type by name."""
+    types: dict[str, type[Check]] = {}
+    for group in meshkit.pm.hook.register_check_types():
+        for cls in group or []:
+            types[cls.type] = cls
+    return types
+
+
+def make_checks(meshkit: Meshkit, specs: list[dict[str, Any]], where: str) -> list[Check]:
+    types = check_types(meshkit)
+    checks = []
+    for spec in specs:
+        if not isinstance(spec, dict) or "type" not in spec:
+            raise ConfigError(
+                f"A check needs a `type` (got {spec!r}).",
+                where=where,
+                hint=f"Use one of: {', '.join(sorted(types))}.",
+            )
+        if spec["type"] not in types:
+            raise ConfigError(
+                f"Unknown check type `{spec['type']}`.",
+                where=where,
+                hint=f"Use one of: {', '.join(sorted(types))}.",
+            )
+        checks.append(types[spec["type"]](spec, where))
+    return checks
+
+
+def _evaluate(con, relation: str, dataset: str, checks: list[Check]) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    columns = None
+    if any(isinstance(c, Schema) for c in checks):
+        columns = [(d[0], str(d[1])) for d in con.execute(f"SELECT * FROM {relation} LIMIT 0").description]
+    values: list[Any] = []
+    scalar = [c for c in checks if not isinstance(c, Schema)]
+    if scalar:
+        try:
+            values = list(
+                con.execute("SELECT " + ", ".join(c.expression(relation) for c in scalar)).fetchone()
+            )
+        except duckdb.Error:
+            values = []
+            for check in scalar:  # find the broken one
+                try:
+                    values.append(con.execute(f"SELECT {check.expression(relation)}").fetchone()[0])
+                except duckdb.Error as exc:
+                    values.append(exc)
+    by_check = dict(zip(map(id, scalar), values, strict=True))
+    for check in checks:
+        if isinstance(check, Schema):
+            status, message = check.judge_columns(columns)
+            value = None
+        else:
+            value = by_check[id(check)]
+            if isinstance(value, Exception):
+                results.append(
+                    CheckResult(dataset, check.name, check.type, "error", None, str(value).replace("\n", " "))
+                )
+                continue
+            status, message = check.judge(value)
+        if status == "fail" and check.severity == "warn":
+            status = "warn"
+        results.append(CheckResult(dataset, check.name, check.type, status, value, message))
+    return results
+
+
+def run_checks(meshkit: Meshkit, store_name: str, asset: str, specs: list[dict[str, Any]], *,
+               where: str = "checks") -> list[CheckResult]:  # fmt: skip
+    """Run ``specs`` on ``asset`` of store ``store_name``; no Run record (callers keep the results)."""
+    checks = make_checks(meshkit, specs, where)
+    dataset = f"{store_name}/{asset}"
+    store = meshkit.store(store_name)
+    if store.type == "duckdb":
+        con = store.connection.cursor()
+        if not store.exists(asset) and "." not in asset:
+            raise UserError(
+                f"Dataset `{dataset}` does not exist.", where=where, hint="Build or load it first."
+            )
+        try:
+            return _evaluate(con, store.quote(asset), dataset, checks)
+        finally:
+            con.close()
+    con = duckdb.connect()
+    try:
+        reader = store.read(asset)
+        con.register("__mk_reader", reader)
+        con.execute("CREATE TABLE __mk_dataset AS SELECT * FROM __mk_reader")
+        return _evaluate(con, "__mk_dataset", dataset, checks)
+    finally:
+        con.close()
+
+
+def _declared(meshkit: Meshkit, project_dir, names, target, vars) -> list[tuple[str, str, list[dict], str]]:
+    """``(store, asset, specs, where)`` for every ``checks:`` block of the models project and ``checks/``."""
+    from meshkit.models.models import store_name
+    from meshkit.models.project import find_project_root, load_project
+    from meshkit.models.properties import read_yaml
+
+    out = []
+    root, kind = find_project_root(project_dir, meshkit.workspace.root)
+    if kind == "dbt" or (root / "models").is_dir():
+        project = load_project(project_dir, meshkit=meshkit, target=target, vars=vars)
+        store = store_name(project)
+        for node in project.nodes.values():
+            if node.checks and node.relation is not None:
+                out.append(
+                    (store, node.relation.asset, node.checks, node.yaml_where or node.original_file_path)
+                )
+        for source in project.sources.values():
+            if source.checks:
+                out.append((store, source.relation.asset, source.checks, source.path))
+    folder = meshkit.workspace.root / "checks"
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []:
+        rel = str(path.relative_to(meshkit.workspace.root))
+        data, _ = read_yaml(path, rel)
+        for block in data if isinstance(data, list) else [data]:
+            if not isinstance(block, dict) or "/" not in str(block.get("dataset", "")):
+                raise ConfigError("A checks file needs `dataset: store/asset` and `checks:`.", where=rel)
+            store, asset = str(block["dataset"]).split("/", 1)
+            out.append((store, asset, list(block.get("checks") or []), rel))
+    if names:
+        out = [d for d in out if d[1] in names or f"{d[0]}/{d[1]}" in names]
+    return out
+
+
+def run_all_checks(meshkit: Meshkit, *, project_dir: str | Path | None = None, names: list[str] | None = None,
+                   target: str | None = None, vars: dict | None = None) -> CheckReport:  # fmt: skip
+    """Run every declared ``checks:`` block (or those of ``names``) as one Run of kind ``quality``."""
+    declared = _declared(meshkit, project_dir, names, target, vars)
+    run = meshkit.runs.create("quality", meshkit.workspace.name, arguments={"names": names or []})
+    meshkit.runs.start(run)
+    meshkit.pm.hook.run_started(meshkit=meshkit, run=run)
+    report = CheckReport(run)
+    error = None
+    try:
+        for store, asset, specs, where in declared:
+            report.results += run_checks(meshkit, store, asset, specs, where=where)
+    except Exception as exc:
+        error = str(exc)
+        raise
+    finally:
+        quality: dict[str, list] = {}
+        for r in report.results:
+            quality.setdefault(r.dataset, []).append(r.as_quality())
+        run.details = {
+            "quality": quality,
+            "counts": {
+                s: sum(r.status == s for r in report.results) for s in ("pass", "warn", "fail", "error")
+            },
+        }
+        if error is None and report.failed:
+            error = f"{report.failed} of {len(report.results)} checks failed"
+        meshkit.runs.finish(run, "user_error" if error else "succeeded", error)
+        meshkit.pm.hook.run_finished(meshkit=meshkit, run=run)
+    return report
