@@ -40,6 +40,9 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.properties",
     "meshkit.cli.secrets",
     # transfers and transforms
+    "meshkit.data.transforms",
+    "meshkit.data.transfer",
+    "meshkit.cli.transfer",
     # models and checks
     "meshkit.models.settings",
     "meshkit.quality.checks",

@@ -187,6 +187,14 @@ class JobInput(IJobInput):
         """Write every queued row now (meshkit does this at the end of each step)."""
         self._ingester.flush()
 
+    @property
+    def ingestion_failed(self) -> bool:
+        return bool(self._ingester.failures)
+
+    def close_ingestion(self) -> None:
+        """Flush, and raise ``IngestionError`` with the counts if any row could not be written."""
+        self._ingester.close()
+
     # ------------------------------------------------------------------ templates
 
     def execute_template(self, template_name: str, template_args: dict, database: str | None = None):

@@ -157,9 +157,8 @@ def execute(context: JobContext) -> JobResult:
     hook.finalize_job(context=context, result=result)
     message = str(result.error) if result.error else None
     meshkit.runs.finish(run, result.status, message)
-    level = logging.INFO if result.ok else logging.ERROR
-    log.log(level, "Run %s %s in %.2fs (%d rows written)%s", run.id, result.status, run.duration or 0,
-            run.rows_written, f": {message}" if message else "")  # fmt: skip
+    log.info("Run %s %s in %.2fs (%d rows written)%s", run.id, result.status, run.duration or 0,
+             run.rows_written, f": {message}" if message else "")  # fmt: skip
     hook.run_finished(meshkit=meshkit, run=run)
     return result
 
@@ -194,6 +193,9 @@ def run_steps(context):
         try:
             meshkit.pm.hook.run_step(context=context, step=step)
             context.job_input.flush_ingestion()
+            if context.job_input.ingestion_failed:
+                # NOTE: later steps must not run on partial data: the step that sent the rows fails.
+                context.job_input.close_ingestion()
         except BaseException as exc:
             record.status, error = _classify(exc, meshkit.redactor)
             record.error = str(error)

@@ -2,6 +2,10 @@
 
 
 def run(job_input):
-    table = job_input.query("SELECT branch, orders, pizzas, revenue FROM daily_sales WHERE day = DATE '{day}' ORDER BY branch")
+    table = job_input.query(
+        "SELECT branch, orders, pizzas, revenue FROM daily_sales WHERE day = DATE '{day}' ORDER BY branch"
+    )
     for row in table.to_pylist():
-        print(f"{row['branch']:>10}: {row['orders']:5d} orders, {row['pizzas']:5d} pizzas, {row['revenue']:>10} revenue")
+        print(
+            f"{row['branch']:>10}: {row['orders']:5d} orders, {row['pizzas']:5d} pizzas, {row['revenue']:>10} revenue"
+        )

@@ -19,5 +19,7 @@ def run(job_input):
         at = start + datetime.timedelta(seconds=rng.randint(0, 11 * 3600))
         rows.append((order_id, rng.choice(BRANCHES), pizza, quantity, PIZZAS[pizza] * quantity, at))
     job_input.send_tabular_data_for_ingestion(
-        rows, ["order_id", "branch", "pizza", "quantity", "price", "ordered_at"], destination_table="raw_orders"
+        rows,
+        ["order_id", "branch", "pizza", "quantity", "price", "ordered_at"],
+        destination_table="raw_orders",
     )

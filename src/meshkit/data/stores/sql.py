@@ -144,18 +144,13 @@ class SQLStore(Store):
         for batch in reader:
             for start in range(0, batch.num_rows, self.insert_batch_rows):
                 part = batch.slice(start, self.insert_batch_rows)
-                cur.executemany(
-                    sql,
-                    [self._adapt_row(r) for r in batch_rows(part)] if self._needs_adapt else batch_rows(part),
-                )
+                cur.executemany(sql, list(zip(*(self._column_values(c) for c in part.columns), strict=True)))
                 rows += part.num_rows
         return rows
 
-    #: Rows need Python-level conversion before insert (see ``_adapt_row``).
-    _needs_adapt: ClassVar[bool] = False
-
-    def _adapt_row(self, row: tuple) -> tuple:
-        return row
+    def _column_values(self, column: pa.Array) -> list:
+        """The Python values of ``column`` as this store's driver takes them."""
+        return column.to_pylist()
 
     def _staging_name(self, asset: str) -> str:
         table = exp.to_table(asset)

@@ -66,6 +66,11 @@ def declared_to_arrow(declared: str) -> pa.DataType:
     return pa.string()
 
 
+#: Arrow types whose Python values sqlite3 stores as they are.
+_NATIVE = (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_large_string,
+           pa.types.is_boolean, pa.types.is_binary, pa.types.is_large_binary, pa.types.is_null)  # fmt: skip
+
+
 def _to_db(value):
     if isinstance(value, decimal.Decimal):
         return str(value)
@@ -108,7 +113,6 @@ class SQLiteStore(SQLStore):
     type = "sqlite"
     url_schemes = ("sqlite",)
     dialect = "sqlite"
-    _needs_adapt = True
     driver_errors = (sqlite3.Error,)
 
     def __init__(self, name, options, meshkit=None):
@@ -175,8 +179,10 @@ class SQLiteStore(SQLStore):
             raise UserError(f"SQLite has no column type for {arrow_type}")
         raise UserError(f"SQLite has no column type for {arrow_type}")
 
-    def _adapt_row(self, row: tuple) -> tuple:
-        return tuple(_to_db(v) for v in row)
+    def _column_values(self, column: pa.Array) -> list:
+        values = column.to_pylist()
+        # NOTE: only columns sqlite3 cannot take as they are are converted, value by value.
+        return values if any(is_type(column.type) for is_type in _NATIVE) else [_to_db(v) for v in values]
 
     def _write_connection(self):
         conn = self.connect()

@@ -1,0 +1,131 @@
+"""``meshkit transfer``: apply a BatchTransfer file now, show a transfer's status, list transfers."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from meshkit.cli.main import console, err_console, pass_meshkit
+from meshkit.core.errors import UserError
+from meshkit.core.hookspecs import hookimpl
+from meshkit.data.transfer import TransferRunner, list_transfers, load_transfer, transfer_status
+
+
+def _size(n: int | None) -> str:
+    value = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(n)
+
+
+def _summary(status: dict) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    phase = status.get("phase", "?")
+    color = {"Succeeded": "green", "Failed": "yellow", "Fatal": "red"}.get(phase, "cyan")
+    table.add_row("transfer", escape(status.get("name", "")))
+    table.add_row("phase", f"[{color}]{phase}[/]")
+    if status.get("error"):
+        table.add_row("error", escape(status["error"]))
+    source, dest = status.get("source") or {}, status.get("destination") or {}
+    if source:
+        table.add_row(
+            "from", escape(f"{source['store']}/{source['asset']} ({len(source.get('schema', []))} columns)")
+        )
+        table.add_row("to", escape(f"{dest['store']}/{dest['asset']} ({dest.get('mode')})"))
+    if status.get("plan"):
+        table.add_row("plan", escape(status["plan"]))
+    duration = status.get("duration") or 0
+    rows = status.get("numRecords") or 0
+    rate = f", {rows / duration:,.0f} rows/s" if duration and rows else ""
+    table.add_row("records", f"{rows:,}{rate}")
+    table.add_row("bytes", _size(status.get("bytes")))
+    table.add_row("duration", f"{duration:.2f} s (attempts: {status.get('attempts', 1)})")
+    if status.get("lastSuccessTime"):
+        table.add_row("last success", status["lastSuccessTime"])
+    if status.get("lastRecordTime"):
+        table.add_row("high-water mark", escape(str(status["lastRecordTime"])))
+    for column, labels in (status.get("transformedColumns") or {}).items():
+        table.add_row("transformed", escape(f"{column}: {', '.join(labels)}"))
+    return table
+
+
+@click.group("transfer")
+def transfer_group() -> None:
+    """Copy data assets between stores with transforms on the way (BatchTransfer specs)."""
+
+
+@transfer_group.command("apply")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check stores, tables, transforms and schemas; write nothing.")
+@pass_meshkit
+def apply(mk, file: str, dry_run: bool) -> None:
+    """Run the transfer in FILE now and print its status."""
+    transfer = load_transfer(file)
+    if dry_run:
+        outcome = TransferRunner(mk, transfer, source_file=file).plan()
+        console.print(f"[green]OK[/] {escape(transfer.name)}: plan {escape(outcome.plan)}")
+        for column, labels in outcome.tags.items():
+            console.print(f"  {escape(column)}: {escape(', '.join(labels))}")
+        return
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,.0f} rows"),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]  # fmt: skip
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(f"transfer {transfer.name}", total=None, rate="")
+
+        def update(rows: int) -> None:
+            elapsed = progress.tasks[0].elapsed or 0
+            progress.update(task, completed=rows, rate=f"{rows / elapsed:,.0f} rows/s" if elapsed else "")
+
+        result = TransferRunner(mk, transfer, progress=update, source_file=file).run()
+    console.print(_summary({"name": transfer.name, **result.status}))
+    if result.error is not None:
+        raise result.error
+
+
+@transfer_group.command("status")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the status object as JSON.")
+@pass_meshkit
+def status(mk, name: str, as_json: bool) -> None:
+    """Show the status of transfer NAME: phase, counts, schemas, transformed columns, history."""
+    found = transfer_status(mk, name)
+    if found is None:
+        known = ", ".join(t["name"] for t in list_transfers(mk)) or "none yet"
+        raise UserError(
+            f"No transfer named `{name}` has run in this workspace.", hint=f"Known transfers: {known}."
+        )
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+        return
+    console.print(_summary(found))
+    history = Table("run", "phase", "started", "records", "duration", "error", title="history")
+    for entry in found.get("history", []):
+        history.add_row(escape(entry.get("runId") or ""), entry.get("phase") or "", entry.get("startTime") or "",
+                        f"{entry.get('numRecords') or 0:,}", f"{entry.get('duration') or 0:.2f} s",
+                        escape(entry.get("error") or ""))  # fmt: skip
+    console.print(history)
+
+
+@transfer_group.command("list")
+@pass_meshkit
+def list_command(mk) -> None:
+    """List the transfers that have run in this workspace."""
+    table = Table("phase", "records", "duration", "last success")
+    table.add_column("name", no_wrap=True)
+    for item in list_transfers(mk):
+        table.add_row(item.get("phase", ""), f"{item.get('numRecords') or 0:,}", f"{item.get('duration') or 0:.2f} s",
+                      item.get("lastSuccessTime") or "", escape(item["name"]))  # fmt: skip
+    console.print(table)
+
+
+@hookimpl
+def register_commands(cli):
+    cli.add_command(transfer_group)

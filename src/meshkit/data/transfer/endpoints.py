@@ -1,0 +1,238 @@
+"""How DuckDB reaches each kind of store, as data: scanners for sources, statements for sinks.
+
+A source DuckDB can scan becomes a relation (``mk_src_ab12."public"."orders"``, ``read_parquet(...)``);
+any other source is read through its store as an Arrow stream that DuckDB scans. A sink DuckDB
+can write takes the transfer's ``SELECT`` in one statement, staged then swapped so that nothing
+is half-written: one transaction in a DuckDB file, a temporary file moved into place for files.
+Other sinks receive DuckDB's result as Arrow batches through ``store.write``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlglot import exp
+
+from meshkit.data.stores.base import Store, WriteResult
+from meshkit.data.stores.duckdb import load_extension
+from meshkit.data.transforms import quote
+
+_PASSWORD = re.compile(r"(password\s*=\s*)(\S+)", re.I)
+
+
+def hide_passwords(text: str) -> str:
+    """``text`` with libpq-style ``password=...`` values masked (DuckDB repeats connection strings)."""
+    return _PASSWORD.sub(r"\1***", text)
+
+
+@dataclass
+class Source:
+    """A relation DuckDB reads, its schema, and how to release it."""
+
+    relation: str
+    schema: pa.Schema
+    kind: str
+    release: Callable[[], None] = lambda: None
+
+
+# ---------------------------------------------------------------------------- sources
+
+
+def _same_duckdb(store: Store, engine_store: Store | None) -> bool:
+    return engine_store is not None and store is engine_store
+
+
+def _relation_schema(conn: duckdb.DuckDBPyConnection, relation: str) -> pa.Schema:
+    return conn.execute(f"SELECT * FROM {relation} LIMIT 0").to_arrow_table().schema
+
+
+def _postgres_conninfo(store: Store) -> str:
+    import psycopg
+
+    dsn, params = store._conninfo()  # NOTE: the resolved settings; the password is registered for redaction
+    return psycopg.conninfo.make_conninfo(dsn, **params)
+
+
+def _scan_postgres(conn, store, asset, engine_store) -> Source:
+    load_extension(conn, "postgres")
+    alias = f"mk_src_{secrets.token_hex(3)}"
+    conn.execute(f"ATTACH {_literal(_postgres_conninfo(store))} AS {alias} (TYPE postgres, READ_ONLY)")
+    table = exp.to_table(asset, dialect="postgres")
+    relation = f"{alias}.{quote(table.db or 'public')}.{quote(table.name)}"
+    return Source(
+        relation,
+        _relation_schema(conn, relation),
+        "postgres scanner",
+        lambda: conn.execute(f"DETACH {alias}"),
+    )
+
+
+def _scan_duckdb(conn, store, asset, engine_store) -> Source | None:
+    if not _same_duckdb(store, engine_store):
+        return None
+    relation = exp.to_table(asset, dialect="duckdb").sql("duckdb", identify=True)
+    return Source(relation, _relation_schema(conn, relation), "duckdb table")
+
+
+def _local_parquet(store, asset) -> tuple[Any, str] | None:
+    """The located asset of a files store when DuckDB can read or write it directly (local Parquet)."""
+    if getattr(store, "_locate", None) is None or str(store.base).startswith("s3://"):
+        return None
+    located = store._locate(asset)
+    return (located, located.path) if located.fmt == "parquet" else None
+
+
+def _scan_files(conn, store, asset, engine_store) -> Source | None:
+    found = _local_parquet(store, asset)
+    if found is None or not found[0].exists:
+        return None
+    located, path = found
+    if located.is_dir:
+        if store._partitioning(store._stored_schema(located), located) is not None:
+            return None  # hive partitions: the store knows their types
+        path = f"{path}/**/*.parquet"
+    relation = f"read_parquet({_literal(path)})"
+    schema = store._stored_schema(located) or _relation_schema(conn, relation)
+    return Source(relation, schema, "parquet scan")
+
+
+#: Store type -> how DuckDB scans it. SQLite and MySQL are read through their stores, which keep
+#: the exact types their declarations and column comments record.
+SCANNERS: dict[str, Callable[..., Source | None]] = {
+    "postgres": _scan_postgres,
+    "duckdb": _scan_duckdb,
+    "files": _scan_files,
+}
+
+
+def scan_source(conn, store: Store, asset: str, engine_store: Store | None) -> Source | None:
+    """``asset`` as a DuckDB relation, or ``None`` when DuckDB cannot scan this store."""
+    scanner = SCANNERS.get(store.type)
+    return scanner(conn, store, asset, engine_store) if scanner else None
+
+
+def stream_source(conn, reader: pa.RecordBatchReader) -> Source:
+    """An Arrow stream registered in DuckDB (scanned once)."""
+    name = f"__mk_stream_{secrets.token_hex(3)}"
+    conn.register(name, reader)
+    return Source(name, reader.schema, "arrow stream", lambda: conn.unregister(name))
+
+
+# ---------------------------------------------------------------------------- sinks
+
+
+class Sink:
+    """Writes a ``SELECT`` into an asset in one DuckDB statement, all or nothing."""
+
+    kind: str = ""
+
+    def write(self, conn, select: str, mode: str, keys: list[str]) -> WriteResult:
+        raise NotImplementedError
+
+
+class DuckDBTableSink(Sink):
+    """A table of the DuckDB file the engine runs in: one transaction."""
+
+    kind = "duckdb table"
+
+    def __init__(self, asset: str):
+        self.target = exp.to_table(asset, dialect="duckdb").sql("duckdb", identify=True)
+
+    def _exists(self, conn) -> list[str] | None:
+        try:
+            return [r[0] for r in conn.execute(f"DESCRIBE {self.target}").fetchall()]
+        except duckdb.CatalogException:
+            return None
+
+    def write(self, conn, select: str, mode: str, keys: list[str]) -> WriteResult:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            existing = self._exists(conn)
+            if existing is None or mode == "overwrite":
+                rows = conn.execute(f"CREATE OR REPLACE TABLE {self.target} AS {select}").fetchone()[0]
+            else:
+                stage = f"__mk_stage_{secrets.token_hex(3)}"
+                conn.execute(f"CREATE TEMP TABLE {stage} AS {select}")
+                self._evolve(conn, stage, existing)
+                if mode == "merge":
+                    match = " AND ".join(f"t.{quote(k)} IS NOT DISTINCT FROM s.{quote(k)}" for k in keys)
+                    conn.execute(f"DELETE FROM {self.target} AS t USING {stage} AS s WHERE {match}")
+                rows = conn.execute(f"INSERT INTO {self.target} BY NAME SELECT * FROM {stage}").fetchone()[0]
+                conn.execute(f"DROP TABLE {stage}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return WriteResult(rows=rows)
+
+    def _evolve(self, conn, stage: str, existing: list[str]) -> None:
+        known = {c.lower() for c in existing}
+        for name, col_type, *_ in conn.execute(f"DESCRIBE {stage}").fetchall():
+            if name.lower() not in known:
+                conn.execute(f"ALTER TABLE {self.target} ADD COLUMN {quote(name)} {col_type}")
+
+
+class ParquetSink(Sink):
+    """A local Parquet asset of a files store: ``COPY`` to a hidden temporary name, then moved in."""
+
+    kind = "parquet COPY"
+
+    def __init__(self, store, located):
+        self.store, self.located = store, located
+
+    def write(self, conn, select: str, mode: str, keys: list[str]) -> WriteResult:
+        a, store = self.located, self.store
+        temp = a.temp_path()
+        target = f"{temp}/part-{secrets.token_hex(6)}.parquet" if a.is_dir else temp
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            rows = conn.execute(f"COPY ({select}) TO {_literal(target)} (FORMAT parquet)").fetchone()[0]
+            size = os.path.getsize(target)
+            schema = pq.read_schema(target).remove_metadata()
+            if a.is_dir and mode == "append" and a.exists:
+                from meshkit.data.stores.files import _move_tree, unify
+
+                schema = unify(store._stored_schema(a) or schema, schema, a.name)
+                _move_tree(store.filesystem[0], temp, a.path)
+                store._save_schema(a.schema_path, schema)
+            elif a.is_dir:
+                store._save_schema(f"{temp}/_meshkit_schema.arrow", schema)
+                store._swap_dir(temp, a.path)
+            else:
+                os.replace(temp, a.path)
+                store._save_schema(a.schema_path, schema)
+        finally:
+            _remove(temp)
+        return WriteResult(rows=rows, bytes=size)
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.exists(path):
+        os.remove(path)
+
+
+def statement_sink(store: Store, asset: str, mode: str, engine_store: Store | None) -> Sink | None:
+    """A one-statement sink for ``asset``, or ``None`` when the data must go through ``store.write``."""
+    if store.type == "duckdb" and _same_duckdb(store, engine_store):
+        return DuckDBTableSink(asset)
+    if store.type == "files" and mode in ("append", "overwrite"):
+        found = _local_parquet(store, asset)
+        if found is not None and not getattr(store, "partition_by", None):
+            if not (mode == "append" and found[0].exists and not found[0].is_dir):
+                return ParquetSink(store, found[0])
+    return None
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,228 @@
+"""Run a transfer: retries, the status object, the Run record, run hooks and the kept state.
+
+Every run is a Run record (kind ``transfer``) whose ``details["status"]`` is the status object,
+and fires ``run_started``, ``dataset_written`` and ``run_finished``. Transient failures are
+retried with exponential backoff up to ``maxFailedRetries`` and end ``Failed`` when retries run
+out; errors that retrying cannot fix (bad credentials, missing table, schema conflict, bad spec)
+end ``Fatal`` at once. Errors in the status are one short line, secrets redacted.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
+from meshkit.data.stores.base import Store
+from meshkit.data.transfer.endpoints import hide_passwords
+from meshkit.data.transfer.plan import Job, Outcome, execute
+from meshkit.data.transfer.spec import BatchTransfer, Endpoint
+from meshkit.data.transfer.state import StateStore, TransferState, trim_history
+from meshkit.data.transforms import Transform, build_transforms
+
+PHASES = ("Pending", "Running", "Succeeded", "Failed", "Fatal")
+_RUN_STATUS = {"Succeeded": "succeeded", "Failed": "platform_error", "Fatal": "user_error"}
+_TRANSIENT = re.compile(r"connection refused|could not connect|timed out|timeout|connection reset|server closed|"
+                        r"too many connections|could not receive|terminating connection", re.I)  # fmt: skip
+_AUTH = re.compile(r"password authentication failed|access denied|authentication failed|no pg_hba.conf", re.I)
+
+
+@dataclass
+class TransferResult:
+    """The status of a run and, when it did not succeed, the error that ended it."""
+
+    status: dict[str, Any]
+    error: MeshkitError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status["phase"] == "Succeeded"
+
+
+def resolve_store(mk, endpoint: Endpoint, role: str, name: str) -> Store:
+    """The store of a transfer end: a name or URL through ``mk.store``, or an inline store."""
+    if isinstance(endpoint.store, str):
+        return mk.store(endpoint.store)
+    options = dict(endpoint.store)
+    type_name = options.pop("type")
+    if type_name not in mk.store_types:
+        raise ConfigError(f"Unknown store type `{type_name}`.", where=f"spec.{role}.store.type",
+                          hint=f"Use one of: {', '.join(sorted(mk.store_types))}.")  # fmt: skip
+    return mk.store_types[type_name](f"{name}-{role}", options, mk)
+
+
+def classify(exc: BaseException, redact: Callable[[str], str]) -> MeshkitError:
+    """A meshkit error for anything an attempt raised: its class decides retry, Failed or Fatal."""
+    if isinstance(exc, MeshkitError):
+        return exc
+    text = redact(
+        hide_passwords(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    )
+    if isinstance(exc, duckdb.Error):
+        if _AUTH.search(str(exc)):
+            return ConfigError(
+                f"The store refused the login: {text}.",
+                hint="Check the user name and password (or their secret).",
+            )
+        if _TRANSIENT.search(str(exc)):
+            return TransientError(
+                f"Lost the connection to a store: {text}.", hint="Retry when the server is reachable."
+            )
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return PlatformError(f"The transfer ran out of memory: {text}.", hint="Raise `memoryLimit`.")
+        if isinstance(exc, duckdb.CatalogException | duckdb.BinderException | duckdb.ConversionException |
+                      duckdb.ConstraintException | duckdb.InvalidInputException):  # fmt: skip
+            return UserError(
+                f"The data could not be transferred: {text}.",
+                hint="Nothing was written; fix the data or add a Cast.",
+            )
+        return PlatformError(f"DuckDB failed: {text}.")
+    if isinstance(exc, OSError):
+        return (
+            TransientError(f"I/O error: {text}.")
+            if _TRANSIENT.search(str(exc))
+            else PlatformError(f"I/O error: {text}.")
+        )
+    return PlatformError(
+        f"Internal error: {type(exc).__name__}: {text}.", hint="Run again with --debug for details."
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class TransferRunner:
+    """Runs one BatchTransfer in a workspace."""
+
+    def __init__(self, mk, transfer: BatchTransfer, *, extra_transforms: Sequence[Transform] = (),
+                 progress: Callable[[int], None] | None = None, source_file: str | None = None):  # fmt: skip
+        self.mk, self.transfer, self.spec = mk, transfer, transfer.spec
+        self.extra_transforms = list(extra_transforms)
+        self.progress = progress
+        self.source_file = source_file
+        self.states = StateStore(mk.metadata)
+
+    def _job(self, state: TransferState) -> Job:
+        spec = self.spec
+        source = resolve_store(self.mk, spec.source, "source", self.transfer.name)
+        destination = resolve_store(self.mk, spec.destination, "destination", self.transfer.name)
+        transforms = build_transforms(spec.transformation, meshkit=self.mk, where="spec.transformation")
+        temp = self.mk.workspace.state_dir / "tmp"
+        temp.mkdir(exist_ok=True)
+        return Job(source=source, source_asset=spec.source.asset, destination=destination,
+                   destination_asset=spec.destination.asset, mode=spec.destination.mode, keys=list(spec.destination.keys),
+                   transforms=[*transforms, *self.extra_transforms], incremental=spec.incremental,
+                   watermark=state.watermark, memory_limit=spec.memory_limit or self.mk.config.get("transfer_memory_limit"),
+                   batch_rows=int(self.mk.config.get("transfer_batch_rows")), temp_dir=str(temp), progress=self.progress)  # fmt: skip
+
+    def plan(self) -> Outcome:
+        """Check the transfer end to end (stores, tables, transforms, schemas) without writing."""
+        state = self.states.get(self.transfer.name) or TransferState(self.transfer.name)
+        try:
+            return execute(self._job(state), dry_run=True)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
+            raise classify(exc, self.mk.redactor.redact) from None
+
+    def run(self) -> TransferResult:
+        name, spec, mk = self.transfer.name, self.spec, self.mk
+        state = self.states.get(name) or TransferState(name)
+        state.spec = self.transfer.model_dump(by_alias=True, mode="json")
+        run = mk.runs.create("transfer", name, arguments={"file": self.source_file} if self.source_file else {},
+                             team=mk.config.get("team"))  # fmt: skip
+        started = _now()
+        status = {"phase": "Running", "runId": run.id, "startTime": _iso(started), "attempts": 0,
+                  "lastSuccessTime": state.status.get("lastSuccessTime")}  # fmt: skip
+        state.phase, state.status = "Running", {**state.status, **status}
+        self.states.save(state)
+        mk.runs.start(run)
+        mk.pm.hook.run_started(meshkit=mk, run=run)
+        outcome, error, job = None, None, None
+        for attempt in range(spec.max_failed_retries + 1):
+            status["attempts"] = attempt + 1
+            try:
+                job = self._job(state)
+                outcome = execute(job)
+                error = None
+                break
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
+                error = classify(exc, mk.redactor.redact)
+                if not isinstance(error, TransientError) or attempt == spec.max_failed_retries:
+                    break
+                time.sleep(spec.retry_backoff * 2**attempt)
+        finished = _now()
+        status.update(completionTime=_iso(finished), duration=round((finished - started).total_seconds(), 3))
+        if outcome is not None and error is None:
+            self._succeeded(status, state, outcome, job, finished)
+            run.rows_written = outcome.rows
+        else:
+            phase = "Failed" if isinstance(error, PlatformError) else "Fatal"
+            status.update(phase=phase, error=self._short(error), numRecords=0, bytes=0)
+        run.details = {"status": status}
+        mk.runs.finish(run, _RUN_STATUS[status["phase"]], error=status.get("error"))
+        if outcome is not None and error is None:
+            dataset = f"{job.destination.name}/{job.destination_asset}"
+            mk.pm.hook.dataset_written(meshkit=mk, run=run, dataset=dataset, rows=outcome.rows,
+                                       schema=outcome.output_schema or pa.schema([]))  # fmt: skip
+        mk.pm.hook.run_finished(meshkit=mk, run=run)
+        entry = {
+            k: status.get(k)
+            for k in ("runId", "phase", "startTime", "duration", "numRecords", "bytes", "error")
+        }
+        state.history = trim_history(
+            [entry, *state.history], spec.successful_jobs_history_limit, spec.failed_jobs_history_limit
+        )
+        state.phase = status["phase"]
+        state.status = {**status, "history": state.history}
+        self.states.save(state)
+        return TransferResult(state.status, error)
+
+    def _succeeded(
+        self, status: dict, state: TransferState, outcome: Outcome, job: Job, finished: datetime
+    ) -> None:
+        if outcome.watermark is not None:
+            state.watermark = outcome.watermark
+        try:
+            destination_schema = [c.as_dict() for c in job.destination.schema(job.destination_asset)]
+        except MeshkitError:
+            destination_schema = []
+        status.update(
+            phase="Succeeded", error=None, numRecords=outcome.rows, bytes=outcome.bytes, plan=outcome.plan,
+            lastSuccessTime=_iso(finished),
+            lastRecordTime=(state.watermark or {}).get("value") if self.spec.incremental else None,
+            source={"store": job.source.name, "asset": job.source_asset, "schema": outcome.source_schema},
+            destination={"store": job.destination.name, "asset": job.destination_asset, "mode": job.mode,
+                         "schema": destination_schema},
+            transformedColumns=outcome.tags,
+        )  # fmt: skip
+
+    def _short(self, error: MeshkitError | None) -> str:
+        text = str(error) if error is not None else "unknown error"
+        return self.mk.redactor.redact(hide_passwords(text.splitlines()[0]))[:500]
+
+
+def run_transfer(mk, transfer: BatchTransfer, **kwargs) -> TransferResult:
+    """Run ``transfer`` now in workspace ``mk``; ``extra_transforms`` are appended (governance decisions)."""
+    return TransferRunner(mk, transfer, **kwargs).run()
+
+
+def transfer_status(mk, name: str) -> dict[str, Any] | None:
+    """The kept status of transfer ``name`` (with its history), or ``None``."""
+    state = StateStore(mk.metadata).get(name)
+    return None if state is None else {"name": name, **state.status, "phase": state.phase}
+
+
+def list_transfers(mk) -> list[dict[str, Any]]:
+    """One status per known transfer."""
+    return [{"name": s.name, **s.status, "phase": s.phase} for s in StateStore(mk.metadata).list()]

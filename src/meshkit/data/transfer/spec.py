@@ -1,0 +1,240 @@
+"""The BatchTransfer spec: a YAML file shaped like Fybrik's BatchTransfer custom resource.
+
+``load_transfer`` parses the YAML keeping line numbers, so a validation error names the field
+path and the file line (``transfers/orders.yaml:12: spec.destination.mode: ...``). The JSON Schema
+published in ``docs/schemas/batchtransfer.schema.json`` is generated from these models.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from meshkit.core.errors import ConfigError
+from meshkit.data.stores.base import WriteMode
+
+API_VERSIONS = ("meshkit.io/v1", "fybrik.io/v1")
+SCHEMA_ID = "https://meshkit.dev/schemas/batchtransfer.schema.json"
+_NAME = r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
+_MEMORY = r"^\d+(\.\d+)?\s*([KMGT]i?B)$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _data_asset_schema(schema: dict[str, Any]) -> None:
+    schema["properties"]["dataAsset"] = {"type": "string", "description": "Fybrik's name for `asset`."}
+    schema["required"] = [r for r in schema["required"] if r != "asset"]
+    schema["oneOf"] = [{"required": ["asset"]}, {"required": ["dataAsset"]}]
+
+
+class Endpoint(_Model):
+    """One end of a transfer: a store and an asset in it."""
+
+    model_config = ConfigDict(json_schema_extra=_data_asset_schema)
+
+    store: str | dict[str, Any] = Field(
+        description="A store name from meshkit.toml, a default store (warehouse, sqlite, postgres, mysql), a URL, "
+        "or an inline store `{type: ..., options...}` whose credentials are references (secret:NAME, env:VAR, vaultPath)."
+    )
+    asset: str = Field(
+        description="The table (`schema.table`) or file path in the store (Fybrik: `dataAsset`)."
+    )
+    format: Literal["parquet", "csv", "jsonl", "orc"] | None = Field(
+        None, description="File format, for file stores."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fybrik_data_asset(cls, data):
+        if isinstance(data, dict) and "dataAsset" in data and "asset" not in data:
+            data = {**data, "asset": data["dataAsset"]}
+            del data["dataAsset"]
+        return data
+
+    @field_validator("store")
+    @classmethod
+    def _store_has_type(cls, value):
+        if isinstance(value, dict) and "type" not in value:
+            raise ValueError("an inline store needs a `type`")
+        return value
+
+
+class Destination(Endpoint):
+    """Where the data goes, and how it is written."""
+
+    mode: WriteMode = Field(
+        "append", description="append adds rows, overwrite replaces the asset, merge upserts on `keys`."
+    )
+    keys: list[str] = Field(default_factory=list, description="Key columns of `merge` (upsert) writes.")
+
+    @model_validator(mode="after")
+    def _merge_needs_keys(self):
+        if self.mode == "merge" and not self.keys:
+            raise ValueError("mode `merge` needs `keys` (the upsert key columns)")
+        return self
+
+
+class Transformation(_Model):
+    """One transform applied on the way (Fybrik's Transformation)."""
+
+    name: str | None = Field(None, description="A label shown in statuses and errors.")
+    action: str = Field(
+        description="RemoveColumn, Filter, Encrypt, Sample, Digest, Redact, Rename, Cast, or a plugin's."
+    )
+    columns: list[str] = Field(default_factory=list, description="The columns it applies to.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the action (see the reference)."
+    )
+
+
+class Incremental(_Model):
+    """Transfer only new rows: those past the high-water mark of a cursor column."""
+
+    cursor: str = Field(description="A column that grows with new rows, such as `updated_at` or an id.")
+    keys: list[str] = Field(
+        default_factory=list,
+        description="Columns identifying a row, to skip rows at the high-water mark already sent "
+        "(default: the destination keys, else every column).",
+    )
+
+
+class Metadata(_Model):
+    name: str = Field(
+        pattern=_NAME, max_length=120, description="Unique name of the transfer in the workspace."
+    )
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class BatchTransferSpec(_Model):
+    source: Endpoint
+    destination: Destination
+    transformation: list[Transformation] = Field(
+        default_factory=list, description="Transforms, applied in order."
+    )
+    incremental: Incremental | None = None
+    schedule: str | None = Field(
+        None, description="Cron schedule, run by the control service; none means on demand."
+    )
+    suspend: bool = Field(False, description="A suspended transfer is not scheduled.")
+    max_failed_retries: int = Field(3, ge=0, le=100, alias="maxFailedRetries",
+                                    description="Retries of transient failures before the run is Failed.")  # fmt: skip
+    retry_backoff: float = Field(1.0, ge=0, le=3600, alias="retryBackoffSeconds",
+                                 description="First wait between retries; it doubles on every retry.")  # fmt: skip
+    successful_jobs_history_limit: int = Field(3, ge=0, le=1000, alias="successfulJobsHistoryLimit")
+    failed_jobs_history_limit: int = Field(5, ge=0, le=1000, alias="failedJobsHistoryLimit")
+    memory_limit: str | None = Field(None, pattern=_MEMORY, alias="memoryLimit",
+                                     description="Memory the transfer may use, e.g. `1GB` (default: `transfer_memory_limit`).")  # fmt: skip
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value):
+        if value is not None and len(value.split()) not in (5, 6) and not value.startswith("@"):
+            raise ValueError(f"`{value}` is not a cron expression (five fields such as `0 * * * *`)")
+        return value
+
+
+class BatchTransfer(_Model):
+    """A one-time or scheduled copy of one data asset from a source store to a destination store."""
+
+    api_version: Literal["meshkit.io/v1", "fybrik.io/v1"] = Field("meshkit.io/v1", alias="apiVersion")
+    kind: Literal["BatchTransfer"] = "BatchTransfer"
+    metadata: Metadata
+    spec: BatchTransferSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a BatchTransfer file (published under ``docs/schemas/``)."""
+    schema = BatchTransfer.model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """The line (1-based) of the YAML node at ``loc`` (or of its closest parent)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == part), None)
+            if match is None:
+                key = next((k for k, _ in node.value if k.value == part), None)
+                return key.start_mark.line + 1 if key is not None else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_transfer(text: str, source: str = "<transfer>") -> BatchTransfer:
+    """A BatchTransfer from YAML text; errors name ``source``, the line and the field."""
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"Malformed YAML: {problem}.", where=where, hint="Fix the YAML syntax.") from None
+    if not isinstance(data, dict):
+        raise ConfigError("A transfer file holds one mapping (apiVersion, kind, metadata, spec).", where=source,
+                          hint="See docs/reference/transfer-spec.md.")  # fmt: skip
+    if data.get("kind") == "SyncTransfer":
+        raise ConfigError("Kind `SyncTransfer` is not supported yet.", where=f"{source}:{_line_of(node, ('kind',))}",
+                          hint="Use `kind: BatchTransfer` with a schedule.")  # fmt: skip
+    try:
+        return BatchTransfer.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        loc = tuple(
+            p for p in first["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+        )
+        message = _clean(first["msg"])
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        field = _path(loc) or "document"
+        raise ConfigError(f"{field}: {message}{more}.", where=f"{source}:{_line_of(node, loc)}",
+                          hint="See docs/reference/transfer-spec.md for the fields.") from None  # fmt: skip
+
+
+def _clean(message: str) -> str:
+    message = re.sub(r"^(Value error|Assertion failed), ", "", message)
+    return message.replace("Extra inputs are not permitted", "unknown field").rstrip(".")
+
+
+def load_transfer(path: str | Path) -> BatchTransfer:
+    """Read and validate the transfer file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read transfer file: {exc.strerror}.", where=str(path), hint="Check the path."
+        ) from None
+    return parse_transfer(text, str(path))

@@ -1,0 +1,167 @@
+"""Transforms: one implementation used by transfers, governance obligations and the query path.
+
+Build them from specs (``{action, columns, options, name}``, as in a transfer's
+``spec.transformation``) with ``build_transforms``; then either compile the chain to one DuckDB
+``SELECT`` with ``compile_select`` or run it on Arrow batches with ``apply_transforms`` /
+``transform_reader``. Both give the same rows. ``column_tags`` says which transform touched
+which column, for statuses and lineage. Transform classes come from the ``register_transforms``
+hook, so a plugin can add its own.
+
+>>> import pyarrow as pa
+>>> chain = build_transforms([{"action": "Digest", "columns": ["email"], "options": {"algo": "md5"}}])
+>>> apply_transforms(chain, pa.record_batch({"email": ["a@b.c"]})).column(0).to_pylist()
+['5d60d4e28066df254d5452f92c910092']
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from meshkit.core.errors import ConfigError
+from meshkit.core.hookspecs import hookimpl
+from meshkit.data.transforms.base import Transform, Udf, quote
+from meshkit.data.transforms.columns import Cast, RemoveColumn, Rename
+from meshkit.data.transforms.encrypt import Encrypt, decrypt
+from meshkit.data.transforms.masking import DIGEST_ALGORITHMS, REDACT_MODES, Digest, Redact
+from meshkit.data.transforms.rows import Filter, Sample
+
+__all__ = [
+    "BUILTIN_TRANSFORMS", "DIGEST_ALGORITHMS", "REDACT_MODES", "Cast", "Digest", "Encrypt", "Filter", "Redact",
+    "RemoveColumn", "Rename", "Sample", "Transform", "apply_transforms", "build_transforms", "column_tags",
+    "compile_select", "decrypt", "output_schema", "quote", "transform_reader", "transform_types",
+]  # fmt: skip
+
+BUILTIN_TRANSFORMS: tuple[type[Transform], ...] = (
+    RemoveColumn,
+    Filter,
+    Encrypt,
+    Sample,
+    Digest,
+    Redact,
+    Rename,
+    Cast,
+)
+
+
+@hookimpl
+def register_transforms():
+    return list(BUILTIN_TRANSFORMS)
+
+
+def transform_types(meshkit=None) -> dict[str, type[Transform]]:
+    """``{action: class}`` from every plugin's ``register_transforms`` (built-ins without ``meshkit``)."""
+    if meshkit is None:
+        return {cls.action: cls for cls in BUILTIN_TRANSFORMS}
+    types: dict[str, type[Transform]] = {}
+    for group in meshkit.pm.hook.register_transforms():
+        for cls in group or []:
+            types[cls.action] = cls
+    return types
+
+
+def _field(spec: Any, key: str) -> Any:
+    return spec.get(key) if isinstance(spec, Mapping) else getattr(spec, key, None)
+
+
+def build_transforms(specs: Iterable[Any], *, meshkit=None, where: str = "transformation") -> list[Transform]:
+    """Transform objects for specs (mappings or objects with ``action``, ``columns``, ``options``, ``name``).
+
+    Key references in options (``secret:NAME``) are resolved through ``meshkit`` when given.
+    """
+    types = transform_types(meshkit)
+    resolve = meshkit.resolve if meshkit is not None else None
+    out = []
+    for i, spec in enumerate(specs):
+        action = _field(spec, "action")
+        cls = types.get(action)
+        if cls is None:
+            close = difflib.get_close_matches(str(action), types, n=1)
+            hint = f"Did you mean `{close[0]}`?" if close else f"Use one of: {', '.join(sorted(types))}."
+            raise ConfigError(
+                f"Unknown transform action `{action}`.", where=f"{where}[{i}].action", hint=hint
+            )
+        try:
+            out.append(
+                cls(
+                    _field(spec, "columns") or [],
+                    _field(spec, "options") or {},
+                    _field(spec, "name"),
+                    resolve=resolve,
+                )
+            )
+        except ConfigError as exc:
+            raise ConfigError(exc.message, where=f"{where}[{i}]", hint=exc.hint) from None
+    return out
+
+
+def _empty(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def output_schema(transforms: Sequence[Transform], schema: pa.Schema) -> pa.Schema:
+    """Check every transform against the schema it receives; the schema the chain gives."""
+    for transform in transforms:
+        transform.check(schema)
+        schema = transform.apply(_empty(schema)).schema
+    return schema
+
+
+def compile_select(transforms: Sequence[Transform], relation: str, schema: pa.Schema,
+                   conn: duckdb.DuckDBPyConnection | None = None) -> str:  # fmt: skip
+    """One DuckDB ``SELECT`` applying ``transforms`` to ``relation`` (of ``schema``).
+
+    The UDFs the chain needs are registered on ``conn`` (required when any transform has one).
+    """
+    sql = f"SELECT * FROM {relation}"
+    udfs: list[Udf] = []
+    for i, transform in enumerate(transforms):
+        transform.check(schema)
+        udfs += transform.udfs(schema)
+        source = relation if i == 0 else f"({sql}) AS _t{i}"
+        sql = transform.select(source, schema)
+        schema = transform.apply(_empty(schema)).schema
+    if udfs:
+        if conn is None:
+            raise ConfigError("The transforms need a DuckDB connection to register their functions on.")
+        for udf in udfs:
+            udf.register(conn)
+    return sql
+
+
+def apply_transforms(transforms: Sequence[Transform], batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``transforms`` applied in order to one Arrow batch."""
+    for transform in transforms:
+        batch = transform.apply(batch)
+    return batch
+
+
+def transform_reader(transforms: Sequence[Transform], reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """A reader giving ``reader``'s batches with ``transforms`` applied (checked before any batch)."""
+    if not transforms:
+        return reader
+    schema = output_schema(transforms, reader.schema)
+
+    def batches():
+        for batch in reader:
+            out = apply_transforms(transforms, batch)
+            yield out if out.schema == schema else out.cast(schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def column_tags(transforms: Sequence[Transform], schema: pa.Schema) -> dict[str, list[str]]:
+    """``{output column: [labels]}``: which transform touched which column (``*`` for rows)."""
+    tags: dict[str, list[str]] = {}
+    for transform in transforms:
+        transform.check(schema)
+        renames = transform.renames()
+        tags = {renames.get(k, k): v for k, v in tags.items()}
+        for column, label in transform.tags(schema).items():
+            tags.setdefault(column, []).append(label)
+        schema = transform.apply(_empty(schema)).schema
+    return tags
