@@ -88,3 +88,28 @@ def test_entry_point_plugins_are_discovered_and_listed(tmp_path, monkeypatch):
         assert "demo_flag" in result.stdout
     finally:
         sys.modules.pop("mk_demo_plugin", None)
+
+
+def test_workspace_plugins_load_from_the_workspace_folder(tmp_path):
+    ws = tmp_path / "ws"
+    assert run_cli(["init", str(ws)]).exit_code == 0
+    (ws / "meshkit.toml").write_text('[workspace]\nname = "ws"\nplugins = ["localplug"]\n')
+    (ws / "localplug.py").write_text(textwrap.dedent("""
+        import click
+        import meshkit
+
+        @click.command()
+        def greet():
+            click.echo("hello from a workspace plugin")
+
+        @meshkit.hookimpl
+        def register_commands(cli):
+            cli.add_command(greet)
+    """))
+    try:
+        result = run_cli(["greet"], workspace=ws)
+        assert result.exit_code == 0, result.output
+        assert "hello from a workspace plugin" in result.stdout
+        assert run_cli(["greet"], workspace=tmp_path).exit_code == 2  # other workspaces do not have it
+    finally:
+        sys.modules.pop("localplug", None)

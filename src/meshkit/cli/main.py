@@ -54,37 +54,46 @@ def pass_meshkit(func):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="meshkit")
-@click.option(
-    "-w",
-    "--workspace",
-    type=click.Path(file_okay=False),
-    help="Workspace folder (default: found from the current folder).",
-)
-@click.option(
-    "-c",
-    "--config",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config key (repeatable).",
-)
-@click.option("--debug", is_flag=True, help="Show meshkit's own tracebacks on errors.")
-@click.pass_context
-def cli(ctx: click.Context, workspace: str | None, overrides: tuple[str, ...], debug: bool) -> None:
+def _root(ctx: click.Context, workspace: str | None, overrides: tuple[str, ...], debug: bool) -> None:
     """meshkit: data jobs, transfers, models, products and governance, from one workspace."""
     ctx.obj = CliState(workspace, overrides, debug)
     ctx.call_on_close(ctx.obj.close)
 
 
-def build_cli() -> click.Group:
-    """The root group with every plugin's commands added."""
-    from meshkit.core.plugins import build_plugin_manager
+def make_root() -> click.Group:
+    """A fresh root group (no commands yet), so each call of ``main`` sees only its own plugins."""
+    command = click.pass_context(_root)
+    for decorator in (
+        click.option("--debug", is_flag=True, help="Show meshkit's own tracebacks on errors."),
+        click.option("-c", "--config", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config key (repeatable)."),
+        click.option("-w", "--workspace", type=click.Path(file_okay=False),
+                     help="Workspace folder (default: found from the current folder)."),
+        click.version_option(__version__, prog_name="meshkit"),
+    ):  # fmt: skip
+        command = decorator(command)
+    return click.group(name="meshkit", context_settings={"help_option_names": ["-h", "--help"]})(command)
 
-    pm = build_plugin_manager()
-    pm.hook.register_commands(cli=cli)
-    return cli
+
+def _workspace_arg(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg in ("-w", "--workspace") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--workspace="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def build_cli(argv: list[str] | None = None) -> click.Group:
+    """The root group with the commands of every plugin, the workspace's own plugins included."""
+    from meshkit.core.plugins import build_plugin_manager
+    from meshkit.core.workspace import Workspace
+
+    workspace = Workspace.find(_workspace_arg(argv or []))
+    pm = build_plugin_manager(workspace.local_plugins())
+    root = make_root()
+    pm.hook.register_commands(cli=root)
+    return root
 
 
 def render_error(exc: MeshkitError) -> None:
@@ -106,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        group = build_cli()
+        group = build_cli(argv)
         # NOTE: without standalone mode, click returns the code of `click.exceptions.Exit` instead of raising it.
         returned = group.main(args=argv, prog_name="meshkit", standalone_mode=False)
         code = returned if isinstance(returned, int) else 0

@@ -36,8 +36,7 @@ class Meshkit:
     def __init__(self, workspace: Workspace, *, overrides: Mapping[str, Any] | None = None,
                  plugins: Iterable[object | str] = (), load_entrypoints: bool = True):  # fmt: skip
         self.workspace = workspace
-        local = workspace.settings.get("workspace", {}).get("plugins", [])
-        self.pm = build_plugin_manager([*local, *plugins], load_entrypoints=load_entrypoints)
+        self.pm = build_plugin_manager([*workspace.local_plugins(), *plugins], load_entrypoints=load_entrypoints)
         builder = ConfigBuilder()
         self.pm.hook.configure(config=builder)
         layers = [Layer("meshkit.toml", workspace.config_values)]

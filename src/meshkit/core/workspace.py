@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sys
 import tomllib
 
 from meshkit.core.errors import ConfigError
@@ -77,6 +78,13 @@ class Workspace:
     def store_settings(self) -> dict[str, dict[str, Any]]:
         """The ``[stores.NAME]`` tables of ``meshkit.toml``."""
         return dict(self.settings.get("stores", {}))
+
+    def local_plugins(self) -> list[str]:
+        """Module names of ``[workspace] plugins``; the workspace root is put on ``sys.path`` for them."""
+        names = list(self.settings.get("workspace", {}).get("plugins", []))
+        if names and str(self.root) not in sys.path:
+            sys.path.insert(0, str(self.root))
+        return names
 
     def resolve(self, path: str | Path) -> Path:
         """``path`` relative to the workspace root unless absolute."""
