@@ -68,3 +68,17 @@ def test_bad_metadata_url_is_a_config_error():
 
     with pytest.raises(ConfigError, match="metadata_url"):
         MetadataDB("nosuchdialect://x")
+
+
+def _open(url: str) -> str:
+    MetadataDB(url).dispose()
+    return "ok"
+
+
+def test_processes_opening_a_fresh_database_at_once_migrate_it_once(tmp_path):
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        assert pool.map(_open, [url] * 4) == ["ok"] * 4
+    assert RunStore(MetadataDB(url)).list() == []

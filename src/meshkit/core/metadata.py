@@ -7,6 +7,9 @@ on first use, and are skipped at once when the database is already at the head r
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -107,17 +110,35 @@ class MetadataDB:
         cfg = self._alembic_config()
         heads = set(ScriptDirectory.from_config(cfg).get_heads())
         try:
-            with self.engine.begin() as conn:
-                current = set(MigrationContext.configure(conn).get_current_heads())
-                if current == heads:
+            with self.engine.connect() as conn:
+                if set(MigrationContext.configure(conn).get_current_heads()) == heads:
                     return
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "heads")
+            # NOTE: processes opening a fresh workspace at once must not migrate it twice.
+            with self._migration_lock(), self.engine.begin() as conn:
+                if self.engine.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7283910)"))
+                if set(MigrationContext.configure(conn).get_current_heads()) != heads:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "heads")
         except sa.exc.OperationalError as exc:
             raise PlatformError(
                 f"Cannot open the metadata database: {exc.orig}.",
                 hint="Check `metadata_url` and that the server is up.",
             ) from None
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """An exclusive file lock beside a SQLite database file (other databases lock in SQL)."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def dispose(self) -> None:
         self.engine.dispose()
