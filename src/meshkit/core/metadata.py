@@ -13,10 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from meshkit.core.errors import ConfigError, PlatformError
 
@@ -100,13 +96,19 @@ class MetadataDB:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.upgrade()
 
-    def _alembic_config(self) -> AlembicConfig:
+    def _alembic_config(self):
+        from alembic.config import Config as AlembicConfig
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         return cfg
 
     def upgrade(self) -> None:
         """Apply pending migrations (all heads: each domain may keep its own branch)."""
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         cfg = self._alembic_config()
         heads = set(ScriptDirectory.from_config(cfg).get_heads())
         try:

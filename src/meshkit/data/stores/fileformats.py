@@ -14,10 +14,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.dataset as ds
 import pyarrow.json as pajson
 import pyarrow.orc as paorc
 import pyarrow.parquet as pq
+
+from meshkit.core.lazy import lazy_import
+
+ds = lazy_import("pyarrow.dataset")
 
 FORMATS = ("parquet", "csv", "jsonl", "orc")
 #: File name suffix -> format.

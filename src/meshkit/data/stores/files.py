@@ -16,11 +16,14 @@ import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
@@ -193,9 +196,13 @@ class FilesStore(Store):
         if schema is None:
             return "hive"
         names = json.loads(schema.metadata.get(_PARTITION_KEY, b"[]")) if schema.metadata else []
+        import pyarrow.dataset as ds
+
         return ds.partitioning(pa.schema([schema.field(n) for n in names]), flavor="hive") if names else None
 
     def _dataset(self, a: _Asset, schema: pa.Schema | None) -> ds.Dataset:
+        import pyarrow.dataset as ds
+
         fs, _ = self.filesystem
         try:
             return ds.dataset(a.path, filesystem=fs, format=ff.read_format(a.fmt, schema),
@@ -330,6 +337,8 @@ class FilesStore(Store):
 
     def _write_files(self, target: str, a: _Asset, schema: pa.Schema, reader: pa.RecordBatchReader) -> int:
         """Write all of ``reader`` (conformed to ``schema``) under ``target``: part files or one file."""
+        import pyarrow.dataset as ds
+
         fs, _ = self.filesystem
         counter = WriteResult(0)
         conformed = pa.RecordBatchReader.from_batches(

@@ -17,12 +17,14 @@ import decimal
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import sqlglot
 from sqlglot import exp
 
 from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.lazy import lazy_import
 from meshkit.data.stores.base import cast_reader
+
+ds = lazy_import("pyarrow.dataset")
 
 _COMPARISONS = {exp.EQ: "__eq__", exp.NEQ: "__ne__", exp.GT: "__gt__", exp.GTE: "__ge__", exp.LT: "__lt__",
                 exp.LTE: "__le__"}  # fmt: skip
