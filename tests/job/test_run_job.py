@@ -235,3 +235,26 @@ def test_sql_step_with_explicit_transaction_is_atomic(cli, workspace, make_job):
     result = cli("run", "tx")
     assert result.exit_code == 1
     assert warehouse_rows(workspace, "SELECT id, v FROM acc") == [(1, 10)]
+
+
+def test_runs_record_table_lineage_of_their_sql(workspace, make_job):
+    from meshkit.job.runner import run_job
+
+    make_job("lin", {
+        "10_raw.sql": "CREATE TABLE raw AS SELECT 1 AS id, 'a' AS v",
+        "20_dim.sql": "CREATE TABLE dim AS SELECT 1 AS id, 'x' AS label",
+        "30_join.sql": "CREATE TABLE wide AS WITH r AS (SELECT * FROM raw) SELECT r.id, v, label FROM r JOIN dim USING (id)",
+        "40_read.py": """
+            def run(job_input):
+                rows = job_input.execute_query("SELECT id, v FROM raw")
+                job_input.send_tabular_data_for_ingestion(rows, ["id", "v"], destination_table="copied")
+        """,
+    })  # fmt: skip
+    mk = plugin_workspace(workspace.root)
+    assert run_job(mk, "lin", console=False).ok
+    lineage = mk.runs.list(name="lin")[0].details["lineage"]
+    assert {(e["source_dataset"], e["target_dataset"]) for e in lineage["tables"]} == {
+        ("warehouse/raw", "warehouse/wide"), ("warehouse/dim", "warehouse/wide")}  # fmt: skip
+    assert lineage["inputs"] == ["warehouse/raw"]
+    assert set(lineage["outputs"]) == {"warehouse/raw", "warehouse/dim", "warehouse/wide"}
+    mk.close()

@@ -80,7 +80,12 @@ class Meshkit:
         return self._store_types
 
     def store(self, ref: str):
-        """The store named ``ref`` in ``meshkit.toml``, a default store name, or a URL."""
+        """The store named ``ref`` in ``meshkit.toml``, a default store name, or a URL.
+
+        ``duckdb`` (VDK's ``db_default_type``) names the workspace warehouse, so lineage sees one store.
+        """
+        if ref == "duckdb" and ref not in self.workspace.store_settings:
+            ref = "warehouse"
         if ref not in self._stores:
             self._stores[ref] = self._make_store(ref)
         return self._stores[ref]

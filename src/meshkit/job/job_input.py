@@ -14,6 +14,7 @@ from meshkit.api.job_input import IJobInput
 from meshkit.core.errors import ConfigError, MeshkitError, UserError
 from meshkit.data.ingest import Ingester
 from meshkit.job.connection import ManagedConnection
+from meshkit.job.lineage import record, statement_lineage
 
 
 class JobInput(IJobInput):
@@ -137,6 +138,7 @@ class JobInput(IJobInput):
             try:
                 cursor.execute(statement)
                 rows = cursor.fetchall() if cursor.description else []
+                self._record_lineage(connection, cursor.operation)
                 connection.track_transaction(statement)
                 if not connection.in_user_transaction:
                     connection.commit()
@@ -153,13 +155,20 @@ class JobInput(IJobInput):
                 cursor.close()
         return rows
 
+    def _record_lineage(self, connection, statement: str) -> None:
+        reads, writes = statement_lineage(statement, getattr(connection.store, "dialect", None))
+        top = self._context.parent or self._context  # template steps count for the job that ran them
+        record(top.run.details, connection.name, reads, writes)
+
     def query(self, sql: str, database: str | None = None) -> pa.Table:
         """Run ``sql`` and return an Arrow table (``.to_pandas()`` / ``polars.from_arrow`` as you like)."""
         connection = self.get_managed_connection(database)
         try:
-            return connection.query_arrow(sql)
+            table = connection.query_arrow(sql)
         except Exception as exc:
             raise SQLStatementError(exc, 1, sql, connection.name, self._meshkit.redactor) from None
+        self._record_lineage(connection, sql)
+        return table
 
     # ------------------------------------------------------------------ ingestion
 

@@ -1,0 +1,49 @@
+"""Table lineage of the SQL a job runs: which tables each statement reads and writes."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+#: Statements whose first table is the one they write.
+_WRITES = (exp.Insert, exp.Create, exp.Merge, exp.Update, exp.Delete)
+
+
+def _name(table: exp.Table) -> str:
+    return ".".join(part for part in (table.db, table.name) if part)
+
+
+def statement_lineage(sql: str, dialect: str | None) -> tuple[set[str], set[str]]:
+    """``(reads, writes)``: table names ``sql`` reads from and writes to (empty if it cannot be parsed)."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
+        return set(), set()
+    if tree is None:
+        return set(), set()
+    writes: set[str] = set()
+    target = None
+    if isinstance(tree, _WRITES):
+        target = tree.find(exp.Table) if not isinstance(tree.this, exp.Table) else tree.this
+        if isinstance(tree, exp.Create) and tree.kind not in ("TABLE", "VIEW"):
+            target = None
+        if target is not None:
+            writes.add(_name(target))
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    reads = {_name(t) for t in tree.find_all(exp.Table) if t is not target and t.name and t.name not in ctes}
+    return reads, writes
+
+
+def record(details: dict, store: str, reads: set[str], writes: set[str]) -> None:
+    """Add one statement's lineage to a run's ``details["lineage"]`` (the catalog's shape)."""
+    if not reads and not writes:
+        return
+    lineage = details.setdefault("lineage", {"inputs": [], "outputs": [], "tables": []})
+    datasets = {name: f"{store}/{name}" for name in reads | writes}
+    if not writes:
+        lineage["inputs"] = sorted(set(lineage["inputs"]) | {datasets[r] for r in reads})
+        return
+    lineage["outputs"] = sorted(set(lineage["outputs"]) | {datasets[w] for w in writes})
+    edges = {(e["source_dataset"], e["target_dataset"]) for e in lineage["tables"]}
+    edges |= {(datasets[r], datasets[w]) for r in reads for w in writes}
+    lineage["tables"] = [{"source_dataset": s, "target_dataset": t} for s, t in sorted(edges)]
