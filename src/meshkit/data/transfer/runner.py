@@ -170,6 +170,9 @@ class TransferRunner:
             phase = "Failed" if isinstance(error, PlatformError) else "Fatal"
             status.update(phase=phase, error=self._short(error), numRecords=0, bytes=0)
         run.details = {"status": status}
+        if job is not None:
+            run.details["lineage"] = {"inputs": [f"{job.source.name}/{job.source_asset}"],
+                                      "outputs": [f"{job.destination.name}/{job.destination_asset}"]}  # fmt: skip
         mk.runs.finish(run, _RUN_STATUS[status["phase"]], error=status.get("error"))
         if outcome is not None and error is None:
             dataset = f"{job.destination.name}/{job.destination_asset}"
