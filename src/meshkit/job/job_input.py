@@ -138,7 +138,8 @@ class JobInput(IJobInput):
             try:
                 cursor.execute(statement)
                 rows = cursor.fetchall() if cursor.description else []
-                self._record_lineage(connection, cursor.operation)
+                if self._record_lineage(connection, cursor.operation):
+                    self._count_written(cursor, rows)
                 connection.track_transaction(statement)
                 if not connection.in_user_transaction:
                     connection.commit()
@@ -155,10 +156,29 @@ class JobInput(IJobInput):
                 cursor.close()
         return rows
 
-    def _record_lineage(self, connection, statement: str) -> None:
+    def _record_lineage(self, connection, statement: str) -> set[str]:
+        """Record the tables ``statement`` read and wrote; returns those it wrote."""
         reads, writes = statement_lineage(statement, getattr(connection.store, "dialect", None))
-        top = self._context.parent or self._context  # template steps count for the job that ran them
-        record(top.run.details, connection.name, reads, writes)
+        record(self._top.run.details, connection.name, reads, writes)
+        return writes
+
+    @property
+    def _top(self):
+        """The job's own context (template steps count for the job that ran them)."""
+        return self._context.parent or self._context
+
+    def _count_written(self, cursor, rows: list[tuple]) -> None:
+        # NOTE: DuckDB reports the rows an INSERT/UPDATE/DELETE touched as a one-row `Count` result.
+        description = cursor.description or []
+        if len(description) == 1 and description[0][0] == "Count" and len(rows) == 1:
+            count = rows[0][0]
+        else:
+            count = cursor.rowcount
+        run = self._top.run
+        if isinstance(count, int) and count > 0:
+            run.rows_written += count
+            if run.steps:
+                run.steps[-1].rows_written += count
 
     def query(self, sql: str, database: str | None = None) -> pa.Table:
         """Run ``sql`` and return an Arrow table (``.to_pandas()`` / ``polars.from_arrow`` as you like)."""

@@ -152,8 +152,8 @@ def execute(context: JobContext) -> JobResult:
             log.debug("Internal error", exc_info=exc)
     finally:
         context.job_input.close()
-    result.rows_written = ingester.rows_written
-    run.rows_written = ingester.rows_written
+    run.rows_written += ingester.rows_written
+    result.rows_written = run.rows_written
     hook.finalize_job(context=context, result=result)
     message = str(result.error) if result.error else None
     meshkit.runs.finish(run, result.status, message)

@@ -40,7 +40,7 @@ def standalone_job(path: str | Path, arguments: dict[str, Any] | None = None, *,
         raise
     finally:
         context.job_input.close()
-        context.run.rows_written = ingester.rows_written
+        context.run.rows_written += ingester.rows_written
         meshkit.runs.finish(context.run, result.status, str(result.error) if result.error else None)
         meshkit.pm.hook.run_finished(meshkit=meshkit, run=context.run)
         meshkit.close()
