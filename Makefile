@@ -10,15 +10,20 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
 	$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -e '.[dev]'
+	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 demo: $(STAMP)
-	rm -rf $(DEMO_DIR) && mkdir -p $(dir $(DEMO_DIR)) && cp -r examples/quickstart $(DEMO_DIR)
-	$(BIN)/meshkit -w $(DEMO_DIR) run load_orders --arg day=2026-11-20
-	$(BIN)/meshkit -w $(DEMO_DIR) run daily_sales --arg day=2026-11-20
-	$(BIN)/meshkit -w $(DEMO_DIR) runs
+	$(BIN)/meshkit demo run --scale 1 --workspace $(DEMO_DIR)
+
+serve: demo
+	$(BIN)/meshkit demo serve --workspace $(DEMO_DIR)
+
+docs: $(STAMP)
+	$(BIN)/python docs/gen_cli_reference.py
+	$(BIN)/mkdocs build --strict --site-dir build/site
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2

@@ -94,7 +94,8 @@ def test_workspace_plugins_load_from_the_workspace_folder(tmp_path):
     ws = tmp_path / "ws"
     assert run_cli(["init", str(ws)]).exit_code == 0
     (ws / "meshkit.toml").write_text('[workspace]\nname = "ws"\nplugins = ["localplug"]\n')
-    (ws / "localplug.py").write_text(textwrap.dedent("""
+    (ws / "localplug.py").write_text(
+        textwrap.dedent("""
         import click
         import meshkit
 
@@ -105,7 +106,8 @@ def test_workspace_plugins_load_from_the_workspace_folder(tmp_path):
         @meshkit.hookimpl
         def register_commands(cli):
             cli.add_command(greet)
-    """))
+    """)
+    )
     try:
         result = run_cli(["greet"], workspace=ws)
         assert result.exit_code == 0, result.output

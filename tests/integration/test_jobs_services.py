@@ -111,7 +111,7 @@ def test_sql_and_python_steps_with_substitution(cli, job, database):
     assert result.exit_code == 0, result.output
     assert database.rows("SELECT id, name FROM items ORDER BY id") == [(7, "seven"), (8, "next")]
     assert database.rows("SELECT checked FROM checks") == [(2,)]
-    assert last_run(cli)["rows_written"] == 1
+    assert last_run(cli)["rows_written"] == 3  # two INSERT statements and one ingested row
 
 
 def test_rows_objects_dataframes_and_arrow_with_schema_evolution(cli, job, database):

@@ -261,7 +261,12 @@ def test_runs_record_table_lineage_of_their_sql(workspace, make_job):
 
 
 def test_rows_written_by_sql_statements_are_counted(cli, make_job):
-    make_job("count", {"10_make.sql": "CREATE TABLE c (x INT); INSERT INTO c SELECT range FROM range(7); UPDATE c SET x = 0 WHERE x < 2;"})
+    make_job(
+        "count",
+        {
+            "10_make.sql": "CREATE TABLE c (x INT); INSERT INTO c SELECT range FROM range(7); UPDATE c SET x = 0 WHERE x < 2;"
+        },
+    )
     assert cli("run", "count").exit_code == 0
     record = json.loads(cli("runs", "--json").stdout)[0]
     assert record["rows_written"] == 9

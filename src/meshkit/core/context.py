@@ -36,7 +36,9 @@ class Meshkit:
     def __init__(self, workspace: Workspace, *, overrides: Mapping[str, Any] | None = None,
                  plugins: Iterable[object | str] = (), load_entrypoints: bool = True):  # fmt: skip
         self.workspace = workspace
-        self.pm = build_plugin_manager([*workspace.local_plugins(), *plugins], load_entrypoints=load_entrypoints)
+        self.pm = build_plugin_manager(
+            [*workspace.local_plugins(), *plugins], load_entrypoints=load_entrypoints
+        )
         builder = ConfigBuilder()
         self.pm.hook.configure(config=builder)
         layers = [Layer("meshkit.toml", workspace.config_values)]

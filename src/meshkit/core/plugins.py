@@ -48,8 +48,23 @@ BUILTIN_PLUGINS = (
     "meshkit.quality.checks",
     "meshkit.cli.models",
     # control service
+    "meshkit.service.configuration",
+    "meshkit.service.executors.local",
+    "meshkit.service.executors.kubernetes",
+    "meshkit.service.notifications",
+    "meshkit.cli.service",
     # catalog, products and governance
+    "meshkit.catalog.plugin",
+    "meshkit.catalog.routes",
+    "meshkit.lineage.openlineage",
+    "meshkit.governance.settings",
+    "meshkit.cli.catalog",
+    "meshkit.cli.product",
+    "meshkit.cli.query",
+    "meshkit.cli.policy",
+    "meshkit.cli.serve",
     # demo
+    "meshkit.cli.demo",
 )
 
 

@@ -7,11 +7,11 @@ existing VDK job runs with ``meshkit run`` where it stands.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sys
 import tomllib
 
 from meshkit.core.errors import ConfigError

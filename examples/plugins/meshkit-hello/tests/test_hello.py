@@ -20,7 +20,9 @@ def test_csv_step_loads_a_table_between_sql_steps(tmp_path):
     (job / "20_report.sql").write_text("CREATE TABLE report AS SELECT count(*) AS n FROM customers;\n")
     result = run_cli(["run", "load"], workspace=tmp_path, plugins=["meshkit_hello"])
     assert result.exit_code == 0, result.output
-    assert "10_customers.csv" in result.stdout and "2 rows written" in result.stdout
+    assert (
+        "10_customers.csv" in result.stdout and "3 rows written" in result.stdout
+    )  # 2 loaded, 1 by the SQL step
 
 
 def test_a_broken_csv_fails_the_step_with_its_name(tmp_path):

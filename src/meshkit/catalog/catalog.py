@@ -1,0 +1,379 @@
+"""The catalog: what datasets exist, who owns them, how they are tagged, where they come from.
+
+Datasets are named ``store/asset`` (as in the ``dataset_written`` hook). Columns carry tags and a
+classification (``pii``, ``confidential``...), which governance policies read. Lineage edges link
+datasets, and optionally their columns, to the datasets they were made from.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from meshkit.catalog.tables import datasets, lineage_edges, product_versions, products, quality_results
+from meshkit.core.errors import UserError
+from meshkit.core.runs import now
+
+if TYPE_CHECKING:
+    from meshkit.core.context import Meshkit
+
+
+@dataclass
+class ColumnInfo:
+    """One column of a catalog dataset."""
+
+    name: str
+    type: str | None = None
+    native_type: str | None = None
+    nullable: bool = True
+    tags: list[str] = field(default_factory=list)
+    classification: str | None = None
+    description: str | None = None
+
+    @property
+    def all_tags(self) -> list[str]:
+        """Tags plus the classification, as policies see them."""
+        extra = [self.classification] if self.classification and self.classification not in self.tags else []
+        return [*self.tags, *extra]
+
+
+@dataclass
+class Dataset:
+    """A catalog entry."""
+
+    id: str
+    store: str
+    asset: str
+    kind: str | None = None
+    description: str | None = None
+    owner: str | None = None
+    domain: str | None = None
+    product: str | None = None
+    residency: str | None = None
+    tags: list[str] = field(default_factory=list)
+    columns: list[ColumnInfo] = field(default_factory=list)
+    rows: int | None = None
+    last_run_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def column(self, name: str) -> ColumnInfo | None:
+        lowered = name.lower()
+        return next((c for c in self.columns if c.name.lower() == lowered), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("created_at", "updated_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A lineage edge; empty column names mean a table-level edge."""
+
+    source: str
+    target: str
+    source_column: str = ""
+    target_column: str = ""
+    transformation: str | None = None
+
+
+@dataclass
+class LineageGraph:
+    """Datasets around a focus and the edges between them (table level and column level)."""
+
+    focus: str
+    nodes: list[str]
+    edges: list[Edge]
+
+    @property
+    def table_edges(self) -> list[Edge]:
+        seen = {(e.source, e.target) for e in self.edges}
+        return [Edge(s, t) for s, t in sorted(seen)]
+
+    def upstream(self) -> list[str]:
+        return self._walk(lambda e: (e.target, e.source))
+
+    def downstream(self) -> list[str]:
+        return self._walk(lambda e: (e.source, e.target))
+
+    def _walk(self, direction) -> list[str]:
+        found, frontier = [], [self.focus]
+        while frontier:
+            current = frontier.pop()
+            for edge in self.table_edges:
+                origin, other = direction(edge)
+                if origin == current and other not in found and other != self.focus:
+                    found.append(other)
+                    frontier.append(other)
+        return found
+
+
+@dataclass
+class SearchHit:
+    kind: str
+    name: str
+    score: int
+    matched: list[str]
+    description: str | None = None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # NOTE: SQLite returns naive datetimes; every stored time is UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _dataset(row) -> Dataset:
+    data = dict(row)
+    data["tags"] = list(data["tags"] or [])
+    data["columns"] = [ColumnInfo(**c) for c in data["columns"] or []]
+    data["created_at"], data["updated_at"] = _aware(data["created_at"]), _aware(data["updated_at"])
+    return Dataset(**data)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``store/asset`` -> ``(store, asset)``."""
+    store, sep, asset = name.partition("/")
+    if not sep or not store or not asset:
+        raise UserError(
+            f"`{name}` is not a dataset name of the form store/asset.", hint="Write e.g. warehouse/orders."
+        )
+    return store, asset
+
+
+class Catalog:
+    """Reads and writes the catalog tables of a workspace's metadata database."""
+
+    def __init__(self, meshkit: Meshkit):
+        self.meshkit = meshkit
+        self.engine = meshkit.metadata.engine
+
+    # ------------------------------------------------------------------ datasets
+
+    def register_dataset(self, name: str, *, columns: Sequence[ColumnInfo] | None = None, replace_tags: bool = False,
+                         run_id: str | None = None, rows: int | None = None, **attrs: Any) -> Dataset:  # fmt: skip
+        """Create or update ``store/asset``.
+
+        New ``columns`` replace the column list but keep the tags, classification and description
+        known for a column of the same name, unless ``replace_tags``. ``attrs`` are dataset fields
+        (description, owner, domain, product, residency, tags, kind); ``None`` keeps the old value.
+        """
+        store, asset = split_name(name)
+        stamp = now()
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(datasets).where(datasets.c.id == name)).mappings().first()
+            current = _dataset(row) if row else Dataset(id=name, store=store, asset=asset, created_at=stamp)
+            if columns is not None:
+                current.columns = [
+                    self._merge_column(current.column(c.name), c, replace_tags) for c in columns
+                ]
+            for key, value in attrs.items():
+                if value is not None:
+                    setattr(current, key, list(value) if key == "tags" else value)
+            current.rows = rows if rows is not None else current.rows
+            current.last_run_id = run_id or current.last_run_id
+            current.updated_at = stamp
+            values = current.as_dict()
+            values["created_at"], values["updated_at"] = current.created_at, stamp
+            if row:
+                conn.execute(datasets.update().where(datasets.c.id == name).values(values))
+            else:
+                conn.execute(datasets.insert().values(values))
+        return current
+
+    @staticmethod
+    def _merge_column(old: ColumnInfo | None, new: ColumnInfo, replace_tags: bool) -> ColumnInfo:
+        if old is None or replace_tags:
+            return new
+        return ColumnInfo(
+            name=new.name, type=new.type or old.type, native_type=new.native_type or old.native_type,
+            nullable=new.nullable, tags=new.tags or old.tags, classification=new.classification or old.classification,
+            description=new.description or old.description,
+        )  # fmt: skip
+
+    def datasets(self) -> list[Dataset]:
+        with self.engine.connect() as conn:
+            return [_dataset(r) for r in conn.execute(sa.select(datasets).order_by(datasets.c.id)).mappings()]
+
+    def get(self, name: str) -> Dataset | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(datasets).where(datasets.c.id == name)).mappings().first()
+        return _dataset(row) if row else None
+
+    def find(self, name: str) -> Dataset:
+        """The dataset called ``store/asset``, ``store.asset`` or just ``asset`` (when unique)."""
+        if found := self.get(name):
+            return found
+        everything = self.datasets()
+        dotted = [d for d in everything if f"{d.store}.{d.asset}".lower() == name.lower()]
+        by_asset = [d for d in everything if d.asset.lower() == name.lower() or d.id.lower() == name.lower()]
+        matches = dotted or by_asset
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(d.id for d in matches)
+            raise UserError(
+                f"`{name}` names several datasets: {names}.", hint="Qualify it with its store: STORE.ASSET."
+            )
+        close = difflib.get_close_matches(
+            name, [d.id for d in everything] + [d.asset for d in everything], n=1
+        )
+        hint = (
+            f"Did you mean `{close[0]}`?" if close else "Run `meshkit catalog search TEXT` to find datasets."
+        )
+        raise UserError(f"No dataset `{name}` in the catalog.", hint=hint)
+
+    # ------------------------------------------------------------------ search
+
+    def search(self, text: str, limit: int = 50) -> list[SearchHit]:
+        """Datasets and products whose name, description, column or tag matches every word of ``text``."""
+        words = [w.lower() for w in text.split() if w]
+        hits = []
+        for ds in self.datasets():
+            fields = [("name", ds.id, 4), ("description", ds.description or "", 1), ("owner", ds.owner or "", 1),
+                      ("product", ds.product or "", 2), *[("tag", t, 3) for t in ds.tags]]  # fmt: skip
+            for col in ds.columns:
+                fields += [("column", col.name, 2), *[("tag", f"{col.name}:{t}", 3) for t in col.all_tags]]
+                fields += [("description", col.description or "", 1)]
+            if hit := self._score("dataset", ds.id, ds.description, fields, words):
+                hits.append(hit)
+        for product in self.products():
+            fields = [("name", product["name"], 4), ("description", product["description"] or "", 1),
+                      ("domain", product["domain"] or "", 2), ("owner", product["owner"] or "", 1)]  # fmt: skip
+            if hit := self._score("product", product["name"], product["description"], fields, words):
+                hits.append(hit)
+        return sorted(hits, key=lambda h: (-h.score, h.name))[:limit]
+
+    @staticmethod
+    def _score(kind, name, description, fields, words) -> SearchHit | None:
+        score, matched = 0, []
+        for word in words:
+            found = [(label, value, weight) for label, value, weight in fields if word in value.lower()]
+            if not found:
+                return None
+            ranked = [
+                (weight + (2 if value.lower() == word else 0), label, value) for label, value, weight in found
+            ]
+            points, label, value = max(ranked)
+            score += points
+            matched.append(f"{label} {value}")
+        return SearchHit(kind, name, score, matched, description)
+
+    # ------------------------------------------------------------------ lineage
+
+    def add_lineage(
+        self, edges: Iterable[Edge], *, run_id: str | None = None, run_kind: str | None = None
+    ) -> int:
+        """Record ``edges`` (replacing the same edges recorded before); returns how many."""
+        rows = {
+            (e.source, e.target, e.source_column, e.target_column): e for e in edges if e.source != e.target
+        }
+        if not rows:
+            return 0
+        stamp = now()
+        t = lineage_edges.c
+        with self.engine.begin() as conn:
+            for (source, target, scol, tcol), edge in rows.items():
+                conn.execute(lineage_edges.delete().where(
+                    (t.source == source) & (t.target == target) & (t.source_column == scol) & (t.target_column == tcol)))  # fmt: skip
+                conn.execute(lineage_edges.insert().values(
+                    source=source, target=target, source_column=scol, target_column=tcol,
+                    transformation=edge.transformation, run_id=run_id, run_kind=run_kind, updated_at=stamp))  # fmt: skip
+        return len(rows)
+
+    def lineage(self, name: str, depth: int = 10) -> LineageGraph:
+        """Every dataset upstream and downstream of ``name`` within ``depth`` hops."""
+        t = lineage_edges.c
+        nodes, edges = {name}, set()
+        for column, other in ((t.target, "source"), (t.source, "target")):
+            frontier = {name}
+            for _ in range(depth):
+                if not frontier:
+                    break
+                with self.engine.connect() as conn:
+                    rows = conn.execute(sa.select(lineage_edges).where(column.in_(frontier))).mappings().all()
+                found = set()
+                for r in rows:
+                    edges.add(
+                        Edge(
+                            r["source"],
+                            r["target"],
+                            r["source_column"],
+                            r["target_column"],
+                            r["transformation"],
+                        )
+                    )
+                    if r[other] not in nodes:
+                        found.add(r[other])
+                nodes |= found
+                frontier = found
+        ordered = sorted(edges, key=lambda e: (e.source, e.target, e.source_column, e.target_column))
+        return LineageGraph(name, sorted(nodes), ordered)
+
+    # ------------------------------------------------------------------ quality
+
+    def record_quality(self, dataset: str, results: Iterable[dict[str, Any]], *, product: str | None = None,
+                       run_id: str | None = None) -> None:  # fmt: skip
+        """Store check results: dicts with ``check``, ``passed``, ``observed`` and ``message``."""
+        stamp = now()
+        rows = [{"dataset": dataset, "check_name": r["check"], "passed": bool(r["passed"]), "observed": r.get("observed"),
+                 "message": r.get("message"), "product": product, "run_id": run_id, "at": stamp} for r in results]  # fmt: skip
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(quality_results.insert(), rows)
+
+    def quality(self, dataset: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest check results of ``dataset``, newest first."""
+        c = quality_results.c
+        query = (
+            sa.select(quality_results)
+            .where(c.dataset == dataset)
+            .order_by(c.at.desc(), c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # ------------------------------------------------------------------ products
+
+    def save_product(
+        self, spec: dict[str, Any], *, changes: list[dict] | None = None, published_by: str | None = None
+    ) -> None:
+        """Record a published product version and make it the product's current version."""
+        stamp = now()
+        values = {"version": spec["version"], "domain": spec.get("domain"), "owner": spec.get("owner"),
+                  "status": spec.get("status"), "description": spec.get("description"), "spec": spec, "published_at": stamp}  # fmt: skip
+        with self.engine.begin() as conn:
+            if (
+                conn.execute(products.update().where(products.c.name == spec["name"]).values(values)).rowcount
+                == 0
+            ):
+                conn.execute(products.insert().values(name=spec["name"], **values))
+            key = (product_versions.c.name == spec["name"]) & (product_versions.c.version == spec["version"])
+            conn.execute(product_versions.delete().where(key))
+            conn.execute(product_versions.insert().values(name=spec["name"], version=spec["version"], spec=spec,
+                                                          changes=changes, published_by=published_by, published_at=stamp))  # fmt: skip
+
+    def products(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(products).order_by(products.c.name)).mappings()]
+
+    def product(self, name: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(products).where(products.c.name == name)).mappings().first()
+        return dict(row) if row else None
+
+    def product_versions(self, name: str) -> list[dict[str, Any]]:
+        """Published versions of ``name``, newest first."""
+        c = product_versions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(product_versions).where(c.name == name).order_by(c.published_at.desc())
+            )
+            return [dict(r) for r in rows.mappings()]

@@ -1,0 +1,85 @@
+"""Built-in plugin: fills the catalog from run events of jobs, transfers and model builds.
+
+``dataset_written`` registers (or updates) the dataset with the schema written. ``run_finished``
+records lineage: table-level edges from each input to each output of the run, and column-level
+edges from ``run.details["lineage"]``, whose shape is::
+
+    {"inputs": ["store/asset", ...], "outputs": ["store/asset", ...],
+     "tables": [{"source_dataset": "store/in_asset", "target_dataset": "store/out_asset"}],
+     "columns": {"store/out_asset": {"out_col": [{"dataset": "store/in_asset", "column": "in_col",
+                                                  "transformation": "IDENTITY"}]}}}
+
+Inputs may also be dicts with a ``dataset`` key. Check results in ``run.details["quality"]``
+(``{dataset: [{check, passed, observed, message}]}``) are stored as quality results unless the
+run's kind is ``check`` (product tests store their own).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from meshkit.catalog.catalog import Catalog, ColumnInfo, Edge
+from meshkit.core.hookspecs import hookimpl
+
+_written: dict[str, set[str]] = {}
+_lock = threading.Lock()
+
+
+def _names(items: Any) -> list[str]:
+    out = []
+    for item in items or []:
+        name = item.get("dataset") if isinstance(item, dict) else item
+        if isinstance(name, str) and "/" in name:
+            out.append(name)
+    return out
+
+
+def run_lineage(run, written: set[str]) -> list[Edge]:
+    """The lineage edges a finished run declares or implies."""
+    lineage = run.details.get("lineage") or {}
+    inputs = _names(lineage.get("inputs"))
+    outputs = sorted(set(_names(lineage.get("outputs"))) | written)
+    edges = [Edge(i, o, transformation=run.kind) for i in inputs for o in outputs]
+    for table in lineage.get("tables") or []:
+        source, target = table.get("source_dataset"), table.get("target_dataset")
+        if isinstance(source, str) and isinstance(target, str):
+            edges.append(Edge(source, target, transformation=run.kind))
+    for target, columns in (lineage.get("columns") or {}).items():
+        for target_column, sources in (columns or {}).items():
+            for source in sources or []:
+                if isinstance(source, dict) and source.get("dataset") and source.get("column"):
+                    edges.append(Edge(source["dataset"], target, source["column"], target_column,
+                                      source.get("transformation")))  # fmt: skip
+                    edges.append(Edge(source["dataset"], target, transformation=run.kind))
+    return edges
+
+
+@hookimpl
+def dataset_written(meshkit, run, dataset, rows, schema):
+    if "/" not in dataset:
+        return
+    columns = (
+        [ColumnInfo(name=f.name, type=str(f.type), nullable=f.nullable) for f in schema]
+        if schema is not None
+        else None
+    )
+    catalog = Catalog(meshkit)
+    current = catalog.get(dataset)
+    catalog.register_dataset(dataset, columns=columns, run_id=run.id, rows=rows, kind="table",
+                             owner=None if current and current.owner else run.team)  # fmt: skip
+    with _lock:
+        _written.setdefault(run.id, set()).add(dataset)
+
+
+@hookimpl
+def run_finished(meshkit, run):
+    with _lock:
+        written = _written.pop(run.id, set())
+    catalog = Catalog(meshkit)
+    edges = run_lineage(run, written)
+    if edges:
+        catalog.add_lineage(edges, run_id=run.id, run_kind=run.kind)
+    if run.kind != "check":
+        for dataset, results in (run.details.get("quality") or {}).items():
+            catalog.record_quality(dataset, results, run_id=run.id)

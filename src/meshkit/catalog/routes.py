@@ -1,0 +1,119 @@
+"""Built-in plugin: the catalog's REST endpoints and web pages in the control service.
+
+``/api/v1/catalog/...`` answers JSON (search, datasets, lineage as JSON or SVG, products);
+``/ui/catalog`` pages list, search and show datasets with their lineage graph. Every route needs
+an authenticated caller. FastAPI is imported only when the service builds its app.
+"""
+
+from pathlib import Path
+
+from meshkit.core.hookspecs import hookimpl
+
+HERE = Path(__file__).parent
+
+
+def build_routers(meshkit) -> list:
+    """The API router and the UI router."""
+    from typing import Annotated
+
+    from fastapi import APIRouter, Depends, Query, Request
+    from fastapi.responses import HTMLResponse, Response
+    from fastapi.templating import Jinja2Templates
+    from jinja2 import ChoiceLoader, FileSystemLoader
+
+    from meshkit.catalog.catalog import Catalog
+    from meshkit.catalog.svg import render_svg
+    from meshkit.core.errors import UserError
+    from meshkit.service.auth import Principal, principal_of
+    from meshkit.service.exceptions import NotFoundError
+    from meshkit.service.routes import API, ERRORS
+    from meshkit.service.ui import views
+
+    caller = [Depends(principal_of)]
+    api = APIRouter(prefix=f"{API}/catalog", responses=ERRORS, tags=["catalog"], dependencies=caller)
+    ui = APIRouter(prefix="/ui/catalog", include_in_schema=False)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.loader = ChoiceLoader([FileSystemLoader(HERE / "templates"), views.templates.env.loader])
+    templates.env.filters.update(views.templates.env.filters)
+    catalog = Catalog(meshkit)
+
+    def find(name: str):
+        try:
+            return catalog.find(name)
+        except UserError as exc:
+            raise NotFoundError(exc.message, hint=exc.hint) from None
+
+    @api.get("/search", summary="Search datasets and products by name, description, column or tag")
+    def search(q: Annotated[str, Query(min_length=1, description="Words that must all match")]):
+        return [hit.__dict__ for hit in catalog.search(q)]
+
+    @api.get("/datasets", summary="All catalog datasets")
+    def datasets():
+        return [d.as_dict() for d in catalog.datasets()]
+
+    @api.get("/datasets/{name:path}", summary="One dataset with its quality results and neighbours")
+    def dataset(name: str):
+        found = find(name)
+        graph = catalog.lineage(found.id, depth=1)
+        quality = [{**q, "at": q["at"].isoformat()} for q in catalog.quality(found.id)]
+        return {
+            **found.as_dict(),
+            "upstream": graph.upstream(),
+            "downstream": graph.downstream(),
+            "quality": quality,
+        }
+
+    @api.get("/lineage/{name:path}", summary="Lineage graph (JSON, or SVG with format=svg)")
+    def lineage(name: str, depth: int = 10, format: str = "json"):
+        graph = catalog.lineage(name if "/" in name else find(name).id, depth=depth)
+        if format == "svg":
+            return Response(render_svg(graph), media_type="image/svg+xml")
+        return {"focus": graph.focus, "nodes": graph.nodes, "edges": [e.__dict__ for e in graph.edges]}
+
+    @api.get("/products", summary="Published products")
+    def products():
+        return [{k: v for k, v in p.items() if k != "spec"} for p in catalog.products()]
+
+    @api.get("/products/{name}", summary="A published product: its descriptor and versions")
+    def product(name: str):
+        found = catalog.product(name)
+        if found is None:
+            raise NotFoundError(
+                f"No published product `{name}`.", hint="Publish it with `meshkit product publish`."
+            )
+        versions = [{"version": v["version"], "published_at": v["published_at"], "changes": v["changes"]}
+                    for v in catalog.product_versions(name)]  # fmt: skip
+        return {**found, "versions": versions}
+
+    def page(request: Request, name: str, **context) -> HTMLResponse:
+        nav = request.app.state.ui_pages
+        principal = getattr(request.state, "principal", None)
+        return templates.TemplateResponse(request, name, {"principal": principal, "nav": nav, **context})
+
+    @ui.get("", response_class=HTMLResponse)
+    def index(request: Request, principal: Annotated[Principal, Depends(principal_of)], q: str = ""):
+        hits = catalog.search(q) if q.strip() else None
+        return page(
+            request, "catalog.html", q=q, hits=hits, datasets=catalog.datasets(), products=catalog.products()
+        )
+
+    @ui.get("/datasets/{name:path}", response_class=HTMLResponse)
+    def dataset_page(request: Request, name: str, principal: Annotated[Principal, Depends(principal_of)]):
+        found = find(name)
+        graph = catalog.lineage(found.id)
+        svg = render_svg(graph, link="/ui/catalog/datasets/{}")
+        return page(
+            request, "dataset.html", dataset=found, graph=graph, svg=svg, quality=catalog.quality(found.id)
+        )
+
+    return [api, ui]
+
+
+@hookimpl(optionalhook=True)
+def register_routes(meshkit):
+    return build_routers(meshkit)
+
+
+@hookimpl(optionalhook=True)
+def register_ui_pages(meshkit):
+    return [("Catalog", "/ui/catalog")]

@@ -1,0 +1,1 @@
+"""SmartPizza: the end-to-end demo (data generator, demo workspace runner, HTML report)."""

@@ -1,0 +1,140 @@
+"""The governor: builds the policy input from the catalog, decides, caches, and audits.
+
+Every read path (governed SQL, Flight, transfers) asks ``Governor.decide``. Decisions are cached
+per (subject, purpose, dataset, operation, location) for ``policy_cache_seconds``; the cache is
+dropped at once when a policy file or the dataset's catalog entry changes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from meshkit.catalog.catalog import Catalog, Dataset
+from meshkit.core.errors import ConfigError
+from meshkit.governance import audit
+from meshkit.governance.decision import Decision, Subject
+from meshkit.governance.exceptions import AccessDeniedError
+from meshkit.governance.policies import PolicyEngine
+
+if TYPE_CHECKING:
+    from meshkit.core.context import Meshkit
+
+POLICY_DIR = "policies"
+
+
+def input_document(subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read",
+                   location: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The ``input`` a policy sees."""
+    return {
+        "subject": subject.as_dict(),
+        "purpose": purpose,
+        "location": location,
+        "operation": operation,
+        "dataset": {
+            "name": dataset.id,
+            "store": dataset.store,
+            "asset": dataset.asset,
+            "tags": dataset.tags,
+            "owner": dataset.owner,
+            "domain": dataset.domain,
+            "product": dataset.product,
+            "residency": dataset.residency,
+        },  # fmt: skip
+        "columns": [{"name": c.name, "type": c.type, "tags": c.all_tags} for c in dataset.columns],
+    }
+
+
+class Governor:
+    """Policy decisions for one workspace."""
+
+    def __init__(self, meshkit: Meshkit):
+        self.meshkit = meshkit
+        config = meshkit.config
+        self.catalog = Catalog(meshkit)
+        self.engine = PolicyEngine(meshkit.workspace.root / POLICY_DIR, package=config.get("policy_package"),
+                                   default_deny=config.get("policy_default_deny"), opa_url=config.get("policy_opa_url"))  # fmt: skip
+        self.location = config.get("policy_location")
+        self.ttl = float(config.get("policy_cache_seconds"))
+        self._decisions: dict[tuple, tuple[float, tuple, Decision]] = {}
+        self._datasets: dict[str, tuple[float, Dataset]] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ datasets
+
+    def dataset(self, name: str) -> Dataset:
+        """The catalog entry for ``name`` (cached like decisions)."""
+        with self._lock:
+            hit = self._datasets.get(name)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        found = self.catalog.find(name)
+        with self._lock:
+            self._datasets[name] = (time.monotonic() + self.ttl, found)
+        return found
+
+    # ------------------------------------------------------------------ decisions
+
+    def decide(self, subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read",
+               channel: str = "api", statement: str | None = None, audit_log: bool = True) -> Decision:  # fmt: skip
+        """The decision for this access, recorded in the audit log."""
+        key = (subject, purpose, dataset.id, operation, self.location)
+        version = (self.engine.signature(), dataset.updated_at)
+        with self._lock:
+            hit = self._decisions.get(key)
+        if hit and hit[0] > time.monotonic() and hit[1] == version:
+            decision = hit[2]
+        else:
+            document = input_document(subject, purpose, dataset, operation=operation, location=self.location)
+            decision = self.engine.decide(document)
+            with self._lock:
+                self._decisions[key] = (time.monotonic() + self.ttl, version, decision)
+        if audit_log:
+            redacted = self.meshkit.redactor.redact(statement) if statement else None
+            audit.record(self.meshkit.metadata.engine, decision, subject=subject, purpose=purpose, operation=operation,
+                         channel=channel, location=self.location, statement=redacted)  # fmt: skip
+        return decision
+
+    def require(self, subject: Subject, purpose: str | None, dataset: Dataset, **kw) -> Decision:
+        """``decide``, raising ``AccessDeniedError`` when denied."""
+        decision = self.decide(subject, purpose, dataset, **kw)
+        if not decision.allowed:
+            raise AccessDeniedError(
+                f"Access to `{dataset.id}` denied for {subject} (purpose {purpose or 'none'}): {decision.reason}.",
+                dataset=dataset.id, reason=decision.reason,
+                hint="Run `meshkit policy eval` to see the policy input and decision.",
+            )  # fmt: skip
+        return decision
+
+    def explain(
+        self, subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read"
+    ) -> dict[str, Any]:
+        """The policy input, the raw policy document and the combined decision (not cached)."""
+        document = input_document(subject, purpose, dataset, operation=operation, location=self.location)
+        return {
+            "input": document,
+            "result": self.engine.evaluate(document),
+            "decision": self.engine.decide(document),
+        }
+
+    # ------------------------------------------------------------------ callers
+
+    def subject_for_token(self, token: str) -> Subject | None:
+        """The subject whose ``[governance.subjects.NAME] token`` (a reference) equals ``token``."""
+        for name, entry in self.subjects().items():
+            expected = entry.get("token")
+            if expected is None:
+                continue
+            value = str(self.meshkit.resolve(expected))
+            if hmac.compare_digest(value.encode(), token.encode()):
+                return Subject(user=entry.get("user", name), role=entry.get("role"), team=entry.get("team"))
+        return None
+
+    def subjects(self) -> dict[str, dict[str, Any]]:
+        """``[governance.subjects.NAME]`` tables of ``meshkit.toml``."""
+        subjects = self.meshkit.workspace.settings.get("governance", {}).get("subjects", {})
+        if not isinstance(subjects, dict):
+            raise ConfigError("`[governance.subjects]` must hold tables.", where="meshkit.toml")
+        return subjects

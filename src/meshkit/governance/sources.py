@@ -1,0 +1,137 @@
+"""Where a catalog dataset's rows come from, as a relation in the governed DuckDB connection.
+
+Tables and views of the warehouse are referenced in place by their fully qualified name (which a
+user's CTE cannot shadow); a view's definition is returned too, so governed SQL can govern the
+tables under it. Datasets in other stores are read through the store and registered as Arrow
+data; a store that keeps snapshots (Iceberg) reads the one ``AS OF`` names.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from meshkit.catalog.catalog import Dataset
+from meshkit.core.errors import UserError
+from meshkit.data.stores.duckdb import DuckDBStore
+
+if TYPE_CHECKING:
+    from meshkit.core.context import Meshkit
+
+
+@dataclass(frozen=True)
+class TimeTravel:
+    """``AS OF``: a snapshot id (``kind='version'``) or a point in time (``kind='timestamp'``)."""
+
+    kind: str
+    value: str
+
+
+@dataclass
+class Source:
+    """A dataset as the engine reads it."""
+
+    relation: str
+    schema: pa.Schema
+    #: The ``SELECT`` of a warehouse view, to govern the tables it reads.
+    view_sql: str | None = None
+    #: Arrow data to register under ``relation`` before running (other stores).
+    load: Callable[[], Any] | None = None
+
+
+class Sources:
+    """Resolves datasets to relations of the engine store's DuckDB connection, with a short cache."""
+
+    def __init__(self, meshkit: Meshkit, engine: DuckDBStore, ttl: float):
+        self.meshkit = meshkit
+        self.engine = engine
+        self.ttl = ttl
+        self._cache: dict[tuple, tuple[float, Source]] = {}
+        self._lock = threading.Lock()
+        self._database: str | None = None
+
+    def database(self) -> str:
+        if self._database is None:
+            self._database = self.engine.connect().execute("SELECT current_database()").fetchone()[0]
+        return self._database
+
+    def resolve(self, dataset: Dataset, as_of: TimeTravel | None = None) -> Source:
+        key = (dataset.id, dataset.updated_at, as_of)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        store = self.meshkit.store(dataset.store)
+        if isinstance(store, DuckDBStore) and store.path == self.engine.path and store.path != ":memory:":
+            if as_of is not None:
+                raise UserError(
+                    f"`{dataset.id}` is a DuckDB table, which keeps no snapshots; `AS OF` needs an Iceberg port."
+                )
+            source = self._warehouse(dataset)
+        else:
+            source = self._external(store, dataset, as_of)
+        with self._lock:
+            self._cache[key] = (time.monotonic() + self.ttl, source)
+        return source
+
+    def _warehouse(self, dataset: Dataset) -> Source:
+        table = exp.to_table(dataset.asset, dialect="duckdb")
+        schema_name, name = table.db or "main", table.name
+        relation = exp.table_(name, db=schema_name, catalog=self.database(), quoted=True).sql("duckdb")
+        conn = self.engine.connect()
+        try:
+            found = conn.execute(
+                "SELECT sql FROM duckdb_views() WHERE database_name = current_database() AND schema_name = ? AND view_name = ?",
+                [schema_name, name],
+            ).fetchone()
+            arrow = conn.execute(f"SELECT * FROM {relation} LIMIT 0").to_arrow_table().schema
+        except Exception as exc:  # duckdb.CatalogException and friends
+            raise UserError(f"Dataset `{dataset.id}` is in the catalog but not in the warehouse: {exc}.".splitlines()[0],
+                            hint="Run the job or transfer that writes it.") from None  # fmt: skip
+        finally:
+            conn.close()
+        return Source(relation, arrow, view_sql=found[0] if found else None)
+
+    def _external(self, store, dataset: Dataset, as_of: TimeTravel | None) -> Source:
+        relation = f'"__mk_src_{abs(hash((dataset.id, as_of))) % 10**12}"'
+        snapshot_id = self._snapshot(store, dataset, as_of) if as_of is not None else None
+
+        def load():
+            if snapshot_id is None:
+                return store.read(dataset.asset).read_all()
+            return store.read(dataset.asset, snapshot_id=snapshot_id).read_all()
+
+        schema = pa.schema([pa.field(c.name, c.arrow_type) for c in store.schema(dataset.asset)])
+        return Source(relation, schema, load=load)
+
+    @staticmethod
+    def _snapshot(store, dataset: Dataset, as_of: TimeTravel) -> int:
+        """The snapshot id ``AS OF`` names: given, or the newest taken at or before the time."""
+        if not hasattr(store, "snapshots"):
+            raise UserError(
+                f"Store `{store.name}` ({store.type}) keeps no snapshots; `AS OF` is for Iceberg ports."
+            )
+        if as_of.kind == "version":
+            try:
+                return int(as_of.value)
+            except ValueError:
+                raise UserError(f"`AS OF VERSION` takes a snapshot id, not `{as_of.value}`.") from None
+        try:
+            moment = datetime.fromisoformat(as_of.value)
+        except ValueError:
+            raise UserError(f"`AS OF TIMESTAMP` takes an ISO time, not `{as_of.value}`.") from None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        taken = [s for s in store.snapshots(dataset.asset) if s["timestamp"] <= moment]
+        if not taken:
+            raise UserError(
+                f"`{dataset.id}` has no snapshot at or before {moment.isoformat()}.",
+                hint="See `meshkit product history` for its snapshots.",
+            )
+        return taken[-1]["snapshot_id"]

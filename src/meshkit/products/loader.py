@@ -1,0 +1,94 @@
+"""Read ``products/NAME.yaml``; errors name the file, the field and its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from meshkit.core.errors import ConfigError
+from meshkit.core.workspace import Workspace
+from meshkit.products.spec import Product
+
+PRODUCTS_DIR = "products"
+
+
+def _line_of(text: str, loc: tuple) -> int | None:
+    """The 1-based line of the YAML node at ``loc`` (keys and list indexes), best effort."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == key), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def parse_product(text: str, where: str) -> Product:
+    """A ``Product`` from YAML text; ``where`` names the source in errors."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}" if mark else where
+        raise ConfigError(
+            f"Invalid YAML: {getattr(exc, 'problem', exc)}.", where=at, hint="Fix the YAML syntax."
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "A product descriptor is a YAML mapping.", where=where, hint="Start with `name:` and `version:`."
+        )
+    return validate_product(data, where, text)
+
+
+def validate_product(data: dict[str, Any], where: str, text: str | None = None) -> Product:
+    try:
+        return Product.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(text, loc) if text else None
+        more = f" ({len(exc.errors()) - 1} more error(s))" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"Field `{field}`: {error['msg']}{more}.", where=f"{where}:{line}" if line else where,
+                          hint="See docs/reference/product-spec.md.") from None  # fmt: skip
+
+
+def load_product(path: str | Path) -> Product:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read product descriptor: {exc.strerror}.", where=str(path)) from None
+    return parse_product(text, str(path))
+
+
+def product_path(workspace: Workspace, name_or_path: str) -> Path:
+    """The descriptor file of a product given by name or path."""
+    for candidate in (Path(name_or_path), workspace.resolve(name_or_path),
+                      workspace.root / PRODUCTS_DIR / f"{name_or_path}.yaml",
+                      workspace.root / PRODUCTS_DIR / f"{name_or_path}.yml"):  # fmt: skip
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in product_files(workspace))
+    hint = f"Known products: {', '.join(known)}." if known else "Create products/NAME.yaml."
+    raise ConfigError(f"No product `{name_or_path}` found.", hint=hint)
+
+
+def product_files(workspace: Workspace) -> list[Path]:
+    folder = workspace.root / PRODUCTS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())

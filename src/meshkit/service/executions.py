@@ -1,0 +1,246 @@
+"""Executions: run records of kind ``job`` started by the control service, and their life cycle.
+
+``submit`` records a ``submitted`` run and a queued execution in one transaction. Every server
+process's dispatcher claims queued executions with an atomic update and hands them to the
+executor; when the process ends, ``finalize`` marks the execution done and gives the run a final
+status if the job itself could not (killed, crashed, cancelled, timed out).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as _random
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from meshkit.core.metadata import runs
+from meshkit.core.runs import FINAL_STATUSES, RunRecord, now
+from meshkit.service import audit
+from meshkit.service.deployments import DEFAULT_DEPLOYMENT, Deployment
+from meshkit.service.deployments import get as get_deployment
+from meshkit.service.exceptions import ConflictError, NotFoundError
+from meshkit.service.tables import deployments, executions
+
+if TYPE_CHECKING:
+    from meshkit.service.runtime import ControlService
+
+log = logging.getLogger("meshkit.service")
+
+ACTIVE_STATES = ("queued", "launched")
+_COLUMNS = [runs.c.id, runs.c.name, runs.c.team, runs.c.status, runs.c.created_at, runs.c.started_at, runs.c.ended_at,
+            runs.c.rows_written, runs.c.error, runs.c.arguments, executions.c.deployment, executions.c.version,
+            executions.c.trigger, executions.c.scheduled_for, executions.c.attempt, executions.c.executor,
+            executions.c.state, executions.c.started_by, executions.c.cancel_requested]  # fmt: skip
+
+
+def new_execution_id(job: str, at: datetime) -> str:
+    return f"{job}-{at:%Y%m%dT%H%M%S}-{_random.token_hex(4)}"
+
+
+def run_row(run: RunRecord) -> dict[str, Any]:
+    """The ``runs`` row of a new run record (inserted here so the execution commits with it)."""
+    return {c.name: getattr(run, c.name) for c in runs.c}
+
+
+def active_count(conn: sa.Connection, team: str, job: str) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(executions)
+        .where(executions.c.team == team, executions.c.job == job, executions.c.state.in_(ACTIVE_STATES))
+    )
+    return conn.execute(query).scalar_one()
+
+
+def submit(svc: ControlService, conn: sa.Connection, deployment: Deployment, *, trigger: str, actor: str,
+           arguments: dict[str, Any] | None = None, scheduled_for: datetime | None = None, attempt: int = 1) -> RunRecord:  # fmt: skip
+    """Record a queued execution of ``deployment`` in ``conn``'s transaction (or a ``skipped`` one).
+
+    A scheduled or retried execution of a job that is still running is recorded as ``skipped``.
+    """
+    at = now()
+    run_id = new_execution_id(deployment.job, at)
+    args = {**deployment.arguments, **(arguments or {})}
+    run = RunRecord(id=run_id, kind="job", name=deployment.job, team=deployment.team, arguments=args, created_at=at,
+                    log_path=str(svc.log_dir / f"{run_id}.log"))  # fmt: skip
+    busy = active_count(conn, deployment.team, deployment.job)
+    if busy and trigger == "manual":
+        raise ConflictError(f"Job `{deployment.team}/{deployment.job}` is still running.",
+                            hint="Wait for it to finish or cancel it, then start again.")  # fmt: skip
+    state = "queued"
+    if busy:
+        run.status, run.started_at, run.ended_at, state = "skipped", at, at, "done"
+        run.error = "The previous execution was still running."
+    conn.execute(runs.insert().values(run_row(run)))
+    conn.execute(executions.insert().values(
+        run_id=run_id, team=deployment.team, job=deployment.job, deployment=deployment.id, version=deployment.version,
+        trigger=trigger, scheduled_for=scheduled_for, attempt=attempt, executor=svc.executor.name, state=state,
+        started_by=actor, submitted_at=at))  # fmt: skip
+    if trigger == "manual":
+        audit.record(
+            conn, actor, "execution.start", team=deployment.team, target=f"{deployment.job}/{run_id}"
+        )
+    svc.metrics.submitted(run.status)
+    return run
+
+
+def start(svc: ControlService, team: str, job: str, *, deployment_id: str | None, arguments: dict[str, Any] | None,
+          actor: str) -> dict[str, Any]:  # fmt: skip
+    """Start a manual execution; the dispatcher launches it at once."""
+    with svc.engine.begin() as conn:
+        deployment = get_deployment(conn, team, job, deployment_id or DEFAULT_DEPLOYMENT)
+        run = submit(svc, conn, deployment, trigger="manual", actor=actor, arguments=arguments)
+    svc.wake()
+    return get(svc.engine, team, job, run.id)
+
+
+def get(engine: sa.Engine, team: str, job: str, execution_id: str) -> dict[str, Any]:
+    query = (sa.select(*_COLUMNS).select_from(runs.outerjoin(executions, executions.c.run_id == runs.c.id))
+             .where(runs.c.id == execution_id, runs.c.team == team, runs.c.name == job, runs.c.kind == "job"))  # fmt: skip
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFoundError(
+            f"Job `{team}/{job}` has no execution `{execution_id}`.",
+            hint="List them with GET .../executions.",
+        )
+    return shape(row)
+
+
+def list_executions(engine: sa.Engine, team: str, *, job: str | None = None, status: str | None = None,
+                    limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:  # fmt: skip
+    """Newest first; CLI runs of the same job appear too (they share the run records)."""
+    query = (sa.select(*_COLUMNS).select_from(runs.outerjoin(executions, executions.c.run_id == runs.c.id))
+             .where(runs.c.kind == "job", runs.c.team == team).order_by(runs.c.created_at.desc()).limit(limit).offset(offset))  # fmt: skip
+    if job is not None:
+        query = query.where(runs.c.name == job)
+    if status is not None:
+        query = query.where(runs.c.status == status)
+    with engine.connect() as conn:
+        return [shape(row) for row in conn.execute(query).mappings()]
+
+
+def shape(row) -> dict[str, Any]:
+    data = dict(row)
+    for key in ("created_at", "started_at", "ended_at", "scheduled_for"):
+        if data.get(key) is not None and data[key].tzinfo is None:
+            data[key] = data[key].replace(tzinfo=now().tzinfo)
+    started, ended = data["started_at"], data["ended_at"]
+    data["duration"] = (ended - started).total_seconds() if started and ended else None
+    data["job"] = data.pop("name")
+    data["arguments"] = data["arguments"] or {}
+    data["trigger"] = data["trigger"] or "cli"
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    return data
+
+
+def cancel(svc: ControlService, team: str, job: str, execution_id: str, *, actor: str) -> dict[str, Any]:
+    """Cancel a queued execution at once; ask the executor to stop a launched one."""
+    current = get(svc.engine, team, job, execution_id)
+    if current["status"] in FINAL_STATUSES:
+        raise ConflictError(
+            f"Execution `{execution_id}` already ended ({current['status']}).", hint="Nothing to cancel."
+        )
+    with svc.engine.begin() as conn:
+        row = (
+            conn.execute(sa.select(executions).where(executions.c.run_id == execution_id)).mappings().first()
+        )
+        if row is None:
+            raise ConflictError(f"Execution `{execution_id}` was not started by the control service.",
+                                hint="Stop it where it runs (Ctrl-C for `meshkit run`).")  # fmt: skip
+        conn.execute(
+            executions.update().where(executions.c.run_id == execution_id).values(cancel_requested=True)
+        )
+        audit.record(conn, actor, "execution.cancel", team=team, target=f"{job}/{execution_id}")
+    if row["state"] == "queued":
+        finalize(
+            svc, execution_id, exit_code=None, reason="cancelled before it started", only_from=("queued",)
+        )
+    elif row["state"] == "launched":
+        svc.executor.cancel(dict(row))
+    return get(svc.engine, team, job, execution_id)
+
+
+def finalize(svc: ControlService, execution_id: str, *, exit_code: int | None, reason: str,
+             only_from: tuple[str, ...] = ACTIVE_STATES) -> str | None:  # fmt: skip
+    """Mark an execution done and give its run a final status if it has none; returns the final status.
+
+    Only one caller wins (the update is conditional on the state), so the ``run_finished`` hook of
+    a run the service ended fires once even with several server processes.
+    """
+    with svc.engine.begin() as conn:
+        won = conn.execute(executions.update().where(executions.c.run_id == execution_id, executions.c.state.in_(only_from))
+                           .values(state="done")).rowcount  # fmt: skip
+        if not won:
+            return None
+        row = conn.execute(
+            sa.select(executions.c.cancel_requested).where(executions.c.run_id == execution_id)
+        ).first()
+    run = svc.meshkit.runs.get(execution_id)
+    if run is None:
+        return None
+    changed = False
+    if row.cancel_requested and run.status != "succeeded":
+        changed = run.status != "cancelled"
+        status, error = "cancelled", run.error or f"Cancelled: {reason}."
+    elif run.status not in FINAL_STATUSES:
+        changed = True
+        code = f" (exit code {exit_code})" if exit_code is not None else ""
+        status, error = "platform_error", f"The job process ended{code} without recording a result: {reason}."
+    else:
+        status, error = run.status, run.error
+    if changed:
+        svc.meshkit.runs.finish(run, status, svc.meshkit.redactor.redact(error) if error else error)
+        try:
+            svc.meshkit.pm.hook.run_finished(meshkit=svc.meshkit, run=run)
+        except Exception:  # a failing notifier must not leave the execution unfinished
+            log.exception("run_finished hook failed for %s", execution_id)
+    svc.metrics.finished(run)
+    if status in ("user_error", "platform_error"):
+        _mark_retry(svc, execution_id)
+    return status
+
+
+def _mark_retry(svc: ControlService, execution_id: str) -> None:
+    """Leave a failed scheduled execution in state ``retry`` when its deployment allows another attempt."""
+    with svc.engine.begin() as conn:
+        row = (
+            conn.execute(sa.select(executions).where(executions.c.run_id == execution_id)).mappings().first()
+        )
+        if row is None or row["trigger"] not in ("scheduled", "retry") or row["cancel_requested"]:
+            return
+        key = (
+            (deployments.c.team == row["team"])
+            & (deployments.c.job == row["job"])
+            & (deployments.c.id == row["deployment"])
+        )
+        retries = conn.execute(sa.select(deployments.c.retries).where(key)).scalar()
+        if retries and row["attempt"] <= retries:
+            conn.execute(executions.update().where(executions.c.run_id == execution_id).values(state="retry"))
+
+
+def read_log(svc: ControlService, team: str, job: str, execution_id: str, *, offset: int = 0,
+             tail: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Log text from byte ``offset`` (or the last ``tail`` lines), secrets redacted, and the next offset."""
+    execution = get(svc.engine, team, job, execution_id)
+    run = svc.meshkit.runs.get(execution_id)
+    path = Path(run.log_path) if run and run.log_path else None
+    console = svc.log_dir / f"{execution_id}.console.log"
+    if (path is None or not path.is_file()) and console.is_file():
+        path = console
+    data, size = b"", 0
+    if path is not None and path.is_file():
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            if tail is not None:
+                handle.seek(max(0, size - 64 * 1024 * max(1, tail // 500 + 1)))
+                data = b"\n".join(handle.read().splitlines()[-tail:]) if tail else b""
+            else:
+                handle.seek(min(offset, size))
+                data = handle.read(1024 * 1024)
+                size = min(offset, size) + len(data)
+    text = svc.meshkit.redactor.redact(data.decode("utf-8", errors="replace"))
+    return {"id": execution_id, "status": execution["status"], "text": text, "offset": size,
+            "complete": execution["status"] in FINAL_STATUSES}  # fmt: skip

@@ -1,0 +1,50 @@
+"""Executors run deployed jobs: ``local`` (subprocesses, the default) and ``kubernetes``.
+
+An executor is registered through the ``register_executors`` hook as ``{name: factory}``, where
+``factory(meshkit)`` returns an object with the methods of :class:`Executor`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+#: Called once when an execution's process ends: ``on_exit(exit_code or None, reason, timed_out)``.
+ExitCallback = Callable[[int | None, str, bool], None]
+
+
+@dataclass
+class ExecutionSpec:
+    """What an executor needs to run one execution."""
+
+    run_id: str
+    team: str
+    job: str
+    deployment: str
+    version: int
+    job_dir: Path
+    workspace: Path
+    log_path: Path
+    arguments: dict[str, Any] = field(default_factory=dict)
+    timeout: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    """The interface of an executor."""
+
+    name: str
+
+    def launch(self, spec: ExecutionSpec, on_exit: ExitCallback) -> dict[str, Any]:
+        """Start the execution; returns ``{"host": ..., "pid": ...}`` to record. Must not block."""
+
+    def cancel(self, execution: dict[str, Any]) -> None:
+        """Ask a launched execution (a ``service_executions`` row) to stop."""
+
+    def alive(self, execution: dict[str, Any]) -> bool | None:
+        """Whether a launched execution still runs; ``None`` when this process cannot tell."""
+
+    def adopt(self, execution: dict[str, Any], on_exit: ExitCallback) -> None:
+        """Watch an execution launched by an earlier server process until it ends."""

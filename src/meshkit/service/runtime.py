@@ -1,0 +1,266 @@
+"""``ControlService``: what one server process holds (database, auth, executor, metrics) and its worker.
+
+The worker thread loops every ``service_tick_seconds`` (or when woken by a new execution): it
+fires due schedule ticks and retries, launches queued executions up to
+``service_max_concurrent``, and reconciles executions whose process was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from meshkit.core.errors import ConfigError, MeshkitError
+from meshkit.core.metadata import runs
+from meshkit.core.runs import FINAL_STATUSES, now
+from meshkit.service import executions as ex
+from meshkit.service.auth import Authenticator
+from meshkit.service.deployments import get as get_deployment
+from meshkit.service.executors import ExecutionSpec
+from meshkit.service.metrics import ServiceMetrics
+from meshkit.service.scheduler import Scheduler
+from meshkit.service.sources import materialize
+from meshkit.service.tables import executions
+
+log = logging.getLogger("meshkit.service")
+RECONCILE_EVERY = 10.0
+
+
+def build_executor(meshkit):
+    """The executor named by ``service_executor``."""
+    name = meshkit.config.get("service_executor")
+    factories: dict[str, Any] = {}
+    for group in meshkit.pm.hook.register_executors():
+        factories.update(group or {})
+    if name not in factories:
+        raise ConfigError(f"Unknown executor `{name}`.", where="config key `service_executor`",
+                          hint=f"Use one of: {', '.join(sorted(factories))}.")  # fmt: skip
+    return factories[name](meshkit)
+
+
+class ControlService:
+    """The control service of one workspace in one server process."""
+
+    def __init__(self, meshkit):
+        self.meshkit = meshkit
+        self.engine = meshkit.metadata.engine
+        self.auth = Authenticator(meshkit)
+        self.executor = build_executor(meshkit)
+        self.metrics = ServiceMetrics()
+        self.scheduler = Scheduler(self)
+        state = meshkit.workspace.state_dir
+        self.log_dir = state / "runs"
+        self.source_cache = state / "service" / "sources"
+        self.max_concurrent = max(1, meshkit.config.get("service_max_concurrent"))
+        self.tick_seconds = max(0.05, meshkit.config.get("service_tick_seconds"))
+        self.max_source_bytes = meshkit.config.get("service_max_source_mb") * 1024 * 1024
+        self.running: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_reconcile = 0.0
+
+    # ---------------------------------------------------------------- worker
+
+    def start(self, *, background: bool = True) -> None:
+        """Reconcile what an earlier process left, then run the worker loop in a thread."""
+        self.reconcile(startup=True)
+        if background:
+            self._thread = threading.Thread(target=self._loop, name="meshkit-service-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def wake(self) -> None:
+        """Run the worker loop now (a new execution is queued)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.tick_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.step()
+            except Exception:  # the worker must outlive a database hiccup
+                log.exception("control service worker step failed")
+
+    def step(self) -> None:
+        """One pass: fire due ticks and retries, launch queued executions, reconcile now and then."""
+        at = now()
+        self.scheduler.fire_due(at)
+        self.scheduler.retry_due(at)
+        self.dispatch()
+        if time.monotonic() - self._last_reconcile > RECONCILE_EVERY:
+            self.reconcile()
+
+    # ---------------------------------------------------------------- dispatch
+
+    def dispatch(self) -> int:
+        """Claim and launch queued executions while this process has free slots."""
+        launched = 0
+        while True:
+            with self._lock:
+                free = self.max_concurrent - len(self.running)
+            if free <= 0:
+                break
+            query = (
+                sa.select(executions)
+                .where(executions.c.state == "queued")
+                .order_by(executions.c.submitted_at)
+                .limit(free)
+            )
+            with self.engine.connect() as conn:
+                queued = conn.execute(query).mappings().all()
+            if not queued:
+                break
+            for row in queued:
+                launched += self._claim_and_launch(dict(row))
+        self._update_gauges()
+        return launched
+
+    def _claim_and_launch(self, row: dict[str, Any]) -> int:
+        with self.engine.begin() as conn:
+            won = conn.execute(executions.update()
+                               .where(executions.c.run_id == row["run_id"], executions.c.state == "queued")
+                               .values(state="launched", host=getattr(self.executor, "host", None), launched_at=now())
+                               ).rowcount  # fmt: skip
+        if not won:
+            return 0
+        run_id = row["run_id"]
+        if row["cancel_requested"]:
+            ex.finalize(self, run_id, exit_code=None, reason="cancelled before it started")
+            return 0
+        with self._lock:
+            self.running.add(run_id)
+        try:
+            spec = self._spec(row)
+            info = self.executor.launch(
+                spec, lambda code, reason, timed_out: self._on_exit(run_id, code, reason, timed_out)
+            )
+        except (MeshkitError, OSError, sa.exc.SQLAlchemyError) as exc:
+            with self._lock:
+                self.running.discard(run_id)
+            self._fail_launch(run_id, exc)
+            return 0
+        with self.engine.begin() as conn:
+            conn.execute(
+                executions.update()
+                .where(executions.c.run_id == run_id)
+                .values(host=info.get("host"), pid=info.get("pid"))
+            )
+        submitted = row["submitted_at"]
+        if submitted.tzinfo is None:
+            submitted = submitted.replace(tzinfo=now().tzinfo)
+        self.metrics.start_latency.observe(max(0.0, (now() - submitted).total_seconds()))
+        return 1
+
+    def _spec(self, row: dict[str, Any]) -> ExecutionSpec:
+        with self.engine.connect() as conn:
+            deployment = get_deployment(conn, row["team"], row["job"], row["deployment"])
+            run_row = conn.execute(
+                sa.select(runs.c.arguments, runs.c.log_path).where(runs.c.id == row["run_id"])
+            ).first()
+        job_dir = materialize(self.engine, self.source_cache, row["team"], row["job"], row["version"])
+        env = {}
+        url = self.meshkit.config.get("metadata_url")
+        if url:
+            env["MESHKIT_METADATA_URL"] = str(url)
+        return ExecutionSpec(run_id=row["run_id"], team=row["team"], job=row["job"], deployment=row["deployment"],
+                             version=row["version"], job_dir=job_dir, workspace=self.meshkit.workspace.root,
+                             log_path=self.log_dir / f"{row['run_id']}.log", arguments=run_row.arguments or {},
+                             timeout=deployment.timeout, env=env)  # fmt: skip
+
+    def _fail_launch(self, run_id: str, exc: Exception) -> None:
+        message = exc.message if isinstance(exc, MeshkitError) else f"{type(exc).__name__}: {exc}"
+        log.error("cannot launch %s: %s", run_id, self.meshkit.redactor.redact(message))
+        ex.finalize(self, run_id, exit_code=None, reason=f"it could not be launched ({message})")
+
+    def _on_exit(self, run_id: str, code: int | None, reason: str, timed_out: bool) -> None:
+        with self._lock:
+            self.running.discard(run_id)
+        try:
+            if timed_out:
+                self._time_out(run_id, reason)
+            ex.finalize(self, run_id, exit_code=code, reason=reason)
+        except Exception:
+            log.exception("cannot finalize execution %s", run_id)
+        self.wake()
+
+    def _time_out(self, run_id: str, reason: str) -> None:
+        run = self.meshkit.runs.get(run_id)
+        if run is not None and run.status != "succeeded":
+            run.status = "running"
+            run.error = None
+            self.meshkit.runs.finish(run, "user_error", f"The execution {reason} and was stopped.")
+
+    # ---------------------------------------------------------------- reconciliation
+
+    def reconcile(self, *, startup: bool = False) -> int:
+        """Finish executions of this host whose process is gone; on startup, adopt those still running.
+
+        Returns how many were finished here.
+        """
+        self._last_reconcile = time.monotonic()
+        host = getattr(self.executor, "host", None)
+        query = (
+            sa.select(executions, runs.c.status, runs.c.ended_at)
+            .select_from(executions.join(runs, runs.c.id == executions.c.run_id))
+            .where(executions.c.state == "launched", executions.c.host == host)
+        )
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        finished = 0
+        stale = now() - timedelta(seconds=30)
+        for row in rows:
+            run_id = row["run_id"]
+            with self._lock:
+                if run_id in self.running:
+                    continue
+            launched_at = (
+                row["launched_at"].replace(tzinfo=stale.tzinfo)
+                if row["launched_at"].tzinfo is None
+                else row["launched_at"]
+            )
+            if row["pid"] is None and launched_at > stale:
+                continue  # being launched right now by another process
+            alive = self.executor.alive(row)
+            if alive:
+                if startup:
+                    with self._lock:
+                        self.running.add(run_id)
+                    self.executor.adopt(
+                        row, lambda code, reason, t, rid=run_id: self._on_exit(rid, code, reason, t)
+                    )
+                continue
+            if alive is None:
+                continue
+            ended = row["ended_at"]
+            if row["status"] in FINAL_STATUSES and ended is not None and not startup:
+                ended = ended.replace(tzinfo=stale.tzinfo) if ended.tzinfo is None else ended
+                if ended > stale:
+                    continue  # its own watcher is finishing it
+            why = "the server restarted and the process was gone" if startup else "the process disappeared"
+            finished += ex.finalize(self, run_id, exit_code=None, reason=why) is not None
+        self._update_gauges()
+        return finished
+
+    def _update_gauges(self) -> None:
+        with self.engine.connect() as conn:
+            depth = conn.execute(
+                sa.select(sa.func.count()).select_from(executions).where(executions.c.state == "queued")
+            ).scalar_one()
+        self.metrics.queue_depth.set(depth)
+        with self._lock:
+            self.metrics.running.set(len(self.running))

@@ -1,0 +1,126 @@
+"""The scheduler: fires each cron tick of each enabled deployment exactly once, and retries failures.
+
+Every server process runs it. A tick is claimed by an atomic
+``UPDATE ... SET next_run_at = <next> WHERE next_run_at = <tick>``: of several processes on one
+database exactly one sees its update succeed, and it records the execution in the same
+transaction, so a tick is neither fired twice nor lost. Without ``catch_up`` a deployment whose
+ticks were missed (server down) fires once for the latest one; with it, once for each.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from croniter import croniter
+
+from meshkit.core.metadata import runs
+from meshkit.service.deployments import Deployment, next_tick
+from meshkit.service.executions import submit
+from meshkit.service.tables import deployments, executions
+
+if TYPE_CHECKING:
+    from meshkit.service.runtime import ControlService
+
+log = logging.getLogger("meshkit.service")
+BATCH = 500
+
+
+def latest_tick(schedule: str, timezone: str, at: datetime) -> datetime:
+    """The last tick of ``schedule`` at or before ``at``, in UTC."""
+    local = (at + timedelta(microseconds=1)).astimezone(ZoneInfo(timezone))
+    return croniter(schedule, local).get_prev(datetime).astimezone(UTC)
+
+
+class Scheduler:
+    """Fires due deployments and due retries for one server process."""
+
+    def __init__(self, svc: ControlService):
+        self.svc = svc
+
+    def fire_due(self, at: datetime) -> int:
+        """Fire every tick due at ``at``; returns how many this process fired."""
+        fired = 0
+        while True:
+            query = (sa.select(deployments)
+                     .where(deployments.c.enabled.is_(True), deployments.c.next_run_at <= at)
+                     .order_by(deployments.c.next_run_at).limit(BATCH))  # fmt: skip
+            with self.svc.engine.connect() as conn:
+                due = [Deployment.from_row(r) for r in conn.execute(query).mappings()]
+            if not due:
+                return fired
+            progressed = False
+            for deployment in due:
+                won = self._fire(deployment, at)
+                fired += won
+                progressed = progressed or won
+            if not progressed and len(due) < BATCH:
+                return fired
+
+    def _fire(self, deployment: Deployment, at: datetime) -> bool:
+        tick = deployment.next_run_at
+        if not deployment.schedule:
+            return False
+        if deployment.catch_up:
+            scheduled_for = tick
+            following = next_tick(deployment.schedule, deployment.timezone, tick)
+        else:
+            scheduled_for = max(tick, latest_tick(deployment.schedule, deployment.timezone, at))
+            following = next_tick(deployment.schedule, deployment.timezone, max(tick, at))
+        key = (
+            (deployments.c.team == deployment.team)
+            & (deployments.c.job == deployment.job)
+            & (deployments.c.id == deployment.id)
+        )
+        try:
+            with self.svc.engine.begin() as conn:
+                won = conn.execute(deployments.update().where(key, deployments.c.next_run_at == tick)
+                                   .values(next_run_at=following)).rowcount  # fmt: skip
+                if not won:
+                    return False
+                submit(
+                    self.svc,
+                    conn,
+                    deployment,
+                    trigger="scheduled",
+                    actor="scheduler",
+                    scheduled_for=scheduled_for,
+                )
+        except sa.exc.OperationalError as exc:  # e.g. a lock timeout: another process holds this tick
+            log.info("tick of %s/%s not fired by this process: %s", deployment.team, deployment.job, exc.orig)
+            return False
+        self.svc.metrics.scheduler_lag.observe(max(0.0, (at - scheduled_for).total_seconds()))
+        return True
+
+    def retry_due(self, at: datetime) -> int:
+        """Start the next attempt of failed executions whose retry delay has passed."""
+        query = (sa.select(executions, runs.c.ended_at)
+                 .select_from(executions.join(runs, runs.c.id == executions.c.run_id))
+                 .where(executions.c.state == "retry").order_by(executions.c.submitted_at).limit(BATCH))  # fmt: skip
+        with self.svc.engine.connect() as conn:
+            waiting = conn.execute(query).mappings().all()
+        started = 0
+        for row in waiting:
+            key = (
+                (deployments.c.team == row["team"])
+                & (deployments.c.job == row["job"])
+                & (deployments.c.id == row["deployment"])
+            )
+            with self.svc.engine.begin() as conn:
+                found = conn.execute(sa.select(deployments).where(key)).mappings().first()
+                ended = (
+                    row["ended_at"].replace(tzinfo=UTC) if row["ended_at"].tzinfo is None else row["ended_at"]
+                )
+                if found is not None and ended + timedelta(seconds=found["retry_delay"]) > at:
+                    continue
+                won = conn.execute(executions.update().where(executions.c.run_id == row["run_id"], executions.c.state == "retry")
+                                   .values(state="done")).rowcount  # fmt: skip
+                if not won or found is None:
+                    continue
+                submit(self.svc, conn, Deployment.from_row(found), trigger="retry", actor="scheduler",
+                       scheduled_for=row["scheduled_for"], attempt=row["attempt"] + 1)  # fmt: skip
+                started += 1
+        return started
