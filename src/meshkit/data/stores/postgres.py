@@ -24,7 +24,6 @@ from meshkit.core.hookspecs import hookimpl
 from meshkit.data.stores.base import (
     ColumnSchema,
     StoreConnectionError,
-    canonical_type,
     first_line,
     missing_asset,
     with_retries,
@@ -276,27 +275,11 @@ class PostgreSQLStore(SQLStore):
 
     # ------------------------------------------------------------------ reading
 
-    def schema(self, asset: str) -> list[ColumnSchema]:
-        conn = self.connect()
-        try:
-            described = self._describe(conn, asset)
-        finally:
-            conn.close()
-        if described is None:
-            raise missing_asset(self, asset)
-        return described
-
     def read(
         self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None
     ) -> pa.RecordBatchReader:
-        fields = {c.name: c.arrow_type for c in self.schema(asset)}
-        names = list(columns) if columns else list(fields)
-        unknown = [c for c in names if c not in fields]
-        if unknown:
-            raise UserError(f"Column(s) {', '.join(unknown)} not in table `{asset}` of store `{self.name}`.",
-                            hint=f"Columns: {', '.join(fields)}.")  # fmt: skip
-        schema = pa.schema([(n, canonical_type(fields[n])) for n in names])
-        sql = self.select_sql(asset, names, filter)
+        schema = self.read_schema(asset, columns)
+        sql = self.select_sql(asset, schema.names, filter)
         conn = self.connect()
         try:
             cur = conn.cursor(name=f"mk_read_{secrets.token_hex(4)}")

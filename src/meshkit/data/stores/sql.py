@@ -19,11 +19,13 @@ from sqlglot import exp
 
 from meshkit.core.errors import ConfigError, MeshkitError, StoreError, UserError
 from meshkit.data.stores.base import (
+    ColumnSchema,
     DataLike,
     Store,
     WriteMode,
     WriteResult,
     as_reader,
+    canonical_type,
     check_keys,
     check_mode,
     first_line,
@@ -104,6 +106,30 @@ class SQLStore(Store):
         return arrow_to_sql_type(arrow_type).sql(self.dialect)
 
     # ------------------------------------------------------------------ to implement per store
+
+    def _describe(self, conn, asset: str) -> list[ColumnSchema] | None:
+        """The technical schema of ``asset``, or ``None`` if it does not exist."""
+        raise NotImplementedError
+
+    def schema(self, asset: str) -> list[ColumnSchema]:
+        conn = self.connect()
+        try:
+            described = self._describe(conn, asset)
+        finally:
+            self._release(conn)
+        if described is None:
+            raise missing_asset(self, asset)
+        return described
+
+    def read_schema(self, asset: str, columns: Sequence[str] | None) -> pa.Schema:
+        """The Arrow schema a read of ``columns`` (default: all) of ``asset`` returns; unknown columns fail."""
+        fields = {c.name: c.arrow_type for c in self.schema(asset)}
+        names = list(columns) if columns else list(fields)
+        unknown = [c for c in names if c not in fields]
+        if unknown:
+            raise UserError(f"Column(s) {', '.join(unknown)} not in table `{asset}` of store `{self.name}`.",
+                            hint=f"Columns: {', '.join(fields)}.")  # fmt: skip
+        return pa.schema([(n, canonical_type(fields[n])) for n in names])
 
     def _columns(self, conn, asset: str) -> list[str] | None:
         """Column names of ``asset`` or ``None`` if it does not exist."""

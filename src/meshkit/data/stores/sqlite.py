@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from meshkit.core.errors import UserError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.data.stores.base import ColumnSchema, missing_asset, url_path
+from meshkit.data.stores.base import ColumnSchema, url_path
 from meshkit.data.stores.sql import SQLStore
 
 _DECIMAL = re.compile(r"(?:DECIMAL|NUMERIC)(?:_TEXT)?\s*\(\s*(\d+)\s*(?:,\s*(\d+))?\s*\)", re.I)
@@ -198,26 +198,17 @@ class SQLiteStore(SQLStore):
         declared = self._declared(conn, asset)
         return None if declared is None else [name for name, _, _ in declared]
 
-    def schema(self, asset: str) -> list[ColumnSchema]:
-        conn = self.connect()
-        try:
-            declared = self._declared(conn, asset)
-        finally:
-            self._release(conn)
+    def _describe(self, conn, asset: str) -> list[ColumnSchema] | None:
+        declared = self._declared(conn, asset)
         if declared is None:
-            raise missing_asset(self, asset)
+            return None
         return [ColumnSchema(n, declared_to_arrow(t), t, nullable) for n, t, nullable in declared]
 
     def read(
         self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None
     ) -> pa.RecordBatchReader:
-        fields = {c.name: c.arrow_type for c in self.schema(asset)}
-        names = list(columns) if columns else list(fields)
-        unknown = [c for c in names if c not in fields]
-        if unknown:
-            raise UserError(f"Column(s) {', '.join(unknown)} not in table `{asset}` of store `{self.name}`.")
-        schema = pa.schema([(n, fields[n]) for n in names])
-        sql = self.select_sql(asset, names, filter)
+        schema = self.read_schema(asset, columns)
+        sql = self.select_sql(asset, schema.names, filter)
 
         def batches():
             conn = self.connect()
