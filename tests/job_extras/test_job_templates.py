@@ -1,5 +1,5 @@
 """The built-in templates (scd1, scd2, periodic_snapshot, insert) run by `meshkit run` through
-``job_input.execute_template``, on real DuckDB and real PostgreSQL, over several loads."""
+``job_input.execute_template``, on real DuckDB, PostgreSQL and MariaDB, over several loads."""
 
 import hashlib
 import json
@@ -16,6 +16,8 @@ class DuckDBSide:
     """The workspace warehouse, written and read by the test between runs."""
 
     store = "duckdb"
+    timestamp = "TIMESTAMP"
+    quote = staticmethod(lambda name: f'"{name}"')
 
     def __init__(self, workspace):
         self.path = str(workspace.root / ".meshkit" / "warehouse.duckdb")
@@ -47,6 +49,8 @@ class PostgresSide:
     """A fresh PostgreSQL schema; jobs reach it as their managed connection."""
 
     store = "postgres"
+    timestamp = "TIMESTAMP"
+    quote = staticmethod(lambda name: f'"{name}"')
 
     def __init__(self, dsn, schema):
         self.dsn, self.schema = dsn, schema
@@ -72,10 +76,53 @@ class PostgresSide:
             return con.execute(sql).fetchall()
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+class MySQLSide:
+    """A fresh MariaDB database; jobs reach it as their managed connection."""
+
+    store = "mysql"
+    #: A MariaDB TIMESTAMP ends in 2038: validity periods are DATETIME.
+    timestamp = "DATETIME"
+    quote = staticmethod(lambda name: f"`{name}`")
+
+    def __init__(self, dsn, database):
+        self.database = database
+        dsn = f"{dsn.rsplit('/', 1)[0]}/{database}"
+        self.schema_args = {"source_schema": database, "target_schema": database}
+        self.cli_options = ["-c", "db_default_type=mysql", "-c", f"mysql_dsn={dsn}"]
+
+    def name(self, table):
+        return f"`{self.database}`.`{table}`"
+
+    def _connect(self):
+        import pymysql
+
+        return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=self.database,
+                               autocommit=True, init_command="SET time_zone = '+00:00'")  # fmt: skip
+
+    def execute(self, sql, rows=None):
+        con = self._connect()
+        try:
+            with con.cursor() as cur:
+                cur.executemany(sql, rows) if rows else cur.execute(sql)
+        finally:
+            con.close()
+
+    def rows(self, sql):
+        con = self._connect()
+        try:
+            with con.cursor() as cur:
+                cur.execute(sql)
+                return list(cur.fetchall())
+        finally:
+            con.close()
+
+
+@pytest.fixture(params=["duckdb", "postgres", "mysql"])
 def side(request, workspace):
     if request.param == "duckdb":
         return DuckDBSide(workspace)
+    if request.param == "mysql":
+        return MySQLSide(request.getfixturevalue("mysql_dsn"), request.getfixturevalue("mysql_db"))
     return PostgresSide(request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema"))
 
 
@@ -183,6 +230,27 @@ def test_scd2_leaves_unchanged_rows_untouched(pg_dsn, pg_schema, cli, template_j
     assert after[1][1] != before[2]  # bob's first version was closed: rewritten
 
 
+def test_scd2_failure_leaves_the_target_as_it_was(side, load):
+    """The versions closed by a load are restored when one of its new versions is rejected."""
+    target = side.name("dim_customer")
+    ts = side.timestamp
+    side.execute(f"CREATE TABLE {target} (sk VARCHAR(64), active_from {ts}, active_to {ts}, id INTEGER, "
+                 "name VARCHAR(50), city VARCHAR(50), score INTEGER CHECK (score >= 0))")  # fmt: skip
+    replace_source(
+        side, "customers_src", SCD2_SOURCE, [(1, "ann", "paris", 10, D1), (2, "bob", "rome", 20, D1)]
+    )
+    load("scd2", **SCD2_ARGS)
+    day1 = side.rows(SCD2_QUERY.format(target))
+    assert day1 == [version(1, "ann", "paris", 10, D1), version(2, "bob", "rome", 20, D1)]
+    replace_source(
+        side, "customers_src", SCD2_SOURCE, [(1, "ann", "berlin", 11, D2), (2, "bob", "milan", -1, D2)]
+    )
+    result = load("scd2", expect_ok=False, **SCD2_ARGS)
+    assert result.exit_code == 1
+    assert "sql/merge-versions.sql" in result.output
+    assert side.rows(SCD2_QUERY.format(target)) == day1
+
+
 def test_scd2_merges_source_rows_of_one_id_in_time_order(side, load):
     """A source holding several changes of one id makes a version of each (late rows included)."""
     replace_source(side, "customers_src", SCD2_SOURCE, [
@@ -193,7 +261,9 @@ def test_scd2_merges_source_rows_of_one_id_in_time_order(side, load):
 
 
 def test_scd2_custom_column_names_and_max_value(side, load):
-    columns = "key VARCHAR(10), colour VARCHAR(10), changed TIMESTAMP"
+    """The names are quoted: ``key`` is a reserved word in MariaDB."""
+    key = side.quote("key")
+    columns = f"{key} VARCHAR(10), colour VARCHAR(10), changed TIMESTAMP"
     replace_source(side, "paint_src", columns, [("a", "red", D1)])
     args = {"source_view": "paint_src", "target_table": "dim_paint", "id_column": "key", "value_columns": "colour",
             "updated_at_column": "changed", "sk_column": "paint_sk", "active_from_column": "valid_from",
@@ -201,7 +271,7 @@ def test_scd2_custom_column_names_and_max_value(side, load):
     load("scd2", **args)
     replace_source(side, "paint_src", columns, [("a", "blue", D2)])
     load("scd2", **args)
-    query = f"SELECT paint_sk, valid_from, valid_to, key, colour FROM {side.name('dim_paint')} ORDER BY valid_from"
+    query = f"SELECT paint_sk, valid_from, valid_to, {key}, colour FROM {side.name('dim_paint')} ORDER BY valid_from"
     assert side.rows(query) == [
         (sk("a", D1), D1, D2, "a", "red"), (sk("a", D2), D2, datetime(2999, 1, 1), "a", "blue")]  # fmt: skip
 
@@ -317,7 +387,7 @@ def test_template_on_a_store_type_without_a_version(cli, template_job):
     result = cli("-c", "db_default_type=sqlite", "run", "load", "--arguments", json.dumps(arguments))
     assert result.exit_code == 1
     assert "has no version for store `sqlite` of type `sqlite`" in result.output
-    assert "duckdb or postgres" in result.output
+    assert "duckdb or mysql or postgres" in result.output
 
 
 def test_a_missing_source_is_named(cli, template_job):

@@ -1,10 +1,11 @@
 """Built-in templates: reusable data jobs run with ``job_input.execute_template(name, args)``.
 
 Each template is a folder of steps under ``templates/<name>/`` with one sub-folder per store type
-(``duckdb/``, ``postgres/``); the runtime runs the one matching the managed connection. Each
-holds one Python step that calls :func:`run_script`: it checks the arguments (VDK's names and
-defaults), derives the quoted names and column lists the SQL script uses as ``{placeholders}``,
-and runs the script in one transaction, so a failed load leaves the target as it was.
+(``duckdb/``, ``postgres/``, ``mysql/``); the runtime runs the one matching the managed connection.
+Each holds one Python step that calls :func:`run_script`: it checks the arguments (VDK's names and
+defaults), derives the quoted names and column lists the SQL script uses as ``{placeholders}`` in
+the store's dialect, and runs the script in one transaction, so a failed load leaves the target as
+it was.
 
 * ``scd1``: replace the target with the source, atomically (slowly changing dimension type 1).
 * ``scd2``: keep versions with active_from/active_to (slowly changing dimension type 2).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +32,29 @@ log = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
-def quote(name: str) -> str:
-    """``name`` as a double-quoted SQL identifier (DuckDB and PostgreSQL)."""
-    return '"' + name.replace('"', '""') + '"'
+@dataclass(frozen=True)
+class Dialect:
+    """How a store type's SQL quotes names, compares with NULLs and opens a transaction."""
+
+    quote_char: str = '"'
+    #: A comparison that is true when both sides are NULL.
+    same: str = "{} IS NOT DISTINCT FROM {}"
+    begin: str = "BEGIN TRANSACTION"
+    #: DDL commits the open transaction (MySQL/MariaDB): a script's leading CREATE TABLE
+    #: statements run before the transaction starts.
+    ddl_commits: bool = False
+
+    def quote(self, name: str) -> str:
+        return self.quote_char + name.replace(self.quote_char, self.quote_char * 2) + self.quote_char
+
+    def qualified(self, schema: str | None, name: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(name)}" if schema else self.quote(name)
 
 
-def qualified(schema: str | None, name: str) -> str:
-    return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+#: The dialect of DuckDB and PostgreSQL.
+STANDARD = Dialect()
+#: Dialects of the other store types, by type.
+DIALECTS = {"mysql": Dialect(quote_char="`", same="{} <=> {}", begin="START TRANSACTION", ddl_commits=True)}
 
 
 def _columns(value: Any) -> Any:
@@ -57,10 +75,10 @@ class LoadArguments(BaseModel):
     source_schema: str | None = None
     target_schema: str | None = None
 
-    def placeholders(self) -> dict[str, Any]:
+    def placeholders(self, dialect: Dialect = STANDARD) -> dict[str, Any]:
         return {
-            "source": qualified(self.source_schema, self.source_view),
-            "target": qualified(self.target_schema, self.target_table),
+            "source": dialect.qualified(self.source_schema, self.source_view),
+            "target": dialect.qualified(self.target_schema, self.target_table),
         }
 
 
@@ -68,8 +86,11 @@ class PeriodicSnapshotArguments(LoadArguments):
     #: The timestamp column that tells which snapshot period a row belongs to.
     last_arrival_ts: str
 
-    def placeholders(self) -> dict[str, Any]:
-        return {**super().placeholders(), "last_arrival_ts_column": quote(self.last_arrival_ts)}
+    def placeholders(self, dialect: Dialect = STANDARD) -> dict[str, Any]:
+        return {
+            **super().placeholders(dialect),
+            "last_arrival_ts_column": dialect.quote(self.last_arrival_ts),
+        }
 
 
 class Scd2Arguments(LoadArguments):
@@ -101,13 +122,14 @@ class Scd2Arguments(LoadArguments):
         self.tracked_columns = tracked
         return self
 
-    def placeholders(self) -> dict[str, Any]:
+    def placeholders(self, dialect: Dialect = STANDARD) -> dict[str, Any]:
+        quote = dialect.quote
         values = [quote(c) for c in self.value_columns]
         lags = [f"LAG({quote(c)}) OVER w AS _mk_prev_{i}" for i, c in enumerate(self.tracked_columns)]
-        same = [f"{quote(c)} IS NOT DISTINCT FROM _mk_prev_{i}" for i, c in enumerate(self.tracked_columns)]
-        match = [f"t.{q} IS NOT DISTINCT FROM n.{q}" for q in values]
+        same = [dialect.same.format(quote(c), f"_mk_prev_{i}") for i, c in enumerate(self.tracked_columns)]
+        match = [dialect.same.format(f"t.{q}", f"n.{q}") for q in values]
         return {
-            **super().placeholders(),
+            **super().placeholders(dialect),
             "id": quote(self.id_column),
             "sk": quote(self.sk_column),
             "updated_at": quote(self.updated_at_column),
@@ -130,8 +152,9 @@ ARGUMENTS: dict[str, type[LoadArguments]] = {
 }
 
 
-def validate_arguments(template: str, args: dict[str, Any]) -> dict[str, Any]:
-    """The placeholders of ``template`` for ``args``; a UserError naming a missing or bad argument."""
+def validate_arguments(template: str, args: dict[str, Any], dialect: Dialect = STANDARD) -> dict[str, Any]:
+    """The placeholders of ``template`` for ``args`` in ``dialect``; a UserError naming a missing or
+    bad argument."""
     model = ARGUMENTS[template]
     try:
         parsed = model(**args)
@@ -148,7 +171,7 @@ def validate_arguments(template: str, args: dict[str, Any]) -> dict[str, Any]:
         raise UserError(
             message, where=f"template {template}", hint=f"Required arguments: {', '.join(required)}."
         ) from None
-    return parsed.placeholders()
+    return parsed.placeholders(dialect)
 
 
 def run_script(job_input, template: str, script: str) -> int:
@@ -156,13 +179,17 @@ def run_script(job_input, template: str, script: str) -> int:
 
     The arguments are checked first; the script's ``{placeholders}`` come from the arguments and
     the names :func:`validate_arguments` derives. An empty source leaves the target as it is, so an
-    empty extract never wipes a table (as in VDK). Returns the number of statements run.
+    empty extract never wipes a table (as in VDK). Where DDL commits (MySQL/MariaDB), the script's
+    leading ``CREATE TABLE`` statements run before the transaction; the rest must be DML or work
+    on temporary tables. Returns the number of statements run.
     """
     args = job_input.get_arguments()
-    values = {**args, **validate_arguments(template, args)}
     connection = job_input.get_managed_connection()
+    dialect = DIALECTS.get(connection.store.type, STANDARD)
+    values = {**args, **validate_arguments(template, args, dialect)}
     path = TEMPLATES_DIR / template / connection.store.type / "sql" / script
     statements = split_statements(substitute(path.read_text(), values))
+    setup = _leading_ddl(statements) if dialect.ddl_commits else []
     source = values["source"]
     cursor = connection.cursor()
     try:
@@ -171,8 +198,10 @@ def run_script(job_input, template: str, script: str) -> int:
                 "Template %s: source %s holds no rows; the target is left as it is.", template, source
             )
             return 0
-        cursor.execute("BEGIN TRANSACTION")
-        for line, statement in statements:
+        for line, statement in setup:
+            _execute(cursor, statement, template, f"sql/{script} line {line}")
+        cursor.execute(dialect.begin)
+        for line, statement in statements[len(setup) :]:
             _execute(cursor, statement, template, f"sql/{script} line {line}")
             verb = statement.split(None, 1)[0].upper()
             if verb in ("INSERT", "DELETE"):
@@ -186,6 +215,16 @@ def run_script(job_input, template: str, script: str) -> int:
     finally:
         cursor.close()
     return len(statements)
+
+
+def _leading_ddl(statements: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The statements before the first one that is not a ``CREATE TABLE`` of a lasting table."""
+    count = 0
+    for _, statement in statements:
+        if [word.upper() for word in statement.split(None, 2)[:2]] != ["CREATE", "TABLE"]:
+            break
+        count += 1
+    return statements[:count]
 
 
 def _execute(cursor, statement: str, template: str, where: str):
