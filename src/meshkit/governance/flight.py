@@ -1,7 +1,8 @@
 """Arrow Flight server for product output ports, with the policy decision applied to every batch.
 
 Warehouse ports are masked by one DuckDB query; ports in other stores (Parquet files, Iceberg)
-stream through the transforms' Arrow path batch by batch. Callers authenticate with a bearer token (``[governance.subjects.NAME] token = "env:..."`` in
+stream through the transforms' Arrow path batch by batch. A column masked to one value on every
+row (redacted, and ``NOT NULL`` or without nulls in its Parquet footers) is never read. Callers authenticate with a bearer token (``[governance.subjects.NAME] token = "env:..."`` in
 ``meshkit.toml``), which names their user, role and team. A ticket is JSON:
 ``{"dataset": "warehouse/customers", "purpose": "marketing"}``. The server decides like governed
 SQL does (same policies, cache and audit log) and streams the masked rows; a denied caller gets
@@ -21,8 +22,9 @@ from meshkit.data.transforms import transform_reader
 from meshkit.governance.decision import Subject
 from meshkit.governance.exceptions import AccessDeniedError
 from meshkit.governance.governor import Governor
-from meshkit.governance.masking import decision_transforms, masked_schema, masked_sql
+from meshkit.governance.masking import constant_columns, decision_transforms, masked_schema, masked_sql
 from meshkit.governance.query import GovernedSQL
+from meshkit.governance.sources import null_free_columns
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -133,11 +135,7 @@ class GovernedFlightServer(flight.FlightServerBase):
             )
             source = self.sql.sources.resolve(dataset)
             if source.load is not None:
-                # NOTE: ports outside the warehouse stream through the transforms' Arrow path, batch by batch.
-                reader = self.meshkit.store(dataset.store).read(dataset.asset)
-                return flight.RecordBatchStream(
-                    transform_reader(decision_transforms(decision, reader.schema), reader)
-                )
+                return flight.RecordBatchStream(self._external(dataset, source.schema, decision))
             sql = masked_sql(source.relation, source.schema, decision)
             # The cursor lives as long as the reader streams; it is closed when both are collected.
             return flight.RecordBatchStream(
@@ -145,6 +143,41 @@ class GovernedFlightServer(flight.FlightServerBase):
             )
         except MeshkitError as exc:
             raise _flight_error(exc) from None
+
+    def _external(self, dataset, schema: pa.Schema, decision) -> pa.RecordBatchReader:
+        """A port outside the warehouse through the transforms' Arrow path, batch by batch.
+
+        Columns masked to a constant (redacted, no nulls) and, without a row filter, removed
+        columns are not read from the store at all; the constants are added to each batch.
+        """
+        store = self.meshkit.store(dataset.store)
+        free = null_free_columns(store, dataset.asset)
+        schema = pa.schema([f.with_nullable(f.nullable and f.name not in free) for f in schema])
+        constants = constant_columns(decision, schema)
+        skipped = set(constants)
+        if not decision.predicates():
+            chosen = decision.column_actions()
+            skipped |= {n for n in schema.names if chosen.get(n.lower()) == "RemoveColumn"}
+        read = [n for n in schema.names if n not in skipped]
+        if not read:  # nothing left to read: read (and mask) everything to keep the row count
+            read, constants = schema.names, {}
+        reader = store.read(dataset.asset, columns=read)
+        masked = transform_reader(decision_transforms(decision, reader.schema), reader)
+        if not constants:
+            return masked
+        names = masked_schema(schema, decision).names
+        out = pa.schema(
+            [pa.field(n, pa.string()) if n in constants else masked.schema.field(n) for n in names]
+        )
+
+        def batches():
+            for batch in masked:
+                fill = {n: pa.repeat(value, batch.num_rows) for n, value in constants.items()}
+                yield pa.RecordBatch.from_arrays(
+                    [fill[n] if n in fill else batch.column(n) for n in names], schema=out
+                )
+
+        return pa.RecordBatchReader.from_batches(out, batches())
 
 
 def fetch(location: str, token: str, dataset: str, purpose: str | None = None, **request: Any) -> pa.Table:

@@ -13,12 +13,14 @@ import sqlglot
 from sqlglot import exp
 
 from meshkit.core.errors import ConfigError, UserError
-from meshkit.data.transforms.base import has_text, quote
+from meshkit.data.transforms.base import has_text, literal, quote
 from meshkit.data.transforms.columns import Cast, RemoveColumn
 from meshkit.data.transforms.masking import Digest, Redact
 from meshkit.data.transforms.rows import Filter
 from meshkit.governance.decision import Decision
 
+#: What ``RedactColumn`` turns every non-null value into.
+REDACTED = Redact(["*"]).value
 _COLUMN_TRANSFORMS = {
     "RedactColumn": lambda cols: Redact(cols),
     "DigestColumn": lambda cols: Digest(cols, {"algo": "sha256"}),
@@ -50,6 +52,17 @@ def decision_transforms(decision: Decision, schema: pa.Schema) -> list:
     return transforms
 
 
+def constant_columns(decision: Decision, schema: pa.Schema) -> dict[str, str]:
+    """``{column: value}`` for the columns ``decision`` masks to one value on every row.
+
+    A redacted column that cannot hold nulls (declared ``NOT NULL``, or none in the data) reads
+    as the fixed redaction text everywhere, so neither path needs to read it.
+    """
+    chosen = decision.column_actions()
+    return {field.name: REDACTED for field in schema
+            if not field.nullable and chosen.get(field.name.lower()) == "RedactColumn"}  # fmt: skip
+
+
 def predicate_sql(decision: Decision) -> str | None:
     """The ``FilterRows`` predicates, and-ed, checked to be one DuckDB boolean expression each."""
     parts = []
@@ -68,6 +81,7 @@ def predicate_sql(decision: Decision) -> str | None:
 def masked_sql(relation: str, schema: pa.Schema, decision: Decision) -> str:
     """``SELECT`` over ``relation`` (a name or subquery) applying every action of ``decision``."""
     chosen = decision.column_actions()
+    constants = constant_columns(decision, schema)
     items = []
     for field in schema:
         action = chosen.get(field.name.lower())
@@ -76,6 +90,9 @@ def masked_sql(relation: str, schema: pa.Schema, decision: Decision) -> str:
             continue
         if action is None:
             items.append(column)
+            continue
+        if field.name in constants:  # a constant: DuckDB need not read the column at all
+            items.append(f"{literal(constants[field.name])} AS {column}")
             continue
         if not has_text(field.type):
             column, field = f"CAST({column} AS VARCHAR)", pa.field(field.name, pa.string())

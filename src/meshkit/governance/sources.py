@@ -25,6 +25,9 @@ from meshkit.data.stores.duckdb import DuckDBStore
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
 
+#: Read the Parquet footers of at most this many files to learn which columns hold no nulls.
+MAX_FOOTERS = 256
+
 
 @dataclass(frozen=True)
 class TimeTravel:
@@ -92,11 +95,15 @@ class Sources:
                 [schema_name, name],
             ).fetchone()
             arrow = conn.execute(f"SELECT * FROM {relation} LIMIT 0").to_arrow_table().schema
+            required = {row[0] for row in conn.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = ? AND table_name = ? AND NOT is_nullable", [schema_name, name]).fetchall()}  # fmt: skip
         except Exception as exc:  # duckdb.CatalogException and friends
             raise UserError(f"Dataset `{dataset.id}` is in the catalog but not in the warehouse: {exc}.".splitlines()[0],
                             hint="Run the job or transfer that writes it.") from None  # fmt: skip
         finally:
             conn.close()
+        arrow = pa.schema([f.with_nullable(f.name not in required) for f in arrow])
         return Source(relation, arrow, view_sql=found[0] if found else None)
 
     def _external(self, store, dataset: Dataset, as_of: TimeTravel | None) -> Source:
@@ -108,7 +115,7 @@ class Sources:
                 return store.read(dataset.asset).read_all()
             return store.read(dataset.asset, snapshot_id=snapshot_id).read_all()
 
-        schema = pa.schema([pa.field(c.name, c.arrow_type) for c in store.schema(dataset.asset)])
+        schema = pa.schema([pa.field(c.name, c.arrow_type, c.nullable) for c in store.schema(dataset.asset)])
         return Source(relation, schema, load=load)
 
     @staticmethod
@@ -135,3 +142,32 @@ class Sources:
                 hint="See `meshkit product history` for its snapshots.",
             )
         return taken[-1]["snapshot_id"]
+
+
+def null_free_columns(store, asset: str) -> set[str]:
+    """Columns of a Parquet asset in a files store whose footers count no null in any row group.
+
+    Empty when unknown (another store or format, missing statistics, too many files).
+    """
+    if getattr(store, "type", None) != "files":
+        return set()
+    import pyarrow.dataset as ds
+
+    fs, root = store.filesystem
+    free: dict[str, bool] = {}
+    try:
+        fragments = list(
+            ds.dataset(f"{root}/{asset.strip('/')}", filesystem=fs, format="parquet").get_fragments()
+        )
+        if not fragments or len(fragments) > MAX_FOOTERS:
+            return set()
+        for fragment in fragments:
+            meta = fragment.metadata
+            for group in (meta.row_group(i) for i in range(meta.num_row_groups)):
+                for column in (group.column(j) for j in range(group.num_columns)):
+                    stats = column.statistics
+                    none = stats is not None and stats.has_null_count and stats.null_count == 0
+                    free[column.path_in_schema] = free.get(column.path_in_schema, True) and none
+    except (pa.ArrowInvalid, OSError):
+        return set()
+    return {name for name, none in free.items() if none}
