@@ -110,3 +110,53 @@ async def test_two_scheduler_processes_never_double_fire(pg_api, tmp_path):
     assert {(job, base + timedelta(minutes=m)) for job in jobs for m in range(4)} == {
         (j, t) for j, t in rows
     }  # none lost
+
+
+def _seed_runs(engine, names: list[str]) -> dict[str, str]:
+    """Two runs per job, the newer one with a status of its own; returns the newest status per job."""
+    from meshkit.core.metadata import runs
+
+    at, newest, rows = now(), {}, []
+    for i, name in enumerate(names):
+        newest[name] = ("succeeded", "user_error", "platform_error")[i % 3]
+        for age, status in (
+            (60, "succeeded" if newest[name] != "succeeded" else "user_error"),
+            (0, newest[name]),
+        ):
+            rows.append({"id": f"{name}-{age}", "kind": "job", "name": name, "status": status, "team": TEAM,
+                         "created_at": at - timedelta(seconds=age), "rows_written": 0})  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(runs.insert(), rows)
+    return newest
+
+
+async def test_job_pages_carry_the_last_status(pg_api):
+    names = [f"page-{i:02d}" for i in range(7)]
+    for name in names:
+        assert (await pg_api.post(f"/api/v1/teams/{TEAM}/jobs", json={"name": name})).status_code == 201
+    newest = _seed_runs(pg_api.app.state.service.engine, names)
+    listed = []
+    for offset in (0, 3, 6):
+        page = (await pg_api.get(f"/api/v1/teams/{TEAM}/jobs", params={"limit": 3, "offset": offset})).json()
+        listed += [(j["name"], j["last_status"]) for j in page]
+    assert listed == [(name, newest[name]) for name in names]
+    filtered = (await pg_api.get(f"/api/v1/teams/{TEAM}/jobs", params={"name": "-0", "limit": 2})).json()
+    assert [j["name"] for j in filtered] == names[:2]
+
+
+async def test_reads_survive_dropped_connections(pg_api, pg_url):
+    """The API's read pool does not ping; a connection the database dropped is replaced transparently."""
+    assert (await pg_api.post(f"/api/v1/teams/{TEAM}/jobs", json={"name": "steady"})).status_code == 201
+    _seed_runs(pg_api.app.state.service.engine, ["steady"])
+    for _ in range(3):
+        assert (await pg_api.get(f"/api/v1/teams/{TEAM}/jobs/steady")).status_code == 200
+    database = sa.engine.make_url(pg_url).database
+    with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+        killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchone()[0]  # fmt: skip
+    assert killed >= 1
+    job = await pg_api.get(f"/api/v1/teams/{TEAM}/jobs/steady")
+    assert job.status_code == 200 and job.json()["name"] == "steady"
+    runs_page = await pg_api.get(f"/api/v1/teams/{TEAM}/jobs/steady/executions")
+    assert runs_page.status_code == 200
+    assert [r["id"] for r in runs_page.json()] == ["steady-0", "steady-60"]

@@ -18,6 +18,7 @@ from typing import Literal, get_args
 
 import sqlalchemy as sa
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from meshkit.core.runs import now
 from meshkit.service.exceptions import AuthenticationError, ForbiddenError
@@ -137,6 +138,14 @@ class Authenticator:
             "The credential is neither an API token nor a JWT.", hint="Check the token you sent."
         )
 
+    def cached(self, credential: str | None) -> Principal | None:
+        """The principal of an API token looked up in the last seconds (no database, no waiting)."""
+        if not credential or not credential.startswith(TOKEN_PREFIX):
+            return None
+        with self._lock:
+            hit = self._cache.get(hash_token(credential))
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
     def _from_token(self, token: str) -> Principal:
         digest = hash_token(token)
         with self._lock:
@@ -214,18 +223,26 @@ def credential_of(request: Request) -> str | None:
     return request.cookies.get(COOKIE) or None
 
 
-def principal_of(request: Request) -> Principal:
-    """Authenticate a request (once; the result is kept on ``request.state``)."""
+async def principal_of(request: Request) -> Principal:
+    """Authenticate a request (once; the result is kept on ``request.state``).
+
+    A recently seen API token is answered on the event loop; anything that may read the database
+    or fetch keys runs in the thread pool.
+    """
     if getattr(request.state, "principal", None) is None:
-        request.state.principal = request.app.state.service.auth.authenticate(credential_of(request))
+        auth = request.app.state.service.auth
+        credential = credential_of(request)
+        request.state.principal = auth.cached(credential) or await run_in_threadpool(
+            auth.authenticate, credential
+        )
     return request.state.principal
 
 
 def require(role: str):
     """A FastAPI dependency: the caller must hold ``role`` on the path's ``team`` (or on ``*``)."""
 
-    def dependency(request: Request) -> Principal:
-        principal = principal_of(request)
+    async def dependency(request: Request) -> Principal:
+        principal = await principal_of(request)
         team = request.path_params.get("team", "*")
         if not principal.can(team, role):
             have = principal.role(team)

@@ -22,6 +22,7 @@ from meshkit.service import audit
 from meshkit.service.deployments import DEFAULT_DEPLOYMENT, Deployment
 from meshkit.service.deployments import get as get_deployment
 from meshkit.service.exceptions import ConflictError, NotFoundError
+from meshkit.service.reads import read
 from meshkit.service.tables import deployments, executions
 
 if TYPE_CHECKING:
@@ -99,8 +100,7 @@ def start(svc: ControlService, team: str, job: str, *, deployment_id: str | None
 def get(engine: sa.Engine, team: str, job: str, execution_id: str) -> dict[str, Any]:
     query = (sa.select(*_COLUMNS).select_from(runs.outerjoin(executions, executions.c.run_id == runs.c.id))
              .where(runs.c.id == execution_id, runs.c.team == team, runs.c.name == job, runs.c.kind == "job"))  # fmt: skip
-    with engine.connect() as conn:
-        row = conn.execute(query).mappings().first()
+    row = read(engine, lambda conn: conn.execute(query).mappings().first())
     if row is None:
         raise NotFoundError(
             f"Job `{team}/{job}` has no execution `{execution_id}`.",
@@ -118,8 +118,7 @@ def list_executions(engine: sa.Engine, team: str, *, job: str | None = None, sta
         query = query.where(runs.c.name == job)
     if status is not None:
         query = query.where(runs.c.status == status)
-    with engine.connect() as conn:
-        return [shape(row) for row in conn.execute(query).mappings()]
+    return read(engine, lambda conn: [shape(row) for row in conn.execute(query).mappings()])
 
 
 def shape(row) -> dict[str, Any]:

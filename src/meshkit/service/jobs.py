@@ -10,6 +10,7 @@ from meshkit.core.metadata import runs
 from meshkit.core.runs import now
 from meshkit.service import audit
 from meshkit.service.exceptions import ConflictError, NotFoundError
+from meshkit.service.reads import read
 from meshkit.service.tables import deployments, executions, jobs, sources
 
 #: Team, job and deployment names: lowercase letters, digits, ``-`` and ``_``.
@@ -27,21 +28,20 @@ def get_job(conn: sa.Connection, team: str, name: str) -> dict[str, Any]:
 
 def list_jobs(engine: sa.Engine, *, teams: list[str] | None, name: str | None = None, limit: int = 50,
               offset: int = 0) -> list[dict[str, Any]]:  # fmt: skip
-    """Jobs of ``teams`` (all teams when ``None``), by team and name; ``name`` filters by substring."""
-    last = (sa.select(runs.c.status).where(runs.c.kind == "job", runs.c.team == jobs.c.team, runs.c.name == jobs.c.name)
-            .order_by(runs.c.created_at.desc()).limit(1).scalar_subquery())  # fmt: skip
-    query = (
-        sa.select(jobs, last.label("last_status"))
-        .order_by(jobs.c.team, jobs.c.name)
-        .limit(limit)
-        .offset(offset)
-    )
+    """Jobs of ``teams`` (all teams when ``None``), by team and name; ``name`` filters by substring.
+
+    The page is cut first, so the last status is looked up only for the jobs returned.
+    """
+    page = sa.select(jobs).order_by(jobs.c.team, jobs.c.name).limit(limit).offset(offset)
     if teams is not None:
-        query = query.where(jobs.c.team.in_(teams))
+        page = page.where(jobs.c.team.in_(teams))
     if name:
-        query = query.where(jobs.c.name.contains(name, autoescape=True))
-    with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
+        page = page.where(jobs.c.name.contains(name, autoescape=True))
+    page = page.subquery("page")
+    last = (sa.select(runs.c.status).where(runs.c.kind == "job", runs.c.team == page.c.team, runs.c.name == page.c.name)
+            .order_by(runs.c.created_at.desc()).limit(1).scalar_subquery())  # fmt: skip
+    query = sa.select(page, last.label("last_status")).order_by(page.c.team, page.c.name)
+    return read(engine, lambda conn: [dict(row) for row in conn.execute(query).mappings()])
 
 
 def create_job(engine: sa.Engine, team: str, name: str, *, description: str = "", contacts: dict | None = None,

@@ -23,6 +23,7 @@ from meshkit.service.auth import Authenticator
 from meshkit.service.deployments import get as get_deployment
 from meshkit.service.executors import ExecutionSpec
 from meshkit.service.metrics import ServiceMetrics
+from meshkit.service.reads import read_engine
 from meshkit.service.scheduler import Scheduler
 from meshkit.service.sources import materialize
 from meshkit.service.tables import executions
@@ -49,6 +50,8 @@ class ControlService:
     def __init__(self, meshkit):
         self.meshkit = meshkit
         self.engine = meshkit.metadata.engine
+        #: The pool of the API's read-only queries (see :mod:`meshkit.service.reads`).
+        self.reader = read_engine(self.engine)
         self.auth = Authenticator(meshkit)
         self.executor = build_executor(meshkit)
         self.metrics = ServiceMetrics()
@@ -80,6 +83,8 @@ class ControlService:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.reader is not self.engine:
+            self.reader.dispose()
 
     def wake(self) -> None:
         """Run the worker loop now (a new execution is queued)."""

@@ -23,8 +23,8 @@ Developer = Annotated[Principal, Depends(require("developer"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-def service(request: Request):
-    """The :class:`~meshkit.service.runtime.ControlService` of the app."""
+async def service(request: Request):
+    """The :class:`~meshkit.service.runtime.ControlService` of the app (async: no thread pool hop)."""
     return request.app.state.service
 
 

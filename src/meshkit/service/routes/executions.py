@@ -31,19 +31,19 @@ def start_execution(
 @router.get("/teams/{team}/jobs/{job}/executions", response_model=list[Execution])
 def list_job_executions(team: Team, job: JobName, svc: Service, _: Viewer, status: Status = None, limit: Limit = 50,
                         offset: Offset = 0):  # fmt: skip
-    return executions.list_executions(svc.engine, team, job=job, status=status, limit=limit, offset=offset)
+    return executions.list_executions(svc.reader, team, job=job, status=status, limit=limit, offset=offset)
 
 
 @router.get("/teams/{team}/executions", response_model=list[Execution])
 def list_team_executions(
     team: Team, svc: Service, _: Viewer, status: Status = None, limit: Limit = 50, offset: Offset = 0
 ):
-    return executions.list_executions(svc.engine, team, status=status, limit=limit, offset=offset)
+    return executions.list_executions(svc.reader, team, status=status, limit=limit, offset=offset)
 
 
 @router.get("/teams/{team}/jobs/{job}/executions/{execution}", response_model=Execution)
 def get_execution(team: Team, job: JobName, execution: ExecutionId, svc: Service, _: Viewer):
-    return executions.get(svc.engine, team, job, execution)
+    return executions.get(svc.reader, team, job, execution)
 
 
 @router.delete("/teams/{team}/jobs/{job}/executions/{execution}", response_model=Execution, status_code=202)

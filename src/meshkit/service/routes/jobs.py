@@ -11,6 +11,7 @@ from meshkit.service.auth import Principal, principal_of
 from meshkit.service.exceptions import PayloadTooLargeError
 from meshkit.service.jobs import NAME_PATTERN
 from meshkit.service.models import Job, JobCreate, JobPatch, SourceVersion
+from meshkit.service.reads import read
 from meshkit.service.routes import API, ERRORS, Admin, Developer, JobName, Service, Team, Viewer
 
 router = APIRouter(prefix=API, responses=ERRORS)
@@ -27,13 +28,13 @@ def list_all_jobs(svc: Service, principal: Caller, team: Annotated[str | None, Q
     teams = None if principal.role("*") else [t for t in principal.teams() if principal.can(t, "viewer")]
     if team is not None:
         teams = [team] if teams is None or team in teams else []
-    return jobs.list_jobs(svc.engine, teams=teams, name=name, limit=limit, offset=offset)
+    return jobs.list_jobs(svc.reader, teams=teams, name=name, limit=limit, offset=offset)
 
 
 @router.get("/teams/{team}/jobs", response_model=list[Job], tags=["jobs"])
 def list_team_jobs(team: Team, svc: Service, _: Viewer, name: Annotated[str | None, Query(max_length=63)] = None,
                    limit: Limit = 50, offset: Offset = 0):  # fmt: skip
-    return jobs.list_jobs(svc.engine, teams=[team], name=name, limit=limit, offset=offset)
+    return jobs.list_jobs(svc.reader, teams=[team], name=name, limit=limit, offset=offset)
 
 
 @router.post("/teams/{team}/jobs", response_model=Job, status_code=201, tags=["jobs"])
@@ -44,8 +45,7 @@ def create_job(team: Team, body: JobCreate, svc: Service, principal: Developer):
 
 @router.get("/teams/{team}/jobs/{job}", response_model=Job, tags=["jobs"])
 def get_job(team: Team, job: JobName, svc: Service, _: Viewer):
-    with svc.engine.connect() as conn:
-        return jobs.get_job(conn, team, job)
+    return read(svc.reader, lambda conn: jobs.get_job(conn, team, job))
 
 
 @router.patch("/teams/{team}/jobs/{job}", response_model=Job, tags=["jobs"])
