@@ -82,3 +82,14 @@ def test_processes_opening_a_fresh_database_at_once_migrate_it_once(tmp_path):
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         assert pool.map(_open, [url] * 4) == ["ok"] * 4
     assert RunStore(MetadataDB(url)).list() == []
+
+
+def test_migration_heads_match_alembic():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from meshkit.core.metadata import MIGRATIONS, migration_heads
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert migration_heads() == set(ScriptDirectory.from_config(config).get_heads())

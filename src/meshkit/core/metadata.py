@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +73,21 @@ secrets = sa.Table(
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.M)
+_DOWN = re.compile(r"^down_revision\s*=\s*(.+)$", re.M)
+
+
+@functools.cache
+def migration_heads() -> frozenset[str]:
+    """Revisions no other migration builds on, read from the migration files (as Alembic computes them)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        text = path.read_text()
+        if match := _REVISION.search(text):
+            revisions.add(match.group(1))
+        if match := _DOWN.search(text):
+            parents.update(re.findall(r"[\"']([^\"']+)[\"']", match.group(1)))
+    return frozenset(revisions - parents)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -103,18 +120,27 @@ class MetadataDB:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         return cfg
 
-    def upgrade(self) -> None:
-        """Apply pending migrations (all heads: each domain may keep its own branch)."""
-        from alembic import command
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
+    def _current_revisions(self, conn) -> set[str]:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return set()
+        return {row[0] for row in conn.execute(sa.text("SELECT version_num FROM alembic_version"))}
 
-        cfg = self._alembic_config()
-        heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    def upgrade(self) -> None:
+        """Apply pending migrations (all heads: each domain may keep its own branch).
+
+        A database already at the heads is recognised without loading Alembic, which keeps every
+        command's start fast.
+        """
         try:
             with self.engine.connect() as conn:
-                if set(MigrationContext.configure(conn).get_current_heads()) == heads:
+                if self._current_revisions(conn) == migration_heads():
                     return
+            from alembic import command
+            from alembic.runtime.migration import MigrationContext
+            from alembic.script import ScriptDirectory
+
+            cfg = self._alembic_config()
+            heads = set(ScriptDirectory.from_config(cfg).get_heads())
             # NOTE: processes opening a fresh workspace at once must not migrate it twice.
             with self._migration_lock(), self.engine.begin() as conn:
                 if self.engine.dialect.name == "postgresql":
