@@ -2,10 +2,12 @@
 
     python benchmarks/bench_transfer.py            # scale factor 0.1 (600k rows)
     MESHKIT_BENCH_SF=1 python benchmarks/bench_transfer.py   # the issue's SF1 (6M rows)
+    MESHKIT_BENCH_REPEAT=3 ...                     # three interleaved rounds, median time per case
+    MESHKIT_BENCH_CASES=duckdb_copy,pg_parquet,dlt_connectorx ...   # only these cases
 
 ``lineitem`` is generated with DuckDB's tpch extension and loaded into the local PostgreSQL
-(schema ``mk_bench``) once per scale factor. Every case runs in its own process, which reports
-its wall time and peak memory (``ru_maxrss``); meshkit cases time the transfer itself, after the
+(schema ``mk_bench``) once per scale factor and kept for later runs. Every case runs in its own
+process, which reports its wall time and peak memory (``ru_maxrss``); meshkit cases time the transfer itself, after the
 workspace is open and one tiny warm-up transfer has loaded the plugins. Ratios are against DuckDB's ``COPY (SELECT * FROM pg.lineitem) TO 'x.parquet'``.
 """
 
@@ -26,6 +28,8 @@ PG = os.environ.get("MESHKIT_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:543
 SCHEMA = "mk_bench"
 TABLE = f"lineitem_sf{str(SF).replace('.', '_')}"
 DLT_PYTHON = WORK / "dlt-venv" / "bin" / "python"
+REPEAT = int(os.environ.get("MESHKIT_BENCH_REPEAT", "1"))
+ONLY = [c for c in os.environ.get("MESHKIT_BENCH_CASES", "").split(",") if c]
 
 TRANSFORMS = """\
   transformation:
@@ -153,7 +157,10 @@ def _load_lineitem() -> int:
     if TABLE not in tables:
         print(f"loading lineitem SF {SF} into PostgreSQL {SCHEMA}.{TABLE} ...", flush=True)
         conn.execute(f"CALL dbgen(sf = {SF})")
-        conn.execute(f"CREATE TABLE pg.{SCHEMA}.{TABLE} AS SELECT * FROM lineitem")
+        # NOTE: loaded under a temporary name then renamed: an interrupted load is never reused.
+        conn.execute(f"DROP TABLE IF EXISTS pg.{SCHEMA}.{TABLE}_loading")
+        conn.execute(f"CREATE TABLE pg.{SCHEMA}.{TABLE}_loading AS SELECT * FROM lineitem")
+        conn.execute(f"CALL postgres_execute('pg', 'ALTER TABLE {SCHEMA}.{TABLE}_loading RENAME TO {TABLE}')")
     return conn.execute(f"SELECT count(*) FROM pg.{SCHEMA}.{TABLE}").fetchone()[0]
 
 
@@ -188,20 +195,35 @@ def main() -> None:
              ("pg_parquet_transforms", "meshkit pg -> parquet + Digest + Redact"),
              ("pg_iceberg", "meshkit pg -> iceberg"),
              ("parquet_pg", "meshkit parquet -> pg")]  # fmt: skip
+    cases = [(case, label) for case, label in cases if not ONLY or case in ONLY]
+    runs: dict[str, list[dict]] = {case: [] for case, _ in cases}
     results: dict[str, dict | str] = {}
+    for _ in range(REPEAT):  # rounds interleave the cases, so load on the machine hits them alike
+        for case, _label in cases:
+            if isinstance(results.get(case), str):
+                continue
+            try:
+                runs[case].append(_measure(case))
+                results[case] = _median(runs[case])
+            except Exception as exc:  # noqa: BLE001 - report and keep measuring the others
+                results[case] = f"failed: {exc}"
     for case, label in cases:
-        try:
-            results[case] = _measure(case)
-        except Exception as exc:  # noqa: BLE001 - report and keep measuring the others
-            results[case] = f"failed: {exc}"
         _print(label, results[case], results.get("duckdb_copy"))
     for backend in ("connectorx", "pyarrow"):
+        if ONLY and f"dlt_{backend}" not in ONLY:
+            continue
         found = _dlt(backend)
         _print(f"dlt {backend} pg -> parquet", found, results.get("duckdb_copy"))
         if isinstance(found, dict) and isinstance(results.get("pg_parquet"), dict):
             print(
                 f"    meshkit pg -> parquet is {found['seconds'] / results['pg_parquet']['seconds']:.1f}x faster than dlt {backend}"
             )
+
+
+def _median(runs: list[dict]) -> dict:
+    """The run of median time, its peak memory the largest of all runs."""
+    chosen = sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
+    return {**chosen, "max_rss_mb": max(r["max_rss_mb"] for r in runs), "runs": [r["seconds"] for r in runs]}
 
 
 def _print(label: str, found, anchor) -> None:
@@ -211,7 +233,12 @@ def _print(label: str, found, anchor) -> None:
     ratio = f"{found['seconds'] / anchor['seconds']:.2f}x DuckDB COPY" if isinstance(anchor, dict) else ""
     memory = f"{found['max_rss_mb']:.0f} MB peak" if found.get("max_rss_mb") else "peak memory not measured"
     plan = f"  [{found['plan']}]" if found.get("plan") else ""
-    print(f"{label:<42} {found['seconds']:7.2f} s  {memory:>14}  {ratio}{plan}", flush=True)
+    spread = (
+        f"  (runs: {', '.join(f'{x:.1f}' for x in found['runs'])} s)"
+        if len(found.get("runs", [])) > 1
+        else ""
+    )
+    print(f"{label:<42} {found['seconds']:7.2f} s  {memory:>14}  {ratio}{plan}{spread}", flush=True)
 
 
 if __name__ == "__main__":

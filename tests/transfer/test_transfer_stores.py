@@ -144,3 +144,16 @@ def test_parquet_folder_append_and_overwrite(open_mk, mode):
         assert result.ok, result.error
     count = mk.store("lake").read("folder").read_all().num_rows
     assert count == (10 if mode == "append" else 5)
+
+
+def test_postgres_to_warehouse_restores_the_engine_settings(open_mk, stores, pg_dsn, pg_schema):
+    stores("pg", type="postgres", dsn=pg_dsn)
+    mk = open_mk()
+    mk.store("pg").write(f"{pg_schema}.orders", ORDERS)
+    result = transfer(mk, spec_yaml("pg-wh", "pg", f"{pg_schema}.orders", "warehouse", "pg_orders"))
+    assert result.ok, result.error
+    assert result.status["plan"] == "postgres scanner -> duckdb table"
+    assert rows(mk.store("warehouse"), "pg_orders") == rows(mk.store("pg"), f"{pg_schema}.orders")
+    conn = mk.store("warehouse").connect()
+    # NOTE: unordered table scans turn insertion order off for the transfer only.
+    assert conn.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0] is True

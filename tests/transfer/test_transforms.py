@@ -8,6 +8,7 @@ import hashlib
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from meshkit.data.transforms import (
     decrypt,
     transform_reader,
 )
+from meshkit.data.transforms.masking import mask_formatted
 
 FAST = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -131,6 +133,18 @@ def test_random_redact_keeps_length_and_fixed_replaces(values):
     spec = [{"action": "Redact", "columns": ["v"], "options": {"mode": "fixed", "value": "gone"}}]
     sql, arrow = both_paths(spec, table_of(values, pa.string()))
     assert sql == arrow == [{"_i": i, "v": None if v is None else "gone"} for i, v in enumerate(values)]
+
+
+@FAST
+@given(values=texts, start=st.integers(0, 3))
+def test_formatted_mask_matches_the_unicode_classes_on_slices_and_chunks(values, start):
+    array = pa.array(values, pa.string()).slice(min(start, len(values)))
+    reference = array
+    for pattern, repl in ((r"\p{Nd}", "9"), (r"\p{Lu}", "X"), (r"[\p{Ll}\p{Lt}\p{Lm}\p{Lo}]", "x")):
+        reference = pc.replace_substring_regex(reference, pattern, repl)
+    assert mask_formatted(array).to_pylist() == reference.to_pylist()
+    chunked = pa.chunked_array([array.slice(0, 1), array.slice(1)], pa.string())
+    assert mask_formatted(chunked).to_pylist() == reference.to_pylist()
 
 
 def test_formatted_redact_example():

@@ -42,6 +42,8 @@ class Source:
     schema: pa.Schema
     kind: str
     release: Callable[[], None] = lambda: None
+    #: Whether rows have an order worth keeping (a file's); a database table's rows have none.
+    ordered: bool = True
 
 
 # ---------------------------------------------------------------------------- sources
@@ -73,6 +75,7 @@ def _scan_postgres(conn, store, asset, engine_store) -> Source:
         _relation_schema(conn, relation),
         "postgres scanner",
         lambda: conn.execute(f"DETACH {alias}"),
+        ordered=False,
     )
 
 

@@ -12,7 +12,9 @@ The plan is chosen from what each end supports (``endpoints.SCANNERS`` and
   the transforms into ``store.write``.
 
 DuckDB runs with ``memory_limit`` set and spills to ``.meshkit/tmp``; readers stream fixed-size
-batches, so memory stays bounded whatever the table size.
+batches, so memory stays bounded whatever the table size. A source without row order (a database
+table) is read with ``preserve_insertion_order`` off, so parallel scans write as they read instead
+of holding batches back to restore an order that never existed.
 """
 
 from __future__ import annotations
@@ -93,9 +95,8 @@ def _engine(job: Job):
     conn = owner.connect() if owner is not None else duckdb.connect()
     saved = None
     if owner is not None:
-        saved = conn.execute(
-            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
-        ).fetchone()
+        saved = conn.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory'), "
+                             "current_setting('preserve_insertion_order')").fetchone()  # fmt: skip
     conn.execute(f"SET memory_limit = '{job.memory_limit}'")
     if job.temp_dir:
         conn.execute(f"SET temp_directory = {endpoints._literal(job.temp_dir)}")
@@ -107,6 +108,7 @@ def _engine(job: Job):
             with contextlib.suppress(duckdb.Error):
                 conn.execute(f"SET memory_limit = '{saved[0]}'")
                 conn.execute(f"SET temp_directory = {endpoints._literal(saved[1])}")
+                conn.execute(f"SET preserve_insertion_order = {saved[2]}")
         conn.close()
 
 
@@ -165,6 +167,8 @@ def execute(job: Job, *, dry_run: bool = False) -> Outcome:
         source = endpoints.scan_source(conn, job.source, job.source_asset, engine_store)
         if source is None:
             source = endpoints.stream_source(conn, counter.wrap(job.source.read(job.source_asset)))
+        if not source.ordered:
+            conn.execute("SET preserve_insertion_order = false")
         try:
             return _run_in_duckdb(job, conn, source, sink, counter, source_schema, dry_run)
         finally:
