@@ -187,7 +187,8 @@ def run_script(job_input, template: str, script: str) -> int:
     connection = job_input.get_managed_connection()
     dialect = DIALECTS.get(connection.store.type, STANDARD)
     values = {**args, **validate_arguments(template, args, dialect)}
-    path = TEMPLATES_DIR / template / connection.store.type / "sql" / script
+    own = TEMPLATES_DIR / template / connection.store.type / "sql" / script
+    path = own if own.exists() else TEMPLATES_DIR / template / "sql" / script  # shared by the dialects
     statements = split_statements(substitute(path.read_text(), values))
     setup = _leading_ddl(statements) if dialect.ddl_commits else []
     source = values["source"]
@@ -253,7 +254,7 @@ def _affected(cursor) -> int | str:
 def unsupported(job_input, template: str) -> None:
     """Fail clearly when ``template`` has no version for the connection's store type."""
     store = job_input.get_managed_connection().store
-    known = sorted(p.name for p in (TEMPLATES_DIR / template).iterdir() if (p / "sql").is_dir())
+    known = sorted(p.name for p in (TEMPLATES_DIR / template).iterdir() if any(p.glob("*.py")))
     raise UserError(
         f"Template `{template}` has no version for store `{store.name}` of type `{store.type}`.",
         hint=f"Run it on a connection of type {' or '.join(known)} (execute_template(..., database=NAME)).",
