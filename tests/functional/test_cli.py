@@ -85,3 +85,19 @@ def test_console_script_is_installed(tmp_path):
         [str(exe), "--version"], capture_output=True, text=True, env=os.environ.copy(), check=False
     )
     assert result.returncode == 0 and "meshkit" in result.stdout
+
+
+def test_quickstart_example_runs(tmp_path):
+    import shutil
+
+    ws = tmp_path / "quickstart"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "quickstart", ws)
+    for job in ("load_orders", "daily_sales"):
+        result = run_cli(["run", job, "--arg", "day=2026-11-20"], workspace=ws)
+        assert result.exit_code == 0, result.output
+    assert "orders" in result.stdout and "revenue" in result.stdout
+    runs = json.loads(run_cli(["runs", "--json"], workspace=ws).stdout)
+    assert [(r["name"], r["status"]) for r in runs] == [
+        ("daily_sales", "succeeded"),
+        ("load_orders", "succeeded"),
+    ]
