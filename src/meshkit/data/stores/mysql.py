@@ -93,7 +93,6 @@ class MySQLStore(SQLStore):
     placeholder = "%s"
     TRANSACTIONAL_DDL = False
     driver_errors = (pymysql.MySQLError,)
-    fetch_rows = 50_000
 
     @classmethod
     def from_url(cls, url: str) -> dict:
@@ -353,17 +352,7 @@ class MySQLStore(SQLStore):
             raise UserError(f"Cannot read `{asset}` from store `{self.name}`: {self.redact(first_line(exc))}.",
                             hint="Check the filter.") from None  # fmt: skip
 
-        def batches():
-            try:
-                while rows := cur.fetchmany(self.fetch_rows):
-                    cols = zip(*rows, strict=True)
-                    yield pa.record_batch(
-                        [_from_db(c, f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
-                    )
-            finally:
-                conn.close()
-
-        return pa.RecordBatchReader.from_batches(schema, batches())
+        return self._cursor_reader(schema, cur, conn.close, _from_db)
 
     def list_assets(self) -> list[str]:
         conn = self.connect()

@@ -115,7 +115,6 @@ class PostgreSQLStore(SQLStore):
     placeholder = "%s"
     driver_errors = (psycopg.Error,)
     #: Rows fetched per round trip (and per Arrow batch) when reading.
-    fetch_rows = 50_000
 
     @classmethod
     def from_url(cls, url: str) -> dict:
@@ -289,17 +288,7 @@ class PostgreSQLStore(SQLStore):
             raise UserError(f"Cannot read `{asset}` from store `{self.name}`: {self.redact(first_line(exc))}.",
                             hint="Check the filter.") from None  # fmt: skip
 
-        def batches():
-            try:
-                while rows := cur.fetchmany(self.fetch_rows):
-                    cols = zip(*rows, strict=True)
-                    yield pa.record_batch(
-                        [pa.array(c, f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
-                    )
-            finally:
-                conn.close()
-
-        return pa.RecordBatchReader.from_batches(schema, batches())
+        return self._cursor_reader(schema, cur, conn.close)
 
     def list_assets(self) -> list[str]:
         conn = self.connect()

@@ -107,6 +107,26 @@ class SQLStore(Store):
 
     # ------------------------------------------------------------------ to implement per store
 
+    #: Rows fetched per Arrow batch when reading through a cursor.
+    fetch_rows: ClassVar[int] = 50_000
+
+    def _cursor_reader(self, schema: pa.Schema, cursor, close, convert=pa.array) -> pa.RecordBatchReader:
+        """Stream ``cursor``'s rows as Arrow batches of ``schema``; ``close()`` runs when the stream ends.
+
+        ``convert(values, arrow_type)`` turns one column's driver values into an Arrow array.
+        """
+
+        def batches():
+            try:
+                while rows := cursor.fetchmany(self.fetch_rows):
+                    columns = zip(*rows, strict=True)
+                    yield pa.record_batch([convert(list(c), f.type) for c, f in zip(columns, schema, strict=True)],
+                                          schema=schema)  # fmt: skip
+            finally:
+                close()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
     def _describe(self, conn, asset: str) -> list[ColumnSchema] | None:
         """The technical schema of ``asset``, or ``None`` if it does not exist."""
         raise NotImplementedError

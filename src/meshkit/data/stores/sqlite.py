@@ -209,20 +209,13 @@ class SQLiteStore(SQLStore):
     ) -> pa.RecordBatchReader:
         schema = self.read_schema(asset, columns)
         sql = self.select_sql(asset, schema.names, filter)
-
-        def batches():
-            conn = self.connect()
-            try:
-                cur = conn.execute(sql)
-                while rows := cur.fetchmany(65_536):
-                    cols = list(zip(*rows, strict=True))
-                    yield pa.record_batch(
-                        [_from_db(list(c), f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
-                    )
-            finally:
-                self._release(conn)
-
-        return pa.RecordBatchReader.from_batches(schema, batches())
+        conn = self.connect()
+        try:
+            cursor = conn.execute(sql)
+        except BaseException:
+            self._release(conn)
+            raise
+        return self._cursor_reader(schema, cursor, lambda: self._release(conn), _from_db)
 
     def list_assets(self) -> list[str]:
         conn = self.connect()
