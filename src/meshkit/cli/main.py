@@ -24,10 +24,11 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 class CliState:
     """Options of the root command; builds the ``Meshkit`` instance on first use."""
 
-    def __init__(self, workspace: str | None, overrides: tuple[str, ...], debug: bool):
+    def __init__(self, workspace: str | None, overrides: tuple[str, ...], debug: bool, pm=None):
         self.workspace_path = workspace
         self.overrides = parse_overrides(overrides)
         self.debug = debug
+        self.pm = pm
         self._meshkit = None
 
     @property
@@ -35,7 +36,7 @@ class CliState:
         if self._meshkit is None:
             from meshkit.core.context import Meshkit
 
-            self._meshkit = Meshkit.open(self.workspace_path, overrides=self.overrides)
+            self._meshkit = Meshkit.open(self.workspace_path, overrides=self.overrides, pm=self.pm)
         return self._meshkit
 
     def close(self) -> None:
@@ -56,7 +57,8 @@ def pass_meshkit(func):
 
 def _root(ctx: click.Context, workspace: str | None, overrides: tuple[str, ...], debug: bool) -> None:
     """meshkit: data jobs, transfers, models, products and governance, from one workspace."""
-    ctx.obj = CliState(workspace, overrides, debug)
+    # `main` passes the plugin manager that built the commands as `obj`: one per process is enough
+    ctx.obj = CliState(workspace, overrides, debug, pm=ctx.obj)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -86,6 +88,10 @@ def _workspace_arg(argv: list[str]) -> str | None:
 
 def build_cli(argv: list[str] | None = None) -> click.Group:
     """The root group with the commands of every plugin, the workspace's own plugins included."""
+    return _build(argv)[0]
+
+
+def _build(argv: list[str] | None):
     from meshkit.core.plugins import build_plugin_manager
     from meshkit.core.workspace import Workspace
 
@@ -93,7 +99,7 @@ def build_cli(argv: list[str] | None = None) -> click.Group:
     pm = build_plugin_manager(workspace.local_plugins())
     root = make_root()
     pm.hook.register_commands(cli=root)
-    return root
+    return root, pm
 
 
 def render_error(exc: MeshkitError) -> None:
@@ -115,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        group = build_cli(argv)
+        group, pm = _build(argv)
         # NOTE: without standalone mode, click returns the code of `click.exceptions.Exit` instead of raising it.
-        returned = group.main(args=argv, prog_name="meshkit", standalone_mode=False)
+        returned = group.main(args=argv, prog_name="meshkit", standalone_mode=False, obj=pm)
         code = returned if isinstance(returned, int) else 0
     except click.exceptions.Exit as exc:
         code = exc.exit_code

@@ -11,6 +11,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import pluggy
+
 from meshkit.core.config import Config, ConfigBuilder, Layer
 from meshkit.core.errors import ConfigError
 from meshkit.core.metadata import MetadataDB
@@ -34,9 +36,11 @@ class Meshkit:
     """The entry point for domain code: ``Meshkit(workspace)`` or ``Meshkit.open(path)``."""
 
     def __init__(self, workspace: Workspace, *, overrides: Mapping[str, Any] | None = None,
-                 plugins: Iterable[object | str] = (), load_entrypoints: bool = True):  # fmt: skip
+                 plugins: Iterable[object | str] = (), load_entrypoints: bool = True,
+                 pm: pluggy.PluginManager | None = None):  # fmt: skip
+        """``pm``: a plugin manager already built for this workspace (the command line's), else a new one."""
         self.workspace = workspace
-        self.pm = build_plugin_manager(
+        self.pm = pm or build_plugin_manager(
             [*workspace.local_plugins(), *plugins], load_entrypoints=load_entrypoints
         )
         builder = ConfigBuilder()

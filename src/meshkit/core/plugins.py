@@ -79,13 +79,20 @@ def _import(name: str) -> ModuleType:
         ) from None
 
 
-def build_plugin_manager(
-    extra: Iterable[object | str] = (), *, load_entrypoints: bool = True
-) -> pluggy.PluginManager:
-    """A fresh plugin manager with built-ins, entry points, ``MESHKIT_PLUGINS`` and ``extra``.
+_prebuilt: pluggy.PluginManager | None = None
 
-    ``extra`` holds plugin objects or module names (workspace plugins, test plugins).
+
+def prebuild() -> None:
+    """Register the built-in and installed plugins now; the next :func:`build_plugin_manager` takes them.
+
+    For a process that forks many short ones (the local executor's zygote): each child then skips
+    the registration, and still gets a manager of its own.
     """
+    global _prebuilt
+    _prebuilt = _installed(load_entrypoints=True)
+
+
+def _installed(load_entrypoints: bool) -> pluggy.PluginManager:
     pm = pluggy.PluginManager("meshkit")
     pm.add_hookspecs(hookspecs)
     for name in BUILTIN_PLUGINS:
@@ -95,6 +102,21 @@ def build_plugin_manager(
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:  # a broken third-party package must not hide which one it is
             raise PluginError(f"Cannot load a `{ENTRY_POINT_GROUP}` entry point: {exc}.") from None
+    return pm
+
+
+def build_plugin_manager(
+    extra: Iterable[object | str] = (), *, load_entrypoints: bool = True
+) -> pluggy.PluginManager:
+    """A fresh plugin manager with built-ins, entry points, ``MESHKIT_PLUGINS`` and ``extra``.
+
+    ``extra`` holds plugin objects or module names (workspace plugins, test plugins).
+    """
+    global _prebuilt
+    if _prebuilt is not None and load_entrypoints:
+        pm, _prebuilt = _prebuilt, None
+    else:
+        pm = _installed(load_entrypoints)
     names = [n.strip() for n in os.environ.get("MESHKIT_PLUGINS", "").split(",") if n.strip()]
     for plugin in [*names, *extra]:
         obj = _import(plugin) if isinstance(plugin, str) else plugin
