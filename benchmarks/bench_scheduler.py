@@ -3,7 +3,9 @@
 Anchor: the issue's target, 500 deployments on a one-minute cron start within 5 s of their tick for
 10 minutes, and a run's start latency (request -> subprocess running) under 1 s. The default is
 a short run: 20 deployments on a 30-second cron (seconds as a sixth field) for 2 ticks; MESHKIT_BENCH_FULL=1 runs the full
-size (or MESHKIT_BENCH_DEPLOYMENTS / _TICKS). Every execution is a real `meshkit run` subprocess.
+size (or MESHKIT_BENCH_DEPLOYMENTS / _TICKS). Every execution is a real `meshkit run` process, forked
+by the local executor's zygote. Prints the CPU each execution costs the server, the zygote and the
+run itself: with all deployments on one tick, that total on two cores bounds when the last run starts.
 """
 
 from __future__ import annotations
@@ -89,6 +91,23 @@ def start_latency(client: httpx.Client, engine: sa.Engine, runs: int = 5) -> tup
     return launched, running
 
 
+def process_cpu(server: int) -> dict[str, float]:
+    """CPU seconds so far of the server, of its other processes (the zygote), and of the runs they forked."""
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = {"server": 0.0, "zygote": 0.0, "runs": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, fields = int(stat.parent.name), stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        if pid == server:
+            cpu["server"] += (int(fields[11]) + int(fields[12])) / tick
+        elif int(fields[1]) == server:
+            cpu["zygote"] += (int(fields[11]) + int(fields[12])) / tick
+            cpu["runs"] += (int(fields[13]) + int(fields[14])) / tick
+    return cpu
+
+
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
@@ -132,6 +151,7 @@ def main() -> None:
                      .where(executions.c.trigger == "scheduled"))  # fmt: skip
             with engine.connect() as conn:
                 rows = conn.execute(query).all()
+            cpu = process_cpu(proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -154,6 +174,9 @@ def main() -> None:
     print(
         f"{len(ticks)} ticks x {DEPLOYMENTS} deployments: {len(measured)} executions, {twice} fired twice, {lost} lost, {skipped} skipped"
     )
+    total = len(rows) + 5  # and the start-latency runs
+    print(f"CPU per execution: server {cpu['server'] * 1000 / total:.0f} ms (deploys and API included), "
+          f"zygote {cpu['zygote'] * 1000 / total:.0f} ms, run {cpu['runs'] * 1000 / total:.0f} ms")  # fmt: skip
     if launch_lag:
         print(
             f"tick -> subprocess launched: median {statistics.median(launch_lag):.2f} s, max {max(launch_lag):.2f} s"

@@ -22,6 +22,7 @@ from meshkit.service import audit
 from meshkit.service.deployments import DEFAULT_DEPLOYMENT, Deployment
 from meshkit.service.deployments import get as get_deployment
 from meshkit.service.exceptions import ConflictError, NotFoundError
+from meshkit.service.executors import console_log
 from meshkit.service.reads import read
 from meshkit.service.tables import deployments, executions
 
@@ -226,7 +227,7 @@ def read_log(svc: ControlService, team: str, job: str, execution_id: str, *, off
     execution = get(svc.engine, team, job, execution_id)
     run = svc.meshkit.runs.get(execution_id)
     path = Path(run.log_path) if run and run.log_path else None
-    console = svc.log_dir / f"{execution_id}.console.log"
+    console = console_log(svc.log_dir, execution_id)
     if (path is None or not path.is_file()) and console.is_file():
         path = console
     data, size = b"", 0

@@ -20,16 +20,17 @@ from meshkit.core.metadata import runs
 from meshkit.core.runs import FINAL_STATUSES, now
 from meshkit.service import executions as ex
 from meshkit.service.auth import Authenticator
-from meshkit.service.deployments import get as get_deployment
 from meshkit.service.executors import ExecutionSpec
 from meshkit.service.metrics import ServiceMetrics
 from meshkit.service.reads import read_engine
 from meshkit.service.scheduler import Scheduler
 from meshkit.service.sources import materialize
-from meshkit.service.tables import executions
+from meshkit.service.tables import deployments, executions, sources
 
 log = logging.getLogger("meshkit.service")
 RECONCILE_EVERY = 10.0
+#: Executions claimed per transaction; each batch records its processes' ids in one more.
+CLAIM_BATCH = 50
 
 
 def build_executor(meshkit):
@@ -83,6 +84,9 @@ class ControlService:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        close = getattr(self.executor, "close", None)
+        if close is not None:
+            close()
         if self.reader is not self.engine:
             self.reader.dispose()
 
@@ -120,72 +124,87 @@ class ControlService:
                 free = self.max_concurrent - len(self.running)
             if free <= 0:
                 break
-            query = (
-                sa.select(executions)
-                .where(executions.c.state == "queued")
-                .order_by(executions.c.submitted_at)
-                .limit(free)
-            )
-            with self.engine.connect() as conn:
-                queued = conn.execute(query).mappings().all()
-            if not queued:
+            claimed = self._claim(min(free, CLAIM_BATCH))
+            if not claimed:
                 break
-            for row in queued:
-                launched += self._claim_and_launch(dict(row))
+            started = [info for row in claimed if (info := self._launch(row)) is not None]
+            if started:  # one transaction for the batch: fewer waits for the database's write lock
+                with self.engine.begin() as conn:
+                    conn.execute(executions.update().where(executions.c.run_id == sa.bindparam("id"))
+                                 .values(host=sa.bindparam("host"), pid=sa.bindparam("pid"),
+                                         launched_at=sa.bindparam("at")), started)  # fmt: skip
+            launched += len(started)
         self._update_gauges()
         return launched
 
-    def _claim_and_launch(self, row: dict[str, Any]) -> int:
+    def _claim(self, limit: int) -> list[dict[str, Any]]:
+        """Mark up to ``limit`` queued executions launched by this process, oldest first, with what launching needs.
+
+        The update re-checks ``state = 'queued'`` row by row, so of several processes claiming at
+        once each execution goes to exactly one.
+        """
+        oldest = (sa.select(executions.c.run_id).where(executions.c.state == "queued")
+                  .order_by(executions.c.submitted_at).limit(limit).scalar_subquery())  # fmt: skip
+        claim = (executions.update()
+                 .where(executions.c.run_id.in_(oldest), executions.c.state == "queued")
+                 .values(state="launched", host=getattr(self.executor, "host", None), launched_at=now())
+                 .returning(executions.c.run_id))  # fmt: skip
+        deployment = (
+            (deployments.c.team == executions.c.team)
+            & (deployments.c.job == executions.c.job)
+            & (deployments.c.id == executions.c.deployment)
+        )
+        source = (
+            (sources.c.team == executions.c.team)
+            & (sources.c.job == executions.c.job)
+            & (sources.c.version == executions.c.version)
+        )
         with self.engine.begin() as conn:
-            won = conn.execute(executions.update()
-                               .where(executions.c.run_id == row["run_id"], executions.c.state == "queued")
-                               .values(state="launched", host=getattr(self.executor, "host", None), launched_at=now())
-                               ).rowcount  # fmt: skip
-        if not won:
-            return 0
+            ids = conn.execute(claim).scalars().all()
+            if not ids:
+                return []
+            query = (sa.select(executions, deployments.c.timeout, runs.c.arguments, sources.c.sha256)
+                     .select_from(executions.join(runs, runs.c.id == executions.c.run_id)
+                                  .outerjoin(deployments, deployment).outerjoin(sources, source))
+                     .where(executions.c.run_id.in_(ids)).order_by(executions.c.submitted_at))  # fmt: skip
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def _launch(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """Launch one claimed execution; returns its ``{"id", "host", "pid"}``, or ``None`` if it ended at once."""
         run_id = row["run_id"]
         if row["cancel_requested"]:
             ex.finalize(self, run_id, exit_code=None, reason="cancelled before it started")
-            return 0
+            return None
         with self._lock:
             self.running.add(run_id)
         try:
-            spec = self._spec(row)
             info = self.executor.launch(
-                spec, lambda code, reason, timed_out: self._on_exit(run_id, code, reason, timed_out)
+                self._spec(row),
+                lambda code, reason, timed_out: self._on_exit(run_id, code, reason, timed_out),
             )
         except (MeshkitError, OSError, sa.exc.SQLAlchemyError) as exc:
             with self._lock:
                 self.running.discard(run_id)
             self._fail_launch(run_id, exc)
-            return 0
-        with self.engine.begin() as conn:
-            conn.execute(
-                executions.update()
-                .where(executions.c.run_id == run_id)
-                .values(host=info.get("host"), pid=info.get("pid"))
-            )
+            return None
         submitted = row["submitted_at"]
         if submitted.tzinfo is None:
             submitted = submitted.replace(tzinfo=now().tzinfo)
         self.metrics.start_latency.observe(max(0.0, (now() - submitted).total_seconds()))
-        return 1
+        return {"id": run_id, "host": info.get("host"), "pid": info.get("pid"), "at": now()}
 
     def _spec(self, row: dict[str, Any]) -> ExecutionSpec:
-        with self.engine.connect() as conn:
-            deployment = get_deployment(conn, row["team"], row["job"], row["deployment"])
-            run_row = conn.execute(
-                sa.select(runs.c.arguments, runs.c.log_path).where(runs.c.id == row["run_id"])
-            ).first()
-        job_dir = materialize(self.engine, self.source_cache, row["team"], row["job"], row["version"])
+        job_dir = materialize(
+            self.engine, self.source_cache, row["team"], row["job"], row["version"], row["sha256"]
+        )
         env = {}
         url = self.meshkit.config.get("metadata_url")
         if url:
             env["MESHKIT_METADATA_URL"] = str(url)
         return ExecutionSpec(run_id=row["run_id"], team=row["team"], job=row["job"], deployment=row["deployment"],
                              version=row["version"], job_dir=job_dir, workspace=self.meshkit.workspace.root,
-                             log_path=self.log_dir / f"{row['run_id']}.log", arguments=run_row.arguments or {},
-                             timeout=deployment.timeout, env=env)  # fmt: skip
+                             log_path=self.log_dir / f"{row['run_id']}.log", arguments=row["arguments"] or {},
+                             timeout=row["timeout"], env=env)  # fmt: skip
 
     def _fail_launch(self, run_id: str, exc: Exception) -> None:
         message = exc.message if isinstance(exc, MeshkitError) else f"{type(exc).__name__}: {exc}"

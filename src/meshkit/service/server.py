@@ -22,7 +22,12 @@ def app():
     from meshkit.service.app import create_app
 
     meshkit = Meshkit.open(os.environ.get(WORKSPACE_ENV))
-    return create_app(meshkit, worker=meshkit.config.get("service_scheduler"))
+    worker = meshkit.config.get("service_scheduler")
+    application = create_app(meshkit, worker=worker)
+    prepare = getattr(application.state.service.executor, "prepare", None)
+    if worker and prepare is not None:  # e.g. the local executor warms its zygote before the first run
+        prepare()
+    return application
 
 
 def bootstrap_admin(meshkit, url: str) -> Path | None:

@@ -161,13 +161,20 @@ def get_version(
     return dict(row)
 
 
-def materialize(engine: sa.Engine, cache: Path, team: str, job: str, version: int) -> Path:
-    """The job folder of a version, unpacked once under ``cache`` (named after the job, as ``meshkit run`` expects)."""
+def materialize(
+    engine: sa.Engine, cache: Path, team: str, job: str, version: int, sha256: str | None = None
+) -> Path:
+    """The job folder of a version, unpacked once under ``cache`` (named after the job, as ``meshkit run`` expects).
+
+    ``sha256``, the version's hash when the caller has it, saves a query when the folder exists.
+    """
+    if sha256 is None:
+        with engine.connect() as conn:
+            sha256 = get_version(conn, team, job, version)["sha256"]
+    target = cache / team / job / sha256[:20] / job
+    if target.is_dir():
+        return target
     with engine.connect() as conn:
-        info = get_version(conn, team, job, version)
-        target = cache / team / job / info["sha256"][:20] / job
-        if target.is_dir():
-            return target
         content = get_version(conn, team, job, version, content=True)["content"]
     staging = target.parent.with_name(target.parent.name + f".tmp{id(target)}")
     shutil.rmtree(staging, ignore_errors=True)

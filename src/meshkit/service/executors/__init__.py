@@ -1,7 +1,8 @@
 """Executors run deployed jobs: ``local`` (subprocesses, the default) and ``kubernetes``.
 
 An executor is registered through the ``register_executors`` hook as ``{name: factory}``, where
-``factory(meshkit)`` returns an object with the methods of :class:`Executor`.
+``factory(meshkit)`` returns an object with the methods of :class:`Executor`, and optionally
+``prepare()`` (called by ``meshkit server`` before it serves) and ``close()`` (when it stops).
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from typing import Any, Protocol
 
 #: Called once when an execution's process ends: ``on_exit(exit_code or None, reason, timed_out)``.
 ExitCallback = Callable[[int | None, str, bool], None]
+
+
+def console_log(log_dir: Path, run_id: str) -> Path:
+    """Where a local execution's own output (stdout and stderr) goes, next to its run log."""
+    return log_dir / f"{run_id}.console.log"
 
 
 @dataclass

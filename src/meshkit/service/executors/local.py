@@ -1,12 +1,16 @@
-"""The local executor: each execution is a ``meshkit run`` subprocess in its own process group.
+"""The local executor: each execution is a ``meshkit run`` process in its own session on this machine.
 
-The process writes its run record and log itself; this executor watches it, enforces the
-deployment's timeout, and stops the whole process group on cancel (SIGTERM, then SIGKILL after
-a grace period).
+Processes are forked by a warm zygote (:mod:`meshkit.service.executors.zygote`), so starting one
+costs milliseconds rather than an interpreter start-up. Each process writes its run record and
+log itself and holds a lock on its console log while it lives; this executor watches it, enforces
+the deployment's timeout, and stops the whole session on cancel (SIGTERM, then SIGKILL after a
+grace period). If the zygote dies, running executions are watched through their locks and the
+next launch starts a new zygote.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -19,35 +23,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+from meshkit.core.errors import PlatformError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.service.executors import ExecutionSpec, ExitCallback
+from meshkit.service.executors import ExecutionSpec, ExitCallback, console_log
 
 log = logging.getLogger("meshkit.service")
 
-_BOOT = "import sys; from meshkit.cli.main import main; sys.exit(main(sys.argv[1:]))"
 GRACE_SECONDS = 10.0
+POLL_SECONDS = 0.5
+START_TIMEOUT = 120.0
 
 
-def command(spec: ExecutionSpec) -> list[str]:
-    """The command line of an execution."""
-    cmd = [
-        sys.executable,
-        "-c",
-        _BOOT,
-        "--workspace",
-        str(spec.workspace),
-        "run",
-        str(spec.job_dir),
-        "--run-id",
-        spec.run_id,
-    ]
+def arguments(spec: ExecutionSpec) -> list[str]:
+    """The ``meshkit`` command line of an execution."""
+    argv = ["--workspace", str(spec.workspace), "run", str(spec.job_dir), "--run-id", spec.run_id]
     if spec.arguments:
-        cmd += ["--arguments", json.dumps(spec.arguments)]
-    return cmd
+        argv += ["--arguments", json.dumps(spec.arguments)]
+    return argv
 
 
-def process_runs(pid: int | None, run_id: str) -> bool:
-    """Whether process ``pid`` exists and is the execution ``run_id`` (not a reused pid)."""
+def process_runs(pid: int | None, console: Path) -> bool:
+    """Whether process ``pid`` exists and is the execution whose console log is ``console``."""
     if not pid:
         return False
     try:
@@ -55,61 +51,157 @@ def process_runs(pid: int | None, run_id: str) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.parent.parent.is_dir() and Path("/proc/self").exists():
-        try:
-            return run_id.encode() in cmdline.read_bytes()
-        except OSError:
-            return False
-    return True
+        pass
+    try:
+        fd = os.open(console, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True  # its process (or one it started) still holds the lock
+    finally:
+        os.close(fd)
+    return False
+
+
+class _Watch:
+    """One launched execution: its pid, and its exit code once the zygote reports it."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.code: int | None = None
+        self.ended = threading.Event()
+        self.lost = False  # the zygote died: only the console lock tells when the process ends
+
+
+class Zygote:
+    """The warm process that forks executions, and the thread that reads its replies."""
+
+    def __init__(self):
+        cmd = [sys.executable, "-m", "meshkit.service.executors.zygote"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.watches: dict[int, _Watch] = {}
+        self.starting: dict[str, tuple[threading.Event, list[int]]] = {}
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, name="meshkit-zygote", daemon=True).start()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def fork(self, run_id: str, request: dict[str, Any]) -> _Watch:
+        """Ask for a process; returns once it has a pid."""
+        started, box = threading.Event(), []
+        with self.lock:
+            self.starting[run_id] = (started, box)
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.flush()
+        if not started.wait(START_TIMEOUT) or not isinstance(box[0] if box else None, int):
+            with self.lock:
+                self.starting.pop(run_id, None)
+            why = box[0] if box else "it did not answer"
+            raise PlatformError(f"The local executor could not start the execution: {why}.")
+        with self.lock:
+            return self.watches[box[0]]
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            message = json.loads(line)
+            with self.lock:
+                if "run_id" in message:
+                    started, box = self.starting.pop(message["run_id"], (threading.Event(), []))
+                    if "pid" in message:
+                        self.watches[message["pid"]] = _Watch(message["pid"])
+                    box.append(message.get("pid", message.get("error")))
+                    started.set()
+                elif (watch := self.watches.pop(message["pid"], None)) is not None:
+                    watch.code = message["code"]
+                    watch.ended.set()
+        with self.lock:  # the zygote is gone: its children go on, unwatched by it
+            for started, _ in self.starting.values():
+                started.set()
+            for watch in self.watches.values():
+                watch.lost = True
+                watch.ended.set()
+            self.watches.clear()
+        self.proc.wait()
 
 
 class LocalExecutor:
-    """Runs executions as subprocesses on this machine."""
+    """Runs executions as processes on this machine."""
 
     name = "local"
 
     def __init__(self, meshkit=None):
         self.host = socket.gethostname()
+        self.log_dir = meshkit.workspace.state_dir / "runs" if meshkit is not None else None
+        self._zygote: Zygote | None = None
+        self._lock = threading.Lock()
+
+    def _console(self, execution: dict[str, Any]) -> Path:
+        return console_log(self.log_dir, execution["run_id"])
+
+    def prepare(self) -> None:
+        """Start the zygote now, so that the first execution does not wait for it to warm up."""
+        self.zygote()
+
+    def zygote(self) -> Zygote:
+        """The running zygote, started (again) when needed."""
+        with self._lock:
+            if self._zygote is None or not self._zygote.alive():
+                self._zygote = Zygote()
+            return self._zygote
 
     def launch(self, spec: ExecutionSpec, on_exit: ExitCallback) -> dict[str, Any]:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        console = spec.log_path.with_name(f"{spec.run_id}.console.log")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
-        with console.open("ab") as out:
-            proc = subprocess.Popen(command(spec), cwd=spec.workspace, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)  # fmt: skip
+        console = console_log(spec.log_path.parent, spec.run_id)
+        request = {"run_id": spec.run_id, "argv": arguments(spec), "cwd": str(spec.workspace),
+                   "env": {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}, "console": str(console)}  # fmt: skip
+        watch = self.zygote().fork(spec.run_id, request)
         threading.Thread(
-            target=self._wait, args=(proc, spec, on_exit), name=f"exec-{spec.run_id}", daemon=True
+            target=self._wait, args=(watch, spec, console, on_exit), name=f"exec-{spec.run_id}", daemon=True
         ).start()
-        return {"host": self.host, "pid": proc.pid}
+        return {"host": self.host, "pid": watch.pid}
 
-    def _wait(self, proc: subprocess.Popen, spec: ExecutionSpec, on_exit: ExitCallback) -> None:
+    def _wait(self, watch: _Watch, spec: ExecutionSpec, console: Path, on_exit: ExitCallback) -> None:
+        deadline = time.monotonic() + spec.timeout if spec.timeout else None
         timed_out = False
-        try:
-            code = proc.wait(timeout=spec.timeout or None)
-        except subprocess.TimeoutExpired:
+        while not self._ended(watch, console, deadline):
             timed_out = True
-            self._stop(proc.pid, spec.run_id)
-            code = proc.wait()
+            self._stop(watch.pid, console)
+            deadline = None
         reason = f"timed out after {spec.timeout} s" if timed_out else "the process exited"
-        on_exit(code, reason, timed_out)
+        on_exit(watch.code, reason, timed_out)
+
+    @staticmethod
+    def _ended(watch: _Watch, console: Path, deadline: float | None) -> bool:
+        """Wait until the process ends (True) or ``deadline`` passes (False)."""
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            if not watch.lost:
+                if watch.ended.wait(left):
+                    if not watch.lost:
+                        return True
+                continue
+            if not process_runs(watch.pid, console):
+                return True
+            time.sleep(POLL_SECONDS if left is None else min(POLL_SECONDS, left))
 
     def cancel(self, execution: dict[str, Any]) -> None:
-        if execution.get("host") == self.host and process_runs(execution.get("pid"), execution["run_id"]):
-            threading.Thread(
-                target=self._stop, args=(execution["pid"], execution["run_id"]), daemon=True
-            ).start()
+        console = self._console(execution)
+        if execution.get("host") == self.host and process_runs(execution.get("pid"), console):
+            threading.Thread(target=self._stop, args=(execution["pid"], console), daemon=True).start()
 
-    def _stop(self, pid: int, run_id: str) -> None:
+    def _stop(self, pid: int, console: Path) -> None:
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + GRACE_SECONDS
         while time.monotonic() < deadline:
-            if not process_runs(pid, run_id):
+            if not process_runs(pid, console):
                 return
             time.sleep(0.1)
         try:
@@ -120,15 +212,22 @@ class LocalExecutor:
     def alive(self, execution: dict[str, Any]) -> bool | None:
         if execution.get("host") != self.host:
             return None
-        return process_runs(execution.get("pid"), execution["run_id"])
+        return process_runs(execution.get("pid"), self._console(execution))
 
     def adopt(self, execution: dict[str, Any], on_exit: ExitCallback) -> None:
         def poll() -> None:
-            while process_runs(execution.get("pid"), execution["run_id"]):
-                time.sleep(0.5)
+            while process_runs(execution.get("pid"), self._console(execution)):
+                time.sleep(POLL_SECONDS)
             on_exit(None, "the process ended while the server was away", False)
 
         threading.Thread(target=poll, name=f"adopt-{execution['run_id']}", daemon=True).start()
+
+    def close(self) -> None:
+        """Let the zygote go (running executions go on)."""
+        with self._lock:
+            if self._zygote is not None and self._zygote.alive():
+                self._zygote.proc.stdin.close()
+            self._zygote = None
 
 
 @hookimpl

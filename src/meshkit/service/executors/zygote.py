@@ -1,0 +1,160 @@
+"""A warm process that forks executions, so a run does not pay Python's start-up (~1 s of CPU) each time.
+
+The local executor starts it once per server process (``python -m meshkit.service.executors.zygote``).
+It imports meshkit and the libraries a run needs, then reads one JSON request per line on stdin
+(``{"run_id", "argv", "cwd", "env", "console"}``) and forks a child for each. The child starts
+its own session, holds an exclusive lock on its console log while it lives (the lock tells any
+server process that the execution still runs, whatever happened to pids meanwhile), and runs the
+``meshkit`` command line, ending like any Python process. The zygote writes ``{"run_id", "pid"}``
+when a child starts (or ``{"run_id", "error"}``) and ``{"pid", "code"}`` when it ends (negative:
+killed by that signal). It
+exits when its stdin closes (the server went away); children go on and are adopted on restart.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import gc
+import importlib
+import json
+import os
+import selectors
+import signal
+import sys
+
+_exit_code: int | None = None  # set in a child once its command has returned
+
+#: Imported up front: what a run loads beyond the plugins (lineage client, metadata drivers).
+WARM_MODULES = (
+    "meshkit.core.context",
+    "openlineage.client",
+    "sqlalchemy.dialects.sqlite",
+    "sqlalchemy.dialects.postgresql.psycopg",
+)
+
+
+def warm() -> None:
+    """Import the command line with every built-in plugin and the modules a run uses."""
+    from meshkit.cli.main import make_root
+    from meshkit.core.plugins import build_plugin_manager, prebuild
+
+    build_plugin_manager(load_entrypoints=False).hook.register_commands(cli=make_root())
+    prebuild()
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional extra that is not installed
+            pass
+    gc.collect()
+    gc.freeze()  # keep the warm objects out of the children's collections: fewer copied pages
+
+
+def lock_console(path: str) -> int:
+    """Open the console log for appending, locked for as long as a process keeps it open."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def run_child(request: dict, console: int, zygote_fds: list[int]) -> None:
+    """In the forked child: become the execution, then exit with the command's code.
+
+    ``console`` is the locked console log, opened before the fork so that the lock is held
+    before anyone learns the pid.
+    """
+    os.setsid()
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(console, 1)
+    os.dup2(console, 2)
+    for fd in (devnull, console, *zygote_fds):
+        os.close(fd)
+    sys.stdout.reconfigure(write_through=True)
+    sys.stderr.reconfigure(write_through=True)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    from meshkit.cli.main import main
+
+    global _exit_code
+    _exit_code = 1  # if the command line itself raises
+    _exit_code = main(request["argv"])
+    sys.exit(_exit_code)
+
+
+def _exit_without_teardown() -> None:
+    """Registered first, so it runs last at exit: a child skips tearing down the zygote's modules.
+
+    The child has joined its threads and run every other exit handler by then; tearing down the
+    inherited modules would only copy the zygote's memory page by page (about half a run's CPU).
+    """
+    if _exit_code is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_code)
+
+
+def serve(requests: int, replies: int) -> None:
+    """Fork a child per request line read from fd ``requests`` until it closes; report on fd ``replies``."""
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    selector = selectors.DefaultSelector()
+    selector.register(requests, selectors.EVENT_READ)
+    selector.register(wake_read, selectors.EVENT_READ)
+    pending = b""
+
+    def reply(message: dict) -> None:
+        os.write(replies, json.dumps(message).encode() + b"\n")
+
+    while True:
+        for key, _ in selector.select():
+            if key.fd == wake_read:
+                os.read(wake_read, 4096)
+                while True:
+                    try:
+                        pid, status = os.waitpid(-1, os.WNOHANG)
+                    except ChildProcessError:
+                        break
+                    if not pid:
+                        break
+                    reply({"pid": pid, "code": os.waitstatus_to_exitcode(status)})
+                continue
+            chunk = os.read(requests, 65536)
+            if not chunk:
+                return
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                request = json.loads(line)
+                try:
+                    console = lock_console(request["console"])
+                except OSError as exc:  # e.g. the same execution still runs
+                    reply({"run_id": request["run_id"], "error": f"{request['console']}: {exc}"})
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    run_child(request, console, [replies, wake_read, wake_write, selector.fileno()])
+                os.close(console)
+                reply({"run_id": request["run_id"], "pid": pid})
+
+
+def main() -> None:
+    atexit.register(_exit_without_teardown)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal is for the server
+    replies = os.dup(1)
+    os.dup2(2, 1)  # anything printed while warming goes to stderr, not into the replies
+    warm()
+    serve(0, replies)
+
+
+if __name__ == "__main__":
+    main()
