@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -76,6 +77,7 @@ def test_cli_and_restart_reconciliation(workspace, cli):
         listed = cli("list", "--json")
         assert '"last_status": "succeeded"' in listed.stdout
         assert "production" in cli("show", "hello", "--team", TEAM).stdout
+        _remote_properties_and_secrets(cli)
 
         token = (root / ".meshkit" / "service" / "admin-token").read_text().strip()
         client = httpx.Client(
@@ -128,6 +130,28 @@ def test_cli_and_restart_reconciliation(workspace, cli):
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
         _stop_executions(root)
+
+
+def _remote_properties_and_secrets(cli) -> None:
+    """``properties`` and ``secrets`` with ``--remote`` act on the deployed job through the service."""
+    remote = ("--remote", "--job", "hello", "--team", TEAM)
+    assert cli("properties", "set", *remote, "batch", "500").exit_code == 0
+    assert cli("properties", "set", *remote, "region", "eu").exit_code == 0
+    assert cli("properties", "delete", *remote, "region").exit_code == 0
+    assert json.loads(cli("properties", "list", *remote, "--json").stdout) == {"batch": "500"}
+    assert cli("properties", "list", "--json").stdout.strip() == "{}"  # the workspace's own are untouched
+    result = cli("secrets", "set", *remote, "db_password", "s3cr3t-value")
+    assert result.exit_code == 0, result.output
+    listed = cli("secrets", "list", *remote)
+    assert "db_password" in listed.stdout and "s3cr3t-value" not in listed.output
+    assert cli("secrets", "get", *remote, "db_password").stdout.strip() == "********"
+    refused = cli("secrets", "get", *remote, "db_password", "--reveal")
+    assert refused.exit_code == 1 and "never returns secret values" in refused.stderr
+    assert "s3cr3t-value" not in refused.output
+    assert cli("secrets", "delete", *remote, "db_password").exit_code == 0
+    assert "db_password" not in cli("secrets", "list", *remote).stdout
+    missing_job = cli("properties", "list", "--remote", "--team", TEAM)
+    assert missing_job.exit_code == 2 and "--remote needs --job" in missing_job.output
 
 
 def _stop_executions(root) -> None:

@@ -10,6 +10,7 @@ import click
 from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
+from meshkit.cli.remote import RemoteJob, with_remote_options
 from meshkit.core.errors import UserError
 from meshkit.core.hookspecs import hookimpl
 from meshkit.job.properties import properties_backend, scope_label
@@ -44,6 +45,10 @@ def check_set_usage(
         raise click.UsageError("Give KEY VALUE, or --from-json FILE.")
 
 
+def _backend(mk, job: str, remote: bool, team: str | None, url: str | None):
+    return RemoteJob(mk, job, team, url) if remote else properties_backend(mk)
+
+
 def show_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -67,11 +72,12 @@ def properties_group() -> None:
     "--replace", is_flag=True, help="With --from-json: also delete the properties the file does not hold."
 )
 @job_option
+@with_remote_options
 @pass_meshkit
-def set_property(mk, key, value, from_json, replace, job) -> None:
+def set_property(mk, key, value, from_json, replace, job, remote, team, url) -> None:
     """Set property KEY to VALUE (a string), or many from a JSON file."""
     check_set_usage(key, value, from_json)
-    backend = properties_backend(mk)
+    backend = _backend(mk, job, remote, team, url)
     updates = read_json_object(from_json, "properties") if from_json else {key: value}
     values = {} if replace else backend.get_all(job)
     values.update(updates)
@@ -82,10 +88,11 @@ def set_property(mk, key, value, from_json, replace, job) -> None:
 @properties_group.command("get")
 @click.argument("key")
 @job_option
+@with_remote_options
 @pass_meshkit
-def get_property(mk, key, job) -> None:
+def get_property(mk, key, job, remote, team, url) -> None:
     """Print the value of property KEY."""
-    values = properties_backend(mk).get_all(job)
+    values = _backend(mk, job, remote, team, url).get_all(job)
     if key not in values:
         raise UserError(
             f"No property `{key}` in {scope_label(job)}.", hint="List them with `meshkit properties list`."
@@ -96,10 +103,11 @@ def get_property(mk, key, job) -> None:
 @properties_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @job_option
+@with_remote_options
 @pass_meshkit
-def list_properties(mk, as_json, job) -> None:
+def list_properties(mk, as_json, job, remote, team, url) -> None:
     """List properties and their values."""
-    values = properties_backend(mk).get_all(job)
+    values = _backend(mk, job, remote, team, url).get_all(job)
     if as_json:
         click.echo(json.dumps(values, indent=2, sort_keys=True))
         return
@@ -116,10 +124,11 @@ def list_properties(mk, as_json, job) -> None:
 @properties_group.command("delete")
 @click.argument("key")
 @job_option
+@with_remote_options
 @pass_meshkit
-def delete_property(mk, key, job) -> None:
+def delete_property(mk, key, job, remote, team, url) -> None:
     """Delete property KEY."""
-    backend = properties_backend(mk)
+    backend = _backend(mk, job, remote, team, url)
     values = backend.get_all(job)
     if key not in values:
         raise UserError(

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.cli.properties import check_set_usage, read_json_object
+from meshkit.cli.remote import RemoteJob, refuse_reveal, with_remote_options
 from meshkit.core.config import SECRET_MASK
 from meshkit.core.errors import UserError
 from meshkit.core.hookspecs import hookimpl
@@ -49,8 +50,9 @@ def secrets_group() -> None:
     "--replace", is_flag=True, help="With --from-json: also delete the secrets the file does not hold."
 )
 @job_option
+@with_remote_options
 @pass_meshkit
-def set_secret(mk, key, value, from_json, replace, job) -> None:
+def set_secret(mk, key, value, from_json, replace, job, remote, team, url) -> None:
     """Set secret KEY; without VALUE, prompt for it with hidden input (keeps it out of shell history)."""
     check_set_usage(key, value, from_json, value_required=False)
     if from_json:
@@ -63,6 +65,14 @@ def set_secret(mk, key, value, from_json, replace, job) -> None:
         updates = {key: value}
     for secret in updates.values():
         mk.redactor.add(secret)
+    if remote:
+        service = RemoteJob(mk, job, team, url)
+        for name in set(service.secret_names()) - set(updates) if replace else ():
+            service.delete_secret(name)
+        for name, secret in updates.items():
+            service.set_secret(name, secret)
+        console.print(f"Set {len(updates)} secret{'' if len(updates) == 1 else 's'} of deployed job `{job}`.")
+        return
     backend = secrets_backend(mk)
     values = {} if replace else backend.get_all(job)
     values.update(updates)
@@ -74,9 +84,17 @@ def set_secret(mk, key, value, from_json, replace, job) -> None:
 @click.argument("key")
 @click.option("--reveal", is_flag=True, help="Print the value instead of a mask.")
 @job_option
+@with_remote_options
 @pass_meshkit
-def get_secret(mk, key, reveal, job) -> None:
+def get_secret(mk, key, reveal, job, remote, team, url) -> None:
     """Show whether secret KEY is set (its value with --reveal)."""
+    if remote:
+        if reveal:
+            raise refuse_reveal()
+        if key not in RemoteJob(mk, job, team, url).secret_names():
+            raise _missing(key, job)
+        click.echo(SECRET_MASK)
+        return
     value = secrets_backend(mk).get(job, key)
     if value is None:
         raise _missing(key, job)
@@ -85,10 +103,13 @@ def get_secret(mk, key, reveal, job) -> None:
 
 @secrets_group.command("list")
 @job_option
+@with_remote_options
 @pass_meshkit
-def list_secrets(mk, job) -> None:
+def list_secrets(mk, job, remote, team, url) -> None:
     """List the names of the secrets (never their values)."""
-    names = sorted(secrets_backend(mk).get_all(job))
+    names = sorted(
+        RemoteJob(mk, job, team, url).secret_names() if remote else secrets_backend(mk).get_all(job)
+    )
     if not names:
         console.print(f"No secrets in {scope_label(job)}.")
         return
@@ -102,9 +123,17 @@ def list_secrets(mk, job) -> None:
 @secrets_group.command("delete")
 @click.argument("key")
 @job_option
+@with_remote_options
 @pass_meshkit
-def delete_secret(mk, key, job) -> None:
+def delete_secret(mk, key, job, remote, team, url) -> None:
     """Delete secret KEY."""
+    if remote:
+        service = RemoteJob(mk, job, team, url)
+        if key not in service.secret_names():
+            raise _missing(key, job)
+        service.delete_secret(key)
+        console.print(f"Deleted secret `{key}` of deployed job `{job}`.")
+        return
     backend = secrets_backend(mk)
     values = backend.get_all(job)
     if key not in values:

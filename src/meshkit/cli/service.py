@@ -1,5 +1,5 @@
 """Commands of the control service: ``server``, ``token``, ``login``, ``deploy``, ``execute``,
-``list``, ``show`` and ``remote properties|secrets``.
+``list`` and ``show`` (``properties`` and ``secrets`` take ``--remote``: :mod:`meshkit.cli.remote`).
 
 All but ``server`` and ``token`` talk to a running service over its REST API with the
 credentials saved by ``meshkit login``.
@@ -31,14 +31,14 @@ def _status(value: str | None) -> str:
     return f"[{STATUS_STYLE.get(value or '', 'white')}]{value or '-'}[/]"
 
 
-def _client(meshkit, url: str | None):
+def service_client(meshkit, url: str | None):
     from meshkit.service.client import ServiceClient
     from meshkit.service.credentials import load
 
     return ServiceClient(load(meshkit, url))
 
 
-def _team(meshkit, team: str | None, job_dir: Path | None = None) -> str:
+def owning_team(meshkit, team: str | None, job_dir: Path | None = None) -> str:
     if team:
         return team
     if job_dir is not None:
@@ -209,8 +209,8 @@ def deploy_cmd(
     folder = Path(job_dir).resolve()
     name = name or folder.name
     config = load_job_config(folder, set())
-    team = _team(meshkit, team, folder)
-    client = _client(meshkit, url)
+    team = owning_team(meshkit, team, folder)
+    client = service_client(meshkit, url)
     try:
         client.get(f"/teams/{team}/jobs/{name}")
     except NotFoundError:
@@ -249,8 +249,8 @@ def execute_cmd(meshkit, job, team, action, cancel_id, logs_id, wait, arguments,
     chosen = [x for x in (action, cancel_id, logs_id) if x]
     if len(chosen) != 1:
         raise click.UsageError("Give exactly one of --start, --cancel ID, --logs ID.")
-    team = _team(meshkit, team)
-    client = _client(meshkit, url)
+    team = owning_team(meshkit, team)
+    client = service_client(meshkit, url)
     base = f"/teams/{team}/jobs/{job}/executions"
     if cancel_id:
         result = client.request("DELETE", f"{base}/{cancel_id}")
@@ -292,7 +292,7 @@ def _follow(client, path: str, wait: bool) -> None:
 @pass_meshkit
 def list_cmd(meshkit, team, as_json, url) -> None:
     """List deployed jobs with their last status."""
-    rows = _client(meshkit, url).get("/jobs", params={"team": team} if team else None)
+    rows = service_client(meshkit, url).get("/jobs", params={"team": team} if team else None)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -310,8 +310,8 @@ def list_cmd(meshkit, team, as_json, url) -> None:
 @pass_meshkit
 def show_cmd(meshkit, job, team, limit, url) -> None:
     """Show a deployed job: deployments and recent executions."""
-    team = _team(meshkit, team)
-    client = _client(meshkit, url)
+    team = owning_team(meshkit, team)
+    client = service_client(meshkit, url)
     info = client.get(f"/teams/{team}/jobs/{job}")
     console.print(f"[bold]{team}/{job}[/] {info['description']}")
     deps = Table("deployment", "version", "schedule", "enabled", "next run", box=None)
@@ -336,90 +336,6 @@ def show_cmd(meshkit, job, team, limit, url) -> None:
     console.print(runs)
 
 
-# ---------------------------------------------------------------------------- remote properties and secrets
-
-
-@click.group("remote")
-def remote_group() -> None:
-    """Properties and secrets of a deployed job, through the control service (`--remote` variants)."""
-
-
-@remote_group.group("properties")
-def remote_properties() -> None:
-    """Properties of a deployed job."""
-
-
-@remote_properties.command("list")
-@click.argument("job")
-@team_option
-@url_option
-@pass_meshkit
-def remote_properties_list(meshkit, job, team, url) -> None:
-    props = _client(meshkit, url).get(f"/teams/{_team(meshkit, team)}/jobs/{job}/properties")["properties"]
-    click.echo(json.dumps(props, indent=2, sort_keys=True))
-
-
-@remote_properties.command("set")
-@click.argument("job")
-@click.argument("key")
-@click.argument("value")
-@team_option
-@url_option
-@pass_meshkit
-def remote_properties_set(meshkit, job, key, value, team, url) -> None:
-    """Set KEY to VALUE (JSON if it parses, else a string)."""
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value
-    client = _client(meshkit, url)
-    path = f"/teams/{_team(meshkit, team)}/jobs/{job}/properties"
-    props = client.get(path)["properties"]
-    client.request("PUT", path, json={"properties": {**props, key: parsed}})
-    console.print(f"Set property {key} of {job}.")
-
-
-@remote_group.group("secrets")
-def remote_secrets() -> None:
-    """Secrets of a deployed job (write-only: values are never shown)."""
-
-
-@remote_secrets.command("list")
-@click.argument("job")
-@team_option
-@url_option
-@pass_meshkit
-def remote_secrets_list(meshkit, job, team, url) -> None:
-    for name in _client(meshkit, url).get(f"/teams/{_team(meshkit, team)}/jobs/{job}/secrets")["names"]:
-        click.echo(name)
-
-
-@remote_secrets.command("set")
-@click.argument("job")
-@click.argument("key")
-@team_option
-@url_option
-@pass_meshkit
-def remote_secrets_set(meshkit, job, key, team, url) -> None:
-    """Set secret KEY (the value is prompted with hidden input)."""
-    value = click.prompt(f"Value of {key}", hide_input=True)
-    _client(meshkit, url).request(
-        "PUT", f"/teams/{_team(meshkit, team)}/jobs/{job}/secrets/{key}", json={"value": value}
-    )
-    console.print(f"Set secret {key} of {job}.")
-
-
-@remote_secrets.command("delete")
-@click.argument("job")
-@click.argument("key")
-@team_option
-@url_option
-@pass_meshkit
-def remote_secrets_delete(meshkit, job, key, team, url) -> None:
-    _client(meshkit, url).request("DELETE", f"/teams/{_team(meshkit, team)}/jobs/{job}/secrets/{key}")
-    console.print(f"Deleted secret {key} of {job}.")
-
-
 @hookimpl
 def register_commands(cli):
     for command in (
@@ -430,6 +346,5 @@ def register_commands(cli):
         execute_cmd,
         list_cmd,
         show_cmd,
-        remote_group,
     ):
         cli.add_command(command)

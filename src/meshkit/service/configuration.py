@@ -13,7 +13,11 @@ def configure(config):
     )
     add("service_host", "127.0.0.1", "Address `meshkit server` listens on.")
     add("service_port", 8080, "Port `meshkit server` listens on.", type=int)
-    add("service_executor", "local", "Executor of deployed jobs: local (subprocesses) or kubernetes.")
+    add(
+        "service_executor",
+        "local",
+        "Executor of deployed jobs: local (processes on this machine) or kubernetes.",
+    )
     add(
         "service_max_concurrent",
         8,

@@ -1,4 +1,4 @@
-"""Executors run deployed jobs: ``local`` (subprocesses, the default) and ``kubernetes``.
+"""Executors run deployed jobs: ``local`` (processes on this machine, the default) and ``kubernetes``.
 
 An executor is registered through the ``register_executors`` hook as ``{name: factory}``, where
 ``factory(meshkit)`` returns an object with the methods of :class:`Executor`, and optionally

@@ -82,7 +82,7 @@ class Zygote:
         cmd = [sys.executable, "-m", "meshkit.service.executors.zygote"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.watches: dict[int, _Watch] = {}
-        self.starting: dict[str, tuple[threading.Event, list[int]]] = {}
+        self.starting: dict[str, tuple[threading.Event, list[_Watch | str]]] = {}
         self.lock = threading.Lock()
         threading.Thread(target=self._read, name="meshkit-zygote", daemon=True).start()
 
@@ -96,13 +96,12 @@ class Zygote:
             self.starting[run_id] = (started, box)
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             self.proc.stdin.flush()
-        if not started.wait(START_TIMEOUT) or not isinstance(box[0] if box else None, int):
+        if not started.wait(START_TIMEOUT) or not isinstance(box[0] if box else None, _Watch):
             with self.lock:
                 self.starting.pop(run_id, None)
             why = box[0] if box else "it did not answer"
             raise PlatformError(f"The local executor could not start the execution: {why}.")
-        with self.lock:
-            return self.watches[box[0]]
+        return box[0]
 
     def _read(self) -> None:
         for line in self.proc.stdout:
@@ -111,8 +110,9 @@ class Zygote:
                 if "run_id" in message:
                     started, box = self.starting.pop(message["run_id"], (threading.Event(), []))
                     if "pid" in message:
-                        self.watches[message["pid"]] = _Watch(message["pid"])
-                    box.append(message.get("pid", message.get("error")))
+                        box.append(self.watches.setdefault(message["pid"], _Watch(message["pid"])))
+                    else:
+                        box.append(message["error"])
                     started.set()
                 elif (watch := self.watches.pop(message["pid"], None)) is not None:
                     watch.code = message["code"]
@@ -132,9 +132,9 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, meshkit=None):
+    def __init__(self, meshkit):
         self.host = socket.gethostname()
-        self.log_dir = meshkit.workspace.state_dir / "runs" if meshkit is not None else None
+        self.log_dir = meshkit.workspace.state_dir / "runs"
         self._zygote: Zygote | None = None
         self._lock = threading.Lock()
 
@@ -157,7 +157,10 @@ class LocalExecutor:
         console = console_log(spec.log_path.parent, spec.run_id)
         request = {"run_id": spec.run_id, "argv": arguments(spec), "cwd": str(spec.workspace),
                    "env": {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}, "console": str(console)}  # fmt: skip
-        watch = self.zygote().fork(spec.run_id, request)
+        try:
+            watch = self.zygote().fork(spec.run_id, request)
+        except BrokenPipeError:  # the zygote died since it was last asked: once more with a new one
+            watch = self.zygote().fork(spec.run_id, request)
         threading.Thread(
             target=self._wait, args=(watch, spec, console, on_exit), name=f"exec-{spec.run_id}", daemon=True
         ).start()

@@ -37,10 +37,12 @@ WARM_MODULES = (
 def warm() -> None:
     """Import the command line with every built-in plugin and the modules a run uses."""
     from meshkit.cli.main import make_root
+    from meshkit.core.metadata import migration_heads
     from meshkit.core.plugins import build_plugin_manager, prebuild
 
     build_plugin_manager(load_entrypoints=False).hook.register_commands(cli=make_root())
     prebuild()
+    migration_heads()  # cached: each run compares its database with them
     for name in WARM_MODULES:
         try:
             importlib.import_module(name)
