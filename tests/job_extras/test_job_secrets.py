@@ -233,3 +233,18 @@ def test_a_secret_never_reaches_the_error_output(cli, make_job):
     assert result.exit_code == 1
     assert "login failed for password ***" in result.output
     assert SECRET not in result.output
+
+
+def test_what_a_step_prints_is_redacted(workspace, cli):
+    job = workspace.root / "jobs" / "talky"
+    job.mkdir(parents=True)
+    (job / "10_talk.py").write_text(
+        "import sys\n\ndef run(job_input):\n"
+        "    value = job_input.get_secret('api')\n"
+        "    print('out', value)\n    print('err', value, file=sys.stderr)\n"
+    )
+    assert cli("secrets", "set", "api", SECRET).exit_code == 0
+    result = cli("run", "talky")
+    assert result.exit_code == 0, result.output
+    assert "out ***" in result.stdout and "err ***" in result.stderr
+    assert SECRET not in result.output

@@ -8,11 +8,12 @@ import queue
 import pytest
 from service_helpers import SLOW, write_job
 
-from meshkit.service.executors import ExecutionSpec, console_log
+from meshkit.service.executors import ExecutionSpec
 from meshkit.service.executors.local import LocalExecutor, process_runs
 
 EXIT_WORK = {"10_exit.py": """
     import atexit
+    import logging
     import pathlib
     import threading
     import time
@@ -21,7 +22,8 @@ EXIT_WORK = {"10_exit.py": """
         out = pathlib.Path(job_input.get_arguments()["out"])
         atexit.register(lambda: (out / "atexit").write_text("ran"))
         threading.Thread(target=lambda: (time.sleep(0.3), (out / "thread").write_text("ran"))).start()
-        print("step printed this")
+        print("step printed this", job_input.get_secret("token"))
+        logging.getLogger("exits").info("logged once")
     """}  # fmt: skip
 
 
@@ -44,31 +46,33 @@ def _launch(executor, spec):
     return info, ended
 
 
-def test_a_forked_run_ends_like_a_process(mk, executor, tmp_path):
+def test_a_forked_run_ends_like_a_process(mk, cli, executor, tmp_path):
     job = write_job(tmp_path / "jobs", "exits", EXIT_WORK)
+    assert cli("secrets", "set", "--job", "exits", "token", "s3cr3t-token").exit_code == 0
     spec = _spec(mk, job, "exits-1", arguments={"out": str(tmp_path)})
     info, ended = _launch(executor, spec)
     assert info["pid"] != os.getpid()
     code, reason, timed_out = ended.get(timeout=60)
-    assert (code, timed_out) == (0, False), console_log(spec.log_path.parent, spec.run_id).read_text()
+    assert (code, timed_out) == (0, False), spec.log_path.read_text()
     # the process joined its threads and ran its exit handlers before it went
     assert (tmp_path / "thread").read_text() == "ran"
     assert (tmp_path / "atexit").read_text() == "ran"
-    assert "step printed this" in console_log(spec.log_path.parent, spec.run_id).read_text()
+    log = spec.log_path.read_text()  # one log: the run's records and what the step printed, redacted
+    assert "step printed this ***" in log and "s3cr3t-token" not in log
+    assert log.count("logged once") == 1 and "Step 10_exit.py started" in log
     assert mk.runs.get("exits-1").status == "succeeded"
-    assert not process_runs(info["pid"], console_log(spec.log_path.parent, spec.run_id))
+    assert not process_runs(info["pid"], spec.log_path)
 
 
 def test_runs_outlive_their_zygote_and_the_next_launch_starts_another(mk, executor, tmp_path):
     job = write_job(tmp_path / "jobs", "slow", SLOW)
     spec = _spec(mk, job, "slow-1", arguments={"seconds": 2})
     info, ended = _launch(executor, spec)
-    console = console_log(spec.log_path.parent, spec.run_id)
-    assert process_runs(info["pid"], console)
+    assert process_runs(info["pid"], spec.log_path)
     first = executor.zygote().proc
     first.kill()
     first.wait(timeout=10)
-    code, reason, timed_out = ended.get(timeout=60)  # seen through the console lock once the run ends
+    code, reason, timed_out = ended.get(timeout=60)  # seen through the log's lock once the run ends
     assert code is None and not timed_out
     assert mk.runs.get("slow-1").status == "succeeded"
 
@@ -86,11 +90,11 @@ def test_a_run_past_its_timeout_is_stopped(mk, executor, tmp_path):
     assert timed_out and "timed out after 1 s" in reason
     assert code != 0
     assert mk.runs.get("late-1").status == "cancelled"  # stopped by SIGTERM, not left to sleep its 60 s
-    assert not process_runs(info["pid"], console_log(spec.log_path.parent, spec.run_id))
+    assert not process_runs(info["pid"], spec.log_path)
 
 
 def test_process_runs_needs_the_execution_lock(tmp_path):
-    console = tmp_path / "other.console.log"
-    console.write_text("")
-    assert not process_runs(os.getpid(), console)  # a live pid that is not the execution
-    assert not process_runs(os.getpid(), tmp_path / "missing.console.log")
+    log = tmp_path / "other.log"
+    log.write_text("")
+    assert not process_runs(os.getpid(), log)  # a live pid that is not the execution
+    assert not process_runs(os.getpid(), tmp_path / "missing.log")

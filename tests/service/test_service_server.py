@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from service_helpers import SLOW, write_job
 
-from meshkit.service.executors import console_log
+from meshkit.service.executors import run_log
 from meshkit.service.executors.local import process_runs
 from meshkit.service.tables import executions
 
@@ -163,7 +163,7 @@ def _stop_executions(root) -> None:
         ).all()
     engine.dispose()
     for run_id, pid in rows:
-        if process_runs(pid, console_log(root / ".meshkit" / "runs", run_id)):
+        if process_runs(pid, run_log(root / ".meshkit" / "runs", run_id)):
             os.killpg(pid, signal.SIGKILL)
 
 

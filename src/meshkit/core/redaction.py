@@ -51,6 +51,21 @@ def redact_error(error, redactor: Redactor):
     return error
 
 
+class RedactingStream:
+    """A text stream that redacts what is written to it, then writes it to ``stream``."""
+
+    def __init__(self, stream, redactor: Redactor):
+        self._stream = stream
+        self._redactor = redactor
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redactor.redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str):  # flush, fileno, isatty, encoding, ...
+        return getattr(self._stream, name)
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts the formatted message of every record."""
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from typing import Any
 from meshkit.core.config import Layer
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.core.redaction import RedactingFilter, redact_error
+from meshkit.core.redaction import RedactingFilter, RedactingStream, redact_error
 from meshkit.core.runs import StepRecord, now
 from meshkit.data.ingest import Ingester
 from meshkit.job import vdk_compat
@@ -40,6 +42,13 @@ def step_types(meshkit) -> dict:
     return {t.suffix: t for group in meshkit.pm.hook.register_step_types() for t in group}
 
 
+def _same_file(stream, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(stream.fileno()), os.stat(path))
+    except (OSError, ValueError, AttributeError):  # no file behind the stream, or no log yet
+        return False
+
+
 @contextlib.contextmanager
 def run_logging(meshkit, log_path: Path, console: bool) -> Iterator[None]:
     """Send every log record of the run to ``log_path`` (and the console), secrets redacted."""
@@ -48,7 +57,7 @@ def run_logging(meshkit, log_path: Path, console: bool) -> Iterator[None]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     redacting = RedactingFilter(meshkit.redactor)
     handlers: list[logging.Handler] = [logging.FileHandler(log_path, encoding="utf-8")]
-    if console:
+    if console and not _same_file(sys.stderr, log_path):  # a service execution prints into its log
         # NOTE: the console shows the user's own logs and meshkit's warnings; meshkit's progress
         # lines go to the run log only, since the command ends with a summary of the steps.
         stream = logging.StreamHandler()
@@ -69,6 +78,14 @@ def run_logging(meshkit, log_path: Path, console: bool) -> Iterator[None]:
             root.removeHandler(handler)
             handler.close()
         root.setLevel(saved_level)
+
+
+@contextlib.contextmanager
+def redacted_output(meshkit) -> Iterator[None]:
+    """Redact secrets from what the job prints too, as from its log records."""
+    with contextlib.redirect_stdout(RedactingStream(sys.stdout, meshkit.redactor)), \
+            contextlib.redirect_stderr(RedactingStream(sys.stderr, meshkit.redactor)):  # fmt: skip
+        yield
 
 
 @contextlib.contextmanager
@@ -122,7 +139,11 @@ def run_job(meshkit, job: str | Path, arguments: dict[str, Any] | None = None, *
     """Run the job at ``job`` (a folder, or a name under ``jobs/``) and record the run."""
     context = prepare_context(meshkit, job, arguments, run_id)
     vdk_compat.install()
-    with run_logging(meshkit, Path(context.run.log_path), console), cancel_on_sigterm():
+    with (
+        run_logging(meshkit, Path(context.run.log_path), console),
+        cancel_on_sigterm(),
+        redacted_output(meshkit),
+    ):
         return execute(context)
 
 

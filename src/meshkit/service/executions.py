@@ -22,7 +22,7 @@ from meshkit.service import audit
 from meshkit.service.deployments import DEFAULT_DEPLOYMENT, Deployment
 from meshkit.service.deployments import get as get_deployment
 from meshkit.service.exceptions import ConflictError, NotFoundError
-from meshkit.service.executors import console_log
+from meshkit.service.executors import run_log
 from meshkit.service.reads import read
 from meshkit.service.tables import deployments, executions
 
@@ -66,7 +66,7 @@ def submit(svc: ControlService, conn: sa.Connection, deployment: Deployment, *, 
     run_id = new_execution_id(deployment.job, at)
     args = {**deployment.arguments, **(arguments or {})}
     run = RunRecord(id=run_id, kind="job", name=deployment.job, team=deployment.team, arguments=args, created_at=at,
-                    log_path=str(svc.log_dir / f"{run_id}.log"))  # fmt: skip
+                    log_path=str(run_log(svc.log_dir, run_id)))  # fmt: skip
     busy = active_count(conn, deployment.team, deployment.job)
     if busy and trigger == "manual":
         raise ConflictError(f"Job `{deployment.team}/{deployment.job}` is still running.",
@@ -227,9 +227,6 @@ def read_log(svc: ControlService, team: str, job: str, execution_id: str, *, off
     execution = get(svc.engine, team, job, execution_id)
     run = svc.meshkit.runs.get(execution_id)
     path = Path(run.log_path) if run and run.log_path else None
-    console = console_log(svc.log_dir, execution_id)
-    if (path is None or not path.is_file()) and console.is_file():
-        path = console
     data, size = b"", 0
     if path is not None and path.is_file():
         with path.open("rb") as handle:

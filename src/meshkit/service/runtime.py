@@ -20,7 +20,7 @@ from meshkit.core.metadata import runs
 from meshkit.core.runs import FINAL_STATUSES, now
 from meshkit.service import executions as ex
 from meshkit.service.auth import Authenticator
-from meshkit.service.executors import ExecutionSpec
+from meshkit.service.executors import ExecutionSpec, run_log
 from meshkit.service.metrics import ServiceMetrics
 from meshkit.service.reads import read_engine
 from meshkit.service.scheduler import Scheduler
@@ -203,7 +203,7 @@ class ControlService:
             env["MESHKIT_METADATA_URL"] = str(url)
         return ExecutionSpec(run_id=row["run_id"], team=row["team"], job=row["job"], deployment=row["deployment"],
                              version=row["version"], job_dir=job_dir, workspace=self.meshkit.workspace.root,
-                             log_path=self.log_dir / f"{row['run_id']}.log", arguments=row["arguments"] or {},
+                             log_path=run_log(self.log_dir, row["run_id"]), arguments=row["arguments"] or {},
                              timeout=row["timeout"], env=env)  # fmt: skip
 
     def _fail_launch(self, run_id: str, exc: Exception) -> None:

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 ExitCallback = Callable[[int | None, str, bool], None]
 
 
-def console_log(log_dir: Path, run_id: str) -> Path:
-    """Where a local execution's own output (stdout and stderr) goes, next to its run log."""
-    return log_dir / f"{run_id}.console.log"
+def run_log(log_dir: Path, run_id: str) -> Path:
+    """An execution's log: its run's log records and, for local processes, what they print."""
+    return log_dir / f"{run_id}.log"
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Processes are forked by a warm zygote (:mod:`meshkit.service.executors.zygote`), so starting one
 costs milliseconds rather than an interpreter start-up. Each process writes its run record and
-log itself and holds a lock on its console log while it lives; this executor watches it, enforces
+log itself (what it prints goes to the same log) and holds a lock on the log while it lives;
+this executor watches it, enforces
 the deployment's timeout, and stops the whole session on cancel (SIGTERM, then SIGKILL after a
 grace period). If the zygote dies, running executions are watched through their locks and the
 next launch starts a new zygote.
@@ -25,7 +26,7 @@ from typing import Any
 
 from meshkit.core.errors import PlatformError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.service.executors import ExecutionSpec, ExitCallback, console_log
+from meshkit.service.executors import ExecutionSpec, ExitCallback, run_log
 
 log = logging.getLogger("meshkit.service")
 
@@ -42,8 +43,8 @@ def arguments(spec: ExecutionSpec) -> list[str]:
     return argv
 
 
-def process_runs(pid: int | None, console: Path) -> bool:
-    """Whether process ``pid`` exists and is the execution whose console log is ``console``."""
+def process_runs(pid: int | None, log: Path) -> bool:
+    """Whether process ``pid`` exists and is the execution whose run log is ``log``."""
     if not pid:
         return False
     try:
@@ -53,7 +54,7 @@ def process_runs(pid: int | None, console: Path) -> bool:
     except PermissionError:
         pass
     try:
-        fd = os.open(console, os.O_RDONLY)
+        fd = os.open(log, os.O_RDONLY)
     except OSError:
         return False
     try:
@@ -72,7 +73,7 @@ class _Watch:
         self.pid = pid
         self.code: int | None = None
         self.ended = threading.Event()
-        self.lost = False  # the zygote died: only the console lock tells when the process ends
+        self.lost = False  # the zygote died: only the log's lock tells when the process ends
 
 
 class Zygote:
@@ -138,8 +139,8 @@ class LocalExecutor:
         self._zygote: Zygote | None = None
         self._lock = threading.Lock()
 
-    def _console(self, execution: dict[str, Any]) -> Path:
-        return console_log(self.log_dir, execution["run_id"])
+    def _log(self, execution: dict[str, Any]) -> Path:
+        return run_log(self.log_dir, execution["run_id"])
 
     def prepare(self) -> None:
         """Start the zygote now, so that the first execution does not wait for it to warm up."""
@@ -154,30 +155,29 @@ class LocalExecutor:
 
     def launch(self, spec: ExecutionSpec, on_exit: ExitCallback) -> dict[str, Any]:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        console = console_log(spec.log_path.parent, spec.run_id)
         request = {"run_id": spec.run_id, "argv": arguments(spec), "cwd": str(spec.workspace),
-                   "env": {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}, "console": str(console)}  # fmt: skip
+                   "env": {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}, "log": str(spec.log_path)}  # fmt: skip
         try:
             watch = self.zygote().fork(spec.run_id, request)
         except BrokenPipeError:  # the zygote died since it was last asked: once more with a new one
             watch = self.zygote().fork(spec.run_id, request)
         threading.Thread(
-            target=self._wait, args=(watch, spec, console, on_exit), name=f"exec-{spec.run_id}", daemon=True
+            target=self._wait, args=(watch, spec, on_exit), name=f"exec-{spec.run_id}", daemon=True
         ).start()
         return {"host": self.host, "pid": watch.pid}
 
-    def _wait(self, watch: _Watch, spec: ExecutionSpec, console: Path, on_exit: ExitCallback) -> None:
+    def _wait(self, watch: _Watch, spec: ExecutionSpec, on_exit: ExitCallback) -> None:
         deadline = time.monotonic() + spec.timeout if spec.timeout else None
         timed_out = False
-        while not self._ended(watch, console, deadline):
+        while not self._ended(watch, spec.log_path, deadline):
             timed_out = True
-            self._stop(watch.pid, console)
+            self._stop(watch.pid, spec.log_path)
             deadline = None
         reason = f"timed out after {spec.timeout} s" if timed_out else "the process exited"
         on_exit(watch.code, reason, timed_out)
 
     @staticmethod
-    def _ended(watch: _Watch, console: Path, deadline: float | None) -> bool:
+    def _ended(watch: _Watch, log: Path, deadline: float | None) -> bool:
         """Wait until the process ends (True) or ``deadline`` passes (False)."""
         while True:
             left = None if deadline is None else deadline - time.monotonic()
@@ -188,23 +188,23 @@ class LocalExecutor:
                     if not watch.lost:
                         return True
                 continue
-            if not process_runs(watch.pid, console):
+            if not process_runs(watch.pid, log):
                 return True
             time.sleep(POLL_SECONDS if left is None else min(POLL_SECONDS, left))
 
     def cancel(self, execution: dict[str, Any]) -> None:
-        console = self._console(execution)
-        if execution.get("host") == self.host and process_runs(execution.get("pid"), console):
-            threading.Thread(target=self._stop, args=(execution["pid"], console), daemon=True).start()
+        log = self._log(execution)
+        if execution.get("host") == self.host and process_runs(execution.get("pid"), log):
+            threading.Thread(target=self._stop, args=(execution["pid"], log), daemon=True).start()
 
-    def _stop(self, pid: int, console: Path) -> None:
+    def _stop(self, pid: int, log: Path) -> None:
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + GRACE_SECONDS
         while time.monotonic() < deadline:
-            if not process_runs(pid, console):
+            if not process_runs(pid, log):
                 return
             time.sleep(0.1)
         try:
@@ -215,11 +215,11 @@ class LocalExecutor:
     def alive(self, execution: dict[str, Any]) -> bool | None:
         if execution.get("host") != self.host:
             return None
-        return process_runs(execution.get("pid"), self._console(execution))
+        return process_runs(execution.get("pid"), self._log(execution))
 
     def adopt(self, execution: dict[str, Any], on_exit: ExitCallback) -> None:
         def poll() -> None:
-            while process_runs(execution.get("pid"), self._console(execution)):
+            while process_runs(execution.get("pid"), self._log(execution)):
                 time.sleep(POLL_SECONDS)
             on_exit(None, "the process ended while the server was away", False)
 

@@ -2,9 +2,9 @@
 
 The local executor starts it once per server process (``python -m meshkit.service.executors.zygote``).
 It imports meshkit and the libraries a run needs, then reads one JSON request per line on stdin
-(``{"run_id", "argv", "cwd", "env", "console"}``) and forks a child for each. The child starts
-its own session, holds an exclusive lock on its console log while it lives (the lock tells any
-server process that the execution still runs, whatever happened to pids meanwhile), and runs the
+(``{"run_id", "argv", "cwd", "env", "log"}``) and forks a child for each. The child starts its
+own session, prints into its run's log and holds an exclusive lock on it while it lives (the lock
+tells any server process that the execution still runs, whatever happened to pids meanwhile), and runs the
 ``meshkit`` command line, ending like any Python process. The zygote writes ``{"run_id", "pid"}``
 when a child starts (or ``{"run_id", "error"}``) and ``{"pid", "code"}`` when it ends (negative:
 killed by that signal). It
@@ -52,8 +52,8 @@ def warm() -> None:
     gc.freeze()  # keep the warm objects out of the children's collections: fewer copied pages
 
 
-def lock_console(path: str) -> int:
-    """Open the console log for appending, locked for as long as a process keeps it open."""
+def lock_log(path: str) -> int:
+    """Open a run log for appending, locked for as long as a process keeps it open."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -63,11 +63,11 @@ def lock_console(path: str) -> int:
     return fd
 
 
-def run_child(request: dict, console: int, zygote_fds: list[int]) -> None:
+def run_child(request: dict, log: int, zygote_fds: list[int]) -> None:
     """In the forked child: become the execution, then exit with the command's code.
 
-    ``console`` is the locked console log, opened before the fork so that the lock is held
-    before anyone learns the pid.
+    ``log`` is the locked run log, opened before the fork so that the lock is held before anyone
+    learns the pid; stdout and stderr go to it.
     """
     os.setsid()
     signal.set_wakeup_fd(-1)
@@ -75,9 +75,9 @@ def run_child(request: dict, console: int, zygote_fds: list[int]) -> None:
         signal.signal(sig, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    os.dup2(console, 1)
-    os.dup2(console, 2)
-    for fd in (devnull, console, *zygote_fds):
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    for fd in (devnull, log, *zygote_fds):
         os.close(fd)
     sys.stdout.reconfigure(write_through=True)
     sys.stderr.reconfigure(write_through=True)
@@ -138,14 +138,14 @@ def serve(requests: int, replies: int) -> None:
             for line in lines:
                 request = json.loads(line)
                 try:
-                    console = lock_console(request["console"])
+                    log = lock_log(request["log"])
                 except OSError as exc:  # e.g. the same execution still runs
-                    reply({"run_id": request["run_id"], "error": f"{request['console']}: {exc}"})
+                    reply({"run_id": request["run_id"], "error": f"{request['log']}: {exc}"})
                     continue
                 pid = os.fork()
                 if pid == 0:
-                    run_child(request, console, [replies, wake_read, wake_write, selector.fileno()])
-                os.close(console)
+                    run_child(request, log, [replies, wake_read, wake_write, selector.fileno()])
+                os.close(log)
                 reply({"run_id": request["run_id"], "pid": pid})
 
 
