@@ -98,3 +98,26 @@ def test_process_runs_needs_the_execution_lock(tmp_path):
     log.write_text("")
     assert not process_runs(os.getpid(), log)  # a live pid that is not the execution
     assert not process_runs(os.getpid(), tmp_path / "missing.log")
+
+
+NATIVE_WORK = {
+    "10_ingest.py": """
+    import numpy as np
+    import pyarrow as pa
+
+    def run(job_input):
+        values = np.arange(100_000)
+        job_input.ingest(pa.table({"n": values, "twice": values * 2}), "numbers")
+    """,
+    "20_check.sql": "CREATE OR REPLACE TABLE checked AS SELECT count(*) AS n, sum(twice) AS s FROM numbers",
+}
+
+
+def test_forked_runs_use_native_libraries(mk, executor, tmp_path):
+    """DuckDB, pyarrow and numpy work in processes forked from the zygote; runs on one warehouse take turns."""
+    job = write_job(tmp_path / "jobs", "native", NATIVE_WORK)
+    launched = [_launch(executor, _spec(mk, job, f"native-{i}")) for i in range(3)]
+    codes = [ended.get(timeout=120)[0] for _, ended in launched]
+    assert codes == [0, 0, 0], [mk.runs.get(f"native-{i}").error for i in range(3)]
+    rows = mk.store("warehouse").read("checked").read_all()
+    assert rows.to_pylist() == [{"n": 300_000, "s": 3 * 2 * sum(range(100_000))}]

@@ -174,3 +174,26 @@ def test_unholdable_type_fails_before_writing(target):
     with pytest.raises(UserError):
         target.store.write(fresh, bad, "append")
     assert not target.store.exists(fresh)
+
+
+def test_duckdb_waits_for_a_file_another_process_holds(mk, tmp_path):
+    """DuckDB lets one process open a file: a run waits its turn, up to `duckdb_lock_timeout`."""
+    import subprocess
+    import sys
+
+    from meshkit.data.stores.duckdb import DuckDBStore
+
+    path = tmp_path / "shared.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "c.execute('CREATE TABLE t AS SELECT 42 AS n'); print('held', flush=True); time.sleep(float(sys.argv[2]))",
+         str(path), "1.5"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    impatient = DuckDBStore("shared", {"path": str(path)}, mk)
+    impatient.lock_timeout = 0
+    with pytest.raises(UserError, match="duckdb_lock_timeout"):
+        impatient.read("t").read_all()
+    patient = DuckDBStore("shared", {"path": str(path)}, mk)
+    assert patient.read("t").read_all().to_pylist() == [{"n": 42}]  # once the holder has exited
+    assert holder.wait(timeout=30) == 0
+    patient.close()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import glob
 import importlib
+import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
 from meshkit.data.stores.base import ColumnSchema, canonical_type, cast_reader, missing_asset, url_path
 from meshkit.data.stores.sql import SQLStore
+
+log = logging.getLogger("meshkit.stores")
 
 #: DuckDB extensions shipped as PyPI packages: extension name -> (package module, file stem).
 EXTENSION_PACKAGES = {
@@ -73,6 +77,7 @@ class DuckDBStore(SQLStore):
         if path and path != ":memory:" and meshkit is not None:
             path = str(meshkit.workspace.resolve(path))
         self.path = path or ":memory:"
+        self.lock_timeout = float(meshkit.config.get("duckdb_lock_timeout")) if meshkit is not None else 0.0
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
 
@@ -87,12 +92,25 @@ class DuckDBStore(SQLStore):
             if self._conn is None:
                 if self.path != ":memory:":
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    self._conn = duckdb.connect(self.path)
-                except duckdb.IOException as exc:
-                    raise UserError(f"Cannot open DuckDB file `{self.path}`: {exc}.",
-                                    hint="Another process may hold it open for writing; stop it and retry.") from None  # fmt: skip
+                self._conn = self._open()
             return self._conn
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Connect, waiting up to ``duckdb_lock_timeout`` seconds while another process has the file."""
+        deadline, delay = time.monotonic() + self.lock_timeout, 0.05
+        while True:
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc) or time.monotonic() >= deadline:
+                    raise UserError(f"Cannot open DuckDB file `{self.path}`: {exc}.",
+                                    hint="Another process holds it open for writing (DuckDB allows one): wait "
+                                         "for it, raise `duckdb_lock_timeout`, or use a server database.") from None  # fmt: skip
+                if delay == 0.05:
+                    log.info("DuckDB file %s is in use by another process; waiting up to %.0f s",
+                             self.path, self.lock_timeout)  # fmt: skip
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, 1.0)
 
     def connect(self):
         """A cursor on the shared connection: its own transaction, same database."""
@@ -242,4 +260,10 @@ def configure(config):
         "duckdb_file",
         ".meshkit/warehouse.duckdb",
         "DuckDB file of the workspace warehouse (the default store).",
+    )
+    config.add(
+        "duckdb_lock_timeout",
+        600.0,
+        "Seconds to wait for a DuckDB file another process has open (one writing process per file).",
+        type=float,
     )
