@@ -121,3 +121,19 @@ def test_forked_runs_use_native_libraries(mk, executor, tmp_path):
     assert codes == [0, 0, 0], [mk.runs.get(f"native-{i}").error for i in range(3)]
     rows = mk.store("warehouse").read("checked").read_all()
     assert rows.to_pylist() == [{"n": 300_000, "s": 3 * 2 * sum(range(100_000))}]
+
+
+def test_the_zygote_rehearsal_leaves_no_trace(mk, executor, tmp_path, monkeypatch):
+    """The zygote rehearses a run without the server's environment: no record in its metadata database."""
+    import sqlalchemy as sa
+
+    other = tmp_path / "configured.db"
+    monkeypatch.setenv("MESHKIT_METADATA_URL", f"sqlite:///{other}")  # seen by the zygote, which starts now
+    job = write_job(tmp_path / "jobs", "hello", {"10_hello.py": "def run(job_input):\n    pass\n"})
+    _, ended = _launch(executor, _spec(mk, job, "hello-1"))
+    assert ended.get(timeout=60)[0] == 0
+    engine = sa.create_engine(f"sqlite:///{other}")
+    with engine.connect() as conn:
+        names = conn.execute(sa.text("SELECT name FROM runs")).scalars().all()
+    engine.dispose()
+    assert names == ["hello"]

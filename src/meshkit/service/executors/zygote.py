@@ -1,14 +1,14 @@
 """A warm process that forks executions, so a run does not pay Python's start-up (~1 s of CPU) each time.
 
 The local executor starts it once per server process (``python -m meshkit.service.executors.zygote``).
-It imports meshkit and the libraries a run needs, then reads one JSON request per line on stdin
-(``{"run_id", "argv", "cwd", "env", "log"}``) and forks a child for each. The child starts its
-own session, prints into its run's log and holds an exclusive lock on it while it lives (the lock
-tells any server process that the execution still runs, whatever happened to pids meanwhile), and runs the
-``meshkit`` command line, ending like any Python process. The zygote writes ``{"run_id", "pid"}``
-when a child starts (or ``{"run_id", "error"}``) and ``{"pid", "code"}`` when it ends (negative:
-killed by that signal). It
-exits when its stdin closes (the server went away); children go on and are adopted on restart.
+It rehearses a run, then reads one JSON request per line on stdin (``{"run_id", "argv", "cwd",
+"env", "log"}``) and forks a child for each. The child starts its own session, prints into its
+run's log and holds an exclusive lock on it while it lives (the lock tells any server process
+that the execution still runs, whatever happened to pids meanwhile), and runs the ``meshkit``
+command line, ending like any Python process. The zygote writes ``{"run_id", "pid"}`` when a
+child starts (or ``{"run_id", "error"}``) and ``{"pid", "code"}`` when it ends (negative: killed
+by that signal). It exits when its stdin closes (the server went away); children go on and are
+adopted on restart.
 """
 
 from __future__ import annotations
@@ -30,13 +30,17 @@ _exit_code: int | None = None  # set in a child once its command has returned
 
 #: Imported up front beyond what the rehearsal run loads: the driver of a PostgreSQL metadata database.
 WARM_MODULES = ("sqlalchemy.dialects.postgresql.psycopg",)
+#: What the rehearsal keeps of the environment (with ``LC_*`` and ``PYTHON*``).
+_BARE = ("PATH", "LANG", "TMPDIR", "HOME")
 
 
 def warm() -> None:
     """Rehearse a run of a one-step job in a throwaway workspace, then freeze what it loaded.
 
     Children then find modules imported, caches filled and the interpreter's bytecode already
-    specialised for a run's code paths: less for each of them to do, and fewer pages to copy.
+    specialised for a run's code paths: less for each of them to do, and fewer pages to copy. The
+    rehearsal sees none of the server's environment, so its run reaches no configured database,
+    lineage endpoint or notification.
     """
     from meshkit.cli.main import main
     from meshkit.core.plugins import prebuild
@@ -51,6 +55,7 @@ def warm() -> None:
             open(os.devnull, "w") as quiet,
             contextlib.redirect_stdout(quiet),
             contextlib.redirect_stderr(quiet),
+            _bare_environment(),
         ):
             main(["--workspace", str(root), "run", str(job)])
     prebuild()
@@ -61,6 +66,20 @@ def warm() -> None:
             pass
     gc.collect()
     gc.freeze()  # keep the warm objects out of the children's collections: fewer copied pages
+
+
+@contextlib.contextmanager
+def _bare_environment():
+    """Only the variables any process needs (``PATH``, locale, ``PYTHON*``), for the block's duration."""
+    saved = dict(os.environ)
+    keep = {k: v for k, v in saved.items() if k in _BARE or k.startswith(("LC_", "PYTHON"))}
+    os.environ.clear()
+    os.environ.update(keep)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def lock_log(path: str) -> int:
