@@ -3,8 +3,10 @@
 Every server process runs it. A tick is claimed by an atomic
 ``UPDATE ... SET next_run_at = <next> WHERE next_run_at = <tick>``: of several processes on one
 database exactly one sees its update succeed, and it records the execution in the same
-transaction, so a tick is neither fired twice nor lost. Without ``catch_up`` a deployment whose
-ticks were missed (server down) fires once for the latest one; with it, once for each.
+transaction, so a tick is neither fired twice nor lost. Ticks are claimed up to ``CHUNK`` per
+transaction, in one order in every process (no deadlocks between them). Without ``catch_up`` a
+deployment whose ticks were missed (server down) fires once for the latest one; with it, once
+for each.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("meshkit.service")
 BATCH = 500
+#: Ticks claimed per transaction.
+CHUNK = 100
 
 
 def latest_tick(schedule: str, timezone: str, at: datetime) -> datetime:
@@ -45,25 +49,43 @@ class Scheduler:
         """Fire every tick due at ``at``; returns how many this process fired."""
         fired = 0
         while True:
+            # NOTE: one total order in every process, so chunks lock their rows in the same order.
             query = (sa.select(deployments)
                      .where(deployments.c.enabled.is_(True), deployments.c.next_run_at <= at)
-                     .order_by(deployments.c.next_run_at).limit(BATCH))  # fmt: skip
+                     .order_by(deployments.c.next_run_at, deployments.c.team, deployments.c.job, deployments.c.id)
+                     .limit(BATCH))  # fmt: skip
             with self.svc.engine.connect() as conn:
                 due = [Deployment.from_row(r) for r in conn.execute(query).mappings()]
             if not due:
                 return fired
-            progressed = False
-            for deployment in due:
-                won = self._fire(deployment, at)
-                fired += won
-                progressed = progressed or won
-            if not progressed and len(due) < BATCH:
+            won = 0
+            for start in range(0, len(due), CHUNK):
+                won += self._fire_chunk(due[start : start + CHUNK], at)
+            fired += won
+            if not won and len(due) < BATCH:
                 return fired
 
-    def _fire(self, deployment: Deployment, at: datetime) -> bool:
+    def _fire_chunk(self, chunk: list[Deployment], at: datetime) -> int:
+        """Claim and record the ticks of ``chunk`` in one transaction; returns how many this process won."""
+        lags = []
+        try:
+            with self.svc.engine.begin() as conn:
+                for deployment in chunk:
+                    scheduled_for = self._fire(conn, deployment, at)
+                    if scheduled_for is not None:
+                        lags.append(max(0.0, (at - scheduled_for).total_seconds()))
+        except sa.exc.OperationalError as exc:  # e.g. a lock timeout: another process holds these ticks
+            log.info("%d ticks not fired by this process: %s", len(chunk), exc.orig)
+            return 0
+        for lag in lags:
+            self.svc.metrics.scheduler_lag.observe(lag)
+        return len(lags)
+
+    def _fire(self, conn: sa.Connection, deployment: Deployment, at: datetime) -> datetime | None:
+        """Claim this tick of ``deployment`` and record its execution; returns the tick fired, if won."""
         tick = deployment.next_run_at
         if not deployment.schedule:
-            return False
+            return None
         if deployment.catch_up:
             scheduled_for = tick
             following = next_tick(deployment.schedule, deployment.timezone, tick)
@@ -75,25 +97,14 @@ class Scheduler:
             & (deployments.c.job == deployment.job)
             & (deployments.c.id == deployment.id)
         )
-        try:
-            with self.svc.engine.begin() as conn:
-                won = conn.execute(deployments.update().where(key, deployments.c.next_run_at == tick)
-                                   .values(next_run_at=following)).rowcount  # fmt: skip
-                if not won:
-                    return False
-                submit(
-                    self.svc,
-                    conn,
-                    deployment,
-                    trigger="scheduled",
-                    actor="scheduler",
-                    scheduled_for=scheduled_for,
-                )
-        except sa.exc.OperationalError as exc:  # e.g. a lock timeout: another process holds this tick
-            log.info("tick of %s/%s not fired by this process: %s", deployment.team, deployment.job, exc.orig)
-            return False
-        self.svc.metrics.scheduler_lag.observe(max(0.0, (at - scheduled_for).total_seconds()))
-        return True
+        won = conn.execute(deployments.update().where(key, deployments.c.next_run_at == tick)
+                           .values(next_run_at=following)).rowcount  # fmt: skip
+        if not won:
+            return None
+        submit(
+            self.svc, conn, deployment, trigger="scheduled", actor="scheduler", scheduled_for=scheduled_for
+        )
+        return scheduled_for
 
     def retry_due(self, at: datetime) -> int:
         """Start the next attempt of failed executions whose retry delay has passed."""
