@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -139,11 +140,12 @@ def parse_arguments(args: tuple[str, ...], arguments_json: str | None) -> dict:
 @pass_meshkit
 def run_cmd(meshkit, job: str, args: tuple[str, ...], arguments_json: str | None, run_id: str | None) -> None:
     """Run data job JOB (a folder, or a name under jobs/): its *.py and *.sql steps in order."""
-    from meshkit.job.runner import run_job
+    from meshkit.job.runner import run_job, same_file
 
     result = run_job(meshkit, job, parse_arguments(args, arguments_json), run_id=run_id)
     run = meshkit.runs.get(result_run_id(meshkit, job, run_id, result))
-    render_run(run)
+    if not same_file(sys.stdout, Path(run.log_path)):  # the log has it all already
+        render_run(run)
     if result.error is not None:
         raise result.error
 

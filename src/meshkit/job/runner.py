@@ -42,7 +42,8 @@ def step_types(meshkit) -> dict:
     return {t.suffix: t for group in meshkit.pm.hook.register_step_types() for t in group}
 
 
-def _same_file(stream, path: Path) -> bool:
+def same_file(stream, path: Path) -> bool:
+    """Whether text written to ``stream`` lands in file ``path`` (a service execution prints into its log)."""
     try:
         return os.path.samestat(os.fstat(stream.fileno()), os.stat(path))
     except (OSError, ValueError, AttributeError):  # no file behind the stream, or no log yet
@@ -57,7 +58,7 @@ def run_logging(meshkit, log_path: Path, console: bool) -> Iterator[None]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     redacting = RedactingFilter(meshkit.redactor)
     handlers: list[logging.Handler] = [logging.FileHandler(log_path, encoding="utf-8")]
-    if console and not _same_file(sys.stderr, log_path):  # a service execution prints into its log
+    if console and not same_file(sys.stderr, log_path):
         # NOTE: the console shows the user's own logs and meshkit's warnings; meshkit's progress
         # lines go to the run log only, since the command ends with a summary of the steps.
         stream = logging.StreamHandler()

@@ -42,6 +42,9 @@ def _client(meshkit):
         return _clients[meshkit]
     from openlineage.client import OpenLineageClient
 
+    notices = logging.getLogger("openlineage.client.client")
+    if notices.level == logging.NOTSET:  # its INFO line naming the transport would open every run log
+        notices.setLevel(logging.WARNING)
     config = meshkit.config
     kind = str(config.get("openlineage_transport")).lower()
     if kind == "none":
