@@ -158,3 +158,14 @@ async def test_cancel_running_execution_and_conflicts(api):
     assert again.status_code == 409
     audit = await api.get(f"/api/v1/teams/{TEAM}/audit", params={"action": "execution.cancel"})
     assert audit.json()[0]["actor"] == "developer@example.com"
+
+
+async def test_execution_past_the_deployment_timeout_is_stopped(api):
+    await deploy(api, "overdue", SLOW, timeout=1)
+    execution = (await api.post(f"{JOBS}/overdue/executions", json={"arguments": {"seconds": 120}})).json()
+    done = await wait_status(
+        api, "overdue", execution["id"], {"cancelled", "succeeded", "user_error", "platform_error"}, 60
+    )
+    assert done["status"] == "user_error" and "timed out after 1 s" in done["error"]
+    logs = (await api.get(f"{JOBS}/overdue/executions/{execution['id']}/logs")).json()["text"]
+    assert "slow job started" in logs  # what the job printed is in its log
