@@ -28,7 +28,8 @@ def test_demo_runs_every_stage_and_succeeds(demo):
     assert result.exit_code == 0, result.output
     assert "Demo succeeded" in result.stdout
     for stage in ("transfer orders-customers", "job orders_ingest 2026-11-20", "job supply_stock 2026-11-21",
-                  "job customer_dimension", "build models", "publish customer", "query steward (audit)"):  # fmt: skip
+                  "job customer_dimension", "build models", "publish customer", "policy access tests",
+                  "query steward (audit)"):  # fmt: skip
         assert stage in result.stdout
     assert "user_error" not in result.stdout and "platform_error" not in result.stdout
     assert (workspace / ".meshkit" / "report" / "index.html").is_file()

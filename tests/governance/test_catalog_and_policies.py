@@ -110,3 +110,47 @@ def test_policy_errors_name_the_file_and_line(governed):
     )
     with pytest.raises(ConfigError, match="invalid action"):
         governor.decide(Subject("x", "steward"), None, governor.dataset("customers"))
+
+
+DECISION_TESTS = """\
+- name: analysts see pii redacted
+  input: &analyst
+    subject: {role: analyst}
+    purpose: analytics
+    columns: [{name: email, tags: [pii]}, {name: region, tags: []}]
+  expect:
+    allowed: true
+    actions: [{type: RedactColumn, column: email}]
+- name: marketers see EU rows
+  input: {subject: {role: marketer}, columns: [{name: email, tags: [contact]}]}
+  expect:
+    allowed: true
+    includes: [{type: FilterRows, predicate: "region = 'EU'"}, {type: DigestColumn, column: email}]
+    excludes: [{type: RedactColumn, column: email}]
+- name: interns are denied
+  input: {subject: {role: intern}, columns: []}
+  expect: {allowed: false, reason: interns may not}
+"""
+
+
+def test_decision_tests_in_yaml(governed, cli):
+    cases = governed.workspace.root / "policies" / "access_test.yaml"
+    cases.write_text(DECISION_TESTS)
+    result = cli("policy", "test")
+    assert result.exit_code == 0, result.output
+    assert "PASS policies/access_test.yaml::interns are denied" in result.stdout
+    assert "6 passed, 0 failed" in result.stdout  # the three Rego test rules too
+    assert "1 passed" in cli("policy", "test", "--match", "marketers").stdout
+
+    cases.write_text(DECISION_TESTS.replace("role: intern", "role: analyst").replace("excludes: [{type: RedactColumn", "excludes: [{type: DigestColumn"))  # fmt: skip
+    failing = cli("policy", "test", "--match", "e")
+    assert failing.exit_code == 1, failing.output
+    assert "expected deny, got allow" in failing.stdout
+    assert "unexpected DigestColumn(email)" in failing.stdout
+
+    cases.write_text("- name: broken\n  input: {subject: {role: analyst}\n")
+    bad = cli("policy", "test")
+    assert bad.exit_code == 2 and "policies/access_test.yaml:" in bad.stderr and "Invalid YAML" in bad.stderr
+    cases.write_text("- name: typo\n  input: {}\n  expect: {allow: true}\n")
+    bad = cli("policy", "test")
+    assert bad.exit_code == 2 and "Case 1 (typo): `expect.allow`" in bad.stderr

@@ -62,16 +62,20 @@ def eval_command(mk, dataset, user, role, team, purpose, operation, as_json) -> 
 @click.option("--match", "-k", help="Only tests whose name contains this text.")
 @pass_meshkit
 def test_command(mk, match) -> None:
-    """Run the policy unit tests: every Rego rule named test_* must be true."""
+    """Run the policy tests: decision cases in policies/*_test.yaml, and Rego rules named test_*."""
     from meshkit.governance.governor import Governor
+    from meshkit.governance.policy_tests import run_decision_tests
 
-    results = Governor(mk).engine.run_tests(match)
+    engine = Governor(mk).engine
+    results = run_decision_tests(engine, match) + engine.run_tests(match)
     if not results:
-        raise UserError("No policy tests found.", hint="Add rules named test_* to policies/*.rego.")
+        raise UserError("No policy tests found.",
+                        hint="Add decision cases to policies/*_test.yaml (see docs/policies.md).")  # fmt: skip
     for result in results:
         mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
         console.print(
-            f"{mark} {result.file}::{result.name}" + (f"  {result.message}" if result.message else "")
+            f"{mark} {result.file}::{result.name}" + (f"  {result.message}" if result.message else ""),
+            soft_wrap=True,
         )
     failed = [r for r in results if not r.passed]
     console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")

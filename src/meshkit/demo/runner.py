@@ -2,9 +2,9 @@
 
 The stages are the ones a team would run by hand, in order: generate data, run every transfer,
 run the jobs for each day, build the models with their tests, run the data checks, publish the
-products and check their contracts, then read the customer product as three roles. A failing stage does not stop the
-later ones (their own failures then show where the trouble spread); the demo fails if any stage
-failed.
+products and check their contracts, test the access policy, then read the customer product as
+three roles. A failing stage does not stop the later ones (their own failures then show where the
+trouble spread); the demo fails if any stage failed.
 """
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ class DemoRunner:
             self.stage("check", "data checks", None, self._checks)
             for path in sorted((self.workspace / "products").glob("*.yaml")):
                 self.stage("publish", path.stem, None, lambda s, p=path: self._publish(s, p))
+            self.stage("policy", "access tests", None, self._policy_tests)
             for user, role, purpose in READERS:
                 self._read(user, role, purpose)
             self.result.runs = len(self.mk.runs.list(limit=100_000))
@@ -253,6 +254,20 @@ class DemoRunner:
         if stage.checks_failed:
             stage.status = "user_error"
             stage.detail = "; ".join(f"{r.check}: {r.message}" for r in results if not r.passed)[:300]
+
+    def _policy_tests(self, stage: Stage) -> None:
+        from meshkit.governance.governor import Governor
+        from meshkit.governance.policy_tests import run_decision_tests
+
+        engine = Governor(self.mk).engine
+        results = run_decision_tests(engine) + engine.run_tests()
+        stage.checks = [(r.name, r.passed, r.message) for r in results]
+        stage.checks_passed = sum(r.passed for r in results)
+        stage.checks_failed = len(results) - stage.checks_passed
+        stage.detail = f"{len(results)} decisions tested"
+        if stage.checks_failed:
+            stage.status = "user_error"
+            stage.detail = "; ".join(f"{r.name}: {r.message}" for r in results if not r.passed)[:300]
 
     def _read(self, user: str, role: str, purpose: str) -> None:
         from meshkit.governance import Subject

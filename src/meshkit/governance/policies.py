@@ -60,6 +60,12 @@ class PolicyTestResult:
     message: str = ""
 
 
+_ENGINE_FAILED = (
+    "the embedded engine could not evaluate it (its `with input as` is limited, see "
+    "docs/policies.md): write the case as a *_test.yaml decision test"
+)
+
+
 class PolicyEngine:
     """The policies of one workspace folder, reloaded when a file changes."""
 
@@ -148,8 +154,7 @@ class PolicyEngine:
             # NOTE: regopy crashes when an error output is inspected, so an error is reported unread.
             if not output.ok():
                 raise ConfigError(f"Policy evaluation of `{expression}` failed in the Rego engine.",
-                                  where=str(self.policy_dir), hint="Check the policies with `meshkit policy test`; "
-                                  "the embedded engine takes literal values after `with ... as`.")  # fmt: skip
+                                  where=str(self.policy_dir), hint="Check the policies with `meshkit policy test`.")  # fmt: skip
             if str(output).strip() == "undefined":
                 return None
             return json.loads(output.binding("x").json())
@@ -218,8 +223,10 @@ class PolicyEngine:
                     continue
                 try:
                     value = self.query(f"data.{package[1]}.{name}", {}, interp=interp)
-                except ConfigError as exc:
-                    results.append(PolicyTestResult(self._where(path), package[1], name, False, exc.message))
+                except ConfigError:
+                    results.append(
+                        PolicyTestResult(self._where(path), package[1], name, False, _ENGINE_FAILED)
+                    )
                     continue
                 message = (
                     ""
