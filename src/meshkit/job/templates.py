@@ -1,11 +1,11 @@
 """Built-in templates: reusable data jobs run with ``job_input.execute_template(name, args)``.
 
-Each template is a folder of steps under ``templates/<name>/`` with one sub-folder per store type
-(``duckdb/``, ``postgres/``, ``mysql/``); the runtime runs the one matching the managed connection.
-Each holds one Python step that calls :func:`run_script`: it checks the arguments (VDK's names and
-defaults), derives the quoted names and column lists the SQL script uses as ``{placeholders}`` in
-the store's dialect, and runs the script in one transaction, so a failed load leaves the target as
-it was.
+Each template is a folder ``templates/<name>/`` with one Python step that calls :func:`run_script`,
+and its SQL script: ``sql/<store type>/<script>``, or ``sql/<script>`` for the store types without
+their own. The step checks the arguments (VDK's names and defaults), derives the quoted names and
+column lists the script uses as ``{placeholders}`` in the store's dialect, and runs the script in
+one transaction, so a failed load leaves the target as it was. The templates work on DuckDB,
+PostgreSQL and MySQL/MariaDB connections (``SUPPORTED_STORES``).
 
 * ``scd1``: replace the target with the source, atomically (slowly changing dimension type 1).
 * ``scd2``: keep versions with active_from/active_to (slowly changing dimension type 2).
@@ -30,6 +30,7 @@ from meshkit.job.sqltext import split_statements, substitute
 log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+SUPPORTED_STORES = ("duckdb", "mysql", "postgres")
 
 
 @dataclass(frozen=True)
@@ -185,9 +186,15 @@ def run_script(job_input, template: str, script: str) -> int:
     """
     args = job_input.get_arguments()
     connection = job_input.get_managed_connection()
-    dialect = DIALECTS.get(connection.store.type, STANDARD)
+    store = connection.store
+    if store.type not in SUPPORTED_STORES:
+        raise UserError(
+            f"Template `{template}` has no version for store `{store.name}` of type `{store.type}`.",
+            hint=f"Run it on a connection of type {' or '.join(SUPPORTED_STORES)} (execute_template(..., database=NAME)).",
+        )
+    dialect = DIALECTS.get(store.type, STANDARD)
     values = {**args, **validate_arguments(template, args, dialect)}
-    own = TEMPLATES_DIR / template / connection.store.type / "sql" / script
+    own = TEMPLATES_DIR / template / "sql" / store.type / script
     path = own if own.exists() else TEMPLATES_DIR / template / "sql" / script  # shared by the dialects
     statements = split_statements(substitute(path.read_text(), values))
     setup = _leading_ddl(statements) if dialect.ddl_commits else []
@@ -249,16 +256,6 @@ def _affected(cursor) -> int | str:
         row = cursor.fetchone()
         return row[0] if row else "?"
     return "?"
-
-
-def unsupported(job_input, template: str) -> None:
-    """Fail clearly when ``template`` has no version for the connection's store type."""
-    store = job_input.get_managed_connection().store
-    known = sorted(p.name for p in (TEMPLATES_DIR / template).iterdir() if any(p.glob("*.py")))
-    raise UserError(
-        f"Template `{template}` has no version for store `{store.name}` of type `{store.type}`.",
-        hint=f"Run it on a connection of type {' or '.join(known)} (execute_template(..., database=NAME)).",
-    )
 
 
 #: The names VDK's data jobs call these templates by.

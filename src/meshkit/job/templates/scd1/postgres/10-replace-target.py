@@ -1,7 +1,0 @@
-"""Run sql/replace-target.sql in one transaction (see meshkit.job.templates)."""
-
-from meshkit.job.templates import run_script
-
-
-def run(job_input):
-    run_script(job_input, "scd1", "replace-target.sql")
