@@ -17,6 +17,7 @@ from meshkit.testing import plugin_workspace, run_cli
 
 REQUIRE_SERVICES = os.environ.get("MESHKIT_REQUIRE_SERVICES") == "1"
 PG_DSN = os.environ.get("MESHKIT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+NATS_URL = os.environ.get("MESHKIT_TEST_NATS_URL", "nats://127.0.0.1:4222")
 MYSQL_DSN = os.environ.get("MESHKIT_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/test")
 SPECS_DIR = Path(
     os.environ.get("MESHKIT_SPECS_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "specs")
@@ -80,6 +81,21 @@ def pg_schema(pg_dsn):
     yield name
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def nats_url():
+    """A NATS server with JetStream enabled."""
+    from meshkit.data.stores.nats import NatsStore
+
+    store = NatsStore("test-nats", {"url": NATS_URL})
+    try:
+        store.list_assets()
+    except Exception as exc:  # noqa: BLE001 - any failure means the service is not usable
+        service_missing(f"NATS JetStream at {NATS_URL} unavailable: {exc}")
+    finally:
+        store.close()
+    return NATS_URL
 
 
 @pytest.fixture(scope="session")

@@ -50,5 +50,13 @@ async def test_apply_transfer_and_read_status(api, service, mk):
         "/api/v1/transfers", content="kind: [\n", headers={**admin, "content-type": "application/yaml"}
     )
     assert bad.status_code == 400 and "Malformed YAML" in bad.json()["error"]["message"]
+    sync = SPEC.replace("BatchTransfer", "SyncTransfer").replace("{store: warehouse, asset: orders}", "{store: {type: nats}, asset: orders}").replace("mode: overwrite", "mode: append")  # fmt: skip
+    refused = await api.post(
+        "/api/v1/transfers", content=sync, headers={**admin, "content-type": "application/yaml"}
+    )
+    assert (
+        refused.status_code == 400
+        and "SyncTransfer runs until it is stopped" in refused.json()["error"]["message"]
+    )
     page = await api.get("/ui/transfers", headers=admin)
     assert "orders-copy" in page.text and "Succeeded" in page.text

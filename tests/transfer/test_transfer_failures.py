@@ -82,7 +82,8 @@ def test_unreachable_server_is_retried_then_failed(open_mk, stores):
      "  destination: {store: c, asset: d, mode: upsert}\n", "spec.destination.mode", ":5"),
     ("kind: BatchTransfer\nmetadata: {name: x}\nspec:\n  source: {store: a, asset: b}\n"
      "  destination: {store: c, asset: d}\n  maxFailedRetrys: 2\n", "spec.maxFailedRetrys: unknown field", ":6"),
-    ("kind: SyncTransfer\nmetadata: {name: x}\n", "not supported yet", ":1"),
+    ("kind: SyncTransfer\nmetadata: {name: x}\nspec:\n  source: {store: a, asset: b}\n"
+     "  destination: {store: c, asset: d, mode: overwrite}\n", "spec.destination.mode", ":5"),
 ])  # fmt: skip
 def test_malformed_specs_name_the_field_and_line(tmp_path, text, message, line):
     path = tmp_path / "t.yaml"

@@ -1,4 +1,4 @@
-"""``meshkit transfer``: apply a BatchTransfer file now, show a transfer's status, list transfers."""
+"""``meshkit transfer``: apply a BatchTransfer or SyncTransfer file now, show a transfer's status, list transfers."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from meshkit.cli.main import console, err_console, pass_meshkit
-from meshkit.core.errors import UserError
+from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.data.transfer import TransferRunner, list_transfers, load_transfer, transfer_status
+from meshkit.data.transfer import list_transfers, load_transfer, runner_for, transfer_status
 
 
 def _size(n: int | None) -> str:
@@ -48,6 +48,9 @@ def _summary(status: dict) -> Table:
     table.add_row("records", f"{rows:,}{rate}")
     table.add_row("bytes", _size(status.get("bytes")))
     table.add_row("duration", f"{duration:.2f} s (attempts: {status.get('attempts', 1)})")
+    if status.get("batches") is not None:
+        table.add_row("batches", f"{status['batches']:,} (last: {status.get('lastBatchTime') or 'none'})")
+        table.add_row("lag", f"{status.get('lag') or 0:,} message(s) pending")
     if status.get("lastSuccessTime"):
         table.add_row("last success", status["lastSuccessTime"])
     if status.get("lastRecordTime"):
@@ -59,18 +62,31 @@ def _summary(status: dict) -> Table:
 
 @click.group("transfer")
 def transfer_group() -> None:
-    """Copy data assets between stores with transforms on the way (BatchTransfer specs)."""
+    """Copy data assets between stores with transforms on the way (BatchTransfer, SyncTransfer specs)."""
 
 
 @transfer_group.command("apply")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check stores, tables, transforms and schemas; write nothing.")
+@click.option(
+    "--until-idle", is_flag=True, help="SyncTransfer: stop once the stream has no pending messages."
+)
+@click.option(
+    "--max-seconds", type=click.FloatRange(min=0, min_open=True), help="SyncTransfer: stop after N seconds."
+)
 @pass_meshkit
-def apply(mk, file: str, dry_run: bool) -> None:
-    """Run the transfer in FILE now and print its status."""
+def apply(mk, file: str, dry_run: bool, until_idle: bool, max_seconds: float | None) -> None:
+    """Run the transfer in FILE now and print its status.
+
+    A SyncTransfer runs until SIGTERM or Ctrl-C (after the current batch), --until-idle or --max-seconds.
+    """
     transfer = load_transfer(file)
+    sync = {"until_idle": until_idle, "max_seconds": max_seconds} if transfer.is_sync else {}
+    if not transfer.is_sync and (until_idle or max_seconds is not None):
+        raise ConfigError("--until-idle and --max-seconds apply to SyncTransfer files only.", where=file,
+                          hint="Remove them, or use `kind: SyncTransfer`.")  # fmt: skip
     if dry_run:
-        outcome = TransferRunner(mk, transfer, source_file=file).plan()
+        outcome = runner_for(mk, transfer, source_file=file).plan()
         console.print(f"[green]OK[/] {escape(transfer.name)}: plan {escape(outcome.plan)}")
         for column, labels in outcome.tags.items():
             console.print(f"  {escape(column)}: {escape(', '.join(labels))}")
@@ -84,7 +100,7 @@ def apply(mk, file: str, dry_run: bool) -> None:
             elapsed = progress.tasks[0].elapsed or 0
             progress.update(task, completed=rows, rate=f"{rows / elapsed:,.0f} rows/s" if elapsed else "")
 
-        result = TransferRunner(mk, transfer, progress=update, source_file=file).run()
+        result = runner_for(mk, transfer, progress=update, source_file=file, **sync).run()
     console.print(_summary({"name": transfer.name, **result.status}))
     if result.error is not None:
         raise result.error

@@ -28,6 +28,7 @@ BUILTIN_PLUGINS = (
     "meshkit.data.stores.files",
     # stores (more)
     "meshkit.data.stores.iceberg",
+    "meshkit.data.stores.nats",
     "meshkit.data.ingest",
     "meshkit.job.steps",
     "meshkit.job.runner",

@@ -166,6 +166,8 @@ class Store(ABC):
     SUPPORTS_SQL: ClassVar[bool] = False
     #: The store can upsert on keys (``merge`` write mode).
     SUPPORTS_MERGE: ClassVar[bool] = False
+    #: The store is a stream a SyncTransfer consumes (``fetch`` gives batches to acknowledge).
+    IS_STREAM: ClassVar[bool] = False
     #: Option names whose values are credentials (masked by ``describe``).
     SECRET_OPTIONS: ClassVar[tuple[str, ...]] = (
         "password",

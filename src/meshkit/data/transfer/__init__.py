@@ -1,4 +1,5 @@
-"""Transfers: copy one data asset between stores, with transforms on the way (Fybrik's BatchTransfer).
+"""Transfers: copy one data asset between stores, with transforms on the way (Fybrik's BatchTransfer),
+or consume a stream continuously into a store (SyncTransfer).
 
 ``load_transfer(path)`` reads a spec, ``run_transfer(mk, transfer)`` runs it now and returns its
 status; ``transfer_status`` and ``list_transfers`` read the kept state. The planner runs the whole
@@ -11,13 +12,14 @@ from meshkit.data.transfer.runner import (
     TransferRunner,
     list_transfers,
     run_transfer,
+    runner_for,
     transfer_status,
 )
 from meshkit.data.transfer.spec import BatchTransfer, json_schema, load_transfer, parse_transfer
 
 __all__ = [
     "BatchTransfer", "TransferResult", "TransferRunner", "json_schema", "list_transfers", "load_transfer",
-    "parse_transfer", "run_transfer", "transfer_status",
+    "parse_transfer", "run_transfer", "runner_for", "transfer_status",
 ]  # fmt: skip
 
 

@@ -13,13 +13,14 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
+from meshkit.core.runs import now
 from meshkit.data.stores.base import Store
 from meshkit.data.transfer.endpoints import hide_passwords
 from meshkit.data.transfer.plan import Job, Outcome, execute
@@ -95,11 +96,8 @@ def classify(exc: BaseException, redact: Callable[[str], str]) -> MeshkitError:
     )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
+    """A status timestamp: ISO 8601 in UTC with a ``Z``."""
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -141,8 +139,8 @@ class TransferRunner:
         state.spec = self.transfer.model_dump(by_alias=True, mode="json")
         run = mk.runs.create("transfer", name, arguments={"file": self.source_file} if self.source_file else {},
                              team=mk.config.get("team"))  # fmt: skip
-        started = _now()
-        status = {"phase": "Running", "runId": run.id, "startTime": _iso(started), "attempts": 0,
+        started = now()
+        status = {"phase": "Running", "runId": run.id, "startTime": iso_time(started), "attempts": 0,
                   "lastSuccessTime": state.status.get("lastSuccessTime")}  # fmt: skip
         state.phase, state.status = "Running", {**state.status, **status}
         self.states.save(state)
@@ -153,7 +151,7 @@ class TransferRunner:
             status["attempts"] = attempt + 1
             try:
                 job = self._job(state)
-                outcome = execute(job)
+                outcome = self._execute(job)
                 error = None
                 break
             except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
@@ -161,14 +159,17 @@ class TransferRunner:
                 if not isinstance(error, TransientError) or attempt == spec.max_failed_retries:
                     break
                 time.sleep(spec.retry_backoff * 2**attempt)
-        finished = _now()
-        status.update(completionTime=_iso(finished), duration=round((finished - started).total_seconds(), 3))
+        finished = now()
+        status.update(
+            completionTime=iso_time(finished), duration=round((finished - started).total_seconds(), 3)
+        )
         if outcome is not None and error is None:
             self._succeeded(status, state, outcome, job, finished)
             run.rows_written = outcome.rows
         else:
             phase = "Failed" if isinstance(error, PlatformError) else "Fatal"
-            status.update(phase=phase, error=self._short(error), numRecords=0, bytes=0)
+            status.update(phase=phase, error=self._short(error), **self._failed_counts())
+            run.rows_written = status["numRecords"]
         run.details = {"status": status}
         if job is not None:
             run.details["lineage"] = {"inputs": [f"{job.source.name}/{job.source_asset}"],
@@ -191,6 +192,14 @@ class TransferRunner:
         self.states.save(state)
         return TransferResult(state.status, error)
 
+    def _execute(self, job: Job) -> Outcome:
+        """One attempt: a BatchTransfer copies everything at once."""
+        return execute(job)
+
+    def _failed_counts(self) -> dict[str, Any]:
+        """What a failed run wrote: nothing, as a BatchTransfer writes all or nothing."""
+        return {"numRecords": 0, "bytes": 0}
+
     def _succeeded(
         self, status: dict, state: TransferState, outcome: Outcome, job: Job, finished: datetime
     ) -> None:
@@ -202,7 +211,7 @@ class TransferRunner:
             destination_schema = []
         status.update(
             phase="Succeeded", error=None, numRecords=outcome.rows, bytes=outcome.bytes, plan=outcome.plan,
-            lastSuccessTime=_iso(finished),
+            lastSuccessTime=iso_time(finished),
             lastRecordTime=(state.watermark or {}).get("value") if self.spec.incremental else None,
             source={"store": job.source.name, "asset": job.source_asset, "schema": outcome.source_schema},
             destination={"store": job.destination.name, "asset": job.destination_asset, "mode": job.mode,
@@ -215,9 +224,18 @@ class TransferRunner:
         return self.mk.redactor.redact(hide_passwords(text.splitlines()[0]))[:500]
 
 
+def runner_for(mk, transfer: BatchTransfer, **kwargs) -> TransferRunner:
+    """The runner of ``transfer``'s kind (a SyncTransfer takes ``until_idle`` and ``max_seconds``)."""
+    if transfer.is_sync:
+        from meshkit.data.transfer.sync import SyncTransferRunner
+
+        return SyncTransferRunner(mk, transfer, **kwargs)
+    return TransferRunner(mk, transfer, **kwargs)
+
+
 def run_transfer(mk, transfer: BatchTransfer, **kwargs) -> TransferResult:
     """Run ``transfer`` now in workspace ``mk``; ``extra_transforms`` are appended (governance decisions)."""
-    return TransferRunner(mk, transfer, **kwargs).run()
+    return runner_for(mk, transfer, **kwargs).run()
 
 
 def transfer_status(mk, name: str) -> dict[str, Any] | None:

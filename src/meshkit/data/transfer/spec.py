@@ -1,4 +1,7 @@
-"""The BatchTransfer spec: a YAML file shaped like Fybrik's BatchTransfer custom resource.
+"""The transfer spec: a YAML file shaped like Fybrik's BatchTransfer custom resource.
+
+``kind: BatchTransfer`` copies an asset once (or on a schedule); ``kind: SyncTransfer`` takes the
+same fields and consumes a stream continuously, batch by batch (``batchSize``).
 
 ``load_transfer`` parses the YAML keeping line numbers, so a validation error names the field
 path and the file line (``transfers/orders.yaml:12: spec.destination.mode: ...``). The JSON Schema
@@ -132,6 +135,10 @@ class BatchTransferSpec(_Model):
     failed_jobs_history_limit: int = Field(5, ge=0, le=1000, alias="failedJobsHistoryLimit")
     memory_limit: str | None = Field(None, pattern=_MEMORY, alias="memoryLimit",
                                      description="Memory the transfer may use, e.g. `1GB` (default: `transfer_memory_limit`).")  # fmt: skip
+    batch_size: int = Field(10_000, ge=1, le=1_000_000, alias="batchSize",
+                            description="SyncTransfer: most messages fetched, transformed and written at once.")  # fmt: skip
+    batch_timeout: float = Field(1.0, gt=0, le=60, alias="batchTimeoutSeconds",
+                                 description="SyncTransfer: longest wait for messages before a batch is cut.")  # fmt: skip
 
     @field_validator("schedule")
     @classmethod
@@ -142,10 +149,11 @@ class BatchTransferSpec(_Model):
 
 
 class BatchTransfer(_Model):
-    """A one-time or scheduled copy of one data asset from a source store to a destination store."""
+    """A copy of one data asset from a source store to a destination store: once or scheduled
+    (BatchTransfer), or continuously from a stream (SyncTransfer)."""
 
     api_version: Literal["meshkit.io/v1", "fybrik.io/v1"] = Field("meshkit.io/v1", alias="apiVersion")
-    kind: Literal["BatchTransfer"] = "BatchTransfer"
+    kind: Literal["BatchTransfer", "SyncTransfer"] = "BatchTransfer"
     metadata: Metadata
     spec: BatchTransferSpec
 
@@ -153,9 +161,35 @@ class BatchTransfer(_Model):
     def name(self) -> str:
         return self.metadata.name
 
+    @property
+    def is_sync(self) -> bool:
+        return self.kind == "SyncTransfer"
+
+    def kind_problem(self) -> tuple[tuple, str] | None:
+        """The field (path) and problem of a field the kind does not allow, if any."""
+        spec = self.spec
+        if not self.is_sync:
+            extra = spec.model_fields_set & {"batch_size", "batch_timeout"}
+            if extra:
+                alias = BatchTransferSpec.model_fields[sorted(extra)[0]].alias
+                return ("spec", alias), f"`{alias}` applies to kind SyncTransfer only"
+            return None
+        if spec.destination.mode == "overwrite":
+            return (
+                "spec",
+                "destination",
+                "mode",
+            ), "a SyncTransfer writes every batch: use mode append or merge"
+        if spec.incremental is not None:
+            return (
+                "spec",
+                "incremental",
+            ), "a SyncTransfer already reads only new messages: remove `incremental`"
+        return None
+
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a BatchTransfer file (published under ``docs/schemas/``)."""
+    """The JSON Schema of a transfer file (published under ``docs/schemas/``)."""
     schema = BatchTransfer.model_json_schema(by_alias=True)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
@@ -193,7 +227,7 @@ def _path(loc: tuple) -> str:
 
 
 def parse_transfer(text: str, source: str = "<transfer>") -> BatchTransfer:
-    """A BatchTransfer from YAML text; errors name ``source``, the line and the field."""
+    """A transfer from YAML text; errors name ``source``, the line and the field."""
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -205,11 +239,8 @@ def parse_transfer(text: str, source: str = "<transfer>") -> BatchTransfer:
     if not isinstance(data, dict):
         raise ConfigError("A transfer file holds one mapping (apiVersion, kind, metadata, spec).", where=source,
                           hint="See docs/reference/transfer-spec.md.")  # fmt: skip
-    if data.get("kind") == "SyncTransfer":
-        raise ConfigError("Kind `SyncTransfer` is not supported yet.", where=f"{source}:{_line_of(node, ('kind',))}",
-                          hint="Use `kind: BatchTransfer` with a schedule.")  # fmt: skip
     try:
-        return BatchTransfer.model_validate(data)
+        transfer = BatchTransfer.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
@@ -221,6 +252,12 @@ def parse_transfer(text: str, source: str = "<transfer>") -> BatchTransfer:
         field = _path(loc) or "document"
         raise ConfigError(f"{field}: {message}{more}.", where=f"{source}:{_line_of(node, loc)}",
                           hint="See docs/reference/transfer-spec.md for the fields.") from None  # fmt: skip
+    problem = transfer.kind_problem()
+    if problem is not None:
+        loc, message = problem
+        raise ConfigError(f"{_path(loc)}: {message}.", where=f"{source}:{_line_of(node, loc)}",
+                          hint="See docs/reference/transfer-spec.md for the fields.")  # fmt: skip
+    return transfer
 
 
 def _clean(message: str) -> str:

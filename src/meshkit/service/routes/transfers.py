@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
 
+from meshkit.core.errors import ConfigError
 from meshkit.service import audit
 from meshkit.service.exceptions import NotFoundError
 from meshkit.service.routes import API, ERRORS, Developer, Service, Viewer
@@ -45,6 +46,10 @@ def apply_transfer(svc: Service, principal: Developer, spec: Annotated[str, SPEC
     from meshkit.data.transfer import parse_transfer, run_transfer
 
     transfer = parse_transfer(spec, "request body")
+    if transfer.is_sync:
+        raise ConfigError("The service runs BatchTransfers; a SyncTransfer runs until it is stopped.",
+                          where="request body: kind", hint="Run it with `meshkit transfer apply FILE` where it "
+                          "can keep running, or drain it on a schedule with `--until-idle` from a job.")  # fmt: skip
     with svc.engine.begin() as conn:
         audit.record(conn, principal.subject, "transfer.apply", target=transfer.name)
     threading.Thread(
