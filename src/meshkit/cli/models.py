@@ -89,7 +89,7 @@ def _execute(
     threads,
     fail_fast,
     full_refresh,
-    state,
+    state_dir,
     project_dir,
     target,
     vars_,
@@ -109,7 +109,7 @@ def _execute(
         from meshkit.models.artifacts import read_state
         from meshkit.models.runner import Runner
 
-        previous = read_state(Path(state) if state else project.target_dir)
+        previous = read_state(Path(state_dir) if state_dir else project.target_dir)
         plan = Runner(project, None, previous=previous).plan(options)
         total = sum(len(i.units) + len(i.tests) + (1 if i.node else 0) for i in plan)
         task = progress.add_task(command, total=total)
@@ -121,10 +121,10 @@ def _execute(
 
         with progress:
             report = execute(
-                mk, project, options, state_dir=Path(state) if state else None, on_result=on_result
+                mk, project, options, state_dir=Path(state_dir) if state_dir else None, on_result=on_result
             )
     else:
-        report = execute(mk, project, options, state_dir=Path(state) if state else None)
+        report = execute(mk, project, options, state_dir=Path(state_dir) if state_dir else None)
         lines = [_line(project, r) for r in report.results if r.status in ("error", "fail", "warn")]
         for line in lines:
             console.print(line)
@@ -156,36 +156,11 @@ def _summary(project, report, elapsed: float) -> None:
 
 
 def _make(command: str, help_text: str):
-    @click.command(command if command not in ("run",) else "run", help=help_text)
+    @click.command(command, help=help_text)
     @_run_options
     @pass_meshkit
-    def cmd(
-        mk,
-        selectors,
-        select,
-        exclude,
-        threads,
-        fail_fast,
-        full_refresh,
-        state_dir,
-        project_dir,
-        target,
-        vars_,
-    ):
-        _execute(
-            mk,
-            command,
-            selectors,
-            select,
-            exclude,
-            threads,
-            fail_fast,
-            full_refresh,
-            state_dir,
-            project_dir,
-            target,
-            vars_,
-        )
+    def cmd(mk, **options):
+        _execute(mk, command, **options)
 
     return cmd
 
