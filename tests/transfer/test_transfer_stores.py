@@ -119,6 +119,25 @@ def test_inline_store_and_url_store(open_mk, tmp_path):
     assert rows(mk.store("lake"), "o.parquet") == rows(mk.store("warehouse"), "orders")
 
 
+def test_inline_stores_are_closed_after_the_run(open_mk, tmp_path):
+    import subprocess
+    import sys
+
+    from meshkit.data.transfer import TransferRunner, parse_transfer
+
+    mk = open_mk()
+    mk.store("warehouse").write("orders", ORDERS)
+    path = tmp_path / "inline.duckdb"
+    spec = spec_yaml("closing", "warehouse", "orders", f"{{type: duckdb, path: '{path}'}}", "orders")
+    runner = TransferRunner(mk, parse_transfer(spec))  # kept alive: its stores are not garbage yet
+    result = runner.run()
+    assert result.ok, result.error
+    # DuckDB lets one process open a file: another one can only once the transfer has let it go
+    count = "import duckdb, sys; print(duckdb.connect(sys.argv[1]).sql('SELECT count(*) FROM orders').fetchone()[0])"
+    other = subprocess.run([sys.executable, "-c", count, str(path)], capture_output=True, text=True)
+    assert other.stdout.strip() == str(ORDERS.num_rows), other.stderr
+
+
 def test_extra_transforms_are_appended_and_tagged(open_mk):
     from meshkit.data.transfer import TransferRunner, parse_transfer
 

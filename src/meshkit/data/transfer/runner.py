@@ -47,18 +47,6 @@ class TransferResult:
         return self.status["phase"] == "Succeeded"
 
 
-def resolve_store(mk, endpoint: Endpoint, role: str, name: str) -> Store:
-    """The store of a transfer end: a name or URL through ``mk.store``, or an inline store."""
-    if isinstance(endpoint.store, str):
-        return mk.store(endpoint.store)
-    options = dict(endpoint.store)
-    type_name = options.pop("type")
-    if type_name not in mk.store_types:
-        raise ConfigError(f"Unknown store type `{type_name}`.", where=f"spec.{role}.store.type",
-                          hint=f"Use one of: {', '.join(sorted(mk.store_types))}.")  # fmt: skip
-    return mk.store_types[type_name](f"{name}-{role}", options, mk)
-
-
 def classify(exc: BaseException, redact: Callable[[str], str]) -> MeshkitError:
     """A meshkit error for anything an attempt raised: its class decides retry, Failed or Fatal."""
     if isinstance(exc, MeshkitError):
@@ -111,11 +99,33 @@ class TransferRunner:
         self.progress = progress
         self.source_file = source_file
         self.states = StateStore(mk.metadata)
+        #: Stores defined inline in the spec: this runner's own, closed when it is done.
+        self._inline: dict[str, Store] = {}
+
+    def _store(self, endpoint: Endpoint, role: str) -> Store:
+        """The store of a transfer end: a name or URL through ``mk.store``, or one defined inline."""
+        mk = self.mk
+        if isinstance(endpoint.store, str):
+            return mk.store(endpoint.store)
+        if role not in self._inline:
+            options = dict(endpoint.store)
+            type_name = options.pop("type")
+            if type_name not in mk.store_types:
+                raise ConfigError(f"Unknown store type `{type_name}`.", where=f"spec.{role}.store.type",
+                                  hint=f"Use one of: {', '.join(sorted(mk.store_types))}.")  # fmt: skip
+            self._inline[role] = mk.store_types[type_name](f"{self.transfer.name}-{role}", options, mk)
+        return self._inline[role]
+
+    def close(self) -> None:
+        """Close the stores defined inline in the spec (named stores belong to the workspace)."""
+        for store in self._inline.values():
+            store.close()
+        self._inline.clear()
 
     def _job(self, state: TransferState) -> Job:
         spec = self.spec
-        source = resolve_store(self.mk, spec.source, "source", self.transfer.name)
-        destination = resolve_store(self.mk, spec.destination, "destination", self.transfer.name)
+        source = self._store(spec.source, "source")
+        destination = self._store(spec.destination, "destination")
         transforms = build_transforms(spec.transformation, meshkit=self.mk, where="spec.transformation")
         temp = self.mk.workspace.state_dir / "tmp"
         temp.mkdir(exist_ok=True)
@@ -132,8 +142,16 @@ class TransferRunner:
             return execute(self._job(state), dry_run=True)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
             raise classify(exc, self.mk.redactor.redact) from None
+        finally:
+            self.close()
 
     def run(self) -> TransferResult:
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> TransferResult:
         name, spec, mk = self.transfer.name, self.spec, self.mk
         state = self.states.get(name) or TransferState(name)
         state.spec = self.transfer.model_dump(by_alias=True, mode="json")

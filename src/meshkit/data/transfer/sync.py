@@ -77,6 +77,8 @@ class SyncTransferRunner(TransferRunner):
                 raise missing_asset(job.source, job.source_asset)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
             raise classify(exc, self.mk.redactor.redact) from None
+        finally:
+            self.close()
         return Outcome(plan=self._plan(job), dry_run=True)
 
     def _execute(self, job: Job) -> Outcome:
