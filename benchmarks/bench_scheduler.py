@@ -132,8 +132,9 @@ def main() -> None:
                   f"ratio {statistics.median(running) / ANCHOR_START:.2f}x (launch {statistics.median(launched) / ANCHOR_START:.2f}x)")  # fmt: skip
             for i in range(DEPLOYMENTS):
                 deploy(client, f"cron-{i:04d}", CRON)
+            deployed = datetime.now(UTC)  # ticks before this one did not find every deployment yet
             print(f"{DEPLOYMENTS} deployments on `{CRON}`, waiting for {TICKS} ticks...")
-            time.sleep(TICK_SECONDS * TICKS + 2)
+            time.sleep(TICK_SECONDS * (TICKS + 1) + 2)
             for i in range(DEPLOYMENTS):  # stop scheduling, then wait for the measured runs
                 client.patch(
                     f"/teams/{TEAM}/jobs/cron-{i:04d}/deployments/production", json={"enabled": False}
@@ -156,7 +157,7 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
             engine.dispose()
-    ticks = sorted({r.scheduled_for for r in rows})[:TICKS]
+    ticks = sorted({r.scheduled_for for r in rows if _utc(r.scheduled_for) > deployed})[:TICKS]
     measured = [r for r in rows if r.scheduled_for in ticks]
     keys = [(r.job, r.scheduled_for) for r in measured]
     twice = len(keys) - len(set(keys))

@@ -175,16 +175,11 @@ class BatchTransfer(_Model):
                 return ("spec", alias), f"`{alias}` applies to kind SyncTransfer only"
             return None
         if spec.destination.mode == "overwrite":
-            return (
-                "spec",
-                "destination",
-                "mode",
-            ), "a SyncTransfer writes every batch: use mode append or merge"
+            why = "a SyncTransfer writes every batch: use mode append or merge"
+            return ("spec", "destination", "mode"), why
         if spec.incremental is not None:
-            return (
-                "spec",
-                "incremental",
-            ), "a SyncTransfer already reads only new messages: remove `incremental`"
+            why = "a SyncTransfer already reads only new messages: remove `incremental`"
+            return ("spec", "incremental"), why
         return None
 
 
