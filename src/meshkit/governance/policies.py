@@ -95,7 +95,8 @@ class PolicyEngine:
             (str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in self.files() + self.files(".json")
         )
 
-    def _where(self, path: Path) -> str:
+    def where(self, path: Path) -> str:
+        """A policy file's path as errors and test results show it (relative to the workspace)."""
         try:
             return str(path.relative_to(self.policy_dir.parent))
         except ValueError:
@@ -109,7 +110,7 @@ class PolicyEngine:
             source = path.read_text()
             try:
                 with _native_stdout_silenced():
-                    interp.add_module(self._where(path), source)
+                    interp.add_module(self.where(path), source)
             except Exception as exc:  # regopy raises RegoError with an s-expression of errors
                 raise self._syntax_error(path, source, str(exc)) from None
         for path in self.files(".json"):
@@ -117,17 +118,17 @@ class PolicyEngine:
                 interp.add_data_json(path.read_text())
             except Exception as exc:
                 raise ConfigError(
-                    f"Cannot load policy data: {exc}.", where=self._where(path), hint="Fix the JSON."
+                    f"Cannot load policy data: {exc}.", where=self.where(path), hint="Fix the JSON."
                 ) from None
         return interp
 
     def _syntax_error(self, path: Path, source: str, text: str) -> ConfigError:
         match = _ERROR.search(text)
         if not match:
-            return ConfigError(f"Cannot compile the policy: {text.strip()[:300]}", where=self._where(path))
+            return ConfigError(f"Cannot compile the policy: {text.strip()[:300]}", where=self.where(path))
         line = source[: int(match["offset"])].count("\n") + 1
         return ConfigError(
-            f"Rego error: {match['msg']}.", where=f"{self._where(path)}:{line}", hint="Fix the policy."
+            f"Rego error: {match['msg']}.", where=f"{self.where(path)}:{line}", hint="Fix the policy."
         )
 
     def interpreter(self):
@@ -217,7 +218,7 @@ class PolicyEngine:
             source = path.read_text()
             package = _PACKAGE.search(source)
             if not package:
-                raise ConfigError("A Rego module needs a `package` line.", where=self._where(path))
+                raise ConfigError("A Rego module needs a `package` line.", where=self.where(path))
             for name in dict.fromkeys(_TEST_RULE.findall(source)):
                 if match and match not in name:
                     continue
@@ -225,7 +226,7 @@ class PolicyEngine:
                     value = self.query(f"data.{package[1]}.{name}", {}, interp=interp)
                 except ConfigError:
                     results.append(
-                        PolicyTestResult(self._where(path), package[1], name, False, _ENGINE_FAILED)
+                        PolicyTestResult(self.where(path), package[1], name, False, _ENGINE_FAILED)
                     )
                     continue
                 message = (
@@ -233,5 +234,5 @@ class PolicyEngine:
                     if value is True
                     else f"evaluated to {json.dumps(value) if value is not None else 'undefined'}"
                 )
-                results.append(PolicyTestResult(self._where(path), package[1], name, value is True, message))
+                results.append(PolicyTestResult(self.where(path), package[1], name, value is True, message))
         return results

@@ -100,7 +100,7 @@ def run_decision_tests(engine: PolicyEngine, match: str | None = None) -> list[P
     """Every case of ``policies/*_test.yaml`` whose name contains ``match``."""
     results = []
     for path in case_files(engine):
-        where = str(path.relative_to(engine.policy_dir.parent))
+        where = engine.where(path)
         for case in load_cases(path, where):
             if match and match not in case.name:
                 continue
