@@ -18,6 +18,7 @@ from meshkit.core.errors import ConfigError, MeshkitError, UserError
 from meshkit.core.runs import RunRecord
 from meshkit.products.diff import Change, breaking, diff_products
 from meshkit.products.loader import validate_product
+from meshkit.products.odcs import contract_problems, odcs_documents
 from meshkit.products.spec import Product
 from meshkit.products.verify import PortReport, check_port
 
@@ -57,7 +58,7 @@ def product_run(meshkit: Meshkit, kind: str, product: Product) -> Iterator[RunRe
 
 
 def lint(meshkit: Meshkit, product: Product) -> list[str]:
-    """Problems that validation alone does not catch (unknown stores, keys that may be null...)."""
+    """Problems validation alone does not catch: unknown stores, nullable keys, invalid ODCS exports..."""
     problems = []
     for port in product.outputPorts:
         store = port.dataset.partition("/")[0]
@@ -74,6 +75,14 @@ def lint(meshkit: Meshkit, product: Product) -> list[str]:
                 )
             if column.logicalType is None:
                 problems.append(f"output port `{port.name}`: column `{column.name}` has no `logicalType`")
+    try:
+        contracts = odcs_documents(product)
+    except ConfigError as exc:
+        return [*problems, exc.message]
+    for doc in contracts:
+        problems += [
+            f"contract `{doc['id']}` (ODCS {doc['apiVersion']}): {p}" for p in contract_problems(doc)
+        ]
     return problems
 
 
