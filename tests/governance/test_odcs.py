@@ -228,3 +228,14 @@ def test_ports_of_one_contract_must_share_its_sla(tmp_path):
     )
     with pytest.raises(ConfigError, match="different `slaProperties`"):
         odcs_documents(product)
+
+
+def test_lint_reports_a_misspelt_contract_field(governed):
+    text = (governed.workspace.root / "products" / "customers.yaml").read_text()
+    product = parse_product(
+        text.replace("required: true, primaryKey", "requird: true, required: true, primaryKey"), "p.yaml"
+    )
+    assert lint(governed, product) == [
+        "contract `customers.customers` (ODCS v3.1.0): $.schema[0].properties[0]: "
+        "Unevaluated properties are not allowed ('requird' was unexpected)"
+    ]
