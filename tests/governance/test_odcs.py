@@ -239,3 +239,17 @@ def test_lint_reports_a_misspelt_contract_field(governed):
         "contract `customers.customers` (ODCS v3.1.0): $.schema[0].properties[0]: "
         "Unevaluated properties are not allowed ('requird' was unexpected)"
     ]
+
+
+def test_reimport_with_force_replaces_that_contract_and_its_ports(governed, cli):
+    root = governed.workspace.root
+    doc = read(CUSTOMERS_CONTRACT)[0]
+    (root / "c.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert cli("product", "import", str(root / "c.yaml"), "--name", "customers", "--force").exit_code == 0
+    doc["status"], doc["schema"][0]["name"] = "retired", "clients"
+    (root / "c.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert cli("product", "import", str(root / "c.yaml"), "--name", "customers", "--force").exit_code == 0
+    product = load_product(root / "products" / "customers.yaml")
+    assert [(p.name, p.contractId) for p in product.outputPorts] == [("clients", "customers-odcs")]
+    assert odcs_documents(product) == [doc]
+    assert product.inputPorts[0].dataset == "sqlite/crm_customers"
