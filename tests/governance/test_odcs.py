@@ -253,3 +253,11 @@ def test_reimport_with_force_replaces_that_contract_and_its_ports(governed, cli)
     assert [(p.name, p.contractId) for p in product.outputPorts] == [("clients", "customers-odcs")]
     assert odcs_documents(product) == [doc]
     assert product.inputPorts[0].dataset == "sqlite/crm_customers"
+
+
+def test_export_keeps_the_key_order_of_the_contract(cli, workspace):
+    path = CONTRACTS / "v3.0.0.odcs.yaml"
+    original = read(path.read_text())
+    exported = round_trip(cli, workspace, path, "ordered")
+    assert yaml.safe_dump_all(exported, sort_keys=False) == yaml.safe_dump_all(original, sort_keys=False)
+    assert list(original[0])[-3:] == ["schema", "slaDefaultElement", "slaProperties"]

@@ -70,22 +70,38 @@ def _ordered(doc: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return dict(sorted(doc.items(), key=lambda item: rank.get(item[0], len(keys))))
 
 
+def _placed(doc: dict[str, Any], key: str, value: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``doc`` with ``key`` where the fewest keys stand against the standard's order ``keys``."""
+    items = list(doc.items())
+    rank = {k: i for i, k in enumerate(keys)}
+    mine = rank[key]
+
+    def misplaced(at: int) -> int:
+        return sum(rank[k] > mine for k, _ in items[:at] if k in rank) + sum(
+            rank[k] < mine for k, _ in items[at:] if k in rank
+        )
+
+    at = min(range(len(items) + 1), key=misplaced)
+    return dict([*items[:at], (key, value), *items[at:]])
+
+
 def _dump(model) -> Any:
     return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def _schema_object(port: OutputPort) -> dict[str, Any]:
     """The ODCS schema object of a port (its contract's ``slaProperties`` left out)."""
-    fields = _dump(port.contract)
-    fields.pop("slaProperties", None)
-    obj: dict[str, Any] = {"name": port.name}
+    fields = {
+        "properties" if k == "schema" else k: v
+        for k, v in _dump(port.contract).items()
+        if k != "slaProperties"
+    }
+    obj = _placed(fields, "name", port.name, _OBJECT_KEYS)
     if "description" in port.model_fields_set:
-        obj["description"] = port.description
+        obj = _placed(obj, "description", port.description, _OBJECT_KEYS)
     if "tags" in port.model_fields_set:
-        obj["tags"] = list(port.tags)
-    if "schema" in fields:
-        obj["properties"] = fields.pop("schema")
-    return _ordered({**obj, **fields}, _OBJECT_KEYS)
+        obj = _placed(obj, "tags", list(port.tags), _OBJECT_KEYS)
+    return obj
 
 
 def _team(product: Product) -> dict[str, Any] | None:
@@ -135,16 +151,14 @@ def _imported(product: Product, contract) -> dict[str, Any]:
     doc = _dump(contract)
     ports = [p for p in product.outputPorts if p.contractId == contract.id]
     if ports:
-        doc["schema"] = [_schema_object(p) for p in ports]
+        doc = _placed(doc, "schema", [_schema_object(p) for p in ports], _CONTRACT_KEYS)
     slas = [
         _dump(p.contract)["slaProperties"] for p in ports if "slaProperties" in p.contract.model_fields_set
     ]
     if any(sla != slas[0] for sla in slas):
         raise ConfigError(f"The output ports of contract `{contract.id}` have different `slaProperties`.",
                           hint="ODCS has one list per contract: give its ports the same one.")  # fmt: skip
-    if slas:
-        doc["slaProperties"] = slas[0]
-    return _ordered(doc, _CONTRACT_KEYS)
+    return _placed(doc, "slaProperties", slas[0], _CONTRACT_KEYS) if slas else doc
 
 
 def odcs_documents(product: Product) -> list[dict[str, Any]]:
@@ -198,9 +212,8 @@ def _ports(doc: dict[str, Any], envelope: dict[str, Any], store: str) -> list[di
         port = {"name": obj.get("name"), "contractId": doc["id"],
                 "dataset": dataset or f"{store}/{obj.get('physicalName') or obj.get('name')}"}  # fmt: skip
         port.update({k: obj[k] for k in ("description", "tags") if k in obj})
-        contract = {k: v for k, v in obj.items() if k not in ("name", "description", "tags", "properties")}
-        if "properties" in obj:
-            contract["schema"] = obj["properties"]
+        contract = {"schema" if k == "properties" else k: v for k, v in obj.items()
+                    if k not in ("name", "description", "tags")}  # fmt: skip
         port["contract"] = {**contract, **sla}
         ports.append(port)
     return ports

@@ -13,7 +13,15 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 LogicalType = Literal[
     "string", "date", "timestamp", "time", "number", "integer", "object", "array", "boolean"
@@ -32,9 +40,25 @@ class _Model(BaseModel):
 
 
 class _OdcsModel(BaseModel):
-    """A part that mirrors an ODCS object: the ODCS fields meshkit does not use are kept as given."""
+    """A part that mirrors an ODCS object: the ODCS fields meshkit does not use are kept as given,
+    and fields are written back in the order they were given."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+    _given_order: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_order(cls, data: Any, handler) -> Any:
+        model = handler(data)
+        if isinstance(data, dict):
+            model._given_order = tuple(data)
+        return model
+
+    @model_serializer(mode="wrap")
+    def _in_given_order(self, handler) -> Any:
+        data = handler(self)
+        rank = {key: i for i, key in enumerate(self._given_order)}
+        return dict(sorted(data.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 
 class QualityRule(_OdcsModel):
