@@ -19,7 +19,7 @@ from meshkit.catalog.catalog import Catalog
 from meshkit.core.errors import ConfigError
 from meshkit.products.diff import breaking, diff_products
 from meshkit.products.loader import JsonYamlLoader, load_product, parse_product
-from meshkit.products.odcs import from_odcs, odcs_documents
+from meshkit.products.odcs import contract_problems, from_odcs, odcs_documents
 from meshkit.products.products import lint, publish, verify_product
 
 CONTRACTS = Path(__file__).parent / "odcs"
@@ -261,3 +261,9 @@ def test_export_keeps_the_key_order_of_the_contract(cli, workspace):
     exported = round_trip(cli, workspace, path, "ordered")
     assert yaml.safe_dump_all(exported, sort_keys=False) == yaml.safe_dump_all(original, sort_keys=False)
     assert list(original[0])[-3:] == ["schema", "slaDefaultElement", "slaProperties"]
+
+
+def test_contract_check_covers_formats():
+    doc = read((CONTRACTS / "sla-only-v3.0.2.odcs.yaml").read_text())[0]
+    doc["team"][0]["dateIn"] = "1 Feb 2024"
+    assert contract_problems(doc) == ["$.team[0].dateIn: '1 Feb 2024' is not a 'date'"]

@@ -54,7 +54,8 @@ def contract_problems(doc: dict[str, Any]) -> list[str]:
     schema = odcs_json_schema(str(doc.get("apiVersion")))
     if schema is None:
         return []
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    kind = jsonschema.validators.validator_for(schema)
+    validator = kind(schema, format_checker=kind.FORMAT_CHECKER)
     errors = sorted(validator.iter_errors(doc), key=lambda e: e.json_path)
     return list(dict.fromkeys(f"{e.json_path}: {e.message}" for e in errors))
 
