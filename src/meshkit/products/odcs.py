@@ -24,7 +24,7 @@ import jsonschema
 
 from meshkit.core.errors import ConfigError
 from meshkit.products.loader import validate_product
-from meshkit.products.spec import OutputPort, Product
+from meshkit.products.spec import ContractDocument, OutputPort, Product
 
 ODCS_VERSION = "v3.1.0"
 ODPS_VERSION = "v1.0.0"
@@ -148,7 +148,7 @@ def to_odcs(product: Product, port: OutputPort) -> dict[str, Any]:
     return doc
 
 
-def _imported(product: Product, contract) -> dict[str, Any]:
+def _imported(product: Product, contract: ContractDocument) -> dict[str, Any]:
     doc = _dump(contract)
     ports = [p for p in product.outputPorts if p.contractId == contract.id]
     if ports:
