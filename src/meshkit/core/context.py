@@ -17,7 +17,7 @@ from meshkit.core.config import Config, ConfigBuilder, Layer
 from meshkit.core.errors import ConfigError
 from meshkit.core.metadata import MetadataDB
 from meshkit.core.plugins import build_plugin_manager
-from meshkit.core.redaction import Redactor
+from meshkit.core.redaction import Redactor, strip_credentials
 from meshkit.core.references import resolve
 from meshkit.core.runs import RunStore
 from meshkit.core.workspace import Workspace
@@ -108,7 +108,8 @@ class Meshkit:
             for cls in self.store_types.values():
                 if scheme in cls.url_schemes:
                     self.redactor.add(_url_password(ref))
-                    return cls(ref, cls.from_url(ref), self)
+                    # NOTE: the name feeds dataset names, lineage and statuses; the password stays in memory.
+                    return cls(strip_credentials(ref), cls.from_url(ref), self)
             raise ConfigError(
                 f"No store type handles URLs of scheme `{scheme}`.", hint="Install the plugin for it."
             )
@@ -125,10 +126,11 @@ class Meshkit:
 
     def store_of_type(self, type_name: str, options: Mapping[str, Any]):
         """A store of ``type_name`` with ``options`` (cached per type and options), e.g. an ingestion target."""
-        name = f"{type_name}:{','.join(str(v) for v in options.values())}"
-        if name not in self._stores:
-            self._stores[name] = self._store_class(type_name, where=name)(name, dict(options), self)
-        return self._stores[name]
+        key = f"{type_name}:{','.join(str(v) for v in options.values())}"
+        if key not in self._stores:
+            name = strip_credentials(key)
+            self._stores[key] = self._store_class(type_name, where=name)(name, dict(options), self)
+        return self._stores[key]
 
     def _store_class(self, type_name: str | None, where: str) -> type:
         if type_name not in self.store_types:

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 
 from meshkit.core.metadata import MetadataDB, run_steps, runs
+from meshkit.core.redaction import scrub, strip_credentials
 
 RunStatus = Literal[
     "submitted", "running", "succeeded", "cancelled", "skipped", "user_error", "platform_error"
@@ -78,6 +79,8 @@ class RunRecord:
         return None
 
     def _row(self) -> dict[str, Any]:
+        # NOTE: lineage and statuses name stores; a credential written in a URL or DSN is never stored.
+        self.details, self.error = scrub(self.details), strip_credentials(self.error)
         return {
             "id": self.id, "kind": self.kind, "name": self.name, "status": self.status, "team": self.team,
             "created_at": self.created_at, "started_at": self.started_at, "ended_at": self.ended_at,
@@ -129,7 +132,7 @@ class RunStore:
     def save_step(self, run: RunRecord, step: StepRecord) -> None:
         """Insert or update one step of ``run``."""
         values = {"name": step.name, "status": step.status, "started_at": step.started_at,
-                  "ended_at": step.ended_at, "rows_written": step.rows_written, "error": step.error}  # fmt: skip
+                  "ended_at": step.ended_at, "rows_written": step.rows_written, "error": strip_credentials(step.error)}  # fmt: skip
         key = (run_steps.c.run_id == run.id) & (run_steps.c.position == step.position)
         with self.db.engine.begin() as conn:
             if conn.execute(run_steps.update().where(key).values(values)).rowcount == 0:

@@ -20,9 +20,9 @@ import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
+from meshkit.core.redaction import scrub
 from meshkit.core.runs import now
-from meshkit.data.stores.base import Store
-from meshkit.data.transfer.endpoints import hide_passwords
+from meshkit.data.stores.base import Store, shown_options
 from meshkit.data.transfer.plan import Job, Outcome, execute
 from meshkit.data.transfer.spec import BatchTransfer, Endpoint
 from meshkit.data.transfer.state import StateStore, TransferState, trim_history
@@ -51,9 +51,7 @@ def classify(exc: BaseException, redact: Callable[[str], str]) -> MeshkitError:
     """A meshkit error for anything an attempt raised: its class decides retry, Failed or Fatal."""
     if isinstance(exc, MeshkitError):
         return exc
-    text = redact(
-        hide_passwords(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    )
+    text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     if isinstance(exc, duckdb.Error):
         if _AUTH.search(str(exc)):
             return ConfigError(
@@ -154,7 +152,7 @@ class TransferRunner:
     def _run(self) -> TransferResult:
         name, spec, mk = self.transfer.name, self.spec, self.mk
         state = self.states.get(name) or TransferState(name)
-        state.spec = self.transfer.model_dump(by_alias=True, mode="json")
+        state.spec = self._stored_spec()
         run = mk.runs.create("transfer", name, arguments={"file": self.source_file} if self.source_file else {},
                              team=mk.config.get("team"))  # fmt: skip
         started = now()
@@ -210,6 +208,16 @@ class TransferRunner:
         self.states.save(state)
         return TransferResult(state.status, error)
 
+    def _stored_spec(self) -> dict[str, Any]:
+        """The spec as the state keeps it: credentials of inline stores masked, none left in URLs."""
+        spec = self.transfer.model_dump(by_alias=True, mode="json")
+        for role in ("source", "destination"):
+            store = spec["spec"][role]["store"]
+            if isinstance(store, dict):
+                kind = self.mk.store_types.get(store.get("type"), Store)
+                spec["spec"][role]["store"] = shown_options(store, kind.SECRET_OPTIONS)
+        return scrub(spec)
+
     def _execute(self, job: Job) -> Outcome:
         """One attempt: a BatchTransfer copies everything at once."""
         return execute(job)
@@ -239,7 +247,7 @@ class TransferRunner:
 
     def _short(self, error: MeshkitError | None) -> str:
         text = str(error) if error is not None else "unknown error"
-        return self.mk.redactor.redact(hide_passwords(text.splitlines()[0]))[:500]
+        return self.mk.redactor.redact(text.splitlines()[0])[:500]
 
 
 def runner_for(mk, transfer: BatchTransfer, **kwargs) -> TransferRunner:
