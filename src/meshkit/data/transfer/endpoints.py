@@ -186,7 +186,7 @@ class ParquetSink(Sink):
 
     def write(self, conn, select: str, mode: str, keys: list[str]) -> WriteResult:
         a, store = self.located, self.store
-        temp = a.temp_path()
+        temp = store.temp_path(a)
         target = f"{temp}/part-{secrets.token_hex(6)}.parquet" if a.is_dir else temp
         os.makedirs(os.path.dirname(target), exist_ok=True)
         try:
