@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 from meshkit.core.processes import NOTES, ProcessId, Scratch, is_alive, start_time, this_process
 
@@ -51,3 +52,18 @@ def test_sweep_removes_only_dead_processes_litter_and_puts_back_an_asset_moved_a
     assert (lake / "orders" / "part-0.parquet").read_bytes() == b"old"
     assert mine.read_bytes() == b"being written" and scratch.folder.is_dir()
     assert sorted(p.name for p in lake.iterdir()) == [".live.csv.mk-tmp-12345678.csv", "orders"]
+
+
+def test_a_killed_process_not_yet_reaped_is_dead():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        process = ProcessId(this_process().host, child.pid, start_time(child.pid))
+        assert is_alive(process) is True
+        child.kill()
+        deadline = time.monotonic() + 5
+        while is_alive(process) and time.monotonic() < deadline:  # a zombie until waited for
+            time.sleep(0.01)
+        assert is_alive(process) is False
+    finally:
+        child.kill()
+        child.wait()

@@ -53,11 +53,16 @@ def this_process() -> ProcessId:
 
 def start_time(pid: int) -> str | None:
     """When process ``pid`` started, in clock ticks since boot (Linux), or ``None``."""
+    return _stat(pid)[1]
+
+
+def _stat(pid: int) -> tuple[str | None, str | None]:
+    """The state (``R``, ``S``, ``Z`` ...) and start time of process ``pid``, from ``/proc`` where it exists."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
-        return None
-    return stat.rpartition(")")[2].split()[19]  # field 22: starttime
+        return None, None
+    return fields[0], fields[19]  # fields 3 and 22 of the line: state, starttime
 
 
 def is_alive(process: ProcessId) -> bool | None:
@@ -70,8 +75,10 @@ def is_alive(process: ProcessId) -> bool | None:
         return False
     except PermissionError:
         pass  # it exists, under another user
-    now = start_time(process.pid)
-    return process.start is None or now is None or now == process.start
+    state, start = _stat(process.pid)
+    if state == "Z":  # killed, not yet reaped by its parent
+        return False
+    return process.start is None or start is None or start == process.start
 
 
 def _safe(host: str) -> str:
