@@ -21,6 +21,7 @@ from typing import Any
 
 from meshkit.catalog.catalog import Catalog, ColumnInfo, Edge
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.redaction import strip_credentials
 
 _written: dict[str, set[str]] = {}
 _lock = threading.Lock()
@@ -57,6 +58,7 @@ def run_lineage(run, written: set[str]) -> list[Edge]:
 
 @hookimpl
 def dataset_written(meshkit, run, dataset, rows, schema):
+    dataset = strip_credentials(dataset)
     if "/" not in dataset:
         return
     columns = (

@@ -31,6 +31,8 @@ class JobContext:
     skip_remaining: bool = False
     #: Template runs share their parent's connection and report into the parent's run.
     parent: JobContext | None = None
+    #: The run was recorded by the control service, which tracks the process running it.
+    supervised: bool = False
 
 
 @dataclass

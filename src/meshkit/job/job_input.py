@@ -53,10 +53,10 @@ class JobInput(IJobInput):
         return self._context.arguments
 
     def get_temporary_write_directory(self) -> pathlib.Path:
+        # NOTE: in this process's scratch folder, removed when it ends (by the next command if it is killed).
         if self._temp_dir is None:
-            base = self._meshkit.workspace.state_dir / "tmp"
-            base.mkdir(exist_ok=True)
-            self._temp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{self._context.run.id}-", dir=base))
+            folder = self._meshkit.scratch.folder
+            self._temp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{self._context.run.id}-", dir=folder))
         return self._temp_dir
 
     def skip_remaining_steps(self) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, TransientError, UserError
-from meshkit.core.redaction import MASK
+from meshkit.core.redaction import MASK, strip_credentials
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -224,8 +224,7 @@ class Store(ABC):
 
     def describe(self) -> dict[str, Any]:
         """Options safe to show: references such as ``secret:NAME`` are shown, never their values."""
-        shown = {k: _masked(v) if k in self.SECRET_OPTIONS else v for k, v in self.options.items()}
-        return {"name": self.name, "type": self.type, **shown}
+        return {"name": self.name, "type": self.type, **shown_options(self.options, self.SECRET_OPTIONS)}
 
     def resolve(self, value: Any) -> Any:
         """A credential reference (``env:``, ``secret:``, ``vaultPath``) resolved in memory, never stored."""
@@ -244,12 +243,15 @@ class Store(ABC):
         return Redactor().redact(text)
 
 
+def shown_options(options: Mapping[str, Any], secret: Sequence[str] = Store.SECRET_OPTIONS) -> dict[str, Any]:
+    """Store ``options`` safe to show or store: literal credentials among ``secret`` masked."""
+    return {k: _masked(v) if k in secret else v for k, v in options.items()}
+
+
 def _masked(value: Any) -> Any:
     """References are safe to show; literal credentials are not (URLs keep all but their password)."""
     if isinstance(value, dict) or (isinstance(value, str) and value.split(":", 1)[0] in ("env", "secret")):
         return value
     if isinstance(value, str) and "://" in value:
-        from meshkit.core.redaction import Redactor
-
-        return Redactor().redact(value)
+        return strip_credentials(value, MASK)
     return MASK if value else value

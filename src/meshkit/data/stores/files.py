@@ -183,10 +183,20 @@ class FilesStore(Store):
 
     def _save_schema(self, path: str, schema: pa.Schema) -> None:
         fs, _ = self.filesystem
-        temp = f"{path}.mk-tmp-{secrets.token_hex(4)}"
+        temp = self._noted(f"{path}.mk-tmp-{secrets.token_hex(4)}")
         with fs.open_output_stream(temp) as f:
             f.write(schema.serialize())
         fs.move(temp, path)
+
+    def temp_path(self, a: _Asset) -> str:
+        """A hidden temporary name beside ``a`` for data being written."""
+        return self._noted(a.temp_path())
+
+    def _noted(self, temp: str) -> str:
+        """``temp``, noted first so that the next command removes it if this process is killed."""
+        if self.meshkit is not None and isinstance(self.filesystem[0], pafs.LocalFileSystem):
+            self.meshkit.scratch.note(temp)
+        return temp
 
     # ------------------------------------------------------------------ reading
 
@@ -363,7 +373,7 @@ class FilesStore(Store):
 
     def _replace(self, a: _Asset, schema: pa.Schema, reader: pa.RecordBatchReader) -> WriteResult:
         fs, _ = self.filesystem
-        temp = a.temp_path()
+        temp = self.temp_path(a)
         try:
             rows = self._write_files(temp, a, schema, reader)
             if a.is_dir:
@@ -391,7 +401,7 @@ class FilesStore(Store):
 
     def _append_parts(self, a: _Asset, schema: pa.Schema, reader: pa.RecordBatchReader) -> WriteResult:
         fs, _ = self.filesystem
-        temp = a.temp_path()
+        temp = self.temp_path(a)
         try:
             rows = self._write_files(temp, a, schema, reader)
             _move_tree(fs, temp, a.path)
