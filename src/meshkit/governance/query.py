@@ -216,7 +216,17 @@ class GovernedSQL:
                 return conn.execute(plan.sql).to_arrow_table()
             except Exception as exc:  # duckdb errors: binder (removed column), conversion, ...
                 message = str(exc).splitlines()[0]
-                raise UserError(f"The governed query failed: {message}",
-                                hint="Columns removed by policy do not exist for you.") from None  # fmt: skip
+                raise UserError(f"The governed query failed: {message}", hint=_removed_hint(plan)) from None
         finally:
             conn.close()
+
+
+def _removed_hint(plan: QueryPlan) -> str | None:
+    """Says which columns the policies removed, when the failed query names one of them."""
+    removed = {(column, d.dataset) for d in plan.decisions
+               for column, action in d.column_actions().items() if action == "RemoveColumn"}  # fmt: skip
+    if not removed:
+        return None
+    named = {c.name.lower() for c in sqlglot.parse_one(plan.sql, read="duckdb").find_all(exp.Column)}
+    hits = sorted(f"`{column}` of `{dataset}`" for column, dataset in removed if column in named)
+    return f"Columns removed by policy do not exist for you: {', '.join(hits)}." if hits else None
