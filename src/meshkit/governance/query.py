@@ -29,9 +29,10 @@ from meshkit.governance.sources import Source, Sources, TimeTravel
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
 
-#: Function name prefixes that read files, settings or other databases.
+#: Function name prefixes that read files, settings or other databases, or put values in errors.
 DENIED_FUNCTION_PREFIXES = ("read_", "query", "getenv", "current_setting", "glob", "duckdb_", "pragma_", "iceberg_",
-                            "parquet_", "delta_", "sniff_", "sqlite_", "postgres_", "mysql_", "which_secret", "load_")  # fmt: skip
+                            "parquet_", "delta_", "sniff_", "sqlite_", "postgres_", "mysql_", "which_secret", "load_",
+                            "error")  # fmt: skip
 MAX_VIEW_DEPTH = 8
 PLAN_CACHE_SIZE = 1024
 _GOVERNED = "meshkit_governed"
