@@ -2,9 +2,9 @@
 
 A row is an attack: its name, the SQL, the role and the purpose the attacker claims, and the
 outcome every channel must give. The channels are the Python governed-query API, ``meshkit
-query``, and the Arrow Flight server with the purpose in the ticket or in the header. Flight
-serves whole ports, not SQL: a ``SELECT * FROM port`` row reads the port, any other SQL is sent
-as the ticket's dataset and must be refused. The workspace is governed by SmartPizza's own
+query``, the Arrow Flight server with the purpose in the ticket or in the header, and a transfer
+run for the purpose. Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM port``
+row reads the port, any other SQL is sent as the dataset's name and must be refused. The workspace is governed by SmartPizza's own
 policies and purposes (``examples/smartpizza/policies``); whatever a channel answers, it never
 shows a value the outcome hides, and an error never carries a traceback.
 
@@ -21,6 +21,7 @@ import json
 import re
 import shutil
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -324,9 +325,14 @@ def via_cli(target: Target, sql: str, attack: Attack) -> Outcome:
     return Outcome("denied" if " denied for " in result.stderr else "refused", message=result.stderr)
 
 
-def _via_flight(target: Target, sql: str, attack: Attack, *, header: bool) -> Outcome:
+def port(sql: str) -> str | None:
+    """The dataset a ``SELECT * FROM name`` reads (channels without SQL read whole datasets)."""
     plain = re.fullmatch(r"SELECT \* FROM (\w+)", sql)
-    ticket = {"dataset": plain[1] if plain else sql}
+    return plain[1] if plain else None
+
+
+def _via_flight(target: Target, sql: str, attack: Attack, *, header: bool) -> Outcome:
+    ticket = {"dataset": port(sql) or sql}
     headers = [(b"authorization", f"Bearer {token(SUBJECTS[attack.role])}".encode())]
     if attack.purpose is not None and header:
         headers.append((b"x-meshkit-purpose", attack.purpose.encode()))
@@ -356,11 +362,36 @@ def via_flight_header(target: Target, sql: str, attack: Attack) -> Outcome:
     return _via_flight(target, sql, attack, header=True)
 
 
+def via_transfer(target: Target, sql: str, attack: Attack) -> Outcome:
+    """A transfer run for the purpose, into SQLite, read back."""
+    from meshkit.data.transfer.runner import run_transfer
+    from meshkit.data.transfer.spec import BatchTransfer
+    from meshkit.governance.transfers import transforms_for_purpose
+
+    asset = f"attack_{uuid.uuid4().hex[:10]}"
+    transfer = BatchTransfer.model_validate({
+        "metadata": {"name": "attack"},
+        "spec": {"source": {"store": "warehouse", "asset": port(sql) or sql},
+                 "destination": {"store": "sqlite", "asset": asset, "mode": "overwrite"}},
+    })  # fmt: skip
+    subject = Subject(SUBJECTS[attack.role], attack.role)
+    try:
+        extra = transforms_for_purpose(target.mk, port(sql) or sql, attack.purpose, subject)
+        run_transfer(target.mk, transfer, extra_transforms=extra)
+    except AccessDeniedError as exc:
+        return Outcome("denied", message=str(exc))
+    except MeshkitError as exc:
+        assert exc.exit_code == 1, f"not a user error: {exc}"
+        return Outcome("refused", message=str(exc))
+    return Outcome("rows", _plain(target.mk.store("sqlite").read(asset).read_all().to_pylist()))
+
+
 CHANNELS = {
     "api": via_api,
     "cli": via_cli,
     "flight-ticket": via_flight_ticket,
     "flight-header": via_flight_header,
+    "transfer": via_transfer,
 }
 
 
@@ -368,8 +399,8 @@ CHANNELS = {
 
 
 def sql_less(attack: Attack, channel: str) -> bool:
-    """Flight has no SQL: anything but a port read is sent as a dataset name, and must be refused."""
-    return channel.startswith("flight") and not re.fullmatch(r"SELECT \* FROM \w+", attack.sql)
+    """Flight and transfers take no SQL: anything but a port read is sent as a dataset name, and must be refused."""
+    return channel.startswith(("flight", "transfer")) and port(attack.sql) is None
 
 
 def hidden(expect: str) -> set[str]:

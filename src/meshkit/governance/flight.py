@@ -176,7 +176,7 @@ class GovernedFlightServer(flight.FlightServerBase):
     def list_flights(self, context, criteria):
         with _answering(self.meshkit, "list_flights"):
             caller = context.get_middleware("auth")
-            purpose = caller.purpose()
+            purpose = self.governor.purpose(caller.purpose())
             infos = []
             for dataset in self.governor.catalog.datasets():
                 if not dataset.product:
@@ -185,7 +185,7 @@ class GovernedFlightServer(flight.FlightServerBase):
                     caller.subject, purpose, dataset, channel="flight-list", audit_log=False
                 )
                 if decision.allowed:
-                    infos.append(self._info(dataset, decision, self.governor.purpose(purpose)))
+                    infos.append(self._info(dataset, decision, purpose))
         yield from infos
 
     def get_flight_info(self, context, descriptor):
