@@ -110,6 +110,19 @@ def test_removed_column_does_not_exist(shared_governed):
         rows(shared_governed, "SELECT name FROM customers", MARKETER)
 
 
+def test_the_removed_columns_hint_only_when_it_applies(shared_governed):
+    with pytest.raises(UserError) as removed:
+        rows(shared_governed, "SELECT id, name FROM customers", MARKETER)
+    assert (
+        removed.value.hint
+        == "Columns removed by policy do not exist for you: `name` of `warehouse/customers`."
+    )
+    for subject in (ANALYST, MARKETER):  # a misspelt column: nothing was removed, or not that one
+        with pytest.raises(UserError, match="nmae") as misspelt:
+            rows(shared_governed, "SELECT nmae FROM customers", subject)
+        assert misspelt.value.hint is None and "removed" not in str(misspelt.value)
+
+
 def test_unknown_table_is_not_queryable(governed):
     governed.store("warehouse").write("secrets_raw", CLEAR_TABLE())
     with pytest.raises(UserError, match="No dataset"):

@@ -1,4 +1,5 @@
 # Who may read SmartPizza's data products, and how they see customer PII.
+# The purposes each role may read for are declared in purposes.json and checked before these rules.
 package meshkit.access
 
 import rego.v1

@@ -1,8 +1,10 @@
 """The governor: builds the policy input from the catalog, decides, caches, and audits.
 
-Every read path (governed SQL, Flight, transfers) asks ``Governor.decide``. Decisions are cached
-per (subject, purpose, dataset, operation, location) for ``policy_cache_seconds``; the cache is
-dropped at once when a policy file or the dataset's catalog entry changes.
+Every read path (governed SQL, Flight, transfers) asks ``Governor.decide``, which first resolves
+the purpose (normalised, or the declared default) so every channel decides, caches and audits the
+same one. Decisions are cached per (subject, purpose, dataset, operation, location) for
+``policy_cache_seconds``; the cache is dropped at once when a policy file or the dataset's catalog
+entry changes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
 
 POLICY_DIR = "policies"
+DECISION_CACHE_SIZE = 4096
 
 
 def input_document(subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read",
@@ -77,9 +80,14 @@ class Governor:
 
     # ------------------------------------------------------------------ decisions
 
+    def purpose(self, purpose: str | None) -> str | None:
+        """The purpose a read is decided for: ``purpose`` normalised, or the declared default."""
+        return self.engine.purposes().resolve(purpose)
+
     def decide(self, subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read",
                channel: str = "api", statement: str | None = None, audit_log: bool = True) -> Decision:  # fmt: skip
         """The decision for this access, recorded in the audit log."""
+        purpose = self.purpose(purpose)
         key = (subject, purpose, dataset.id, operation, self.location)
         version = (self.engine.signature(), dataset.updated_at)
         with self._lock:
@@ -90,6 +98,8 @@ class Governor:
             document = input_document(subject, purpose, dataset, operation=operation, location=self.location)
             decision = self.engine.decide(document)
             with self._lock:
+                if len(self._decisions) >= DECISION_CACHE_SIZE:
+                    self._decisions.clear()
                 self._decisions[key] = (time.monotonic() + self.ttl, version, decision)
         if audit_log:
             redacted = self.meshkit.redactor.redact(statement) if statement else None
@@ -99,6 +109,7 @@ class Governor:
 
     def require(self, subject: Subject, purpose: str | None, dataset: Dataset, **kw) -> Decision:
         """``decide``, raising ``AccessDeniedError`` when denied."""
+        purpose = self.purpose(purpose)
         decision = self.decide(subject, purpose, dataset, **kw)
         if not decision.allowed:
             raise AccessDeniedError(
@@ -112,6 +123,7 @@ class Governor:
         self, subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read"
     ) -> dict[str, Any]:
         """The policy input, the raw policy document and the combined decision (not cached)."""
+        purpose = self.purpose(purpose)
         document = input_document(subject, purpose, dataset, operation=operation, location=self.location)
         return {
             "input": document,
