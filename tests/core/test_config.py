@@ -2,6 +2,7 @@ import pytest
 
 from meshkit.core.config import Config, ConfigBuilder, Layer, parse_overrides
 from meshkit.core.errors import ConfigError
+from meshkit.core.references import resolve as resolve_reference
 
 
 def make(layers, environ=None):
@@ -69,6 +70,46 @@ def test_explain_masks_secrets():
     }
     assert rows["token"] == ("********", "meshkit.toml")
     assert rows["threads"] == (4, "default")
+
+
+def test_secret_keys_are_resolved_when_read_and_shown_unresolved(monkeypatch):
+    monkeypatch.setenv("MK_TEST_TOKEN", "the-real-token")
+    seen = []
+
+    def resolve(value):
+        seen.append(value)
+        return {"secret:tok": "from-the-backend"}.get(value) or resolve_reference(value)
+
+    config = Config(make([]).keys, [Layer("meshkit.toml", {"token": "env:MK_TEST_TOKEN", "mode": "env:X"})],
+                    {}, resolve=resolve)  # fmt: skip
+    assert config.get("token") == "the-real-token"
+    assert config.get("mode") == "env:X"  # only keys declared secret hold references
+    assert config.with_layer(Layer("config.ini", {"token": "secret:tok"})).get("token") == "from-the-backend"
+    assert config.secret_values() == []  # a reference is not a value to redact; its resolution is
+    assert {k: v for k, v, *_ in config.explain()}["token"] == "env:MK_TEST_TOKEN"
+    assert seen == ["env:MK_TEST_TOKEN", "secret:tok"]
+    vault = make([Layer("meshkit.toml", {"token": {"vaultPath": "/kv/tok"}})])
+    with pytest.raises(ConfigError, match=r"`token` from meshkit.toml cannot be resolved: Secret `/kv/tok`"):
+        vault.get("token")
+    unset = make([], {"MESHKIT_TOKEN": "env:MK_TEST_UNSET"})
+    with pytest.raises(
+        ConfigError, match=r"`token` from environment MESHKIT_TOKEN cannot be resolved: .*MK_TEST_UNSET"
+    ):
+        unset.get("token")
+
+
+def test_a_secret_key_whose_resolution_reads_itself_is_a_clear_error():
+    holder = {}
+
+    def resolve(value):  # a secrets backend that needs the key being resolved (secret_key, vault_token)
+        return holder["config"].get("token")
+
+    holder["config"] = Config(
+        make([]).keys, [Layer("meshkit.toml", {"token": "secret:tok"})], {}, resolve=resolve
+    )
+    with pytest.raises(ConfigError, match=r"reading secrets needs `token` itself") as err:
+        holder["config"].get("token")
+    assert "env:VAR" in err.value.hint
 
 
 def test_parse_overrides():

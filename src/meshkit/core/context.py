@@ -48,7 +48,7 @@ class Meshkit:
         layers = [Layer("meshkit.toml", workspace.config_values)]
         if overrides:
             layers.append(Layer("command line", {k.lower(): v for k, v in overrides.items()}))
-        self.config = Config(builder.keys, layers)
+        self.config = Config(builder.keys, layers, resolve=self.resolve)
         self.redactor = Redactor()
         for value in self.config.secret_values():
             self.redactor.add(value)

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, TransientError, UserError
 from meshkit.core.redaction import MASK
+from meshkit.core.references import is_reference, resolve
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -174,6 +175,8 @@ class Store(ABC):
         "secret_key",
         "access_key",
         "token",
+        "session_token",
+        "credential",
         "dsn",
         "url",
     )
@@ -231,9 +234,7 @@ class Store(ABC):
         """A credential reference (``env:``, ``secret:``, ``vaultPath``) resolved in memory, never stored."""
         if self.meshkit is not None:
             return self.meshkit.resolve(value)
-        from meshkit.core.references import resolve
-
-        return resolve(value, get_secret=lambda name: None, redact=lambda value: None)
+        return resolve(value)
 
     def redact(self, text: str) -> str:
         """``text`` with resolved secrets and URL passwords masked."""
@@ -246,7 +247,7 @@ class Store(ABC):
 
 def _masked(value: Any) -> Any:
     """References are safe to show; literal credentials are not (URLs keep all but their password)."""
-    if isinstance(value, dict) or (isinstance(value, str) and value.split(":", 1)[0] in ("env", "secret")):
+    if isinstance(value, dict) or is_reference(value):
         return value
     if isinstance(value, str) and "://" in value:
         from meshkit.core.redaction import Redactor
