@@ -19,7 +19,7 @@ from meshkit.core.errors import ConfigError, MeshkitError
 from meshkit.core.metadata import runs
 from meshkit.core.runs import FINAL_STATUSES, now
 from meshkit.service import executions as ex
-from meshkit.service.auth import Authenticator
+from meshkit.service.auth import Authenticator, hs256_key
 from meshkit.service.executors import ExecutionSpec, run_log
 from meshkit.service.metrics import ServiceMetrics
 from meshkit.service.reads import read_engine
@@ -45,10 +45,16 @@ def build_executor(meshkit):
     return factories[name](meshkit)
 
 
+def check_settings(meshkit) -> None:
+    """Refuse to start on settings the service cannot run with safely (a ConfigError names the key)."""
+    hs256_key(meshkit.config)
+
+
 class ControlService:
     """The control service of one workspace in one server process."""
 
     def __init__(self, meshkit):
+        check_settings(meshkit)
         self.meshkit = meshkit
         self.engine = meshkit.metadata.engine
         #: The pool of the API's read-only queries (see :mod:`meshkit.service.reads`).
