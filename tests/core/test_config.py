@@ -53,6 +53,12 @@ def test_types_are_converted_and_bad_values_named():
     assert config.get("threads") == 8 and config.get("verbose") is True
     with pytest.raises(ConfigError, match=r"`threads` from environment MESHKIT_THREADS must be int"):
         make([], {"MESHKIT_THREADS": "many"}).get("threads")
+    builder = ConfigBuilder()
+    builder.add("roots", [], "folders", type=list)
+    roots = Config(builder.keys, [Layer("meshkit.toml", {"roots": ["/a", "/b"]})], {})
+    assert roots.get("roots") == ["/a", "/b"]
+    assert roots.with_layer(Layer("command line", {"roots": " /c, ,/d "})).get("roots") == ["/c", "/d"]
+    assert Config(builder.keys, [], {}).get("roots") == []
 
 
 def test_unknown_key_suggests_the_close_one():

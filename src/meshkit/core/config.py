@@ -37,7 +37,19 @@ def _to_bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-_CONVERTERS: dict[type, Callable[[Any], Any]] = {bool: _to_bool, int: int, float: float, str: str}
+def _to_list(value: Any) -> list[str]:
+    """A TOML array, or a comma-separated string (as given in an environment variable)."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return [text for item in items if (text := str(item).strip())]
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {
+    bool: _to_bool,
+    int: int,
+    float: float,
+    str: str,
+    list: _to_list,
+}
 
 
 @dataclass(frozen=True)

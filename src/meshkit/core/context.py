@@ -104,14 +104,7 @@ class Meshkit:
             cls = self._store_class(type_name, where=f"meshkit.toml [stores.{ref}]")
             return cls(ref, options, self)
         if "://" in ref:
-            scheme = ref.split("://", 1)[0].split("+", 1)[0].lower()
-            for cls in self.store_types.values():
-                if scheme in cls.url_schemes:
-                    self.redactor.add(_url_password(ref))
-                    return cls(ref, cls.from_url(ref), self)
-            raise ConfigError(
-                f"No store type handles URLs of scheme `{scheme}`.", hint="Install the plugin for it."
-            )
+            return self.new_store(ref, where=ref)
         if ref in DEFAULT_STORES:
             return self._store_class(DEFAULT_STORES[ref], where=ref)(ref, {}, self)
         known = sorted({*declared, *DEFAULT_STORES})
@@ -122,6 +115,26 @@ class Meshkit:
             else f"Known stores: {', '.join(known)}; declare others in meshkit.toml [stores.NAME]."
         )
         raise ConfigError(f"Unknown store `{ref}`.", hint=hint)
+
+    def new_store(self, spec: str | Mapping[str, Any], *, name: str | None = None, where: str):
+        """A new store from a URL or inline options ``{type: ..., ...}``; not cached, the caller closes it.
+
+        ``where`` names the spec field in errors; a URL is the store's name, ``name`` names the others.
+        """
+        if isinstance(spec, str):
+            scheme = spec.split("://", 1)[0].split("+", 1)[0].lower()
+            for cls in self.store_types.values():
+                if scheme in cls.url_schemes:
+                    self.redactor.add(_url_password(spec))
+                    return cls(spec, cls.from_url(spec), self)
+            raise ConfigError(
+                f"No store type handles URLs of scheme `{scheme}`.",
+                where=where,
+                hint="Install the plugin for it.",
+            )
+        options = dict(spec)
+        type_name = options.pop("type", None)
+        return self._store_class(type_name, where=where)(name or str(type_name), options, self)
 
     def store_of_type(self, type_name: str, options: Mapping[str, Any]):
         """A store of ``type_name`` with ``options`` (cached per type and options), e.g. an ingestion target."""

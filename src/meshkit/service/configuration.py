@@ -43,6 +43,20 @@ def configure(config):
     add("service_jwt_issuer", None, "Expected `iss` claim of bearer JWTs (not checked when empty).")
     add("service_jwt_roles_claim", "meshkit_roles", 'JWT claim with roles: {team: role} or ["team:role"].')
     add(
+        "service_allow_inline_stores",
+        False,
+        "Let transfers applied through the service give stores inline (URL or type and options), "
+        "not only the workspace's stores.",
+        type=bool,
+    )
+    add(
+        "service_file_roots",
+        [],
+        "Folders under which inline file stores (files, sqlite, duckdb, iceberg) of transfers applied "
+        "through the service may lie.",
+        type=list,
+    )
+    add(
         "service_k8s_namespace",
         "default",
         "Namespace of Jobs and CronJobs rendered by the kubernetes executor.",

@@ -26,6 +26,7 @@ from meshkit.service.reads import read_engine
 from meshkit.service.scheduler import Scheduler
 from meshkit.service.sources import materialize
 from meshkit.service.tables import deployments, executions, sources
+from meshkit.service.transfer_stores import file_roots
 
 log = logging.getLogger("meshkit.service")
 RECONCILE_EVERY = 10.0
@@ -48,6 +49,7 @@ def build_executor(meshkit):
 def check_settings(meshkit) -> None:
     """Refuse to start on settings the service cannot run with safely (a ConfigError names the key)."""
     hs256_key(meshkit.config)
+    file_roots(meshkit)
 
 
 class ControlService:

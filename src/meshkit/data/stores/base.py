@@ -213,6 +213,10 @@ class Store(ABC):
     def check_schema(self, schema: pa.Schema) -> None:  # noqa: B027 - optional for subclasses
         """Raise (naming the column) if this store cannot hold a column of ``schema``; called before writing."""
 
+    def local_paths(self, asset: str) -> list[str]:
+        """The local files and folders that reading or writing ``asset`` touches (none for a remote store)."""
+        return []
+
     def exists(self, asset: str) -> bool:
         return asset in self.list_assets()
 

@@ -34,6 +34,7 @@ from meshkit.data.stores.base import (
     check_mode,
     missing_asset,
     unsupported_column,
+    url_path,
 )
 from meshkit.data.stores.predicates import filter_with_duckdb
 
@@ -116,11 +117,24 @@ class IcebergStore(Store):
                                   hint="Check `uri`, `catalog_uri` and `warehouse`.") from None  # fmt: skip
         return self._catalog
 
-    def _default_path(self, name: str, prefix: str) -> str:
+    def local_paths(self, asset: str) -> list[str]:
+        """The catalog database and the warehouse folder, where they are local."""
+        catalog = warehouse = None
+        if not self.options.get("uri"):  # a SQL catalog (a REST catalog keeps its own database)
+            catalog = self.resolve(self.options.get("catalog_uri")) or self._default_path("catalog.db", "sqlite:///", create=False)  # fmt: skip
+            warehouse = self._default_path("warehouse", "file://", create=False)
+        warehouse = self.options.get("warehouse") or warehouse
+        paths = [url_path(catalog)] if catalog and catalog.startswith("sqlite:") else []
+        if warehouse and (warehouse.startswith("file://") or "://" not in warehouse):
+            paths.append(warehouse.removeprefix("file://"))
+        return paths
+
+    def _default_path(self, name: str, prefix: str, create: bool = True) -> str:
         if self.meshkit is None:
             raise ConfigError(f"Store `{self.name}` needs `catalog_uri` and `warehouse` outside a workspace.")
         folder = self.meshkit.workspace.state_dir / "iceberg"
-        (folder / "warehouse").mkdir(parents=True, exist_ok=True)
+        if create:
+            (folder / "warehouse").mkdir(parents=True, exist_ok=True)
         return f"{prefix}{folder / name}"
 
     @staticmethod
