@@ -122,3 +122,19 @@ def test_parse_overrides():
     assert parse_overrides(["a=1", "B=x=y"]) == {"a": "1", "b": "x=y"}
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["novalue"])
+
+
+def test_every_secret_key_of_the_builtin_plugins_reads_its_resolved_value(tmp_path, monkeypatch):
+    from meshkit.testing import plugin_workspace
+
+    monkeypatch.setenv("MK_TEST_SECRET_VALUE", "resolved-value-of-the-reference")
+    with plugin_workspace(tmp_path / "ws") as mk:
+        secret_keys = sorted(key for key, spec in mk.config.keys.items() if spec.secret)
+    assert {"service_jwt_secret", "notify_smtp_password", "postgres_dsn", "vault_token"} <= set(secret_keys)
+    overrides = dict.fromkeys(secret_keys, "env:MK_TEST_SECRET_VALUE")
+    with plugin_workspace(tmp_path / "ws", **overrides) as mk:
+        for key in secret_keys:
+            assert mk.config.get(key) == "resolved-value-of-the-reference", key
+        shown = {key: value for key, value, *_ in mk.config.explain()}
+        assert {shown[key] for key in secret_keys} == {"env:MK_TEST_SECRET_VALUE"}
+        assert mk.redactor.redact("resolved-value-of-the-reference") == "***"
