@@ -104,7 +104,7 @@ class Meshkit:
             cls = self._store_class(type_name, where=f"meshkit.toml [stores.{ref}]")
             return cls(ref, options, self)
         if "://" in ref:
-            return self.new_store(ref, where=ref)
+            return self.new_store(ref)
         if ref in DEFAULT_STORES:
             return self._store_class(DEFAULT_STORES[ref], where=ref)(ref, {}, self)
         known = sorted({*declared, *DEFAULT_STORES})
@@ -116,10 +116,11 @@ class Meshkit:
         )
         raise ConfigError(f"Unknown store `{ref}`.", hint=hint)
 
-    def new_store(self, spec: str | Mapping[str, Any], *, name: str | None = None, where: str):
+    def new_store(self, spec: str | Mapping[str, Any], *, name: str | None = None, where: str | None = None):
         """A new store from a URL or inline options ``{type: ..., ...}``; not cached, the caller closes it.
 
-        ``where`` names the spec field in errors; a URL is the store's name, ``name`` names the others.
+        ``where`` names the spec field in errors (never the URL: it may hold a password); a URL is the
+        store's name, ``name`` names the others.
         """
         if isinstance(spec, str):
             scheme = spec.split("://", 1)[0].split("+", 1)[0].lower()
@@ -134,7 +135,9 @@ class Meshkit:
             )
         options = dict(spec)
         type_name = options.pop("type", None)
-        return self._store_class(type_name, where=where)(name or str(type_name), options, self)
+        return self._store_class(type_name, where=where or "inline store")(
+            name or str(type_name), options, self
+        )
 
     def store_of_type(self, type_name: str, options: Mapping[str, Any]):
         """A store of ``type_name`` with ``options`` (cached per type and options), e.g. an ingestion target."""

@@ -118,14 +118,18 @@ class IcebergStore(Store):
         return self._catalog
 
     def local_paths(self, asset: str) -> list[str]:
-        """The catalog database and the warehouse folder, where they are local."""
-        catalog = warehouse = None
-        if not self.options.get("uri"):  # a SQL catalog (a REST catalog keeps its own database)
-            catalog = self.resolve(self.options.get("catalog_uri")) or self._default_path("catalog.db", "sqlite:///", create=False)  # fmt: skip
-            warehouse = self._default_path("warehouse", "file://", create=False)
-        warehouse = self.options.get("warehouse") or warehouse
-        paths = [url_path(catalog)] if catalog and catalog.startswith("sqlite:") else []
-        if warehouse and (warehouse.startswith("file://") or "://" not in warehouse):
+        """A SQL catalog's database and warehouse folder where they are local; a REST catalog's file:// warehouse."""
+        warehouse = self.options.get("warehouse")
+        if self.options.get(
+            "uri"
+        ):  # NOTE: a REST catalog's server keeps its files; `warehouse` may be a name
+            return (
+                [warehouse.removeprefix("file://")] if warehouse and warehouse.startswith("file://") else []
+            )
+        catalog = self.resolve(self.options.get("catalog_uri")) or self._default_path("catalog.db", "sqlite:///", create=False)  # fmt: skip
+        warehouse = warehouse or self._default_path("warehouse", "file://", create=False)
+        paths = [url_path(catalog)] if catalog.startswith("sqlite:") else []
+        if warehouse.startswith("file://") or "://" not in warehouse:
             paths.append(warehouse.removeprefix("file://"))
         return paths
 
