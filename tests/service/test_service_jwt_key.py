@@ -92,3 +92,11 @@ def test_meshkit_server_refuses_to_start_with_a_clear_error(tmp_path):
     assert "`service_jwt_secret` from meshkit.toml cannot be resolved" in output
     assert "MK_TEST_JWT_SECRET" in output and "Traceback" not in output
     assert not (root / ".meshkit" / "service" / "admin-token").exists()  # refused before doing anything
+
+
+def test_every_secret_reference_is_resolved_before_the_app_starts(tmp_path, monkeypatch):
+    monkeypatch.delenv("MK_TEST_SMTP_PASSWORD", raising=False)
+    with plugin_workspace(tmp_path / "ws", notify_smtp_password="env:MK_TEST_SMTP_PASSWORD") as mk:
+        with pytest.raises(ConfigError, match=r"`notify_smtp_password` from command line cannot be resolved: "
+                                              r"Environment variable `MK_TEST_SMTP_PASSWORD` is not set"):  # fmt: skip
+            create_app(mk, worker=False)

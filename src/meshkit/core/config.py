@@ -179,6 +179,12 @@ class Config:
         """Where the effective value of ``key`` comes from."""
         return self._lookup(key.lower())[1]
 
+    def check_secrets(self) -> None:
+        """Resolve every secret key that is set, so that a reference that cannot be is a ConfigError now."""
+        for key, spec in self.keys.items():
+            if spec.secret:
+                self.get(key)
+
     def secret_values(self) -> list[str]:
         """The values written in clear for keys declared secret, for redaction.
 

@@ -48,6 +48,7 @@ def build_executor(meshkit):
 
 def check_settings(meshkit) -> None:
     """Refuse to start on settings the service cannot run with safely (a ConfigError names the key)."""
+    meshkit.config.check_secrets()
     hs256_key(meshkit.config)
     file_roots(meshkit)
 
