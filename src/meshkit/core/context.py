@@ -52,7 +52,7 @@ class Meshkit:
         layers = [Layer("meshkit.toml", workspace.config_values)]
         if overrides:
             layers.append(Layer("command line", {k.lower(): v for k, v in overrides.items()}))
-        self.config = Config(builder.keys, layers)
+        self.config = Config(builder.keys, layers, resolve=self.resolve)
         self.redactor = Redactor()
         for value in self.config.secret_values():
             self.redactor.add(value)
@@ -132,15 +132,7 @@ class Meshkit:
             cls = self._store_class(type_name, where=f"meshkit.toml [stores.{ref}]")
             return cls(ref, options, self)
         if "://" in ref:
-            scheme = ref.split("://", 1)[0].split("+", 1)[0].lower()
-            for cls in self.store_types.values():
-                if scheme in cls.url_schemes:
-                    self.redactor.add(_url_password(ref))
-                    # NOTE: the name feeds dataset names, lineage and statuses; the password stays in memory.
-                    return cls(strip_credentials(ref), cls.from_url(ref), self)
-            raise ConfigError(
-                f"No store type handles URLs of scheme `{scheme}`.", hint="Install the plugin for it."
-            )
+            return self.new_store(ref)
         if ref in DEFAULT_STORES:
             return self._store_class(DEFAULT_STORES[ref], where=ref)(ref, {}, self)
         known = sorted({*declared, *DEFAULT_STORES})
@@ -151,6 +143,30 @@ class Meshkit:
             else f"Known stores: {', '.join(known)}; declare others in meshkit.toml [stores.NAME]."
         )
         raise ConfigError(f"Unknown store `{ref}`.", hint=hint)
+
+    def new_store(self, spec: str | Mapping[str, Any], *, name: str | None = None, where: str | None = None):
+        """A new store from a URL or inline options ``{type: ..., ...}``; not cached, the caller closes it.
+
+        ``where`` names the spec field in errors (never the URL: it may hold a password); a URL is the
+        store's name, ``name`` names the others.
+        """
+        if isinstance(spec, str):
+            scheme = spec.split("://", 1)[0].split("+", 1)[0].lower()
+            for cls in self.store_types.values():
+                if scheme in cls.url_schemes:
+                    self.redactor.add(_url_password(spec))
+                    # NOTE: the name feeds dataset names, lineage and statuses; the password stays in memory.
+                    return cls(strip_credentials(spec), cls.from_url(spec), self)
+            raise ConfigError(
+                f"No store type handles URLs of scheme `{scheme}`.",
+                where=where,
+                hint="Install the plugin for it.",
+            )
+        options = dict(spec)
+        type_name = options.pop("type", None)
+        return self._store_class(type_name, where=where or "inline store")(
+            name or str(type_name), options, self
+        )
 
     def store_of_type(self, type_name: str, options: Mapping[str, Any]):
         """A store of ``type_name`` with ``options`` (cached per type and options), e.g. an ingestion target."""

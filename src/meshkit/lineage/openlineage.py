@@ -66,7 +66,7 @@ def _client(meshkit):
             )
         params: dict[str, Any] = {"url": url, "endpoint": config.get("openlineage_endpoint")}
         if key := config.get("openlineage_api_key"):
-            params["auth"] = {"type": "api_key", "apiKey": meshkit.resolve(key)}
+            params["auth"] = {"type": "api_key", "apiKey": key}
         client = OpenLineageClient(transport=HttpTransport(HttpConfig.from_dict(params)))
     else:
         raise ConfigError(f"Unknown `openlineage_transport` `{kind}`.", hint="Use file, http or none.")

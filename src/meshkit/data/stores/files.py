@@ -158,13 +158,24 @@ class FilesStore(Store):
             opts.update(endpoint_override=parsed.netloc, scheme=parsed.scheme)
         return pafs.S3FileSystem(region=self.options.get("region", "us-east-1"), **opts)
 
-    def _locate(self, asset: str) -> _Asset:
+    def _relative(self, asset: str) -> PurePosixPath:
         rel = PurePosixPath(asset.strip("/"))
         if not asset.strip("/") or rel.is_absolute() or ".." in rel.parts:
             raise ConfigError(
                 f"Asset `{asset}` is not a relative path inside store `{self.name}`.",
                 hint="Name it like `folder/orders`.",
             )
+        return rel
+
+    def local_paths(self, asset: str) -> list[str]:
+        rel = self._relative(asset)
+        if str(self.base).startswith("s3://"):
+            return []
+        root = self.meshkit.workspace.resolve(self.base) if self.meshkit is not None else self.base
+        return [str(root), f"{root}/{rel}"]
+
+    def _locate(self, asset: str) -> _Asset:
+        rel = self._relative(asset)
         fs, root = self.filesystem
         path = f"{root}/{rel}"
         kind = fs.get_file_info(path).type

@@ -106,12 +106,9 @@ class TransferRunner:
         if isinstance(endpoint.store, str):
             return mk.store(endpoint.store)
         if role not in self._inline:
-            options = dict(endpoint.store)
-            type_name = options.pop("type")
-            if type_name not in mk.store_types:
-                raise ConfigError(f"Unknown store type `{type_name}`.", where=f"spec.{role}.store.type",
-                                  hint=f"Use one of: {', '.join(sorted(mk.store_types))}.")  # fmt: skip
-            self._inline[role] = mk.store_types[type_name](f"{self.transfer.name}-{role}", options, mk)
+            self._inline[role] = mk.new_store(
+                endpoint.store, name=f"{self.transfer.name}-{role}", where=f"spec.{role}.store.type"
+            )
         return self._inline[role]
 
     def close(self) -> None:
