@@ -45,6 +45,7 @@ def input_document(subject: Subject, purpose: str | None, dataset: Dataset, *, o
             "domain": dataset.domain,
             "product": dataset.product,
             "residency": dataset.residency,
+            "classified": dataset.classified,
         },  # fmt: skip
         "columns": [{"name": c.name, "type": c.type, "tags": c.all_tags} for c in dataset.columns],
     }

@@ -189,7 +189,7 @@ class PolicyEngine:
             return Decision(allowed=False, reason=refusal, dataset=dataset)
         result = self.evaluate(document)
         try:
-            return combine(result, default_deny=self.default_deny, dataset=dataset)
+            return combine(result, default_deny=self.default_deny, dataset=dataset, document=document)
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ConfigError(f"A policy returned an invalid action: {first['msg']}.", where=f"package {self.package}",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshkit.catalog.catalog import Catalog, ColumnInfo, Edge
+from meshkit.catalog.classification import DECLARED, propagate
 from meshkit.core.errors import ConfigError, MeshkitError, UserError
 from meshkit.core.runs import RunRecord
 from meshkit.products.diff import Change, breaking, diff_products
@@ -131,7 +132,8 @@ def register_ports(meshkit: Meshkit, product: Product, run_id: str | None = None
     catalog = Catalog(meshkit)
     for port in product.outputPorts:
         columns = [ColumnInfo(name=c.name, type=c.logicalType, native_type=c.physicalType, nullable=not c.required,
-                              tags=list(c.tags), classification=c.classification, description=c.description)
+                              tags=list(c.tags), classification=c.classification, description=c.description,
+                              classified_by=DECLARED)
                    for c in port.contract.schema_]  # fmt: skip
         catalog.register_dataset(port.dataset, columns=columns, replace_tags=True, run_id=run_id,
                                  description=port.description or product.description, owner=product.owner or product.team,
@@ -146,6 +148,7 @@ def register_ports(meshkit: Meshkit, product: Product, run_id: str | None = None
                 for port in product.outputPorts
             ]
     catalog.add_lineage(edges, run_id=run_id, run_kind="publish")
+    propagate(catalog, [port.dataset for port in product.outputPorts])
 
 
 def _product_port_dataset(meshkit: Meshkit, reference: str | None) -> str | None:

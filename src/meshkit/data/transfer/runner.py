@@ -26,7 +26,7 @@ from meshkit.data.stores.base import Store, shown_options
 from meshkit.data.transfer.plan import Job, Outcome, execute
 from meshkit.data.transfer.spec import BatchTransfer, Endpoint
 from meshkit.data.transfer.state import StateStore, TransferState, trim_history
-from meshkit.data.transforms import Transform, build_transforms
+from meshkit.data.transforms import Transform, build_transforms, column_sources
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Fatal")
 _RUN_STATUS = {"Succeeded": "succeeded", "Failed": "platform_error", "Fatal": "user_error"}
@@ -185,8 +185,7 @@ class TransferRunner:
             run.rows_written = status["numRecords"]
         run.details = {"status": status}
         if job is not None:
-            run.details["lineage"] = {"inputs": [f"{job.source.name}/{job.source_asset}"],
-                                      "outputs": [f"{job.destination.name}/{job.destination_asset}"]}  # fmt: skip
+            run.details["lineage"] = _lineage(job, outcome)
         mk.runs.finish(run, _RUN_STATUS[status["phase"]], error=status.get("error"))
         if outcome is not None and error is None:
             dataset = f"{job.destination.name}/{job.destination_asset}"
@@ -275,6 +274,20 @@ def runner_for(mk, transfer: BatchTransfer, **kwargs) -> TransferRunner:
 
         return SyncTransferRunner(mk, transfer, **kwargs)
     return TransferRunner(mk, transfer, **kwargs)
+
+
+def _lineage(job: Job, outcome: Outcome | None) -> dict:
+    """The run's lineage for the catalog: source to destination, and each column to the one it came from."""
+    source = f"{job.source.name}/{job.source_asset}"
+    target = f"{job.destination.name}/{job.destination_asset}"
+    lineage: dict = {"inputs": [source], "outputs": [target]}
+    if outcome is not None and outcome.output_schema is not None:
+        sources = column_sources(job.transforms, [c["name"] for c in outcome.source_schema])
+        lineage["columns"] = {target: {
+            column: [{"dataset": source, "column": sources[column],
+                      "transformation": ", ".join(outcome.tags.get(column, [])) or "IDENTITY"}]
+            for column in outcome.output_schema.names if column in sources}}  # fmt: skip
+    return lineage
 
 
 def run_transfer(mk, transfer: BatchTransfer, **kwargs) -> TransferResult:
