@@ -52,6 +52,11 @@ class ColumnInfo:
         own = self.own_tags
         return [*own, *dict.fromkeys(t["tag"] for t in self.inherited if t["tag"] not in own)]
 
+    @property
+    def inherited_labels(self) -> list[str]:
+        """Each inherited tag with its origin: ``pii (from crm/customers.email via job copy)``."""
+        return [f"{t['tag']} (from {t['source']} via {t['via']})" for t in self.inherited]
+
 
 @dataclass
 class Dataset:
@@ -77,6 +82,15 @@ class Dataset:
     def classified(self) -> bool:
         """Whether the classification of every column is known (declared or derived by lineage)."""
         return bool(self.columns) and all(c.classified_by for c in self.columns)
+
+    @property
+    def classification(self) -> str:
+        """The classification status, as the catalog shows it."""
+        if self.classified:
+            return "known"
+        unknown = [c.name for c in self.columns if not c.classified_by]
+        detail = f"columns {', '.join(unknown)}" if unknown else "no columns recorded"
+        return f"unknown ({detail}): only the owner may read it unless a policy grants it"
 
     def column(self, name: str) -> ColumnInfo | None:
         lowered = name.lower()

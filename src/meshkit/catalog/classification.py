@@ -28,12 +28,6 @@ DECLARED = "declared"
 LINEAGE = "lineage"
 
 
-def tag_labels(column: ColumnInfo) -> list[str]:
-    """Own tags, then each propagated tag with its origin: ``pii (from warehouse/customers.email via job copy)``."""
-    inherited = [f"{t['tag']} (from {t['source']} via {t['via']})" for t in column.inherited]
-    return [*column.own_tags, *inherited]
-
-
 class _Lineage:
     """The lineage edges of the catalog, indexed for propagation (read once per propagation)."""
 
