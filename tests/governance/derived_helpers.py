@@ -31,6 +31,8 @@ sources:
 TABLE = "{{ config(materialized='table') }}\n"
 MODELS = {
     "customer_contacts.sql": TABLE + "select id, name, email, region from {{ source('crm', 'customers') }}",
+    # A view, as dbt materializes by default: its SQL names "warehouse"."main"."customers".
+    "contact_view.sql": "select id, email, region from {{ source('crm', 'customers') }}",
     # Two hops: tags travel from customers through the transfer's output.
     "transferred_contacts.sql": TABLE
     + "select id, contact_email, score from {{ source('crm', 'customers_by_transfer') }}",

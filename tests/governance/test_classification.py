@@ -85,6 +85,16 @@ def test_derived_columns_are_masked_exactly_as_on_the_source(derived, derived_sq
         assert not any(clear in repr(seen) for clear in CLEAR)
 
 
+def test_a_model_view_is_governed_by_its_own_inherited_tags_and_by_its_tables(derived):
+    """A view's masks apply over those of the tables under it: redaction reads the same, a digest is digested again."""
+    assert read(derived, "SELECT * FROM contact_view", ANALYST) == read(
+        derived, "SELECT id, email, region FROM customers", ANALYST
+    )
+    marketer = read(derived, "SELECT * FROM contact_view", MARKETER)
+    assert [r["id"] for r in marketer] == [1, 3] and all(len(r["email"]) == 64 for r in marketer)
+    assert not any(clear in repr(marketer) for clear in CLEAR)
+
+
 def test_a_job_output_is_masked_at_least_as_the_source(derived):
     rows = read(derived, "SELECT * FROM customers_by_job", ANALYST)
     assert [r["id"] for r in rows] == ["***"] * 4 and {r["email"] for r in rows} == {"***"}

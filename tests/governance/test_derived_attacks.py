@@ -26,6 +26,7 @@ ATTACKS = [
     ("SELECT * FROM customers_by_transfer", "analyst", "analytics", "masked"),
     ("SELECT * FROM customer_contacts", "analyst", "analytics", "masked"),
     ("SELECT * FROM customers_by_job", "analyst", "analytics", "masked"),
+    ("SELECT * FROM contact_view", "analyst", "analytics", "masked"),
     ("SELECT * FROM customers POSITIONAL JOIN customers_by_transfer", "analyst", "analytics", "masked"),
     ("SELECT * FROM customer_contacts POSITIONAL JOIN customers_by_job", "marketer", "analytics", "masked"),
     ("SELECT c.id, t.contact_email FROM customers c JOIN customers_by_transfer t ON c.id = t.id", "analyst", "analytics", "masked"),
@@ -40,6 +41,8 @@ ATTACKS = [
      "same as: SELECT count(*) AS n FROM customers WHERE email = 'ann@example.com'"),
     ("SELECT count(*) AS n FROM customers_by_job WHERE email LIKE '%@example.com'", "analyst", "analytics",
      "same as: SELECT count(*) AS n FROM customers WHERE email LIKE '%@example.com'"),
+    ("SELECT count(*) AS n FROM contact_view WHERE email LIKE 'c%'", "analyst", "analytics",
+     "same as: SELECT count(*) AS n FROM customers WHERE email LIKE 'c%'"),
     ("SELECT id FROM customers WHERE id IN (SELECT id FROM customers_by_transfer WHERE contact_email LIKE 'b%')",
      "analyst", "analytics", "same as: SELECT id FROM customers WHERE email LIKE 'b%'"),
     # a column removed on the source does not exist on what is derived from it

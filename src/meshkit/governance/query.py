@@ -137,7 +137,7 @@ class GovernedSQL:
         _check_functions(tree)
         replacements: list[tuple[exp.Table, exp.Expression]] = []
         for table in self._real_tables(tree):
-            dataset = self.governor.dataset(".".join(p.name for p in table.parts))
+            dataset = self.governor.dataset(self._dataset_name(table, in_view=depth > 0))
             decision = self.governor.require(subject, purpose, dataset, channel=channel, statement=statement)
             plan.decisions.append(decision)
             source = self.sources.resolve(dataset, _time_travel(table))
@@ -154,6 +154,19 @@ class GovernedSQL:
             table.replace(subquery)
         self._verify(tree)
         return tree
+
+    def _dataset_name(self, table: exp.Table, *, in_view: bool) -> str:
+        """The catalog name a table reference means.
+
+        In a warehouse view's definition, names (``"warehouse"."main"."orders"`` as dbt writes
+        them, or shorter) mean the engine store's tables; a name in another database stays as it
+        is, and is then not found.
+        """
+        if in_view and table.catalog in ("", self.sources.database()):
+            return (
+                f"{self.engine.name}/{table.name if table.db in ('', 'main') else f'{table.db}.{table.name}'}"
+            )
+        return ".".join(p.name for p in table.parts)
 
     def _source_query(self, source: Source, subject, purpose, plan, channel, statement, depth) -> str:
         if not source.view_sql:
