@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from derived_helpers import make_derived
 
-from conftest import CLEAR
+from conftest import CLEAR, TOKENS
 from meshkit.catalog.catalog import Catalog
 from meshkit.core.errors import UserError
 from meshkit.governance import Subject
 from meshkit.governance.exceptions import AccessDeniedError
+from meshkit.governance.flight import GovernedFlightServer, fetch
 from meshkit.governance.query import GovernedSQL
+from meshkit.governance.transfers import transforms_for_purpose
 from meshkit.products.loader import load_product
 from meshkit.products.products import publish
 from meshkit.testing import run_cli
@@ -165,3 +168,49 @@ def test_catalog_cli_and_pages_show_inherited_tags_with_their_origin(derived):
     assert page.status_code == 200
     assert "pii (from warehouse/customers.email via transfer copy-customers)" in page.text
     assert api.json()["classified"] is False
+
+
+CONTACTS_PRODUCT = """\
+name: contacts
+version: 1.0.0
+status: active
+domain: sales
+owner: bi
+description: Contacts copied from the customers; the contract forgets their classification.
+outputPorts:
+  - name: contacts
+    dataset: warehouse/customers_by_transfer
+    contract:
+      schema:
+        - {name: id, logicalType: integer}
+        - {name: name, logicalType: string}
+        - {name: contact_email, logicalType: string}
+        - {name: region, logicalType: string}
+        - {name: score, logicalType: number}
+"""
+
+
+def test_a_port_whose_contract_forgets_the_tags_is_served_masked_over_flight(fresh):
+    path = fresh.workspace.root / "products" / "contacts.yaml"
+    path.write_text(CONTACTS_PRODUCT)
+    publish(fresh, load_product(path))
+    assert "pii" in Catalog(fresh).get("warehouse/customers_by_transfer").column("contact_email").all_tags
+    srv = GovernedFlightServer(fresh)
+    thread = threading.Thread(target=srv.serve, daemon=True)
+    thread.start()
+    try:
+        rows = fetch(
+            f"grpc://127.0.0.1:{srv.port}", TOKENS["ann"], "warehouse/customers_by_transfer", "analytics"
+        )
+    finally:
+        srv.shutdown()
+        thread.join(5)
+    assert {r["contact_email"] for r in rows.to_pylist()} == {"***"}
+    assert not any(clear in repr(rows.to_pylist()) for clear in CLEAR)
+
+
+def test_transfers_for_a_purpose_apply_the_same_classification(derived):
+    masks = transforms_for_purpose(derived, "warehouse/customers_by_transfer", "analytics", ANALYST)
+    assert {c for t in masks for c in t.columns} >= {"name", "contact_email"}
+    with pytest.raises(AccessDeniedError, match="classification"):
+        transforms_for_purpose(derived, "warehouse/crm_raw_copy", "analytics", STEWARD)
