@@ -69,7 +69,7 @@ def setup(root: Path):
     conn = mk.store("warehouse").connect()
     load_extension(conn, "tpch")
     conn.execute(f"CALL dbgen(sf = {SF})")
-    columns = [ColumnInfo(name, tags=["pii"] if name == "l_comment" else [])
+    columns = [ColumnInfo(name, tags=["pii"] if name == "l_comment" else [], classified_by="declared")
                for name, *_ in conn.execute("DESCRIBE lineitem").fetchall()]  # fmt: skip
     conn.close()
     Catalog(mk).register_dataset("warehouse/lineitem", columns=columns, product="tpch", owner="bench")

@@ -139,6 +139,22 @@ def test_republishing_the_source_recomputes_every_derived_dataset(fresh):
     assert "location" in catalog.get("warehouse/customers_by_job").column("id").all_tags
 
 
+def test_a_reader_sees_new_tags_at_once_despite_the_decision_cache(fresh):
+    governed = GovernedSQL(fresh)
+    assert {
+        r["region"]
+        for r in governed.execute("SELECT region FROM customers_by_transfer", ANALYST, "x").to_pylist()
+    } == {"EU", "US"}
+    path = fresh.workspace.root / "products" / "customers.yaml"
+    text = path.read_text().replace("version: 1.0.0", "version: 1.1.0")
+    path.write_text(text.replace("- name: region\n", "- name: region\n          classification: pii\n"))
+    publish(fresh, load_product(path))
+    assert {
+        r["region"]
+        for r in governed.execute("SELECT region FROM customers_by_transfer", ANALYST, "x").to_pylist()
+    } == {"***"}
+
+
 def test_catalog_cli_and_pages_show_inherited_tags_with_their_origin(derived):
     root = derived.workspace.root
     shown = run_cli(["catalog", "show", "customers_by_transfer"], workspace=root)

@@ -237,6 +237,13 @@ class Catalog:
             row = conn.execute(sa.select(datasets).where(datasets.c.id == name)).mappings().first()
         return _dataset(row) if row else None
 
+    def updated_at(self, name: str) -> datetime | None:
+        """When ``name``'s entry last changed (``None`` if there is none): a cheap freshness check."""
+        with self.engine.connect() as conn:
+            return _aware(
+                conn.execute(sa.select(datasets.c.updated_at).where(datasets.c.id == name)).scalar()
+            )
+
     def find(self, name: str) -> Dataset:
         """The dataset called ``store/asset``, ``store.asset`` or just ``asset`` (when unique)."""
         if found := self.get(name):

@@ -4,7 +4,7 @@ Every read path (governed SQL, Flight, transfers) asks ``Governor.decide``, whic
 the purpose (normalised, or the declared default) so every channel decides, caches and audits the
 same one. Decisions are cached per (subject, purpose, dataset, operation, location) for
 ``policy_cache_seconds``; the cache is dropped at once when a policy file or the dataset's catalog
-entry changes.
+entry changes (its ``updated_at``).
 """
 
 from __future__ import annotations
@@ -69,10 +69,13 @@ class Governor:
     # ------------------------------------------------------------------ datasets
 
     def dataset(self, name: str) -> Dataset:
-        """The catalog entry for ``name`` (cached like decisions)."""
+        """The catalog entry for ``name``, cached like decisions but read again as soon as it changes.
+
+        Tags change under a reader's feet when a run or a publish propagates them along lineage.
+        """
         with self._lock:
             hit = self._datasets.get(name)
-        if hit and hit[0] > time.monotonic():
+        if hit and hit[0] > time.monotonic() and self.catalog.updated_at(hit[1].id) == hit[1].updated_at:
             return hit[1]
         found = self.catalog.find(name)
         with self._lock:
