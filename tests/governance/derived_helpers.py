@@ -33,6 +33,10 @@ MODELS = {
     "customer_contacts.sql": TABLE + "select id, name, email, region from {{ source('crm', 'customers') }}",
     # A view, as dbt materializes by default: its SQL names "warehouse"."main"."customers".
     "contact_view.sql": "select id, email, region from {{ source('crm', 'customers') }}",
+    # Computed columns: tags follow the columns they are computed from.
+    "email_facts.sql": TABLE
+    + "select id, split_part(email, '@', 2) as domain, length(email) as email_length, "
+    "upper(region) as area from {{ source('crm', 'customers') }}",
     # Two hops: tags travel from customers through the transfer's output.
     "transferred_contacts.sql": TABLE
     + "select id, contact_email, score from {{ source('crm', 'customers_by_transfer') }}",

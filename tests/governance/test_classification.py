@@ -52,6 +52,9 @@ def test_tags_follow_column_lineage_with_their_origin(derived):
     modelled = catalog.get("warehouse/customer_contacts")
     assert set(modelled.column("email").all_tags) == {"pii", "contact"}
     assert modelled.column("id").all_tags == [] and modelled.column("name").all_tags == ["pii"]
+    computed = catalog.get("warehouse/email_facts")
+    assert "pii" in computed.column("domain").all_tags and "pii" in computed.column("email_length").all_tags
+    assert computed.column("area").all_tags == []
     two_hops = catalog.get("warehouse/transferred_contacts").column("contact_email")
     assert {"tag": "pii", "source": "warehouse/customers.email", "via": "build ws"} in two_hops.inherited
     assert all(c.classified_by == "lineage" for c in modelled.columns + transferred.columns)

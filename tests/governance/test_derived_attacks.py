@@ -27,6 +27,7 @@ ATTACKS = [
     ("SELECT * FROM customer_contacts", "analyst", "analytics", "masked"),
     ("SELECT * FROM customers_by_job", "analyst", "analytics", "masked"),
     ("SELECT * FROM contact_view", "analyst", "analytics", "masked"),
+    ("SELECT * FROM email_facts", "analyst", "analytics", "masked"),
     ("SELECT * FROM customers POSITIONAL JOIN customers_by_transfer", "analyst", "analytics", "masked"),
     ("SELECT * FROM customer_contacts POSITIONAL JOIN customers_by_job", "marketer", "analytics", "masked"),
     ("SELECT c.id, t.contact_email FROM customers c JOIN customers_by_transfer t ON c.id = t.id", "analyst", "analytics", "masked"),
@@ -45,6 +46,10 @@ ATTACKS = [
      "same as: SELECT count(*) AS n FROM customers WHERE email LIKE 'c%'"),
     ("SELECT id FROM customers WHERE id IN (SELECT id FROM customers_by_transfer WHERE contact_email LIKE 'b%')",
      "analyst", "analytics", "same as: SELECT id FROM customers WHERE email LIKE 'b%'"),
+    ("SELECT count(*) AS n FROM email_facts WHERE domain = 'example.com'", "analyst", "analytics",
+     "same as: SELECT count(*) AS n FROM customers WHERE split_part(email, '@', 2) = 'example.com'"),
+    ("SELECT area, count(*) AS n FROM email_facts WHERE email_length <> '***' GROUP BY area", "analyst", "analytics",
+     "same as: SELECT upper(region) AS area, count(*) AS n FROM customers WHERE false GROUP BY area"),
     # a column removed on the source does not exist on what is derived from it
     ("SELECT count(*) AS n FROM customer_contacts WHERE length(name) = 7", "marketer", "analytics", "refused"),
     # a dataset of unknown classification, however it is reached
