@@ -120,7 +120,7 @@ def test_unclassified_dataset_is_read_by_its_owner_or_by_policy_grant_only(fresh
         AccessDeniedError, match="crm_raw_copy"
     ):  # one unclassified dataset in a join is enough
         GovernedSQL(fresh).execute(
-            "SELECT c.id FROM customers c JOIN crm_raw_copy r ON c.id = r.id", STEWARD, "x"
+            "SELECT c.id FROM customers c JOIN crm_raw_copy r ON c.id = r.id", STEWARD, "analytics"
         )
     grant = (
         'package meshkit.access\nimport rego.v1\n\nallow_unclassified if input.subject.role == "steward"\n'
@@ -146,7 +146,9 @@ def test_a_reader_sees_new_tags_at_once_despite_the_decision_cache(fresh):
     governed = GovernedSQL(fresh)
     assert {
         r["region"]
-        for r in governed.execute("SELECT region FROM customers_by_transfer", ANALYST, "x").to_pylist()
+        for r in governed.execute(
+            "SELECT region FROM customers_by_transfer", ANALYST, "analytics"
+        ).to_pylist()
     } == {"EU", "US"}
     path = fresh.workspace.root / "products" / "customers.yaml"
     text = path.read_text().replace("version: 1.0.0", "version: 1.1.0")
@@ -154,7 +156,9 @@ def test_a_reader_sees_new_tags_at_once_despite_the_decision_cache(fresh):
     publish(fresh, load_product(path))
     assert {
         r["region"]
-        for r in governed.execute("SELECT region FROM customers_by_transfer", ANALYST, "x").to_pylist()
+        for r in governed.execute(
+            "SELECT region FROM customers_by_transfer", ANALYST, "analytics"
+        ).to_pylist()
     } == {"***"}
 
 
