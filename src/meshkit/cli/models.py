@@ -74,10 +74,10 @@ def _vars(text: str | None) -> dict | None:
     return value
 
 
-def _open(mk, project_dir, target, vars_):
+def _open(mk, project_dir, target, vars_, flags=None):
     from meshkit.models import open_project
 
-    return open_project(mk, project_dir, target=target, vars=_vars(vars_))
+    return open_project(mk, project_dir, target=target, vars=_vars(vars_), flags=flags)
 
 
 def _execute(
@@ -98,7 +98,7 @@ def _execute(
     from meshkit.models.models import default_threads
 
     started = time.perf_counter()
-    project = _open(mk, project_dir, target, vars_)
+    project = _open(mk, project_dir, target, vars_, {"WHICH": command, "FULL_REFRESH": full_refresh})
     threads = threads or mk.config.get("models_threads") or default_threads(project)
     options = BuildOptions(command, [*selectors, *select], list(exclude), threads, fail_fast, full_refresh)
     lines: list[str] = []

@@ -150,7 +150,11 @@ def select(project: Project, selectors: list[str] | tuple[str, ...] = (), exclud
             for part in arg.split():
                 chosen |= _intersect(project, part, children, previous)
     else:
-        chosen = {uid for uid, n in project.nodes.items() if n.resource_type not in ("test", "unit_test")}
+        chosen = {
+            uid
+            for uid, n in project.nodes.items()
+            if n.resource_type not in ("test", "unit_test") or not n.depends_on
+        }
     for arg in exclude:
         for part in arg.split():
             chosen -= _intersect(project, part, children, previous)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import manifest, read_state, run_results, write_json, write_state
 from meshkit.models.compile import compile_project
+from meshkit.models.hooks import run_project_hooks
 from meshkit.models.lineage import LineageIndex, table_edges
 from meshkit.models.project import Project, load_project
 from meshkit.models.runner import ERROR_STATUSES, BuildOptions, NodeResult, Runner, summarize
@@ -46,9 +47,9 @@ class BuildReport:
 
 
 def open_project(meshkit: Meshkit, project_dir: str | Path | None = None, *, target: str | None = None,
-                 vars: dict[str, Any] | None = None) -> Project:  # fmt: skip
+                 vars: dict[str, Any] | None = None, flags: dict[str, Any] | None = None) -> Project:  # fmt: skip
     """Load and compile the project (a dbt project folder, or the workspace's ``models/``)."""
-    project = load_project(project_dir, meshkit=meshkit, target=target, vars=vars)
+    project = load_project(project_dir, meshkit=meshkit, target=target, vars=vars, flags=flags)
     compile_project(project)
     return project
 
@@ -174,7 +175,9 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
     error: str | None = None
     results: list[NodeResult] = []
     try:
+        run_project_hooks(project, wh, "on-run-start")
         results = Runner(project, wh, previous=previous, on_result=record).run(options)
+        run_project_hooks(project, wh, "on-run-end", results)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise

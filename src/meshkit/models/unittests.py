@@ -119,17 +119,17 @@ def run_unit_test(project: Project, wh: Warehouse | None, node: Node) -> TestOut
 
         def ref(name: str, _node) -> str:
             if f"ref:{name}" not in inputs:
-                from meshkit.models.jinja import _RenderError
+                from meshkit.models.context import RenderError
 
-                raise _RenderError(f"Unit test `{node.name}` gives no input for `ref('{name}')`.",
+                raise RenderError(f"Unit test `{node.name}` gives no input for `ref('{name}')`.",
                                    hint="Add it under `given:`.")  # fmt: skip
             return inputs[f"ref:{name}"]
 
         def source(src: str, table: str, _node) -> str:
             if f"source:{src}.{table}" not in inputs:
-                from meshkit.models.jinja import _RenderError
+                from meshkit.models.context import RenderError
 
-                raise _RenderError(f"Unit test `{node.name}` gives no input for `source('{src}', '{table}')`.",
+                raise RenderError(f"Unit test `{node.name}` gives no input for `source('{src}', '{table}')`.",
                                    hint="Add it under `given:`.")  # fmt: skip
             return inputs[f"source:{src}.{table}"]
 
