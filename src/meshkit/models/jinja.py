@@ -95,8 +95,8 @@ class _Exceptions:
         raise RenderError(f"`exceptions.{name}` is not supported by meshkit.", unsupported=True)
 
 
-class _Namespace:
-    """A dotted namespace of functions (``modules``, ``dbt``, ``target``, ``flags``)."""
+class Namespace:
+    """A dotted namespace (``modules``, ``dbt``, ``target``, ``flags``, ``graph``, packages)."""
 
     def __init__(self, **items):
         self.__dict__.update(items)
@@ -229,15 +229,15 @@ class Renderer:
             "ref": _ref, "source": _source, "config": _ConfigFn(), "var": self._var, "env_var": self._env_var,
             "is_incremental": _is_incremental, "this": _NodeProxy("relation"), "model": _NodeProxy("context_model"),
             "adapter": Adapter(self.dispatch), "api": Api(), "exceptions": _Exceptions(), "return": _return,
-            "log": lambda *a, **k: "", "print": lambda *a, **k: "", "target": _Namespace(**target),
+            "log": lambda *a, **k: "", "print": lambda *a, **k: "", "target": Namespace(**target),
             "project_name": project_name, "execute": Execute(), "run_query": run_query, "statement": statement,
-            "load_result": load_result, "graph": _Namespace(nodes={}, sources={}, exposures={}, metrics={}),
-            "modules": _Namespace(datetime=datetime, re=re, itertools=itertools, pytz=_pytz()),
+            "load_result": load_result, "graph": Namespace(nodes={}, sources={}, exposures={}, metrics={}),
+            "modules": Namespace(datetime=datetime, re=re, itertools=itertools, pytz=_pytz()),
             "fromjson": _fromjson, "tojson": _tojson, "fromyaml": _fromyaml, "toyaml": _toyaml,
             "local_md5": lambda s: hashlib.md5(str(s).encode()).hexdigest(), "zip": zip, "set": set,
             "try_or_compiler_error": _try_or_compiler_error, "run_started_at": now, "invocation_id": "",
-            "dbt_version": "1.10.0", "flags": _Namespace(**flags), "selected_resources": [],
-            "builtins": _Namespace(ref=_ref, source=_source, config=_ConfigFn()),
+            "dbt_version": "1.10.0", "flags": Namespace(**flags), "selected_resources": [],
+            "builtins": Namespace(ref=_ref, source=_source, config=_ConfigFn()),
         }  # fmt: skip
 
     def _var(self, name: str, default: Any = _MISSING) -> Any:
@@ -279,7 +279,7 @@ class Renderer:
         self.macros = {**self.packages[GLOBAL_PACKAGE], **self.packages.get(self.project_name, {})}
         self.env.globals.update(self.macros)
         for package, macros in self.packages.items():
-            self.env.globals[package] = _Namespace(**macros)
+            self.env.globals[package] = Namespace(**macros)
 
     def find_macro(self, name: str, package: str | None = None) -> Callable | None:
         """``name`` in ``package``; unqualified: the root project, dbt's own, then any package."""

@@ -84,7 +84,7 @@ def load_packages(root: Path, settings: dict[str, Any]) -> list[Package]:
             found.setdefault(
                 pkg_settings["name"], Package(pkg_settings["name"], folder.resolve(), pkg_settings)
             )
-    pending = [(root, entry, where) for entry, where in _with_where(root)]
+    pending = [(root, entry, where) for entry, where in _with_where(root, root)]
     while pending:
         base, entry, where = pending.pop(0)
         if isinstance(entry, dict) and "local" in entry:
@@ -94,7 +94,7 @@ def load_packages(root: Path, settings: dict[str, Any]) -> list[Package]:
             pkg_settings = _settings(folder, where)
             if pkg_settings["name"] not in found:
                 found[pkg_settings["name"]] = Package(pkg_settings["name"], folder, pkg_settings)
-                pending += [(folder, e, w) for e, w in _with_where(folder)]
+                pending += [(folder, e, w) for e, w in _with_where(folder, root)]
         elif _name_hint(entry) not in found and not any(_matches(entry, p) for p in found.values()):
             raise ModelCompileError(f"The package `{_describe(entry)}` is not installed.", where=where,
                                     hint="Run `meshkit deps` (it needs the network), or copy the package into "
@@ -102,9 +102,10 @@ def load_packages(root: Path, settings: dict[str, Any]) -> list[Package]:
     return list(found.values())
 
 
-def _with_where(root: Path) -> list[tuple[Any, str]]:
-    entries, name = read_specs(root)
-    return [(e, str(root / name) if root.is_absolute() else name) for e in entries]
+def _with_where(folder: Path, root: Path) -> list[tuple[Any, str]]:
+    """The package entries of ``folder``, each with its file relative to the project ``root``."""
+    entries, name = read_specs(folder)
+    return [(e, os.path.relpath(folder / name, root)) for e in entries]
 
 
 def _name_hint(entry: Any) -> str:
@@ -141,7 +142,7 @@ def install(root: Path, settings: dict[str, Any]) -> list[Package]:
     target = install_path(root, settings)
     target.mkdir(parents=True, exist_ok=True)
     done: dict[str, Package] = {}
-    pending = [(root, entry, where) for entry, where in _with_where(root)]
+    pending = [(root, entry, where) for entry, where in _with_where(root, root)]
     while pending:
         base, entry, where = pending.pop(0)
         if not isinstance(entry, dict):
@@ -163,7 +164,7 @@ def install(root: Path, settings: dict[str, Any]) -> list[Package]:
             else:
                 shutil.copytree(folder, dest)
         done[name] = Package(name, dest.resolve(), pkg_settings)
-        pending += [(done[name].root, e, w) for e, w in _with_where(done[name].root)]
+        pending += [(done[name].root, e, w) for e, w in _with_where(done[name].root, root)]
     return list(done.values())
 
 

@@ -135,7 +135,7 @@ def find_project_root(path: str | Path | None, workspace_root: Path | None = Non
     return root, "workspace"
 
 
-def _dbt_settings(root: Path) -> dict[str, Any]:
+def dbt_settings(root: Path) -> dict[str, Any]:
     settings, _ = read_yaml(root / "dbt_project.yml", "dbt_project.yml")
     settings = settings or {}
     if "name" not in settings:
@@ -241,7 +241,7 @@ def load_project(path: str | Path | None = None, *, meshkit=None, target: str | 
     root, kind = find_project_root(path, meshkit.workspace.root if meshkit is not None else None)
     packages: list[Package] = []
     if kind == "dbt":
-        settings = _dbt_settings(root)
+        settings = dbt_settings(root)
         project_vars = {**(settings.get("vars") or {}), **(vars or {})}
         profile = _dbt_profile(root, settings, target, project_vars)
         rendered = yaml_renderer(project_vars, profile.as_target(), "dbt_project.yml")
@@ -279,7 +279,24 @@ def load_project(path: str | Path | None = None, *, meshkit=None, target: str | 
     project = Project(root, settings["name"], kind, profile, target_dir, settings, renderer)
     project.packages = packages
     _Loader(project).load()
+    renderer.env.globals["graph"] = graph_context(project)
     return project
+
+
+def graph_context(project: Project) -> Any:
+    """dbt's ``graph``: ``graph.nodes`` and ``graph.sources`` by unique id, as dicts macros read."""
+    from meshkit.models.jinja import Namespace
+
+    nodes = {uid: {**n.context_model, "depends_on": {"nodes": list(n.depends_on), "macros": []}, "refs": list(n.refs),
+                   "sources": [list(s) for s in n.sources], "description": n.description}
+             for uid, n in project.nodes.items()}  # fmt: skip
+    sources = {uid: {"unique_id": uid, "name": s.name, "source_name": s.source_name, "resource_type": "source",
+                     "database": s.relation.database, "schema": s.relation.schema, "identifier": s.relation.identifier,
+                     "package_name": project.name, "meta": s.meta, "columns": s.columns, "description": s.description,
+                     "loaded_at_field": s.loaded_at_field, "freshness": s.freshness}
+               for uid, s in project.sources.items()}  # fmt: skip
+    return Namespace(nodes=nodes, sources=sources, exposures={}, metrics={}, groups={}, semantic_models={},
+                      saved_queries={})  # fmt: skip
 
 
 class _Loader:
@@ -335,7 +352,7 @@ class _Loader:
             out += [
                 ("test", f, f.stem, f.read_text(), 0)
                 for f in sorted(base.rglob("*.sql"))
-                if "generic" not in f.relative_to(base).parts[:-1]
+                if not {"generic", "fixtures"} & set(f.relative_to(base).parts[:-1])
             ]
         return out
 
