@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import manifest, read_state, run_results, write_json, write_state
 from meshkit.models.compile import compile_project
@@ -101,9 +103,12 @@ class _Recorder:
             self.meshkit.runs.save_step(self.run, step)
             if self.hooked and result.status == "success" and node.materialized != "ephemeral":
                 cur = cur or self.wh.connection.cursor()
-                schema = (
-                    cur.execute(f"SELECT * FROM {node.relation.render()} LIMIT 0").to_arrow_table().schema
-                )
+                try:
+                    schema = (
+                        cur.execute(f"SELECT * FROM {node.relation.render()} LIMIT 0").to_arrow_table().schema
+                    )
+                except duckdb.CatalogException:  # a post-hook dropped it: nothing was written
+                    continue
                 self.meshkit.pm.hook.dataset_written(meshkit=self.meshkit, run=self.run,
                                                      dataset=f"{self.wh.store_name}/{node.relation.asset}",
                                                      rows=result.rows, schema=schema)  # fmt: skip
