@@ -138,7 +138,7 @@ def test_filled_dbt_packages_builds_without_deps(tmp_path):
     assert info.value.where == "packages.yml" and "meshkit deps" in info.value.hint
     shutil.move(tmp_path / "greetings", root / "dbt_packages" / "greetings")
     results = _build(root)
-    assert {r.status for r in results} <= {"success", "pass"} and len(results) == 8
+    assert {r.status for r in results} <= {"success", "pass"} and len(results) == 9
 
 
 @pytest.mark.parametrize(

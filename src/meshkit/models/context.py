@@ -46,6 +46,8 @@ class RenderState:
     warehouse: Any = None
     uses_execute: bool = False
     results: dict[str, Any] = field(default_factory=dict)
+    #: Macro name (``name`` or ``package.name``) -> the value it returns instead (unit tests).
+    macro_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def current() -> RenderState:

@@ -26,7 +26,7 @@ import yaml
 from markupsafe import Markup
 
 from meshkit.models.adapter import Adapter, Api, Execute, load_result, run_query, statement
-from meshkit.models.context import RenderError, RenderState, Return, current, rendering
+from meshkit.models.context import RenderError, RenderState, Return, _state, current, rendering
 from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
 
 __all__ = ["Renderer", "RenderState", "rendering"]
@@ -275,6 +275,7 @@ class Renderer:
             macros = self.packages.setdefault(package, {})
             for name, macro in context.vars.items():
                 if isinstance(macro, jinja2.runtime.Macro):
+                    macro.dbt_package = package
                     macros[name] = _wrap_macro(macro, path)
         self.macros = {**self.packages[GLOBAL_PACKAGE], **self.packages.get(self.project_name, {})}
         self.env.globals.update(self.macros)
@@ -465,7 +466,14 @@ def _literal(node: ast.AST) -> Any:
 class _DbtMacro(jinja2.runtime.Macro):
     """A macro whose ``{{ return(value) }}`` gives ``value`` to its caller, as in dbt."""
 
+    dbt_package = ""
+
     def _invoke(self, arguments, autoescape):
+        overrides = getattr(getattr(_state, "current", None), "macro_overrides", None)
+        if overrides:
+            for key in (f"{self.dbt_package}.{self.name}", self.name):
+                if key in overrides:
+                    return overrides[key]
         try:
             return super()._invoke(arguments, autoescape)
         except Return as ret:

@@ -77,10 +77,10 @@ class Project:
         return node.relation if node is not None else self.sources[uid].relation
 
     def render(self, node: Node, *, is_incremental: bool = False, ref=None, source=None, warehouse=None,
-               context: dict[str, Any] | None = None) -> str:  # fmt: skip
+               context: dict[str, Any] | None = None, macro_overrides: dict[str, Any] | None = None) -> str:  # fmt: skip
         """Render ``node`` again (at run time: ``is_incremental()``, ``execute``, unit-test fixtures)."""
         state = RenderState(node, ref or self._final_ref, source or self._source, is_incremental=is_incremental,
-                            execute=warehouse is not None, warehouse=warehouse)  # fmt: skip
+                            execute=warehouse is not None, warehouse=warehouse, macro_overrides=macro_overrides or {})  # fmt: skip
         sql = self.renderer.render(node.raw_code, node.original_file_path, state, context)
         return sql[len("\n" * node.line_offset) :] if node.line_offset else sql
 
