@@ -31,6 +31,18 @@ def service_missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+
+
+@pytest.fixture
+def shared_fixtures():
+    """``../shared/fixtures/``, third-party material tests run against (skipped, or failed when
+    services are required, without it)."""
+    if not SHARED_FIXTURES.is_dir():
+        service_missing(f"shared fixtures absent ({SHARED_FIXTURES})")
+    return SHARED_FIXTURES
+
+
 def unique(prefix: str = "t") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 

@@ -24,16 +24,16 @@ from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
             "Jinja syntax error",
         ),
         (
-            {"models/a.sql": "select 1\nfrom x\nwhere {{ undefined_thing }}"},
+            {"models/a.sql": "select 1\nfrom x\nwhere {{ undefined_thing() }}"},
             ModelCompileError,
             "models/a.sql:3",
             "undefined_thing",
         ),
         (
             {"models/a.sql": "select 1\n{{ adapter.dispatch('x')() }}"},
-            UnsupportedFeatureError,
+            ModelCompileError,
             "models/a.sql:2",
-            "adapter.dispatch",
+            "No macro named `x` for dispatch",
         ),
         (
             {"models/a.py": "def model(dbt, session): pass"},

@@ -42,6 +42,7 @@ def _run_options(func):
         "-s", "--select", "select", multiple=True, help="Selector (repeatable); same as the arguments."
     )(func)
     func = click.option("--exclude", multiple=True, help="Selector of nodes to leave out (repeatable).")(func)
+    func = click.option("--selector", "selector", help="A selector of selectors.yml, by name.")(func)
     func = click.option(
         "--threads", type=int, help="Parallel threads (default: the profile's, else the cores)."
     )(func)
@@ -74,10 +75,10 @@ def _vars(text: str | None) -> dict | None:
     return value
 
 
-def _open(mk, project_dir, target, vars_):
+def _open(mk, project_dir, target, vars_, flags=None):
     from meshkit.models import open_project
 
-    return open_project(mk, project_dir, target=target, vars=_vars(vars_))
+    return open_project(mk, project_dir, target=target, vars=_vars(vars_), flags=flags)
 
 
 def _execute(
@@ -86,6 +87,7 @@ def _execute(
     selectors,
     select,
     exclude,
+    selector,
     threads,
     fail_fast,
     full_refresh,
@@ -98,9 +100,10 @@ def _execute(
     from meshkit.models.models import default_threads
 
     started = time.perf_counter()
-    project = _open(mk, project_dir, target, vars_)
+    project = _open(mk, project_dir, target, vars_, {"WHICH": command, "FULL_REFRESH": full_refresh})
     threads = threads or mk.config.get("models_threads") or default_threads(project)
-    options = BuildOptions(command, [*selectors, *select], list(exclude), threads, fail_fast, full_refresh)
+    chosen = [*selectors, *select, *([f"selector:{selector}"] if selector else [])]
+    options = BuildOptions(command, chosen, list(exclude), threads, fail_fast, full_refresh)
     lines: list[str] = []
 
     if console.is_terminal:
@@ -183,19 +186,20 @@ models_group.add_command(_make("run", "Build models only (no tests, seeds or sna
 @click.argument("selectors", nargs=-1)
 @click.option("-s", "--select", "select", multiple=True, help="Selector (repeatable).")
 @click.option("--exclude", multiple=True)
+@click.option("--selector", "selector", help="A selector of selectors.yml, by name.")
 @click.option(
     "--resource-type", "resource_type", multiple=True, help="model, seed, snapshot, test, unit_test, source."
 )
 @click.option("--output", type=click.Choice(["name", "json", "path"]), default="name")
 @_project_options
 @pass_meshkit
-def ls_cmd(mk, selectors, select, exclude, resource_type, output, project_dir, target, vars_):
+def ls_cmd(mk, selectors, select, exclude, selector, resource_type, output, project_dir, target, vars_):
     """List the project's nodes."""
     from meshkit.models.artifacts import read_state
     from meshkit.models.graph import select as select_nodes
 
-    project = _open(mk, project_dir, target, vars_)
-    selectors = [*selectors, *select]
+    project = _open(mk, project_dir, target, vars_, {"WHICH": "list"})
+    selectors = [*selectors, *select, *([f"selector:{selector}"] if selector else [])]
     chosen = select_nodes(project, selectors, list(exclude), previous=read_state(project.target_dir))
     if "source" in resource_type or not resource_type and not selectors:
         sources = sorted(project.sources)
@@ -330,6 +334,29 @@ def check_cmd(mk, names, project_dir, target, vars_):
         )
 
 
+@click.command("deps")
+@click.option(
+    "--project-dir", type=click.Path(file_okay=False), help="The dbt project (default: the current folder)."
+)
+@pass_meshkit
+def deps_cmd(mk, project_dir):
+    """Install the packages of packages.yml / dependencies.yml into dbt_packages/, as `dbt deps` does."""
+    from meshkit.models.packages import install
+    from meshkit.models.project import dbt_settings, find_project_root
+
+    root, kind = find_project_root(project_dir or ".")
+    if kind != "dbt":
+        raise UserError(f"`{root}` is not a dbt project (no dbt_project.yml).", hint="Pass --project-dir.")
+    installed = install(root, dbt_settings(root))
+    for package in installed:
+        console.print(
+            f"Installed [bold]{escape(package.name)}[/] {escape(str(package.settings.get('version', '')))}"
+        )
+    console.print(
+        f"{len(installed)} packages in {root / dbt_settings(root).get('packages-install-path', 'dbt_packages')}"
+    )
+
+
 @hookimpl
 def register_commands(cli):
     for command in (
@@ -342,5 +369,6 @@ def register_commands(cli):
         compile_cmd,
         lineage_cmd,
         check_cmd,
+        deps_cmd,
     ):
         cli.add_command(command)

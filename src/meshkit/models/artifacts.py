@@ -50,7 +50,7 @@ def _node(project: Project, node: Node) -> dict[str, Any]:
     }  # fmt: skip
     if node.test is not None:
         data["test_metadata"] = {"name": node.test["name"], "kwargs": {**node.test["kwargs"], "column_name": node.test["column_name"]},
-                                 "namespace": None}  # fmt: skip
+                                 "namespace": node.test.get("namespace")}  # fmt: skip
         data["column_name"] = node.test["column_name"]
         data["attached_node"] = node.test["attached"] if node.test["attached"] in project.nodes else None
     if node.unit is not None:

@@ -14,15 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from meshkit.models.compile import strip_sql
-from meshkit.models.jinja import RenderState
-from meshkit.models.nodes import Node
+from meshkit.core.errors import MeshkitError
+from meshkit.models.compile import compile_node, strip_sql
+from meshkit.models.configuration import merge_config
+from meshkit.models.context import RenderState
+from meshkit.models.nodes import CteRelation, Node
 from meshkit.models.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from meshkit.models.project import Project
 
 _CONDITION = re.compile(r"^\s*(==|=|!=|<>|>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+_BUILTIN_TESTS = ("not_null", "unique", "accepted_values", "relationships")
 _OPS = {"==": operator.eq, "=": operator.eq, "!=": operator.ne, "<>": operator.ne, ">=": operator.ge,
         "<=": operator.le, ">": operator.gt, "<": operator.lt}  # fmt: skip
 
@@ -51,12 +54,24 @@ def _model_sql(project: Project, node: Node) -> str:
     return f"(select * from {rel} where {where}) dbt_subquery" if where else rel
 
 
-def test_sql(project: Project, node: Node) -> str:
+def test_sql(project: Project, node: Node, warehouse: Warehouse | None = None) -> str:
     """The query whose rows are the failures of ``node`` (dbt's generic test SQL)."""
     if node.test is None:
+        if node.needs_execute and warehouse is not None:
+            return strip_sql(compile_node(project, node, project.render(node, warehouse=warehouse)))
         return strip_sql(node.compiled)
     t = node.test
     name, col, kw, model = t["name"], t["column_name"], t["kwargs"], _model_sql(project, node)
+    if t.get("namespace") or name not in _BUILTIN_TESTS:
+        target = project.nodes.get(t["attached"])
+        if target is not None and target.materialized == "ephemeral":
+            model = CteRelation(None, "", f"__dbt__cte__{target.name}")
+        else:
+            model = project.relation_of(t["attached"])
+        where = node.config.get("where")
+        if where:
+            model = f"(select * from {model} where {where}) dbt_subquery"
+        return _macro_test_sql(project, node, model, warehouse)
     if name == "not_null":
         return f"select {col} from {model} where {col} is null"
     if name == "unique":
@@ -72,21 +87,28 @@ def test_sql(project: Project, node: Node) -> str:
         return (f"with child as (select {col} as from_field from {model} where {col} is not null), "
                 f"parent as (select {kw['field']} as to_field from {kw['to']}) "
                 "select from_field from child left join parent on child.from_field = parent.to_field where parent.to_field is null")  # fmt: skip
-    macro = project.renderer.macros[f"test_{name}"]
-    args = {**kw, "model": model}
-    if col is not None:
-        args["column_name"] = col
-    state = RenderState(node, project._final_ref, project._source)
-    from meshkit.models import jinja
+    return _macro_test_sql(project, node, model)
 
-    previous = getattr(jinja._state, "current", None)
-    jinja._state.current = state
-    try:
-        return strip_sql(str(macro(**args)))
-    except Exception as exc:  # a macro error: reported on the test, not raised
-        raise ValueError(f"test macro `{name}` failed: {exc}") from None
-    finally:
-        jinja._state.current = previous
+
+def _macro_test_sql(project: Project, node: Node, model: Any, warehouse: Warehouse | None = None) -> str:
+    """Render the test's macro (a project's or a package's) with its arguments rendered as dbt does.
+
+    A ``config(...)`` in the macro sits between the project's defaults and the test's YAML config;
+    an ephemeral model under test is a CTE, as in dbt.
+    """
+    t, r = node.test, project.renderer
+    state = RenderState(
+        node, project._final_ref, project._source, execute=warehouse is not None, warehouse=warehouse
+    )
+    args = r.native(t["kwargs"], node.original_file_path, state)
+    args["model"] = model
+    if t["column_name"] is not None:
+        args["column_name"] = t["column_name"]
+    macro = r.find_macro(f"test_{t['name']}", t.get("namespace"))
+    sql = compile_node(project, node, str(r.call_macro(macro, state, **args)))
+    if state.config:
+        node.config = merge_config(merge_config(node.config, state.config), t.get("config") or {})
+    return sql
 
 
 def _failure_expr(node: Node, sql: str) -> str:
@@ -139,8 +161,8 @@ def run_tests(project: Project, wh: Warehouse, tests: list[Node]) -> dict[str, T
     scans: dict[str, list[tuple[Node, str]]] = {}
     for node in tests:
         try:
-            sql = test_sql(project, node)
-        except (ValueError, KeyError) as exc:
+            sql = test_sql(project, node, wh)
+        except (MeshkitError, duckdb.Error) as exc:
             results[node.unique_id] = TestOutcome("error", None, str(exc))
             continue
         if _batchable(node):

@@ -3,7 +3,9 @@ SQL reads), cycle detection with the path, and dbt's node selection syntax.
 
 Selectors: ``name``, ``+name``, ``name+``, ``2+name``, ``name+1``, ``@name``, ``tag:x``, ``path:dir``,
 ``fqn:a.b``, ``source:src.table``, ``resource_type:seed``, ``config.materialized:table``,
-``state:modified``; a comma intersects, separate arguments unite. Tests follow the nodes they test.
+``state:modified``, ``selector:name`` (``selectors.yml``, whose ``default: true`` selector applies
+when nothing is selected); a comma intersects, separate arguments unite. Tests follow the nodes
+they test.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import fnmatch
 import re
 from collections import defaultdict
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
 
 from meshkit.models.exceptions import ModelCompileError
+from meshkit.models.properties import read_yaml
 
 if TYPE_CHECKING:
     from meshkit.models.project import Project
@@ -144,13 +147,19 @@ def select(project: Project, selectors: list[str] | tuple[str, ...] = (), exclud
     ``previous`` holds the fingerprints of the last run, for ``state:modified``.
     """
     children = children_map(project)
+    if not selectors and project.kind == "dbt":
+        selectors = [d for d in [default_selector(project)] if d]
     if selectors:
         chosen: set[str] = set()
         for arg in selectors:
             for part in arg.split():
                 chosen |= _intersect(project, part, children, previous)
     else:
-        chosen = {uid for uid, n in project.nodes.items() if n.resource_type not in ("test", "unit_test")}
+        chosen = {
+            uid
+            for uid, n in project.nodes.items()
+            if n.resource_type not in ("test", "unit_test") or not n.depends_on
+        }
     for arg in exclude:
         for part in arg.split():
             chosen -= _intersect(project, part, children, previous)
@@ -242,6 +251,8 @@ def _method(project: Project, body: str, previous) -> set[str]:
     if method.startswith("config."):
         key = method[len("config.") :]
         return {u for u, n in nodes.items() if str(n.config.get(key)).lower() == value.lower()}
+    if method == "selector":
+        return _yaml_selector(project, value, previous)
     if method == "state":
         if value not in ("modified", "new"):
             raise ModelCompileError(
@@ -256,7 +267,71 @@ def _method(project: Project, body: str, previous) -> set[str]:
             if n.test is None and n.unit is None and previous.get(u) != n.fingerprint
         }
     raise ModelCompileError(f"Unknown selector method `{method}`.",
-                            hint="Use tag:, path:, fqn:, source:, resource_type:, config.KEY: or state:.")  # fmt: skip
+                            hint="Use tag:, path:, fqn:, source:, resource_type:, config.KEY:, selector: or state:.")  # fmt: skip
+
+
+def yaml_selectors(project: Project) -> dict[str, dict[str, Any]]:
+    """The selectors of ``selectors.yml`` by name (``{}`` without the file)."""
+    path = project.root / "selectors.yml"
+    if not path.is_file():
+        return {}
+    data, _ = read_yaml(path, "selectors.yml")
+    entries = (data or {}).get("selectors") or []
+    return {e["name"]: e for e in entries if isinstance(e, dict) and "name" in e}
+
+
+def default_selector(project: Project) -> str | None:
+    """The selector of ``selectors.yml`` marked ``default: true``, used when nothing is selected."""
+    return next(
+        (f"selector:{n}" for n, e in yaml_selectors(project).items() if e.get("default") is True), None
+    )
+
+
+def _yaml_selector(project: Project, name: str, previous, seen: frozenset[str] = frozenset()) -> set[str]:
+    selectors = yaml_selectors(project)
+    if name not in selectors:
+        raise ModelCompileError(f"No selector named `{name}` in selectors.yml.",
+                                hint=f"Known: {', '.join(sorted(selectors)) or 'none'}.")  # fmt: skip
+    if name in seen:
+        raise ModelCompileError(f"Selector `{name}` refers to itself.", where="selectors.yml")
+    children = children_map(project)
+
+    def resolve(definition: Any) -> set[str]:
+        if isinstance(definition, str):
+            return set().union(*(_intersect(project, p, children, previous) for p in definition.split()))
+        if not isinstance(definition, dict):
+            raise ModelCompileError(
+                f"Cannot read the selector definition `{definition}`.", where="selectors.yml"
+            )
+        if "union" in definition or "intersection" in definition:
+            key = "union" if "union" in definition else "intersection"
+            parts = [d for d in definition[key] if not (isinstance(d, dict) and "exclude" in d)]
+            sets = [resolve(d) for d in parts]
+            out = set().union(*sets) if key == "union" else set.intersection(*sets) if sets else set()
+            for d in definition[key]:
+                if isinstance(d, dict) and "exclude" in d:
+                    out -= set().union(*(resolve(e) for e in d["exclude"]))
+            return out
+        method, value = definition.get("method"), definition.get("value")
+        if method is None:
+            raise ModelCompileError(f"A selector definition needs `method:` and `value:` ({definition}).",
+                                    where="selectors.yml")  # fmt: skip
+        if method == "selector":
+            base = _yaml_selector(project, str(value), previous, seen | {name})
+        else:
+            text = str(value) if method in ("fqn", "name") else f"{method}:{value}"
+            if definition.get("childrens_parents"):
+                text = "@" + text
+            if definition.get("parents"):
+                text = f"{definition.get('parents_depth', '')}+{text}"
+            if definition.get("children"):
+                text = f"{text}+{definition.get('children_depth', '')}"
+            base = _one(project, text, children, previous)
+        if "exclude" in definition:
+            base -= set().union(*(resolve(e) for e in definition["exclude"]))
+        return base
+
+    return resolve(selectors[name].get("definition"))
 
 
 def _prefix(parts: list[str], fqn: list[str]) -> bool:

@@ -18,7 +18,6 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,46 +25,16 @@ import jinja2
 import yaml
 from markupsafe import Markup
 
+from meshkit.models.adapter import Adapter, Api, Execute, load_result, run_query, statement
+from meshkit.models.context import RenderError, RenderState, Return, _state, current, rendering
 from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
 
+__all__ = ["Renderer", "RenderState", "rendering"]
+
 BUILTIN_MACROS = Path(__file__).with_name("builtin_macros.sql")
+#: The package of the macros dbt ships (``dbt.type_string()``, ``dbt.dateadd(...)``).
+GLOBAL_PACKAGE = "dbt"
 _MISSING = object()
-_state = threading.local()
-
-
-class _Return(Exception):
-    """``{{ return(value) }}`` inside a macro."""
-
-    def __init__(self, value):
-        self.value = value
-
-
-class _RenderError(Exception):
-    """An error raised by a context function; turned into a ModelCompileError with the line."""
-
-    def __init__(self, message: str, hint: str | None = None, unsupported: bool = False):
-        super().__init__(message)
-        self.message, self.hint, self.unsupported = message, hint, unsupported
-
-
-@dataclass
-class RenderState:
-    """What rendering one node needs and what it found (config calls, refs, sources)."""
-
-    node: Any
-    resolve_ref: Callable[[str, Any], Any]
-    resolve_source: Callable[[str, str, Any], Any]
-    is_incremental: bool = False
-    config: dict[str, Any] = field(default_factory=dict)
-    refs: list[str] = field(default_factory=list)
-    sources: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _current() -> RenderState:
-    state = getattr(_state, "current", None)
-    if state is None:
-        raise _RenderError("A dbt context function was called outside of a model.")
-    return state
 
 
 # ---------------------------------------------------------------------------- context objects
@@ -77,19 +46,17 @@ class _ConfigFn:
     def __call__(self, *args, **kwargs) -> str:
         if args and isinstance(args[0], dict):
             kwargs = {**args[0], **kwargs}
-        _current().config.update(kwargs)
+        current().config.update(kwargs)
         return ""
 
     def get(self, key: str, default: Any = None) -> Any:
-        state = _current()
+        state = current()
         return state.config.get(key, (state.node.config or {}).get(key, default))
 
     def require(self, key: str) -> Any:
         value = self.get(key, _MISSING)
         if value is _MISSING:
-            raise _RenderError(
-                f"Config `{key}` is required here.", hint=f"Set `{key}` in the model's config."
-            )
+            raise RenderError(f"Config `{key}` is required here.", hint=f"Set `{key}` in the model's config.")
         return value
 
 
@@ -100,7 +67,7 @@ class _NodeProxy:
         self._attr = attr
 
     def _target(self):
-        return getattr(_current().node, self._attr)
+        return getattr(current().node, self._attr)
 
     def __getattr__(self, name: str):
         return getattr(self._target(), name)
@@ -115,37 +82,21 @@ class _NodeProxy:
         return str(self)
 
 
-class _Adapter:
-    """The parts of dbt's ``adapter`` that need no database; anything else is unsupported."""
-
-    @staticmethod
-    def quote(identifier: str) -> str:
-        return '"' + str(identifier).replace('"', '""') + '"'
-
-    @staticmethod
-    def type() -> str:
-        return "duckdb"
-
-    def __getattr__(self, name: str):
-        hint = "Write the SQL for DuckDB directly, or inline the macro in the project's macros/."
-        raise _RenderError(f"`adapter.{name}` is not supported by meshkit.", hint=hint, unsupported=True)
-
-
 class _Exceptions:
     @staticmethod
     def raise_compiler_error(message: str):
-        raise _RenderError(str(message))
+        raise RenderError(str(message))
 
     @staticmethod
     def warn(message: str) -> str:
         return ""
 
     def __getattr__(self, name: str):
-        raise _RenderError(f"`exceptions.{name}` is not supported by meshkit.", unsupported=True)
+        raise RenderError(f"`exceptions.{name}` is not supported by meshkit.", unsupported=True)
 
 
-class _Namespace:
-    """A dotted namespace of functions (``modules``, ``dbt``, ``target``, ``flags``)."""
+class Namespace:
+    """A dotted namespace (``modules``, ``dbt``, ``target``, ``flags``, ``graph``, packages)."""
 
     def __init__(self, **items):
         self.__dict__.update(items)
@@ -154,41 +105,70 @@ class _Namespace:
         return self.__dict__[key]
 
 
-def _unsupported(name: str) -> Callable:
-    def fn(*args, **kwargs):
-        raise _RenderError(f"`{name}` is not supported by meshkit (it needs the database while compiling).",
-                           hint="Compute the value in SQL instead.", unsupported=True)  # fmt: skip
+def _fromjson(text: str, default: Any = None) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return default
 
-    return fn
+
+def _tojson(value: Any, default: Any = None, sort_keys: bool = False) -> Any:
+    try:
+        return json.dumps(value, sort_keys=sort_keys)
+    except (TypeError, ValueError):
+        return default
+
+
+def _fromyaml(text: str, default: Any = None) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except (AttributeError, ValueError, yaml.YAMLError):
+        return default
+
+
+def _toyaml(value: Any, default: Any = None, sort_keys: bool = False) -> Any:
+    try:
+        return yaml.safe_dump(value, sort_keys=sort_keys)
+    except (ValueError, yaml.YAMLError):
+        return default
+
+
+def _try_or_compiler_error(message: str, func: Callable, *args, **kwargs) -> Any:
+    try:
+        return func(*args, **kwargs)
+    except Exception:
+        raise RenderError(str(message)) from None
+
+
+def _pytz():
+    try:
+        import pytz
+    except ImportError:
+        return None
+    return pytz
 
 
 def _return(value: Any = None):
-    raise _Return(value)
+    raise Return(value)
 
 
 def _ref(*args, version=None, v=None) -> Any:
-    state = _current()
+    state = current()
     if not args or len(args) > 2:
-        raise _RenderError("`ref` takes a model name, optionally after a package name.")
+        raise RenderError("`ref` takes a model name, optionally after a package name.")
     name = args[-1]
-    if len(args) == 2 and args[0] != state.node.package_name:
-        raise _RenderError(
-            f"`ref('{args[0]}', '{name}')` names another package.",
-            hint="Packages are not supported.",
-            unsupported=True,
-        )
     state.refs.append(name)
     return state.resolve_ref(name, state.node)
 
 
 def _source(source_name: str, table_name: str) -> Any:
-    state = _current()
+    state = current()
     state.sources.append((source_name, table_name))
     return state.resolve_source(source_name, table_name, state.node)
 
 
 def _is_incremental() -> bool:
-    return _current().is_incremental
+    return current().is_incremental
 
 
 # ---------------------------------------------------------------------------- environment
@@ -199,18 +179,29 @@ _SIMPLE_CALL = re.compile(
 )
 _CONFIG_CALL = re.compile(r"^\s*config\((.*)\)\s*$", re.S)
 _JINJA_LITERALS = {"true": True, "false": False, "none": None, "True": True, "False": False, "None": None}
-_BLOCK_TAGS = re.compile(r"\{%-?\s*(test|endtest|docs|enddocs|materialization)\b([^%]*)-?%\}")
+_LOOKS_LIKE_CALL = re.compile(r"^\s*(env_var|ref|var|source|doc)\s*\(.+\)\s*$", re.S)
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?!.*\{\{)(.*)\}\}\s*$", re.S)
+_BLOCK_TAGS = re.compile(r"\{%(-?)\s*(test|endtest|docs|enddocs|materialization)\b([^%]*?)\s*(-?)%\}")
 
 
 class Renderer:
-    """Renders project files; one per project, shared by all threads."""
+    """Renders project files; one per project, shared by all threads.
+
+    Macros are grouped by package. Unqualified names resolve as in dbt for a node of the root
+    project: the root project's macros, then dbt's own; a package's macros are reached as
+    ``package.macro`` and through ``adapter.dispatch``, which searches ``duckdb__name`` then
+    ``default__name`` in each package of the namespace's search order (``dispatch:`` in
+    dbt_project.yml, else the root project then the namespace).
+    """
 
     def __init__(self, *, vars: dict[str, Any], target: dict[str, Any], project_name: str,
-                 macro_files: list[tuple[str, str]] = ()):  # fmt: skip
+                 macro_files: list[tuple[str, str, str]] = (), dispatch: list[dict[str, Any]] = (),
+                 flags: dict[str, Any] | None = None):  # fmt: skip
         self.vars = dict(vars)
+        self.project_name = project_name
         self.env = jinja2.Environment(
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
-            undefined=jinja2.StrictUndefined,
+            undefined=jinja2.Undefined,  # as dbt: an unset name renders empty; calling one is an error
             autoescape=False,
         )
         self.env.filters["as_bool"] = lambda v: str(v).lower() == "true" if isinstance(v, str) else bool(v)
@@ -218,33 +209,42 @@ class Renderer:
         self.env.filters["as_text"] = str
         self.env.filters["as_native"] = lambda v: v
         self.env.tests["is_list"] = lambda v: isinstance(v, list | tuple)
+        self.env.dbt_macro = _DbtMacro
         self._templates: dict[str, jinja2.Template] = {}
         self._lock = threading.Lock()
+        #: package -> macro name -> callable; and the unqualified namespace of the root project.
+        self.packages: dict[str, dict[str, Callable]] = {}
         self.macros: dict[str, Callable] = {}
-        self.env.globals.update(self._globals(target, project_name))
-        self._load_macros([(str(BUILTIN_MACROS.name), BUILTIN_MACROS.read_text()), *macro_files])
+        self.search_orders = {d["macro_namespace"]: list(d["search_order"]) for d in dispatch or ()
+                              if isinstance(d, dict) and "macro_namespace" in d}  # fmt: skip
+        self.env.globals.update(self._globals(target, project_name, flags or {}))
+        self._load_macros(
+            [(GLOBAL_PACKAGE, str(BUILTIN_MACROS.name), BUILTIN_MACROS.read_text()), *macro_files]
+        )
 
-    def _globals(self, target: dict[str, Any], project_name: str) -> dict[str, Any]:
+    def _globals(self, target: dict[str, Any], project_name: str, flags: dict[str, Any]) -> dict[str, Any]:
         now = datetime.datetime.now(datetime.UTC)
+        flags = {"FULL_REFRESH": False, "STORE_FAILURES": False, "WHICH": "build", **flags}
         return {
             "ref": _ref, "source": _source, "config": _ConfigFn(), "var": self._var, "env_var": self._env_var,
             "is_incremental": _is_incremental, "this": _NodeProxy("relation"), "model": _NodeProxy("context_model"),
-            "adapter": _Adapter(), "exceptions": _Exceptions(), "return": _return, "log": lambda *a, **k: "",
-            "print": lambda *a, **k: "", "target": _Namespace(**target), "project_name": project_name,
-            "execute": True, "run_query": _unsupported("run_query"), "statement": _unsupported("statement"),
-            "load_result": _unsupported("load_result"), "graph": _Namespace(nodes={}, sources={}),
-            "modules": _Namespace(datetime=datetime, re=re, itertools=itertools),
-            "fromjson": json.loads, "tojson": json.dumps, "fromyaml": yaml.safe_load, "toyaml": yaml.safe_dump,
+            "adapter": Adapter(self.dispatch), "api": Api(), "exceptions": _Exceptions(), "return": _return,
+            "log": lambda *a, **k: "", "print": lambda *a, **k: "", "target": Namespace(**target),
+            "project_name": project_name, "execute": Execute(), "run_query": run_query, "statement": statement,
+            "load_result": load_result, "graph": Namespace(nodes={}, sources={}, exposures={}, metrics={}),
+            "modules": Namespace(datetime=datetime, re=re, itertools=itertools, pytz=_pytz()),
+            "fromjson": _fromjson, "tojson": _tojson, "fromyaml": _fromyaml, "toyaml": _toyaml,
             "local_md5": lambda s: hashlib.md5(str(s).encode()).hexdigest(), "zip": zip, "set": set,
-            "run_started_at": now, "invocation_id": "", "dbt_version": "1.10.0",
-            "flags": _Namespace(FULL_REFRESH=False, STORE_FAILURES=False, WHICH="build"),
+            "try_or_compiler_error": _try_or_compiler_error, "run_started_at": now, "invocation_id": "",
+            "dbt_version": "1.10.0", "flags": Namespace(**flags), "selected_resources": [],
+            "builtins": Namespace(ref=_ref, source=_source, config=_ConfigFn()),
         }  # fmt: skip
 
     def _var(self, name: str, default: Any = _MISSING) -> Any:
         if name in self.vars:
             return self.vars[name]
         if default is _MISSING:
-            raise _RenderError(
+            raise RenderError(
                 f"Variable `{name}` is not defined.", hint="Set it in `vars:` of the project or with --vars."
             )
         return default
@@ -254,27 +254,64 @@ class Renderer:
         if name in os.environ:
             return os.environ[name]
         if default is _MISSING:
-            raise _RenderError(
+            raise RenderError(
                 f"Environment variable `{name}` is not set and has no default.", hint=f"export {name}=..."
             )
         return default
 
     # ------------------------------------------------------------------ macros
 
-    def _load_macros(self, files: list[tuple[str, str]]) -> None:
-        for path, text in files:
+    def _load_macros(self, files: list[tuple[str, str, str]]) -> None:
+        for package, path, text in files:
             template = self._compile(preprocess_macros(text, path), path)
+            # A context on the live globals, so macros see every macro and package loaded after them;
+            # its vars hold private (``_name``) macros too, which a template module leaves out.
+            context = template.new_context(self.env.globals, shared=True)
             try:
-                module = template.make_module()
+                for _ in template.root_render_func(context):
+                    pass
             except jinja2.TemplateError as exc:
                 raise _compile_error(exc, path) from None
-            for name in dir(module):
-                macro = getattr(module, name)
+            macros = self.packages.setdefault(package, {})
+            for name, macro in context.vars.items():
                 if isinstance(macro, jinja2.runtime.Macro):
-                    self.macros[name] = _wrap_macro(macro)
+                    macro.dbt_package = package
+                    macros[name] = _wrap_macro(macro, path)
+        self.macros = {**self.packages[GLOBAL_PACKAGE], **self.packages.get(self.project_name, {})}
         self.env.globals.update(self.macros)
-        dbt_ns = {k: v for k, v in self.macros.items()}
-        self.env.globals["dbt"] = _Namespace(**dbt_ns)
+        for package, macros in self.packages.items():
+            self.env.globals[package] = Namespace(**macros)
+
+    def find_macro(self, name: str, package: str | None = None) -> Callable | None:
+        """``name`` in ``package``; unqualified: the root project, dbt's own, then any package."""
+        if package is not None:
+            return self.packages.get(package, {}).get(name)
+        found = self.macros.get(name)
+        if found is None:
+            found = next((m[name] for m in self.packages.values() if name in m), None)
+        return found
+
+    def dispatch(self, macro_name: str, macro_namespace: str | None = None) -> Callable:
+        """dbt's ``adapter.dispatch``: the first ``duckdb__``/``default__`` implementation in search order."""
+        if macro_namespace is None:
+            search: list[str | None] = [None]
+        else:
+            search = self.search_orders.get(macro_namespace) or (
+                [self.project_name, macro_namespace] if macro_namespace in self.packages else [None]
+            )
+        attempts = []
+        for package in search:
+            for prefix in ("duckdb", "default"):
+                name = f"{prefix}__{macro_name}"
+                found = self.macros.get(name) if package is None else self.packages.get(package, {}).get(name)
+                if package is None and found is None and macro_namespace == GLOBAL_PACKAGE:
+                    found = self.packages[GLOBAL_PACKAGE].get(name)
+                attempts.append(name if package is None else f"{package}.{name}")
+                if found is not None:
+                    return found
+        raise RenderError(f"No macro named `{macro_name}` for dispatch in namespace `{macro_namespace}`; "
+                          f"searched {', '.join(attempts)}.",
+                          hint="Define one of them, or install the package that does (meshkit deps).")  # fmt: skip
 
     # ------------------------------------------------------------------ templates
 
@@ -283,44 +320,78 @@ class Renderer:
         template = self._templates.get(key)
         if template is None:
             try:
-                code = self.env.compile(text, name=path, filename=path)
+                source = self.env.compile(text, name=path, filename=path, raw=True)
             except jinja2.TemplateSyntaxError as exc:
                 raise _compile_error(exc, path) from None
+            # Macros are dbt macros: ``return(...)`` ends the macro it is in, even for calls within one file.
+            code = compile(
+                source.replace("Macro(environment, ", "environment.dbt_macro(environment, "), path, "exec"
+            )
             template = self.env.template_class.from_code(self.env, code, self.env.globals, None)
             with self._lock:
                 self._templates[key] = template
         return template
 
-    def render(self, text: str, path: str, state: RenderState) -> str:
-        """Render ``text`` (from ``path``) for ``state.node``; fills ``state`` with config, refs, sources."""
-        previous = getattr(_state, "current", None)
-        _state.current = state
-        try:
-            fast = self._render_simple(text, path)
+    def render(self, text: str, path: str, state: RenderState, context: dict[str, Any] | None = None) -> str:
+        """Render ``text`` (from ``path``) for ``state.node``; fills ``state`` with config, refs, sources.
+
+        ``context`` adds names for this render only (``results`` of ``on-run-end``).
+        """
+        with rendering(state):
+            fast = None if context else self._render_simple(text, path)
             if fast is not None:
                 return fast
             template = self._compile(text, path)
             try:
-                return template.render()
-            except _Return as ret:
+                return template.render(context or {})
+            except Return as ret:
                 return str(ret.value)
             except ModelCompileError:
                 raise
-            except (
-                _RenderError,
-                jinja2.TemplateError,
-                TypeError,
-                ValueError,
-                AttributeError,
-                KeyError,
-            ) as exc:
+            except Exception as exc:  # any failure inside the project's Jinja is the project's error
                 raise _compile_error(exc, path) from None
-        finally:
-            _state.current = previous
 
-    def render_string(self, text: str, path: str, state: RenderState) -> str:
+    def call_macro(self, macro: Callable, state: RenderState, *args: Any, **kwargs: Any) -> Any:
+        """Call ``macro`` for ``state.node``; errors name the macro's file and line."""
+        path = getattr(macro, "path", "macros")
+        with rendering(state):
+            try:
+                return macro(*args, **kwargs)
+            except ModelCompileError:
+                raise
+            except Exception as exc:
+                raise _compile_error(exc, path) from None
+
+    def native(self, value: Any, path: str, state: RenderState) -> Any:
+        """A test argument as dbt renders it: ``ref('x')`` is a relation, ``{{ ... }}`` is evaluated."""
+        if isinstance(value, dict):
+            return {k: self.native(v, path, state) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.native(v, path, state) for v in value]
+        if not isinstance(value, str):
+            return value
+        if _LOOKS_LIKE_CALL.match(value):
+            value = "{{ " + value + " }}"
+        if "{" not in value:
+            return value
+        with rendering(state):
+            try:
+                single = _SINGLE_EXPRESSION.match(value)
+                if single:
+                    return self.env.compile_expression(single.group(1), undefined_to_none=False)()
+                text = self._compile(value, path).render()
+            except Exception as exc:
+                raise _compile_error(exc, path) from None
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    def render_string(
+        self, text: str, path: str, state: RenderState, context: dict[str, Any] | None = None
+    ) -> str:
         """Render a config string such as a hook (``{{ this }}``)."""
-        return self.render(text, path, state) if "{" in text else text
+        return self.render(text, path, state, context) if "{" in text else text
 
     def _render_simple(self, text: str, path: str) -> str | None:
         if "{%" in text or "{#" in text:
@@ -333,7 +404,7 @@ class Renderer:
             parts.append(text[pos : match.start()])
             try:
                 parts.append(value())
-            except _RenderError as exc:
+            except RenderError as exc:
                 raise _error(exc, path, text.count("\n", 0, match.start()) + 1) from None
             pos = match.end()
         parts.append(text[pos:])
@@ -349,7 +420,7 @@ class Renderer:
                 return (lambda: _ref(a)) if b is None else (lambda: _ref(a, b))
             return _MISSING if b is None else (lambda: _source(a, b))
         if expr.strip() == "this":
-            return lambda: str(_current().node.relation)
+            return lambda: str(current().node.relation)
         config = _CONFIG_CALL.match(expr)
         if config:
             kwargs = _literal_kwargs(config.group(1))
@@ -392,14 +463,30 @@ def _literal(node: ast.AST) -> Any:
     raise ValueError("not a literal")
 
 
-def _wrap_macro(macro: jinja2.runtime.Macro) -> Callable:
-    def call(*args, **kwargs):
+class _DbtMacro(jinja2.runtime.Macro):
+    """A macro whose ``{{ return(value) }}`` gives ``value`` to its caller, as in dbt."""
+
+    dbt_package = ""
+
+    def _invoke(self, arguments, autoescape):
+        overrides = getattr(getattr(_state, "current", None), "macro_overrides", None)
+        if overrides:
+            for key in (f"{self.dbt_package}.{self.name}", self.name):
+                if key in overrides:
+                    return overrides[key]
         try:
-            return Markup(macro(*args, **kwargs))
-        except _Return as ret:
+            return super()._invoke(arguments, autoescape)
+        except Return as ret:
             return ret.value
 
+
+def _wrap_macro(macro: jinja2.runtime.Macro, path: str) -> Callable:
+    def call(*args, **kwargs):
+        value = macro(*args, **kwargs)
+        return Markup(value) if type(value) is str else value
+
     call.__name__ = macro.name
+    call.path = path
     return call
 
 
@@ -407,11 +494,11 @@ def preprocess_macros(text: str, path: str) -> str:
     """dbt's block tags as plain Jinja: ``{% test x(...) %}`` becomes ``{% macro test_x(...) %}``; docs vanish."""
 
     def repl(match: re.Match) -> str:
-        tag, rest = match.group(1), match.group(2).strip()
+        left, tag, rest, right = match.group(1), match.group(2), match.group(3).strip(), match.group(4)
         if tag == "test":
-            return "{% macro test_" + rest + " %}"
+            return "{%" + left + " macro test_" + rest + " " + right + "%}"
         if tag == "endtest":
-            return "{% endmacro %}"
+            return "{%" + left + " endmacro " + right + "%}"
         if tag == "materialization":
             line = text.count("\n", 0, match.start()) + 1
             raise UnsupportedFeatureError("Custom materializations are not supported by meshkit.", where=f"{path}:{line}",
@@ -424,7 +511,7 @@ def preprocess_macros(text: str, path: str) -> str:
     )
 
 
-def _error(exc: _RenderError, path: str, line: int | None) -> ModelCompileError:
+def _error(exc: RenderError, path: str, line: int | None) -> ModelCompileError:
     where = f"{path}:{line}" if line else path
     cls = UnsupportedFeatureError if exc.unsupported else ModelCompileError
     return cls(exc.message, where=where, hint=exc.hint)
@@ -439,10 +526,13 @@ def _compile_error(exc: BaseException, path: str) -> ModelCompileError:
     tb = exc.__traceback__
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if not filename.endswith(".py") and filename != "<template>":
+        template = tb.tb_frame.f_globals.get("__jinja_template__")
+        if template is not None:
+            line, where_path = template.get_corresponding_lineno(tb.tb_lineno), filename
+        elif not filename.endswith(".py") and filename != "<template>":
             line, where_path = tb.tb_lineno, filename
         tb = tb.tb_next
-    if isinstance(exc, _RenderError):
+    if isinstance(exc, RenderError):
         return _error(exc, where_path, line)
     message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
     hint = (

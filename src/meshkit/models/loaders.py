@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshkit.models.configuration import config_for
+from meshkit.models.context import RenderState
 from meshkit.models.exceptions import ModelCompileError
 from meshkit.models.nodes import Node, Relation, Source
 from meshkit.models.properties import column_specs, test_specs
@@ -61,35 +62,39 @@ def resolve_relation_arg(project: Project, value: str, where: str) -> tuple[str,
     )
 
 
-def _clean(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return "__".join(_clean(v) for v in value)
-    if isinstance(value, dict):
-        return "__".join(f"{k}_{_clean(v)}" for k, v in value.items())
-    return re.sub(r"[^0-9a-zA-Z_]+", "_", str(value))
-
-
-def _test_name(test: str, target: str, column: str | None, args: dict[str, Any]) -> str:
-    flat = ([column] if column else []) + [_clean(v) for v in args.values()]
-    name = f"{test}_{target}" + ("_" + "__".join(flat) if flat else "")
-    if len(name) > 63:
-        digest = hashlib.md5(name.encode()).hexdigest()
-        name = f"{name[:30]}_{digest}"
-    return name
+def test_names(test: str, target: str, args: dict[str, Any]) -> tuple[str, str]:
+    """dbt's synthesized test names: ``(short, full)``; the short one is hashed past 63 characters."""
+    flat: list[str] = []
+    for key in sorted(args):
+        value = args[key]
+        parts = (
+            list(value.values())
+            if isinstance(value, dict)
+            else list(value)
+            if isinstance(value, list | tuple)
+            else [value]
+        )
+        flat += [re.sub(r"[^0-9a-zA-Z_]+", "_", str(p)) for p in parts]
+    identifier = f"{test}_{target}"
+    full = f"{identifier}_{'__'.join(flat)}"
+    if len(full) >= 64:
+        return f"{identifier[:30]}_{hashlib.md5(full.encode()).hexdigest()}", full
+    return full, full
 
 
 def add_tests(project: Project, props) -> None:
     """Generic data tests on models, seeds, snapshots and sources; singular tests got their deps at render."""
     tree = project.settings.get("data_tests") or project.settings.get("tests")
-    targets: list[tuple[str, str, list]] = []
+    renderer = project.renderer
+    targets: list[tuple[str, str, list, bool]] = []
     for key in ("models", "seeds", "snapshots"):
         for name, entry in props.resources[key].items():
             uid = project.by_name.get(name)
             if uid is not None and project.nodes[uid].resource_type + "s" == key:
-                targets.append((uid, name, test_specs(entry, entry["__where__"])))
+                targets.append((uid, name, test_specs(entry, entry["__where__"]), False))
     for uid, source in project.sources.items():
-        targets.append((uid, f"source_{source.source_name}_{source.name}", source.tests))
-    for attached, label, specs in targets:
+        targets.append((uid, f"{source.source_name}_{source.name}", source.tests, True))
+    for attached, label, specs, is_source in targets:
         where = (
             project.nodes[attached].yaml_where
             if attached in project.nodes
@@ -98,28 +103,45 @@ def add_tests(project: Project, props) -> None:
         for column, test, args, config in specs:
             args = dict(args)
             column = column or args.pop("column_name", None)
-            name = config.pop("name", None) or _test_name(test, label, column, args)
+            namespace, _, short = test.rpartition(".")
+            namespace = namespace or None
             depends = [attached]
+            kind = ("source_" if is_source else "") + (f"{namespace}_{short}" if namespace else short)
+            name_args = {**args, **({"column_name": column} if column else {})}
+            short_name, full_name = test_names(kind, label, name_args)
+            name = config.pop("name", None) or full_name
+            if "alias" not in config and short_name != full_name and name == full_name:
+                config["alias"] = short_name
+            path = where.split(":")[0]
+            node = Node("", "test", name, project.name, Path(project.root / path), path, fqn=[project.name, name],
+                        depends_on=depends, yaml_where=where)  # fmt: skip
+            config = renderer.native(config, where, RenderState(node, project._final_ref, project._source))
+            if config.get("enabled", True) in (False, "false", "False"):
+                continue
+            node.config = config_for("test", tree, project.name, [], config)
+            node.test = {"name": short, "namespace": namespace, "kwargs": args, "column_name": column,
+                         "attached": attached, "config": dict(config)}  # fmt: skip
             if test == "relationships":
                 if "to" not in args or "field" not in args:
                     raise ModelCompileError("A `relationships` test needs `to` and `field`.", where=where)
                 to_uid, to_rel = resolve_relation_arg(project, args["to"], where)
-                args = {**args, "to": to_rel}
+                node.test["kwargs"] = {**args, "to": to_rel}
                 depends.append(to_uid)
-            elif (
-                test not in ("not_null", "unique", "accepted_values")
-                and f"test_{test}" not in project.renderer.macros
-            ):
-                raise ModelCompileError(f"Unknown test `{test}`.", where=where,
-                                        hint=f"Define it with `{{% test {test}(model, column_name) %}}` in tests/generic/ or macros/.")  # fmt: skip
+            elif namespace or test not in ("not_null", "unique", "accepted_values"):
+                if renderer.find_macro(f"test_{short}", namespace) is None:
+                    raise ModelCompileError(f"Unknown test `{test}`.", where=where,
+                                            hint=f"Define it with `{{% test {short}(model, column_name) %}}` in tests/generic/ or macros/, "
+                                            "or install the package that has it (meshkit deps).")  # fmt: skip
+                state = RenderState(node, project._final_ref, project._source)
+                renderer.native(args, where, state)
+                for ref_name in state.refs:
+                    depends.append(project.by_name[ref_name])
+                for source_name, table in state.sources:
+                    depends.append(f"source.{project.name}.{source_name}.{table}")
             digest = hashlib.md5(f"{name}{args}{column}".encode()).hexdigest()[:10]
-            uid = f"test.{project.name}.{name}.{digest}"
-            path = Path(project.root / where.split(":")[0])
-            node = Node(uid, "test", name, project.name, path, where.split(":")[0],
-                        config=config_for("test", tree, project.name, [], config), fqn=[project.name, name],
-                        depends_on=depends, yaml_where=where,
-                        test={"name": test, "kwargs": args, "column_name": column, "attached": attached})  # fmt: skip
-            project.nodes[uid] = node
+            node.unique_id = f"test.{project.name}.{name}.{digest}"
+            node.depends_on = list(dict.fromkeys(depends))
+            project.nodes[node.unique_id] = node
 
 
 def add_unit_tests(project: Project, props) -> None:

@@ -47,6 +47,8 @@ def build_node(project: Project, wh: Warehouse, node: Node, *, full_refresh: boo
     if kind == "ephemeral":
         return BuildResult(message="EPHEMERAL")
     wh.ensure_schema(node.relation)
+    if node.needs_execute:
+        node.compiled = compile_node(project, node, project.render(node, warehouse=wh))
     try:
         if kind == "view":
             return _view(project, wh, node)
@@ -60,11 +62,14 @@ def build_node(project: Project, wh: Warehouse, node: Node, *, full_refresh: boo
                             hint="Use view, table, incremental or ephemeral.")  # fmt: skip
 
 
-def _hooks(project: Project, node: Node, cur, key: str) -> None:
+def run_hooks(project: Project, wh: Warehouse, node: Node, cur, key: str) -> None:
+    """Run the node's ``pre_hook``/``post_hook`` statements, rendered with ``execute`` true."""
     for hook in node.config.get(key, []):
         text = hook.get("sql", "") if isinstance(hook, dict) else str(hook)
         if text.strip():
-            cur.execute(project.render_hook(node, text))
+            sql = project.render_hook(node, text, wh)
+            if sql.strip():
+                cur.execute(sql)
 
 
 def _drop(cur, wh: Warehouse, relation: Relation) -> None:
@@ -76,11 +81,11 @@ def _drop(cur, wh: Warehouse, relation: Relation) -> None:
 def _view(project: Project, wh: Warehouse, node: Node) -> BuildResult:
     columns = check_contract(wh, node, node.compiled)
     with wh.transaction() as cur:
-        _hooks(project, node, cur, "pre_hook")
+        run_hooks(project, wh, node, cur, "pre_hook")
         if wh.kind(node.relation) == "table":
             cur.execute(f"DROP TABLE {node.relation.render()}")
         cur.execute(f"CREATE OR REPLACE VIEW {node.relation.render()} AS (\n{node.compiled}\n)")
-        _hooks(project, node, cur, "post_hook")
+        run_hooks(project, wh, node, cur, "post_hook")
     wh.set_kind(node.relation, "view")
     return BuildResult(0, "CREATE VIEW", columns or wh.columns(node.relation), node.compiled)
 
@@ -113,12 +118,12 @@ def _create_table(wh: Warehouse, cur, node: Node, relation: Relation, sql: str) 
 def _table(project: Project, wh: Warehouse, node: Node, sql: str) -> BuildResult:
     tmp = node.relation.with_identifier(node.relation.identifier + TMP_SUFFIX)
     with wh.transaction() as cur:
-        _hooks(project, node, cur, "pre_hook")
+        run_hooks(project, wh, node, cur, "pre_hook")
         cur.execute(f"DROP TABLE IF EXISTS {tmp.render()}")
         rows = _create_table(wh, cur, node, tmp, sql)
         _drop(cur, wh, node.relation)
         cur.execute(f"ALTER TABLE {tmp.render()} RENAME TO {quote(node.relation.identifier)}")
-        _hooks(project, node, cur, "post_hook")
+        run_hooks(project, wh, node, cur, "post_hook")
     wh.set_kind(node.relation, "table")
     return BuildResult(rows, f"CREATE TABLE ({rows} rows)", wh.columns(node.relation), sql)
 
@@ -144,11 +149,11 @@ def _incremental(project: Project, wh: Warehouse, node: Node, full_refresh: bool
                                 hint=f"Use one of: {', '.join(ON_SCHEMA_CHANGE)}.")  # fmt: skip
     if full_refresh or node.config.get("full_refresh") or wh.kind(node.relation) != "table":
         return _table(project, wh, node, node.compiled)
-    sql = compile_node(project, node, project.render(node, is_incremental=True))
+    sql = compile_node(project, node, project.render(node, is_incremental=True, warehouse=wh))
     rel = node.relation.render()
     tmp = f'"__mk_incr_{node.relation.identifier}"'
     with wh.transaction() as cur:
-        _hooks(project, node, cur, "pre_hook")
+        run_hooks(project, wh, node, cur, "pre_hook")
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS (\n{sql}\n)")
         new_cols = wh.columns(f"SELECT * FROM {tmp}")
         old_cols = wh.columns(node.relation)
@@ -167,7 +172,7 @@ def _incremental(project: Project, wh: Warehouse, node: Node, full_refresh: bool
                 cur.execute(f"DELETE FROM {rel} AS d WHERE EXISTS (SELECT 1 FROM {tmp} AS s WHERE {match})")
             rows = cur.execute(f"INSERT INTO {rel} ({names}) SELECT {names} FROM {tmp}").fetchone()[0]
         cur.execute(f"DROP TABLE {tmp}")
-        _hooks(project, node, cur, "post_hook")
+        run_hooks(project, wh, node, cur, "post_hook")
     return BuildResult(rows, f"{strategy.upper()} ({rows} rows)", wh.columns(node.relation), sql)
 
 

@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import manifest, read_state, run_results, write_json, write_state
 from meshkit.models.compile import compile_project
+from meshkit.models.hooks import run_project_hooks
 from meshkit.models.lineage import LineageIndex, table_edges
 from meshkit.models.project import Project, load_project
 from meshkit.models.runner import ERROR_STATUSES, BuildOptions, NodeResult, Runner, summarize
@@ -46,9 +49,9 @@ class BuildReport:
 
 
 def open_project(meshkit: Meshkit, project_dir: str | Path | None = None, *, target: str | None = None,
-                 vars: dict[str, Any] | None = None) -> Project:  # fmt: skip
+                 vars: dict[str, Any] | None = None, flags: dict[str, Any] | None = None) -> Project:  # fmt: skip
     """Load and compile the project (a dbt project folder, or the workspace's ``models/``)."""
-    project = load_project(project_dir, meshkit=meshkit, target=target, vars=vars)
+    project = load_project(project_dir, meshkit=meshkit, target=target, vars=vars, flags=flags)
     compile_project(project)
     return project
 
@@ -100,9 +103,12 @@ class _Recorder:
             self.meshkit.runs.save_step(self.run, step)
             if self.hooked and result.status == "success" and node.materialized != "ephemeral":
                 cur = cur or self.wh.connection.cursor()
-                schema = (
-                    cur.execute(f"SELECT * FROM {node.relation.render()} LIMIT 0").to_arrow_table().schema
-                )
+                try:
+                    schema = (
+                        cur.execute(f"SELECT * FROM {node.relation.render()} LIMIT 0").to_arrow_table().schema
+                    )
+                except duckdb.CatalogException:  # a post-hook dropped it: nothing was written
+                    continue
                 self.meshkit.pm.hook.dataset_written(meshkit=self.meshkit, run=self.run,
                                                      dataset=f"{self.wh.store_name}/{node.relation.asset}",
                                                      rows=result.rows, schema=schema)  # fmt: skip
@@ -174,7 +180,9 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
     error: str | None = None
     results: list[NodeResult] = []
     try:
+        run_project_hooks(project, wh, "on-run-start")
         results = Runner(project, wh, previous=previous, on_result=record).run(options)
+        run_project_hooks(project, wh, "on-run-end", results)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,20 @@ def quote(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class Relation:
-    """A database relation, rendered ``"database"."schema"."identifier"`` as dbt-duckdb does."""
+class Relation(Mapping):
+    """A database relation, rendered ``"database"."schema"."identifier"`` as dbt-duckdb does.
+
+    Like dbt's relations it is also a mapping (``relation.get('metadata')``), which macros test.
+    """
 
     database: str | None
     schema: str
     identifier: str
+    #: ``"table"``, ``"view"`` or ``None`` when unknown (dbt's ``relation.type``).
+    type: str | None = field(default=None, compare=False)
+    #: Which parts ``render`` writes (dbt's ``relation.include(...)``).
+    include_database: bool = field(default=True, compare=False)
+    include_schema: bool = field(default=True, compare=False)
 
     @property
     def name(self) -> str:
@@ -28,12 +37,45 @@ class Relation:
     def table(self) -> str:
         return self.identifier
 
+    @property
+    def is_table(self) -> bool:
+        return self.type == "table"
+
+    @property
+    def is_view(self) -> bool:
+        return self.type == "view"
+
+    is_cte = False
+    is_materialized_view = False
+
     def render(self) -> str:
-        parts = [p for p in (self.database, self.schema, self.identifier) if p]
-        return ".".join(quote(p) for p in parts)
+        parts = [
+            self.database if self.include_database else None,
+            self.schema if self.include_schema else None,
+            self.identifier,
+        ]
+        return ".".join(quote(p) for p in parts if p)
 
     def with_identifier(self, identifier: str) -> Relation:
         return Relation(self.database, self.schema, identifier)
+
+    def include(
+        self, database: bool | None = None, schema: bool | None = None, identifier: bool = True
+    ) -> Relation:
+        """dbt's ``relation.include``: the same relation rendered with or without its database/schema."""
+        return replace(self, include_database=self.include_database if database is None else database,
+                       include_schema=self.include_schema if schema is None else schema)  # fmt: skip
+
+    def incorporate(self, path: dict[str, Any] | None = None, type: str | None = None, **_: Any) -> Relation:
+        """dbt's ``relation.incorporate``: change parts of the path and the type."""
+        path = {k: v for k, v in (path or {}).items() if v is not None}
+        return replace(self, database=path.get("database", self.database), schema=path.get("schema", self.schema),
+                       identifier=path.get("identifier", self.identifier), type=type or self.type)  # fmt: skip
+
+    def quote(
+        self, database: bool | None = None, schema: bool | None = None, identifier: bool | None = None
+    ) -> Relation:
+        return self
 
     @property
     def asset(self) -> str:
@@ -45,6 +87,43 @@ class Relation:
 
     def __html__(self) -> str:
         return self.render()
+
+    _KEYS = ("path", "type", "metadata")
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "metadata":
+            return {"type": "DuckDBRelation"}
+        if key == "path":
+            return {"database": self.database, "schema": self.schema, "identifier": self.identifier}
+        if key == "type":
+            return self.type
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
+
+
+@dataclass(frozen=True)
+class PendingRef(Relation):
+    """``ref`` while the project loads: renders as a token replaced once every relation is final."""
+
+    ref_name: str = ""
+
+    def render(self) -> str:
+        return f"\x00ref:{self.ref_name}\x00"
+
+
+@dataclass(frozen=True)
+class CteRelation(Relation):
+    """An ephemeral model as its CTE (``__dbt__cte__name``)."""
+
+    is_cte = True
+
+    def render(self) -> str:
+        return self.identifier
 
 
 @dataclass
@@ -99,6 +178,8 @@ class Node:
     unit: dict[str, Any] | None = None
     #: Line in ``raw_code`` where the SQL of a file starts (snapshot blocks start later).
     line_offset: int = 0
+    #: Its Jinja reads ``execute`` or the database: rendered again when it runs.
+    needs_execute: bool = False
 
     @property
     def materialized(self) -> str:
@@ -122,7 +203,9 @@ class Node:
         return {"name": self.name, "unique_id": self.unique_id, "resource_type": self.resource_type,
                 "config": self.config, "original_file_path": self.original_file_path, "columns": self.columns,
                 "tags": self.config.get("tags", []), "schema": self.relation.schema if self.relation else None,
-                "alias": self.relation.identifier if self.relation else self.name}  # fmt: skip
+                "alias": self.relation.identifier if self.relation else self.name, "fqn": self.fqn,
+                "package_name": self.package_name, "path": self.original_file_path, "version": None,
+                "database": self.relation.database if self.relation else None, "raw_code": self.raw_code}  # fmt: skip
 
     @property
     def where(self) -> str:

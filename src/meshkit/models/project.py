@@ -10,14 +10,19 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import yaml
+
 from meshkit.models.configuration import config_for, merge_config
+from meshkit.models.context import RenderError, RenderState, rendering
 from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
-from meshkit.models.jinja import Renderer, RenderState, _RenderError
-from meshkit.models.nodes import Node, Relation, Source
+from meshkit.models.jinja import GLOBAL_PACKAGE, Renderer
+from meshkit.models.nodes import Node, PendingRef, Relation, Source
+from meshkit.models.packages import Package, load_packages
 from meshkit.models.properties import column_specs, load_properties, read_yaml
 
 _REF_TOKEN = re.compile("\x00ref:([^\x00]*)\x00")
@@ -55,6 +60,8 @@ class Project:
     sources: dict[str, Source] = field(default_factory=dict)
     #: ``ref`` name -> unique id.
     by_name: dict[str, str] = field(default_factory=dict)
+    #: The dbt packages it uses (``dbt_packages/`` and local ones).
+    packages: list[Package] = field(default_factory=list)
 
     def node(self, name_or_id: str) -> Node:
         """A node by unique id or by ``ref`` name."""
@@ -69,42 +76,49 @@ class Project:
         node = self.nodes.get(uid)
         return node.relation if node is not None else self.sources[uid].relation
 
-    def render(self, node: Node, *, is_incremental: bool = False, ref=None, source=None) -> str:
-        """Render ``node`` again (at run time, for ``is_incremental()`` or unit-test fixtures)."""
+    def render(self, node: Node, *, is_incremental: bool = False, ref=None, source=None, warehouse=None,
+               context: dict[str, Any] | None = None, macro_overrides: dict[str, Any] | None = None) -> str:  # fmt: skip
+        """Render ``node`` again (at run time: ``is_incremental()``, ``execute``, unit-test fixtures)."""
         state = RenderState(node, ref or self._final_ref, source or self._source, is_incremental=is_incremental,
-                            config={})  # fmt: skip
-        sql = self.renderer.render(node.raw_code, node.original_file_path, state)
+                            execute=warehouse is not None, warehouse=warehouse, macro_overrides=macro_overrides or {})  # fmt: skip
+        sql = self.renderer.render(node.raw_code, node.original_file_path, state, context)
         return sql[len("\n" * node.line_offset) :] if node.line_offset else sql
 
-    def render_hook(self, node: Node, text: str) -> str:
-        state = RenderState(node, self._final_ref, self._source)
-        return self.renderer.render_string(text, node.original_file_path, state)
+    def render_hook(
+        self, node: Node, text: str, warehouse=None, context: dict[str, Any] | None = None
+    ) -> str:
+        state = RenderState(
+            node, self._final_ref, self._source, execute=warehouse is not None, warehouse=warehouse
+        )
+        return self.renderer.render_string(text, node.original_file_path, state, context)
 
     # ------------------------------------------------------------------ resolution
 
-    def _placeholder_ref(self, name: str, node: Node) -> str:
+    def _placeholder_ref(self, name: str, node: Node) -> PendingRef:
         if name not in self.by_name:
-            raise _RenderError(f"`ref('{name}')` names no model, seed or snapshot of this project.",
-                               hint="Check the name, or add the model.")  # fmt: skip
-        return f"\x00ref:{name}\x00"
+            raise RenderError(f"`ref('{name}')` names no model, seed or snapshot of this project.",
+                              hint="Check the name, or add the model.")  # fmt: skip
+        rel = self.nodes[self.by_name[name]].relation
+        return PendingRef(rel.database, rel.schema, rel.identifier, ref_name=name)
 
-    def _final_ref(self, name: str, node: Node) -> str:
+    def _final_ref(self, name: str, node: Node) -> Relation | str:
         if name not in self.by_name:
-            raise _RenderError(f"`ref('{name}')` names no model, seed or snapshot of this project.")
+            raise RenderError(f"`ref('{name}')` names no model, seed or snapshot of this project.")
         target = self.nodes[self.by_name[name]]
-        return (
-            f"__dbt__cte__{target.name}" if target.materialized == "ephemeral" else target.relation.render()
-        )
+        if target.materialized == "ephemeral":
+            return f"__dbt__cte__{target.name}"
+        kind = "view" if target.materialized == "view" else "table"
+        return replace(target.relation, type=kind)
 
-    def _source(self, source_name: str, table_name: str, node: Node) -> str:
+    def _source(self, source_name: str, table_name: str, node: Node) -> Relation:
         uid = f"source.{self.name}.{source_name}.{table_name}"
         if uid not in self.sources:
-            raise _RenderError(f"`source('{source_name}', '{table_name}')` is not declared.",
+            raise RenderError(f"`source('{source_name}', '{table_name}')` is not declared.",
                                hint="Declare it under `sources:` in a properties YAML file.")  # fmt: skip
-        return self.sources[uid].relation.render()
+        return self.sources[uid].relation
 
     def resolve_placeholders(self, sql: str) -> str:
-        return _REF_TOKEN.sub(lambda m: self._final_ref(m.group(1), None), sql) if "\x00" in sql else sql
+        return _REF_TOKEN.sub(lambda m: str(self._final_ref(m.group(1), None)), sql) if "\x00" in sql else sql
 
 
 # ---------------------------------------------------------------------------- settings and profile
@@ -121,16 +135,55 @@ def find_project_root(path: str | Path | None, workspace_root: Path | None = Non
     return root, "workspace"
 
 
-def _dbt_settings(root: Path) -> dict[str, Any]:
+def dbt_settings(root: Path) -> dict[str, Any]:
     settings, _ = read_yaml(root / "dbt_project.yml", "dbt_project.yml")
     settings = settings or {}
-    for key in ("on-run-start", "on-run-end"):
-        if settings.get(key):
-            raise UnsupportedFeatureError(f"`{key}` hooks are not supported.", where="dbt_project.yml",
-                                          hint="Move the SQL into a model's pre_hook/post_hook.")  # fmt: skip
     if "name" not in settings:
         raise ModelCompileError("dbt_project.yml has no `name`.", where="dbt_project.yml")
     return {**WORKSPACE_DEFAULTS, "test-paths": ["tests"], **settings}
+
+
+_UNRENDERED = {
+    "pre-hook",
+    "post-hook",
+    "+pre-hook",
+    "+post-hook",
+    "pre_hook",
+    "post_hook",
+    "+pre_hook",
+    "+post_hook",
+}
+
+
+def yaml_renderer(vars: dict[str, Any], target: dict[str, Any], where: str):
+    """Render the Jinja in YAML values (``profiles.yml``, ``dbt_project.yml``) as dbt does: ``env_var``,
+    ``var`` and ``target``; hooks stay unrendered until they run."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.globals.update(env_var=Renderer._env_var, var=lambda name, default=None: vars.get(name, default),
+                       target=target)  # fmt: skip
+    env.filters.update(as_number=lambda v: float(v) if "." in str(v) else int(v), as_bool=lambda v: str(v).lower() == "true",
+                       as_native=lambda v: v, as_text=str)  # fmt: skip
+
+    def rendered(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v if k in _UNRENDERED else rendered(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rendered(v) for v in value]
+        if isinstance(value, str) and "{" in value:
+            try:
+                with rendering(RenderState(None, None, None)):
+                    text = env.from_string(value).render()
+            except (RenderError, jinja2.TemplateError) as exc:
+                raise ModelCompileError(
+                    f"Cannot render `{value}`: {getattr(exc, 'message', exc)}.", where=where
+                ) from None
+            try:
+                return yaml.safe_load(text) if text.strip() else text
+            except yaml.YAMLError:
+                return text
+        return value
+
+    return rendered
 
 
 def _dbt_profile(root: Path, settings: dict[str, Any], target: str | None, renderer_vars: dict) -> Profile:
@@ -140,24 +193,19 @@ def _dbt_profile(root: Path, settings: dict[str, Any], target: str | None, rende
     if path is None:
         raise ModelCompileError("No profiles.yml found (looked in DBT_PROFILES_DIR, the project and ~/.dbt).",
                                 hint="Add a profiles.yml with a duckdb target next to dbt_project.yml.")  # fmt: skip
-    text = (
-        Renderer(vars=renderer_vars, target={}, project_name=settings["name"])
-        .env.from_string(path.read_text())
-        .render()
-    )
-    import yaml
-
-    profiles = yaml.safe_load(text) or {}
+    profiles, _ = read_yaml(path, str(path))
     profile_name = settings.get("profile", settings["name"])
-    profile = profiles.get(profile_name)
+    profile = (profiles or {}).get(profile_name)
     if not profile:
         raise ModelCompileError(f"Profile `{profile_name}` is not in {path}.", where=str(path))
-    target_name = target or profile.get("target", "dev")
+    rendered = yaml_renderer(renderer_vars, {}, str(path))
+    target_name = target or rendered(profile.get("target", "dev"))
     output = (profile.get("outputs") or {}).get(target_name)
     if output is None:
         raise ModelCompileError(
             f"Target `{target_name}` is not in profile `{profile_name}`.", where=str(path)
         )
+    output = rendered(output)
     if output.get("type") != "duckdb":
         raise UnsupportedFeatureError(
             f"Target `{target_name}` is of type `{output.get('type')}`; only duckdb runs here.",
@@ -185,14 +233,23 @@ WORKSPACE_DEFAULTS = {"model-paths": ["models"], "seed-paths": ["seeds"], "snaps
 
 
 def load_project(path: str | Path | None = None, *, meshkit=None, target: str | None = None,
-                 vars: dict[str, Any] | None = None) -> Project:  # fmt: skip
-    """Load and render the project at ``path`` (a dbt project) or the workspace's ``models/``."""
+                 vars: dict[str, Any] | None = None, flags: dict[str, Any] | None = None) -> Project:  # fmt: skip
+    """Load and render the project at ``path`` (a dbt project) or the workspace's ``models/``.
+
+    ``flags`` are dbt's ``flags`` of the command (``WHICH``, ``FULL_REFRESH``).
+    """
     root, kind = find_project_root(path, meshkit.workspace.root if meshkit is not None else None)
+    packages: list[Package] = []
     if kind == "dbt":
-        settings = _dbt_settings(root)
+        settings = dbt_settings(root)
         project_vars = {**(settings.get("vars") or {}), **(vars or {})}
         profile = _dbt_profile(root, settings, target, project_vars)
+        rendered = yaml_renderer(project_vars, profile.as_target(), "dbt_project.yml")
+        for key in ("models", "seeds", "snapshots", "data_tests", "tests", "sources"):
+            if settings.get(key):
+                settings[key] = rendered(settings[key])
         target_dir = root / settings.get("target-path", "target")
+        packages = load_packages(root, settings)
     else:
         ws = meshkit.workspace if meshkit is not None else None
         settings = {
@@ -208,18 +265,38 @@ def load_project(path: str | Path | None = None, *, meshkit=None, target: str | 
         profile = Profile(db_path, database, settings.get("schema", "main"), 0, "workspace", settings["name"])
         target_dir = (ws.state_dir if ws else root / ".meshkit") / "target"
     macro_files = []
-    for folder in [
-        *settings.get("macro-paths", ["macros"]),
-        *(f"{t}/generic" for t in settings.get("test-paths", ["tests"])),
+    for package, base, pkg_settings in [
+        *((p.name, p.root, p.settings) for p in packages),
+        (settings["name"], root, settings),
     ]:
-        for file in sorted((root / folder).rglob("*.sql")):
-            macro_files.append((str(file.relative_to(root)), file.read_text()))
-    renderer = Renderer(
-        vars=project_vars, target=profile.as_target(), project_name=settings["name"], macro_files=macro_files
-    )
+        folders = [*pkg_settings.get("macro-paths", ["macros"]),
+                   *(f"{t}/generic" for t in pkg_settings.get("test-paths", ["tests"]))]  # fmt: skip
+        for folder in folders:
+            for file in sorted((base / folder).rglob("*.sql")):
+                macro_files.append((package, os.path.relpath(file, root), file.read_text()))
+    renderer = Renderer(vars=project_vars, target=profile.as_target(), project_name=settings["name"],
+                        macro_files=macro_files, dispatch=settings.get("dispatch") or (), flags=flags)  # fmt: skip
     project = Project(root, settings["name"], kind, profile, target_dir, settings, renderer)
+    project.packages = packages
     _Loader(project).load()
+    renderer.env.globals["graph"] = graph_context(project)
     return project
+
+
+def graph_context(project: Project) -> Any:
+    """dbt's ``graph``: ``graph.nodes`` and ``graph.sources`` by unique id, as dicts macros read."""
+    from meshkit.models.jinja import Namespace
+
+    nodes = {uid: {**n.context_model, "depends_on": {"nodes": list(n.depends_on), "macros": []}, "refs": list(n.refs),
+                   "sources": [list(s) for s in n.sources], "description": n.description}
+             for uid, n in project.nodes.items()}  # fmt: skip
+    sources = {uid: {"unique_id": uid, "name": s.name, "source_name": s.source_name, "resource_type": "source",
+                     "database": s.relation.database, "schema": s.relation.schema, "identifier": s.relation.identifier,
+                     "package_name": project.name, "meta": s.meta, "columns": s.columns, "description": s.description,
+                     "loaded_at_field": s.loaded_at_field, "freshness": s.freshness}
+               for uid, s in project.sources.items()}  # fmt: skip
+    return Namespace(nodes=nodes, sources=sources, exposures={}, metrics={}, groups={}, semantic_models={},
+                      saved_queries={})  # fmt: skip
 
 
 class _Loader:
@@ -275,7 +352,7 @@ class _Loader:
             out += [
                 ("test", f, f.stem, f.read_text(), 0)
                 for f in sorted(base.rglob("*.sql"))
-                if "generic" not in f.relative_to(base).parts[:-1]
+                if not {"generic", "fixtures"} & set(f.relative_to(base).parts[:-1])
             ]
         return out
 
@@ -301,7 +378,7 @@ class _Loader:
             resource
         ]
         tree = self.s.get(tree_key) or (self.s.get("tests") if resource == "test" else None)
-        config = config_for(resource, tree, p.name, parts, entry.get("config") or {})
+        config = config_for(resource, tree, p.name, [*parts, name], entry.get("config") or {})
         uid = f"{resource}.{p.name}.{name}"
         if uid in p.nodes:
             raise ModelCompileError(
@@ -332,18 +409,27 @@ class _Loader:
         self._add("snapshot", rel_file, entry["name"], body, 0, props)
 
     def _relation(self, node: Node) -> Relation:
+        """Database, schema and alias from the ``generate_*_name`` macros (the project's overrides included)."""
         c, prof = node.config, self.p.profile
-        if node.resource_type == "snapshot" and c.get("target_schema"):
-            schema = c["target_schema"]
-        else:
-            custom = c.get("schema")
-            schema = (
-                prof.schema
-                if custom is None
-                else str(self.p.renderer.macros["generate_schema_name"](custom, None)).strip()
-            )
-        database = c.get("target_database") or c.get("database") or prof.database
-        return Relation(database, schema, c.get("alias") or node.name)
+        database = self._generated("database", c.get("database"), node) or prof.database
+        schema = self._generated("schema", c.get("schema"), node)
+        if node.resource_type == "snapshot":
+            database = c.get("target_database") or database
+            schema = c.get("target_schema") or schema
+        return Relation(database, schema, self._generated("alias", c.get("alias"), node))
+
+    def _generated(self, part: str, custom: Any, node: Node) -> str:
+        r, prof = self.p.renderer, self.p.profile
+        macro = r.macros[f"generate_{part}_name"]
+        if macro is r.packages[GLOBAL_PACKAGE][f"generate_{part}_name"]:  # dbt's own: no need for Jinja
+            if part == "schema":
+                return prof.schema if custom is None else f"{prof.schema}_{str(custom).strip()}"
+            if part == "database":
+                return prof.database if custom is None else str(custom).strip()
+            return str(custom).strip() if custom else node.name
+        state = RenderState(node, self.p._placeholder_ref, self.p._source)
+        value = r.call_macro(macro, state, custom, node.context_model)
+        return str(value).strip()
 
     def _render_all(self) -> None:
         p = self.p
@@ -355,6 +441,7 @@ class _Loader:
             if node.line_offset:
                 node.rendered = node.rendered[node.line_offset :]
             node.refs, node.sources = state.refs, state.sources
+            node.needs_execute = state.uses_execute
             if state.config:
                 node.config = merge_config(node.config, state.config)
                 node.relation = self._relation(node)

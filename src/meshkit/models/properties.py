@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
+from meshkit.models.exceptions import ModelCompileError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 RESOURCE_KEYS = ("models", "seeds", "snapshots")
@@ -151,10 +151,6 @@ def _split_test(spec: Any, where: str) -> tuple[str, dict[str, Any]]:
             where=where,
             hint="Write `- not_null` or `- accepted_values: {values: [...]}`.",
         )
-    if "." in name:
-        package = name.split(".", 1)[0]
-        if package != "dbt":
-            raise UnsupportedFeatureError(f"Test `{name}` comes from package `{package}`; packages are not supported.",
-                                          where=where, hint="Copy the test into the project's tests/generic/ folder.")  # fmt: skip
+    if name.startswith("dbt."):
         name = name.split(".", 1)[1]
     return name, args

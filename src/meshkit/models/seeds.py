@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from meshkit.models.materialize import TMP_SUFFIX, BuildResult, _drop
+from meshkit.models.materialize import TMP_SUFFIX, BuildResult, _drop, run_hooks
 from meshkit.models.nodes import Node, quote
 from meshkit.models.warehouse import Warehouse, run_error
 
@@ -83,11 +83,14 @@ def build_seed(project: Project, wh: Warehouse, node: Node, *, full_refresh: boo
             select.append(f"CAST({value} AS {col_type}) AS {c}")
         sql = f"SELECT {', '.join(select)} FROM {source}"
         with wh.transaction() as cur:
+            run_hooks(project, wh, node, cur, "pre_hook")
             cur.execute(f"DROP TABLE IF EXISTS {tmp.render()}")
             rows = cur.execute(f"CREATE TABLE {tmp.render()} AS {sql}").fetchone()[0]
             _drop(cur, wh, node.relation)
             cur.execute(f"ALTER TABLE {tmp.render()} RENAME TO {quote(node.relation.identifier)}")
+            wh.set_kind(node.relation, "table")
+            columns = wh.columns(node.relation)
+            run_hooks(project, wh, node, cur, "post_hook")
     except duckdb.Error as exc:
         raise run_error(exc, node) from None
-    wh.set_kind(node.relation, "table")
-    return BuildResult(rows, f"INSERT {rows}", wh.columns(node.relation), sql)
+    return BuildResult(rows, f"INSERT {rows}", columns, sql)

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from meshkit.core.errors import MeshkitError
 from meshkit.models.compile import strip_sql
+from meshkit.models.context import RenderError
 from meshkit.models.datatests import TestOutcome
 from meshkit.models.exceptions import ModelCompileError
-from meshkit.models.nodes import Node, quote
+from meshkit.models.nodes import Node, Relation, quote
 from meshkit.models.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -83,6 +85,19 @@ def fixture_sql(
     return "\nUNION ALL BY NAME\n".join(selects) if len(selects) > 1 else selects[0]
 
 
+class _Fixtures:
+    """The unit test's own database, as the warehouse ``run_query`` and the adapter read."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection):
+        self.connection = connection
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.connection
+
+    def forget(self, relation: Relation) -> None:
+        pass
+
+
 def run_unit_test(project: Project, wh: Warehouse | None, node: Node) -> TestOutcome:
     """Run one unit test; a failure lists the rows that differ."""
     spec, where = node.unit, node.yaml_where or node.original_file_path
@@ -117,28 +132,26 @@ def run_unit_test(project: Project, wh: Warehouse | None, node: Node) -> TestOut
             con.execute(f"CREATE TABLE {table} AS {fixture_sql(_rows(given, where), types)}")
             inputs[key] = table
 
-        def ref(name: str, _node) -> str:
+        def ref(name: str, _node) -> Relation:
             if f"ref:{name}" not in inputs:
-                from meshkit.models.jinja import _RenderError
+                raise RenderError(f"Unit test `{node.name}` gives no input for `ref('{name}')`.",
+                                  hint="Add it under `given:`.")  # fmt: skip
+            return Relation(None, "", inputs[f"ref:{name}"])
 
-                raise _RenderError(f"Unit test `{node.name}` gives no input for `ref('{name}')`.",
-                                   hint="Add it under `given:`.")  # fmt: skip
-            return inputs[f"ref:{name}"]
-
-        def source(src: str, table: str, _node) -> str:
+        def source(src: str, table: str, _node) -> Relation:
             if f"source:{src}.{table}" not in inputs:
-                from meshkit.models.jinja import _RenderError
-
-                raise _RenderError(f"Unit test `{node.name}` gives no input for `source('{src}', '{table}')`.",
-                                   hint="Add it under `given:`.")  # fmt: skip
-            return inputs[f"source:{src}.{table}"]
+                raise RenderError(f"Unit test `{node.name}` gives no input for `source('{src}', '{table}')`.",
+                                  hint="Add it under `given:`.")  # fmt: skip
+            return Relation(None, "", inputs[f"source:{src}.{table}"])
 
         overrides = spec.get("overrides") or {}
         saved_vars = dict(project.renderer.vars)
         project.renderer.vars.update(overrides.get("vars") or {})
         try:
-            incremental = bool((overrides.get("macros") or {}).get("is_incremental"))
-            sql = strip_sql(project.render(model, is_incremental=incremental, ref=ref, source=source))
+            macros = dict(overrides.get("macros") or {})
+            incremental = bool(macros.pop("is_incremental", False))
+            sql = strip_sql(project.render(model, is_incremental=incremental, ref=ref, source=source,
+                                           warehouse=_Fixtures(con), macro_overrides=macros))  # fmt: skip
         finally:
             project.renderer.vars.clear()
             project.renderer.vars.update(saved_vars)
@@ -163,6 +176,8 @@ def run_unit_test(project: Project, wh: Warehouse | None, node: Node) -> TestOut
         rows = con.execute(f"SELECT * FROM ({diff}) LIMIT 20").fetchall()
     except duckdb.Error as exc:
         return TestOutcome("error", None, f"{type(exc).__name__}: {exc}".replace("\n", " "))
+    except MeshkitError as exc:  # the model's Jinja failed: the test errors, naming the file and line
+        return TestOutcome("error", None, str(exc))
     finally:
         con.close()
     if not rows:

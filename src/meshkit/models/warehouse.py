@@ -63,6 +63,19 @@ class Warehouse:
             else:
                 relations[self._key(relation)] = kind
 
+    def forget(self, relation: Relation) -> None:
+        """Look ``relation`` up in the database next time (a macro created or dropped it)."""
+        with self._lock:
+            if self._relations is not None:
+                row = self.cursor().execute(
+                    "SELECT 'table' FROM duckdb_tables() WHERE lower(database_name) = lower(?) AND lower(schema_name) = lower(?) "
+                    "AND lower(table_name) = lower(?) UNION ALL SELECT 'view' FROM duckdb_views() WHERE lower(database_name) = lower(?) "
+                    "AND lower(schema_name) = lower(?) AND lower(view_name) = lower(?)", [*self._key(relation)] * 2).fetchone()  # fmt: skip
+                if row is None:
+                    self._relations.pop(self._key(relation), None)
+                else:
+                    self._relations[self._key(relation)] = row[0]
+
     def _key(self, relation: Relation) -> tuple[str, str, str]:
         return ((relation.database or "").lower(), relation.schema.lower(), relation.identifier.lower())
 

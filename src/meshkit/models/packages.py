@@ -1,0 +1,254 @@
+"""dbt packages: ``packages.yml`` / ``dependencies.yml``, installed into ``dbt_packages/`` as ``dbt deps`` does.
+
+``local:`` packages need no install: they load from their folder (``meshkit deps`` links them into
+``dbt_packages/`` all the same). ``git:``, hub (``package:``) and ``tarball:`` packages are fetched
+by ``meshkit deps``, which needs the network; a project whose ``dbt_packages/`` is already filled
+loads without it. Each installed package is a dbt project whose macros, generic tests and
+``dispatch`` implementations the root project can call.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from meshkit.core.errors import UserError
+from meshkit.models.exceptions import ModelCompileError
+from meshkit.models.properties import read_yaml
+
+HUB = "https://hub.getdbt.com/api/v1"
+SPEC_FILES = ("packages.yml", "dependencies.yml")
+
+
+@dataclass
+class Package:
+    """An installed (or local) package: its name, folder and ``dbt_project.yml`` settings."""
+
+    name: str
+    root: Path
+    settings: dict[str, Any]
+
+
+def install_path(root: Path, settings: dict[str, Any]) -> Path:
+    return root / settings.get("packages-install-path", "dbt_packages")
+
+
+def read_specs(root: Path) -> tuple[list[dict[str, Any]], str]:
+    """The ``packages:`` entries of the project at ``root`` and the file they come from."""
+    for name in SPEC_FILES:
+        path = root / name
+        if path.is_file():
+            data, _ = read_yaml(path, name)
+            entries = (data or {}).get("packages") or []
+            if not isinstance(entries, list):
+                raise ModelCompileError("`packages:` must be a list.", where=name)
+            return entries, name
+    return [], ""
+
+
+def _settings(folder: Path, where: str) -> dict[str, Any]:
+    if not (folder / "dbt_project.yml").is_file():
+        raise ModelCompileError(f"`{folder}` is not a dbt package (no dbt_project.yml).", where=where,
+                                hint="Point the entry at the package's folder.")  # fmt: skip
+    settings, _ = read_yaml(folder / "dbt_project.yml", str(folder / "dbt_project.yml"))
+    if not (settings or {}).get("name"):
+        raise ModelCompileError(
+            "The package's dbt_project.yml has no `name`.", where=str(folder / "dbt_project.yml")
+        )
+    return settings
+
+
+def load_packages(root: Path, settings: dict[str, Any]) -> list[Package]:
+    """The packages the project uses: every package in ``dbt_packages/``, and local ones where they are.
+
+    A ``git``/hub/``tarball`` entry that is not installed is an error that says to run ``meshkit deps``.
+    """
+    found: dict[str, Package] = {}
+    installed = install_path(root, settings)
+    if installed.is_dir():
+        for folder in sorted(p for p in installed.iterdir() if (p / "dbt_project.yml").is_file()):
+            pkg_settings = _settings(folder, str(folder))
+            found.setdefault(
+                pkg_settings["name"], Package(pkg_settings["name"], folder.resolve(), pkg_settings)
+            )
+    pending = [(root, entry, where) for entry, where in _with_where(root, root)]
+    while pending:
+        base, entry, where = pending.pop(0)
+        if isinstance(entry, dict) and "local" in entry:
+            folder = (base / str(entry["local"])).resolve()
+            if not folder.is_dir() and found:
+                continue  # as dbt: a filled dbt_packages/ is used as it is
+            pkg_settings = _settings(folder, where)
+            if pkg_settings["name"] not in found:
+                found[pkg_settings["name"]] = Package(pkg_settings["name"], folder, pkg_settings)
+                pending += [(folder, e, w) for e, w in _with_where(folder, root)]
+        elif _name_hint(entry) not in found and not any(_matches(entry, p) for p in found.values()):
+            raise ModelCompileError(f"The package `{_describe(entry)}` is not installed.", where=where,
+                                    hint="Run `meshkit deps` (it needs the network), or copy the package into "
+                                    f"{installed.name}/.")  # fmt: skip
+    return list(found.values())
+
+
+def _with_where(folder: Path, root: Path) -> list[tuple[Any, str]]:
+    """The package entries of ``folder``, each with its file relative to the project ``root``."""
+    entries, name = read_specs(folder)
+    return [(e, os.path.relpath(folder / name, root)) for e in entries]
+
+
+def _name_hint(entry: Any) -> str:
+    """The folder name a package is likely installed under (``dbt-labs/dbt_utils`` -> ``dbt_utils``)."""
+    if not isinstance(entry, dict):
+        return ""
+    if "package" in entry:
+        return str(entry["package"]).rsplit("/", 1)[-1]
+    if "git" in entry:
+        return str(entry["git"]).rstrip("/").rsplit("/", 1)[-1].removesuffix(".git").replace("-", "_")
+    return ""
+
+
+def _matches(entry: Any, package: Package) -> bool:
+    hint = _name_hint(entry)
+    return bool(hint) and (
+        hint == package.name or hint == package.root.name or hint.replace("dbt_", "") == package.name
+    )
+
+
+def _describe(entry: Any) -> str:
+    if isinstance(entry, dict):
+        for key in ("package", "git", "tarball", "local", "private"):
+            if key in entry:
+                return str(entry[key])
+    return str(entry)
+
+
+# ---------------------------------------------------------------------------- meshkit deps
+
+
+def install(root: Path, settings: dict[str, Any]) -> list[Package]:
+    """Install every package of ``packages.yml``/``dependencies.yml`` (and theirs) into ``dbt_packages/``."""
+    target = install_path(root, settings)
+    target.mkdir(parents=True, exist_ok=True)
+    done: dict[str, Package] = {}
+    pending = [(root, entry, where) for entry, where in _with_where(root, root)]
+    while pending:
+        base, entry, where = pending.pop(0)
+        if not isinstance(entry, dict):
+            raise ModelCompileError(f"Cannot read the package entry `{entry}`.", where=where,
+                                    hint="Write `- local: path`, `- git: url` or `- package: org/name`.")  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = _fetch(base, entry, where, Path(tmp))
+            pkg_settings = _settings(folder, where)
+            name = pkg_settings["name"]
+            if name in done:
+                continue
+            dest = target / name
+            if dest.is_symlink() or dest.is_file():
+                dest.unlink()
+            elif dest.exists():
+                shutil.rmtree(dest)
+            if "local" in entry:
+                dest.symlink_to(folder, target_is_directory=True)
+            else:
+                shutil.copytree(folder, dest)
+        done[name] = Package(name, dest.resolve(), pkg_settings)
+        pending += [(done[name].root, e, w) for e, w in _with_where(done[name].root, root)]
+    return list(done.values())
+
+
+def _fetch(base: Path, entry: dict[str, Any], where: str, tmp: Path) -> Path:
+    """A folder holding the package of ``entry`` (downloaded into ``tmp`` unless it is local)."""
+    if "local" in entry:
+        return (base / str(entry["local"])).resolve()
+    if "git" in entry:
+        return _git(entry, where, tmp)
+    if "tarball" in entry:
+        return _untar(_download(str(entry["tarball"]), where), tmp, where)
+    if "package" in entry:
+        return _hub(entry, where, tmp)
+    raise ModelCompileError(f"Cannot read the package entry `{entry}`.", where=where,
+                            hint="Write `- local: path`, `- git: url` or `- package: org/name`.")  # fmt: skip
+
+
+def _git(entry: dict[str, Any], where: str, tmp: Path) -> Path:
+    url, revision = str(entry["git"]), entry.get("revision")
+    checkout = tmp / "repo"
+    clone = ["git", "clone", "--quiet", url, str(checkout)]
+    result = subprocess.run(
+        clone, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    )
+    if result.returncode == 0 and revision:
+        result = subprocess.run(["git", "-C", str(checkout), "checkout", "--quiet", str(revision)],
+                                capture_output=True, text=True)  # fmt: skip
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise UserError(f"Cannot fetch the git package `{url}`{f' at {revision}' if revision else ''}: {reason}",
+                        where=where, hint="meshkit deps needs the network for git packages; or copy the package "
+                        "into dbt_packages/ yourself.")  # fmt: skip
+    return checkout / str(entry.get("subdirectory") or "")
+
+
+def _download(url: str, where: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise UserError(f"Cannot download `{url}`: {getattr(exc, 'reason', exc)}.", where=where,
+                        hint="meshkit deps needs the network for hub, git and tarball packages; or copy the "
+                        "package into dbt_packages/ yourself.") from None  # fmt: skip
+
+
+def _untar(data: bytes, tmp: Path, where: str) -> Path:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            archive.extractall(tmp / "pkg", filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise UserError(f"The package archive cannot be read: {exc}.", where=where) from None
+    top = [p for p in (tmp / "pkg").iterdir() if p.is_dir()]
+    return top[0] if len(top) == 1 and not (tmp / "pkg" / "dbt_project.yml").exists() else tmp / "pkg"
+
+
+def _hub(entry: dict[str, Any], where: str, tmp: Path) -> Path:
+    name = str(entry["package"])
+    index = json.loads(_download(f"{HUB}/{name}.json", where))
+    versions = index.get("versions") or {}
+    wanted = entry.get("version")
+    spec = _specifier(wanted, where)
+    candidates = sorted(
+        (v for v in versions if _version(v) is not None and _version(v) in spec), key=_version
+    )
+    if not candidates:
+        raise UserError(f"No version of `{name}` matches {wanted!r} on the dbt hub.", where=where,
+                        hint=f"Available: {', '.join(sorted(versions, key=lambda v: _version(v) or Version('0')))}.")  # fmt: skip
+    chosen = versions[candidates[-1]]
+    return _untar(_download(chosen["downloads"]["tarball"], where), tmp, where)
+
+
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _specifier(wanted: Any, where: str) -> SpecifierSet:
+    """dbt's version ranges (``">=1.0.0"``, ``[">=0.9.0", "<1.0.0"]``, ``"1.1.1"``) as a specifier set."""
+    parts = wanted if isinstance(wanted, list) else [wanted] if wanted else []
+    text = ",".join(p if str(p)[:1] in "<>=!~" else f"=={p}" for p in map(str, parts))
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        raise ModelCompileError(f"Cannot read the version range {wanted!r}.", where=where,
+                                hint='Write e.g. version: [">=1.0.0", "<2.0.0"].') from None  # fmt: skip

@@ -1,0 +1,1 @@
+select id, name, age, country from {{ ref('raw_people') }}

@@ -1,0 +1,3 @@
+select country, count(*) as people, {{ greetings.average_age('age') }} as average_age
+from {{ ref('people') }}
+group by country

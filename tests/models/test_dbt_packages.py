@@ -1,0 +1,213 @@
+"""Packages, dispatch and the dbt context: the ``features`` project (with its local ``greetings``
+package) built by meshkit and by dbt-core + dbt-duckdb gives the same relations, table for table;
+``meshkit deps``, filled ``dbt_packages/``, selectors and macro errors behave as dbt's.
+
+The comparisons run where the benchmark's dbt environment exists (``python
+benchmarks/bench_models.py`` creates it in benchmarks/.work/dbt-venv); dbt is not a required service.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from meshkit.core.context import Meshkit
+from meshkit.core.errors import UserError
+from meshkit.core.workspace import Workspace
+from meshkit.models import BuildOptions, execute, open_project
+from meshkit.models.exceptions import ModelCompileError
+from meshkit.models.graph import select
+from meshkit.models.packages import install
+from meshkit.models.project import dbt_settings
+from meshkit.testing import run_cli
+
+PROJECTS = Path(__file__).parent / "projects"
+DBT = Path(__file__).resolve().parents[2] / "benchmarks" / ".work" / "dbt-venv" / "bin" / "dbt"
+needs_dbt = pytest.mark.skipif(
+    not DBT.exists(), reason=f"dbt environment absent ({DBT}); run benchmarks/bench_models.py to create it"
+)
+
+
+def _copy(folder: Path) -> Path:
+    """The features project and its package, side by side in ``folder``; returns the project."""
+    for name in ("features", "greetings"):
+        shutil.copytree(PROJECTS / name, folder / name)
+    return folder / "features"
+
+
+def _dbt(root: Path, *argv: str, env: dict[str, str] | None = None) -> str:
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(root),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **(env or {}),
+    }
+    result = subprocess.run([str(DBT), *argv], cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout
+
+
+def _build(root: Path, flags: dict | None = None, **options) -> list:
+    with Meshkit(Workspace(root=root), load_entrypoints=False) as mk:
+        project = open_project(mk, root, flags={"WHICH": "build", **(flags or {})})
+        report = execute(mk, project, BuildOptions(threads=2, **options))
+        assert not report.failed, [
+            (r.unique_id, r.message) for r in report.results if r.status not in ("success", "pass")
+        ]
+        return report.results
+
+
+def tables(path: Path) -> dict[tuple[str, str], tuple[list, list]]:
+    """Every table of the database: columns with types and sorted rows."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        out = {}
+        for schema, table in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall():
+            name = f'"{schema}"."{table}"'
+            cols = [(c[0], str(c[1])) for c in con.execute(f"SELECT * FROM {name} LIMIT 0").description]
+            out[(schema, table)] = (cols, sorted(con.execute(f"SELECT * FROM {name}").fetchall(), key=repr))
+        return out
+
+
+@needs_dbt
+@pytest.mark.parametrize("full_refresh", [False, True])
+def test_features_build_as_dbt_builds_them(tmp_path, full_refresh, monkeypatch):
+    monkeypatch.setenv("FEATURES_COUNTRY", "fi")
+    dbt_root, mk_root = _copy(tmp_path / "dbt"), _copy(tmp_path / "mk")
+    _dbt(dbt_root, "deps")
+    _dbt(dbt_root, "build", *(["--full-refresh"] if full_refresh else []))
+    _build(mk_root, {"FULL_REFRESH": full_refresh}, full_refresh=full_refresh)
+    dbt_tables, mk_tables = tables(dbt_root / "warehouse.duckdb"), tables(mk_root / "warehouse.duckdb")
+    assert sorted(mk_tables) == sorted(dbt_tables)
+    for key in dbt_tables:
+        assert mk_tables[key] == dbt_tables[key], key
+    # what the comparison covers: seeds named by the project's macros, hooks, dispatch, introspection
+    assert ("raw", "seed_raw_people") in mk_tables and ("reports", "people_summary") in mk_tables
+    assert mk_tables[("main", "run_log")][1] == [
+        ("end", "3 schemas"),
+        ("post", "people_summary"),
+        ("start", "build"),
+    ]
+    row = mk_tables[("main", "introspected")][1][0]
+    assert row == ("id,name,age,country", True, 45, 3, 1, "build", full_refresh, "fi", "hello")
+    assert mk_tables[("main", "greeted")][1][0] == (1, "hello, Ada", "Ada!")
+
+
+@needs_dbt
+@pytest.mark.parametrize("selector", ["people_only", "reports"])
+def test_yaml_selectors_pick_what_dbt_ls_picks(tmp_path, selector):
+    dbt_root, mk_root = _copy(tmp_path / "dbt"), _copy(tmp_path / "mk")
+    _dbt(dbt_root, "deps")
+    wanted = set(_dbt(dbt_root, "ls", "--selector", selector, "-q", "--output", "name").split())
+    with Meshkit(Workspace(root=mk_root), load_entrypoints=False) as mk:
+        project = open_project(mk, mk_root)
+        chosen = {project.nodes[u].name for u in select(project, [f"selector:{selector}"])}
+    assert chosen == wanted and wanted
+
+
+def test_selector_option_and_unknown_selector(tmp_path):
+    root = _copy(tmp_path)
+    result = run_cli(["ls", "--project-dir", str(root), "--selector", "reports"], workspace=root)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == ["features.reports.people_summary"]
+    result = run_cli(["ls", "--project-dir", str(root), "--selector", "nope"], workspace=root)
+    assert result.exit_code == 2 and "No selector named `nope`" in result.output
+
+
+def test_deps_links_local_packages_into_dbt_packages(tmp_path):
+    root = _copy(tmp_path)
+    result = run_cli(["deps", "--project-dir", str(root)], workspace=root)
+    assert result.exit_code == 0, result.output
+    link = root / "dbt_packages" / "greetings"
+    assert link.is_symlink() and link.resolve() == (tmp_path / "greetings").resolve()
+    assert "Installed greetings" in result.stdout
+
+
+def test_filled_dbt_packages_builds_without_deps(tmp_path):
+    """A hub package already in dbt_packages/ loads without the network, as in dbt."""
+    root = _copy(tmp_path)
+    (root / "packages.yml").write_text(
+        'packages:\n  - package: example-org/greetings\n    version: [">=0.1.0"]\n'
+    )
+    with pytest.raises(ModelCompileError, match="`example-org/greetings` is not installed") as info:
+        _build(root)
+    assert info.value.where == "packages.yml" and "meshkit deps" in info.value.hint
+    shutil.move(tmp_path / "greetings", root / "dbt_packages" / "greetings")
+    results = _build(root)
+    assert {r.status for r in results} <= {"success", "pass"} and len(results) == 9
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [("- package: dbt-labs/dbt_utils\n    version: 1.3.0", "Cannot download"),
+     ("- git: https://127.0.0.1:9/nowhere.git\n    revision: main", "Cannot fetch the git package")],
+)  # fmt: skip
+def test_deps_without_network_fails_with_a_clear_message(tmp_path, monkeypatch, entry, expected):
+    monkeypatch.setattr("meshkit.models.packages.HUB", "http://127.0.0.1:9/api/v1")
+    root = _copy(tmp_path)
+    (root / "packages.yml").write_text(f"packages:\n  {entry}\n")
+    with pytest.raises(UserError, match=expected) as info:
+        install(root, dbt_settings(root))
+    assert info.value.where == "packages.yml" and "network" in info.value.hint
+    assert not (root / "dbt_packages" / "dbt_utils").exists()
+
+
+def test_dispatch_without_an_implementation_names_the_search(tmp_path):
+    root = _copy(tmp_path)
+    (root / "models" / "broken.sql").write_text(
+        "select {{ adapter.dispatch('nothing', 'greetings')() }} as x\n"
+    )
+    with (
+        Meshkit(Workspace(root=root), load_entrypoints=False) as mk,
+        pytest.raises(ModelCompileError) as info,
+    ):
+        open_project(mk, root)
+    assert info.value.where == "models/broken.sql:1"
+    assert (
+        "features.duckdb__nothing, features.default__nothing, greetings.duckdb__nothing" in info.value.message
+    )
+
+
+@pytest.mark.parametrize(
+    ("macro", "message"),
+    [("{{ exceptions.raise_compiler_error('no ' ~ thing) }}", "no lemons"),
+     ("{{ (1 / 0) if execute else '' }}", "division by zero"),
+     ("{{ thing.missing.attribute }}", "has no attribute")],
+)  # fmt: skip
+def test_a_failing_project_macro_is_a_user_error_naming_the_macro_line(tmp_path, macro, message):
+    root = _copy(tmp_path)
+    (root / "macros" / "explode.sql").write_text(
+        f"{{% macro explode(thing) %}}\n  select 1\n  {macro}\n{{% endmacro %}}\n"
+    )
+    (root / "models" / "boom.sql").write_text("{{ explode('lemons') }}\n")
+    with Meshkit(Workspace(root=root), load_entrypoints=False) as mk:
+        try:
+            project = open_project(mk, root)
+        except ModelCompileError as exc:  # fails while loading
+            assert exc.where == "macros/explode.sql:3" and message in exc.message
+            return
+        report = execute(
+            mk, project, BuildOptions(select=["boom"], threads=1)
+        )  # fails when run (execute true)
+    result = next(r for r in report.results if r.unique_id == "model.features.boom")
+    assert result.status == "error" and "macros/explode.sql:3" in result.message and message in result.message
+    assert "Traceback" not in result.message
+
+
+def test_profile_renders_only_the_chosen_target(tmp_path, monkeypatch):
+    """The ``broken`` output's unset env_var does not matter unless that target is chosen."""
+    monkeypatch.delenv("FEATURES_UNSET_VARIABLE", raising=False)
+    root = _copy(tmp_path)
+    monkeypatch.setenv("FEATURES_DB", str(tmp_path / "elsewhere.duckdb"))
+    _build(root, select=["+people", "greeted"])
+    assert (tmp_path / "elsewhere.duckdb").exists()
+    with (
+        Meshkit(Workspace(root=root), load_entrypoints=False) as mk,
+        pytest.raises(ModelCompileError) as info,
+    ):
+        open_project(mk, root, target="broken")
+    assert "FEATURES_UNSET_VARIABLE" in info.value.message
