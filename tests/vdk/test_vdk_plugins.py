@@ -116,16 +116,18 @@ def test_vdk_plugin_installed_with_pip_uses_every_hook(workspace, run_meshkit):
         "10_create.sql",
         "20_use.py",
         "10_copy.sql",
+        "zz_added_by_plugin",
     ]
     assert [e["name"] for e in events if e["event"] == "finalize_job"] == ["vdkjob"]
 
     # managed connection: a plugin connection, an operation rewritten, one refused and reported
     executed = [e["operation"] for e in events if e["event"] == "executed"]
-    assert executed.count("CREATE") == 2 and "SELECT" in executed
+    assert executed.count("CREATE") == 3 and "SELECT" in executed
     assert [e["exception"] for e in events if e["event"] == "operation_failed"] == []
     with sqlite3.connect(workspace.root / "mk.db") as con:
         # the rewrite applies to every operation, the SQL step's too
         assert con.execute("SELECT id, name FROM copied").fetchall() == [(1, "decorated")]
+        assert con.execute("SELECT name FROM added").fetchall() == [("zz_added_by_plugin",)]
 
     # ingestion: the plugin's method took both payloads (no destination for the first), pre- and
     # post-processed by another plugin ingester

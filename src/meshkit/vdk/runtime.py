@@ -29,6 +29,8 @@ from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, Plugin
 from meshkit.core.hookspecs import hookimpl
 from meshkit.job import vdk_compat
 from meshkit.job.context import JobResult
+from meshkit.job.steps import Step as MeshkitStep
+from meshkit.job.steps import StepType
 from meshkit.vdk import hookspecs
 from meshkit.vdk.config import ConfigurationBuilder
 from meshkit.vdk.connection import ExecuteOperationResult, ExecutionCursor, ManagedOperation
@@ -56,6 +58,15 @@ POSTPROCESS_SEQUENCE = "ingest_payload_postprocess_sequence"
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _meshkit_step(step: Step) -> MeshkitStep:
+    """A step a plugin added, as meshkit runs it: its ``runner_func`` gets the plugin's own step object."""
+    return MeshkitStep(
+        step.name,
+        Path(step.file_path),
+        StepType(f".{step.type}", lambda context, _: step.runner_func(step, context.job_input)),
+    )
 
 
 class _BuiltinHooks:
@@ -160,7 +171,7 @@ class VdkRuntime:
                                                                  or tempfile.gettempdir()))  # fmt: skip
         state.set(ExecutionStateStoreKeys.JOB_NAME, context.name)
         self._call("initialize_job", context=vdk)
-        context.added_steps.extend(vdk.step_builder.get_steps())
+        context.added_steps.extend(_meshkit_step(step) for step in vdk.step_builder.get_steps())
 
     @hookimpl(tryfirst=True)
     def run_job(self, context):

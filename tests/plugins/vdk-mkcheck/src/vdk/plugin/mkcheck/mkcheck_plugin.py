@@ -8,6 +8,7 @@ from vdk.api.plugin.hook_markers import hookimpl
 from vdk.api.plugin.plugin_input import IIngesterPlugin
 from vdk.api.plugin.plugin_registry import IPluginRegistry
 from vdk.internal.builtin_plugins.run.job_context import JobContext
+from vdk.internal.builtin_plugins.run.step import Step
 from vdk.internal.core.config import ConfigurationBuilder
 from vdk.internal.core.context import CoreContext
 from vdk.internal.core.statestore import CommonStoreKeys, StoreKey
@@ -111,6 +112,20 @@ def initialize_job(context: JobContext) -> None:
     context.connections.add_open_connection_factory_method("MKDB", lambda: sqlite3.connect(folder / "mk.db"))
     context.ingester.add_ingester_factory_method("mk-collect", lambda: Collector(folder / "collected.jsonl"))
     context.ingester.add_ingester_factory_method("MK-UPPER", Upper)
+    context.step_builder.add_step(
+        Step(
+            name="zz_added_by_plugin",
+            type="python",
+            runner_func=_added_step,
+            file_path=pathlib.Path(__file__),
+            job_dir=context.job_directory,
+        )
+    )
+
+
+def _added_step(step, job_input):
+    job_input.execute_query(f"CREATE TABLE added AS SELECT '{step.name}' AS name", database="mkdb")
+    return True
 
 
 @hookimpl(hookwrapper=True)
