@@ -173,3 +173,12 @@ def test_unknown_db_default_type_names_file_key_and_valid_values(workspace, make
     assert "config.ini" in output and "db_default_type" in output and "oracle" in output
     assert "duckdb" in output and "sqlite" in output and "postgres" in output
     assert last_run(cli)["status"] == "user_error"
+
+
+def test_a_url_as_db_default_type_keeps_its_case(workspace, make_job, cli, tmp_path):
+    target = tmp_path / "Mixed" / "Case.db"
+    target.parent.mkdir()
+    make_job("j", {"config.ini": f"[vdk]\ndb_default_type = sqlite:///{target}\n", "10_load.py": COUNT_STEP})
+    result = cli("run", "j")
+    assert result.exit_code == 0, result.output
+    assert sqlite_rows(target) == [(1, "a"), (2, "b")]

@@ -27,7 +27,9 @@ CONNECTION_KEYS = {"sqlite_file": ("sqlite", "path"), "duckdb_database": ("duckd
 
 
 def db_type(name: str) -> str:
-    """A connection name as VDK writes it (``SQLITE``, ``PostgreSQL``) in meshkit's terms."""
+    """A connection name as VDK writes it (``SQLITE``, ``PostgreSQL``) in meshkit's terms (a URL is kept)."""
+    if "://" in name:
+        return name
     lowered = name.strip().lower()
     return VDK_DB_TYPES.get(lowered, lowered)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-UPDATED_DYNAMIC_PARAMS = "updated_dynamic_params"
-
 
 class IngesterTarget:
     """The ingestion method ``name``: rows go to the plugin's ``ingest_payload`` as a list of dicts."""

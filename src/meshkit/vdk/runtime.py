@@ -44,7 +44,8 @@ from meshkit.vdk.context import (
 )
 from meshkit.vdk.hook_markers import GROUP_NAME
 from meshkit.vdk.hook_markers import hookimpl as vdk_hookimpl
-from meshkit.vdk.ingestion import UPDATED_DYNAMIC_PARAMS, IngesterTarget
+from meshkit.vdk.ingestion import IngesterTarget
+from meshkit.vdk.plugin_input import IIngesterPlugin
 from meshkit.vdk.plugin_registry import PluginRegistry
 from meshkit.vdk.results import ExecutionResult, ExecutionStatus, StepResult
 
@@ -153,7 +154,10 @@ class VdkRuntime:
 
     @hookimpl
     def shutdown(self, meshkit, exit_code):
-        self._call("vdk_exit", context=self.core_context, exit_code=exit_code)
+        try:
+            self._call("vdk_exit", context=self.core_context, exit_code=exit_code)
+        except PlatformError as exc:  # the command has its exit code already
+            log.error("%s", exc)
 
     # ------------------------------------------------------------------ job run
 
@@ -248,7 +252,7 @@ class VdkRuntime:
                 raise PlatformError(
                     f"Ingester `{name}` failed in pre_ingest_process: {type(exc).__name__}: {exc}."
                 ) from exc
-            updated = (metadata or {}).get(UPDATED_DYNAMIC_PARAMS, {})
+            updated = (metadata or {}).get(IIngesterPlugin.UPDATED_DYNAMIC_PARAMS, {})
             payload.destination = updated.get("destination_table", payload.destination)
             payload.target = updated.get("target", payload.target)
         payload.metadata = dict(metadata or {})
