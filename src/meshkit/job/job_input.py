@@ -119,14 +119,11 @@ class JobInput(IJobInput):
 
     def _store(self, database: str | None):
         """The store ``database`` names: a plugin's connection, a store, or VDK's name of one (any case)."""
-        from meshkit.job.job_config import db_type
-
         name = database or self._connection_name
         factories = self._top.connections
         if name.lower() in factories:
             return PluginConnection(name.lower(), factories[name.lower()])
-        if name not in self._meshkit.store_settings:
-            name = db_type(name)
+        name = store_name(self._meshkit, name)
         if name in factories:
             return PluginConnection(name, factories[name])
         try:
@@ -267,6 +264,13 @@ class JobInput(IJobInput):
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
+
+
+def store_name(meshkit, name: str) -> str:
+    """The store a connection name means: a declared store as it is, else VDK's name in meshkit's terms."""
+    from meshkit.job.job_config import db_type
+
+    return name if name in meshkit.store_settings else db_type(name)
 
 
 class PluginConnection:

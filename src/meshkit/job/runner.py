@@ -26,8 +26,8 @@ from meshkit.core.runs import StepRecord, now
 from meshkit.data.ingest import Ingester
 from meshkit.job import vdk_compat
 from meshkit.job.context import JobContext, JobResult
-from meshkit.job.job_config import db_type, load_job_config
-from meshkit.job.job_input import JobInput
+from meshkit.job.job_config import load_job_config
+from meshkit.job.job_input import JobInput, store_name
 from meshkit.job.steps import discover_steps
 
 if TYPE_CHECKING:
@@ -191,8 +191,7 @@ def execute(context: JobContext) -> JobResult:
 
 
 def _connection_name(meshkit) -> str:
-    name = str(meshkit.config.get("db_default_type"))
-    return name if name in meshkit.store_settings else db_type(name)
+    return store_name(meshkit, str(meshkit.config.get("db_default_type")))
 
 
 def _ingester(context: JobContext) -> Ingester:

@@ -102,16 +102,21 @@ class VdkRuntime:
         self.registry = registry
         self.hook = registry.pm.hook
         self._job = None
-        self.hook.vdk_start.call_historic(
-            kwargs={"plugin_registry": registry, "command_line_args": sys.argv[1:]}
-        )
+        try:
+            self.hook.vdk_start.call_historic(
+                kwargs={"plugin_registry": registry, "command_line_args": sys.argv[1:]}
+            )
+        except Exception as exc:
+            raise self._failed("vdk_start", exc) from exc
         builder = ConfigurationBuilder(meshkit)
         builder.add(
-            PREPROCESS_SEQUENCE,
-            "",
-            description="Ingesters whose pre_ingest_process runs on every payload, in order.",
+            PREPROCESS_SEQUENCE, "", description="Ingesters whose pre_ingest_process runs on every payload."
         )
-        builder.add(POSTPROCESS_SEQUENCE, "", description="Ingesters whose post_ingest_process runs after every payload, in order.")  # fmt: skip
+        builder.add(
+            POSTPROCESS_SEQUENCE,
+            "",
+            description="Ingesters whose post_ingest_process runs after every payload.",
+        )
         self._call("vdk_configure", config_builder=builder)
         self.configuration = builder.build()
         self.core_context = CoreContext(registry, self.configuration, StateStore())
@@ -125,9 +130,11 @@ class VdkRuntime:
         except MeshkitError:
             raise
         except Exception as exc:
-            plugin = self._plugin_of(exc)
-            raise PlatformError(f"VDK plugin `{plugin}` failed in `{name}`: {type(exc).__name__}: {exc}.",
-                                hint="Fix or uninstall the plugin (`pip show` names its package).") from exc  # fmt: skip
+            raise self._failed(name, exc) from exc
+
+    def _failed(self, hook: str, exc: Exception) -> PlatformError:
+        return PlatformError(f"VDK plugin `{self._plugin_of(exc)}` failed in `{hook}`: {type(exc).__name__}: {exc}.",
+                             hint="Fix or uninstall the plugin (`pip show` names its package).")  # fmt: skip
 
     def _plugin_of(self, exc: BaseException) -> str:
         """The plugin whose code raised ``exc`` (its innermost frame in a plugin module)."""
