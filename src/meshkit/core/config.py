@@ -22,7 +22,8 @@ from meshkit.core.errors import ConfigError
 SECRET_MASK = "********"
 
 
-def _to_bool(value: Any) -> bool:
+def to_bool(value: Any) -> bool:
+    """``true``/``yes``/``on``/``1`` (any case) or ``false``/``no``/``off``/``0``/empty, as a bool."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -33,7 +34,7 @@ def _to_bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-_CONVERTERS: dict[type, Callable[[Any], Any]] = {bool: _to_bool, int: int, float: float, str: str}
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {bool: to_bool, int: int, float: float, str: str}
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 Keys are case-insensitive and live in sections: ``vdk`` (the main one) and one per ``[vdk_<name>]``
 section of the job's ``config.ini`` (section ``<name>``). A value is resolved when it is read,
-highest first: a key meshkit itself declares (``db_default_type``, ``sqlite_file``...) is meshkit's
-effective value; otherwise ``VDK_<KEY>`` or ``<KEY>`` in the environment (``VDK_<SECTION>_<KEY>``
-for a section), a value a plugin set, the job's ``config.ini``, then the declared default. Values
-are converted to the type of the default, as VDK does.
+highest first, in VDK's order: ``VDK_<KEY>`` or ``<KEY>`` in the environment (``VDK_<SECTION>_<KEY>``
+for a section), a value a plugin set, the job's ``config.ini``, then the declared default. A key
+meshkit itself declares (``db_default_type``, ``sqlite_file``...) is meshkit's effective value
+(its own environment, ``config.ini`` and ``meshkit.toml`` layers) unless a plugin set it and the
+environment or command line does not. Values are converted to the type of the default, as VDK does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshkit.core.config import _to_bool
+from meshkit.core.config import to_bool
 from meshkit.core.errors import ConfigError
 
 MAIN = "vdk"
@@ -39,8 +40,9 @@ def _norm(text: Any) -> str:
 class ConfigurationBuilder:
     """Passed to ``vdk_configure``: plugins declare keys and may set values."""
 
-    def __init__(self, meshkit=None) -> None:
+    def __init__(self, meshkit=None, environ: Mapping[str, str] | None = None) -> None:
         self._meshkit = meshkit
+        self._environ = environ
         self._sections: dict[str, dict[str, ConfigEntry]] = {MAIN: {}}
 
     def _entry(self, key: str, section: str | None) -> ConfigEntry:
@@ -68,7 +70,7 @@ class ConfigurationBuilder:
         return list(self._sections)
 
     def build(self) -> Configuration:
-        return Configuration(self._sections, self._meshkit)
+        return Configuration(self._sections, self._meshkit, self._environ)
 
 
 class Configuration:
@@ -101,14 +103,18 @@ class Configuration:
         if section != MAIN:
             key = key.removeprefix(f"{section}_")
         entry = self._sections.get(section, {}).get(key)
-        if entry is not None and entry.value is not None:
-            return self._convert(key, entry.value, entry.default)
+        plugin_value = entry.value if entry is not None else None
         if meshkit_key := self._meshkit_key(key, section):
-            return self._meshkit.config.get(meshkit_key)
+            source = self._meshkit.config.source(meshkit_key)
+            if plugin_value is None or source.startswith(("environment", "command line")):
+                return self._meshkit.config.get(meshkit_key)
+            return self._convert(key, plugin_value, entry.default)
         prefix = "" if section == MAIN else f"{section.upper()}_"
         for variable in (f"VDK_{prefix}{key.upper()}", f"{prefix}{key.upper()}"):
             if variable in self._environ:
                 return self._convert(key, self._environ[variable], entry and entry.default)
+        if plugin_value is not None:
+            return self._convert(key, plugin_value, entry.default)
         job = self.job_values.get(section, {})
         if key in job:
             return self._convert(key, job[key], entry and entry.default)
@@ -119,7 +125,7 @@ class Configuration:
         if value is None or default is None or isinstance(value, type(default)):
             return value
         try:
-            return _to_bool(value) if isinstance(default, bool) else type(default)(value)
+            return to_bool(value) if isinstance(default, bool) else type(default)(value)
         except (TypeError, ValueError):
             raise ConfigError(f"Config key `{key}` is `{value}`, which is not a {type(default).__name__}.",
                               hint="Fix the value in config.ini or the environment.") from None  # fmt: skip
