@@ -42,6 +42,7 @@ actions contains {"type": "RedactColumn", "column": c.name} if {
 
 actions contains {"type": "FilterRows", "predicate": "l_shipmode <> 'FOB'"} if input.purpose == "logistics"
 """
+PURPOSES = '{"purposes": {"logistics": {"roles": ["analyst"]}, "reporting": {"roles": ["analyst"]}}}'
 QUERY = ("SELECT l_returnflag, l_linestatus, count(*) AS n, sum(l_extendedprice) AS revenue, "
          "max(l_comment) AS last_comment FROM lineitem WHERE l_shipdate >= DATE '1995-01-01' GROUP BY ALL ORDER BY ALL")  # fmt: skip
 ANALYST = Subject("bench", "analyst")
@@ -68,12 +69,13 @@ def setup(root: Path):
     conn = mk.store("warehouse").connect()
     load_extension(conn, "tpch")
     conn.execute(f"CALL dbgen(sf = {SF})")
-    columns = [ColumnInfo(name, tags=["pii"] if name == "l_comment" else [])
+    columns = [ColumnInfo(name, tags=["pii"] if name == "l_comment" else [], classified_by="declared")
                for name, *_ in conn.execute("DESCRIBE lineitem").fetchall()]  # fmt: skip
     conn.close()
     Catalog(mk).register_dataset("warehouse/lineitem", columns=columns, product="tpch", owner="bench")
     (mk.workspace.root / "policies").mkdir()
     (mk.workspace.root / "policies" / "access.rego").write_text(POLICY)
+    (mk.workspace.root / "policies" / "purposes.json").write_text(PURPOSES)
     return mk
 
 

@@ -2,6 +2,7 @@ import pytest
 
 from meshkit.core.config import Config, ConfigBuilder, Layer, parse_overrides
 from meshkit.core.errors import ConfigError
+from meshkit.core.references import resolve as resolve_reference
 
 
 def make(layers, environ=None):
@@ -52,6 +53,12 @@ def test_types_are_converted_and_bad_values_named():
     assert config.get("threads") == 8 and config.get("verbose") is True
     with pytest.raises(ConfigError, match=r"`threads` from environment MESHKIT_THREADS must be int"):
         make([], {"MESHKIT_THREADS": "many"}).get("threads")
+    builder = ConfigBuilder()
+    builder.add("roots", [], "folders", type=list)
+    roots = Config(builder.keys, [Layer("meshkit.toml", {"roots": ["/a", "/b"]})], {})
+    assert roots.get("roots") == ["/a", "/b"]
+    assert roots.with_layer(Layer("command line", {"roots": " /c, ,/d "})).get("roots") == ["/c", "/d"]
+    assert Config(builder.keys, [], {}).get("roots") == []
 
 
 def test_unknown_key_suggests_the_close_one():
@@ -71,7 +78,63 @@ def test_explain_masks_secrets():
     assert rows["threads"] == (4, "default")
 
 
+def test_secret_keys_are_resolved_when_read_and_shown_unresolved(monkeypatch):
+    monkeypatch.setenv("MK_TEST_TOKEN", "the-real-token")
+    seen = []
+
+    def resolve(value):
+        seen.append(value)
+        return {"secret:tok": "from-the-backend"}.get(value) or resolve_reference(value)
+
+    config = Config(make([]).keys, [Layer("meshkit.toml", {"token": "env:MK_TEST_TOKEN", "mode": "env:X"})],
+                    {}, resolve=resolve)  # fmt: skip
+    assert config.get("token") == "the-real-token"
+    assert config.get("mode") == "env:X"  # only keys declared secret hold references
+    assert config.with_layer(Layer("config.ini", {"token": "secret:tok"})).get("token") == "from-the-backend"
+    assert config.secret_values() == []  # a reference is not a value to redact; its resolution is
+    assert {k: v for k, v, *_ in config.explain()}["token"] == "env:MK_TEST_TOKEN"
+    assert seen == ["env:MK_TEST_TOKEN", "secret:tok"]
+    vault = make([Layer("meshkit.toml", {"token": {"vaultPath": "/kv/tok"}})])
+    with pytest.raises(ConfigError, match=r"`token` from meshkit.toml cannot be resolved: Secret `/kv/tok`"):
+        vault.get("token")
+    unset = make([], {"MESHKIT_TOKEN": "env:MK_TEST_UNSET"})
+    with pytest.raises(
+        ConfigError, match=r"`token` from environment MESHKIT_TOKEN cannot be resolved: .*MK_TEST_UNSET"
+    ):
+        unset.get("token")
+
+
+def test_a_secret_key_whose_resolution_reads_itself_is_a_clear_error():
+    holder = {}
+
+    def resolve(value):  # a secrets backend that needs the key being resolved (secret_key, vault_token)
+        return holder["config"].get("token")
+
+    holder["config"] = Config(
+        make([]).keys, [Layer("meshkit.toml", {"token": "secret:tok"})], {}, resolve=resolve
+    )
+    with pytest.raises(ConfigError, match=r"reading secrets needs `token` itself") as err:
+        holder["config"].get("token")
+    assert "env:VAR" in err.value.hint
+
+
 def test_parse_overrides():
     assert parse_overrides(["a=1", "B=x=y"]) == {"a": "1", "b": "x=y"}
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["novalue"])
+
+
+def test_every_secret_key_of_the_builtin_plugins_reads_its_resolved_value(tmp_path, monkeypatch):
+    from meshkit.testing import plugin_workspace
+
+    monkeypatch.setenv("MK_TEST_SECRET_VALUE", "resolved-value-of-the-reference")
+    with plugin_workspace(tmp_path / "ws") as mk:
+        secret_keys = sorted(key for key, spec in mk.config.keys.items() if spec.secret)
+    assert {"service_jwt_secret", "notify_smtp_password", "postgres_dsn", "vault_token"} <= set(secret_keys)
+    overrides = dict.fromkeys(secret_keys, "env:MK_TEST_SECRET_VALUE")
+    with plugin_workspace(tmp_path / "ws", **overrides) as mk:
+        for key in secret_keys:
+            assert mk.config.get(key) == "resolved-value-of-the-reference", key
+        shown = {key: value for key, value, *_ in mk.config.explain()}
+        assert {shown[key] for key in secret_keys} == {"env:MK_TEST_SECRET_VALUE"}
+        assert mk.redactor.redact("resolved-value-of-the-reference") == "***"

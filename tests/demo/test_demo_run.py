@@ -84,6 +84,29 @@ def test_three_roles_see_three_results(demo):
     assert denied.exit_code != 0
 
 
+def test_datasets_derived_from_customers_keep_their_classification(demo):
+    """customer_changes copies customers from the unclassified operational database: analysts are
+    denied it, stewards (granted allow_unclassified) read it; the model above the product inherits tags."""
+    _result, workspace = demo
+    sql = "SELECT email FROM customer_changes LIMIT 5"
+    analyst = run_cli(["query", "-u", "ana", "-r", "analyst", "-p", "analytics", sql], workspace=workspace)
+    assert (
+        analyst.exit_code == 1
+        and "classification of `warehouse/customer_changes` is unknown" in analyst.output
+    )
+    joined = run_cli(["query", "-u", "ana", "-r", "analyst", "-p", "analytics",
+                      "SELECT * FROM customers_current POSITIONAL JOIN customer_changes"], workspace=workspace)  # fmt: skip
+    assert joined.exit_code == 1 and "customer_changes" in joined.output
+    steward = run_cli(["query", "-u", "sam", "-r", "steward", "-p", "audit", "--format", "csv", sql],
+                      workspace=workspace)  # fmt: skip
+    assert steward.exit_code == 0 and steward.stdout.count("@") == 5
+    shown = run_cli(["catalog", "show", "customer_value"], workspace=workspace)
+    assert (
+        "marketing_consent: consent (from warehouse/customers_current.marketing_consent via build"
+        in shown.stdout
+    )
+
+
 def test_report_shows_the_lineage_graph_in_chromium(demo, tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")

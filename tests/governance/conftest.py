@@ -1,4 +1,4 @@
-"""A governed workspace: customers with PII columns, a product tagging them, policies, three subjects."""
+"""A governed workspace: customers with PII columns, a product tagging them, policies, purposes, subjects."""
 
 from __future__ import annotations
 
@@ -115,6 +115,12 @@ test_analyst_redacts_pii if {
 }
 """
 
+# Every role reads for analytics (the default), marketers for ads too; the policies above decide per role.
+PURPOSES = """\
+{"purposes": {"analytics": {"roles": ["steward", "analyst", "marketer", "intern"], "default": true},
+              "ads": {"roles": ["marketer"]}}}
+"""
+
 SUBJECTS = """
 [governance.subjects.sam]
 role = "steward"
@@ -150,6 +156,7 @@ def make_governed(root):
     (root / "policies").mkdir()
     (root / "policies" / "access.rego").write_text(POLICY)
     (root / "policies" / "access_test.rego").write_text(POLICY_TESTS)
+    (root / "policies" / "purposes.json").write_text(PURPOSES)
     mk = Meshkit(Workspace.load(root))
     mk.store("warehouse").write("customers", CUSTOMERS, mode="overwrite")
     publish(mk, load_product(root / "products" / "customers.yaml"))

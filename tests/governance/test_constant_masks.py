@@ -24,10 +24,10 @@ CONTACTS = pa.table({
     "region": ["EU", "US", "EU"],
 })  # fmt: skip
 COLUMNS = [
-    ColumnInfo("id"),
-    ColumnInfo("email", tags=["pii", "contact"]),
-    ColumnInfo("name", tags=["pii"]),
-    ColumnInfo("region"),
+    ColumnInfo("id", classified_by="declared"),
+    ColumnInfo("email", tags=["pii", "contact"], classified_by="declared"),
+    ColumnInfo("name", tags=["pii"], classified_by="declared"),
+    ColumnInfo("region", classified_by="declared"),
 ]
 
 

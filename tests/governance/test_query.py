@@ -88,12 +88,14 @@ def test_escapes_are_refused(shared_governed, sql):
 
 
 def test_views_are_governed_through_their_tables(governed):
-    from meshkit.catalog.catalog import Catalog
+    from meshkit.catalog.catalog import Catalog, ColumnInfo
 
     conn = governed.store("warehouse").connect()
     conn.execute("CREATE VIEW customer_contacts AS SELECT id, email FROM customers")
     conn.close()
-    Catalog(governed).register_dataset("warehouse/customer_contacts", owner="crm")
+    # Declared without tags: the masking comes from the table under the view.
+    columns = [ColumnInfo(name, classified_by="declared") for name in ("id", "email")]
+    Catalog(governed).register_dataset("warehouse/customer_contacts", columns=columns, owner="crm")
     result = rows(governed, "SELECT * FROM customer_contacts", ANALYST)
     assert {r["email"] for r in result} == {"***"}
 
@@ -108,6 +110,19 @@ def test_denied_dataset_fails_and_is_audited(governed):
 def test_removed_column_does_not_exist(shared_governed):
     with pytest.raises(UserError, match="name"):
         rows(shared_governed, "SELECT name FROM customers", MARKETER)
+
+
+def test_the_removed_columns_hint_only_when_it_applies(shared_governed):
+    with pytest.raises(UserError) as removed:
+        rows(shared_governed, "SELECT id, name FROM customers", MARKETER)
+    assert (
+        removed.value.hint
+        == "Columns removed by policy do not exist for you: `name` of `warehouse/customers`."
+    )
+    for subject in (ANALYST, MARKETER):  # a misspelt column: nothing was removed, or not that one
+        with pytest.raises(UserError, match="nmae") as misspelt:
+            rows(shared_governed, "SELECT nmae FROM customers", subject)
+        assert misspelt.value.hint is None and "removed" not in str(misspelt.value)
 
 
 def test_unknown_table_is_not_queryable(governed):

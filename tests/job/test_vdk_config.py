@@ -3,6 +3,7 @@ of VDK's sqlite and duckdb plugins, named connections and ``[name]`` lines of SQ
 
 import json
 import sqlite3
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -112,15 +113,18 @@ def test_temporary_write_directory_as_vdk_defines_it(workspace, make_job, cli, m
     assert (tmp_path / "scratch" / "note.txt").read_text() == str(tmp_path / "scratch")
 
 
-def test_temporary_write_directory_defaults_to_the_system_one(workspace, make_job, cli):
+def test_temporary_write_directory_defaults_to_the_process_scratch_folder(workspace, make_job, cli):
+    """Unset, it is meshkit's: a folder of the run in the process's scratch folder (removed with it)."""
     make_job("j", {"10_tmp.py": """
-        import tempfile
-
         def run(job_input):
-            assert str(job_input.get_temporary_write_directory()) == tempfile.gettempdir()
+            path = job_input.get_temporary_write_directory()
+            (path / "note.txt").write_text("scratch")
+            job_input.send_object_for_ingestion({"path": str(path)}, destination_table="seen")
     """})  # fmt: skip
-    result = cli("run", "j")
-    assert result.exit_code == 0, result.output
+    assert cli("run", "j").exit_code == 0
+    with duckdb.connect(str(workspace.root / ".meshkit" / "warehouse.duckdb"), read_only=True) as con:
+        [(path,)] = con.execute("SELECT path FROM seen").fetchall()
+    assert Path(path).is_relative_to(workspace.root / ".meshkit") and (Path(path) / "note.txt").exists()
 
 
 def test_named_connections_from_vdk_subsections(workspace, make_job, cli, monkeypatch, tmp_path):

@@ -75,6 +75,18 @@ def test_configured_key_is_used_and_a_wrong_key_says_so(workspace):
         assert "not-a-key" not in str(info.value)
 
 
+def test_the_key_may_be_an_env_reference_but_not_a_secret_it_protects(workspace, monkeypatch):
+    monkeypatch.setenv("MK_TEST_SECRET_KEY", generate_key())
+    with plugin_workspace(workspace.root, secret_key="env:MK_TEST_SECRET_KEY") as mk:
+        secrets_backend(mk).set_all("", {"db": SECRET, "master": generate_key()})
+        assert mk.get_secret("db") == SECRET
+        assert mk.redactor.redact(os.environ["MK_TEST_SECRET_KEY"]) == "***"
+    with plugin_workspace(workspace.root, secret_key="secret:master") as mk:
+        with pytest.raises(ConfigError, match=r"`secret_key` from command line cannot be resolved: "
+                                              r"reading secrets needs `secret_key` itself"):  # fmt: skip
+            mk.get_secret("db")
+
+
 def test_a_ciphertext_moved_to_another_name_does_not_decrypt(mk, workspace):
     backend = secrets_backend(mk)
     backend.set_all("", {"a": SECRET, "b": "other-value"})

@@ -1,6 +1,7 @@
 """The web UI in headless Chromium: log in, deploy a job, start it, watch it succeed, read its log.
 
-Screenshots of each page are saved under docs/images/ for the documentation.
+Screenshots of each page are saved under build/screenshots/ to look at; the documentation's copies in
+docs/images/ are refreshed from there by hand.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from service_helpers import make_tokens, stop_service, zip_bytes
 from meshkit.service.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+IMAGES = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 JOB = {"10_extract.py": """
     import logging

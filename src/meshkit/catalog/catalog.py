@@ -34,12 +34,28 @@ class ColumnInfo:
     tags: list[str] = field(default_factory=list)
     classification: str | None = None
     description: str | None = None
+    #: Tags propagated along column lineage: ``{"tag", "source": "store/asset.column", "via": "job NAME"}``.
+    inherited: list[dict[str, str]] = field(default_factory=list)
+    #: How its classification is known: ``declared`` (a contract or steward said so), ``lineage``
+    #: (every column it is made from is classified) or ``None`` (unknown).
+    classified_by: str | None = None
+
+    @property
+    def own_tags(self) -> list[str]:
+        """Tags plus the classification, as declared on this column."""
+        extra = [self.classification] if self.classification and self.classification not in self.tags else []
+        return [*self.tags, *extra]
 
     @property
     def all_tags(self) -> list[str]:
-        """Tags plus the classification, as policies see them."""
-        extra = [self.classification] if self.classification and self.classification not in self.tags else []
-        return [*self.tags, *extra]
+        """Own and inherited tags, as policies see them."""
+        own = self.own_tags
+        return [*own, *dict.fromkeys(t["tag"] for t in self.inherited if t["tag"] not in own)]
+
+    @property
+    def inherited_labels(self) -> list[str]:
+        """Each inherited tag with its origin: ``pii (from crm/customers.email via job copy)``."""
+        return [f"{t['tag']} (from {t['source']} via {t['via']})" for t in self.inherited]
 
 
 @dataclass
@@ -61,6 +77,20 @@ class Dataset:
     last_run_id: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    @property
+    def classified(self) -> bool:
+        """Whether the classification of every column is known (declared or derived by lineage)."""
+        return bool(self.columns) and all(c.classified_by for c in self.columns)
+
+    @property
+    def classification(self) -> str:
+        """The classification status, as the catalog shows it."""
+        if self.classified:
+            return "known"
+        unknown = [c.name for c in self.columns if not c.classified_by]
+        detail = f"columns {', '.join(unknown)}" if unknown else "no columns recorded"
+        return f"unknown ({detail}): only the owner may read it unless a policy grants it"
 
     def column(self, name: str) -> ColumnInfo | None:
         lowered = name.lower()
@@ -194,7 +224,8 @@ class Catalog:
         return ColumnInfo(
             name=new.name, type=new.type or old.type, native_type=new.native_type or old.native_type,
             nullable=new.nullable, tags=new.tags or old.tags, classification=new.classification or old.classification,
-            description=new.description or old.description,
+            description=new.description or old.description, inherited=new.inherited or old.inherited,
+            classified_by=new.classified_by or old.classified_by,
         )  # fmt: skip
 
     def datasets(self) -> list[Dataset]:
@@ -205,6 +236,13 @@ class Catalog:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(datasets).where(datasets.c.id == name)).mappings().first()
         return _dataset(row) if row else None
+
+    def updated_at(self, name: str) -> datetime | None:
+        """When ``name``'s entry last changed (``None`` if there is none): a cheap freshness check."""
+        with self.engine.connect() as conn:
+            return _aware(
+                conn.execute(sa.select(datasets.c.updated_at).where(datasets.c.id == name)).scalar()
+            )
 
     def find(self, name: str) -> Dataset:
         """The dataset called ``store/asset``, ``store.asset`` or just ``asset`` (when unique)."""

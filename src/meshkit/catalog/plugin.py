@@ -11,7 +11,8 @@ edges from ``run.details["lineage"]``, whose shape is::
 
 Inputs may also be dicts with a ``dataset`` key. Check results in ``run.details["quality"]``
 (``{dataset: [{check, passed, observed, message}]}``) are stored as quality results unless the
-run's kind is ``check`` (product tests store their own).
+run's kind is ``check`` (product tests store their own). Then the tags of the datasets written,
+and of everything downstream, are propagated along the lineage (``classification.propagate``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import threading
 from typing import Any
 
 from meshkit.catalog.catalog import Catalog, ColumnInfo, Edge
+from meshkit.catalog.classification import propagate
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.redaction import strip_credentials
 
 _written: dict[str, set[str]] = {}
 _lock = threading.Lock()
@@ -57,6 +60,7 @@ def run_lineage(run, written: set[str]) -> list[Edge]:
 
 @hookimpl
 def dataset_written(meshkit, run, dataset, rows, schema):
+    dataset = strip_credentials(dataset)
     if "/" not in dataset:
         return
     columns = (
@@ -80,6 +84,8 @@ def run_finished(meshkit, run):
     edges = run_lineage(run, written)
     if edges:
         catalog.add_lineage(edges, run_id=run.id, run_kind=run.kind)
+    if targets := written | {e.target for e in edges}:
+        propagate(catalog, sorted(targets))
     if run.kind != "check":
         for dataset, results in (run.details.get("quality") or {}).items():
             catalog.record_quality(dataset, results, run_id=run.id)

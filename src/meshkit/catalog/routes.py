@@ -58,6 +58,7 @@ def build_routers(meshkit) -> list:
         quality = [{**q, "at": q["at"].isoformat()} for q in catalog.quality(found.id)]
         return {
             **found.as_dict(),
+            "classified": found.classified,
             "upstream": graph.upstream(),
             "downstream": graph.downstream(),
             "quality": quality,

@@ -53,7 +53,7 @@ def show_command(mk, name, as_json) -> None:
     dataset = catalog.find(name)
     graph = catalog.lineage(dataset.id, depth=1)
     if as_json:
-        data = dataset.as_dict()
+        data = {**dataset.as_dict(), "classified": dataset.classified}
         data["upstream"], data["downstream"] = graph.upstream(), graph.downstream()
         data["quality"] = [{**q, "at": q["at"].isoformat()} for q in catalog.quality(dataset.id)]
         click.echo(json.dumps(data, indent=2, default=str))
@@ -64,13 +64,16 @@ def show_command(mk, name, as_json) -> None:
     )
     for label, value in (("description", dataset.description), ("owner", dataset.owner), ("domain", dataset.domain),
                          ("residency", dataset.residency), ("tags", ", ".join(dataset.tags)),
-                         ("rows (last write)", dataset.rows), ("updated", dataset.updated_at)):  # fmt: skip
+                         ("classification", dataset.classification), ("rows (last write)", dataset.rows),
+                         ("updated", dataset.updated_at)):  # fmt: skip
         if value not in (None, ""):
             console.print(f"  {label}: {value}", highlight=False)
     view = Table("column", "type", "classification / tags", "description")
     for column in dataset.columns:
         view.add_row(column.name, column.type or "", ", ".join(column.all_tags), column.description or "")
     console.print(view)
+    if inherited := [f"    {c.name}: {label}" for c in dataset.columns for label in c.inherited_labels]:
+        console.print("  tags inherited through lineage:", *inherited, sep="\n", soft_wrap=True)
     results = catalog.quality(dataset.id, limit=10)
     if results:
         passed = sum(r["passed"] for r in results)

@@ -42,7 +42,8 @@ def eval_command(mk, dataset, user, role, team, purpose, operation, as_json) -> 
         )
         return
     console.print(
-        f"[bold]Subject[/] {subject}  [bold]purpose[/] {purpose or '-'}  [bold]operation[/] {operation}"
+        f"[bold]Subject[/] {subject}  [bold]purpose[/] {explained['input']['purpose'] or '-'}  "
+        f"[bold]operation[/] {operation}"
     )
     console.print(f"[bold]Dataset[/] {decision.dataset}")
     columns = explained["input"]["columns"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 import yaml
+from rich.markup import escape
 from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
@@ -268,21 +269,33 @@ def history_command(mk, name) -> None:
 @product_group.command("export")
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["odcs", "odps"]), default="odcs", show_default=True)
-@click.option("--port", help="ODCS: the output port (default: every port, as a YAML stream).")
+@click.option(
+    "--port", help="ODCS: the contract of this output port (default: every contract, as a YAML stream)."
+)
+@click.option(
+    "--no-validate", is_flag=True, help="ODCS: write contracts that break their version's JSON Schema."
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @pass_meshkit
-def export_command(mk, name, fmt, port, output) -> None:
-    """Export a product as ODPS, or its output ports' contracts as ODCS YAML."""
-    from meshkit.products.odcs import to_odcs, to_odps
+def export_command(mk, name, fmt, port, no_validate, output) -> None:
+    """Export a product as ODPS, or its ODCS contracts as YAML (one per imported contract or port)."""
+    from meshkit.products.odcs import contract_id, contract_problems, odcs_documents, summary, to_odps
 
     product = _load(mk, name)
     if fmt == "odps":
         docs = [to_odps(product)]
     else:
-        ports = [p for p in product.outputPorts if port in (None, p.name)]
-        if not ports:
+        wanted = product.port(port) if port else None
+        if port and wanted is None:
             raise UserError(f"Product `{name}` has no output port `{port}`.")
-        docs = [to_odcs(product, p) for p in ports]
+        docs = [
+            d for d in odcs_documents(product) if wanted is None or d["id"] == contract_id(product, wanted)
+        ]
+        for doc in docs if not no_validate else []:
+            if problems := contract_problems(doc):
+                raise ConfigError(f"Contract `{doc['id']}` breaks the ODCS {doc['apiVersion']} JSON Schema: "
+                                  f"{summary(problems)}.", where=str(product_path(mk.workspace, name)),
+                                  hint="Fix the contract in the descriptor, or pass --no-validate.")  # fmt: skip
     text = yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True)
     if output:
         Path(output).write_text(text)
@@ -293,24 +306,33 @@ def export_command(mk, name, fmt, port, output) -> None:
 
 @product_group.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--name", help="Product name (default: from the contract).")
+@click.option("--name", help="Product name (default: from the first contract).")
 @click.option(
     "--store",
     default="warehouse",
     show_default=True,
     help="Store of ports without a meshkitDataset property.",
 )
-@click.option("--force", is_flag=True, help="Replace the ports of an existing descriptor of that name.")
+@click.option("--force", is_flag=True, help="Replace the same contracts and ports of an existing descriptor.")
 @pass_meshkit
 def import_command(mk, path, name, store, force) -> None:
-    """Create (or update) products/NAME.yaml from an ODCS v3 contract."""
-    from meshkit.products.odcs import from_odcs, merge_ports
+    """Create (or update) products/NAME.yaml from ODCS v3 contracts (a YAML stream of one or more)."""
+    from meshkit.products.loader import JsonYamlLoader
+    from meshkit.products.odcs import contract_problems, from_odcs, merge_ports, odcs_json_schema, summary
 
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        docs = [d for d in yaml.load_all(Path(path).read_text(), Loader=JsonYamlLoader) if d is not None]
     except yaml.YAMLError as exc:
         raise ConfigError(f"Invalid YAML: {exc}.", where=path) from None
-    product = from_odcs(doc if isinstance(doc, dict) else {}, where=path, store=store, name=name)
+    product = from_odcs(docs or [{}], where=path, store=store, name=name)
+    for doc in docs:
+        if odcs_json_schema(str(doc["apiVersion"])) is None:
+            console.print(
+                f"[yellow]Note[/]: no ODCS {doc['apiVersion']} JSON Schema here; `{doc['id']}` not validated."
+            )
+        elif problems := contract_problems(doc):
+            console.print(f"[yellow]Note[/]: contract `{doc['id']}` breaks the ODCS {doc['apiVersion']} JSON Schema "
+                          f"(kept as is; export will refuse it until fixed): {escape(summary(problems))}")  # fmt: skip
     target = mk.workspace.root / PRODUCTS_DIR / f"{product.name}.yaml"
     if target.exists():
         if not force:

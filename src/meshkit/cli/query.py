@@ -19,7 +19,8 @@ def subject_options(func):
         click.option("--user", "-u", help="Who asks (default: $USER)."),
         click.option("--role", "-r", help="The role the subject acts in."),
         click.option("--team", "-t", help="The subject's team."),
-        click.option("--purpose", "-p", help="Why the data is read (policies decide per purpose)."),
+        click.option("--purpose", "-p", help="Why the data is read: a purpose declared in policies/*.json and "
+                                              "granted to the role (default: the declared default)."),
     )):  # fmt: skip
         func = option(func)
     return func

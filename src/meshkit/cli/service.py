@@ -80,9 +80,11 @@ def _json_object(text: str | None, option: str) -> dict:
 @click.pass_context
 def server_cmd(ctx: click.Context, host: str | None, port: int | None, workers: int) -> None:
     """Run the control service: REST API, scheduler, executions and web UI."""
+    from meshkit.service.runtime import check_settings
     from meshkit.service.server import bootstrap_admin, serve
 
     meshkit = ctx.obj.meshkit
+    check_settings(meshkit)
     host = host or meshkit.config.get("service_host")
     port = port or meshkit.config.get("service_port")
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"

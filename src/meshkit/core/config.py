@@ -7,19 +7,26 @@ aliases, VDK's names of the same setting (``duckdb_database`` for ``duckdb_file`
 from ``config.ini`` and from the environment as ``VDK_<ALIAS>`` or ``<ALIAS>``, as VDK reads them.
 Keys declared ``bare_env`` (the settings of VDK's plugins) are read as ``<KEY>`` too.
 ``Config.explain()`` tells each effective value and where it came from.
+
+A key declared ``secret`` may hold a reference (``env:VAR``, ``secret:NAME``, ``{vaultPath = ...}``):
+``Config.get`` resolves it in memory, through the resolver it was given, every time it is read.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from meshkit.core.errors import ConfigError
+from meshkit.core.references import is_reference, resolve
 
 SECRET_MASK = "********"
+#: Secret keys being resolved by this thread: reading one again while resolving it is a cycle.
+_resolving = threading.local()
 
 
 def to_bool(value: Any) -> bool:
@@ -34,7 +41,19 @@ def to_bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-_CONVERTERS: dict[type, Callable[[Any], Any]] = {bool: to_bool, int: int, float: float, str: str}
+def _to_list(value: Any) -> list[str]:
+    """A TOML array, or a comma-separated string (as given in an environment variable)."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return [text for item in items if (text := str(item).strip())]
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {
+    bool: to_bool,
+    int: int,
+    float: float,
+    str: str,
+    list: _to_list,
+}
 
 
 @dataclass(frozen=True)
@@ -79,16 +98,20 @@ class Layer:
 
 
 class Config:
-    """Effective configuration: declared keys resolved over ordered layers."""
+    """Effective configuration: declared keys resolved over ordered layers.
 
-    def __init__(
-        self, keys: Mapping[str, ConfigKey], layers: list[Layer], environ: Mapping[str, str] | None = None
-    ):
+    ``resolve`` turns a reference into its value (``Meshkit.resolve``: secrets backend and
+    redaction); without it only ``env:`` references resolve.
+    """
+
+    def __init__(self, keys: Mapping[str, ConfigKey], layers: list[Layer], environ: Mapping[str, str] | None = None,
+                 *, resolve: Callable[[Any], Any] = resolve):  # fmt: skip
         self.keys = dict(keys)
         self._environ = os.environ if environ is None else environ
         self._layers = list(layers)  # lowest precedence first, environment excluded
         self._names = {alias: spec.key for spec in self.keys.values() for alias in spec.aliases}
         self._names.update({key: key for key in self.keys})
+        self._resolve = resolve
         for layer in self._layers:
             self._check_known(layer)
 
@@ -118,7 +141,7 @@ class Config:
             layers = [lay for lay in layers if lay.source != "command line"] + [layer] + overrides
         else:
             layers.append(layer)
-        return Config(self.keys, layers, self._environ)
+        return Config(self.keys, layers, self._environ, resolve=self._resolve)
 
     def _lookup(self, key: str) -> tuple[Any, str]:
         for layer in reversed(self._layers):
@@ -137,7 +160,7 @@ class Config:
         return self.keys[key].default, "default"
 
     def get(self, key: str) -> Any:
-        """The effective value of ``key``, converted to its declared type."""
+        """The effective value of ``key``, converted to its declared type; a secret's reference resolved."""
         key = key.lower()
         if key not in self.keys:
             raise ConfigError(
@@ -145,6 +168,8 @@ class Config:
             )
         value, source = self._lookup(key)
         spec = self.keys[key]
+        if spec.secret and is_reference(value):
+            value = self._resolved(key, value, source)
         if value is None or isinstance(value, spec.type):
             return value
         try:
@@ -155,6 +180,22 @@ class Config:
                 hint="Fix the value.",
             ) from None
 
+    def _resolved(self, key: str, reference: Any, source: str) -> Any:
+        active = _resolving.__dict__.setdefault("keys", set())
+        if key in active:
+            # NOTE: the secrets backend reads this key (secret_key, vault_token): caught and worded below.
+            raise ConfigError(
+                f"reading secrets needs `{key}` itself.", hint="Give it as an env:VAR reference instead."
+            )
+        active.add(key)
+        try:
+            return self._resolve(reference)
+        except ConfigError as exc:
+            raise ConfigError(f"Config key `{key}` from {source} cannot be resolved: {exc.message}",
+                              hint=exc.hint) from None  # fmt: skip
+        finally:
+            active.discard(key)
+
     def __getitem__(self, key: str) -> Any:
         return self.get(key)
 
@@ -162,17 +203,30 @@ class Config:
         """Where the effective value of ``key`` comes from."""
         return self._lookup(key.lower())[1]
 
+    def check_secrets(self) -> None:
+        """Resolve every secret key that is set, so that a reference that cannot be is a ConfigError now."""
+        for key, spec in self.keys.items():
+            if spec.secret:
+                self.get(key)
+
     def secret_values(self) -> list[str]:
-        """The values of keys declared secret, for redaction."""
-        return [str(v) for k, spec in self.keys.items() if spec.secret and (v := self.get(k))]
+        """The values written in clear for keys declared secret, for redaction.
+
+        References are not resolved here: their values are registered for redaction when read.
+        """
+        raw = (self._lookup(k)[0] for k, spec in self.keys.items() if spec.secret)
+        return [str(v) for v in raw if v and not is_reference(v)]
 
     def explain(self) -> list[tuple[str, Any, str, str]]:
-        """``(key, value, source, description)`` for every key, secrets masked."""
+        """``(key, value, source, description)`` for every key; secrets masked, references shown unresolved."""
         rows = []
         for key in sorted(self.keys):
             spec = self.keys[key]
-            value = self.get(key)
-            shown = SECRET_MASK if spec.secret and value else value
+            if spec.secret:
+                value = self._lookup(key)[0]
+                shown = value if is_reference(value) or not value else SECRET_MASK
+            else:
+                shown = self.get(key)
             rows.append((key, shown, self.source(key), spec.description))
         return rows
 

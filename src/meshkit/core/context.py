@@ -6,6 +6,7 @@ Each instance has its own plugin manager, so tests and embedded uses never share
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -17,10 +18,13 @@ from meshkit.core.config import Config, ConfigBuilder, Layer
 from meshkit.core.errors import ConfigError
 from meshkit.core.metadata import MetadataDB
 from meshkit.core.plugins import build_plugin_manager
-from meshkit.core.redaction import Redactor
+from meshkit.core.processes import Scratch
+from meshkit.core.redaction import Redactor, strip_credentials
 from meshkit.core.references import resolve
 from meshkit.core.runs import RunStore
 from meshkit.core.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 #: Store names every workspace has, and the config key or type behind each.
 DEFAULT_STORES = {
@@ -48,10 +52,11 @@ class Meshkit:
         layers = [Layer("meshkit.toml", workspace.config_values)]
         if overrides:
             layers.append(Layer("command line", {k.lower(): v for k, v in overrides.items()}))
-        self.config = Config(builder.keys, layers)
+        self.config = Config(builder.keys, layers, resolve=self.resolve)
         self.redactor = Redactor()
         for value in self.config.secret_values():
             self.redactor.add(value)
+        self._metadata: MetadataDB | None = None
         self._stores: dict[str, Any] = {}
         #: Stores declared outside ``meshkit.toml`` (a job's ``[vdk_<name>]`` sections), by name.
         self._declared_stores: dict[str, dict[str, Any]] = {}
@@ -65,11 +70,34 @@ class Meshkit:
 
     # ------------------------------------------------------------------ metadata
 
-    @cached_property
+    @property
     def metadata(self) -> MetadataDB:
-        url = self.config.get("metadata_url") or f"sqlite:///{self.workspace.state_dir / 'metadata.db'}"
-        self.redactor.add(_url_password(url))
-        return MetadataDB(url)
+        """The metadata database, opened on first use; opening it cleans up after dead processes."""
+        if self._metadata is None:
+            url = self.config.get("metadata_url") or f"sqlite:///{self.workspace.state_dir / 'metadata.db'}"
+            self.redactor.add(_url_password(url))
+            self._metadata = MetadataDB(url)
+            self._clean_after_dead_processes()
+        return self._metadata
+
+    @cached_property
+    def scratch(self) -> Scratch:
+        """Temporary files of this process in the workspace (``.meshkit/tmp/proc-...``)."""
+        return Scratch(self.workspace.state_dir / "tmp")
+
+    def _clean_after_dead_processes(self) -> None:
+        """Clean up after the processes of this host that died mid-work (``kill -9``).
+
+        Their temporary files and folders are removed and their runs end ``platform_error``; when
+        there are none this costs one folder listing and one indexed query.
+        """
+        self.scratch.sweep()
+        for run in self.runs.end_abandoned():
+            log.warning("Run %s of %s `%s` ended: %s", run.id, run.kind, run.name, run.error)
+            try:
+                self.pm.hook.run_finished(meshkit=self, run=run)
+            except Exception:  # noqa: BLE001 - a failing reaction must not stop the command that opened the workspace
+                log.exception("run_finished hook failed for the abandoned run %s", run.id)
 
     @cached_property
     def runs(self) -> RunStore:
@@ -119,14 +147,7 @@ class Meshkit:
             cls = self._store_class(type_name, where=where)
             return cls(ref, options, self)
         if "://" in ref:
-            scheme = ref.split("://", 1)[0].split("+", 1)[0].lower()
-            for cls in self.store_types.values():
-                if scheme in cls.url_schemes:
-                    self.redactor.add(_url_password(ref))
-                    return cls(ref, cls.from_url(ref), self)
-            raise ConfigError(
-                f"No store type handles URLs of scheme `{scheme}`.", hint="Install the plugin for it."
-            )
+            return self.new_store(ref)
         if ref in DEFAULT_STORES:
             return self._store_class(DEFAULT_STORES[ref], where=ref)(ref, {}, self)
         known = sorted({*declared, *DEFAULT_STORES})
@@ -138,12 +159,37 @@ class Meshkit:
         )
         raise ConfigError(f"Unknown store `{ref}`.", hint=hint)
 
+    def new_store(self, spec: str | Mapping[str, Any], *, name: str | None = None, where: str | None = None):
+        """A new store from a URL or inline options ``{type: ..., ...}``; not cached, the caller closes it.
+
+        ``where`` names the spec field in errors (never the URL: it may hold a password); a URL is the
+        store's name, ``name`` names the others.
+        """
+        if isinstance(spec, str):
+            scheme = spec.split("://", 1)[0].split("+", 1)[0].lower()
+            for cls in self.store_types.values():
+                if scheme in cls.url_schemes:
+                    self.redactor.add(_url_password(spec))
+                    # NOTE: the name feeds dataset names, lineage and statuses; the password stays in memory.
+                    return cls(strip_credentials(spec), cls.from_url(spec), self)
+            raise ConfigError(
+                f"No store type handles URLs of scheme `{scheme}`.",
+                where=where,
+                hint="Install the plugin for it.",
+            )
+        options = dict(spec)
+        type_name = options.pop("type", None)
+        return self._store_class(type_name, where=where or "inline store")(
+            name or str(type_name), options, self
+        )
+
     def store_of_type(self, type_name: str, options: Mapping[str, Any]):
         """A store of ``type_name`` with ``options`` (cached per type and options), e.g. an ingestion target."""
-        name = f"{type_name}:{','.join(str(v) for v in options.values())}"
-        if name not in self._stores:
-            self._stores[name] = self._store_class(type_name, where=name)(name, dict(options), self)
-        return self._stores[name]
+        key = f"{type_name}:{','.join(str(v) for v in options.values())}"
+        if key not in self._stores:
+            name = strip_credentials(key)
+            self._stores[key] = self._store_class(type_name, where=name)(name, dict(options), self)
+        return self._stores[key]
 
     def _store_class(self, type_name: str | None, where: str) -> type:
         if type_name not in self.store_types:
@@ -167,8 +213,8 @@ class Meshkit:
         for store in self._stores.values():
             store.close()
         self._stores.clear()
-        if "metadata" in self.__dict__:
-            self.metadata.dispose()
+        if self._metadata is not None:
+            self._metadata.dispose()
 
     def __enter__(self) -> Meshkit:
         return self

@@ -37,6 +37,10 @@ runs = sa.Table(
     sa.Column("arguments", sa.JSON),
     sa.Column("details", sa.JSON),
     sa.Column("parent_id", sa.String(200)),
+    # The process running it (set by the process that starts it; see meshkit.core.processes).
+    sa.Column("host", sa.String(200)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("pid_start", sa.String(32)),
     sa.Index("ix_runs_name_created", "name", "created_at"),
     sa.Index("ix_runs_status", "status"),
 )

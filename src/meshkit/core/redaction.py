@@ -5,9 +5,56 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from typing import Any
 
 MASK = "***"
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?=@)")
+#: Names of settings, query parameters and DSN keys whose values are credentials.
+_SECRET_NAME = (
+    r"(?:[a-z0-9]+[_-])*(?:ssl)?(?:password|passwd|pwd|secret|token|api_?key|access_?key|secret_?key)"
+)
+_URL_PASSWORD = re.compile(r"(?P<user>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):[^@/\s]*@")
+_QUERY_SECRET = re.compile(rf"(?P<sep>[?&])(?P<key>{_SECRET_NAME})=[^&#\s]*(?P<next>&?)", re.I)
+_DSN_SECRET = re.compile(
+    rf"(?P<space>\s*)\b(?P<key>{_SECRET_NAME})\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s&'\"]+)", re.I
+)
+
+
+def strip_credentials(text: str, mask: str = "") -> str:
+    """``text`` without the credentials written in the URLs and DSNs it holds, or with them as ``mask``.
+
+    Removes the password of ``scheme://user:PASSWORD@host``, secret query parameters
+    (``?password=...``, ``&token=...``) and libpq-style ``password=...``; the rest is kept, so a
+    store named by its URL keeps one name whatever its password.
+
+    >>> strip_credentials("postgresql://ann:pw@db:5432/ops?password=x&sslmode=require")
+    'postgresql://ann@db:5432/ops?sslmode=require'
+    >>> strip_credentials("host=db user=ann password='p w' dbname=ops", mask="***")
+    'host=db user=ann password=*** dbname=ops'
+    """
+    if not text or not isinstance(text, str):
+        return text
+    text = _URL_PASSWORD.sub(lambda m: f"{m['user']}:{mask}@" if mask else f"{m['user']}@", text)
+    while (found := _QUERY_SECRET.sub(lambda m: _query_rest(m, mask), text)) != text:
+        text = found
+    return _DSN_SECRET.sub(lambda m: f"{m['space']}{m['key']}={mask}" if mask else "", text)
+
+
+def _query_rest(match: re.Match, mask: str) -> str:
+    if mask:
+        return f"{match['sep']}{match['key']}={mask}{match['next']}"
+    # NOTE: `?secret=x&a=1` keeps `?a=1`, `&secret=x&a=1` keeps `&a=1`, a last parameter leaves nothing.
+    return match["sep"] if match["next"] else ""
+
+
+def scrub(value: Any) -> Any:
+    """``value`` (JSON-like) with ``strip_credentials`` applied to every string in it: the form to store."""
+    if isinstance(value, str):
+        return strip_credentials(value)
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
 
 
 class Redactor:
@@ -29,7 +76,7 @@ class Redactor:
     def redact(self, text: str) -> str:
         if not text:
             return text
-        text = _URL_PASSWORD.sub(lambda m: m.group("scheme") + MASK, str(text))
+        text = strip_credentials(str(text), MASK)
         with self._lock:
             if not self._values:
                 return text

@@ -1,4 +1,4 @@
-"""Credential references in specs: ``env:VAR``, ``secret:NAME`` and Fybrik-style ``vaultPath``.
+"""Credential references in specs and config: ``env:VAR``, ``secret:NAME`` and Fybrik-style ``vaultPath``.
 
 Specs committed to git hold references, never values; they are resolved at run time, in memory,
 and every resolved value is registered for redaction.
@@ -13,18 +13,29 @@ from typing import Any
 from meshkit.core.errors import ConfigError
 
 
-def resolve(value: Any, *, get_secret: Callable[[str], str | None], redact: Callable[[str], None]) -> Any:
+def is_reference(value: Any) -> bool:
+    """Whether ``value`` is a reference (``env:VAR``, ``secret:NAME`` or ``{vaultPath: ...}``), safe to show."""
+    if isinstance(value, dict):
+        return set(value) == {"vaultPath"}
+    return isinstance(value, str) and value.partition(":")[0] in ("env", "secret") and ":" in value
+
+
+def resolve(
+    value: Any,
+    *,
+    get_secret: Callable[[str], str | None] = lambda name: None,
+    redact: Callable[[str], None] = lambda value: None,
+) -> Any:
     """The value a reference stands for; other values are returned unchanged.
 
-    ``{"vaultPath": "/v1/kv/db"}`` is looked up as the secret named by the path.
+    ``{"vaultPath": "/v1/kv/db"}`` is looked up as the secret named by the path. Without
+    ``get_secret`` only ``env:`` references can be resolved.
     """
-    if isinstance(value, dict) and set(value) == {"vaultPath"}:
+    if not is_reference(value):
+        return value
+    if isinstance(value, dict):
         value = f"secret:{value['vaultPath']}"
-    if not isinstance(value, str):
-        return value
-    kind, sep, name = value.partition(":")
-    if not sep or kind not in ("env", "secret"):
-        return value
+    kind, _, name = value.partition(":")
     if kind == "env":
         if name not in os.environ:
             raise ConfigError(

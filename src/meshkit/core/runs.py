@@ -14,12 +14,16 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 
 from meshkit.core.metadata import MetadataDB, run_steps, runs
+from meshkit.core.processes import ProcessId, is_alive, this_process
+from meshkit.core.redaction import scrub, strip_credentials
 
 RunStatus = Literal[
     "submitted", "running", "succeeded", "cancelled", "skipped", "user_error", "platform_error"
 ]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 FINAL_STATUSES = frozenset({"succeeded", "cancelled", "skipped", "user_error", "platform_error"})
+#: The error of a run whose process ended without finishing it.
+ABANDONED = "The process running it ended without finishing it: it was killed, or its machine stopped"
 
 
 def now() -> datetime:
@@ -70,6 +74,10 @@ class RunRecord:
     details: dict[str, Any] = field(default_factory=dict)
     parent_id: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
+    #: The process running it: host, pid and start time (``None`` for runs a supervisor tracks).
+    host: str | None = None
+    pid: int | None = None
+    pid_start: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -78,11 +86,14 @@ class RunRecord:
         return None
 
     def _row(self) -> dict[str, Any]:
+        # NOTE: lineage and statuses name stores; a credential written in a URL or DSN is never stored.
+        self.details, self.error = scrub(self.details), strip_credentials(self.error)
         return {
             "id": self.id, "kind": self.kind, "name": self.name, "status": self.status, "team": self.team,
             "created_at": self.created_at, "started_at": self.started_at, "ended_at": self.ended_at,
             "rows_written": self.rows_written, "error": self.error, "log_path": self.log_path,
             "arguments": self.arguments, "details": self.details, "parent_id": self.parent_id,
+            "host": self.host, "pid": self.pid, "pid_start": self.pid_start,
         }  # fmt: skip
 
 
@@ -113,9 +124,17 @@ class RunStore:
         with self.db.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run.id).values(row))
 
-    def start(self, run: RunRecord) -> None:
+    def start(self, run: RunRecord, *, owned: bool = True) -> None:
+        """Mark ``run`` running; ``owned``: by this process, which a later command checks is still alive.
+
+        A run the control service launched (``meshkit run --run-id``) is not owned: the service
+        tracks its process and ends it when that process is gone.
+        """
         run.status = "running"
         run.started_at = now()
+        if owned:
+            process = this_process()
+            run.host, run.pid, run.pid_start = process.host, process.pid, process.start
         self.save(run)
 
     def finish(self, run: RunRecord, status: RunStatus, error: str | None = None) -> None:
@@ -126,10 +145,36 @@ class RunStore:
             run.started_at = run.ended_at
         self.save(run)
 
+    def end_abandoned(self) -> list[RunRecord]:
+        """End as ``platform_error`` the running runs owned by processes of this host that are gone.
+
+        Returns the runs ended here (another process ending the same run at once ends it once).
+        """
+        host = this_process().host
+        query = sa.select(runs.c.id, runs.c.pid, runs.c.pid_start).where(runs.c.status == "running",
+                                                                         runs.c.host == host)  # fmt: skip
+        with self.db.engine.connect() as conn:
+            found = conn.execute(query).all()
+        ended = []
+        for run_id, pid, pid_start in found:
+            if pid is None or is_alive(ProcessId(host, pid, pid_start)) is not False:
+                continue
+            at, error = now(), f"{ABANDONED} (pid {pid} on {host})."
+            with self.db.engine.begin() as conn:
+                mine = runs.update().where(runs.c.id == run_id, runs.c.status == "running")
+                if conn.execute(mine.values(status="platform_error", error=error, ended_at=at)).rowcount == 0:
+                    continue
+                steps = run_steps.update().where(
+                    run_steps.c.run_id == run_id, run_steps.c.status == "running"
+                )
+                conn.execute(steps.values(status="platform_error", error=error, ended_at=at))
+            ended.append(self.get(run_id))
+        return ended
+
     def save_step(self, run: RunRecord, step: StepRecord) -> None:
         """Insert or update one step of ``run``."""
         values = {"name": step.name, "status": step.status, "started_at": step.started_at,
-                  "ended_at": step.ended_at, "rows_written": step.rows_written, "error": step.error}  # fmt: skip
+                  "ended_at": step.ended_at, "rows_written": step.rows_written, "error": strip_credentials(step.error)}  # fmt: skip
         key = (run_steps.c.run_id == run.id) & (run_steps.c.position == step.position)
         with self.db.engine.begin() as conn:
             if conn.execute(run_steps.update().where(key).values(values)).rowcount == 0:

@@ -90,13 +90,36 @@ class Decision(BaseModel):
         return f"{verdict}: {self.reason}" + (f" [{actions}]" if actions and self.allowed else "")
 
 
-def combine(result: dict[str, Any], *, default_deny: bool, dataset: str) -> Decision:
+def unclassified_denial(document: dict[str, Any], result: dict[str, Any]) -> str | None:
+    """Why a dataset whose classification is unknown may not be read by this subject, or ``None``.
+
+    Only its owner (the subject's team or user) reads it, unless the policies grant
+    ``allow_unclassified``. An input without ``dataset.classified`` (a hand-written test case)
+    is taken as classified.
+    """
+    dataset = document.get("dataset") or {}
+    if dataset.get("classified", True) is not False or result.get("allow_unclassified") is True:
+        return None
+    subject, owner = document.get("subject") or {}, dataset.get("owner")
+    if owner and owner in (subject.get("team"), subject.get("user")):
+        return None
+    return (f"the classification of `{dataset.get('name')}` is unknown (a column is neither declared nor derived "
+            f"from classified columns), so only its owner ({owner or 'none recorded'}) may read it "
+            f"unless a policy grants `allow_unclassified`")  # fmt: skip
+
+
+def combine(result: dict[str, Any], *, default_deny: bool, dataset: str,
+            document: dict[str, Any] | None = None) -> Decision:  # fmt: skip
     """Turn the policy document (``allow``, ``deny``, ``reasons``, ``actions``) into a ``Decision``.
 
-    Any ``deny`` reason wins; otherwise ``allow`` decides; without ``allow`` the workspace default
-    (deny, unless ``policy_default_deny`` is false) applies.
+    Any ``deny`` reason wins; then a dataset of unknown classification is denied to all but its
+    owner (see ``unclassified_denial``, given the input ``document``); otherwise ``allow``
+    decides; without ``allow`` the workspace default (deny, unless ``policy_default_deny`` is
+    false) applies.
     """
     denies = sorted(str(d) for d in _as_list(result.get("deny")))
+    if not denies and document is not None and (unclassified := unclassified_denial(document, result)):
+        denies = [unclassified]
     actions = sorted({Action.model_validate(a) for a in _as_list(result.get("actions"))}, key=str)
     reasons = sorted(str(r) for r in _as_list(result.get("reasons")))
     if denies:

@@ -1,8 +1,10 @@
 """The governor: builds the policy input from the catalog, decides, caches, and audits.
 
-Every read path (governed SQL, Flight, transfers) asks ``Governor.decide``. Decisions are cached
-per (subject, purpose, dataset, operation, location) for ``policy_cache_seconds``; the cache is
-dropped at once when a policy file or the dataset's catalog entry changes.
+Every read path (governed SQL, Flight, transfers) asks ``Governor.decide``, which first resolves
+the purpose (normalised, or the declared default) so every channel decides, caches and audits the
+same one. Decisions are cached per (subject, purpose, dataset, operation, location) for
+``policy_cache_seconds``; the cache is dropped at once when a policy file or the dataset's catalog
+entry changes (its ``updated_at``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
 
 POLICY_DIR = "policies"
+DECISION_CACHE_SIZE = 4096
 
 
 def input_document(subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read",
@@ -42,6 +45,7 @@ def input_document(subject: Subject, purpose: str | None, dataset: Dataset, *, o
             "domain": dataset.domain,
             "product": dataset.product,
             "residency": dataset.residency,
+            "classified": dataset.classified,
         },  # fmt: skip
         "columns": [{"name": c.name, "type": c.type, "tags": c.all_tags} for c in dataset.columns],
     }
@@ -65,10 +69,13 @@ class Governor:
     # ------------------------------------------------------------------ datasets
 
     def dataset(self, name: str) -> Dataset:
-        """The catalog entry for ``name`` (cached like decisions)."""
+        """The catalog entry for ``name``, cached like decisions but read again as soon as it changes.
+
+        Tags change under a reader's feet when a run or a publish propagates them along lineage.
+        """
         with self._lock:
             hit = self._datasets.get(name)
-        if hit and hit[0] > time.monotonic():
+        if hit and hit[0] > time.monotonic() and self.catalog.updated_at(hit[1].id) == hit[1].updated_at:
             return hit[1]
         found = self.catalog.find(name)
         with self._lock:
@@ -77,9 +84,14 @@ class Governor:
 
     # ------------------------------------------------------------------ decisions
 
+    def purpose(self, purpose: str | None) -> str | None:
+        """The purpose a read is decided for: ``purpose`` normalised, or the declared default."""
+        return self.engine.purposes().resolve(purpose)
+
     def decide(self, subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read",
                channel: str = "api", statement: str | None = None, audit_log: bool = True) -> Decision:  # fmt: skip
         """The decision for this access, recorded in the audit log."""
+        purpose = self.purpose(purpose)
         key = (subject, purpose, dataset.id, operation, self.location)
         version = (self.engine.signature(), dataset.updated_at)
         with self._lock:
@@ -90,6 +102,8 @@ class Governor:
             document = input_document(subject, purpose, dataset, operation=operation, location=self.location)
             decision = self.engine.decide(document)
             with self._lock:
+                if len(self._decisions) >= DECISION_CACHE_SIZE:
+                    self._decisions.clear()
                 self._decisions[key] = (time.monotonic() + self.ttl, version, decision)
         if audit_log:
             redacted = self.meshkit.redactor.redact(statement) if statement else None
@@ -99,6 +113,7 @@ class Governor:
 
     def require(self, subject: Subject, purpose: str | None, dataset: Dataset, **kw) -> Decision:
         """``decide``, raising ``AccessDeniedError`` when denied."""
+        purpose = self.purpose(purpose)
         decision = self.decide(subject, purpose, dataset, **kw)
         if not decision.allowed:
             raise AccessDeniedError(
@@ -112,6 +127,7 @@ class Governor:
         self, subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read"
     ) -> dict[str, Any]:
         """The policy input, the raw policy document and the combined decision (not cached)."""
+        purpose = self.purpose(purpose)
         document = input_document(subject, purpose, dataset, operation=operation, location=self.location)
         return {
             "input": document,

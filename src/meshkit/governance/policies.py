@@ -3,7 +3,8 @@
 Every module may contribute to one package (``meshkit.access`` by default). The package's
 document is read as: ``allow`` (boolean), ``deny`` (set of reasons), ``reasons`` (set of strings
 explaining an allow) and ``actions`` (set of ``{"type": ..., "column": ..., "predicate": ...}``).
-``policies/*.json`` files are loaded as base documents (``data``). Rules named ``test_*`` are
+``policies/*.json`` files are loaded as base documents (``data``); their ``purposes`` are the
+declared purposes, checked before the policies are evaluated. Rules named ``test_*`` are
 policy unit tests (``meshkit policy test``); files named ``*_test.rego`` are loaded only then.
 """
 
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 
 from meshkit.core.errors import ConfigError, TransientError
 from meshkit.governance.decision import Decision, combine
+from meshkit.governance.purposes import Purposes, load_purposes
 
 _ERROR = re.compile(r"\(error \d+:(?P<file>[^|]*)\|(?P<offset>\d+)\|\d+\s+\(errormsg \d+:(?P<msg>[^)]*)\)")
 _PACKAGE = re.compile(r"^\s*package\s+([\w.]+)", re.MULTILINE)
@@ -79,6 +81,7 @@ class PolicyEngine:
         self._signature: tuple | None = None
         self._interp = None
         self._pushed: tuple | None = None
+        self._purposes: tuple[tuple, Purposes] | None = None
 
     # ------------------------------------------------------------------ files
 
@@ -139,6 +142,13 @@ class PolicyEngine:
             self._signature = signature
         return self._interp
 
+    def purposes(self) -> Purposes:
+        """The purposes declared in the policy data (reloaded after any change to the files)."""
+        signature = self.signature()
+        if self._purposes is None or self._purposes[0] != signature:
+            self._purposes = (signature, load_purposes(self.files(".json"), self.where))
+        return self._purposes[1]
+
     # ------------------------------------------------------------------ evaluation
 
     def query(self, expression: str, document: dict[str, Any] | None = None, *, interp=None) -> Any:
@@ -170,11 +180,16 @@ class PolicyEngine:
         return result if isinstance(result, dict) else {}
 
     def decide(self, document: dict[str, Any]) -> Decision:
-        """Evaluate and combine into a ``Decision``."""
+        """Check the purpose against the declared ones, then evaluate and combine into a ``Decision``."""
         dataset = (document.get("dataset") or {}).get("name", "")
+        purposes = self.purposes()
+        document = {**document, "purpose": purposes.resolve(document.get("purpose"))}
+        role = (document.get("subject") or {}).get("role")
+        if refusal := purposes.refusal(role, document["purpose"]):
+            return Decision(allowed=False, reason=refusal, dataset=dataset)
         result = self.evaluate(document)
         try:
-            return combine(result, default_deny=self.default_deny, dataset=dataset)
+            return combine(result, default_deny=self.default_deny, dataset=dataset, document=document)
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ConfigError(f"A policy returned an invalid action: {first['msg']}.", where=f"package {self.package}",

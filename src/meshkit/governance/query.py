@@ -29,9 +29,10 @@ from meshkit.governance.sources import Source, Sources, TimeTravel
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
 
-#: Function name prefixes that read files, settings or other databases.
+#: Function name prefixes that read files, settings or other databases, or put values in errors.
 DENIED_FUNCTION_PREFIXES = ("read_", "query", "getenv", "current_setting", "glob", "duckdb_", "pragma_", "iceberg_",
-                            "parquet_", "delta_", "sniff_", "sqlite_", "postgres_", "mysql_", "which_secret", "load_")  # fmt: skip
+                            "parquet_", "delta_", "sniff_", "sqlite_", "postgres_", "mysql_", "which_secret", "load_",
+                            "error")  # fmt: skip
 MAX_VIEW_DEPTH = 8
 PLAN_CACHE_SIZE = 1024
 _GOVERNED = "meshkit_governed"
@@ -136,7 +137,7 @@ class GovernedSQL:
         _check_functions(tree)
         replacements: list[tuple[exp.Table, exp.Expression]] = []
         for table in self._real_tables(tree):
-            dataset = self.governor.dataset(".".join(p.name for p in table.parts))
+            dataset = self.governor.dataset(self._dataset_name(table, in_view=depth > 0))
             decision = self.governor.require(subject, purpose, dataset, channel=channel, statement=statement)
             plan.decisions.append(decision)
             source = self.sources.resolve(dataset, _time_travel(table))
@@ -153,6 +154,19 @@ class GovernedSQL:
             table.replace(subquery)
         self._verify(tree)
         return tree
+
+    def _dataset_name(self, table: exp.Table, *, in_view: bool) -> str:
+        """The catalog name a table reference means.
+
+        In a warehouse view's definition, names (``"warehouse"."main"."orders"`` as dbt writes
+        them, or shorter) mean the engine store's tables; a name in another database stays as it
+        is, and is then not found.
+        """
+        if in_view and table.catalog in ("", self.sources.database()):
+            return (
+                f"{self.engine.name}/{table.name if table.db in ('', 'main') else f'{table.db}.{table.name}'}"
+            )
+        return ".".join(p.name for p in table.parts)
 
     def _source_query(self, source: Source, subject, purpose, plan, channel, statement, depth) -> str:
         if not source.view_sql:
@@ -216,7 +230,17 @@ class GovernedSQL:
                 return conn.execute(plan.sql).to_arrow_table()
             except Exception as exc:  # duckdb errors: binder (removed column), conversion, ...
                 message = str(exc).splitlines()[0]
-                raise UserError(f"The governed query failed: {message}",
-                                hint="Columns removed by policy do not exist for you.") from None  # fmt: skip
+                raise UserError(f"The governed query failed: {message}", hint=_removed_hint(plan)) from None
         finally:
             conn.close()
+
+
+def _removed_hint(plan: QueryPlan) -> str | None:
+    """Says which columns the policies removed, when the failed query names one of them."""
+    removed = {(column, d.dataset) for d in plan.decisions
+               for column, action in d.column_actions().items() if action == "RemoveColumn"}  # fmt: skip
+    if not removed:
+        return None
+    named = {c.name.lower() for c in sqlglot.parse_one(plan.sql, read="duckdb").find_all(exp.Column)}
+    hits = sorted(f"`{column}` of `{dataset}`" for column, dataset in removed if column in named)
+    return f"Columns removed by policy do not exist for you: {', '.join(hits)}." if hits else None

@@ -43,6 +43,8 @@ class JobContext:
     ingesters: dict[str, Any] = field(default_factory=dict)
     #: The run as VDK plugins see it (a :class:`meshkit.vdk.context.JobContext`), when any is installed.
     vdk: Any = None
+    #: The run was recorded by the control service, which tracks the process running it.
+    supervised: bool = False
 
 
 @dataclass

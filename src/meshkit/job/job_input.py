@@ -26,6 +26,7 @@ class JobInput(IJobInput):
         self._ingester = ingester
         self._connection_name = connection_name
         self._connections: dict[str, ManagedConnection] = {}
+        self._temp_dir: pathlib.Path | None = None
         started = context.run.started_at or context.run.created_at
         self._execution_properties = {
             "pa__execution_id": context.run.id,
@@ -52,11 +53,18 @@ class JobInput(IJobInput):
         return self._context.arguments
 
     def get_temporary_write_directory(self) -> pathlib.Path:
-        """``temporary_write_directory`` (default: the system's temporary folder), as in VDK: the same
-        folder for every run, its files left to the system to delete."""
-        path = pathlib.Path(self._meshkit.config.get("temporary_write_directory") or tempfile.gettempdir())
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """``temporary_write_directory`` when set (as in VDK: the same folder for every run); else a
+        folder of this run in the process's scratch folder, removed when the process ends (by the next
+        command if it is killed)."""
+        configured = self._meshkit.config.get("temporary_write_directory")
+        if configured:
+            path = pathlib.Path(configured)
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        if self._temp_dir is None:
+            folder = self._meshkit.scratch.folder
+            self._temp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{self._context.run.id}-", dir=folder))
+        return self._temp_dir
 
     def skip_remaining_steps(self) -> None:
         self._context.skip_remaining = True

@@ -130,6 +130,7 @@ def prepare_context(meshkit, job: str | Path, arguments: dict[str, Any] | None, 
         meshkit.declare_store(name, settings)
     team = job_config.team or meshkit.config.get("team")
     run = meshkit.runs.get(run_id) if run_id else None
+    supervised = run is not None
     if run is None:
         run = meshkit.runs.create(kind, job_dir.name, arguments=arguments or {}, team=team, run_id=run_id)
     elif run.status != "submitted":
@@ -137,7 +138,9 @@ def prepare_context(meshkit, job: str | Path, arguments: dict[str, Any] | None, 
             f"Run `{run_id}` is already {run.status}.", hint="Start a new run without --run-id."
         )
     run.log_path = run.log_path or str(meshkit.workspace.state_dir / "runs" / f"{run.id}.log")
-    return JobContext(meshkit, job_dir.name, job_dir, dict(arguments or {}), job_config, run)
+    return JobContext(
+        meshkit, job_dir.name, job_dir, dict(arguments or {}), job_config, run, supervised=supervised
+    )
 
 
 def run_job(meshkit, job: str | Path, arguments: dict[str, Any] | None = None, *, run_id: str | None = None,
@@ -159,7 +162,7 @@ def execute(context: JobContext) -> JobResult:
     hook = meshkit.pm.hook
     ingester = _ingester(context)
     context.job_input = JobInput(context, ingester, _connection_name(meshkit))
-    meshkit.runs.start(run)
+    meshkit.runs.start(run, owned=not context.supervised)
     hook.run_started(meshkit=meshkit, run=run)
     log.info("Run %s of job `%s` started", run.id, context.name)
     try:
@@ -301,4 +304,4 @@ def _execution_result(name: str, run) -> ExecutionResult:
 @hookimpl
 def configure(config):
     config.add("temporary_write_directory", None,
-               "Folder of `job_input.get_temporary_write_directory()` (default: the system's temporary folder).")  # fmt: skip
+               "Folder of `job_input.get_temporary_write_directory()` (default: a folder of the run, removed when the command ends).")  # fmt: skip

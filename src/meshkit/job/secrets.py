@@ -256,7 +256,7 @@ class VaultSecrets:
         self._meshkit = meshkit
         config = meshkit.config
         url = meshkit.resolve(config.get("vault_url")) or os.environ.get("VAULT_ADDR")
-        token = meshkit.resolve(config.get("vault_token")) or os.environ.get("VAULT_TOKEN")
+        token = config.get("vault_token") or os.environ.get("VAULT_TOKEN")
         if not url:
             raise ConfigError(
                 "No Vault address for the `vault` secrets backend.", hint="Set `vault_url` or VAULT_ADDR."

@@ -19,6 +19,7 @@ from meshkit import __version__
 from meshkit.catalog.plugin import run_lineage
 from meshkit.core.errors import ConfigError
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.redaction import strip_credentials
 
 log = logging.getLogger(__name__)
 PRODUCER = f"https://meshkit.dev/meshkit/{__version__}"
@@ -65,7 +66,7 @@ def _client(meshkit):
             )
         params: dict[str, Any] = {"url": url, "endpoint": config.get("openlineage_endpoint")}
         if key := config.get("openlineage_api_key"):
-            params["auth"] = {"type": "api_key", "apiKey": meshkit.resolve(key)}
+            params["auth"] = {"type": "api_key", "apiKey": key}
         client = OpenLineageClient(transport=HttpTransport(HttpConfig.from_dict(params)))
     else:
         raise ConfigError(f"Unknown `openlineage_transport` `{kind}`.", hint="Use file, http or none.")
@@ -74,7 +75,7 @@ def _client(meshkit):
 
 
 def _dataset_ref(meshkit, name: str) -> tuple[str, str]:
-    store, _, asset = name.partition("/")
+    store, _, asset = strip_credentials(name).partition("/")
     return f"meshkit://{meshkit.workspace.name}/{store}", asset
 
 

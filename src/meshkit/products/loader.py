@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,16 @@ from meshkit.core.workspace import Workspace
 from meshkit.products.spec import Product
 
 PRODUCTS_DIR = "products"
+
+
+class JsonYamlLoader(yaml.SafeLoader):
+    """Safe YAML that leaves dates as strings, as JSON Schema (and so ODCS) reads them."""
+
+
+JsonYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _line_of(text: str, loc: tuple) -> int | None:
@@ -39,7 +50,7 @@ def _line_of(text: str, loc: tuple) -> int | None:
 def parse_product(text: str, where: str) -> Product:
     """A ``Product`` from YAML text; ``where`` names the source in errors."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=JsonYamlLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"{where}:{mark.line + 1}" if mark else where
@@ -53,13 +64,19 @@ def parse_product(text: str, where: str) -> Product:
     return validate_product(data, where, text)
 
 
-def validate_product(data: dict[str, Any], where: str, text: str | None = None) -> Product:
+def validate_product(
+    data: dict[str, Any],
+    where: str,
+    text: str | None = None,
+    field_name: Callable[[tuple], str] | None = None,
+) -> Product:
+    """A ``Product`` from plain data; ``field_name`` names an error's location in the source."""
     try:
         return Product.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        field = ".".join(str(p) for p in loc) or "(top level)"
+        field = (field_name(loc) if field_name else ".".join(str(p) for p in loc)) or "(top level)"
         line = _line_of(text, loc) if text else None
         more = f" ({len(exc.errors()) - 1} more error(s))" if len(exc.errors()) > 1 else ""
         raise ConfigError(f"Field `{field}`: {error['msg']}{more}.", where=f"{where}:{line}" if line else where,

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshkit.catalog.catalog import Catalog, ColumnInfo, Edge
+from meshkit.catalog.classification import DECLARED, propagate
 from meshkit.core.errors import ConfigError, MeshkitError, UserError
 from meshkit.core.runs import RunRecord
 from meshkit.products.diff import Change, breaking, diff_products
 from meshkit.products.loader import validate_product
+from meshkit.products.odcs import contract_problems, odcs_documents
 from meshkit.products.spec import Product
 from meshkit.products.verify import PortReport, check_port
 
@@ -57,7 +59,7 @@ def product_run(meshkit: Meshkit, kind: str, product: Product) -> Iterator[RunRe
 
 
 def lint(meshkit: Meshkit, product: Product) -> list[str]:
-    """Problems that validation alone does not catch (unknown stores, keys that may be null...)."""
+    """Problems validation alone does not catch: unknown stores, nullable keys, invalid ODCS exports..."""
     problems = []
     for port in product.outputPorts:
         store = port.dataset.partition("/")[0]
@@ -74,6 +76,14 @@ def lint(meshkit: Meshkit, product: Product) -> list[str]:
                 )
             if column.logicalType is None:
                 problems.append(f"output port `{port.name}`: column `{column.name}` has no `logicalType`")
+    try:
+        contracts = odcs_documents(product)
+    except ConfigError as exc:
+        return [*problems, exc.message]
+    for doc in contracts:
+        problems += [
+            f"contract `{doc['id']}` (ODCS {doc['apiVersion']}): {p}" for p in contract_problems(doc)
+        ]
     return problems
 
 
@@ -122,7 +132,8 @@ def register_ports(meshkit: Meshkit, product: Product, run_id: str | None = None
     catalog = Catalog(meshkit)
     for port in product.outputPorts:
         columns = [ColumnInfo(name=c.name, type=c.logicalType, native_type=c.physicalType, nullable=not c.required,
-                              tags=list(c.tags), classification=c.classification, description=c.description)
+                              tags=list(c.tags), classification=c.classification, description=c.description,
+                              classified_by=DECLARED)
                    for c in port.contract.schema_]  # fmt: skip
         catalog.register_dataset(port.dataset, columns=columns, replace_tags=True, run_id=run_id,
                                  description=port.description or product.description, owner=product.owner or product.team,
@@ -137,6 +148,7 @@ def register_ports(meshkit: Meshkit, product: Product, run_id: str | None = None
                 for port in product.outputPorts
             ]
     catalog.add_lineage(edges, run_id=run_id, run_kind="publish")
+    propagate(catalog, [port.dataset for port in product.outputPorts])
 
 
 def _product_port_dataset(meshkit: Meshkit, reference: str | None) -> str | None:

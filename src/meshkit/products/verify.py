@@ -204,8 +204,9 @@ def _column_checks(conn, relation: str, schema: pa.Schema, column: Column) -> li
 
 def _run_rule(conn, relation: str, rule: QualityRule, column: str | None) -> CheckResult:
     label = rule.label(column)
-    if rule.type not in ("library", "sql"):
-        return CheckResult(label, True, None, f"{rule.type} rules are documentation only")
+    if not rule.checked:
+        kind = "library `rule`" if rule.type == "library" else rule.type
+        return CheckResult(label, True, None, f"{kind} rules are documentation only")
     try:
         value = _scalar(conn, _rule_sql(rule, relation, column))
     except duckdb.Error as exc:

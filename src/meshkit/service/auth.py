@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from meshkit.core.errors import ConfigError
 from meshkit.core.runs import now
 from meshkit.service.exceptions import AuthenticationError, ForbiddenError
 from meshkit.service.tables import tokens
@@ -30,6 +31,8 @@ RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
 TOKEN_PREFIX = "mk_"
 COOKIE = "meshkit_token"
 _CACHE_SECONDS = 10.0
+#: Shortest HS256 key accepted: as long as the hash (RFC 7518, section 3.2).
+MIN_HS256_KEY_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,20 @@ def count_tokens(engine: sa.Engine) -> int:
         return conn.execute(sa.select(sa.func.count()).select_from(tokens)).scalar_one()
 
 
+def hs256_key(config) -> str | None:
+    """The HS256 key (``service_jwt_secret``, a reference resolved), or ``None`` when HS256 JWTs are off.
+
+    A key shorter than 32 bytes could be guessed offline from one token: it is a ConfigError.
+    """
+    key = config.get("service_jwt_secret")
+    if key is not None and len(key.encode()) < MIN_HS256_KEY_BYTES:
+        raise ConfigError(f"Config key `service_jwt_secret` ({config.source('service_jwt_secret')}) is "
+                          f"{len(key.encode())} bytes long; an HS256 key needs at least {MIN_HS256_KEY_BYTES}.",
+                          hint="Generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'` "
+                          "and give it as a reference such as env:MK_JWT_SECRET.")  # fmt: skip
+    return key
+
+
 def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
@@ -117,7 +134,7 @@ class Authenticator:
     def __init__(self, meshkit):
         self.engine = meshkit.metadata.engine
         cfg = meshkit.config
-        self.jwt_secret = cfg.get("service_jwt_secret")
+        self.jwt_secret = hs256_key(cfg)
         self.jwks_url = cfg.get("service_jwks_url")
         self.audience = cfg.get("service_jwt_audience")
         self.issuer = cfg.get("service_jwt_issuer")

@@ -32,11 +32,30 @@ def configure(config):
         type=float,
     )
     add("service_max_source_mb", 50, "Largest job source archive accepted, in MiB.", type=int)
-    add("service_jwt_secret", None, "Shared key for HS256 bearer JWTs (local identity).", secret=True)
+    add(
+        "service_jwt_secret",
+        None,
+        "Shared key for HS256 bearer JWTs (local identity): at least 32 bytes, best a reference such as env:VAR.",
+        secret=True,
+    )
     add("service_jwks_url", None, "JWKS URL of an identity provider for RS256 bearer JWTs.")
     add("service_jwt_audience", None, "Expected `aud` claim of bearer JWTs (not checked when empty).")
     add("service_jwt_issuer", None, "Expected `iss` claim of bearer JWTs (not checked when empty).")
     add("service_jwt_roles_claim", "meshkit_roles", 'JWT claim with roles: {team: role} or ["team:role"].')
+    add(
+        "service_allow_inline_stores",
+        False,
+        "Let transfers applied through the service give stores inline (URL or type and options), "
+        "not only the workspace's stores.",
+        type=bool,
+    )
+    add(
+        "service_file_roots",
+        [],
+        "Folders under which inline file stores (files, sqlite, duckdb, iceberg) of transfers applied "
+        "through the service may lie.",
+        type=list,
+    )
     add(
         "service_k8s_namespace",
         "default",

@@ -19,13 +19,14 @@ from meshkit.core.errors import ConfigError, MeshkitError
 from meshkit.core.metadata import runs
 from meshkit.core.runs import FINAL_STATUSES, now
 from meshkit.service import executions as ex
-from meshkit.service.auth import Authenticator
+from meshkit.service.auth import Authenticator, hs256_key
 from meshkit.service.executors import ExecutionSpec, run_log
 from meshkit.service.metrics import ServiceMetrics
 from meshkit.service.reads import read_engine
 from meshkit.service.scheduler import Scheduler
 from meshkit.service.sources import materialize
 from meshkit.service.tables import deployments, executions, sources
+from meshkit.service.transfer_stores import file_roots
 
 log = logging.getLogger("meshkit.service")
 RECONCILE_EVERY = 10.0
@@ -45,10 +46,18 @@ def build_executor(meshkit):
     return factories[name](meshkit)
 
 
+def check_settings(meshkit) -> None:
+    """Refuse to start on settings the service cannot run with safely (a ConfigError names the key)."""
+    meshkit.config.check_secrets()
+    hs256_key(meshkit.config)
+    file_roots(meshkit)
+
+
 class ControlService:
     """The control service of one workspace in one server process."""
 
     def __init__(self, meshkit):
+        check_settings(meshkit)
         self.meshkit = meshkit
         self.engine = meshkit.metadata.engine
         #: The pool of the API's read-only queries (see :mod:`meshkit.service.reads`).

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, TransientError, UserError
-from meshkit.core.redaction import MASK
+from meshkit.core.redaction import MASK, strip_credentials
+from meshkit.core.references import is_reference, resolve
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -174,6 +175,8 @@ class Store(ABC):
         "secret_key",
         "access_key",
         "token",
+        "session_token",
+        "credential",
         "dsn",
         "url",
     )
@@ -210,6 +213,10 @@ class Store(ABC):
     def check_schema(self, schema: pa.Schema) -> None:  # noqa: B027 - optional for subclasses
         """Raise (naming the column) if this store cannot hold a column of ``schema``; called before writing."""
 
+    def local_paths(self, asset: str) -> list[str]:
+        """The local files and folders that reading or writing ``asset`` touches (none for a remote store)."""
+        return []
+
     def exists(self, asset: str) -> bool:
         return asset in self.list_assets()
 
@@ -224,16 +231,13 @@ class Store(ABC):
 
     def describe(self) -> dict[str, Any]:
         """Options safe to show: references such as ``secret:NAME`` are shown, never their values."""
-        shown = {k: _masked(v) if k in self.SECRET_OPTIONS else v for k, v in self.options.items()}
-        return {"name": self.name, "type": self.type, **shown}
+        return {"name": self.name, "type": self.type, **shown_options(self.options, self.SECRET_OPTIONS)}
 
     def resolve(self, value: Any) -> Any:
         """A credential reference (``env:``, ``secret:``, ``vaultPath``) resolved in memory, never stored."""
         if self.meshkit is not None:
             return self.meshkit.resolve(value)
-        from meshkit.core.references import resolve
-
-        return resolve(value, get_secret=lambda name: None, redact=lambda value: None)
+        return resolve(value)
 
     def redact(self, text: str) -> str:
         """``text`` with resolved secrets and URL passwords masked."""
@@ -244,12 +248,15 @@ class Store(ABC):
         return Redactor().redact(text)
 
 
+def shown_options(options: Mapping[str, Any], secret: Sequence[str] = Store.SECRET_OPTIONS) -> dict[str, Any]:
+    """Store ``options`` safe to show or store: literal credentials among ``secret`` masked."""
+    return {k: _masked(v) if k in secret else v for k, v in options.items()}
+
+
 def _masked(value: Any) -> Any:
     """References are safe to show; literal credentials are not (URLs keep all but their password)."""
-    if isinstance(value, dict) or (isinstance(value, str) and value.split(":", 1)[0] in ("env", "secret")):
+    if isinstance(value, dict) or is_reference(value):
         return value
     if isinstance(value, str) and "://" in value:
-        from meshkit.core.redaction import Redactor
-
-        return Redactor().redact(value)
+        return strip_credentials(value, MASK)
     return MASK if value else value

@@ -158,13 +158,24 @@ class FilesStore(Store):
             opts.update(endpoint_override=parsed.netloc, scheme=parsed.scheme)
         return pafs.S3FileSystem(region=self.options.get("region", "us-east-1"), **opts)
 
-    def _locate(self, asset: str) -> _Asset:
+    def _relative(self, asset: str) -> PurePosixPath:
         rel = PurePosixPath(asset.strip("/"))
         if not asset.strip("/") or rel.is_absolute() or ".." in rel.parts:
             raise ConfigError(
                 f"Asset `{asset}` is not a relative path inside store `{self.name}`.",
                 hint="Name it like `folder/orders`.",
             )
+        return rel
+
+    def local_paths(self, asset: str) -> list[str]:
+        rel = self._relative(asset)
+        if str(self.base).startswith("s3://"):
+            return []
+        root = self.meshkit.workspace.resolve(self.base) if self.meshkit is not None else self.base
+        return [str(root), f"{root}/{rel}"]
+
+    def _locate(self, asset: str) -> _Asset:
+        rel = self._relative(asset)
         fs, root = self.filesystem
         path = f"{root}/{rel}"
         kind = fs.get_file_info(path).type
@@ -183,10 +194,20 @@ class FilesStore(Store):
 
     def _save_schema(self, path: str, schema: pa.Schema) -> None:
         fs, _ = self.filesystem
-        temp = f"{path}.mk-tmp-{secrets.token_hex(4)}"
+        temp = self._noted(f"{path}.mk-tmp-{secrets.token_hex(4)}")
         with fs.open_output_stream(temp) as f:
             f.write(schema.serialize())
         fs.move(temp, path)
+
+    def temp_path(self, a: _Asset) -> str:
+        """A hidden temporary name beside ``a`` for data being written."""
+        return self._noted(a.temp_path())
+
+    def _noted(self, temp: str) -> str:
+        """``temp``, noted first so that the next command removes it if this process is killed."""
+        if self.meshkit is not None and isinstance(self.filesystem[0], pafs.LocalFileSystem):
+            self.meshkit.scratch.note(temp)
+        return temp
 
     # ------------------------------------------------------------------ reading
 
@@ -363,7 +384,7 @@ class FilesStore(Store):
 
     def _replace(self, a: _Asset, schema: pa.Schema, reader: pa.RecordBatchReader) -> WriteResult:
         fs, _ = self.filesystem
-        temp = a.temp_path()
+        temp = self.temp_path(a)
         try:
             rows = self._write_files(temp, a, schema, reader)
             if a.is_dir:
@@ -391,7 +412,7 @@ class FilesStore(Store):
 
     def _append_parts(self, a: _Asset, schema: pa.Schema, reader: pa.RecordBatchReader) -> WriteResult:
         fs, _ = self.filesystem
-        temp = a.temp_path()
+        temp = self.temp_path(a)
         try:
             rows = self._write_files(temp, a, schema, reader)
             _move_tree(fs, temp, a.path)

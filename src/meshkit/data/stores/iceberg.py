@@ -34,6 +34,7 @@ from meshkit.data.stores.base import (
     check_mode,
     missing_asset,
     unsupported_column,
+    url_path,
 )
 from meshkit.data.stores.predicates import filter_with_duckdb
 
@@ -116,11 +117,28 @@ class IcebergStore(Store):
                                   hint="Check `uri`, `catalog_uri` and `warehouse`.") from None  # fmt: skip
         return self._catalog
 
-    def _default_path(self, name: str, prefix: str) -> str:
+    def local_paths(self, asset: str) -> list[str]:
+        """A SQL catalog's database and warehouse folder where they are local; a REST catalog's file:// warehouse."""
+        warehouse = self.options.get("warehouse")
+        if self.options.get(
+            "uri"
+        ):  # NOTE: a REST catalog's server keeps its files; `warehouse` may be a name
+            return (
+                [warehouse.removeprefix("file://")] if warehouse and warehouse.startswith("file://") else []
+            )
+        catalog = self.resolve(self.options.get("catalog_uri")) or self._default_path("catalog.db", "sqlite:///", create=False)  # fmt: skip
+        warehouse = warehouse or self._default_path("warehouse", "file://", create=False)
+        paths = [url_path(catalog)] if catalog.startswith("sqlite:") else []
+        if warehouse.startswith("file://") or "://" not in warehouse:
+            paths.append(warehouse.removeprefix("file://"))
+        return paths
+
+    def _default_path(self, name: str, prefix: str, create: bool = True) -> str:
         if self.meshkit is None:
             raise ConfigError(f"Store `{self.name}` needs `catalog_uri` and `warehouse` outside a workspace.")
         folder = self.meshkit.workspace.state_dir / "iceberg"
-        (folder / "warehouse").mkdir(parents=True, exist_ok=True)
+        if create:
+            (folder / "warehouse").mkdir(parents=True, exist_ok=True)
         return f"{prefix}{folder / name}"
 
     @staticmethod

@@ -102,16 +102,16 @@ class MySQLStore(SQLStore):
 
     def _params(self) -> dict:
         options = self.options
-        dsn = options.get("dsn")
+        dsn = self.resolve(options.get("dsn"))
         if (
             dsn is None
             and not any(k in options for k in ("host", "database", "user"))
             and self.meshkit is not None
         ):
-            dsn = self.meshkit.config.get("mysql_dsn")
+            dsn = self.meshkit.config.get("mysql_dsn")  # NOTE: a secret key: resolved by the config
         params: dict = {}
         if dsn:
-            url = urlsplit(self.resolve(dsn))
+            url = urlsplit(dsn)
             params = {"host": url.hostname or "localhost", "port": url.port or 3306, "user": unquote(url.username or ""),
                       "password": unquote(url.password or ""), "database": url.path.lstrip("/") or None}  # fmt: skip
         elif not any(k in options for k in ("host", "database", "user")):

@@ -124,13 +124,13 @@ class PostgreSQLStore(SQLStore):
 
     def _conninfo(self) -> tuple[str, dict]:
         options = self.options
-        dsn = options.get("dsn")
+        dsn = self.resolve(options.get("dsn"))
         if (
             dsn is None
             and not any(k in options for k in ("host", "dbname", "user"))
             and self.meshkit is not None
         ):
-            dsn = self.meshkit.config.get("postgres_dsn")
+            dsn = self.meshkit.config.get("postgres_dsn")  # NOTE: a secret key: resolved by the config
         params = {
             k: self.resolve(options[k])
             for k in ("host", "port", "user", "password", "dbname")
@@ -139,7 +139,7 @@ class PostgreSQLStore(SQLStore):
         if dsn is None and not params:
             raise ConfigError(f"Store `{self.name}` has no PostgreSQL connection settings.",
                               hint="Set `postgres_dsn` (config or MESHKIT_POSTGRES_DSN), or `dsn` in [stores.NAME].")  # fmt: skip
-        dsn = self.resolve(dsn) if dsn else ""
+        dsn = dsn or ""
         if dsn.startswith("postgres://"):
             dsn = "postgresql://" + dsn[len("postgres://") :]
         params["connect_timeout"] = int(options.get("connect_timeout", 10))

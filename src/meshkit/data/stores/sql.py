@@ -92,6 +92,11 @@ class SQLStore(Store):
     TRANSACTIONAL_DDL: ClassVar[bool] = True
     #: Rows per insert batch for the generic ``executemany`` path.
     insert_batch_rows: ClassVar[int] = 50_000
+    #: The database file of an embedded database (SQLite, DuckDB); ``None`` for a server.
+    path: str | None = None
+
+    def local_paths(self, asset: str) -> list[str]:
+        return [self.path] if self.path and self.path != ":memory:" else []
 
     # ------------------------------------------------------------------ names and types
 

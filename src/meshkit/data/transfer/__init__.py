@@ -10,6 +10,7 @@ from meshkit.core.hookspecs import hookimpl
 from meshkit.data.transfer.runner import (
     TransferResult,
     TransferRunner,
+    end_abandoned,
     list_transfers,
     run_transfer,
     runner_for,
@@ -36,3 +37,9 @@ def configure(config):
         "Rows per Arrow batch when a transfer streams between stores.",
         type=int,
     )
+
+
+@hookimpl
+def run_finished(meshkit, run):
+    if run.kind == "transfer":
+        end_abandoned(meshkit, run)

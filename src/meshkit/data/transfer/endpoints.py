@@ -10,7 +10,6 @@ Other sinks receive DuckDB's result as Arrow batches through ``store.write``.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Callable
@@ -25,13 +24,6 @@ from sqlglot import exp
 from meshkit.data.stores.base import Store, WriteResult
 from meshkit.data.stores.duckdb import load_extension
 from meshkit.data.transforms import quote
-
-_PASSWORD = re.compile(r"(password\s*=\s*)(\S+)", re.I)
-
-
-def hide_passwords(text: str) -> str:
-    """``text`` with libpq-style ``password=...`` values masked (DuckDB repeats connection strings)."""
-    return _PASSWORD.sub(r"\1***", text)
 
 
 @dataclass
@@ -194,7 +186,7 @@ class ParquetSink(Sink):
 
     def write(self, conn, select: str, mode: str, keys: list[str]) -> WriteResult:
         a, store = self.located, self.store
-        temp = a.temp_path()
+        temp = store.temp_path(a)
         target = f"{temp}/part-{secrets.token_hex(6)}.parquet" if a.is_dir else temp
         os.makedirs(os.path.dirname(target), exist_ok=True)
         try:

@@ -20,13 +20,13 @@ import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
+from meshkit.core.redaction import scrub
 from meshkit.core.runs import now
-from meshkit.data.stores.base import Store
-from meshkit.data.transfer.endpoints import hide_passwords
+from meshkit.data.stores.base import Store, shown_options
 from meshkit.data.transfer.plan import Job, Outcome, execute
 from meshkit.data.transfer.spec import BatchTransfer, Endpoint
 from meshkit.data.transfer.state import StateStore, TransferState, trim_history
-from meshkit.data.transforms import Transform, build_transforms
+from meshkit.data.transforms import Transform, build_transforms, column_sources
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Fatal")
 _RUN_STATUS = {"Succeeded": "succeeded", "Failed": "platform_error", "Fatal": "user_error"}
@@ -51,9 +51,7 @@ def classify(exc: BaseException, redact: Callable[[str], str]) -> MeshkitError:
     """A meshkit error for anything an attempt raised: its class decides retry, Failed or Fatal."""
     if isinstance(exc, MeshkitError):
         return exc
-    text = redact(
-        hide_passwords(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    )
+    text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     if isinstance(exc, duckdb.Error):
         if _AUTH.search(str(exc)):
             return ConfigError(
@@ -108,12 +106,9 @@ class TransferRunner:
         if isinstance(endpoint.store, str):
             return mk.store(endpoint.store)
         if role not in self._inline:
-            options = dict(endpoint.store)
-            type_name = options.pop("type")
-            if type_name not in mk.store_types:
-                raise ConfigError(f"Unknown store type `{type_name}`.", where=f"spec.{role}.store.type",
-                                  hint=f"Use one of: {', '.join(sorted(mk.store_types))}.")  # fmt: skip
-            self._inline[role] = mk.store_types[type_name](f"{self.transfer.name}-{role}", options, mk)
+            self._inline[role] = mk.new_store(
+                endpoint.store, name=f"{self.transfer.name}-{role}", where=f"spec.{role}.store.type"
+            )
         return self._inline[role]
 
     def close(self) -> None:
@@ -127,8 +122,8 @@ class TransferRunner:
         source = self._store(spec.source, "source")
         destination = self._store(spec.destination, "destination")
         transforms = build_transforms(spec.transformation, meshkit=self.mk, where="spec.transformation")
-        temp = self.mk.workspace.state_dir / "tmp"
-        temp.mkdir(exist_ok=True)
+        # NOTE: DuckDB spills to this process's scratch folder, which the next command removes if it is killed.
+        temp = self.mk.scratch.folder
         return Job(source=source, source_asset=spec.source.asset, destination=destination,
                    destination_asset=spec.destination.asset, mode=spec.destination.mode, keys=list(spec.destination.keys),
                    transforms=[*transforms, *self.extra_transforms], incremental=spec.incremental,
@@ -154,15 +149,15 @@ class TransferRunner:
     def _run(self) -> TransferResult:
         name, spec, mk = self.transfer.name, self.spec, self.mk
         state = self.states.get(name) or TransferState(name)
-        state.spec = self.transfer.model_dump(by_alias=True, mode="json")
+        state.spec = self._stored_spec()
         run = mk.runs.create("transfer", name, arguments={"file": self.source_file} if self.source_file else {},
                              team=mk.config.get("team"))  # fmt: skip
+        mk.runs.start(run)  # NOTE: before the state says Running, so a kill in between is cleaned up too
         started = now()
         status = {"phase": "Running", "runId": run.id, "startTime": iso_time(started), "attempts": 0,
                   "lastSuccessTime": state.status.get("lastSuccessTime")}  # fmt: skip
         state.phase, state.status = "Running", {**state.status, **status}
         self.states.save(state)
-        mk.runs.start(run)
         mk.pm.hook.run_started(meshkit=mk, run=run)
         outcome, error, job = None, None, None
         for attempt in range(spec.max_failed_retries + 1):
@@ -190,25 +185,26 @@ class TransferRunner:
             run.rows_written = status["numRecords"]
         run.details = {"status": status}
         if job is not None:
-            run.details["lineage"] = {"inputs": [f"{job.source.name}/{job.source_asset}"],
-                                      "outputs": [f"{job.destination.name}/{job.destination_asset}"]}  # fmt: skip
+            run.details["lineage"] = _lineage(job, outcome)
         mk.runs.finish(run, _RUN_STATUS[status["phase"]], error=status.get("error"))
         if outcome is not None and error is None:
             dataset = f"{job.destination.name}/{job.destination_asset}"
             mk.pm.hook.dataset_written(meshkit=mk, run=run, dataset=dataset, rows=outcome.rows,
                                        schema=outcome.output_schema or pa.schema([]))  # fmt: skip
-        mk.pm.hook.run_finished(meshkit=mk, run=run)
-        entry = {
-            k: status.get(k)
-            for k in ("runId", "phase", "startTime", "duration", "numRecords", "bytes", "error")
-        }
-        state.history = trim_history(
-            [entry, *state.history], spec.successful_jobs_history_limit, spec.failed_jobs_history_limit
-        )
-        state.phase = status["phase"]
-        state.status = {**status, "history": state.history}
+        _end(state, status, spec.successful_jobs_history_limit, spec.failed_jobs_history_limit)
         self.states.save(state)
+        mk.pm.hook.run_finished(meshkit=mk, run=run)  # NOTE: after the state is kept (see `end_abandoned`)
         return TransferResult(state.status, error)
+
+    def _stored_spec(self) -> dict[str, Any]:
+        """The spec as the state keeps it: credentials of inline stores masked, none left in URLs."""
+        spec = self.transfer.model_dump(by_alias=True, mode="json")
+        for role in ("source", "destination"):
+            store = spec["spec"][role]["store"]
+            if isinstance(store, dict):
+                kind = self.mk.store_types.get(store.get("type"), Store)
+                spec["spec"][role]["store"] = shown_options(store, kind.SECRET_OPTIONS)
+        return scrub(spec)
 
     def _execute(self, job: Job) -> Outcome:
         """One attempt: a BatchTransfer copies everything at once."""
@@ -239,7 +235,36 @@ class TransferRunner:
 
     def _short(self, error: MeshkitError | None) -> str:
         text = str(error) if error is not None else "unknown error"
-        return self.mk.redactor.redact(hide_passwords(text.splitlines()[0]))[:500]
+        return self.mk.redactor.redact(text.splitlines()[0])[:500]
+
+
+def _end(state: TransferState, status: dict[str, Any], successful: int, failed: int) -> None:
+    """Put the final ``status`` of a run in ``state``, and its entry at the head of the history."""
+    entry = {
+        k: status.get(k) for k in ("runId", "phase", "startTime", "duration", "numRecords", "bytes", "error")
+    }
+    state.history = trim_history([entry, *state.history], successful, failed)
+    state.phase = status["phase"]
+    state.status = {**status, "history": state.history}
+
+
+def end_abandoned(mk, run) -> None:
+    """End the state of ``run``'s transfer as ``Failed`` if it still says the run is running.
+
+    That happens only when the process running the transfer died and a later command ended the
+    run (a runner keeps the final state before the run's ``run_finished`` hook fires).
+    """
+    states = StateStore(mk.metadata)
+    state = states.get(run.name)
+    if state is None or state.phase != "Running" or state.status.get("runId") != run.id:
+        return
+    status = {k: v for k, v in state.status.items() if k != "history"}
+    ended = run.ended_at or now()
+    status.update(phase="Failed", error=run.error, numRecords=0, bytes=0, completionTime=iso_time(ended),
+                  duration=round((ended - run.started_at).total_seconds(), 3) if run.started_at else None)  # fmt: skip
+    limits = state.spec.get("spec") or {}
+    _end(state, status, limits.get("successfulJobsHistoryLimit", 3), limits.get("failedJobsHistoryLimit", 5))
+    states.save(state)
 
 
 def runner_for(mk, transfer: BatchTransfer, **kwargs) -> TransferRunner:
@@ -249,6 +274,20 @@ def runner_for(mk, transfer: BatchTransfer, **kwargs) -> TransferRunner:
 
         return SyncTransferRunner(mk, transfer, **kwargs)
     return TransferRunner(mk, transfer, **kwargs)
+
+
+def _lineage(job: Job, outcome: Outcome | None) -> dict:
+    """The run's lineage for the catalog: source to destination, and each column to the one it came from."""
+    source = f"{job.source.name}/{job.source_asset}"
+    target = f"{job.destination.name}/{job.destination_asset}"
+    lineage: dict = {"inputs": [source], "outputs": [target]}
+    if outcome is not None and outcome.output_schema is not None:
+        sources = column_sources(job.transforms, [c["name"] for c in outcome.source_schema])
+        lineage["columns"] = {target: {
+            column: [{"dataset": source, "column": sources[column],
+                      "transformation": ", ".join(outcome.tags.get(column, [])) or "IDENTITY"}]
+            for column in outcome.output_schema.names if column in sources}}  # fmt: skip
+    return lineage
 
 
 def run_transfer(mk, transfer: BatchTransfer, **kwargs) -> TransferResult:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from meshkit.core.metadata import MetadataDB, metadata
+from meshkit.core.redaction import scrub
 
 transfer_state = sa.Table(
     "transfer_state",
@@ -61,8 +62,9 @@ class StateStore:
         return [self._state(r) for r in rows]
 
     def save(self, state: TransferState) -> None:
-        values = {"phase": state.phase, "status": state.status, "watermark": state.watermark,
-                  "history": state.history, "spec": state.spec, "updated_at": datetime.now(UTC)}  # fmt: skip
+        # NOTE: what is stored never holds a credential written in a URL or DSN (store names, errors).
+        values = {"phase": state.phase, "status": scrub(state.status), "watermark": state.watermark,
+                  "history": scrub(state.history), "spec": scrub(state.spec), "updated_at": datetime.now(UTC)}  # fmt: skip
         with self.db.engine.begin() as conn:
             updated = conn.execute(
                 transfer_state.update().where(transfer_state.c.name == state.name).values(values)

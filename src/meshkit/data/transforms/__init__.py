@@ -32,7 +32,7 @@ from meshkit.data.transforms.rows import Filter, Sample
 
 __all__ = [
     "BUILTIN_TRANSFORMS", "DIGEST_ALGORITHMS", "REDACT_MODES", "Cast", "Digest", "Encrypt", "Filter", "Redact",
-    "RemoveColumn", "Rename", "Sample", "Transform", "apply_transforms", "build_transforms", "column_tags",
+    "RemoveColumn", "Rename", "Sample", "Transform", "apply_transforms", "build_transforms", "column_sources", "column_tags",
     "compile_select", "decrypt", "output_schema", "quote", "transform_reader", "transform_types",
 ]  # fmt: skip
 
@@ -165,3 +165,12 @@ def column_tags(transforms: Sequence[Transform], schema: pa.Schema) -> dict[str,
             tags.setdefault(column, []).append(label)
         schema = transform.apply(_empty(schema)).schema
     return tags
+
+
+def column_sources(transforms: Sequence[Transform], names: Sequence[str]) -> dict[str, str]:
+    """``{column after the chain: source column}`` for the source ``names`` it carries (following renames)."""
+    sources = {name: name for name in names}
+    for transform in transforms:
+        renames = transform.renames()
+        sources = {renames.get(k, k): v for k, v in sources.items()}
+    return sources

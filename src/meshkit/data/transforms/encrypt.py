@@ -79,10 +79,6 @@ def decrypt(token: str | None, secret: str, mode: str = "random") -> str | None:
     return None if token is None else Cipher(secret, mode).decrypt(token)
 
 
-def _env_only(value):
-    return resolve_reference(value, get_secret=lambda name: None, redact=lambda text: None)
-
-
 class Encrypt(TextTransform):
     """Encrypt values: ``options.key`` (a reference), ``options.mode`` random (default) or deterministic."""
 
@@ -100,7 +96,7 @@ class Encrypt(TextTransform):
             raise self.error("`key` must be a reference to a secret, not a key",
                              hint="Write `key: secret:NAME` (meshkit secrets set NAME) or `key: env:VAR`.")  # fmt: skip
         try:
-            secret = (self._resolve or _env_only)(reference)
+            secret = (self._resolve or resolve_reference)(reference)
         except ConfigError as exc:
             raise self.error(f"cannot read its key: {exc.message}", hint=exc.hint) from None
         self._cipher = Cipher(str(secret), self.mode)

@@ -1,7 +1,8 @@
 """Transfers (Fybrik-style BatchTransfer specs): apply a spec, read status and history.
 
 Transfers belong to the workspace rather than to a team, so reading needs a role on ``*`` (any
-team admin grants it with ``--role *=viewer``) and applying needs developer on ``*``.
+team admin grants it with ``--role *=viewer``) and applying needs developer on ``*``. Applied
+transfers use the workspace's stores only (see :mod:`meshkit.service.transfer_stores`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from meshkit.core.errors import ConfigError
 from meshkit.service import audit
 from meshkit.service.exceptions import NotFoundError
 from meshkit.service.routes import API, ERRORS, Developer, Service, Viewer
+from meshkit.service.transfer_stores import check_transfer_stores
 
 router = APIRouter(prefix=f"{API}/transfers", responses=ERRORS, tags=["transfers"])
 TransferName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")]
@@ -50,6 +52,7 @@ def apply_transfer(svc: Service, principal: Developer, spec: Annotated[str, SPEC
         raise ConfigError("The service runs BatchTransfers; a SyncTransfer runs until it is stopped.",
                           where="request body: kind", hint="Run it with `meshkit transfer apply FILE` where it "
                           "can keep running, or drain it on a schedule with `--until-idle` from a job.")  # fmt: skip
+    check_transfer_stores(svc.meshkit, transfer)
     with svc.engine.begin() as conn:
         audit.record(conn, principal.subject, "transfer.apply", target=transfer.name)
     threading.Thread(

@@ -1,0 +1,446 @@
+"""The table of attacks on governed reads: every attack runs through every channel.
+
+A row is an attack: its name, the SQL, the role and the purpose the attacker claims, and the
+outcome every channel must give. The channels are the Python governed-query API, ``meshkit
+query``, the Arrow Flight server with the purpose in the ticket or in the header, and a transfer
+run for the purpose. Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM port``
+row reads the port, any other SQL is sent as the dataset's name and must be refused. The workspace is governed by SmartPizza's own
+policies and purposes (``examples/smartpizza/policies``); whatever a channel answers, it never
+shows a value the outcome hides, and an error never carries a traceback.
+
+Outcomes: ``denied`` (the policy or the purpose refuses; ``match`` is in the message),
+``refused`` (the query is not allowed; ``match`` is in the message), ``masked`` (PII redacted:
+no clear name, email or street anywhere), ``filtered`` (marketing: consenting customers only, no
+street), ``allowed`` (in clear). ``ids``, ``rows`` and ``columns`` check a result further.
+Add a row for every new attack.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.flight as flight
+import pyarrow.parquet as pq
+import pytest
+
+from meshkit.core.errors import MeshkitError
+from meshkit.governance import AccessDeniedError, Subject
+from meshkit.governance.flight import GovernedFlightServer
+from meshkit.governance.query import GovernedSQL
+from meshkit.testing import run_cli
+
+POLICIES = Path(__file__).resolve().parents[2] / "examples" / "smartpizza" / "policies"
+CUSTOMERS = pa.table({
+    "customer_id": pa.array([1, 2, 3, 4], pa.int64()),
+    "first_name": ["Annika", "Bartholomew", "Cyrielle", "Desmond"],
+    "email": ["annika@pizza.example", "bart@pizza.example", "cyrielle@pizza.example", "desmond@pizza.example"],
+    "street": ["1 Elm Row", "2 Oak Lane", "3 Ash Way", "4 Yew Court"],
+    "city": ["Rome", "Oslo", "Rome", "Oslo"],
+    "marketing_consent": [True, False, True, False],
+})  # fmt: skip
+PII = {v for name in ("first_name", "email", "street") for v in CUSTOMERS.column(name).to_pylist()}
+STREETS = set(CUSTOMERS.column("street").to_pylist())
+NOT_CONSENTING = {v for row in CUSTOMERS.to_pylist() if not row["marketing_consent"] for v in row.values()
+                  if isinstance(v, str) and v not in ("Rome", "Oslo")}  # fmt: skip
+VISIBLE = ["customer_id", "first_name", "email", "street", "city", "marketing_consent"]
+MARKETING = ["customer_id", "first_name", "email", "city", "marketing_consent"]
+
+PRODUCTS = {
+    "customer": """\
+name: customer
+version: 1.0.0
+status: active
+domain: customer
+owner: customer-lead@smartpizza.example
+team: customer
+description: Current customers, with PII.
+outputPorts:
+  - name: customers
+    dataset: warehouse/customers_current
+    contract:
+      schema:
+        - {name: customer_id, logicalType: integer, required: true, primaryKey: true}
+        - {name: first_name, logicalType: string, classification: pii, tags: [name]}
+        - {name: email, logicalType: string, classification: pii, tags: [contact]}
+        - {name: street, logicalType: string, classification: pii, tags: [address]}
+        - {name: city, logicalType: string}
+        - {name: marketing_consent, logicalType: boolean, required: true, tags: [consent]}
+""",
+    "orders": """\
+name: orders
+version: 1.0.0
+status: active
+domain: orders
+owner: orders-lead@smartpizza.example
+team: orders
+description: Sales per day.
+outputPorts:
+  - name: daily-sales
+    dataset: warehouse/daily_sales
+    contract:
+      schema:
+        - {name: day, logicalType: string}
+        - {name: revenue, logicalType: number}
+""",
+}
+#: One Flight subject per role (``None``: a subject without a role).
+SUBJECTS = {
+    "steward": "sam",
+    "analyst": "ana",
+    "engineer": "eve",
+    "marketer": "mia",
+    "intern": "ian",
+    None: "nobody",
+}
+
+
+def token(user: str) -> str:
+    return f"{user}-attack-token-0001"
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    sql: str
+    role: str | None
+    purpose: str | None
+    expect: str
+    match: str = ""
+    ids: frozenset[int] | None = None
+    rows: tuple[dict, ...] | None = None
+    columns: tuple[str, ...] | None = None
+
+
+def attack(name, sql, role, purpose, expect, match="", *, ids=None, rows=None, columns=None) -> Attack:
+    return Attack(name, sql, role, purpose, expect, match, None if ids is None else frozenset(ids),
+                  None if rows is None else tuple(rows), None if columns is None else tuple(columns))  # fmt: skip
+
+
+ALL = "SELECT * FROM customers_current"
+NOT_GRANTED = "is not granted to role"
+REMOVED = "Referenced column"
+
+# fmt: off
+ATTACKS = [
+    # --- the intended reads
+    attack("steward audits in clear", ALL, "steward", "audit", "allowed", ids={1, 2, 3, 4}, columns=VISIBLE),
+    attack("analyst sees PII masked", ALL, "analyst", "analytics", "masked", ids={1, 2, 3, 4}, columns=VISIBLE),
+    attack("engineer sees PII masked", ALL, "engineer", "analytics", "masked", ids={1, 2, 3, 4}),
+    attack("marketer sees consenting customers", ALL, "marketer", "marketing", "filtered", ids={1, 3}, columns=MARKETING),
+    attack("steward reads with the default purpose", ALL, "steward", None, "allowed", ids={1, 2, 3, 4}),
+    # --- wrong purposes: another purpose, blank, case, spaces, look-alikes, undeclared, too long
+    attack("marketer claims audit", ALL, "marketer", "audit", "denied", "purpose `audit` is not granted to role `marketer`"),
+    attack("marketer claims analytics", ALL, "marketer", "analytics", "denied", NOT_GRANTED),
+    attack("marketer gives an empty purpose", ALL, "marketer", "", "denied", "purpose `analytics` is not granted"),
+    attack("marketer gives no purpose", ALL, "marketer", None, "denied", "purpose `analytics` is not granted"),
+    attack("marketer gives a blank purpose", ALL, "marketer", " \t ", "denied", "purpose `analytics` is not granted"),
+    attack("marketer writes Marketing", ALL, "marketer", "Marketing", "filtered", ids={1, 3}, columns=MARKETING),
+    attack("marketer writes 'marketing '", ALL, "marketer", "marketing ", "filtered", ids={1, 3}, columns=MARKETING),
+    attack("marketer writes MARKETING with tabs", ALL, "marketer", "\tMARKETING\t", "filtered", ids={1, 3}),
+    attack("marketer adds a zero-width space", ALL, "marketer", "marketing\u200b", "denied", "is not declared"),
+    attack("marketer uses a full-width letter", ALL, "marketer", "\uff4darketing", "denied", "is not declared"),
+    attack("marketer claims an undeclared purpose", ALL, "marketer", "research", "denied", "purpose `research` is not declared"),
+    attack("marketer claims a purpose with a wildcard", ALL, "marketer", "*", "denied", "is not declared"),
+    attack("marketer sends a huge purpose", ALL, "marketer", "audit" * 50, "refused", "at most 100 characters"),
+    attack("analyst claims audit", ALL, "analyst", "audit", "denied", NOT_GRANTED),
+    attack("analyst claims marketing", ALL, "analyst", "marketing", "denied", NOT_GRANTED),
+    attack("steward claims marketing", ALL, "steward", "marketing", "denied", NOT_GRANTED),
+    attack("steward writes AUDIT", ALL, "steward", "AUDIT", "allowed", ids={1, 2, 3, 4}),
+    attack("an intern claims analytics", ALL, "intern", "analytics", "denied", "role `intern` is granted no purpose"),
+    attack("no role at all", ALL, None, "audit", "denied", "role `None` is granted no purpose"),
+    attack("marketing may not read sales", "SELECT * FROM daily_sales", "marketer", "marketing", "denied", "marketing reads customer data only"),
+    attack("a wrong purpose in a join", "SELECT c.email FROM customers_current c JOIN daily_sales d ON true", "marketer", "marketing", "denied", "marketing reads customer data only"),
+    # --- removed columns: named, probed, starred, qualified
+    attack("marketer names the removed street", "SELECT street FROM customers_current", "marketer", "marketing", "refused", "street"),
+    attack("marketer filters on the removed street", "SELECT customer_id FROM customers_current WHERE street LIKE '1%'", "marketer", "marketing", "refused", REMOVED),
+    attack("marketer excludes the removed street", "SELECT * EXCLUDE (street) FROM customers_current", "marketer", "marketing", "refused", "street"),
+    attack("marketer selects columns by pattern", "SELECT COLUMNS('.*') FROM customers_current", "marketer", "marketing", "filtered", ids={1, 3}, columns=MARKETING),
+    attack("marketer selects the row as a struct", "SELECT customers_current AS r FROM customers_current", "marketer", "marketing", "filtered"),
+    attack("marketer qualifies the removed column", "SELECT c.street FROM customers_current AS c", "marketer", "marketing", "refused", "street"),
+    # --- row filter bypasses: subqueries, CTEs, set operations, aggregates, joins, predicates, errors
+    attack("marketer asks for non-consenting rows", "SELECT * FROM customers_current WHERE NOT marketing_consent", "marketer", "marketing", "filtered", rows=[]),
+    attack("marketer counts every customer", "SELECT count(*) AS n FROM customers_current", "marketer", "marketing", "filtered", rows=[{"n": 2}]),
+    attack("marketer reads through a subquery", "SELECT * FROM (SELECT * FROM customers_current) AS s", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer reads through a CTE", "WITH c AS (SELECT * FROM customers_current) SELECT * FROM c", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer shadows the table with a CTE", "WITH customers_current AS (SELECT * FROM warehouse.customers_current) SELECT * FROM customers_current", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer reads through a UNION", "SELECT customer_id FROM customers_current UNION ALL SELECT customer_id FROM customers_current", "marketer", "marketing", "filtered", rows=[{"customer_id": 1}, {"customer_id": 3}] * 2),
+    attack("marketer uses a scalar subquery", "SELECT (SELECT max(customer_id) FROM customers_current) AS m", "marketer", "marketing", "filtered", rows=[{"m": 3}]),
+    attack("marketer uses EXISTS", "SELECT 1 AS hit WHERE EXISTS (SELECT 1 FROM customers_current WHERE customer_id = 2)", "marketer", "marketing", "filtered", rows=[]),
+    attack("marketer self-joins", "SELECT a.email, b.first_name FROM customers_current a JOIN customers_current b USING (customer_id)", "marketer", "marketing", "filtered"),
+    attack("marketer uses a positional join", "SELECT * FROM customers_current a POSITIONAL JOIN customers_current b", "marketer", "marketing", "filtered"),
+    attack("marketer uses a lateral join", "SELECT l.* FROM (SELECT 2 AS k) AS t, LATERAL (SELECT * FROM customers_current WHERE customer_id = t.k) AS l", "marketer", "marketing", "filtered", rows=[]),
+    attack("marketer aggregates the names", "SELECT string_agg(first_name, ',') AS names FROM customers_current", "marketer", "marketing", "filtered"),
+    attack("marketer samples", "SELECT * FROM customers_current USING SAMPLE 100%", "marketer", "marketing", "filtered"),
+    attack("marketer reads FROM-first", "FROM customers_current", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer qualifies with the store", "SELECT * FROM warehouse.customers_current", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer quotes the name", 'SELECT * FROM "customers_current"', "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer casts a hidden name in a predicate", "SELECT customer_id FROM customers_current WHERE CAST(first_name AS INTEGER) > 0", "marketer", "marketing", "refused", "Conversion Error"),
+    attack("marketer raises an error with a name", "SELECT customer_id FROM customers_current WHERE error(first_name) IS NULL", "marketer", "marketing", "refused", "function `error`"),
+    # --- masked values cannot be read or inferred
+    attack("analyst infers an email through a predicate", "SELECT customer_id FROM customers_current WHERE email = 'annika@pizza.example'", "analyst", "analytics", "masked", rows=[]),
+    attack("analyst infers through LIKE", "SELECT count(*) AS n FROM customers_current WHERE email LIKE '%@%'", "analyst", "analytics", "masked", rows=[{"n": 0}]),
+    attack("analyst orders by the masked email", "SELECT customer_id, email FROM customers_current ORDER BY email, customer_id", "analyst", "analytics", "masked", ids={1, 2, 3, 4}),
+    attack("analyst hashes the masked name", "SELECT md5(first_name) AS h, length(email) AS l FROM customers_current", "analyst", "analytics", "masked"),
+    attack("analyst aliases the columns", "SELECT first_name AS a, email AS b, street AS c FROM customers_current AS x", "analyst", "analytics", "masked"),
+    attack("analyst reads the row as JSON", "SELECT to_json(c) AS j FROM customers_current AS c", "analyst", "analytics", "masked"),
+    # --- escapes: files, other databases, settings, statements that are not one SELECT
+    attack("read_parquet of the lake", "SELECT * FROM read_parquet('{lake}/customers.parquet')", "marketer", "marketing", "refused", "function `read_parquet`"),
+    attack("read_csv of the lake", "SELECT * FROM read_csv('{lake}/customers.csv')", "analyst", "analytics", "refused", "read_csv"),
+    attack("read_csv_auto of the lake", "SELECT * FROM read_csv_auto('{lake}/customers.csv')", "analyst", "analytics", "refused", "read_csv_auto"),
+    attack("a file path as a table", "SELECT * FROM '{lake}/customers.parquet'", "analyst", "analytics", "refused", "No dataset"),
+    attack("parquet_scan of the lake", "SELECT * FROM parquet_scan('{lake}/customers.parquet')", "analyst", "analytics", "refused", "parquet_scan"),
+    attack("a file path in a scalar subquery", "SELECT (SELECT max(email) FROM read_parquet('{lake}/customers.parquet')) AS e", "analyst", "analytics", "refused", "read_parquet"),
+    attack("the warehouse's physical name", "SELECT * FROM main.customers_current", "analyst", "analytics", "refused", "main.customers_current"),
+    attack("the warehouse's catalog name", "SELECT * FROM warehouse.main.customers_current", "analyst", "analytics", "refused", "warehouse.main.customers_current"),
+    attack("attach the warehouse file", "ATTACH '{warehouse}' AS w (READ_ONLY)", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("attach, then read", "ATTACH '{warehouse}' AS w (READ_ONLY); SELECT * FROM w.customers_current", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("pragma table_info", "PRAGMA table_info('customers_current')", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("pragma as a table function", "SELECT * FROM pragma_table_info('customers_current')", "analyst", "analytics", "refused", "pragma_table_info"),
+    attack("copy the table out", "COPY customers_current TO '{lake}/leak.csv'", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("copy a query out", "COPY (SELECT * FROM customers_current) TO '{lake}/leak.csv'", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("two statements", "SELECT 1; SELECT * FROM main.customers_current", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("a statement after a comment", "SELECT 1 -- x\n; DROP TABLE customers_current", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("turn external access on", "SET enable_external_access = true", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("install an extension", "INSTALL httpfs", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("load an extension", "LOAD httpfs", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("summarize the table", "SUMMARIZE customers_current", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("describe the table", "DESCRIBE customers_current", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("pivot the table", "PIVOT customers_current ON city USING count(*)", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("export the database", "EXPORT DATABASE '{lake}/dump'", "analyst", "analytics", "refused", "Cannot parse"),
+    attack("create a table from it", "CREATE TABLE leak AS SELECT * FROM customers_current", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("a macro", "CREATE MACRO leak() AS TABLE SELECT * FROM main.customers_current", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("call a table function", "CALL duckdb_tables()", "analyst", "analytics", "refused", "only one SELECT"),
+    attack("the query() table function", "SELECT * FROM query('SELECT * FROM main.customers_current')", "analyst", "analytics", "refused", "query"),
+    attack("query_table", "SELECT * FROM query_table('customers_current')", "analyst", "analytics", "refused", "query_table"),
+    attack("the catalog's tables", "SELECT * FROM duckdb_tables()", "analyst", "analytics", "refused", "duckdb_tables"),
+    attack("information_schema", "SELECT * FROM information_schema.tables", "analyst", "analytics", "refused", "information_schema.tables"),
+    attack("glob the workspace", "SELECT * FROM glob('{lake}/*')", "analyst", "analytics", "refused", "glob"),
+    attack("an environment variable", "SELECT getenv('HOME') AS h", "analyst", "analytics", "refused", "getenv"),
+    attack("a setting", "SELECT current_setting('temp_directory') AS t", "analyst", "analytics", "refused", "current_setting"),
+    attack("sqlite_scan", "SELECT * FROM sqlite_scan('{lake}/x.db', 't')", "analyst", "analytics", "refused", "sqlite_scan"),
+    attack("time travel on a table", "SELECT * FROM customers_current AT (VERSION => 1)", "analyst", "analytics", "refused", "customers_current"),
+]
+# fmt: on
+
+
+# ---------------------------------------------------------------------------------- the workspace
+
+
+@dataclass
+class Target:
+    mk: object
+    #: ``{lake}`` and ``{warehouse}`` in an attack's SQL.
+    paths: dict[str, str]
+    #: The Flight server's address.
+    location: str
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """SmartPizza's policies and purposes over a small customer product, an orders product and files."""
+    from meshkit.core.context import Meshkit
+    from meshkit.core.workspace import Workspace, init_workspace
+    from meshkit.products.loader import load_product
+    from meshkit.products.products import publish
+
+    root = init_workspace(tmp_path_factory.mktemp("attacks") / "ws").root
+    with pytest.MonkeyPatch.context() as patch:
+        with (root / "meshkit.toml").open("a") as toml:
+            for role, user in SUBJECTS.items():
+                variable = f"MK_ATTACK_{user.upper()}_TOKEN"
+                patch.setenv(variable, token(user))
+                toml.write(f'\n[governance.subjects.{user}]\ntoken = "env:{variable}"\n')
+                if role:
+                    toml.write(f'role = "{role}"\n')
+        shutil.copytree(POLICIES, root / "policies")
+        (root / "products").mkdir()
+        mk = Meshkit(Workspace.load(root))
+        warehouse = mk.store("warehouse")
+        warehouse.write("customers_current", CUSTOMERS, mode="overwrite")
+        warehouse.write("daily_sales", pa.table({"day": ["2026-01-01"], "revenue": [10.0]}), mode="overwrite")
+        for name, spec in PRODUCTS.items():
+            (root / "products" / f"{name}.yaml").write_text(spec)
+            publish(mk, load_product(root / "products" / f"{name}.yaml"))
+        lake = root / "lake"
+        lake.mkdir()
+        pq.write_table(CUSTOMERS, lake / "customers.parquet")
+        pacsv.write_csv(CUSTOMERS, lake / "customers.csv")
+        server = GovernedFlightServer(mk)
+        thread = threading.Thread(target=server.serve, daemon=True)
+        thread.start()
+        try:
+            yield Target(
+                mk, {"lake": str(lake), "warehouse": str(warehouse.path)}, f"grpc://127.0.0.1:{server.port}"
+            )
+        finally:
+            server.shutdown()
+            thread.join(5)
+            mk.close()
+
+
+# ---------------------------------------------------------------------------------- the channels
+
+
+@dataclass
+class Outcome:
+    kind: str  # rows, denied or refused
+    rows: list[dict] | None = None
+    message: str = ""
+
+
+def _plain(rows: list[dict]) -> list[dict]:
+    return json.loads(json.dumps(rows, default=str))
+
+
+def via_api(target: Target, sql: str, attack: Attack) -> Outcome:
+    subject = Subject(SUBJECTS[attack.role], attack.role)
+    try:
+        return Outcome(
+            "rows", _plain(GovernedSQL(target.mk).execute(sql, subject, attack.purpose).to_pylist())
+        )
+    except AccessDeniedError as exc:
+        return Outcome("denied", message=str(exc))
+    except MeshkitError as exc:
+        assert exc.exit_code == 1, f"not a user error: {exc}"
+        return Outcome("refused", message=str(exc))
+
+
+def via_cli(target: Target, sql: str, attack: Attack) -> Outcome:
+    args = ["query", sql, "--user", SUBJECTS[attack.role], "--format", "json", "--limit", "1000"]
+    args += ["--role", attack.role] if attack.role is not None else []
+    args += ["--purpose", attack.purpose] if attack.purpose is not None else []
+    result = run_cli(args, workspace=target.mk.workspace.root)
+    if result.exit_code == 0:
+        return Outcome("rows", [json.loads(line) for line in result.stdout.splitlines() if line.strip()])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output, result.output
+    return Outcome("denied" if " denied for " in result.stderr else "refused", message=result.stderr)
+
+
+def port(sql: str) -> str | None:
+    """The dataset a ``SELECT * FROM name`` reads (channels without SQL read whole datasets)."""
+    plain = re.fullmatch(r"SELECT \* FROM (\w+)", sql)
+    return plain[1] if plain else None
+
+
+def _via_flight(target: Target, sql: str, attack: Attack, *, header: bool) -> Outcome:
+    ticket = {"dataset": port(sql) or sql}
+    headers = [(b"authorization", f"Bearer {token(SUBJECTS[attack.role])}".encode())]
+    if attack.purpose is not None and header:
+        headers.append((b"x-meshkit-purpose", attack.purpose.encode()))
+    elif attack.purpose is not None:
+        ticket["purpose"] = attack.purpose
+    client = flight.FlightClient(target.location)
+    try:
+        reader = client.do_get(
+            flight.Ticket(json.dumps(ticket).encode()), flight.FlightCallOptions(headers=headers)
+        )
+        return Outcome("rows", _plain(reader.read_all().to_pylist()))
+    except (flight.FlightUnauthorizedError, flight.FlightServerError) as exc:
+        text = str(exc)
+        assert "Traceback" not in text and 'File "' not in text, text
+        assert type(exc) is not flight.FlightInternalError, text
+        kind = "denied" if isinstance(exc, flight.FlightUnauthorizedError) else "refused"
+        return Outcome(kind, message=text.split(". Detail:")[0])
+    finally:
+        client.close()
+
+
+def via_flight_ticket(target: Target, sql: str, attack: Attack) -> Outcome:
+    return _via_flight(target, sql, attack, header=False)
+
+
+def via_flight_header(target: Target, sql: str, attack: Attack) -> Outcome:
+    return _via_flight(target, sql, attack, header=True)
+
+
+def via_transfer(target: Target, sql: str, attack: Attack) -> Outcome:
+    """A transfer run for the purpose, into SQLite, read back."""
+    from meshkit.data.transfer.runner import run_transfer
+    from meshkit.data.transfer.spec import BatchTransfer
+    from meshkit.governance.transfers import transforms_for_purpose
+
+    asset = f"attack_{uuid.uuid4().hex[:10]}"
+    transfer = BatchTransfer.model_validate({
+        "metadata": {"name": "attack"},
+        "spec": {"source": {"store": "warehouse", "asset": port(sql) or sql},
+                 "destination": {"store": "sqlite", "asset": asset, "mode": "overwrite"}},
+    })  # fmt: skip
+    subject = Subject(SUBJECTS[attack.role], attack.role)
+    try:
+        extra = transforms_for_purpose(target.mk, port(sql) or sql, attack.purpose, subject)
+        run_transfer(target.mk, transfer, extra_transforms=extra)
+    except AccessDeniedError as exc:
+        return Outcome("denied", message=str(exc))
+    except MeshkitError as exc:
+        assert exc.exit_code == 1, f"not a user error: {exc}"
+        return Outcome("refused", message=str(exc))
+    return Outcome("rows", _plain(target.mk.store("sqlite").read(asset).read_all().to_pylist()))
+
+
+CHANNELS = {
+    "api": via_api,
+    "cli": via_cli,
+    "flight-ticket": via_flight_ticket,
+    "flight-header": via_flight_header,
+    "transfer": via_transfer,
+}
+
+
+# ---------------------------------------------------------------------------------- the checks
+
+
+def sql_less(attack: Attack, channel: str) -> bool:
+    """Flight and transfers take no SQL: anything but a port read is sent as a dataset name, and must be refused."""
+    return channel.startswith(("flight", "transfer")) and port(attack.sql) is None
+
+
+def hidden(expect: str) -> set[str]:
+    """Values the outcome must not show."""
+    return {"masked": PII, "filtered": STREETS | NOT_CONSENTING}.get(expect, set())
+
+
+@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
+def test_attack(attacked, attack: Attack, channel: str):
+    if (
+        channel == "flight-header"
+        and attack.purpose
+        and not (attack.purpose.isascii() and attack.purpose.isprintable())
+    ):
+        pytest.skip("gRPC headers carry printable ASCII only: the client cannot send this purpose")
+    sql = attack.sql.format(**attacked.paths)
+    outcome = CHANNELS[channel](attacked, sql, attack)
+    shown = json.dumps(outcome.rows) + outcome.message
+    leaked = {value for value in hidden(attack.expect) if value in shown and value not in sql}
+    assert not leaked, f"{channel} showed {sorted(leaked)}"
+    if sql_less(attack, channel):
+        assert outcome.kind == "refused", f"{channel}: expected refused, got {outcome}"
+        return
+    if attack.expect in ("denied", "refused"):
+        assert outcome.kind == attack.expect, f"{channel}: expected {attack.expect}, got {outcome}"
+        assert attack.match in outcome.message, outcome.message
+        return
+    assert outcome.kind == "rows", f"{channel}: expected rows, got {outcome}"
+    rows = outcome.rows
+    if attack.columns is not None:
+        assert not rows or tuple(rows[0]) == attack.columns
+    if attack.ids is not None:
+        assert {r["customer_id"] for r in rows} == attack.ids
+    if attack.rows is not None:
+        assert sorted(map(json.dumps, rows)) == sorted(map(json.dumps, attack.rows))
+    if attack.expect == "masked":
+        assert all(r.get(c) in ("***", None) for r in rows for c in ("first_name", "email", "street"))
+    if attack.expect == "filtered":
+        assert all("street" not in r and r.get("customer_id") in (1, 3, None) for r in rows)
+    if attack.expect == "allowed" and attack.ids is not None:
+        emails = {r["customer_id"]: r["email"] for r in CUSTOMERS.to_pylist()}
+        assert {r["email"] for r in rows} == {emails[i] for i in attack.ids}
