@@ -226,3 +226,19 @@ def test_secret_value_never_reaches_log_or_error_output(cli, workspace):
     for text in (result.stdout, result.stderr, log_text, json.dumps(run), shown.output):
         assert secret not in text
     assert secret in cli("secrets", "get", "api_token", "--reveal").stdout
+
+
+def test_vdk_names_of_the_databases(cli, job, database):
+    """VDK's names (``PostgreSQL``, ``MariaDB``) in any case, as db_default_type and as database=."""
+    vdk_name = {"postgres": "PostgreSQL", "mysql": "MariaDB"}[database.type]
+    job("vdk_names", {
+        "config.ini": f"[vdk]\ndb_default_type = {vdk_name.upper()}\n",
+        "10_create.sql": "CREATE TABLE vdk_names (id INTEGER)",
+        "20_insert.py": f"""
+            def run(job_input):
+                job_input.execute_query("INSERT INTO vdk_names VALUES (7)", database="{vdk_name}")
+        """,
+    })  # fmt: skip
+    result = cli("run", "vdk_names")
+    assert result.exit_code == 0, result.output
+    assert database.rows("SELECT id FROM vdk_names") == [(7,)]

@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns (and exits with) the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    pm = None
     try:
         group, pm = _build(argv)
         # NOTE: without standalone mode, click returns the code of `click.exceptions.Exit` instead of raising it.
@@ -150,4 +151,6 @@ def main(argv: list[str] | None = None) -> int:
             )
             render_error(err)
         code = 3
+    if pm is not None:
+        pm.hook.shutdown(meshkit=None, exit_code=code)
     return code

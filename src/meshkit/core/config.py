@@ -2,7 +2,10 @@
 
 Plugins declare keys through the ``configure`` hook. Values are resolved, highest first, from:
 command-line overrides > environment (``MESHKIT_<KEY>``, then VDK's ``VDK_<KEY>``) > job config
-(``config.ini``) > workspace ``meshkit.toml`` ``[config]`` > the declared default.
+(``config.ini``) > workspace ``meshkit.toml`` ``[config]`` > the declared default. A key may have
+aliases, VDK's names of the same setting (``duckdb_database`` for ``duckdb_file``): they are read
+from ``config.ini`` and from the environment as ``VDK_<ALIAS>`` or ``<ALIAS>``, as VDK reads them.
+Keys declared ``bare_env`` (the settings of VDK's plugins) are read as ``<KEY>`` too.
 ``Config.explain()`` tells each effective value and where it came from.
 
 A key declared ``secret`` may hold a reference (``env:VAR``, ``secret:NAME``, ``{vaultPath = ...}``):
@@ -26,7 +29,8 @@ SECRET_MASK = "********"
 _resolving = threading.local()
 
 
-def _to_bool(value: Any) -> bool:
+def to_bool(value: Any) -> bool:
+    """``true``/``yes``/``on``/``1`` (any case) or ``false``/``no``/``off``/``0``/empty, as a bool."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -44,7 +48,7 @@ def _to_list(value: Any) -> list[str]:
 
 
 _CONVERTERS: dict[type, Callable[[Any], Any]] = {
-    bool: _to_bool,
+    bool: to_bool,
     int: int,
     float: float,
     str: str,
@@ -62,6 +66,10 @@ class ConfigKey:
     type: type = str
     #: Secret values are masked by ``Config.explain`` and registered for redaction.
     secret: bool = False
+    #: Other names of the key (VDK's).
+    aliases: tuple[str, ...] = ()
+    #: Also read ``<KEY>`` from the environment, without a prefix (as VDK reads its plugins' settings).
+    bare_env: bool = False
 
 
 class ConfigBuilder:
@@ -70,14 +78,15 @@ class ConfigBuilder:
     def __init__(self) -> None:
         self.keys: dict[str, ConfigKey] = {}
 
-    def add(
-        self, key: str, default: Any = None, description: str = "", type: type = str, secret: bool = False
-    ) -> None:
-        """Declare ``key`` with its default, a one-line description and its value type."""
+    def add(self, key: str, default: Any = None, description: str = "", type: type = str, secret: bool = False,
+            aliases: tuple[str, ...] = (), bare_env: bool = False) -> None:  # fmt: skip
+        """Declare ``key`` with its default, a one-line description, its value type and other names."""
         key = key.lower()
         if key in self.keys:
             raise ConfigError(f"Config key `{key}` is declared twice.", hint="Rename one of the keys.")
-        self.keys[key] = ConfigKey(key, default, description, type, secret)
+        self.keys[key] = ConfigKey(
+            key, default, description, type, secret, tuple(a.lower() for a in aliases), bare_env
+        )
 
 
 @dataclass
@@ -100,6 +109,8 @@ class Config:
         self.keys = dict(keys)
         self._environ = os.environ if environ is None else environ
         self._layers = list(layers)  # lowest precedence first, environment excluded
+        self._names = {alias: spec.key for spec in self.keys.values() for alias in spec.aliases}
+        self._names.update({key: key for key in self.keys})
         self._resolve = resolve
         for layer in self._layers:
             self._check_known(layer)
@@ -112,6 +123,15 @@ class Config:
                     f"Did you mean `{close[0]}`?" if close else "Run `meshkit config` to list the known keys."
                 )
                 raise ConfigError(f"Unknown config key `{key}`.", where=layer.source, hint=hint)
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Every key and alias, mapped to its key."""
+        return dict(self._names)
+
+    def canonical(self, name: str) -> str | None:
+        """The key that ``name`` (a key or an alias, any case) names, else ``None``."""
+        return self._names.get(name.lower())
 
     def with_layer(self, layer: Layer, *, below_env: bool = True) -> Config:
         """A copy with ``layer`` added on top of the file layers (job config) or on top of all."""
@@ -127,7 +147,11 @@ class Config:
         for layer in reversed(self._layers):
             if layer.source == "command line" and key in layer.values:
                 return layer.values[key], layer.source
-        for var in (f"MESHKIT_{key.upper()}", f"VDK_{key.upper()}"):
+        spec = self.keys[key]
+        bare = (key, *spec.aliases) if spec.bare_env else spec.aliases
+        variables = [f"MESHKIT_{key.upper()}", f"VDK_{key.upper()}", *(f"VDK_{a.upper()}" for a in spec.aliases),
+                     *(name.upper() for name in bare)]  # fmt: skip
+        for var in variables:
             if var in self._environ:
                 return self._environ[var], f"environment {var}"
         for layer in reversed(self._layers):

@@ -58,6 +58,8 @@ class Meshkit:
             self.redactor.add(value)
         self._metadata: MetadataDB | None = None
         self._stores: dict[str, Any] = {}
+        #: Stores declared outside ``meshkit.toml`` (a job's ``[vdk_<name>]`` sections), by name.
+        self._declared_stores: dict[str, dict[str, Any]] = {}
         self._store_types: dict[str, type] | None = None
         self.pm.hook.initialize(meshkit=self)
 
@@ -113,23 +115,36 @@ class Meshkit:
             self._store_types = types
         return self._store_types
 
+    @property
+    def store_settings(self) -> dict[str, dict[str, Any]]:
+        """Settings of the declared stores: ``meshkit.toml`` ``[stores.NAME]``, then those added with
+        :meth:`declare_store`."""
+        return {**self.workspace.store_settings, **self._declared_stores}
+
+    def declare_store(self, name: str, settings: dict[str, Any]) -> None:
+        """Declare store ``name`` (``settings`` holds its ``type`` and options) unless ``meshkit.toml`` has it."""
+        if name not in self.workspace.store_settings and self._declared_stores.get(name) != settings:
+            self._declared_stores[name] = dict(settings)
+            self._stores.pop(name, None)
+
     def store(self, ref: str):
         """The store named ``ref`` in ``meshkit.toml``, a default store name, or a URL.
 
         ``duckdb`` (VDK's ``db_default_type``) names the workspace warehouse, so lineage sees one store.
         """
-        if ref == "duckdb" and ref not in self.workspace.store_settings:
+        if ref == "duckdb" and ref not in self.store_settings:
             ref = "warehouse"
         if ref not in self._stores:
             self._stores[ref] = self._make_store(ref)
         return self._stores[ref]
 
     def _make_store(self, ref: str):
-        declared = self.workspace.store_settings
+        declared = self.store_settings
         if ref in declared:
             options = dict(declared[ref])
             type_name = options.pop("type", None)
-            cls = self._store_class(type_name, where=f"meshkit.toml [stores.{ref}]")
+            where = f"meshkit.toml [stores.{ref}]" if ref in self.workspace.store_settings else f"[vdk_{ref}]"
+            cls = self._store_class(type_name, where=where)
             return cls(ref, options, self)
         if "://" in ref:
             return self.new_store(ref)

@@ -43,7 +43,8 @@ def initialize(meshkit):
 def shutdown(meshkit, exit_code):
     """Called when a ``meshkit`` command ends.
 
-    :param meshkit: the instance that ran the command.
+    :param meshkit: the instance that ran the command, or ``None`` (the command line calls it once
+        the command's instance is closed).
     :param exit_code: the process exit code (0 ok, 1 user error, 2 config error, 3 platform error).
     """
 

@@ -36,6 +36,8 @@ BUILTIN_PLUGINS = (
     "meshkit.job.templates",
     "meshkit.job.properties",
     "meshkit.job.secrets",
+    "meshkit.job.notebook",
+    "meshkit.vdk.runtime",
     "meshkit.cli.commands",
     # job runtime (more)
     "meshkit.cli.properties",

@@ -5,6 +5,10 @@ group holds ``ingest_batch_rows`` rows, and every batch is written through the `
 ``ingest_payload`` -> ``post_ingest`` hooks. Nothing is dropped silently: a batch that cannot be
 converted or written is counted, and ``close()`` raises an ``IngestionError`` that says how many
 rows of how many were not written, where, and why.
+
+Plugins may add ingestion methods (``plugins``: method -> an object with ``name`` and ``write``, as a
+store has); such a method may take the destination from the payload, so ``destination_table`` may
+be ``None`` for it (``TAKES_DESTINATION_FROM_PAYLOAD``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from meshkit.core.errors import ConfigError, IngestionError, MeshkitError
+from meshkit.core.errors import ConfigError, IngestionError, MeshkitError, UserError
 from meshkit.core.hookspecs import hookimpl
 
 log = logging.getLogger("meshkit.ingest")
@@ -38,6 +42,10 @@ class IngestPayload:
     method: str | None = None
     target: str | None = None
     collection_id: str | None = None
+    #: Create the table, or add columns, as needed.
+    evolve: bool = True
+    #: What plugins pass along from ``pre_ingest`` to ``post_ingest``.
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,8 +108,10 @@ def _array(name: str, values: list) -> pa.Array:
 class Ingester:
     """Buffers payloads of one run and writes them in Arrow batches."""
 
-    def __init__(self, meshkit, *, default_store: str, hook=None, batch_rows: int = 100_000, on_written=None):
+    def __init__(self, meshkit, *, default_store: str, hook=None, batch_rows: int = 100_000, on_written=None,
+                 plugins: Mapping[str, Any] | None = None):  # fmt: skip
         self.meshkit = meshkit
+        self.plugins = {} if plugins is None else plugins
         self.default_store = default_store
         self.hook = hook or meshkit.pm.hook
         self.batch_rows = batch_rows
@@ -115,8 +125,11 @@ class Ingester:
     def store_for(self, method: str | None, target: str | None):
         """The store that ``method``/``target`` (VDK's arguments) name, else the default store."""
         method = method or self.meshkit.config.get("ingest_method_default")
+        method = method.lower() if method else None
+        if method in self.plugins:
+            return self.plugins[method]
         target = target or self.meshkit.config.get("ingest_target_default")
-        if target and (target in self.meshkit.workspace.store_settings or "://" in target):
+        if target and (target in self.meshkit.store_settings or "://" in target):
             return self.meshkit.store(target)
         if method and target:
             option = TARGET_OPTION.get(method)
@@ -129,9 +142,10 @@ class Ingester:
         return self.meshkit.store(target or method or self.default_store)
 
     def _group(self, destination: str | None, method: str | None, target: str | None) -> _Group:
-        if not destination:
-            raise ConfigError("No destination table given for ingestion.", hint="Pass `destination_table=`.")
         store = self.store_for(method, target)
+        if not destination and not getattr(store, "TAKES_DESTINATION_FROM_PAYLOAD", False):
+            raise UserError(f"No destination table given for ingestion into store `{store.name}`.",
+                            hint="Pass `destination_table=`, or an ingestion `method=` whose plugin takes it from the payload.")  # fmt: skip
         key = (store.name, destination)
         if key not in self._groups:
             self._groups[key] = _Group(store, destination, method, target)
@@ -200,7 +214,11 @@ class Ingester:
             self._write(group, table, "append")
 
     def _write(self, group: _Group, table: pa.Table, mode: str) -> int:
-        payload = IngestPayload(table, group.destination, group.store, mode, group.method, group.target)
+        auto_create = f"{getattr(group.store, 'type', '')}_ingest_auto_create_table_enabled"
+        evolve = self.meshkit.config.get(auto_create) if auto_create in self.meshkit.config.keys else True
+        payload = IngestPayload(
+            table, group.destination, group.store, mode, group.method, group.target, evolve=evolve
+        )
         self.hook.pre_ingest(payload=payload)
         written, error = 0, None
         try:
@@ -211,7 +229,7 @@ class Ingester:
             self._failed(group.destination, payload.table.num_rows, self.meshkit.redactor.redact(reason))
         self.hook.post_ingest(payload=payload, rows_written=written, error=error)
         self.rows_written += written
-        if written and self.on_written:
+        if written and self.on_written and group.destination:
             self.on_written(f"{group.store.name}/{group.destination}", written, payload.table.schema)
         return written
 
@@ -240,7 +258,9 @@ class Ingester:
 
 @hookimpl(trylast=True)
 def ingest_payload(payload):
-    return payload.store.write(payload.destination, payload.table, mode=payload.mode, evolve=True).rows
+    return payload.store.write(
+        payload.destination, payload.table, mode=payload.mode, evolve=payload.evolve
+    ).rows
 
 
 @hookimpl

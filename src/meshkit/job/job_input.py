@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import tempfile
-import time
 from typing import Any
 
 import pyarrow as pa
 
 from meshkit.api.job_input import IJobInput
-from meshkit.core.errors import ConfigError, MeshkitError, UserError
+from meshkit.core.context import DEFAULT_STORES
+from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
 from meshkit.data.ingest import Ingester
 from meshkit.job.connection import ManagedConnection
 from meshkit.job.lineage import record, statement_lineage
@@ -53,7 +53,14 @@ class JobInput(IJobInput):
         return self._context.arguments
 
     def get_temporary_write_directory(self) -> pathlib.Path:
-        # NOTE: in this process's scratch folder, removed when it ends (by the next command if it is killed).
+        """``temporary_write_directory`` when set (as in VDK: the same folder for every run); else a
+        folder of this run in the process's scratch folder, removed when the process ends (by the next
+        command if it is killed)."""
+        configured = self._meshkit.config.get("temporary_write_directory")
+        if configured:
+            path = pathlib.Path(configured)
+            path.mkdir(parents=True, exist_ok=True)
+            return path
         if self._temp_dir is None:
             folder = self._meshkit.scratch.folder
             self._temp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{self._context.run.id}-", dir=folder))
@@ -75,27 +82,31 @@ class JobInput(IJobInput):
         if self._properties_cache is None:
             from meshkit.job.properties import properties_backend
 
-            backend = properties_backend(self._meshkit)
-            self._properties_cache = {**backend.get_all(""), **backend.get_all(self._scope)}
+            with _backend("properties", self._meshkit):
+                backend = properties_backend(self._meshkit)
+                self._properties_cache = {**backend.get_all(""), **backend.get_all(self._scope)}
         return dict(self._properties_cache)
 
     def set_all_properties(self, properties: dict) -> None:
         from meshkit.job.properties import properties_backend
 
-        properties_backend(self._meshkit).set_all(self._scope, dict(properties))
+        with _backend("properties", self._meshkit):
+            properties_backend(self._meshkit).set_all(self._scope, dict(properties))
         self._properties_cache = None
 
     def get_secret(self, name: str, default_value: Any = None) -> Any:
-        value = self._meshkit.get_secret(name, scope=self._scope)
-        if value is None:
-            value = self._meshkit.get_secret(name)
+        with _backend("secrets", self._meshkit):
+            value = self._meshkit.get_secret(name, scope=self._scope)
+            if value is None:
+                value = self._meshkit.get_secret(name)
         return default_value if value is None else value
 
     def get_all_secrets(self) -> dict:
         from meshkit.job.secrets import secrets_backend
 
-        backend = secrets_backend(self._meshkit)
-        values = {**backend.get_all(""), **backend.get_all(self._scope)}
+        with _backend("secrets", self._meshkit):
+            backend = secrets_backend(self._meshkit)
+            values = {**backend.get_all(""), **backend.get_all(self._scope)}
         for value in values.values():
             self._meshkit.redactor.add(str(value))
         return values
@@ -105,7 +116,8 @@ class JobInput(IJobInput):
 
         for value in secrets.values():
             self._meshkit.redactor.add(str(value))
-        secrets_backend(self._meshkit).set_all(self._scope, dict(secrets))
+        with _backend("secrets", self._meshkit):
+            secrets_backend(self._meshkit).set_all(self._scope, dict(secrets))
 
     # ------------------------------------------------------------------ queries
 
@@ -113,10 +125,29 @@ class JobInput(IJobInput):
         # NOTE: precedence is arguments > execution properties > job properties (VDK's order).
         return {**self.get_all_properties(), **self._execution_properties, **self._context.arguments}
 
-    def get_managed_connection(self, database: str | None = None) -> ManagedConnection:
+    def _store(self, database: str | None):
+        """The store ``database`` names: a plugin's connection, a store, or VDK's name of one (any case)."""
         name = database or self._connection_name
+        factories = self._top.connections
+        if name.lower() in factories:
+            return PluginConnection(name.lower(), factories[name.lower()])
+        name = store_name(self._meshkit, name)
+        if name in factories:
+            return PluginConnection(name, factories[name])
+        try:
+            return self._meshkit.store(name)
+        except ConfigError as exc:
+            if database:
+                raise
+            source = self._meshkit.config.source("db_default_type")
+            valid = sorted({*self._meshkit.store_settings, *DEFAULT_STORES, *factories})
+            raise ConfigError(f"`db_default_type = {name}` names no connection.", where=f"{source}: db_default_type",
+                              hint=f"Use one of: {', '.join(valid)}; or declare it in meshkit.toml [stores.NAME].") from exc  # fmt: skip
+
+    def get_managed_connection(self, database: str | None = None) -> ManagedConnection:
+        store = self._store(database)
+        name = store.name
         if name not in self._connections:
-            store = self._meshkit.store(name)
             if not store.SUPPORTS_SQL:
                 raise ConfigError(
                     f"Store `{name}` ({store.type}) is not a database.", hint="Name a SQL store."
@@ -227,14 +258,13 @@ class JobInput(IJobInput):
     # ------------------------------------------------------------------ templates
 
     def execute_template(self, template_name: str, template_args: dict, database: str | None = None):
+        """Run a template as a child run; returns VDK's ``ExecutionResult``. If the template fails, its
+        exception is raised again as it was (the user's own exception type for a Python step)."""
         from meshkit.job.runner import run_template
 
-        started = time.perf_counter()
-        result = run_template(
-            self._context, template_name, dict(template_args), database or self._connection_name
-        )
-        result.details["duration"] = time.perf_counter() - started
-        return result
+        if database in (None, "default"):
+            database = self._connection_name
+        return run_template(self._context, template_name, dict(template_args), database)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -242,6 +272,42 @@ class JobInput(IJobInput):
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
+
+
+def store_name(meshkit, name: str) -> str:
+    """The store a connection name means: a declared store as it is, else VDK's name in meshkit's terms."""
+    from meshkit.job.job_config import db_type
+
+    return name if name in meshkit.store_settings else db_type(name)
+
+
+class PluginConnection:
+    """A connection a plugin registered (VDK's ``add_open_connection_factory_method``), as a SQL store."""
+
+    SUPPORTS_SQL = True
+    type = "plugin"
+    dialect = None
+
+    def __init__(self, name: str, factory):
+        self.name = name
+        self._factory = factory
+
+    def connect(self):
+        return self._factory()
+
+
+@contextlib.contextmanager
+def _backend(kind: str, meshkit):
+    """Report a failing properties or secrets backend as a platform error (as VDK classifies it)."""
+    try:
+        yield
+    except MeshkitError:
+        raise
+    except Exception as exc:
+        name = meshkit.config.get(f"{kind}_backend")
+        reason = meshkit.redactor.redact(f"{type(exc).__name__}: {exc}")
+        raise PlatformError(f"The {kind} backend `{name}` failed: {reason}.",
+                            hint=f"Check that the {kind} service is reachable, then run again.") from None  # fmt: skip
 
 
 class SQLStatementError(UserError):

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshkit.core.config import Layer
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
@@ -27,8 +27,11 @@ from meshkit.data.ingest import Ingester
 from meshkit.job import vdk_compat
 from meshkit.job.context import JobContext, JobResult
 from meshkit.job.job_config import load_job_config
-from meshkit.job.job_input import JobInput
+from meshkit.job.job_input import JobInput, store_name
 from meshkit.job.steps import discover_steps
+
+if TYPE_CHECKING:
+    from meshkit.vdk.results import ExecutionResult
 
 log = logging.getLogger("meshkit.job")
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -120,9 +123,11 @@ def prepare_context(meshkit, job: str | Path, arguments: dict[str, Any] | None, 
                     kind: str = "job") -> JobContext:  # fmt: skip
     """Find the job, apply its ``config.ini`` and create (or pick up) its run record."""
     job_dir = meshkit.workspace.find_job(str(job))
-    job_config = load_job_config(job_dir, set(meshkit.config.keys))
+    job_config = load_job_config(job_dir, meshkit.config.names)
     if job_config.values:
         meshkit.config = meshkit.config.with_layer(Layer(str(job_dir / "config.ini"), job_config.values))
+    for name, settings in job_config.connections.items():
+        meshkit.declare_store(name, settings)
     team = job_config.team or meshkit.config.get("team")
     run = meshkit.runs.get(run_id) if run_id else None
     supervised = run is not None
@@ -162,7 +167,7 @@ def execute(context: JobContext) -> JobResult:
     log.info("Run %s of job `%s` started", run.id, context.name)
     try:
         hook.initialize_job(context=context)
-        context.steps = discover_steps(context.job_dir, step_types(meshkit))
+        context.steps = discover_steps(context.job_dir, step_types(meshkit)) + context.added_steps
         if not context.steps:
             raise UserError(f"Job `{context.name}` has no steps.", where=str(context.job_dir),
                             hint="Add files such as 10_load.sql or 20_transform.py.")  # fmt: skip
@@ -189,7 +194,7 @@ def execute(context: JobContext) -> JobResult:
 
 
 def _connection_name(meshkit) -> str:
-    return str(meshkit.config.get("db_default_type"))
+    return store_name(meshkit, str(meshkit.config.get("db_default_type")))
 
 
 def _ingester(context: JobContext) -> Ingester:
@@ -203,7 +208,7 @@ def _ingester(context: JobContext) -> Ingester:
         )
 
     return Ingester(meshkit, default_store=_connection_name(meshkit), batch_rows=meshkit.config.get("ingest_batch_rows"),
-                    on_written=written)  # fmt: skip
+                    on_written=written, plugins=context.ingesters)  # fmt: skip
 
 
 @hookimpl(specname="run_job", trylast=True)
@@ -244,33 +249,59 @@ def templates(meshkit) -> dict[str, Path]:
     return found
 
 
-def run_template(parent: JobContext, name: str, arguments: dict[str, Any], connection: str) -> JobResult:
-    """Run template ``name`` as a child run of ``parent`` on ``connection``; raise if it fails."""
+def run_template(
+    parent: JobContext, name: str, arguments: dict[str, Any], connection: str
+) -> ExecutionResult:
+    """Run template ``name`` as a child run of ``parent`` on ``connection``.
+
+    Returns VDK's ``ExecutionResult``. A failure is raised again as it was: the user's own exception
+    of a Python step (so the calling step's ``except`` catches it), or meshkit's error, its message
+    saying which template failed.
+    """
     meshkit = parent.meshkit
-    known = templates(meshkit)
+    known = {**templates(meshkit), **(parent.parent or parent).templates}
     if name not in known:
         raise UserError(
             f"Unknown template `{name}`.", hint=f"Known templates: {', '.join(sorted(known)) or 'none'}."
         )
-    path = known[name]
-    store_type = meshkit.store(connection).type
-    if (path / store_type).is_dir():
-        path = path / store_type
     run = meshkit.runs.create("template", f"{parent.name}/{name}", arguments=arguments, parent_id=parent.run.id,
                               team=parent.run.team, log_path=parent.run.log_path)  # fmt: skip
-    child = JobContext(meshkit, name, path, arguments, parent.job_config, run, parent=parent)
+    child = JobContext(meshkit, name, known[name], arguments, parent.job_config, run, parent=parent)
     child.job_input = JobInput(child, parent.job_input._ingester, connection)
+    # NOTE: a template may have a version per store type, in a folder named after it.
+    store_type = child.job_input._store(None).type
+    if (child.job_dir / store_type).is_dir():
+        child.job_dir = child.job_dir / store_type
     meshkit.runs.start(run)
     try:
-        child.steps = discover_steps(path, step_types(meshkit))
-        result = meshkit.pm.hook.run_job(context=child)
+        child.steps = discover_steps(child.job_dir, step_types(meshkit))
+        meshkit.pm.hook.run_job(context=child)
     except BaseException as exc:
         status, error = _classify(exc, meshkit.redactor)
         meshkit.runs.finish(run, status, str(error))
         if isinstance(exc, RunCancelled | KeyboardInterrupt):
             raise
-        raise UserError(f"Template `{name}` failed: {error}") from None
+        original = getattr(exc, "original", None) or exc
+        if isinstance(original, MeshkitError):
+            original.message = f"Template `{name}` failed: {original.message}"
+        raise original from None
     finally:
         child.job_input.close()
-    meshkit.runs.finish(run, result.status)
-    return result
+    meshkit.runs.finish(run, "succeeded")
+    return _execution_result(name, run)
+
+
+def _execution_result(name: str, run) -> ExecutionResult:
+    from meshkit.vdk.results import ExecutionResult, ExecutionStatus, StepResult
+
+    steps = [StepResult(s.name, Path(s.name).suffix.lstrip("."), s.started_at, s.ended_at, ExecutionStatus.SUCCESS, None)
+             for s in run.steps]  # fmt: skip
+    return ExecutionResult(
+        name, run.id, run.started_at, run.ended_at, ExecutionStatus.SUCCESS, steps, None, None
+    )
+
+
+@hookimpl
+def configure(config):
+    config.add("temporary_write_directory", None,
+               "Folder of `job_input.get_temporary_write_directory()` (default: a folder of the run, removed when the command ends).")  # fmt: skip

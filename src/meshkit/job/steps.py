@@ -1,20 +1,23 @@
 """Steps of a data job: ``*.py`` and ``*.sql`` files run in alphanumeric order.
 
 A Python step defines ``run(job_input)``; a SQL step is run on the managed connection with
-``{name}`` placeholders substituted. More step types come from the ``register_step_types`` hook.
+``{name}`` placeholders substituted. As in VDK, a line ``[name]`` in a SQL step names the connection
+it runs on (several such lines run it on each). More step types come from the
+``register_step_types`` hook.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
+import re
 import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshkit.core.errors import JobError, StepFailedError
+from meshkit.core.errors import JobError, PlatformError, StepFailedError
 from meshkit.core.hookspecs import hookimpl
 
 
@@ -60,11 +63,13 @@ def user_frames(tb, roots: list[Path]) -> list[tuple[str, int, str, str]]:
 
 
 def step_failed(step: Step, exc: BaseException, roots: list[Path]) -> StepFailedError:
-    """A ``StepFailedError`` showing only the user's frames of ``exc``."""
+    """A ``StepFailedError`` showing only the user's frames of ``exc`` (kept as ``original``)."""
     frames = user_frames(exc.__traceback__, roots) or [(str(step.path), 0, "<module>", "")]
-    return StepFailedError(
+    error = StepFailedError(
         str(exc) or type(exc).__name__, step=step.name, frames=frames, cause_type=type(exc).__name__
     )
+    error.original = exc
+    return error
 
 
 def load_python_step(path: Path):
@@ -100,17 +105,36 @@ def run_python_step(context, step: Step) -> None:
     params = inspect.signature(func).parameters
     try:
         func(context.job_input) if params else func()
-    except StepFailedError:
+    except (StepFailedError, PlatformError):
         raise
     except Exception as exc:  # noqa: BLE001 - the user's code failed
         raise step_failed(step, exc, roots) from None
 
 
+_CONNECTION_LINE = re.compile(r"\s*\[([^\]]+)\]\s*")
+
+
+def split_connections(sql: str) -> tuple[list[str], str]:
+    """The connections the ``[name]`` lines of ``sql`` name, and the SQL with those lines blanked
+    (so line numbers stay those of the file)."""
+    names, lines = [], []
+    for line in sql.splitlines(keepends=True):
+        if match := _CONNECTION_LINE.fullmatch(line.rstrip("\r\n")):
+            names.append(match.group(1).strip())
+            line = "\n" if line.endswith("\n") else ""
+        lines.append(line)
+    return names, "".join(lines)
+
+
 def run_sql_step(context, step: Step) -> None:
     from meshkit.job.job_input import SQLStatementError
+    from meshkit.job.sqltext import substitute
 
+    names, sql = split_connections(step.path.read_text())
+    values = context.job_input._substitutions()
     try:
-        context.job_input.execute_query(step.path.read_text())
+        for name in [substitute(n, values) for n in names] or [None]:
+            context.job_input.execute_query(sql, database=name)
     except SQLStatementError as exc:
         exc.where = f"{step.path}:{exc.line}"
         raise

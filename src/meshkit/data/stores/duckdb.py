@@ -256,11 +256,10 @@ def register_store_types():
 
 @hookimpl
 def configure(config):
-    config.add(
-        "duckdb_file",
-        ".meshkit/warehouse.duckdb",
-        "DuckDB file of the workspace warehouse (the default store).",
-    )
+    config.add("duckdb_file", ".meshkit/warehouse.duckdb", "DuckDB file of the workspace warehouse (the default store).",
+               aliases=("duckdb_database",), bare_env=True)  # fmt: skip
+    config.add("duckdb_ingest_auto_create_table_enabled", True,
+               "Ingestion into a DuckDB store creates a missing table (else it fails).", type=bool, bare_env=True)  # fmt: skip
     config.add(
         "duckdb_lock_timeout",
         600.0,

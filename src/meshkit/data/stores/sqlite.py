@@ -235,8 +235,7 @@ def register_store_types():
 
 @hookimpl
 def configure(config):
-    config.add(
-        "sqlite_file",
-        ".meshkit/warehouse.sqlite",
-        "SQLite file used when a job's `db_default_type` is sqlite.",
-    )
+    config.add("sqlite_file", ".meshkit/warehouse.sqlite", "SQLite file used when a job's `db_default_type` is sqlite.",
+               bare_env=True)  # fmt: skip
+    config.add("sqlite_ingest_auto_create_table_enabled", True,
+               "Ingestion into a SQLite store creates a missing table (else it fails).", type=bool, bare_env=True)  # fmt: skip
