@@ -14,7 +14,8 @@ value the outcome hides, and an error never carries a traceback.
 Outcomes: ``denied`` (the policy or the purpose refuses; ``match`` is in the message),
 ``refused`` (the query is not allowed; ``match`` is in the message), ``masked`` (PII redacted:
 no clear name, email or street anywhere), ``filtered`` (marketing: consenting customers only, no
-street), ``allowed`` (in clear), ``same`` (exactly the rows the Python API gives the same reader for the SQL in ``match``, a
+street), ``local`` (franchisee: the Rome customers only, in clear), ``allowed`` (in clear),
+``same`` (exactly the rows the Python API gives the same reader for the SQL in ``match``, a
 query on the source: a derived dataset tells nothing more). ``ids``, ``rows`` and ``columns``
 check a result further. Add a row for every new attack.
 """
@@ -126,6 +127,21 @@ DERIVED_FROM = {
     "region": "city",
     "score": "marketing_consent",
 }
+#: The table's own rule on top of SmartPizza's: franchisees read their shops' customers in clear. An
+#: IN-list row filter is one DuckDB evaluates after the reader's own conditions.
+FRANCHISE = """\
+package meshkit.access
+
+import rego.v1
+
+allow if input.subject.role == "franchisee"
+
+actions contains {"type": "FilterRows", "predicate": "city IN ('Rome', 'Milan')"} if {
+	input.subject.role == "franchisee"
+	some c in input.columns
+	c.name == "city"
+}
+"""
 #: One Flight subject per role (``None``: a subject without a role).
 SUBJECTS = {
     "steward": "sam",
@@ -133,6 +149,7 @@ SUBJECTS = {
     "engineer": "eve",
     "marketer": "mia",
     "intern": "ian",
+    "franchisee": "fay",
     None: "nobody",
 }
 
@@ -231,6 +248,17 @@ ATTACKS = [
     attack("marketer reads a hidden email through an error", "SELECT customer_id FROM customers_current WHERE CAST(CASE WHEN NOT marketing_consent THEN email END AS INTEGER) > 0", "marketer", "marketing", "filtered", rows=[]),
     attack("marketer calls error() by another name", 'SELECT customer_id FROM customers_current WHERE "ERROR"(first_name) IS NULL', "marketer", "marketing", "refused", "function `error`"),
     attack("marketer calls error() in a lambda", "SELECT list_transform([first_name], x -> error(x)) AS l FROM customers_current", "marketer", "marketing", "refused", "function `error`"),
+    # --- errors on rows an IN-list filter hides, which DuckDB may evaluate before the filter
+    attack("franchisee reads their shops' customers", ALL, "franchisee", "analytics", "local", ids={1, 3}, columns=VISIBLE),
+    attack("franchisee casts only hidden names", "SELECT customer_id FROM customers_current WHERE CAST(CASE WHEN first_name LIKE 'B%' THEN first_name END AS UUID) IS NULL", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee casts names but the visible ones", "SELECT customer_id FROM customers_current WHERE CAST(nullif(nullif(first_name, 'Annika'), 'Cyrielle') AS UUID) IS NULL", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee replaces visible names, casts the rest", "SELECT customer_id FROM customers_current WHERE CAST(replace(replace(first_name, 'Annika', '00000000-0000-0000-0000-000000000000'), 'Cyrielle', '00000000-0000-0000-0000-000000000000') AS UUID) IS NULL", "franchisee", "analytics", "local", rows=[]),
+    attack("franchisee casts the emails of even ids", "SELECT customer_id FROM customers_current WHERE CAST(CASE WHEN customer_id % 2 = 0 THEN email END AS UUID) IS NULL", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee builds a bad regexp from a hidden street", "SELECT customer_id FROM customers_current WHERE regexp_matches('x', CASE WHEN street LIKE '2%' THEN '(' || street ELSE 'x' END)", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee overflows on a guessed name", "SELECT customer_id FROM customers_current WHERE CAST(CASE WHEN first_name = 'Desmond' THEN 300 ELSE 1 END AS TINYINT) = 1", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee try_casts a hidden name", "SELECT customer_id FROM customers_current WHERE try_cast(first_name AS UUID) IS NULL AND CAST(CASE WHEN first_name LIKE 'D%' THEN first_name END AS UUID) IS NULL", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee casts hidden names of a copy", "SELECT customer_id FROM customers_by_transfer WHERE CAST(CASE WHEN first_name LIKE 'B%' THEN first_name END AS UUID) IS NULL", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee reads a transfer's copy", "SELECT * FROM customers_by_transfer", "franchisee", "analytics", "local", ids={1, 3}),
     # --- masked values cannot be read or inferred
     attack("analyst infers an email through a predicate", "SELECT customer_id FROM customers_current WHERE email = 'annika@pizza.example'", "analyst", "analytics", "masked", rows=[]),
     attack("analyst infers through LIKE", "SELECT count(*) AS n FROM customers_current WHERE email LIKE '%@%'", "analyst", "analytics", "masked", rows=[{"n": 0}]),
@@ -349,6 +377,10 @@ def attacked(tmp_path_factory):
                 if role:
                     toml.write(f'role = "{role}"\n')
         shutil.copytree(POLICIES, root / "policies")
+        (root / "policies" / "franchise.rego").write_text(FRANCHISE)
+        purposes = json.loads((root / "policies" / "purposes.json").read_text())
+        purposes["purposes"]["analytics"]["roles"].append("franchisee")
+        (root / "policies" / "purposes.json").write_text(json.dumps(purposes))
         (root / "products").mkdir()
         mk = Meshkit(Workspace.load(root))
         warehouse = mk.store("warehouse")
@@ -510,7 +542,7 @@ NOT_PORTS = {
 
 def hidden(expect: str) -> set[str]:
     """Values the outcome must not show."""
-    return {"masked": PII, "filtered": STREETS | NOT_CONSENTING}.get(expect, set())
+    return {"masked": PII, "filtered": STREETS | NOT_CONSENTING, "local": NOT_CONSENTING}.get(expect, set())
 
 
 @pytest.mark.parametrize("channel", list(CHANNELS))
@@ -554,6 +586,8 @@ def test_attack(attacked, attack: Attack, channel: str):
         assert all(r.get(c) in ("***", None) for r in rows for c in MASKED)
     if attack.expect == "filtered":
         assert all("street" not in r and r.get("customer_id") in (1, 3, None) for r in rows)
+    if attack.expect == "local":
+        assert all(r.get("customer_id") in (1, 3, None) for r in rows)
     if attack.expect == "allowed" and attack.ids is not None:
         emails = {r["customer_id"]: r["email"] for r in CUSTOMERS.to_pylist()}
         assert {r.get("email", r.get("contact_email")) for r in rows} == {emails[i] for i in attack.ids}
