@@ -3,16 +3,21 @@
 A row is an attack: its name, the SQL, the role and the purpose the attacker claims, and the
 outcome every channel must give. The channels are the Python governed-query API, ``meshkit
 query``, the Arrow Flight server with the purpose in the ticket or in the header, and a transfer
-run for the purpose. Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM port``
-row reads the port, any other SQL is sent as the dataset's name and must be refused. The workspace is governed by SmartPizza's own
-policies and purposes (``examples/smartpizza/policies``); whatever a channel answers, it never
-shows a value the outcome hides, and an error never carries a traceback.
+run for the purpose. Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM name``
+row reads that dataset (Flight serves product ports only, and denies any other dataset), any
+other SQL is sent as the dataset's name and must be refused. The workspace is governed by
+SmartPizza's own policies and purposes (``examples/smartpizza/policies``) and holds datasets
+derived from the customers by a job, a transfer and models (``derived_helpers``), one of them
+served as a port whose contract forgets the tags; whatever a channel answers, it never shows a
+value the outcome hides, and an error never carries a traceback.
 
 Outcomes: ``denied`` (the policy or the purpose refuses; ``match`` is in the message),
 ``refused`` (the query is not allowed; ``match`` is in the message), ``masked`` (PII redacted:
 no clear name, email or street anywhere), ``filtered`` (marketing: consenting customers only, no
-street), ``allowed`` (in clear). ``ids``, ``rows`` and ``columns`` check a result further.
-Add a row for every new attack.
+street), ``local`` (franchisee: the Rome customers only, in clear), ``allowed`` (in clear),
+``same`` (exactly the rows the Python API gives the same reader for the SQL in ``match``, a
+query on the source: a derived dataset tells nothing more). ``ids``, ``rows`` and ``columns``
+check a result further. Add a row for every new attack.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
+from derived_helpers import make_derived
 
 from meshkit.core.errors import MeshkitError
 from meshkit.governance import AccessDeniedError, Subject
@@ -50,6 +56,7 @@ PII = {v for name in ("first_name", "email", "street") for v in CUSTOMERS.column
 STREETS = set(CUSTOMERS.column("street").to_pylist())
 NOT_CONSENTING = {v for row in CUSTOMERS.to_pylist() if not row["marketing_consent"] for v in row.values()
                   if isinstance(v, str) and v not in ("Rome", "Oslo")}  # fmt: skip
+MASKED = ("first_name", "email", "contact_email", "street")
 VISIBLE = ["customer_id", "first_name", "email", "street", "city", "marketing_consent"]
 MARKETING = ["customer_id", "first_name", "email", "city", "marketing_consent"]
 
@@ -91,6 +98,50 @@ outputPorts:
         - {name: revenue, logicalType: number}
 """,
 }
+#: A port on a dataset derived from the customers (published once it exists).
+CONTACTS = """\
+name: contacts
+version: 1.0.0
+status: active
+domain: customer
+owner: customer-lead@smartpizza.example
+team: customer
+description: Customers copied by a transfer; the contract forgets their classification.
+outputPorts:
+  - name: contacts
+    dataset: warehouse/customers_by_transfer
+    contract:
+      schema:
+        - {name: customer_id, logicalType: integer}
+        - {name: first_name, logicalType: string}
+        - {name: contact_email, logicalType: string}
+        - {name: street, logicalType: string}
+        - {name: city, logicalType: string}
+        - {name: marketing_consent, logicalType: boolean}
+"""
+#: What the datasets derived from the customers (``derived_helpers``) take from them.
+DERIVED_FROM = {
+    "id": "customer_id",
+    "name": "first_name",
+    "email": "email",
+    "region": "city",
+    "score": "marketing_consent",
+}
+#: The table's own rule on top of SmartPizza's: franchisees read their shops' customers in clear. An
+#: IN-list row filter is one DuckDB evaluates after the reader's own conditions.
+FRANCHISE = """\
+package meshkit.access
+
+import rego.v1
+
+allow if input.subject.role == "franchisee"
+
+actions contains {"type": "FilterRows", "predicate": "city IN ('Rome', 'Milan')"} if {
+	input.subject.role == "franchisee"
+	some c in input.columns
+	c.name == "city"
+}
+"""
 #: One Flight subject per role (``None``: a subject without a role).
 SUBJECTS = {
     "steward": "sam",
@@ -98,6 +149,7 @@ SUBJECTS = {
     "engineer": "eve",
     "marketer": "mia",
     "intern": "ian",
+    "franchisee": "fay",
     None: "nobody",
 }
 
@@ -184,6 +236,29 @@ ATTACKS = [
     attack("marketer quotes the name", 'SELECT * FROM "customers_current"', "marketer", "marketing", "filtered", ids={1, 3}),
     attack("marketer casts a hidden name in a predicate", "SELECT customer_id FROM customers_current WHERE CAST(first_name AS INTEGER) > 0", "marketer", "marketing", "refused", "Conversion Error"),
     attack("marketer raises an error with a name", "SELECT customer_id FROM customers_current WHERE error(first_name) IS NULL", "marketer", "marketing", "refused", "function `error`"),
+    # --- errors on hidden rows: whatever order DuckDB evaluates the conditions in, a hidden row holds no value
+    attack("marketer casts a name, or true", "SELECT customer_id FROM customers_current WHERE CAST(first_name AS INTEGER) > 0 OR true", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer casts only hidden names", "SELECT customer_id FROM customers_current WHERE CAST(CASE WHEN first_name LIKE 'B%' THEN first_name ELSE '1' END AS INTEGER) > 0", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer casts a hidden row's name", "SELECT customer_id FROM customers_current WHERE customer_id = 2 AND CAST(first_name AS INTEGER) > 0", "marketer", "marketing", "filtered", rows=[]),
+    attack("marketer casts emails past a condition", "SELECT customer_id FROM customers_current WHERE customer_id % 2 = 0 AND CAST(email AS DATE) IS NULL", "marketer", "marketing", "refused", "Conversion Error"),
+    attack("marketer try_casts, then casts", "SELECT customer_id FROM customers_current WHERE try_cast(first_name AS INTEGER) IS NULL AND CAST(CASE WHEN NOT marketing_consent OR first_name > 'B' THEN first_name ELSE '1' END AS INTEGER) > 0", "marketer", "marketing", "refused", "Cyrielle"),
+    attack("marketer overflows on a guessed name", "SELECT customer_id FROM customers_current WHERE CAST(CASE WHEN first_name = 'Bartholomew' THEN 300 ELSE 1 END AS TINYINT) = 1", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer divides by zero on a guessed name", "SELECT customer_id FROM customers_current WHERE 1 // (CASE WHEN first_name = 'Desmond' THEN 0 ELSE 1 END) = 1", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer builds a bad regexp from a name", "SELECT customer_id FROM customers_current WHERE regexp_matches('x', CASE WHEN first_name LIKE 'D%' THEN '(' || first_name ELSE 'x' END)", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer reads a hidden email through an error", "SELECT customer_id FROM customers_current WHERE CAST(CASE WHEN NOT marketing_consent THEN email END AS INTEGER) > 0", "marketer", "marketing", "filtered", rows=[]),
+    attack("marketer calls error() by another name", 'SELECT customer_id FROM customers_current WHERE "ERROR"(first_name) IS NULL', "marketer", "marketing", "refused", "function `error`"),
+    attack("marketer calls error() in a lambda", "SELECT list_transform([first_name], x -> error(x)) AS l FROM customers_current", "marketer", "marketing", "refused", "function `error`"),
+    # --- errors on rows an IN-list filter hides, which DuckDB may evaluate before the filter
+    attack("franchisee reads their shops' customers", ALL, "franchisee", "analytics", "local", ids={1, 3}, columns=VISIBLE),
+    attack("franchisee casts only hidden names", "SELECT customer_id FROM customers_current WHERE CAST(CASE WHEN first_name LIKE 'B%' THEN first_name END AS UUID) IS NULL", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee casts names but the visible ones", "SELECT customer_id FROM customers_current WHERE CAST(nullif(nullif(first_name, 'Annika'), 'Cyrielle') AS UUID) IS NULL", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee replaces visible names, casts the rest", "SELECT customer_id FROM customers_current WHERE CAST(replace(replace(first_name, 'Annika', '00000000-0000-0000-0000-000000000000'), 'Cyrielle', '00000000-0000-0000-0000-000000000000') AS UUID) IS NULL", "franchisee", "analytics", "local", rows=[]),
+    attack("franchisee casts the emails of even ids", "SELECT customer_id FROM customers_current WHERE CAST(CASE WHEN customer_id % 2 = 0 THEN email END AS UUID) IS NULL", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee builds a bad regexp from a hidden street", "SELECT customer_id FROM customers_current WHERE regexp_matches('x', CASE WHEN street LIKE '2%' THEN '(' || street ELSE 'x' END)", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee overflows on a guessed name", "SELECT customer_id FROM customers_current WHERE CAST(CASE WHEN first_name = 'Desmond' THEN 300 ELSE 1 END AS TINYINT) = 1", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee try_casts a hidden name", "SELECT customer_id FROM customers_current WHERE try_cast(first_name AS UUID) IS NULL AND CAST(CASE WHEN first_name LIKE 'D%' THEN first_name END AS UUID) IS NULL", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee casts hidden names of a copy", "SELECT customer_id FROM customers_by_transfer WHERE CAST(CASE WHEN first_name LIKE 'B%' THEN first_name END AS UUID) IS NULL", "franchisee", "analytics", "local", ids={1, 3}),
+    attack("franchisee reads a transfer's copy", "SELECT * FROM customers_by_transfer", "franchisee", "analytics", "local", ids={1, 3}),
     # --- masked values cannot be read or inferred
     attack("analyst infers an email through a predicate", "SELECT customer_id FROM customers_current WHERE email = 'annika@pizza.example'", "analyst", "analytics", "masked", rows=[]),
     attack("analyst infers through LIKE", "SELECT count(*) AS n FROM customers_current WHERE email LIKE '%@%'", "analyst", "analytics", "masked", rows=[{"n": 0}]),
@@ -227,6 +302,47 @@ ATTACKS = [
     attack("a setting", "SELECT current_setting('temp_directory') AS t", "analyst", "analytics", "refused", "current_setting"),
     attack("sqlite_scan", "SELECT * FROM sqlite_scan('{lake}/x.db', 't')", "analyst", "analytics", "refused", "sqlite_scan"),
     attack("time travel on a table", "SELECT * FROM customers_current AT (VERSION => 1)", "analyst", "analytics", "refused", "customers_current"),
+    # --- derived datasets: a transfer's copy (a port whose contract forgets the tags), models, a view, a job's copy
+    attack("analyst reads a transfer's copy", "SELECT * FROM customers_by_transfer", "analyst", "analytics", "masked", ids={1, 2, 3, 4}),
+    attack("steward audits a transfer's copy", "SELECT * FROM customers_by_transfer", "steward", "audit", "allowed", ids={1, 2, 3, 4}),
+    attack("marketer reads a transfer's copy", "SELECT * FROM customers_by_transfer", "marketer", "marketing", "filtered", ids={1, 3}),
+    attack("marketer names the copied street", "SELECT street FROM customers_by_transfer", "marketer", "marketing", "refused", "street"),
+    attack("marketer casts hidden names of a copy", "SELECT customer_id FROM customers_by_transfer WHERE customer_id = 4 AND CAST(first_name AS INTEGER) > 0", "marketer", "marketing", "filtered", rows=[]),
+    attack("analyst reads a model", "SELECT * FROM customer_contacts", "analyst", "analytics", "masked", ids={1, 2, 3, 4}),
+    attack("analyst reads a job's copy", "SELECT * FROM customers_by_job", "analyst", "analytics", "masked"),
+    attack("analyst reads a model view", "SELECT * FROM contact_view", "analyst", "analytics", "masked", ids={1, 2, 3, 4}),
+    attack("analyst reads computed columns", "SELECT * FROM email_facts", "analyst", "analytics", "masked", ids={1, 2, 3, 4}),
+    attack("engineer reads a model of a copy", "SELECT * FROM transferred_contacts", "engineer", "analytics", "masked", ids={1, 2, 3, 4}),
+    attack("marketer reads a model that dropped the consent", "SELECT * FROM customer_contacts", "marketer", "marketing", "denied", "marketing reads customer data only"),
+    attack("marketer reads a job's copy", "SELECT * FROM customers_by_job", "marketer", "marketing", "denied", "marketing reads customer data only"),
+    attack("analyst joins positionally with a copy", "SELECT * FROM customers_current POSITIONAL JOIN customers_by_transfer", "analyst", "analytics", "masked"),
+    attack("engineer joins a model with a job's copy", "SELECT * FROM customer_contacts POSITIONAL JOIN customers_by_job", "engineer", "analytics", "masked"),
+    attack("analyst joins on the key of a copy", "SELECT c.customer_id, t.contact_email FROM customers_current c JOIN customers_by_transfer t ON c.customer_id = t.customer_id", "analyst", "analytics", "masked", ids={1, 2, 3, 4}),
+    attack("analyst reads a copy through a CTE", "WITH x AS (SELECT * FROM customers_by_transfer) SELECT contact_email, first_name FROM x", "analyst", "analytics", "masked"),
+    attack("analyst takes the max of a copied email", "SELECT (SELECT max(contact_email) FROM customers_by_transfer) AS e", "analyst", "analytics", "masked", rows=[{"e": "***"}]),
+    attack("analyst aggregates a model's emails", "SELECT string_agg(email, ',') AS e FROM customer_contacts", "analyst", "analytics", "masked"),
+    attack("engineer unions a model and a copy", "SELECT email FROM customer_contacts UNION SELECT contact_email FROM customers_by_transfer", "engineer", "analytics", "masked", rows=[{"email": "***"}]),
+    # --- inference through predicates on derived datasets gives nothing the source would not
+    attack("analyst infers a copied email by LIKE", "SELECT count(*) AS n FROM customers_by_transfer WHERE contact_email LIKE 'a%'", "analyst", "analytics", "same", "SELECT count(*) AS n FROM customers_current WHERE email LIKE 'a%'"),
+    attack("analyst infers a model's email by equality", "SELECT count(*) AS n FROM customer_contacts WHERE email = 'annika@pizza.example'", "analyst", "analytics", "same", "SELECT count(*) AS n FROM customers_current WHERE email = 'annika@pizza.example'"),
+    attack("analyst infers a job's copy by LIKE", "SELECT count(*) AS n FROM customers_by_job WHERE email LIKE '%@pizza.example'", "analyst", "analytics", "same", "SELECT count(*) AS n FROM customers_current WHERE email LIKE '%@pizza.example'"),
+    attack("analyst infers through a model view", "SELECT count(*) AS n FROM contact_view WHERE email LIKE 'c%'", "analyst", "analytics", "same", "SELECT count(*) AS n FROM customers_current WHERE email LIKE 'c%'"),
+    attack("analyst infers through IN over a copy", "SELECT customer_id FROM customers_current WHERE customer_id IN (SELECT customer_id FROM customers_by_transfer WHERE contact_email LIKE 'b%')", "analyst", "analytics", "same", "SELECT customer_id FROM customers_current WHERE email LIKE 'b%'"),
+    attack("analyst infers a computed domain", "SELECT count(*) AS n FROM email_facts WHERE domain = 'pizza.example'", "analyst", "analytics", "same", "SELECT count(*) AS n FROM customers_current WHERE split_part(email, '@', 2) = 'pizza.example'"),
+    attack("analyst infers a computed length", "SELECT area, count(*) AS n FROM email_facts WHERE email_length <> '***' GROUP BY area", "analyst", "analytics", "same", "SELECT upper(city) AS area, count(*) AS n FROM customers_current WHERE false GROUP BY area"),
+    # --- a dataset of unknown classification, however it is reached
+    attack("analyst reads an unclassified copy", "SELECT * FROM crm_raw_copy", "analyst", "analytics", "denied", "classification of `warehouse/crm_raw_copy` is unknown"),
+    attack("engineer reads an unclassified copy", "SELECT * FROM crm_raw_copy", "engineer", "analytics", "denied", "is unknown"),
+    attack("steward is granted unclassified data", "SELECT * FROM crm_raw_copy", "steward", "analytics", "allowed", ids={1, 2, 3, 4}),
+    attack("analyst joins positionally with an unclassified copy", "SELECT * FROM customers_current POSITIONAL JOIN crm_raw_copy", "analyst", "analytics", "denied", "is unknown"),
+    attack("analyst counts an unclassified copy", "SELECT count(*) FROM crm_raw_copy WHERE email LIKE 'a%'", "analyst", "analytics", "denied", "is unknown"),
+    attack("marketer reads an unclassified copy in a CTE", "WITH x AS (SELECT * FROM crm_raw_copy) SELECT * FROM x", "marketer", "marketing", "denied", "marketing reads customer data only"),
+    attack("analyst reads an unclassified copy in IN", "SELECT customer_id FROM customers_current WHERE customer_id IN (SELECT customer_id FROM crm_raw_copy)", "analyst", "analytics", "denied", "is unknown"),
+    attack("analyst unions with an unclassified copy", "SELECT email FROM customer_contacts UNION ALL SELECT email FROM crm_raw_copy", "analyst", "analytics", "denied", "is unknown"),
+    # --- what is not a catalog dataset is never read
+    attack("steward reads the unregistered raw table", "SELECT * FROM crm_raw", "steward", "audit", "refused", "crm_raw"),
+    attack("the physical name of a copy", "SELECT * FROM warehouse.main.crm_raw_copy", "analyst", "analytics", "refused", "warehouse.main.crm_raw_copy"),
+    attack("a table function joined with a copy", "SELECT * FROM range(3) POSITIONAL JOIN customers_by_transfer", "analyst", "analytics", "refused", "table functions"),
 ]
 # fmt: on
 
@@ -245,7 +361,7 @@ class Target:
 
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
-    """SmartPizza's policies and purposes over a small customer product, an orders product and files."""
+    """SmartPizza's policies and purposes over a customer product, an orders product, what is derived and files."""
     from meshkit.core.context import Meshkit
     from meshkit.core.workspace import Workspace, init_workspace
     from meshkit.products.loader import load_product
@@ -261,14 +377,24 @@ def attacked(tmp_path_factory):
                 if role:
                     toml.write(f'role = "{role}"\n')
         shutil.copytree(POLICIES, root / "policies")
+        (root / "policies" / "franchise.rego").write_text(FRANCHISE)
+        purposes = json.loads((root / "policies" / "purposes.json").read_text())
+        purposes["purposes"]["analytics"]["roles"].append("franchisee")
+        (root / "policies" / "purposes.json").write_text(json.dumps(purposes))
         (root / "products").mkdir()
         mk = Meshkit(Workspace.load(root))
         warehouse = mk.store("warehouse")
         warehouse.write("customers_current", CUSTOMERS, mode="overwrite")
         warehouse.write("daily_sales", pa.table({"day": ["2026-01-01"], "revenue": [10.0]}), mode="overwrite")
-        for name, spec in PRODUCTS.items():
+
+        def publish_product(name: str, spec: str) -> None:
             (root / "products" / f"{name}.yaml").write_text(spec)
             publish(mk, load_product(root / "products" / f"{name}.yaml"))
+
+        for name, spec in PRODUCTS.items():
+            publish_product(name, spec)
+        make_derived(mk, "customers_current", DERIVED_FROM)
+        publish_product("contacts", CONTACTS)
         lake = root / "lake"
         lake.mkdir()
         pq.write_table(CUSTOMERS, lake / "customers.parquet")
@@ -403,9 +529,20 @@ def sql_less(attack: Attack, channel: str) -> bool:
     return channel.startswith(("flight", "transfer")) and port(attack.sql) is None
 
 
+#: Catalog datasets that are no product's port: Flight denies them.
+NOT_PORTS = {
+    "customer_contacts",
+    "contact_view",
+    "email_facts",
+    "transferred_contacts",
+    "customers_by_job",
+    "crm_raw_copy",
+}
+
+
 def hidden(expect: str) -> set[str]:
     """Values the outcome must not show."""
-    return {"masked": PII, "filtered": STREETS | NOT_CONSENTING}.get(expect, set())
+    return {"masked": PII, "filtered": STREETS | NOT_CONSENTING, "local": NOT_CONSENTING}.get(expect, set())
 
 
 @pytest.mark.parametrize("channel", list(CHANNELS))
@@ -425,6 +562,14 @@ def test_attack(attacked, attack: Attack, channel: str):
     if sql_less(attack, channel):
         assert outcome.kind == "refused", f"{channel}: expected refused, got {outcome}"
         return
+    if channel.startswith("flight") and port(attack.sql) in NOT_PORTS:
+        assert outcome.kind == "denied" and "not an output port" in outcome.message, f"{channel}: {outcome}"
+        return
+    if attack.expect == "same":
+        source = via_api(attacked, attack.match, attack)
+        assert outcome.kind == source.kind == "rows", f"{channel}: expected rows, got {outcome} and {source}"
+        assert sorted(map(json.dumps, outcome.rows)) == sorted(map(json.dumps, source.rows))
+        return
     if attack.expect in ("denied", "refused"):
         assert outcome.kind == attack.expect, f"{channel}: expected {attack.expect}, got {outcome}"
         assert attack.match in outcome.message, outcome.message
@@ -438,9 +583,11 @@ def test_attack(attacked, attack: Attack, channel: str):
     if attack.rows is not None:
         assert sorted(map(json.dumps, rows)) == sorted(map(json.dumps, attack.rows))
     if attack.expect == "masked":
-        assert all(r.get(c) in ("***", None) for r in rows for c in ("first_name", "email", "street"))
+        assert all(r.get(c) in ("***", None) for r in rows for c in MASKED)
     if attack.expect == "filtered":
         assert all("street" not in r and r.get("customer_id") in (1, 3, None) for r in rows)
+    if attack.expect == "local":
+        assert all(r.get("customer_id") in (1, 3, None) for r in rows)
     if attack.expect == "allowed" and attack.ids is not None:
         emails = {r["customer_id"]: r["email"] for r in CUSTOMERS.to_pylist()}
-        assert {r["email"] for r in rows} == {emails[i] for i in attack.ids}
+        assert {r.get("email", r.get("contact_email")) for r in rows} == {emails[i] for i in attack.ids}

@@ -79,30 +79,36 @@ def predicate_sql(decision: Decision) -> str | None:
 
 
 def masked_sql(relation: str, schema: pa.Schema, decision: Decision) -> str:
-    """``SELECT`` over ``relation`` (a name or subquery) applying every action of ``decision``."""
+    """``SELECT`` over ``relation`` (a name or subquery) applying every action of ``decision``.
+
+    With a row filter, every column reads ``CASE WHEN <filter> THEN column END``: DuckDB may
+    evaluate the reader's own conditions (pushed down into this query) before the filter, in any
+    order, so a condition failing on a hidden row (a cast, a regular expression) must find no
+    value there to put in its error message.
+    """
     chosen = decision.column_actions()
     constants = constant_columns(decision, schema)
+    where = predicate_sql(decision)
     items = []
     for field in schema:
-        action = chosen.get(field.name.lower())
-        column = quote(field.name)
+        action, name = chosen.get(field.name.lower()), quote(field.name)
+        column = f"CASE WHEN {where} THEN {name} END" if where else name
         if action == "RemoveColumn":
             continue
         if action is None:
-            items.append(column)
+            items.append(f"{column} AS {name}" if where else name)
             continue
         if field.name in constants:  # a constant: DuckDB need not read the column at all
-            items.append(f"{literal(constants[field.name])} AS {column}")
+            items.append(f"{literal(constants[field.name])} AS {name}")
             continue
         if not has_text(field.type):
             column, field = f"CAST({column} AS VARCHAR)", pa.field(field.name, pa.string())
         transform = _COLUMN_TRANSFORMS[action]([field.name])
-        items.append(f"{transform.column_sql(column, field)} AS {quote(field.name)}")
+        items.append(f"{transform.column_sql(column, field)} AS {name}")
     if not items:
         raise UserError(
             f"Every column of `{decision.dataset}` is removed by policy.", hint="Ask for a different purpose."
         )
-    where = predicate_sql(decision)
     return f"SELECT {', '.join(items)} FROM {relation}" + (f" WHERE {where}" if where else "")
 
 
