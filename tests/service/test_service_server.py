@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -67,6 +68,10 @@ def test_cli_and_restart_reconciliation(workspace, cli):
     server = _start_server(root, port)
     try:
         assert oct((root / ".meshkit" / "credentials").stat().st_mode & 0o777) == "0o600"
+        printed = (root / "server.log").read_text()
+        ui, docs = (re.search(rf"{label} +(http\S+)", printed).group(1) for label in ("UI", "API docs"))
+        assert httpx.get(ui, follow_redirects=True).url.path == "/ui/login"
+        assert "swagger-ui" in httpx.get(docs).text
         for job in ("hello", "lost", "survivor"):
             result = cli("deploy", str(root / "jobs" / job), "--team", TEAM)
             assert result.exit_code == 0, result.output

@@ -91,7 +91,9 @@ def server_cmd(ctx: click.Context, host: str | None, port: int | None, workers: 
     created = bootstrap_admin(meshkit, url)
     if created:
         console.print(f"Created an admin token in [bold]{created}[/]; this workspace is logged in.")
-    console.print(f"Control service on [bold]{url}[/] (UI {url}/ui, API docs {url}/docs)")
+    console.print(
+        f"Control service on [bold]{url}[/]\n  UI        {url}/ui\n  API docs  {url}/docs  (or /redoc)"
+    )
     serve(meshkit, host=host, port=port, workers=workers, overrides=ctx.obj.overrides)
 
 

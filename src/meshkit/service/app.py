@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meshkit import __version__
@@ -62,6 +63,28 @@ class LatencyMiddleware:
             self.metrics.api_latency.labels(scope["method"], route, str(status["code"])).observe(
                 time.perf_counter() - started
             )
+
+
+class DocsPolicyMiddleware:
+    """Lets the API documentation pages load only this server's files (ReDoc links its logo from a CDN)."""
+
+    PAGES = ("/docs", "/redoc")
+    POLICY = (b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+              b"img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:")  # fmt: skip
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] not in self.PAGES:
+            return await self.app(scope, receive, send)
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"content-security-policy", self.POLICY)]
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -122,8 +145,9 @@ def create_app(meshkit, *, worker: bool = True) -> FastAPI:
         finally:
             svc.stop()
 
-    app = FastAPI(title="meshkit control service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None)  # fmt: skip
+    # Swagger UI at /docs and ReDoc at /redoc, their scripts served from the installed package (no CDN)
+    app = FastAPIOffline(title="meshkit control service", version=__version__, description=DESCRIPTION,
+                         lifespan=lifespan, docs_url="/docs", redoc_url="/redoc", static_url="/docs/static")  # fmt: skip
     app.state.service = svc
     for module in (health, jobs, deployments, executions, state, admin, transfers):
         app.include_router(module.router)
@@ -132,5 +156,6 @@ def create_app(meshkit, *, worker: bool = True) -> FastAPI:
             app.include_router(router)
     views.mount(app, meshkit)
     _install_error_handlers(app)
+    app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(LatencyMiddleware, metrics=svc.metrics)
     return app

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from meshkit.core.runs import now
+from meshkit.core.runs import FINAL_STATUSES, now
 from meshkit.service import deployments, executions, jobs, sources
 from meshkit.service.auth import COOKIE, Principal, principal_of
 from meshkit.service.exceptions import ApiError, AuthenticationError, ForbiddenError, NotFoundError
@@ -185,15 +185,27 @@ def start_form(request: Request, team: Team, job: JobName, deployment: Deploymen
     return RedirectResponse(f"/ui/teams/{team}/jobs/{job}/executions/{started['id']}", status_code=303)
 
 
-@router.get("/teams/{team}/jobs/{job}/executions/{execution}", response_class=HTMLResponse)
-def execution_page(request: Request, team: Team, job: JobName, execution: ExecutionId, principal: Caller):
+def _execution(request: Request, team: str, job: str, execution: str, principal: Principal) -> dict:
+    """What the execution page shows above its log: status, facts and steps."""
     _require(principal, team, "viewer")
     svc = request.app.state.service
     info = executions.get(svc.engine, team, job, execution)
     run = svc.meshkit.runs.get(execution)
-    log = executions.read_log(svc, team, job, execution)
-    return render(request, "execution.html", execution=info, steps=run.steps if run else [], log=log,
-                  can_cancel=principal.can(team, "developer"))  # fmt: skip
+    return {"execution": info, "steps": run.steps if run else [], "can_cancel": principal.can(team, "developer"),
+            "final": info["status"] in FINAL_STATUSES}  # fmt: skip
+
+
+@router.get("/teams/{team}/jobs/{job}/executions/{execution}", response_class=HTMLResponse)
+def execution_page(request: Request, team: Team, job: JobName, execution: ExecutionId, principal: Caller):
+    context = _execution(request, team, job, execution, principal)
+    log = executions.read_log(request.app.state.service, team, job, execution)
+    return render(request, "execution.html", log=log, **context)
+
+
+@router.get("/teams/{team}/jobs/{job}/executions/{execution}/live", response_class=HTMLResponse)
+def execution_live(request: Request, team: Team, job: JobName, execution: ExecutionId, principal: Caller):
+    """The execution page's status, facts and steps alone, which the page polls while it runs."""
+    return render(request, "_execution_live.html", **_execution(request, team, job, execution, principal))
 
 
 @router.post("/teams/{team}/jobs/{job}/executions/{execution}/cancel")
@@ -222,5 +234,7 @@ def mount(app: FastAPI, meshkit) -> None:
     app.state.ui_pages = pages
 
     @app.get("/", include_in_schema=False)
+    @app.get("/ui", include_in_schema=False)
+    @app.get("/ui/", include_in_schema=False)
     def home():
         return RedirectResponse("/ui/jobs", status_code=307)

@@ -1,0 +1,46 @@
+// Keep an execution page live while it runs: every second, redraw its status, facts and steps
+// from the server and append the new bytes of its log, until the execution has ended.
+(function () {
+  const pre = document.getElementById("log");
+  if (!pre) return;
+  let offset = Number(pre.dataset.offset || 0);
+  let logComplete = pre.dataset.complete === "true";
+  const isFinal = () => document.getElementById("live").dataset.final === "true";
+
+  async function refreshStatus() {
+    const live = document.getElementById("live");
+    const response = await fetch(live.dataset.url, { credentials: "same-origin" });
+    if (response.redirected) return window.location.reload(); // signed out: the page goes to the login
+    if (!response.ok) throw new Error(response.statusText);
+    live.outerHTML = await response.text();
+  }
+
+  async function tailLog() {
+    const response = await fetch(pre.dataset.url + "?offset=" + offset, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(response.statusText);
+    const chunk = await response.json();
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+    if (chunk.text) pre.append(chunk.text);
+    offset = chunk.offset;
+    logComplete = chunk.complete;
+    if (atBottom) pre.scrollTop = pre.scrollHeight;
+  }
+
+  async function poll() {
+    let delay = 1000;
+    try {
+      // the status first: once it is final, the log read after it is complete
+      if (!isFinal()) await refreshStatus();
+      if (!logComplete) await tailLog();
+    } catch (e) {
+      delay = 3000; // the server is restarting or the network hiccuped: try again
+    }
+    if (isFinal() && logComplete) {
+      const badge = document.getElementById("log-live");
+      if (badge) badge.remove();
+      return;
+    }
+    setTimeout(poll, delay);
+  }
+  if (!(isFinal() && logComplete)) setTimeout(poll, 1000);
+})();
