@@ -33,6 +33,9 @@ SUITES = {
     "dbt-audit-helper": ({"dbt_utils": "dbt-utils"}, {"unit_test_struct_model_a", "unit_test_struct_model_b",
                          "compare_and_classify_query_results", "unit_compare_classify", "unit_quick_are_queries_identical"}, 108),
 }  # fmt: skip
+#: Tests over the suites' ``rand()`` data: a standard-deviation bound over random values fails now
+#: and then, under dbt-duckdb too, so their outcome is not compared.
+RANDOM_DATA = ("dbt_expectations_expect_column_values_to_be_within_n_stdevs",)
 
 
 @pytest.mark.parametrize("package", sorted(SUITES))
@@ -50,6 +53,7 @@ def test_package_integration_suite(tmp_path, package, monkeypatch, shared_fixtur
     with Meshkit(Workspace(root=root), load_entrypoints=False) as mk:
         report = execute(mk, open_project(mk, root), BuildOptions(threads=2))
     failed = {r.unique_id.split(".")[2] for r in report.results if r.status in ("error", "fail")}
+    failed = {name for name in failed if not name.startswith(RANDOM_DATA)}
     assert failed == known_failures, [
         (r.unique_id, r.message) for r in report.results if r.status in ("error", "fail")
     ]
