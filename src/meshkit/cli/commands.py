@@ -14,6 +14,7 @@ from meshkit.cli.main import console, pass_meshkit
 from meshkit.core.errors import ConfigError
 from meshkit.core.hookspecs import hookimpl
 from meshkit.core.runs import RUN_STATUSES
+from meshkit.core.workspace import DEFAULT_TEAM
 
 STATUS_STYLE = {"succeeded": "green", "running": "cyan", "submitted": "cyan", "skipped": "yellow",
                 "cancelled": "yellow", "user_error": "red", "platform_error": "red"}  # fmt: skip
@@ -26,7 +27,9 @@ def status_text(status: str) -> str:
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False), default=".")
 @click.option("--name", help="Workspace name (default: the folder name).")
-@click.option("--team", default="my-team", show_default=True, help="The team that owns the workspace's data.")
+@click.option(
+    "--team", default=DEFAULT_TEAM, show_default=True, help="The team that owns the workspace's data."
+)
 def init(directory: str, name: str | None, team: str) -> None:
     """Create a workspace: meshkit.toml, .meshkit/ state and one working example per folder."""
     from meshkit.core.workspace import init_workspace
@@ -117,7 +120,7 @@ def create_job(meshkit, name: str, team: str | None) -> None:
     job_dir = meshkit.workspace.jobs_dir / name
     if job_dir.exists():
         raise ConfigError(f"Job folder {job_dir} already exists.", hint="Pick another name.")
-    write_job(job_dir, team or meshkit.config.get("team") or "my-team")
+    write_job(job_dir, team or meshkit.config.get("team") or DEFAULT_TEAM)
     console.print(f"Created job [bold]{name}[/] in {job_dir}")
     console.print(f"Run it: [bold]meshkit run {name} --arg name=you[/]")
 
@@ -147,7 +150,7 @@ def create_from_example(kind: str):
         target = meshkit.workspace.root / folder / (name + Path(filename).suffix)
         if target.exists():
             raise ConfigError(f"{target} already exists.", hint="Pick another name.")
-        text = fill_example((EXAMPLES / example).read_text(), meshkit.config.get("team") or "my-team")
+        text = fill_example((EXAMPLES / example).read_text(), meshkit.config.get("team") or DEFAULT_TEAM)
         for words in naming:
             text = text.replace(words, words.replace(re.split(r"[ /]", words)[-1].rstrip(","), name), 1)
         target.parent.mkdir(exist_ok=True)

@@ -20,6 +20,8 @@ from meshkit.core.errors import ConfigError
 WORKSPACE_FILE = "meshkit.toml"
 STATE_DIR = ".meshkit"
 DBT_PROJECT_FILE = "dbt_project.yml"
+#: The owning team of a workspace created without one.
+DEFAULT_TEAM = "my-team"
 
 
 @dataclass
@@ -169,7 +171,7 @@ def fill_example(text: str, team: str) -> str:
 
 
 def init_workspace(
-    root: str | Path, name: str | None = None, *, examples: bool = False, team: str = "my-team"
+    root: str | Path, name: str | None = None, *, examples: bool = False, team: str = DEFAULT_TEAM
 ) -> Workspace:
     """Scaffold a workspace at ``root``: ``meshkit.toml``, ``jobs/``, ``.meshkit/``.
 
