@@ -5,6 +5,7 @@ gives a fresh workspace whose ``Meshkit`` instance has your plugin registered. A
 then a few lines::
 
     def test_my_store(tmp_path):
+        run_cli(["init", str(tmp_path)])
         result = run_cli(["plugins"], workspace=tmp_path, plugins=["my_plugin"])
         assert result.exit_code == 0
         assert "my_plugin" in result.stdout

@@ -6,6 +6,7 @@ import pytest
 import meshkit
 from meshkit.core.errors import PluginError
 from meshkit.core.plugins import BUILTIN_PLUGINS, build_plugin_manager
+from meshkit.core.workspace import init_workspace
 from meshkit.testing import plugin_workspace, run_cli
 
 
@@ -80,11 +81,12 @@ def test_entry_point_plugins_are_discovered_and_listed(tmp_path, monkeypatch):
     """)
     )
     monkeypatch.syspath_prepend(str(site))
+    init_workspace(tmp_path / "ws")
     try:
-        result = run_cli(["plugins"], workspace=tmp_path)
+        result = run_cli(["plugins"], workspace=tmp_path / "ws")
         assert result.exit_code == 0, result.output
         assert "mk-demo-plugin 1.2" in result.stdout.replace("\n", " ")
-        result = run_cli(["config"], workspace=tmp_path)
+        result = run_cli(["config"], workspace=tmp_path / "ws")
         assert "demo_flag" in result.stdout
     finally:
         sys.modules.pop("mk_demo_plugin", None)

@@ -14,6 +14,7 @@ from meshkit.cli.main import console, pass_meshkit
 from meshkit.core.errors import ConfigError
 from meshkit.core.hookspecs import hookimpl
 from meshkit.core.runs import RUN_STATUSES
+from meshkit.core.workspace import DEFAULT_TEAM
 
 STATUS_STYLE = {"succeeded": "green", "running": "cyan", "submitted": "cyan", "skipped": "yellow",
                 "cancelled": "yellow", "user_error": "red", "platform_error": "red"}  # fmt: skip
@@ -26,13 +27,19 @@ def status_text(status: str) -> str:
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False), default=".")
 @click.option("--name", help="Workspace name (default: the folder name).")
-def init(directory: str, name: str | None) -> None:
-    """Create a workspace: meshkit.toml, jobs/ and .meshkit/ state."""
+@click.option(
+    "--team", default=DEFAULT_TEAM, show_default=True, help="The team that owns the workspace's data."
+)
+def init(directory: str, name: str | None, team: str) -> None:
+    """Create a workspace: meshkit.toml, .meshkit/ state and one working example per folder."""
     from meshkit.core.workspace import init_workspace
 
-    workspace = init_workspace(directory, name)
-    console.print(f"Created workspace [bold]{workspace.name}[/] in {workspace.root}")
-    console.print("Next: [bold]meshkit create job hello[/] then [bold]meshkit run hello[/]")
+    workspace = init_workspace(directory, name, examples=True, team=team)
+    write_job(workspace.jobs_dir / "greetings", team)
+    console.print(f"Created workspace [bold]{workspace.name}[/] in {workspace.root}, with an example in each of "
+                  "jobs, transfers, models, products, checks, policies (pipelines/ is reserved).")  # fmt: skip
+    console.print("Next: [bold]cd[/] into it, then [bold]meshkit run greetings[/], "
+                  "[bold]meshkit transfer apply transfers/cities.yaml[/], [bold]meshkit build[/]")  # fmt: skip
 
 
 @click.command("config")
@@ -86,6 +93,18 @@ SELECT count(*) AS greetings FROM greetings;
 }
 
 
+def check_name(name: str, kind: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+        raise ConfigError(f"Invalid {kind} name `{name}`.", hint="Use letters, digits, '-' and '_'.")
+
+
+def write_job(job_dir: Path, team: str) -> None:
+    """The sample job's steps in ``job_dir`` (created)."""
+    job_dir.mkdir(parents=True)
+    for filename, text in SAMPLE_STEPS.items():
+        (job_dir / filename).write_text(text.format(team=team))
+
+
 @click.group()
 def create() -> None:
     """Create workspace content from samples."""
@@ -93,20 +112,56 @@ def create() -> None:
 
 @create.command("job")
 @click.argument("name")
-@click.option("--team", default="my-team", show_default=True)
+@click.option("--team", help="The owning team (default: `team` of meshkit.toml, else my-team).")
 @pass_meshkit
-def create_job(meshkit, name: str, team: str) -> None:
+def create_job(meshkit, name: str, team: str | None) -> None:
     """Create a sample data job under jobs/NAME."""
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
-        raise ConfigError(f"Invalid job name `{name}`.", hint="Use letters, digits, '-' and '_'.")
+    check_name(name, "job")
     job_dir = meshkit.workspace.jobs_dir / name
     if job_dir.exists():
         raise ConfigError(f"Job folder {job_dir} already exists.", hint="Pick another name.")
-    job_dir.mkdir(parents=True)
-    for filename, text in SAMPLE_STEPS.items():
-        (job_dir / filename).write_text(text.format(team=team))
+    write_job(job_dir, team or meshkit.config.get("team") or DEFAULT_TEAM)
     console.print(f"Created job [bold]{name}[/] in {job_dir}")
     console.print(f"Run it: [bold]meshkit run {name} --arg name=you[/]")
+
+
+#: ``meshkit create KIND NAME``: the example ``meshkit init`` writes for KIND, and the text naming it.
+EXAMPLE_OF = {
+    "transfer": ("transfers/cities.yaml", ("name: cities", "asset: cities,")),
+    "model": ("models/country_population.sql", ()),
+    "product": ("products/population.yaml", ("name: population", "warehouse/country_population")),
+    "check": ("checks/cities.yaml", ()),
+}
+
+
+def create_from_example(kind: str):
+    """The ``create KIND NAME`` command: a copy of KIND's workspace example named NAME."""
+
+    @create.command(kind, help=f"Create a sample {kind} in {EXAMPLE_OF[kind][0].split('/')[0]}/NAME, "
+                               "like the example `meshkit init` writes.")  # fmt: skip
+    @click.argument("name")
+    @pass_meshkit
+    def command(meshkit, name: str) -> None:
+        from meshkit.core.workspace import EXAMPLES, fill_example
+
+        check_name(name, kind)
+        example, naming = EXAMPLE_OF[kind]
+        folder, _, filename = example.partition("/")
+        target = meshkit.workspace.root / folder / (name + Path(filename).suffix)
+        if target.exists():
+            raise ConfigError(f"{target} already exists.", hint="Pick another name.")
+        text = fill_example((EXAMPLES / example).read_text(), meshkit.config.get("team") or DEFAULT_TEAM)
+        for words in naming:
+            text = text.replace(words, words.replace(re.split(r"[ /]", words)[-1].rstrip(","), name), 1)
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(text)
+        console.print(f"Created {kind} [bold]{name}[/] in {target}")
+
+    return command
+
+
+for _kind in EXAMPLE_OF:
+    create_from_example(_kind)
 
 
 def parse_arguments(args: tuple[str, ...], arguments_json: str | None) -> dict:

@@ -35,8 +35,10 @@ class CliState:
     def meshkit(self):
         if self._meshkit is None:
             from meshkit.core.context import Meshkit
+            from meshkit.core.workspace import Workspace
 
-            self._meshkit = Meshkit.open(self.workspace_path, overrides=self.overrides, pm=self.pm)
+            workspace = Workspace.require(self.workspace_path)
+            self._meshkit = Meshkit(workspace, overrides=self.overrides, pm=self.pm)
         return self._meshkit
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ def eval_command(mk, dataset, user, role, team, purpose, operation, as_json) -> 
     from meshkit.governance.governor import Governor
 
     governor = Governor(mk)
-    subject = make_subject(user, role, team)
+    subject = make_subject(mk, user, role, team)
     explained = governor.explain(subject, purpose, governor.dataset(dataset), operation=operation)
     decision = explained["decision"]
     if as_json:

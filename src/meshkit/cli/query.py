@@ -17,8 +17,8 @@ def subject_options(func):
     """``--user``, ``--role``, ``--team`` and ``--purpose``."""
     for option in reversed((
         click.option("--user", "-u", help="Who asks (default: $USER)."),
-        click.option("--role", "-r", help="The role the subject acts in."),
-        click.option("--team", "-t", help="The subject's team."),
+        click.option("--role", "-r", help="The role the subject acts in (default: the user's in meshkit.toml)."),
+        click.option("--team", "-t", help="The subject's team (default: the user's in meshkit.toml)."),
         click.option("--purpose", "-p", help="Why the data is read: a purpose declared in policies/*.json and "
                                               "granted to the role (default: the declared default)."),
     )):  # fmt: skip
@@ -26,10 +26,16 @@ def subject_options(func):
     return func
 
 
-def make_subject(user: str | None, role: str | None, team: str | None) -> Subject:
+def make_subject(mk, user: str | None, role: str | None, team: str | None) -> Subject:
+    """The subject of a command: ``user`` (default: $USER), whose role and team default to its
+    ``[governance.subjects.USER]`` entry in ``meshkit.toml``."""
     import getpass
 
-    return Subject(user=user or getpass.getuser(), role=role, team=team)
+    from meshkit.governance.governor import Governor
+
+    user = user or getpass.getuser()
+    entry = Governor.subjects_of(mk).get(user, {})
+    return Subject(user=user, role=role or entry.get("role"), team=team or entry.get("team"))
 
 
 def render_arrow(table: pa.Table, fmt: str, limit: int) -> None:
@@ -75,7 +81,7 @@ def query_command(mk, sql, user, role, team, purpose, fmt, limit, explain) -> No
     from meshkit.governance.query import GovernedSQL
 
     governed = GovernedSQL(mk)
-    plan = governed.plan(sql, make_subject(user, role, team), purpose)
+    plan = governed.plan(sql, make_subject(mk, user, role, team), purpose)
     if explain:
         for decision in plan.decisions:
             console.print(f"[bold]{decision.dataset}[/]: {decision.summary()}", markup=True)

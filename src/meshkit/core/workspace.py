@@ -7,6 +7,7 @@ existing VDK job runs with ``meshkit run`` where it stands.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,9 @@ from meshkit.core.errors import ConfigError
 
 WORKSPACE_FILE = "meshkit.toml"
 STATE_DIR = ".meshkit"
+DBT_PROJECT_FILE = "dbt_project.yml"
+#: The owning team of a workspace created without one.
+DEFAULT_TEAM = "my-team"
 
 
 @dataclass
@@ -38,6 +42,24 @@ class Workspace:
             if (folder / WORKSPACE_FILE).is_file():
                 return cls.load(folder)
         return cls(root=start)
+
+    @classmethod
+    def require(cls, start: str | Path | None = None) -> Workspace:
+        """The workspace containing ``start``; a ConfigError when there is none.
+
+        A workspace is a folder with ``meshkit.toml`` (here or above) or a dbt project
+        (``dbt_project.yml``), which runs where it stands. Nothing is created when there is none.
+        """
+        start = Path(start or Path.cwd()).resolve()
+        for folder in (start, *start.parents):
+            if (folder / WORKSPACE_FILE).is_file():
+                return cls.load(folder)
+        if (start / DBT_PROJECT_FILE).is_file():
+            return cls(root=start)
+        raise ConfigError(
+            f"{start} is not in a meshkit workspace (no {WORKSPACE_FILE} here or in a parent folder).",
+            hint="Create one with `meshkit init DIRECTORY`, then `cd` into it, or pass `--workspace DIRECTORY`.",
+        )
 
     @classmethod
     def load(cls, root: str | Path) -> Workspace:
@@ -120,11 +142,44 @@ name = "{name}"
 # dsn = "env:OPS_DSN"
 """
 
+EXAMPLES_TEMPLATE = """\
+team = "{team}"                 # owner of what this workspace's jobs, transfers and builds write
+
+[stores.files]
+type = "files"
+path = "data"
+format = "csv"
+
+# Who runs commands here: `meshkit query` and `meshkit policy eval` take the role and team of
+# the user ($USER) from this table; add a [governance.subjects.NAME] table per colleague.
+[governance.subjects.{user_key}]
+role = "engineer"
+team = "{team}"
+"""
+
+#: The example of each kind of workspace content, copied by ``meshkit init``.
+EXAMPLES = Path(__file__).parent.parent / "scaffold" / "workspace"
+
 GITIGNORE = ".meshkit/\n"
 
 
-def init_workspace(root: str | Path, name: str | None = None) -> Workspace:
-    """Scaffold a workspace at ``root``: ``meshkit.toml``, ``jobs/``, ``.meshkit/``."""
+def fill_example(text: str, team: str) -> str:
+    """An example's text for this user and ``team``."""
+    import getpass
+
+    return text.replace("__TEAM__", team).replace("__USER__", getpass.getuser())
+
+
+def init_workspace(
+    root: str | Path, name: str | None = None, *, examples: bool = False, team: str = DEFAULT_TEAM
+) -> Workspace:
+    """Scaffold a workspace at ``root``: ``meshkit.toml``, ``jobs/``, ``.meshkit/``.
+
+    With ``examples``, also one small working example per folder (transfers, models, products,
+    checks, policies, pipelines), owned by ``team``, whose policies let the current user read it.
+    """
+    import getpass
+
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     toml = root / WORKSPACE_FILE
@@ -132,7 +187,21 @@ def init_workspace(root: str | Path, name: str | None = None) -> Workspace:
         raise ConfigError(
             f"{toml} already exists.", hint="Choose an empty folder or edit the existing workspace."
         )
-    toml.write_text(WORKSPACE_TEMPLATE.format(name=name or root.name))
+    text = WORKSPACE_TEMPLATE.format(name=name or root.name)
+    if examples:
+        user = getpass.getuser()
+        text = text.replace(
+            "\n# Stores are",
+            "\n" + EXAMPLES_TEMPLATE.format(team=team, user_key=json.dumps(user)) + "\n# Stores are",
+            1,
+        )
+        for source in sorted(EXAMPLES.rglob("*")):
+            target = root / source.relative_to(EXAMPLES)
+            if source.is_dir():
+                target.mkdir(exist_ok=True)
+            elif not target.exists():
+                target.write_text(fill_example(source.read_text(), team))
+    toml.write_text(text)
     (root / "jobs").mkdir(exist_ok=True)
     gitignore = root / ".gitignore"
     if not gitignore.exists():

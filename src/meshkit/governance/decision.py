@@ -90,6 +90,9 @@ class Decision(BaseModel):
         return f"{verdict}: {self.reason}" + (f" [{actions}]" if actions and self.allowed else "")
 
 
+DEFAULT_DENY_REASON = "no policy allows this access (default deny)"
+
+
 def unclassified_denial(document: dict[str, Any], result: dict[str, Any]) -> str | None:
     """Why a dataset whose classification is unknown may not be read by this subject, or ``None``.
 
@@ -129,7 +132,7 @@ def combine(result: dict[str, Any], *, default_deny: bool, dataset: str,
             allowed=True, reason="; ".join(reasons) or "allowed by policy", actions=actions, dataset=dataset
         )
     if default_deny:
-        return Decision(allowed=False, reason="no policy allows this access (default deny)", dataset=dataset)
+        return Decision(allowed=False, reason=DEFAULT_DENY_REASON, dataset=dataset)
     return Decision(allowed=True, reason="; ".join(reasons) or "no policy denies this access (default allow)",
                     actions=actions, dataset=dataset)  # fmt: skip
 

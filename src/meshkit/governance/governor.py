@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from meshkit.catalog.catalog import Catalog, Dataset
 from meshkit.core.errors import ConfigError
 from meshkit.governance import audit
-from meshkit.governance.decision import Decision, Subject
+from meshkit.governance.decision import DEFAULT_DENY_REASON, Decision, Subject
 from meshkit.governance.exceptions import AccessDeniedError
 from meshkit.governance.policies import PolicyEngine
 
@@ -119,9 +119,35 @@ class Governor:
             raise AccessDeniedError(
                 f"Access to `{dataset.id}` denied for {subject} (purpose {purpose or 'none'}): {decision.reason}.",
                 dataset=dataset.id, reason=decision.reason,
-                hint="Run `meshkit policy eval` to see the policy input and decision.",
+                hint=self.grant_hint(subject, purpose, dataset, decision),
             )  # fmt: skip
         return decision
+
+    def grant_hint(self, subject: Subject, purpose: str | None, dataset: Dataset, decision: Decision) -> str:
+        """What to change in ``policies/`` so that ``subject`` may read ``dataset`` for ``purpose``."""
+        role = subject.role or "ROLE"
+        unclassified = not dataset.classified and "classification" in decision.reason
+        if self.engine.purposes().refusal(subject.role, purpose):
+            name = purpose or "analytics"
+            grant = (f'To grant it, declare the purpose for the role in {POLICY_DIR}/purposes.json: '
+                     f'{{"purposes": {{"{name}": {{"roles": ["{role}"], "default": true}}}}}}')  # fmt: skip
+            if subject.role is None:
+                grant += "; and read with `--role ROLE` (or set `role` in `[governance.subjects.USER]` of meshkit.toml)"
+        elif not unclassified and decision.reason != DEFAULT_DENY_REASON:
+            grant = f"A `deny` rule of {POLICY_DIR}/*.rego refuses it; change that rule to grant it"
+        else:
+            who = (
+                f'input.subject.team == "{subject.team}"'
+                if subject.team
+                else f'input.subject.role == "{role}"'
+            )
+            grant = (
+                f"To grant it, add to a {POLICY_DIR}/*.rego file (package meshkit.access): `allow if {who}`"
+            )
+            if unclassified:
+                grant += (f" and `allow_unclassified if {who}` (or declare the columns of `{dataset.id}` "
+                          "in a product contract)")  # fmt: skip
+        return f"{grant}. `meshkit policy eval` shows the policy input and decision."
 
     def explain(
         self, subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read"
@@ -150,7 +176,12 @@ class Governor:
 
     def subjects(self) -> dict[str, dict[str, Any]]:
         """``[governance.subjects.NAME]`` tables of ``meshkit.toml``."""
-        subjects = self.meshkit.workspace.settings.get("governance", {}).get("subjects", {})
+        return self.subjects_of(self.meshkit)
+
+    @staticmethod
+    def subjects_of(meshkit: Meshkit) -> dict[str, dict[str, Any]]:
+        """``[governance.subjects.NAME]`` tables of the ``meshkit.toml`` of ``meshkit``."""
+        subjects = meshkit.workspace.settings.get("governance", {}).get("subjects", {})
         if not isinstance(subjects, dict):
             raise ConfigError("`[governance.subjects]` must hold tables.", where="meshkit.toml")
         return subjects
