@@ -10,7 +10,6 @@ from datetime import datetime
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from meshkit.core.hookspecs import hookimpl
 
@@ -32,6 +31,8 @@ class LiveLines:
     """Prints work as it starts and ends; use as a context manager around the work."""
 
     def __init__(self, console: Console):
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         self.console = console
         self.live = console.is_terminal
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
