@@ -94,3 +94,54 @@ class JobSteps:
         rows = f", {rows:,} row{'s' if rows != 1 else ''}" if rows else ""
         text = f"{record.position} of {len(context.steps)} {status} {step.name}"
         self.lines.finish(record.position, dotted(text, status, f"in {record.duration or 0:.2f}s{rows}"))
+
+
+class RowsProgress:
+    """``progress(rows, fraction=None)`` of a transfer: rows and rows/s as they move.
+
+    On a terminal a bar (the share of the source read, when the engine says it) with the counts;
+    otherwise a line at most every ``interval`` seconds.
+    """
+
+    def __init__(self, console: Console, name: str, interval: float):
+        import time
+
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console, self.name, self.interval = console, name, interval
+        self._clock = time.monotonic
+        self._started = self._clock()
+        self._last: float | None = None
+        self.progress = None
+        if console.is_terminal:
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                     TextColumn("{task.fields[shown]}"), TimeElapsedColumn(),
+                                     console=console, transient=True)  # fmt: skip
+            self._task = self.progress.add_task(f"transfer {escape(name)}", total=None, shown="starting")
+
+    def __enter__(self) -> RowsProgress:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, rows: int, fraction: float | None = None) -> None:
+        elapsed = self._clock() - self._started
+        if fraction is not None:
+            shown = f"{fraction:.0%} of the source read"
+        else:
+            rate = f", {rows / elapsed:,.0f} rows/s" if elapsed > 0 else ""
+            shown = f"{rows:,} rows{rate}"
+        if self.progress is not None:
+            total, done = (100, fraction * 100) if fraction is not None else (None, rows)
+            self.progress.update(self._task, total=total, completed=done, shown=shown)
+            return
+        now = self._clock()
+        if self._last is None or now - self._last >= self.interval:
+            self._last = now
+            self.console.print(
+                f"{datetime.now():%H:%M:%S}  transfer {escape(self.name)}: {shown}", soft_wrap=True
+            )
