@@ -99,16 +99,15 @@ def _execute(
     vars_,
 ):
     from meshkit.models import BuildOptions, execute
+    from meshkit.models.artifacts import read_state
     from meshkit.models.models import default_threads
+    from meshkit.models.runner import Runner
 
     started = time.perf_counter()
     project = _open(mk, project_dir, target, vars_, {"WHICH": command, "FULL_REFRESH": full_refresh})
     threads = threads or mk.config.get("models_threads") or default_threads(project)
     chosen = [*selectors, *select, *([f"selector:{selector}"] if selector else [])]
     options = BuildOptions(command, chosen, list(exclude), threads, fail_fast, full_refresh)
-    from meshkit.models.artifacts import read_state
-    from meshkit.models.runner import Runner
-
     state = Path(state_dir) if state_dir else None
     plan = Runner(project, None, previous=read_state(state or project.target_dir)).plan(options)
     lines = NodeLines(project, sum(len(i.units) + len(i.tests) + (1 if i.node else 0) for i in plan))
