@@ -195,12 +195,24 @@ def parse_arguments(args: tuple[str, ...], arguments_json: str | None) -> dict:
 @pass_meshkit
 def run_cmd(meshkit, job: str, args: tuple[str, ...], arguments_json: str | None, run_id: str | None) -> None:
     """Run data job JOB (a folder, or a name under jobs/): its *.py and *.sql steps in order."""
+    from meshkit.cli.progress import JobSteps, LiveLines
     from meshkit.job.runner import run_job, same_file
 
-    result = run_job(meshkit, job, parse_arguments(args, arguments_json), run_id=run_id)
-    run = meshkit.runs.get(result_run_id(meshkit, job, run_id, result))
-    if not same_file(sys.stdout, Path(run.log_path)):  # the log has it all already
-        render_run(run)
+    arguments = parse_arguments(args, arguments_json)
+    run = meshkit.runs.get(run_id) if run_id else None
+    if run is not None and run.log_path and same_file(sys.stdout, Path(run.log_path)):
+        result = run_job(meshkit, job, arguments, run_id=run_id)  # the log has it all already
+    else:
+        with LiveLines(console) as lines:
+            steps = JobSteps(lines)
+            meshkit.pm.register(steps)
+            try:
+                result = run_job(meshkit, job, arguments, run_id=run_id)
+            finally:
+                meshkit.pm.unregister(steps)
+        run = meshkit.runs.get(result_run_id(meshkit, job, run_id, result))
+        console.print(f"Run [bold]{run.id}[/] {status_text(run.status)} in {run.duration or 0:.2f}s, "
+                      f"{run.rows_written:,} rows written. Log: {run.log_path}", soft_wrap=True)  # fmt: skip
     if result.error is not None:
         raise result.error
 

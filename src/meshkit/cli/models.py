@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.padding import Padding
 from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
+from meshkit.cli.progress import LiveLines, dotted
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
 
@@ -97,40 +99,21 @@ def _execute(
     vars_,
 ):
     from meshkit.models import BuildOptions, execute
+    from meshkit.models.artifacts import read_state
     from meshkit.models.models import default_threads
+    from meshkit.models.runner import Runner
 
     started = time.perf_counter()
     project = _open(mk, project_dir, target, vars_, {"WHICH": command, "FULL_REFRESH": full_refresh})
     threads = threads or mk.config.get("models_threads") or default_threads(project)
     chosen = [*selectors, *select, *([f"selector:{selector}"] if selector else [])]
     options = BuildOptions(command, chosen, list(exclude), threads, fail_fast, full_refresh)
-    lines: list[str] = []
-
-    if console.is_terminal:
-        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=console, transient=True)  # fmt: skip
-        from meshkit.models.artifacts import read_state
-        from meshkit.models.runner import Runner
-
-        previous = read_state(Path(state_dir) if state_dir else project.target_dir)
-        plan = Runner(project, None, previous=previous).plan(options)
-        total = sum(len(i.units) + len(i.tests) + (1 if i.node else 0) for i in plan)
-        task = progress.add_task(command, total=total)
-
-        def on_result(result):
-            progress.advance(task)
-            if result.status in ("error", "fail", "warn"):
-                progress.console.print(_line(project, result))
-
-        with progress:
-            report = execute(
-                mk, project, options, state_dir=Path(state_dir) if state_dir else None, on_result=on_result
-            )
-    else:
-        report = execute(mk, project, options, state_dir=Path(state_dir) if state_dir else None)
-        lines = [_line(project, r) for r in report.results if r.status in ("error", "fail", "warn")]
-        for line in lines:
-            console.print(line)
+    state = Path(state_dir) if state_dir else None
+    plan = Runner(project, None, previous=read_state(state or project.target_dir)).plan(options)
+    lines = NodeLines(project, sum(len(i.units) + len(i.tests) + (1 if i.node else 0) for i in plan))
+    with lines.live:
+        report = execute(mk, project, options, state_dir=state, on_start=lines.started, on_result=lines.ended)
+    _failures(project, report)
     _summary(project, report, time.perf_counter() - started)
     if report.failed:
         failed = sum(r.status in ("error", "fail") for r in report.results)
@@ -138,13 +121,100 @@ def _execute(
                         hint="Fix the failures listed above, then build again.")  # fmt: skip
 
 
-def _line(project, result) -> str:
-    node = project.nodes.get(result.unique_id)
-    name = node.name if node else result.unique_id
-    kind = node.resource_type if node else ""
-    style = _STYLE.get(result.status, "white")
-    message = escape(result.message or "")
-    return f"[{style}]{result.status.upper():>7}[/] {kind} [bold]{escape(name)}[/] {message}"
+class NodeLines:
+    """Each node as it starts and ends, numbered in start order: ``3 of 12 OK created sql table model ...``."""
+
+    def __init__(self, project, total: int):
+        self.project, self.total = project, total
+        self.live = LiveLines(console)
+        self._numbers: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _number(self, unique_id: str) -> int:
+        with self._lock:
+            return self._numbers.setdefault(unique_id, len(self._numbers) + 1)
+
+    def started(self, node) -> None:
+        number = self._number(node.unique_id)
+        self.live.start(node.unique_id, dotted(f"{number} of {self.total} START {_describe(node)}", "RUN"))
+
+    def ended(self, result) -> None:
+        node = self.project.nodes[result.unique_id]
+        number = self._number(result.unique_id)
+        seconds = f"in {result.execution_time:.2f}s"
+        failures = f"{result.failures} " if result.failures is not None else ""
+        if result.status == "skipped":
+            what = (
+                f"test {node.name}"
+                if node.resource_type in ("test", "unit_test")
+                else f"relation {_relation(node)}"
+            )
+            text, status, detail = f"SKIP {what}", "SKIP", ""
+        elif node.resource_type in ("test", "unit_test"):
+            status = result.status.upper()
+            count = failures if status in ("FAIL", "WARN") else ""
+            text, detail = f"{status} {count}{_describe(node).removeprefix('test ')}", f"{count}{seconds}"
+        elif result.status == "success":
+            verb = {"seed": "loaded", "snapshot": "snapshotted"}.get(node.resource_type, "created")
+            text, status, detail = f"OK {verb} {_describe(node)}", "OK", seconds
+        else:
+            text, status, detail = f"ERROR creating {_describe(node)}", "ERROR", seconds
+        self.live.finish(result.unique_id, dotted(f"{number} of {self.total} {text}", status, detail))
+
+
+def _relation(node) -> str:
+    rel = node.relation
+    return f"{rel.schema}.{rel.identifier}" if rel is not None else node.name
+
+
+def _describe(node) -> str:
+    """dbt's words for a node: ``sql table model main.orders``, ``seed file main.raw``, ``test unique_x``."""
+    kind = node.resource_type
+    if kind == "model":
+        return f"sql {node.materialized} model {_relation(node)}"
+    if kind == "seed":
+        return f"seed file {_relation(node)}"
+    if kind == "snapshot":
+        return f"snapshot {_relation(node)}"
+    if kind == "unit_test":
+        model = node.unit["model_uid"].rsplit(".", 1)[-1] if node.unit else ""
+        return f"unit_test {model}::{node.name}"
+    return f"test {node.name}"
+
+
+def _failures(project, report) -> None:
+    """What went wrong, after the lines: the message, the compiled SQL file and a few failing rows."""
+    for result in report.results:
+        if result.status not in ("error", "fail", "warn"):
+            continue
+        node = project.nodes.get(result.unique_id)
+        kind = node.resource_type if node else "node"
+        name = node.name if node else result.unique_id
+        where = f" ({node.original_file_path})" if node else ""
+        style = _STYLE.get(result.status, "white")
+        title = "Warning" if result.status == "warn" else "Failure" if result.status == "fail" else "Error"
+        console.print(f"\n[{style}]{title} in {kind} {escape(name)}{escape(where)}[/]", soft_wrap=True)
+        console.print(f"  {escape(result.message or '')}", soft_wrap=True)
+        if result.compiled_path:
+            console.print(f"  compiled code at {escape(_shown_path(result.compiled_path))}", soft_wrap=True)
+        if result.sample and result.sample[1]:
+            columns, rows = result.sample
+            table = Table(*columns, box=None, padding=(0, 2, 0, 0), title_justify="left")
+            for row in rows:
+                table.add_row(*("null" if v is None else escape(str(v)) for v in row))
+            more = (result.failures or 0) > len(rows)
+            console.print(f"  failing rows{f' (first {len(rows)})' if more else ''}:")
+            console.print(Padding(table, (0, 0, 0, 4), expand=False))
+    if any(r.status in ("error", "fail", "warn") for r in report.results):
+        console.print()
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the current folder when it is under it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def _summary(project, report, elapsed: float) -> None:

@@ -6,7 +6,6 @@ import json
 
 import click
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from meshkit.cli.main import console, err_console, pass_meshkit
@@ -91,16 +90,12 @@ def apply(mk, file: str, dry_run: bool, until_idle: bool, max_seconds: float | N
         for column, labels in outcome.tags.items():
             console.print(f"  {escape(column)}: {escape(', '.join(labels))}")
         return
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,.0f} rows"),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]  # fmt: skip
-    with Progress(*columns, console=err_console, transient=True) as progress:
-        task = progress.add_task(f"transfer {transfer.name}", total=None, rate="")
+    from meshkit.cli.progress import RowsProgress
 
-        def update(rows: int) -> None:
-            elapsed = progress.tasks[0].elapsed or 0
-            progress.update(task, completed=rows, rate=f"{rows / elapsed:,.0f} rows/s" if elapsed else "")
-
-        result = runner_for(mk, transfer, progress=update, source_file=file, **sync).run()
+    with RowsProgress(
+        err_console, transfer.name, float(mk.config.get("transfer_progress_interval"))
+    ) as progress:
+        result = runner_for(mk, transfer, progress=progress, source_file=file, **sync).run()
     console.print(_summary({"name": transfer.name, **result.status}))
     if result.error is not None:
         raise result.error

@@ -81,6 +81,27 @@ def run_step(context, step):
 
 
 @hookspec
+def step_started(context, step, record):
+    """A step of a job began (the command line shows it live).
+
+    :param context: the :class:`meshkit.job.context.JobContext` (``context.steps`` lists them all;
+        ``context.parent`` is set for a template's steps).
+    :param step: the :class:`meshkit.job.steps.Step`.
+    :param record: its :class:`meshkit.core.runs.StepRecord` (position, name, start time).
+    """
+
+
+@hookspec
+def step_finished(context, step, record):
+    """A step of a job ended, whatever its status.
+
+    :param context: the :class:`meshkit.job.context.JobContext`.
+    :param step: the :class:`meshkit.job.steps.Step`.
+    :param record: its :class:`meshkit.core.runs.StepRecord` with status, end time, rows and error.
+    """
+
+
+@hookspec
 def finalize_job(context, result):
     """Called after the last step, whether the job succeeded or not.
 

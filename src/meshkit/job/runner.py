@@ -219,6 +219,7 @@ def run_steps(context):
         run.steps.append(record)
         meshkit.runs.save_step(run, record)
         log.info("Step %s started", step.name)
+        meshkit.pm.hook.step_started(context=context, step=step, record=record)
         started = time.perf_counter()
         try:
             meshkit.pm.hook.run_step(context=context, step=step)
@@ -235,6 +236,7 @@ def run_steps(context):
         finally:
             record.ended_at = now()
             meshkit.runs.save_step(run, record)
+            meshkit.pm.hook.step_finished(context=context, step=step, record=record)
         log.info("Step %s %s in %.2fs", step.name, record.status, time.perf_counter() - started)
         if context.skip_remaining:
             log.info("Remaining steps skipped at the request of step %s", step.name)

@@ -92,12 +92,20 @@ def transpile(node: Node, dialect: str) -> str:
 
 def write_compiled(project: Project, nodes: list[Node], dialect: str = "duckdb") -> list[Path]:
     """Write ``target/compiled/<project>/<path>`` for each node, as ``dbt compile`` does."""
-    out = []
-    for node in nodes:
-        path = project.target_dir / "compiled" / project.name / node.original_file_path
-        if node.resource_type == "snapshot" and node.path.suffix == ".sql":
-            path = path.with_name(f"{node.name}.sql")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(transpile(node, dialect) + "\n")
-        out.append(path)
-    return out
+    return [write_sql(compiled_path(project, node), transpile(node, dialect)) for node in nodes]
+
+
+def compiled_path(project: Project, node: Node) -> Path:
+    """Where ``dbt compile`` puts a node's SQL (a test of a YAML file: a folder named after the file)."""
+    path = project.target_dir / "compiled" / project.name / node.original_file_path
+    if node.resource_type == "snapshot" and node.path.suffix == ".sql":
+        return path.with_name(f"{node.name}.sql")
+    if node.resource_type == "test" and path.suffix != ".sql":
+        return path / f"{node.name}.sql"
+    return path
+
+
+def write_sql(path: Path, sql: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sql + "\n")
+    return path

@@ -38,6 +38,8 @@ class TestOutcome:
     failures: int | None = None
     message: str = ""
     sql: str = ""
+    #: A few failing rows (column names, rows) of a test that failed or warned.
+    sample: tuple[list[str], list[tuple]] | None = None
 
 
 def _relation(project: Project, node: Node) -> str:
@@ -137,6 +139,7 @@ def outcome(node: Node, failures: Any, sql: str, cur) -> TestOutcome:
             failures,
             f"Got {failures} result{'s' if failures != 1 else ''}, configured to fail if {node.config.get('error_if', '!= 0')}",
             sql,
+            _sample(sql, cur),
         )
     if _holds(failures, node.config.get("warn_if", "!= 0"), cur):
         return TestOutcome(
@@ -144,8 +147,18 @@ def outcome(node: Node, failures: Any, sql: str, cur) -> TestOutcome:
             failures,
             f"Got {failures} result{'s' if failures != 1 else ''}, configured to warn if {node.config.get('warn_if', '!= 0')}",
             sql,
+            _sample(sql, cur),
         )
     return TestOutcome("pass", failures, "", sql)
+
+
+def _sample(sql: str, cur, limit: int = 5) -> tuple[list[str], list[tuple]] | None:
+    """The first ``limit`` rows the test's query returns (what it found wrong)."""
+    try:
+        result = cur.execute(f"select * from ({sql}) dbt_internal_test limit {limit}")
+        return [d[0] for d in result.description], result.fetchall()
+    except duckdb.Error:
+        return None
 
 
 def _batchable(node: Node) -> bool:

@@ -21,7 +21,7 @@ import duckdb
 
 from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import manifest, read_state, run_results, write_json, write_state
-from meshkit.models.compile import compile_project
+from meshkit.models.compile import compile_project, compiled_path, write_sql
 from meshkit.models.hooks import run_project_hooks
 from meshkit.models.lineage import LineageIndex, table_edges
 from meshkit.models.project import Project, load_project
@@ -30,6 +30,7 @@ from meshkit.models.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
+    from meshkit.models.nodes import Node
 
 _STEP_STATUS = {"success": "succeeded", "error": "user_error", "skipped": "skipped"}
 
@@ -158,6 +159,7 @@ class _LineageWorker:
 
 
 def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_dir: Path | None = None,
+            on_start: Callable[[Node], None] | None = None,
             on_result: Callable[[NodeResult], None] | None = None) -> BuildReport:  # fmt: skip
     """Run ``options.command`` over ``project`` as one Run record; returns the report."""
     started = time.perf_counter()
@@ -172,6 +174,9 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
     lineage = _LineageWorker(project, wh, bool(meshkit.config.get("models_column_lineage")))
 
     def record(result: NodeResult) -> None:
+        if result.status in ("fail", "warn") and result.compiled_code:  # where to read and rerun it
+            path = compiled_path(project, project.nodes[result.unique_id])
+            result.compiled_path = str(write_sql(path, result.compiled_code))
         recorder.put(result)
         lineage.put(result)
         if on_result is not None:
@@ -181,7 +186,7 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
     results: list[NodeResult] = []
     try:
         run_project_hooks(project, wh, "on-run-start")
-        results = Runner(project, wh, previous=previous, on_result=record).run(options)
+        results = Runner(project, wh, previous=previous, on_start=on_start, on_result=record).run(options)
         run_project_hooks(project, wh, "on-run-end", results)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"

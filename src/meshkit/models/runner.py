@@ -63,6 +63,9 @@ class NodeResult:
     compiled_code: str = ""
     adapter_response: dict[str, Any] = field(default_factory=dict)
     columns: list[tuple[str, str]] = field(default_factory=list)
+    #: A failed or warning test: a few of its failing rows, and where its compiled SQL was written.
+    sample: tuple[list[str], list[tuple]] | None = None
+    compiled_path: str = ""
 
     @property
     def execution_time(self) -> float:
@@ -88,10 +91,12 @@ class Runner:
     """Runs one command over a project against a warehouse."""
 
     def __init__(self, project: Project, warehouse: Warehouse, *, previous: dict[str, str] | None = None,
+                 on_start: Callable[[Node], None] | None = None,
                  on_result: Callable[[NodeResult], None] | None = None):  # fmt: skip
         self.project = project
         self.wh = warehouse
         self.previous = previous
+        self.on_start = on_start
         self.on_result = on_result
         self.results: dict[str, NodeResult] = {}
         self._lock = threading.Lock()
@@ -194,6 +199,12 @@ class Runner:
         if self.on_result is not None:
             self.on_result(result)
 
+    def _start(self, *nodes: Node) -> datetime:
+        if self.on_start is not None:
+            for node in nodes:
+                self.on_start(node)
+        return _now()
+
     def _skip(self, item: _Item, reason: str) -> None:
         for node in [*item.units, *([item.node] if item.node else []), *item.tests]:
             if node.unique_id not in self.results:
@@ -204,14 +215,14 @@ class Runner:
         thread = threading.current_thread().name
         try:
             for unit in item.units:
-                started = _now()
+                started = self._start(unit)
                 outcome = run_unit_test(self.project, self.wh, unit)
                 self._record(_test_result(unit, outcome, started, thread))
                 if outcome.status in ERROR_STATUSES and item.node is not None:
                     self._skip(item, f"unit test `{unit.name}` failed")
                     return True
             if item.node is not None and options.command != "test":
-                started = _now()
+                started = self._start(item.node)
                 try:
                     built = build_node(self.project, self.wh, item.node, full_refresh=options.full_refresh)
                 except MeshkitError as exc:
@@ -222,7 +233,7 @@ class Runner:
                 self._record(NodeResult(item.node.unique_id, "success", built.message, built.rows, None, started, _now(),
                                         thread, built.sql, adapter_response(built), built.columns))  # fmt: skip
             if item.tests:
-                started = _now()
+                started = self._start(*item.tests)
                 outcomes = run_tests(self.project, self.wh, item.tests)
                 failed = False
                 for test in item.tests:
@@ -242,7 +253,7 @@ class Runner:
 
 def _test_result(node: Node, outcome: TestOutcome, started: datetime, thread: str) -> NodeResult:
     return NodeResult(node.unique_id, outcome.status, outcome.message, 0, outcome.failures, started, _now(), thread,
-                      outcome.sql, {})  # fmt: skip
+                      outcome.sql, {}, sample=outcome.sample)  # fmt: skip
 
 
 def _ancestors_built(project: Project, node: Node, owner: dict[str, str]) -> set[str]:

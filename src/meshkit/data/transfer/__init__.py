@@ -37,6 +37,12 @@ def configure(config):
         "Rows per Arrow batch when a transfer streams between stores.",
         type=int,
     )
+    config.add(
+        "transfer_progress_interval",
+        1.0,
+        "Seconds between the progress lines of `meshkit transfer apply` when its output is not a terminal.",
+        type=float,
+    )
 
 
 @hookimpl

@@ -20,6 +20,7 @@ of holding batches back to restore an order that never existed.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,9 @@ from meshkit.data.transfer import endpoints
 from meshkit.data.transfer.window import Window, open_window
 from meshkit.data.transforms import Transform, column_tags, compile_select, output_schema, transform_reader
 
-Progress = Callable[[int], None]
+#: ``progress(rows)`` with the rows moved so far, or ``progress(0, fraction=f)`` with the share of
+#: the source read when one DuckDB statement moves the rows (it counts them only at the end).
+Progress = Callable[..., None]
 
 
 @dataclass
@@ -96,8 +99,12 @@ def _engine(job: Job):
     saved = None
     if owner is not None:
         saved = conn.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory'), "
-                             "current_setting('preserve_insertion_order')").fetchone()  # fmt: skip
+                             "current_setting('preserve_insertion_order'), current_setting('enable_progress_bar'), "
+                             "current_setting('enable_progress_bar_print')").fetchone()  # fmt: skip
     conn.execute(f"SET memory_limit = '{job.memory_limit}'")
+    if job.progress:  # NOTE: DuckDB measures a statement's progress only with its progress bar on
+        conn.execute("SET enable_progress_bar = true")
+        conn.execute("SET enable_progress_bar_print = false")
     if job.temp_dir:
         conn.execute(f"SET temp_directory = {endpoints._literal(job.temp_dir)}")
     conn.execute("SET TimeZone = 'UTC'")
@@ -109,6 +116,8 @@ def _engine(job: Job):
                 conn.execute(f"SET memory_limit = '{saved[0]}'")
                 conn.execute(f"SET temp_directory = {endpoints._literal(saved[1])}")
                 conn.execute(f"SET preserve_insertion_order = {saved[2]}")
+                conn.execute(f"SET enable_progress_bar = {saved[3]}")
+                conn.execute(f"SET enable_progress_bar_print = {saved[4]}")
         conn.close()
 
 
@@ -202,7 +211,8 @@ def _run_in_duckdb(job, conn, source, sink, counter, source_schema, dry_run) -> 
     if dry_run:
         return outcome
     if sink is not None:
-        result = sink.write(conn, select, job.mode, job.keys)
+        with _watch(conn, job.progress):
+            result = sink.write(conn, select, job.mode, job.keys)
     else:
         reader = conn.execute(select).to_arrow_reader(job.batch_rows)
         if source.kind != "arrow stream":  # progress counts the rows read, wherever they are counted
@@ -215,6 +225,32 @@ def _run_in_duckdb(job, conn, source, sink, counter, source_schema, dry_run) -> 
     outcome.rows, outcome.bytes = result.rows, result.bytes or counter.bytes
     outcome.watermark = window.next_mark() if window else None
     return outcome
+
+
+@contextlib.contextmanager
+def _watch(conn, progress: Progress | None, every: float = 0.2):
+    """Report the share of the source a running DuckDB statement has read, as it grows."""
+    if progress is None:
+        yield
+        return
+    done = threading.Event()
+
+    def poll():
+        best = 0.0
+        while not done.wait(every):
+            with contextlib.suppress(duckdb.Error):
+                share = conn.query_progress()  # -1 between statements
+                if share > best:
+                    best = share
+                    progress(0, fraction=min(share, 100) / 100)
+
+    watcher = threading.Thread(target=poll, name="transfer-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 def _keys(job: Job) -> list[str]:

@@ -91,7 +91,7 @@ class TransferRunner:
     """Runs one BatchTransfer in a workspace."""
 
     def __init__(self, mk, transfer: BatchTransfer, *, extra_transforms: Sequence[Transform] = (),
-                 progress: Callable[[int], None] | None = None, source_file: str | None = None):  # fmt: skip
+                 progress: Callable[..., None] | None = None, source_file: str | None = None):  # fmt: skip
         self.mk, self.transfer, self.spec = mk, transfer, transfer.spec
         self.extra_transforms = list(extra_transforms)
         self.progress = progress
