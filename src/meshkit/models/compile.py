@@ -94,7 +94,7 @@ def write_compiled(project: Project, nodes: list[Node], dialect: str = "duckdb")
     """Write ``target/compiled/<project>/<path>`` for each node, as ``dbt compile`` does."""
     out = []
     for node in nodes:
-        path = project.target_dir / "compiled" / project.name / node.original_file_path
+        path = project.target_dir / "compiled" / node.package_name / node.original_file_path
         if node.resource_type == "snapshot" and node.path.suffix == ".sql":
             path = path.with_name(f"{node.name}.sql")
         path.parent.mkdir(parents=True, exist_ok=True)
