@@ -9,6 +9,7 @@ benchmarks/bench_models.py`` creates it in benchmarks/.work/dbt-venv); dbt is no
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from meshkit.core.context import Meshkit
 from meshkit.core.errors import UserError
@@ -23,7 +25,7 @@ from meshkit.core.workspace import Workspace
 from meshkit.models import BuildOptions, execute, open_project
 from meshkit.models.exceptions import ModelCompileError
 from meshkit.models.graph import select
-from meshkit.models.packages import install
+from meshkit.models.packages import install, spec_hash
 from meshkit.models.project import dbt_settings
 from meshkit.testing import run_cli
 
@@ -276,3 +278,55 @@ def test_ref_to_a_missing_package_model_names_the_package(tmp_path):
     with pytest.raises(ModelCompileError, match=r"`ref\('inventory', 'report'\)` names no model") as info:
         _build(root)
     assert info.value.where.startswith("models/broken.sql")
+
+
+# ---------------------------------------------------------------------------- package-lock.yml
+
+LOCK_ENTRIES = [
+    {"package": "dbt-labs/dbt_utils", "version": [">=1.0.0", "<2.0.0"]},
+    {"package": "calogica/dbt_date", "version": "0.10.1", "install_prerelease": True},
+    {"git": "https://github.com/dbt-labs/dbt-audit-helper.git", "revision": "0.12.0", "subdirectory": "sub"},
+    {"git": "https://example.com/plain.git"},
+    {"tarball": "https://example.com/pkg.tar.gz", "name": "pkg"},
+    {"local": "../inventory", "name": "inventory"},
+]
+
+
+@needs_dbt
+def test_deps_writes_package_lock_as_dbt_does(tmp_path):
+    dbt_root, mk_root = _stockroom(tmp_path / "dbt"), _stockroom(tmp_path / "mk")
+    _dbt(dbt_root, "deps")
+    result = run_cli(["deps", "--project-dir", str(mk_root)], workspace=mk_root)
+    assert result.exit_code == 0, result.output
+    assert (mk_root / "package-lock.yml").read_text() == (dbt_root / "package-lock.yml").read_text()
+    # the hash of hub, git, tarball and local entries, as dbt computes it
+    script = (
+        "import json, sys\n"
+        "from dbt.config.project import package_config_from_data\n"
+        "from dbt.task.deps import _create_sha1_hash\n"
+        "data = {'packages': json.loads(sys.argv[1])}\n"
+        "print(_create_sha1_hash(package_config_from_data(data, data).packages))\n"
+    )
+    python = DBT.parent / "python"
+    dbt_hash = subprocess.run([str(python), "-c", script, json.dumps(LOCK_ENTRIES)], capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+    assert spec_hash(LOCK_ENTRIES) == dbt_hash
+
+
+def test_later_deps_installs_what_the_lock_names(tmp_path):
+    root = _stockroom(tmp_path)
+    assert run_cli(["deps", "--project-dir", str(root)], workspace=root).exit_code == 0
+    lock = yaml.safe_load((root / "package-lock.yml").read_text())
+    assert lock["packages"] == [{"local": "../inventory", "name": "inventory"}]
+    # a lock that still matches packages.yml is what the next deps installs
+    shutil.copytree(tmp_path / "inventory", tmp_path / "inventory_pinned")
+    lock["packages"][0]["local"] = "../inventory_pinned"
+    (root / "package-lock.yml").write_text(yaml.safe_dump(lock))
+    assert run_cli(["deps", "--project-dir", str(root)], workspace=root).exit_code == 0
+    assert (root / "dbt_packages" / "inventory").resolve() == (tmp_path / "inventory_pinned").resolve()
+    # a changed packages.yml is resolved again and locked anew
+    (root / "packages.yml").write_text("packages:\n  - local: ../inventory\n    name: inventory\n")
+    assert run_cli(["deps", "--project-dir", str(root)], workspace=root).exit_code == 0
+    assert (root / "dbt_packages" / "inventory").resolve() == (tmp_path / "inventory").resolve()
+    again = yaml.safe_load((root / "package-lock.yml").read_text())
+    assert again["sha1_hash"] != lock["sha1_hash"] and again["packages"][0]["local"] == "../inventory"
