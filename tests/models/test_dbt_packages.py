@@ -1,5 +1,6 @@
 """Packages, dispatch and the dbt context: the ``features`` project (with its local ``greetings``
-package) built by meshkit and by dbt-core + dbt-duckdb gives the same relations, table for table;
+package) and the ``stockroom`` project (whose ``inventory`` package has models, a seed, a snapshot
+and vars) built by meshkit and by dbt-core + dbt-duckdb give the same relations, table for table;
 ``meshkit deps``, filled ``dbt_packages/``, selectors and macro errors behave as dbt's.
 
 The comparisons run where the benchmark's dbt environment exists (``python
@@ -8,6 +9,7 @@ benchmarks/bench_models.py`` creates it in benchmarks/.work/dbt-venv); dbt is no
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from meshkit.core.context import Meshkit
 from meshkit.core.errors import UserError
@@ -22,7 +25,7 @@ from meshkit.core.workspace import Workspace
 from meshkit.models import BuildOptions, execute, open_project
 from meshkit.models.exceptions import ModelCompileError
 from meshkit.models.graph import select
-from meshkit.models.packages import install
+from meshkit.models.packages import install, spec_hash
 from meshkit.models.project import dbt_settings
 from meshkit.testing import run_cli
 
@@ -33,11 +36,11 @@ needs_dbt = pytest.mark.skipif(
 )
 
 
-def _copy(folder: Path) -> Path:
-    """The features project and its package, side by side in ``folder``; returns the project."""
-    for name in ("features", "greetings"):
+def _copy(folder: Path, project: str = "features", package: str = "greetings") -> Path:
+    """A project and its local package, side by side in ``folder``; returns the project."""
+    for name in (project, package):
         shutil.copytree(PROJECTS / name, folder / name)
-    return folder / "features"
+    return folder / project
 
 
 def _dbt(root: Path, *argv: str, env: dict[str, str] | None = None) -> str:
@@ -211,3 +214,119 @@ def test_profile_renders_only_the_chosen_target(tmp_path, monkeypatch):
     ):
         open_project(mk, root, target="broken")
     assert "FEATURES_UNSET_VARIABLE" in info.value.message
+
+
+# ---------------------------------------------------------------------------- nodes of packages
+
+
+def _stockroom(folder: Path) -> Path:
+    return _copy(folder, "stockroom", "inventory")
+
+
+@needs_dbt
+def test_package_nodes_build_as_dbt_builds_them(tmp_path):
+    """Models, a seed and a snapshot of a package, configured by the package and overridden by the
+    root project, named by the package's own generate_alias_name, with package-scoped vars: the same
+    tables as dbt's, and `--select inventory` picks what `dbt ls` picks."""
+    dbt_root, mk_root = _stockroom(tmp_path / "dbt"), _stockroom(tmp_path / "mk")
+    _dbt(dbt_root, "deps")
+    _dbt(dbt_root, "build")
+    results = _build(mk_root)
+    dbt_tables, mk_tables = tables(dbt_root / "warehouse.duckdb"), tables(mk_root / "warehouse.duckdb")
+    assert sorted(mk_tables) == sorted(dbt_tables)
+    for key in dbt_tables:
+        assert mk_tables[key] == dbt_tables[key], key
+    assert {r.unique_id for r in results} >= {"model.inventory.stg_items", "seed.inventory.inv_items",
+                                              "snapshot.inventory.items_snapshot"}  # fmt: skip
+    for selector in ("inventory", "package:inventory", "package:stockroom"):
+        wanted = set(_dbt(dbt_root, "ls", "-s", selector, "-q", "--output", "name").split())
+        with Meshkit(Workspace(root=mk_root), load_entrypoints=False) as mk:
+            project = open_project(mk, mk_root)
+            assert {project.nodes[u].name for u in select(project, [selector])} == wanted, selector
+
+
+def test_package_nodes_are_named_and_configured_as_dbt_does(tmp_path):
+    root = _stockroom(tmp_path)
+    with Meshkit(Workspace(root=root), load_entrypoints=False) as mk:
+        project = open_project(mk, root)
+    staged = project.nodes["model.inventory.stg_items"]
+    assert staged.fqn == ["inventory", "staging", "stg_items"] and staged.package_name == "inventory"
+    assert staged.original_file_path == "models/staging/stg_items.sql"
+    # the package's +schema, the root project's +materialized over the package's view
+    assert staged.config["materialized"] == "table" and staged.relation.schema == "main_inv_staging"
+    # the package's own generate_alias_name names its nodes, not the root project's
+    assert staged.relation.identifier == "inv_stg_items"
+    assert project.nodes["seed.inventory.inv_items"].relation.schema == "main_inv_raw"
+    assert project.nodes["snapshot.inventory.items_snapshot"].relation.schema == "inv_history"
+    report = project.nodes["model.stockroom.report"]
+    assert report.relation.identifier == "report"
+    assert report.refs == [("inventory", "item_totals"), (None, "stg_items")]
+    assert report.depends_on == ["model.inventory.item_totals", "model.inventory.stg_items"]
+    assert any(u.startswith("test.inventory.not_null_item_totals_items.") for u in project.nodes)
+    # vars: the package's own, overridden by the root's global and `inventory:` ones; the root's
+    # nodes see neither the package's vars nor those scoped to it
+    assert "qty * 3 as qty_scaled, 'root-global/pcs' as label" in staged.rendered
+    assert (
+        "0 as root_multiplier, 'A' as shelf" in report.rendered
+        and "'root-global' as root_label" in report.rendered
+    )
+
+
+def test_ref_to_a_missing_package_model_names_the_package(tmp_path):
+    root = _stockroom(tmp_path)
+    (root / "models" / "broken.sql").write_text("select * from {{ ref('inventory', 'report') }}\n")
+    with pytest.raises(ModelCompileError, match=r"`ref\('inventory', 'report'\)` names no model") as info:
+        _build(root)
+    assert info.value.where.startswith("models/broken.sql")
+
+
+# ---------------------------------------------------------------------------- package-lock.yml
+
+LOCK_ENTRIES = [
+    {"package": "dbt-labs/dbt_utils", "version": [">=1.0.0", "<2.0.0"]},
+    {"package": "calogica/dbt_date", "version": "0.10.1", "install_prerelease": True},
+    {"git": "https://github.com/dbt-labs/dbt-audit-helper.git", "revision": "0.12.0", "subdirectory": "sub"},
+    {"git": "https://example.com/plain.git"},
+    {"tarball": "https://example.com/pkg.tar.gz", "name": "pkg"},
+    {"local": "../inventory", "name": "inventory"},
+]
+
+
+@needs_dbt
+def test_deps_writes_package_lock_as_dbt_does(tmp_path):
+    dbt_root, mk_root = _stockroom(tmp_path / "dbt"), _stockroom(tmp_path / "mk")
+    _dbt(dbt_root, "deps")
+    result = run_cli(["deps", "--project-dir", str(mk_root)], workspace=mk_root)
+    assert result.exit_code == 0, result.output
+    assert (mk_root / "package-lock.yml").read_text() == (dbt_root / "package-lock.yml").read_text()
+    # the hash of hub, git, tarball and local entries, as dbt computes it
+    script = (
+        "import json, sys\n"
+        "from dbt.config.project import package_config_from_data\n"
+        "from dbt.task.deps import _create_sha1_hash\n"
+        "data = {'packages': json.loads(sys.argv[1])}\n"
+        "print(_create_sha1_hash(package_config_from_data(data, data).packages))\n"
+    )
+    python = DBT.parent / "python"
+    dbt_hash = subprocess.run([str(python), "-c", script, json.dumps(LOCK_ENTRIES)], capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+    assert spec_hash(LOCK_ENTRIES) == dbt_hash
+
+
+def test_later_deps_installs_what_the_lock_names(tmp_path):
+    root = _stockroom(tmp_path)
+    assert run_cli(["deps", "--project-dir", str(root)], workspace=root).exit_code == 0
+    lock = yaml.safe_load((root / "package-lock.yml").read_text())
+    assert lock["packages"] == [{"local": "../inventory", "name": "inventory"}]
+    # a lock that still matches packages.yml is what the next deps installs
+    shutil.copytree(tmp_path / "inventory", tmp_path / "inventory_pinned")
+    lock["packages"][0]["local"] = "../inventory_pinned"
+    (root / "package-lock.yml").write_text(yaml.safe_dump(lock))
+    assert run_cli(["deps", "--project-dir", str(root)], workspace=root).exit_code == 0
+    assert (root / "dbt_packages" / "inventory").resolve() == (tmp_path / "inventory_pinned").resolve()
+    # a changed packages.yml is resolved again and locked anew
+    (root / "packages.yml").write_text("packages:\n  - local: ../inventory\n    name: inventory\n")
+    assert run_cli(["deps", "--project-dir", str(root)], workspace=root).exit_code == 0
+    assert (root / "dbt_packages" / "inventory").resolve() == (tmp_path / "inventory").resolve()
+    again = yaml.safe_load((root / "package-lock.yml").read_text())
+    assert again["sha1_hash"] != lock["sha1_hash"] and again["packages"][0]["local"] == "../inventory"

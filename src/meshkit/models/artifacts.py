@@ -34,7 +34,7 @@ def _node(project: Project, node: Node) -> dict[str, Any]:
     rel = node.relation
     data = {
         "database": rel.database if rel else project.profile.database, "schema": rel.schema if rel else project.profile.schema,
-        "name": node.name, "resource_type": node.resource_type, "package_name": project.name,
+        "name": node.name, "resource_type": node.resource_type, "package_name": node.package_name,
         "path": node.original_file_path, "original_file_path": node.original_file_path, "unique_id": node.unique_id,
         "fqn": node.fqn, "alias": rel.identifier if rel else node.name,
         "checksum": {"name": "sha256", "checksum": node.fingerprint}, "config": node.config,
@@ -43,7 +43,7 @@ def _node(project: Project, node: Node) -> dict[str, Any]:
                         "meta": c.get("meta", {}), "tags": c.get("tags", [])} for n, c in node.columns.items()},
         "meta": node.config.get("meta", {}),
         "depends_on": {"macros": [], "nodes": node.depends_on},
-        "refs": [{"name": r, "package": None, "version": None} for r in node.refs],
+        "refs": node.ref_entries,
         "sources": [list(s) for s in node.sources], "raw_code": node.raw_code.lstrip("\n"), "language": "sql",
         "compiled": bool(node.compiled), "compiled_code": node.compiled or None,
         "relation_name": rel.render() if rel and node.is_relational else None,
@@ -65,8 +65,8 @@ def manifest(project: Project, invocation_id: str) -> dict[str, Any]:
     nodes = {u: _node(project, n) for u, n in project.nodes.items() if n.resource_type != "unit_test"}
     sources = {
         u: {"database": s.relation.database, "schema": s.relation.schema, "name": s.name, "source_name": s.source_name,
-            "resource_type": "source", "package_name": project.name, "path": s.path, "original_file_path": s.path,
-            "unique_id": u, "fqn": [project.name, s.source_name, s.name], "identifier": s.relation.identifier,
+            "resource_type": "source", "package_name": u.split(".")[1], "path": s.path, "original_file_path": s.path,
+            "unique_id": u, "fqn": [u.split(".")[1], s.source_name, s.name], "identifier": s.relation.identifier,
             "description": s.description, "loaded_at_field": s.loaded_at_field, "freshness": s.freshness,
             "columns": {n: {"name": n, "description": c.get("description", "")} for n, c in s.columns.items()},
             "meta": s.meta, "relation_name": s.relation.render()}

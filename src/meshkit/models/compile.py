@@ -97,7 +97,7 @@ def write_compiled(project: Project, nodes: list[Node], dialect: str = "duckdb")
 
 def compiled_path(project: Project, node: Node) -> Path:
     """Where ``dbt compile`` puts a node's SQL (a test of a YAML file: a folder named after the file)."""
-    path = project.target_dir / "compiled" / project.name / node.original_file_path
+    path = project.target_dir / "compiled" / node.package_name / node.original_file_path
     if node.resource_type == "snapshot" and node.path.suffix == ".sql":
         return path.with_name(f"{node.name}.sql")
     if node.resource_type == "test" and path.suffix != ".sql":

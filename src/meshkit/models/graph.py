@@ -51,8 +51,8 @@ def link(project: Project) -> None:
             continue
         if node.resource_type == "seed":
             continue
-        deps = [project.by_name[r] for r in node.refs]
-        deps += [f"source.{project.name}.{s}.{t}" for s, t in node.sources]
+        deps = [project.ref_uid(name, node, package) for package, name in node.refs]
+        deps += [project.source_uid(s, t, node) for s, t in node.sources]
         if not node.refs and not node.sources and node.resource_type in ("model", "snapshot"):
             deps = _inferred(node, names)
         node.depends_on = list(dict.fromkeys(deps))
@@ -240,6 +240,10 @@ def _method(project: Project, body: str, previous) -> set[str]:
     if method == "fqn":
         parts = value.split(".")
         return {u for u, n in nodes.items() if _prefix(parts, n.fqn) or _prefix(parts, n.fqn[1:])}
+    if method == "package":
+        # every unique id is resource.package.name...
+        value = project.name if value == "this" else value
+        return {u for u in [*nodes, *project.sources] if fnmatch.fnmatch(u.split(".")[1], value)}
     if method == "resource_type":
         return {u for u, n in nodes.items() if n.resource_type == value}
     if method == "source":
@@ -267,7 +271,7 @@ def _method(project: Project, body: str, previous) -> set[str]:
             if n.test is None and n.unit is None and previous.get(u) != n.fingerprint
         }
     raise ModelCompileError(f"Unknown selector method `{method}`.",
-                            hint="Use tag:, path:, fqn:, source:, resource_type:, config.KEY:, selector: or state:.")  # fmt: skip
+                            hint="Use tag:, path:, fqn:, package:, source:, resource_type:, config.KEY:, selector: or state:.")  # fmt: skip
 
 
 def yaml_selectors(project: Project) -> dict[str, dict[str, Any]]:

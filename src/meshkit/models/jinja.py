@@ -156,9 +156,9 @@ def _ref(*args, version=None, v=None) -> Any:
     state = current()
     if not args or len(args) > 2:
         raise RenderError("`ref` takes a model name, optionally after a package name.")
-    name = args[-1]
-    state.refs.append(name)
-    return state.resolve_ref(name, state.node)
+    name, package = args[-1], (args[0] if len(args) == 2 else None)
+    state.refs.append((package, name))
+    return state.resolve_ref(name, state.node, package)
 
 
 def _source(source_name: str, table_name: str) -> Any:
@@ -198,6 +198,8 @@ class Renderer:
                  macro_files: list[tuple[str, str, str]] = (), dispatch: list[dict[str, Any]] = (),
                  flags: dict[str, Any] | None = None):  # fmt: skip
         self.vars = dict(vars)
+        #: A package's own variables (dbt's package-scoped ``vars``), for its nodes.
+        self.package_vars: dict[str, dict[str, Any]] = {}
         self.project_name = project_name
         self.env = jinja2.Environment(
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
@@ -241,8 +243,11 @@ class Renderer:
         }  # fmt: skip
 
     def _var(self, name: str, default: Any = _MISSING) -> Any:
-        if name in self.vars:
-            return self.vars[name]
+        state = getattr(_state, "current", None)
+        package = getattr(state.node, "package_name", None) if state is not None else None
+        vars = self.package_vars.get(package, self.vars) if package != self.project_name else self.vars
+        if name in vars:
+            return vars[name]
         if default is _MISSING:
             raise RenderError(
                 f"Variable `{name}` is not defined.", hint="Set it in `vars:` of the project or with --vars."

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshkit.models.configuration import config_for
-from meshkit.models.context import RenderState
+from meshkit.models.context import RenderError, RenderState
 from meshkit.models.exceptions import ModelCompileError
 from meshkit.models.nodes import Node, Relation, Source
 from meshkit.models.properties import column_specs, test_specs
@@ -22,10 +22,11 @@ _SOURCE_ARG = re.compile(
 )
 
 
-def add_sources(project: Project, props) -> None:
+def add_sources(project: Project, props, package: str) -> None:
+    """The sources declared in ``package``'s properties YAML."""
     for entry in props.sources:
         for table in entry.get("tables") or []:
-            uid = f"source.{project.name}.{entry['name']}.{table['name']}"
+            uid = f"source.{package}.{entry['name']}.{table['name']}"
             relation = Relation(table.get("database") or entry.get("database") or project.profile.database,
                                 table.get("schema") or entry.get("schema") or entry["name"],
                                 table.get("identifier") or table["name"])  # fmt: skip
@@ -37,24 +38,18 @@ def add_sources(project: Project, props) -> None:
             )  # fmt: skip
 
 
-def resolve_relation_arg(project: Project, value: str, where: str) -> tuple[str, str]:
-    """``(unique id, rendered relation)`` of a test argument such as ``ref('customers')``."""
-    ref = _REF_ARG.match(str(value))
-    if ref:
-        uid = project.by_name.get(ref.group(1))
-        if uid is None:
-            raise ModelCompileError(
-                f"`ref('{ref.group(1)}')` names no model, seed or snapshot of this project.", where=where
-            )
-        return uid, project._final_ref(ref.group(1), None)
-    src = _SOURCE_ARG.match(str(value))
-    if src:
-        uid = f"source.{project.name}.{src.group(1)}.{src.group(2)}"
-        if uid not in project.sources:
-            raise ModelCompileError(
-                f"`source('{src.group(1)}', '{src.group(2)}')` is not declared.", where=where
-            )
-        return uid, project.sources[uid].relation.render()
+def resolve_relation_arg(project: Project, value: str, where: str, node: Node) -> tuple[str, str]:
+    """``(unique id, rendered relation)`` of a test argument such as ``ref('customers')``, for ``node``."""
+    ref, src = _REF_ARG.match(str(value)), _SOURCE_ARG.match(str(value))
+    try:
+        if ref:
+            uid = project.ref_uid(ref.group(1), node)
+            return uid, project._relation_to(uid)
+        if src:
+            uid = project.source_uid(src.group(1), src.group(2), node)
+            return uid, project.sources[uid].relation.render()
+    except RenderError as exc:
+        raise ModelCompileError(exc.message, where=where) from None
     raise ModelCompileError(
         f"Cannot read the relation `{value}`.",
         where=where,
@@ -82,18 +77,21 @@ def test_names(test: str, target: str, args: dict[str, Any]) -> tuple[str, str]:
     return full, full
 
 
-def add_tests(project: Project, props) -> None:
-    """Generic data tests on models, seeds, snapshots and sources; singular tests got their deps at render."""
-    tree = project.settings.get("data_tests") or project.settings.get("tests")
+def add_tests(project: Project, props, package: str) -> None:
+    """Generic data tests of ``package``'s properties YAML on models, seeds, snapshots and sources;
+    singular tests got their deps at render."""
+    trees = [s.get("data_tests") or s.get("tests") for s in
+             [*(p.settings for p in project.packages if p.name == package), project.settings]]  # fmt: skip
     renderer = project.renderer
     targets: list[tuple[str, str, list, bool]] = []
     for key in ("models", "seeds", "snapshots"):
         for name, entry in props.resources[key].items():
-            uid = project.by_name.get(name)
+            uid = project.by_package.get((package, name))
             if uid is not None and project.nodes[uid].resource_type + "s" == key:
                 targets.append((uid, name, test_specs(entry, entry["__where__"]), False))
     for uid, source in project.sources.items():
-        targets.append((uid, f"{source.source_name}_{source.name}", source.tests, True))
+        if uid.split(".")[1] == package:
+            targets.append((uid, f"{source.source_name}_{source.name}", source.tests, True))
     for attached, label, specs, is_source in targets:
         where = (
             project.nodes[attached].yaml_where
@@ -113,18 +111,18 @@ def add_tests(project: Project, props) -> None:
             if "alias" not in config and short_name != full_name and name == full_name:
                 config["alias"] = short_name
             path = where.split(":")[0]
-            node = Node("", "test", name, project.name, Path(project.root / path), path, fqn=[project.name, name],
+            node = Node("", "test", name, package, Path(project.root / path), path, fqn=[package, name],
                         depends_on=depends, yaml_where=where)  # fmt: skip
             config = renderer.native(config, where, RenderState(node, project._final_ref, project._source))
             if config.get("enabled", True) in (False, "false", "False"):
                 continue
-            node.config = config_for("test", tree, project.name, [], config)
+            node.config = config_for("test", trees, package, [], config)
             node.test = {"name": short, "namespace": namespace, "kwargs": args, "column_name": column,
                          "attached": attached, "config": dict(config)}  # fmt: skip
             if test == "relationships":
                 if "to" not in args or "field" not in args:
                     raise ModelCompileError("A `relationships` test needs `to` and `field`.", where=where)
-                to_uid, to_rel = resolve_relation_arg(project, args["to"], where)
+                to_uid, to_rel = resolve_relation_arg(project, args["to"], where, node)
                 node.test["kwargs"] = {**args, "to": to_rel}
                 depends.append(to_uid)
             elif namespace or test not in ("not_null", "unique", "accepted_values"):
@@ -134,12 +132,12 @@ def add_tests(project: Project, props) -> None:
                                             "or install the package that has it (meshkit deps).")  # fmt: skip
                 state = RenderState(node, project._final_ref, project._source)
                 renderer.native(args, where, state)
-                for ref_name in state.refs:
-                    depends.append(project.by_name[ref_name])
+                for ref_package, ref_name in state.refs:
+                    depends.append(project.ref_uid(ref_name, node, ref_package))
                 for source_name, table in state.sources:
-                    depends.append(f"source.{project.name}.{source_name}.{table}")
+                    depends.append(project.source_uid(source_name, table, node))
             digest = hashlib.md5(f"{name}{args}{column}".encode()).hexdigest()[:10]
-            node.unique_id = f"test.{project.name}.{name}.{digest}"
+            node.unique_id = f"test.{package}.{name}.{digest}"
             node.depends_on = list(dict.fromkeys(depends))
             project.nodes[node.unique_id] = node
 

@@ -163,7 +163,8 @@ class Node:
     relation: Relation | None = None
     #: Unique ids this node depends on (models, seeds, snapshots, sources).
     depends_on: list[str] = field(default_factory=list)
-    refs: list[str] = field(default_factory=list)
+    #: ``(package or None, name)`` of each ``ref`` it makes.
+    refs: list[tuple[str | None, str]] = field(default_factory=list)
     sources: list[tuple[str, str]] = field(default_factory=list)
     #: The SQL rendered at load time (``is_incremental()`` false), before ephemeral CTEs are added.
     rendered: str = ""
@@ -206,6 +207,11 @@ class Node:
                 "alias": self.relation.identifier if self.relation else self.name, "fqn": self.fqn,
                 "package_name": self.package_name, "path": self.original_file_path, "version": None,
                 "database": self.relation.database if self.relation else None, "raw_code": self.raw_code}  # fmt: skip
+
+    @property
+    def ref_entries(self) -> list[dict[str, Any]]:
+        """Its refs as dbt's manifest lists them."""
+        return [{"name": name, "package": package, "version": None} for package, name in self.refs]
 
     @property
     def where(self) -> str:

@@ -5,10 +5,16 @@
 by ``meshkit deps``, which needs the network; a project whose ``dbt_packages/`` is already filled
 loads without it. Each installed package is a dbt project whose macros, generic tests and
 ``dispatch`` implementations the root project can call.
+
+``meshkit deps`` writes ``package-lock.yml`` as dbt 1.7+ does: every package it installed (those of
+the packages' own ``packages.yml`` too) pinned to what it got, with the SHA-1 of the ``packages:``
+entries it was resolved from. While that hash still matches, a later ``meshkit deps`` installs what
+the lock names instead of resolving the entries again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -31,6 +38,7 @@ from meshkit.models.properties import read_yaml
 
 HUB = "https://hub.getdbt.com/api/v1"
 SPEC_FILES = ("packages.yml", "dependencies.yml")
+LOCK_FILE = "package-lock.yml"
 
 
 @dataclass
@@ -138,18 +146,26 @@ def _describe(entry: Any) -> str:
 
 
 def install(root: Path, settings: dict[str, Any]) -> list[Package]:
-    """Install every package of ``packages.yml``/``dependencies.yml`` (and theirs) into ``dbt_packages/``."""
+    """Install every package of ``packages.yml``/``dependencies.yml`` (and theirs) into ``dbt_packages/``,
+    from ``package-lock.yml`` while it matches the entries, else resolving them and writing the lock."""
     target = install_path(root, settings)
     target.mkdir(parents=True, exist_ok=True)
+    entries, spec_file = read_specs(root)
+    lock = _read_lock(root)
+    locked = lock is not None and lock.get("sha1_hash") == spec_hash(entries)
+    if locked:
+        pending = [(root, entry, LOCK_FILE) for entry in lock.get("packages") or []]
+    else:
+        pending = [(root, entry, spec_file) for entry in entries]
     done: dict[str, Package] = {}
-    pending = [(root, entry, where) for entry, where in _with_where(root, root)]
+    pinned: list[dict[str, Any]] = []
     while pending:
         base, entry, where = pending.pop(0)
         if not isinstance(entry, dict):
             raise ModelCompileError(f"Cannot read the package entry `{entry}`.", where=where,
                                     hint="Write `- local: path`, `- git: url` or `- package: org/name`.")  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
-            folder = _fetch(base, entry, where, Path(tmp))
+            folder, version = _fetch(base, entry, where, Path(tmp))
             pkg_settings = _settings(folder, where)
             name = pkg_settings["name"]
             if name in done:
@@ -164,18 +180,87 @@ def install(root: Path, settings: dict[str, Any]) -> list[Package]:
             else:
                 shutil.copytree(folder, dest)
         done[name] = Package(name, dest.resolve(), pkg_settings)
-        pending += [(done[name].root, e, w) for e, w in _with_where(done[name].root, root)]
+        pinned.append(_pin(entry, name, version, folder, root))
+        if not locked:  # a lock already lists the packages' own packages
+            pending += [(done[name].root, e, w) for e, w in _with_where(done[name].root, root)]
+    if not locked and entries:
+        _write_lock(root, pinned, spec_hash(entries))
     return list(done.values())
 
 
-def _fetch(base: Path, entry: dict[str, Any], where: str, tmp: Path) -> Path:
-    """A folder holding the package of ``entry`` (downloaded into ``tmp`` unless it is local)."""
+def spec_hash(entries: list[Any]) -> str:
+    """dbt's ``sha1_hash`` of the ``packages:`` entries: each as dbt's package contract serialises it
+    (its fields with their defaults, plus the entry as written under ``unrendered``), sorted."""
+    shown = []
+    for entry in entries:
+        data = dict(entry) if isinstance(entry, dict) else {"unknown": entry}
+        contract = {k: v for k, v in data.items() if k in _CONTRACT_FIELDS}
+        for kind, defaults in _CONTRACT_DEFAULTS.items():
+            if kind in data:
+                contract = {**defaults, **contract}
+        shown.append(json.dumps({**contract, "unrendered": data}, sort_keys=True))
+    return hashlib.sha1("\n".join(sorted(shown)).encode()).hexdigest()
+
+
+#: The fields of dbt's package contracts.
+_CONTRACT_FIELDS = {"local", "tarball", "git", "private", "provider", "package", "version", "revision",
+                    "warn-unpinned", "subdirectory", "install_prerelease", "name"}  # fmt: skip
+#: Fields a contract always serialises, with their defaults.
+_CONTRACT_DEFAULTS = {
+    "git": {"revision": None, "warn-unpinned": None, "subdirectory": None},
+    "private": {"provider": None, "revision": None, "warn-unpinned": None, "subdirectory": None},
+    "package": {"install_prerelease": False},
+}
+
+
+def _pin(entry: dict[str, Any], name: str, version: str | None, folder: Path, root: Path) -> dict[str, Any]:
+    """The lock entry of an installed package: what dbt pins (the hub version it got, the git revision
+    asked for or HEAD) and its name."""
     if "local" in entry:
-        return (base / str(entry["local"])).resolve()
+        return {"local": os.path.relpath(folder, root), "name": name}
     if "git" in entry:
-        return _git(entry, where, tmp)
+        pin = {"git": entry["git"], "revision": entry.get("revision") or "HEAD"}
+        return {
+            **pin,
+            **({"subdirectory": entry["subdirectory"]} if entry.get("subdirectory") else {}),
+            "name": name,
+        }
     if "tarball" in entry:
-        return _untar(_download(str(entry["tarball"]), where), tmp, where)
+        return {"tarball": entry["tarball"], "name": name}
+    return {"package": entry["package"], "version": version, "name": name}
+
+
+def _read_lock(root: Path) -> dict[str, Any] | None:
+    if not (root / LOCK_FILE).is_file():
+        return None
+    data, _ = read_yaml(root / LOCK_FILE, LOCK_FILE)
+    if not isinstance(data, dict) or not isinstance(data.get("packages") or [], list):
+        raise ModelCompileError("package-lock.yml is not a package lock.", where=LOCK_FILE,
+                                hint="Delete it; `meshkit deps` writes it again.")  # fmt: skip
+    return data
+
+
+def _write_lock(root: Path, pinned: list[dict[str, Any]], digest: str) -> None:
+    # as dbt writes it: keys sorted, list items indented under their key
+    (root / LOCK_FILE).write_text(
+        yaml.dump({"packages": pinned, "sha1_hash": digest}, Dumper=_IndentedDumper)
+    )
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)
+
+
+def _fetch(base: Path, entry: dict[str, Any], where: str, tmp: Path) -> tuple[Path, str | None]:
+    """A folder holding the package of ``entry`` (downloaded into ``tmp`` unless it is local), and the
+    hub version it is."""
+    if "local" in entry:
+        return (base / str(entry["local"])).resolve(), None
+    if "git" in entry:
+        return _git(entry, where, tmp), None
+    if "tarball" in entry:
+        return _untar(_download(str(entry["tarball"]), where), tmp, where), None
     if "package" in entry:
         return _hub(entry, where, tmp)
     raise ModelCompileError(f"Cannot read the package entry `{entry}`.", where=where,
@@ -220,7 +305,7 @@ def _untar(data: bytes, tmp: Path, where: str) -> Path:
     return top[0] if len(top) == 1 and not (tmp / "pkg" / "dbt_project.yml").exists() else tmp / "pkg"
 
 
-def _hub(entry: dict[str, Any], where: str, tmp: Path) -> Path:
+def _hub(entry: dict[str, Any], where: str, tmp: Path) -> tuple[Path, str]:
     name = str(entry["package"])
     index = json.loads(_download(f"{HUB}/{name}.json", where))
     versions = index.get("versions") or {}
@@ -233,7 +318,7 @@ def _hub(entry: dict[str, Any], where: str, tmp: Path) -> Path:
         raise UserError(f"No version of `{name}` matches {wanted!r} on the dbt hub.", where=where,
                         hint=f"Available: {', '.join(sorted(versions, key=lambda v: _version(v) or Version('0')))}.")  # fmt: skip
     chosen = versions[candidates[-1]]
-    return _untar(_download(chosen["downloads"]["tarball"], where), tmp, where)
+    return _untar(_download(chosen["downloads"]["tarball"], where), tmp, where), candidates[-1]
 
 
 def _version(text: str) -> Version | None:

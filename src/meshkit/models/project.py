@@ -58,8 +58,10 @@ class Project:
     renderer: Renderer
     nodes: dict[str, Node] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
-    #: ``ref`` name -> unique id.
+    #: ``ref`` name -> unique id (the root project's node where packages share a name).
     by_name: dict[str, str] = field(default_factory=dict)
+    #: ``(package, ref name)`` -> unique id.
+    by_package: dict[tuple[str, str], str] = field(default_factory=dict)
     #: The dbt packages it uses (``dbt_packages/`` and local ones).
     packages: list[Package] = field(default_factory=list)
 
@@ -94,31 +96,50 @@ class Project:
 
     # ------------------------------------------------------------------ resolution
 
-    def _placeholder_ref(self, name: str, node: Node) -> PendingRef:
-        if name not in self.by_name:
-            raise RenderError(f"`ref('{name}')` names no model, seed or snapshot of this project.",
-                              hint="Check the name, or add the model.")  # fmt: skip
-        rel = self.nodes[self.by_name[name]].relation
-        return PendingRef(rel.database, rel.schema, rel.identifier, ref_name=name)
+    def ref_uid(self, name: str, node: Node | None, package: str | None = None) -> str:
+        """The node ``ref(name)`` (or ``ref(package, name)``) names, searched as dbt does: the named
+        package; else the root project, then the package of ``node``, then any package."""
+        own = node.package_name if node is not None else self.name
+        for pkg in [package] if package is not None else [self.name, own, None]:
+            uid = self.by_name.get(name) if pkg is None else self.by_package.get((pkg, name))
+            if uid is not None:
+                return uid
+        shown = f"'{package}', '{name}'" if package is not None else f"'{name}'"
+        raise RenderError(f"`ref({shown})` names no model, seed or snapshot of this project or its packages.",
+                          hint="Check the name, or add the model.")  # fmt: skip
 
-    def _final_ref(self, name: str, node: Node) -> Relation | str:
-        if name not in self.by_name:
-            raise RenderError(f"`ref('{name}')` names no model, seed or snapshot of this project.")
-        target = self.nodes[self.by_name[name]]
+    def source_uid(self, source_name: str, table_name: str, node: Node | None) -> str:
+        """The source ``source(source_name, table_name)`` names: the root project's, the node's package's, any."""
+        own = node.package_name if node is not None else self.name
+        for pkg in dict.fromkeys([self.name, own]):
+            if (uid := f"source.{pkg}.{source_name}.{table_name}") in self.sources:
+                return uid
+        found = [u for u in self.sources if u.split(".", 2)[2] == f"{source_name}.{table_name}"]
+        if not found:
+            raise RenderError(f"`source('{source_name}', '{table_name}')` is not declared.",
+                              hint="Declare it under `sources:` in a properties YAML file.")  # fmt: skip
+        return found[0]
+
+    def _placeholder_ref(self, name: str, node: Node, package: str | None = None) -> PendingRef:
+        uid = self.ref_uid(name, node, package)
+        rel = self.nodes[uid].relation
+        return PendingRef(rel.database, rel.schema, rel.identifier, ref_name=uid)
+
+    def _final_ref(self, name: str, node: Node | None, package: str | None = None) -> Relation | str:
+        return self._relation_to(self.ref_uid(name, node, package))
+
+    def _relation_to(self, uid: str) -> Relation | str:
+        target = self.nodes[uid]
         if target.materialized == "ephemeral":
             return f"__dbt__cte__{target.name}"
         kind = "view" if target.materialized == "view" else "table"
         return replace(target.relation, type=kind)
 
     def _source(self, source_name: str, table_name: str, node: Node) -> Relation:
-        uid = f"source.{self.name}.{source_name}.{table_name}"
-        if uid not in self.sources:
-            raise RenderError(f"`source('{source_name}', '{table_name}')` is not declared.",
-                               hint="Declare it under `sources:` in a properties YAML file.")  # fmt: skip
-        return self.sources[uid].relation
+        return self.sources[self.source_uid(source_name, table_name, node)].relation
 
     def resolve_placeholders(self, sql: str) -> str:
-        return _REF_TOKEN.sub(lambda m: str(self._final_ref(m.group(1), None)), sql) if "\x00" in sql else sql
+        return _REF_TOKEN.sub(lambda m: str(self._relation_to(m.group(1))), sql) if "\x00" in sql else sql
 
 
 # ---------------------------------------------------------------------------- settings and profile
@@ -242,14 +263,19 @@ def load_project(path: str | Path | None = None, *, meshkit=None, target: str | 
     packages: list[Package] = []
     if kind == "dbt":
         settings = dbt_settings(root)
-        project_vars = {**(settings.get("vars") or {}), **(vars or {})}
+        project_vars = {**_scoped_vars(settings, settings["name"]), **(vars or {})}
         profile = _dbt_profile(root, settings, target, project_vars)
-        rendered = yaml_renderer(project_vars, profile.as_target(), "dbt_project.yml")
-        for key in ("models", "seeds", "snapshots", "data_tests", "tests", "sources"):
-            if settings.get(key):
-                settings[key] = rendered(settings[key])
+        _render_configs(settings, project_vars, profile, "dbt_project.yml")
         target_dir = root / settings.get("target-path", "target")
         packages = load_packages(root, settings)
+        package_vars = {}
+        for pkg in packages:
+            pkg.settings = {**WORKSPACE_DEFAULTS, "test-paths": ["tests"], **pkg.settings}
+            # dbt's order: the package's own vars, then the root project's (both global and scoped), then --vars
+            package_vars[pkg.name] = {**_scoped_vars(pkg.settings, pkg.name), **_scoped_vars(settings, pkg.name),
+                                      **(vars or {})}  # fmt: skip
+            where = os.path.relpath(pkg.root / "dbt_project.yml", root)
+            _render_configs(pkg.settings, package_vars[pkg.name], profile, where)
     else:
         ws = meshkit.workspace if meshkit is not None else None
         settings = {
@@ -264,6 +290,7 @@ def load_project(path: str | Path | None = None, *, meshkit=None, target: str | 
         database = "memory" if db_path == ":memory:" else Path(db_path).stem
         profile = Profile(db_path, database, settings.get("schema", "main"), 0, "workspace", settings["name"])
         target_dir = (ws.state_dir if ws else root / ".meshkit") / "target"
+        package_vars = {}
     macro_files = []
     for package, base, pkg_settings in [
         *((p.name, p.root, p.settings) for p in packages),
@@ -276,6 +303,7 @@ def load_project(path: str | Path | None = None, *, meshkit=None, target: str | 
                 macro_files.append((package, os.path.relpath(file, root), file.read_text()))
     renderer = Renderer(vars=project_vars, target=profile.as_target(), project_name=settings["name"],
                         macro_files=macro_files, dispatch=settings.get("dispatch") or (), flags=flags)  # fmt: skip
+    renderer.package_vars = package_vars
     project = Project(root, settings["name"], kind, profile, target_dir, settings, renderer)
     project.packages = packages
     _Loader(project).load()
@@ -283,16 +311,31 @@ def load_project(path: str | Path | None = None, *, meshkit=None, target: str | 
     return project
 
 
+def _scoped_vars(settings: dict[str, Any], package: str) -> dict[str, Any]:
+    """The ``vars:`` of a ``dbt_project.yml`` as a node of ``package`` sees them: the global ones, then
+    those under the package's name."""
+    found = settings.get("vars") or {}
+    scoped = found.get(package)
+    return {**found, **(scoped if isinstance(scoped, dict) else {})}
+
+
+def _render_configs(settings: dict[str, Any], vars: dict[str, Any], profile: Profile, where: str) -> None:
+    rendered = yaml_renderer(vars, profile.as_target(), where)
+    for key in ("models", "seeds", "snapshots", "data_tests", "tests", "sources"):
+        if settings.get(key):
+            settings[key] = rendered(settings[key])
+
+
 def graph_context(project: Project) -> Any:
     """dbt's ``graph``: ``graph.nodes`` and ``graph.sources`` by unique id, as dicts macros read."""
     from meshkit.models.jinja import Namespace
 
-    nodes = {uid: {**n.context_model, "depends_on": {"nodes": list(n.depends_on), "macros": []}, "refs": list(n.refs),
+    nodes = {uid: {**n.context_model, "depends_on": {"nodes": list(n.depends_on), "macros": []}, "refs": n.ref_entries,
                    "sources": [list(s) for s in n.sources], "description": n.description}
              for uid, n in project.nodes.items()}  # fmt: skip
     sources = {uid: {"unique_id": uid, "name": s.name, "source_name": s.source_name, "resource_type": "source",
                      "database": s.relation.database, "schema": s.relation.schema, "identifier": s.relation.identifier,
-                     "package_name": project.name, "meta": s.meta, "columns": s.columns, "description": s.description,
+                     "package_name": uid.split(".")[1], "meta": s.meta, "columns": s.columns, "description": s.description,
                      "loaded_at_field": s.loaded_at_field, "freshness": s.freshness}
                for uid, s in project.sources.items()}  # fmt: skip
     return Namespace(nodes=nodes, sources=sources, exposures={}, metrics={}, groups={}, semantic_models={},
@@ -300,7 +343,7 @@ def graph_context(project: Project) -> Any:
 
 
 class _Loader:
-    """Builds the nodes of a project."""
+    """Builds the nodes of a project and of its packages (``model.<package>.<name>``)."""
 
     def __init__(self, project: Project):
         self.p = project
@@ -311,44 +354,47 @@ class _Loader:
         from meshkit.models.loaders import add_sources, add_tests, add_unit_tests
 
         p = self.p
-        yaml_files = []
-        for key in ("model-paths", "seed-paths", "snapshot-paths", "test-paths"):
-            for folder in self.s.get(key, []):
-                for ext in ("*.yml", "*.yaml"):
-                    yaml_files += [
-                        (f, str(f.relative_to(p.root))) for f in sorted((p.root / folder).rglob(ext))
-                    ]
-        props = load_properties(yaml_files)
-        add_sources(p, props)
-        files = self._files()
-        for resource, file, name, body, offset in files:
-            self._add(resource, file, name, body, offset, props)
-        for entry in props.resources["snapshots"].values():
-            if "relation" in entry and entry["name"] not in p.by_name:
-                self._add_yaml_snapshot(entry, props)
+        loaded = []
+        for scope in [*p.packages, Package(p.name, p.root, self.s)]:
+            yaml_files = []
+            for key in ("model-paths", "seed-paths", "snapshot-paths", "test-paths"):
+                for folder in scope.settings.get(key, []):
+                    for ext in ("*.yml", "*.yaml"):
+                        yaml_files += [
+                            (f, os.path.relpath(f, p.root)) for f in sorted((scope.root / folder).rglob(ext))
+                        ]
+            props = load_properties(yaml_files)
+            add_sources(p, props, scope.name)
+            for resource, file, name, body, offset in self._files(scope):
+                self._add(scope, resource, file, name, body, offset, props)
+            for entry in props.resources["snapshots"].values():
+                if "relation" in entry and (scope.name, entry["name"]) not in p.by_package:
+                    self._add_yaml_snapshot(scope, entry, props)
+            loaded.append((scope.name, props))
         self._render_all()
-        add_tests(p, props)
-        add_unit_tests(p, props)
+        for package, props in loaded:
+            add_tests(p, props, package)
+        add_unit_tests(p, loaded[-1][1])
         link(p)
 
-    def _files(self) -> list[tuple[str, Path, str, str, int]]:
-        p, out = self.p, []
-        for folder in self.s.get("model-paths", ["models"]):
-            base = p.root / folder
+    def _files(self, scope: Package) -> list[tuple[str, Path, str, str, int]]:
+        out, paths = [], scope.settings
+        for folder in paths.get("model-paths", ["models"]):
+            base = scope.root / folder
             for file in sorted(base.rglob("*.py")):
-                raise UnsupportedFeatureError("Python models are not supported by meshkit.", where=str(file.relative_to(p.root)),
+                raise UnsupportedFeatureError("Python models are not supported by meshkit.", where=os.path.relpath(file, self.p.root),
                                               hint="Write the model in SQL, or run the Python as a data job.")  # fmt: skip
             out += [("model", f, f.stem, f.read_text(), 0) for f in sorted(base.rglob("*.sql"))]
-        for folder in self.s.get("seed-paths", ["seeds"]):
-            out += [("seed", f, f.stem, "", 0) for f in sorted((p.root / folder).rglob("*.csv"))]
-        for folder in self.s.get("snapshot-paths", ["snapshots"]):
-            for file in sorted((p.root / folder).rglob("*.sql")):
+        for folder in paths.get("seed-paths", ["seeds"]):
+            out += [("seed", f, f.stem, "", 0) for f in sorted((scope.root / folder).rglob("*.csv"))]
+        for folder in paths.get("snapshot-paths", ["snapshots"]):
+            for file in sorted((scope.root / folder).rglob("*.sql")):
                 text = file.read_text()
                 for match in _SNAPSHOT_BLOCK.finditer(text):
                     offset = text.count("\n", 0, match.start(2))
                     out.append(("snapshot", file, match.group(1), "\n" * offset + match.group(2), offset))
-        for folder in self.s.get("test-paths", ["tests"]):
-            base = p.root / folder
+        for folder in paths.get("test-paths", ["tests"]):
+            base = scope.root / folder
             out += [
                 ("test", f, f.stem, f.read_text(), 0)
                 for f in sorted(base.rglob("*.sql"))
@@ -356,57 +402,69 @@ class _Loader:
             ]
         return out
 
-    def _folder_parts(self, file: Path, resource: str) -> list[str]:
+    def _folder_parts(self, scope: Package, file: Path, resource: str) -> list[str]:
         key = {
             "model": "model-paths",
             "seed": "seed-paths",
             "snapshot": "snapshot-paths",
             "test": "test-paths",
         }[resource]
-        for folder in self.s.get(key, []):
-            base = self.p.root / folder
+        for folder in scope.settings.get(key, []):
+            base = scope.root / folder
             if base in file.parents:
                 return list(file.relative_to(base).parts[:-1])
         return []
 
-    def _add(self, resource: str, file: Path, name: str, body: str, offset: int, props) -> None:
+    def _add(
+        self, scope: Package, resource: str, file: Path, name: str, body: str, offset: int, props
+    ) -> None:
         p = self.p
-        rel = str(file.relative_to(p.root))
+        # dbt's original_file_path: relative to the project (or package) the file belongs to
+        rel = os.path.relpath(file, scope.root)
         entry = props.resources.get(resource + "s", {}).get(name, {}) if resource != "test" else {}
-        parts = self._folder_parts(file, resource)
-        tree_key = {"model": "models", "seed": "seeds", "snapshot": "snapshots", "test": "data_tests"}[
-            resource
-        ]
-        tree = self.s.get(tree_key) or (self.s.get("tests") if resource == "test" else None)
-        config = config_for(resource, tree, p.name, [*parts, name], entry.get("config") or {})
-        uid = f"{resource}.{p.name}.{name}"
+        parts = self._folder_parts(scope, file, resource)
+        config = config_for(
+            resource, self.trees(scope, resource), scope.name, [*parts, name], entry.get("config") or {}
+        )
+        uid = f"{resource}.{scope.name}.{name}"
         if uid in p.nodes:
             raise ModelCompileError(
                 f"Two {resource}s are named `{name}`.",
                 where=rel,
                 hint=f"The other is {p.nodes[uid].original_file_path}.",
             )
-        node = Node(uid, resource, name, p.name, file, rel, raw_code=body, config=config,
+        node = Node(uid, resource, name, scope.name, file, rel, raw_code=body, config=config,
                     description=entry.get("description", ""), columns=column_specs(entry),
-                    fqn=[p.name, *parts, name], yaml_where=entry.get("__where__"), checks=list(entry.get("checks") or []),
+                    fqn=[scope.name, *parts, name], yaml_where=entry.get("__where__"), checks=list(entry.get("checks") or []),
                     line_offset=offset)  # fmt: skip
         if resource == "seed":
             node.rendered = hashlib.sha256(file.read_bytes()).hexdigest()
         p.nodes[uid] = node
         if resource != "test":
-            if name in p.by_name:
+            if (scope.name, name) in p.by_package:
                 raise ModelCompileError(
                     f"`{name}` names two nodes.",
                     where=rel,
-                    hint=f"The other is {p.nodes[p.by_name[name]].original_file_path}.",
+                    hint=f"The other is {p.nodes[p.by_package[scope.name, name]].original_file_path}.",
                 )
-            p.by_name[name] = uid
+            p.by_package[scope.name, name] = uid
+            if scope.name == p.name or name not in p.by_name:
+                p.by_name[name] = uid
         node.relation = self._relation(node)
 
-    def _add_yaml_snapshot(self, entry: dict[str, Any], props) -> None:
-        rel_file = self.p.root / entry["__file__"]
+    def trees(self, scope: Package, resource: str) -> list[dict[str, Any] | None]:
+        """The ``dbt_project.yml`` config trees for a node of ``scope``: a package's own, then the root
+        project's, which overrides it (``models: package: ...``)."""
+        key = {"model": "models", "seed": "seeds", "snapshot": "snapshots", "test": "data_tests"}[resource]
+        out = []
+        for settings in [scope.settings] if scope.name == self.p.name else [scope.settings, self.s]:
+            out.append(settings.get(key) or (settings.get("tests") if resource == "test" else None))
+        return out
+
+    def _add_yaml_snapshot(self, scope: Package, entry: dict[str, Any], props) -> None:
+        rel_file = Path(os.path.normpath(self.p.root / entry["__file__"]))
         body = "select * from {{ " + entry["relation"] + " }}"
-        self._add("snapshot", rel_file, entry["name"], body, 0, props)
+        self._add(scope, "snapshot", rel_file, entry["name"], body, 0, props)
 
     def _relation(self, node: Node) -> Relation:
         """Database, schema and alias from the ``generate_*_name`` macros (the project's overrides included)."""
@@ -419,9 +477,11 @@ class _Loader:
         return Relation(database, schema, self._generated("alias", c.get("alias"), node))
 
     def _generated(self, part: str, custom: Any, node: Node) -> str:
-        r, prof = self.p.renderer, self.p.profile
-        macro = r.macros[f"generate_{part}_name"]
-        if macro is r.packages[GLOBAL_PACKAGE][f"generate_{part}_name"]:  # dbt's own: no need for Jinja
+        r, prof, name = self.p.renderer, self.p.profile, f"generate_{part}_name"
+        # as dbt: a package's own override names its nodes; else the root project's, else dbt's own
+        own = r.packages.get(node.package_name, {}).get(name) if node.package_name != self.p.name else None
+        macro = own or r.macros[name]
+        if macro is r.packages[GLOBAL_PACKAGE][name]:  # dbt's own: no need for Jinja
             if part == "schema":
                 return prof.schema if custom is None else f"{prof.schema}_{str(custom).strip()}"
             if part == "database":
@@ -447,6 +507,8 @@ class _Loader:
                 node.relation = self._relation(node)
         for uid in [u for u, n in p.nodes.items() if not n.config.get("enabled", True)]:
             node = p.nodes.pop(uid)
-            p.by_name.pop(node.name, None)
+            p.by_package.pop((node.package_name, node.name), None)
+            if p.by_name.get(node.name) == uid:
+                p.by_name.pop(node.name)
         for node in p.nodes.values():
             node.rendered = p.resolve_placeholders(node.rendered)

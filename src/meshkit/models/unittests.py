@@ -132,7 +132,7 @@ def run_unit_test(project: Project, wh: Warehouse | None, node: Node) -> TestOut
             con.execute(f"CREATE TABLE {table} AS {fixture_sql(_rows(given, where), types)}")
             inputs[key] = table
 
-        def ref(name: str, _node) -> Relation:
+        def ref(name: str, _node, _package=None) -> Relation:
             if f"ref:{name}" not in inputs:
                 raise RenderError(f"Unit test `{node.name}` gives no input for `ref('{name}')`.",
                                   hint="Add it under `given:`.")  # fmt: skip

@@ -1,0 +1,1 @@
+{% macro unit_label() %}{{ var('inv_label') }}/{{ var('inv_unit') }}{% endmacro %}

@@ -1,0 +1,1 @@
+select count(*) as versions from {{ ref('items_snapshot') }}
