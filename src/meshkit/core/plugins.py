@@ -21,14 +21,7 @@ ENTRY_POINT_GROUP = "meshkit.plugins"
 
 BUILTIN_PLUGINS = (
     "meshkit.core.settings",
-    "meshkit.data.stores.duckdb",
-    "meshkit.data.stores.sqlite",
-    "meshkit.data.stores.postgres",
-    "meshkit.data.stores.mysql",
-    "meshkit.data.stores.files",
-    # stores (more)
-    "meshkit.data.stores.iceberg",
-    "meshkit.data.stores.nats",
+    "meshkit.data.stores.plugin",
     "meshkit.data.ingest",
     "meshkit.job.steps",
     "meshkit.job.runner",
