@@ -41,3 +41,24 @@ def test_help_lists_the_same_commands_as_a_full_start(tmp_path, monkeypatch):
     full = build_cli(["runs"]).commands
     assert sorted(listed) == sorted(full)
     assert {"run", "transfer", "build", "query"} <= set(listed)
+
+
+def test_plugins_load_no_store_driver_nor_model_engine_until_used():
+    probe = (
+        "import json, sys\n"
+        "from meshkit.core.plugins import build_plugin_manager\n"
+        "pm = build_plugin_manager(load_entrypoints=False)\n"
+        "later = ('psycopg', 'pymysql', 'jinja2', 'meshkit.data.transfer.runner', 'meshkit.models.models')\n"
+        "print(json.dumps([m for m in later if m in sys.modules]))\n"
+        "types = {cls.type for group in pm.hook.register_store_types() for cls in group}\n"
+        "from meshkit.models import BuildOptions\n"
+        "from meshkit.data.transfer import run_transfer\n"
+        "print(json.dumps(sorted(types)), 'psycopg' in sys.modules, BuildOptions.__module__, run_transfer.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    at_start, used = done.stdout.strip().splitlines()
+    assert json.loads(at_start) == []
+    assert used == (
+        '["duckdb", "files", "iceberg", "mysql", "nats", "postgres", "sqlite"] True '
+        "meshkit.models.runner meshkit.data.transfer.runner"
+    )
