@@ -4,7 +4,8 @@ import pytest
 import sqlalchemy as sa
 
 from meshkit.core.metadata import MetadataDB
-from meshkit.core.runs import RUN_STATUSES, RunStore, StepRecord, now
+from meshkit.core.runs import RunStore, StepRecord, now
+from meshkit.core.statuses import RUN_STATUSES
 
 
 def exercise(store: RunStore):

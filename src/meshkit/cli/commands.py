@@ -13,7 +13,7 @@ from rich.table import Column, Table
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.core.errors import ConfigError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.core.runs import RUN_STATUSES
+from meshkit.core.statuses import RUN_STATUSES
 from meshkit.core.workspace import DEFAULT_TEAM
 
 STATUS_STYLE = {"succeeded": "green", "running": "cyan", "submitted": "cyan", "skipped": "yellow",

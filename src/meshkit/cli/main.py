@@ -79,6 +79,17 @@ def make_root() -> click.Group:
     return click.group(name="meshkit", context_settings={"help_option_names": ["-h", "--help"]})(command)
 
 
+def _names_command(argv: list[str]) -> bool:
+    """Whether ``argv`` names a command (not only root options such as ``--help`` or ``--version``)."""
+    args = iter(argv)
+    for arg in args:
+        if arg in ("-w", "--workspace", "-c", "--config"):
+            next(args, None)
+        elif not arg.startswith("-"):
+            return True
+    return False
+
+
 def _workspace_arg(argv: list[str]) -> str | None:
     for i, arg in enumerate(argv):
         if arg in ("-w", "--workspace") and i + 1 < len(argv):
@@ -97,8 +108,10 @@ def _build(argv: list[str] | None):
     from meshkit.core.plugins import build_plugin_manager
     from meshkit.core.workspace import Workspace
 
-    workspace = Workspace.find(_workspace_arg(argv or []))
-    pm = build_plugin_manager(workspace.local_plugins())
+    argv = argv or []
+    workspace = Workspace.find(_workspace_arg(argv))
+    # without a command, nothing opens the workspace: the plugins that add commands are enough
+    pm = build_plugin_manager(workspace.local_plugins(), commands_only=not _names_command(argv))
     root = make_root()
     pm.hook.register_commands(cli=root)
     return root, pm

@@ -8,17 +8,17 @@ import subprocess
 from pathlib import Path
 
 import click
-import yaml
 from rich.markup import escape
 from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.products.loader import PRODUCTS_DIR, load_product, parse_product, product_files, product_path
 
 
 def _load(mk, name: str):
+    from meshkit.products.loader import load_product, product_path
+
     return load_product(product_path(mk.workspace, name))
 
 
@@ -32,6 +32,7 @@ def product_group() -> None:
 @pass_meshkit
 def lint_command(mk, names) -> None:
     """Validate product descriptors (all of them without NAMES)."""
+    from meshkit.products.loader import PRODUCTS_DIR, load_product, product_files, product_path
     from meshkit.products.products import lint
 
     paths = [product_path(mk.workspace, n) for n in names] or product_files(mk.workspace)
@@ -79,7 +80,7 @@ def test_command(mk, name) -> None:
 def _base(mk, name: str, base: str | None):
     """The version to compare with: a file, a git ref (``git:REF``), a published version, or the current one."""
     from meshkit.catalog.catalog import Catalog
-    from meshkit.products.loader import validate_product
+    from meshkit.products.loader import load_product, parse_product, product_path, validate_product
     from meshkit.products.products import published
 
     if base and base.startswith("git:"):
@@ -176,6 +177,7 @@ def publish_command(mk, name, run_tests) -> None:
 def list_command(mk) -> None:
     """Products of the workspace and their published versions."""
     from meshkit.catalog.catalog import Catalog
+    from meshkit.products.loader import load_product, product_files
 
     published = {p["name"]: p for p in Catalog(mk).products()}
     view = Table("name", "version", "published", "status", "domain", "owner", "output ports")
@@ -279,6 +281,9 @@ def history_command(mk, name) -> None:
 @pass_meshkit
 def export_command(mk, name, fmt, port, no_validate, output) -> None:
     """Export a product as ODPS, or its ODCS contracts as YAML (one per imported contract or port)."""
+    import yaml
+
+    from meshkit.products.loader import product_path
     from meshkit.products.odcs import contract_id, contract_problems, odcs_documents, summary, to_odps
 
     product = _load(mk, name)
@@ -317,7 +322,9 @@ def export_command(mk, name, fmt, port, no_validate, output) -> None:
 @pass_meshkit
 def import_command(mk, path, name, store, force) -> None:
     """Create (or update) products/NAME.yaml from ODCS v3 contracts (a YAML stream of one or more)."""
-    from meshkit.products.loader import JsonYamlLoader
+    import yaml
+
+    from meshkit.products.loader import PRODUCTS_DIR, JsonYamlLoader, load_product
     from meshkit.products.odcs import contract_problems, from_odcs, merge_ports, odcs_json_schema, summary
 
     try:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
-import pyarrow as pa
 from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.core.hookspecs import hookimpl
-from meshkit.governance.decision import Subject
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from meshkit.governance.decision import Subject
 
 
 def subject_options(func):
@@ -31,6 +35,7 @@ def make_subject(mk, user: str | None, role: str | None, team: str | None) -> Su
     ``[governance.subjects.USER]`` entry in ``meshkit.toml``."""
     import getpass
 
+    from meshkit.governance.decision import Subject
     from meshkit.governance.governor import Governor
 
     user = user or getpass.getuser()

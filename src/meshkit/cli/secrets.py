@@ -18,7 +18,6 @@ from meshkit.core.config import SECRET_MASK
 from meshkit.core.errors import UserError
 from meshkit.core.hookspecs import hookimpl
 from meshkit.job.properties import scope_label
-from meshkit.job.secrets import secrets_backend
 
 job_option = click.option(
     "--job", default="", metavar="NAME", help="A job's secrets (default: the workspace's)."
@@ -54,6 +53,8 @@ def secrets_group() -> None:
 @pass_meshkit
 def set_secret(mk, key, value, from_json, replace, job, remote, team, url) -> None:
     """Set secret KEY; without VALUE, prompt for it with hidden input (keeps it out of shell history)."""
+    from meshkit.job.secrets import secrets_backend
+
     check_set_usage(key, value, from_json, value_required=False)
     if from_json:
         # NOTE: secrets are strings; other JSON values are kept as their JSON text.
@@ -88,6 +89,8 @@ def set_secret(mk, key, value, from_json, replace, job, remote, team, url) -> No
 @pass_meshkit
 def get_secret(mk, key, reveal, job, remote, team, url) -> None:
     """Show whether secret KEY is set (its value with --reveal)."""
+    from meshkit.job.secrets import secrets_backend
+
     if remote:
         if reveal:
             raise refuse_reveal()
@@ -107,6 +110,8 @@ def get_secret(mk, key, reveal, job, remote, team, url) -> None:
 @pass_meshkit
 def list_secrets(mk, job, remote, team, url) -> None:
     """List the names of the secrets (never their values)."""
+    from meshkit.job.secrets import secrets_backend
+
     names = sorted(
         RemoteJob(mk, job, team, url).secret_names() if remote else secrets_backend(mk).get_all(job)
     )
@@ -127,6 +132,8 @@ def list_secrets(mk, job, remote, team, url) -> None:
 @pass_meshkit
 def delete_secret(mk, key, job, remote, team, url) -> None:
     """Delete secret KEY."""
+    from meshkit.job.secrets import secrets_backend
+
     if remote:
         service = RemoteJob(mk, job, team, url)
         if key not in service.secret_names():

@@ -17,7 +17,7 @@ from rich.table import Table
 from meshkit.cli.main import console, err_console, pass_meshkit
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.core.runs import FINAL_STATUSES
+from meshkit.core.statuses import FINAL_STATUSES
 
 STATUS_STYLE = {"succeeded": "green", "running": "blue", "submitted": "yellow", "cancelled": "dim", "skipped": "dim",
                 "user_error": "red", "platform_error": "red"}  # fmt: skip

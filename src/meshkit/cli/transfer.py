@@ -11,7 +11,6 @@ from rich.table import Table
 from meshkit.cli.main import console, err_console, pass_meshkit
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.data.transfer import list_transfers, load_transfer, runner_for, transfer_status
 
 
 def _size(n: int | None) -> str:
@@ -79,6 +78,8 @@ def apply(mk, file: str, dry_run: bool, until_idle: bool, max_seconds: float | N
 
     A SyncTransfer runs until SIGTERM or Ctrl-C (after the current batch), --until-idle or --max-seconds.
     """
+    from meshkit.data.transfer import load_transfer, runner_for
+
     transfer = load_transfer(file)
     sync = {"until_idle": until_idle, "max_seconds": max_seconds} if transfer.is_sync else {}
     if not transfer.is_sync and (until_idle or max_seconds is not None):
@@ -107,6 +108,8 @@ def apply(mk, file: str, dry_run: bool, until_idle: bool, max_seconds: float | N
 @pass_meshkit
 def status(mk, name: str, as_json: bool) -> None:
     """Show the status of transfer NAME: phase, counts, schemas, transformed columns, history."""
+    from meshkit.data.transfer import list_transfers, transfer_status
+
     found = transfer_status(mk, name)
     if found is None:
         known = ", ".join(t["name"] for t in list_transfers(mk)) or "none yet"
@@ -129,6 +132,8 @@ def status(mk, name: str, as_json: bool) -> None:
 @pass_meshkit
 def list_command(mk) -> None:
     """List the transfers that have run in this workspace."""
+    from meshkit.data.transfer import list_transfers
+
     table = Table("phase", "records", "duration", "last success")
     table.add_column("name", no_wrap=True)
     for item in list_transfers(mk):

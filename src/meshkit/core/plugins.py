@@ -21,14 +21,7 @@ ENTRY_POINT_GROUP = "meshkit.plugins"
 
 BUILTIN_PLUGINS = (
     "meshkit.core.settings",
-    "meshkit.data.stores.duckdb",
-    "meshkit.data.stores.sqlite",
-    "meshkit.data.stores.postgres",
-    "meshkit.data.stores.mysql",
-    "meshkit.data.stores.files",
-    # stores (more)
-    "meshkit.data.stores.iceberg",
-    "meshkit.data.stores.nats",
+    "meshkit.data.stores.plugin",
     "meshkit.data.ingest",
     "meshkit.job.steps",
     "meshkit.job.runner",
@@ -69,6 +62,9 @@ BUILTIN_PLUGINS = (
     # demo
     "meshkit.cli.demo",
 )
+#: The built-ins that add commands: all of them, and only them, live in ``meshkit.cli``. Enough for
+#: ``meshkit --help`` and ``--version``, which then never import the stores' engines.
+COMMAND_PLUGINS = tuple(name for name in BUILTIN_PLUGINS if name.startswith("meshkit.cli."))
 
 
 def _import(name: str) -> ModuleType:
@@ -95,10 +91,10 @@ def prebuild() -> None:
     _prebuilt = _installed(load_entrypoints=True)
 
 
-def _installed(load_entrypoints: bool) -> pluggy.PluginManager:
+def _installed(load_entrypoints: bool, builtins: tuple[str, ...] = BUILTIN_PLUGINS) -> pluggy.PluginManager:
     pm = pluggy.PluginManager("meshkit")
     pm.add_hookspecs(hookspecs)
-    for name in BUILTIN_PLUGINS:
+    for name in builtins:
         pm.register(_import(name), name=name)
     if load_entrypoints:
         try:
@@ -109,14 +105,18 @@ def _installed(load_entrypoints: bool) -> pluggy.PluginManager:
 
 
 def build_plugin_manager(
-    extra: Iterable[object | str] = (), *, load_entrypoints: bool = True
+    extra: Iterable[object | str] = (), *, load_entrypoints: bool = True, commands_only: bool = False
 ) -> pluggy.PluginManager:
     """A fresh plugin manager with built-ins, entry points, ``MESHKIT_PLUGINS`` and ``extra``.
 
     ``extra`` holds plugin objects or module names (workspace plugins, test plugins).
+    ``commands_only`` leaves out the built-ins in no ``COMMAND_PLUGINS``: enough to list the commands,
+    never to open a workspace.
     """
     global _prebuilt
-    if _prebuilt is not None and load_entrypoints:
+    if commands_only:
+        pm = _installed(load_entrypoints, COMMAND_PLUGINS)
+    elif _prebuilt is not None and load_entrypoints:
         pm, _prebuilt = _prebuilt, None
     else:
         pm = _installed(load_entrypoints)

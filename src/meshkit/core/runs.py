@@ -9,19 +9,15 @@ from __future__ import annotations
 import secrets as _random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
 import sqlalchemy as sa
 
 from meshkit.core.metadata import MetadataDB, run_steps, runs
 from meshkit.core.processes import ProcessId, is_alive, this_process
 from meshkit.core.redaction import scrub, strip_credentials
+from meshkit.core.statuses import RunStatus
 
-RunStatus = Literal[
-    "submitted", "running", "succeeded", "cancelled", "skipped", "user_error", "platform_error"
-]
-RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
-FINAL_STATUSES = frozenset({"succeeded", "cancelled", "skipped", "user_error", "platform_error"})
 #: The error of a run whose process ended without finishing it.
 ABANDONED = "The process running it ended without finishing it: it was killed, or its machine stopped"
 

@@ -15,11 +15,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
-import sqlalchemy as sa
-
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.core.metadata import properties as properties_table
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -65,6 +62,10 @@ class LocalProperties:
         self._engine = meshkit.metadata.engine
 
     def get_all(self, scope: str) -> dict[str, Any]:
+        import sqlalchemy as sa
+
+        from meshkit.core.metadata import properties as properties_table
+
         query = sa.select(properties_table.c.key, properties_table.c.value).where(
             properties_table.c.scope == scope
         )
@@ -72,6 +73,10 @@ class LocalProperties:
             return {key: value for key, value in conn.execute(query.order_by(properties_table.c.key))}
 
     def set_all(self, scope: str, values: dict[str, Any]) -> None:
+        import sqlalchemy as sa
+
+        from meshkit.core.metadata import properties as properties_table
+
         check_json(values, scope)
         now = datetime.now(timezone.utc)
         with self._engine.begin() as conn:

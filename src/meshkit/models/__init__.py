@@ -6,12 +6,14 @@ snapshots, artifacts and column-level lineage.
 2
 """
 
-from meshkit.models.lineage import project_lineage
-from meshkit.models.models import BuildReport, execute, open_project, open_warehouse
-from meshkit.models.project import Project, load_project
-from meshkit.models.runner import BuildOptions, NodeResult
+from meshkit.core.lazy import lazy_exports
 
-__all__ = [
-    "BuildOptions", "BuildReport", "NodeResult", "Project", "execute", "load_project", "open_project",
-    "open_warehouse", "project_lineage",
-]  # fmt: skip
+#: Loaded on first use: importing ``meshkit.models.settings`` (a plugin of every start) then loads
+#: no Jinja or SQL parser.
+_EXPORTS = {
+    "project_lineage": "lineage", "BuildReport": "models", "execute": "models", "open_project": "models",
+    "open_warehouse": "models", "Project": "project", "load_project": "project", "BuildOptions": "runner",
+    "NodeResult": "runner",
+}  # fmt: skip
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from meshkit.core.metadata import runs
-from meshkit.core.runs import FINAL_STATUSES, RunRecord, now
+from meshkit.core.runs import RunRecord, now
+from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.service import audit
 from meshkit.service.deployments import DEFAULT_DEPLOYMENT, Deployment
 from meshkit.service.deployments import get as get_deployment

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from meshkit.core.runs import RunStatus
+from meshkit.core.statuses import RunStatus
 from meshkit.service.jobs import NAME_PATTERN
 
 Name = Field(pattern=NAME_PATTERN, min_length=1, max_length=63)

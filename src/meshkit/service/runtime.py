@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from meshkit.core.errors import ConfigError, MeshkitError
 from meshkit.core.metadata import runs
-from meshkit.core.runs import FINAL_STATUSES, now
+from meshkit.core.runs import now
+from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.service import executions as ex
 from meshkit.service.auth import Authenticator, hs256_key
 from meshkit.service.executors import ExecutionSpec, run_log

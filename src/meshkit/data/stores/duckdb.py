@@ -21,7 +21,6 @@ import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, UserError
-from meshkit.core.hookspecs import hookimpl
 from meshkit.data.stores.base import ColumnSchema, canonical_type, cast_reader, missing_asset, url_path
 from meshkit.data.stores.sql import SQLStore
 
@@ -247,22 +246,3 @@ class _CountingReader:
         for batch in reader:
             self.rows += batch.num_rows
             yield batch
-
-
-@hookimpl
-def register_store_types():
-    return [DuckDBStore]
-
-
-@hookimpl
-def configure(config):
-    config.add("duckdb_file", ".meshkit/warehouse.duckdb", "DuckDB file of the workspace warehouse (the default store).",
-               aliases=("duckdb_database",), bare_env=True)  # fmt: skip
-    config.add("duckdb_ingest_auto_create_table_enabled", True,
-               "Ingestion into a DuckDB store creates a missing table (else it fails).", type=bool, bare_env=True)  # fmt: skip
-    config.add(
-        "duckdb_lock_timeout",
-        600.0,
-        "Seconds to wait for a DuckDB file another process has open (one writing process per file).",
-        type=float,
-    )

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
 from meshkit.core.errors import ConfigError, UserError
-from meshkit.core.hookspecs import hookimpl
 from meshkit.data.stores import fileformats as ff
 from meshkit.data.stores.base import (
     ColumnSchema,
@@ -470,8 +469,3 @@ def _remove(fs: pafs.FileSystem, path: str) -> None:
         fs.delete_dir(path)
     elif kind == pafs.FileType.File:
         fs.delete_file(path)
-
-
-@hookimpl
-def register_store_types():
-    return [FilesStore]

@@ -20,7 +20,6 @@ from typing import Any
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, UserError
-from meshkit.core.hookspecs import hookimpl
 from meshkit.data.stores.base import (
     ColumnSchema,
     DataLike,
@@ -304,8 +303,3 @@ def _counted(reader: pa.RecordBatchReader, schema: pa.Schema, counter: WriteResu
     for batch in reader:
         counter.rows += batch.num_rows
         yield batch.cast(schema)
-
-
-@hookimpl
-def register_store_types():
-    return [IcebergStore]

@@ -22,7 +22,6 @@ import pymysql
 import pymysql.cursors
 
 from meshkit.core.errors import ConfigError, MeshkitError, UserError
-from meshkit.core.hookspecs import hookimpl
 from meshkit.data.stores.base import (
     ColumnSchema,
     StoreConnectionError,
@@ -369,18 +368,3 @@ class MySQLStore(SQLStore):
         finally:
             conn.close()
         return [name if current else f"{database}.{name}" for database, name, current in rows]
-
-
-@hookimpl
-def register_store_types():
-    return [MySQLStore]
-
-
-@hookimpl
-def configure(config):
-    config.add(
-        "mysql_dsn",
-        None,
-        "MySQL/MariaDB URL (or env:/secret: reference) of the default `mysql` store.",
-        secret=True,
-    )

@@ -23,7 +23,6 @@ from typing import Any
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, PlatformError, UserError
-from meshkit.core.hookspecs import hookimpl
 from meshkit.data.stores.base import (
     ColumnSchema,
     DataLike,
@@ -294,13 +293,3 @@ class NatsStore(Store):
                     size += sum(len(p) for p in payloads)
                 total += len(chunk)
         return acked, total, size
-
-
-@hookimpl
-def register_store_types():
-    return [NatsStore]
-
-
-@hookimpl
-def configure(config):
-    config.add("nats_url", "nats://127.0.0.1:4222", "NATS server of `nats` stores that give no `url`.")

@@ -20,7 +20,6 @@ import pyarrow.csv as pacsv
 from psycopg.types.string import TextLoader
 
 from meshkit.core.errors import ConfigError, MeshkitError, UserError
-from meshkit.core.hookspecs import hookimpl
 from meshkit.data.stores.base import (
     ColumnSchema,
     StoreConnectionError,
@@ -302,18 +301,3 @@ class PostgreSQLStore(SQLStore):
         finally:
             conn.close()
         return [name if schema == current else f"{schema}.{name}" for schema, name in rows]
-
-
-@hookimpl
-def register_store_types():
-    return [PostgreSQLStore]
-
-
-@hookimpl
-def configure(config):
-    config.add(
-        "postgres_dsn",
-        None,
-        "PostgreSQL URL (or env:/secret: reference) of the default `postgres` store.",
-        secret=True,
-    )

@@ -21,7 +21,6 @@ from pathlib import Path
 import pyarrow as pa
 
 from meshkit.core.errors import UserError
-from meshkit.core.hookspecs import hookimpl
 from meshkit.data.stores.base import ColumnSchema, url_path
 from meshkit.data.stores.sql import SQLStore
 
@@ -226,16 +225,3 @@ class SQLiteStore(SQLStore):
         finally:
             self._release(conn)
         return [r[0] for r in rows]
-
-
-@hookimpl
-def register_store_types():
-    return [SQLiteStore]
-
-
-@hookimpl
-def configure(config):
-    config.add("sqlite_file", ".meshkit/warehouse.sqlite", "SQLite file used when a job's `db_default_type` is sqlite.",
-               bare_env=True)  # fmt: skip
-    config.add("sqlite_ingest_auto_create_table_enabled", True,
-               "Ingestion into a SQLite store creates a missing table (else it fails).", type=bool, bare_env=True)  # fmt: skip

@@ -7,21 +7,16 @@ transfer as one DuckDB statement whenever DuckDB reaches both ends (see ``plan``
 """
 
 from meshkit.core.hookspecs import hookimpl
-from meshkit.data.transfer.runner import (
-    TransferResult,
-    TransferRunner,
-    end_abandoned,
-    list_transfers,
-    run_transfer,
-    runner_for,
-    transfer_status,
-)
-from meshkit.data.transfer.spec import BatchTransfer, json_schema, load_transfer, parse_transfer
+from meshkit.core.lazy import lazy_exports
 
-__all__ = [
-    "BatchTransfer", "TransferResult", "TransferRunner", "json_schema", "list_transfers", "load_transfer",
-    "parse_transfer", "run_transfer", "runner_for", "transfer_status",
-]  # fmt: skip
+#: Loaded on first use: a command that runs no transfer never imports the planner or the stores.
+_EXPORTS = {
+    "TransferResult": "runner", "TransferRunner": "runner", "end_abandoned": "runner", "list_transfers": "runner",
+    "run_transfer": "runner", "runner_for": "runner", "transfer_status": "runner", "BatchTransfer": "spec",
+    "json_schema": "spec", "load_transfer": "spec", "parse_transfer": "spec",
+}  # fmt: skip
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 @hookimpl
@@ -48,4 +43,6 @@ def configure(config):
 @hookimpl
 def run_finished(meshkit, run):
     if run.kind == "transfer":
+        from meshkit.data.transfer.runner import end_abandoned
+
         end_abandoned(meshkit, run)

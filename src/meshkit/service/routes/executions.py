@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from meshkit.core.runs import RunStatus
+from meshkit.core.statuses import RunStatus
 from meshkit.service import executions
 from meshkit.service.models import Execution, ExecutionLog, ExecutionStart
 from meshkit.service.routes import API, ERRORS, Developer, ExecutionId, JobName, Service, Team, Viewer
