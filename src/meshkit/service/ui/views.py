@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from meshkit.core.runs import FINAL_STATUSES, now
+from meshkit.core.runs import now
+from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.service import deployments, executions, jobs, sources
 from meshkit.service.auth import COOKIE, Principal, principal_of
 from meshkit.service.exceptions import ApiError, AuthenticationError, ForbiddenError, NotFoundError
