@@ -3,8 +3,12 @@
 Payloads are grouped per (target store, destination table). Rows are converted to Arrow once a
 group holds ``ingest_batch_rows`` rows, and every batch is written through the ``pre_ingest`` ->
 ``ingest_payload`` -> ``post_ingest`` hooks. Nothing is dropped silently: a batch that cannot be
-converted or written is counted, and ``close()`` raises an ``IngestionError`` that says how many
+converted or written is counted, and ``commit()`` raises an ``IngestionError`` that says how many
 rows of how many were not written, where, and why.
+
+Into stores that keep a job step's writes in one transaction (``STEP_TRANSACTIONS``), the batches
+written since the last ``commit()`` become visible together at that commit, or not at all: a
+failure rolls them back, so the step that sent them can be run again without duplicates.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class IngestPayload:
     method: str | None = None
     target: str | None = None
     collection_id: str | None = None
+    #: The open transaction the batch joins (``None``: the store writes it at once).
+    transaction: Any = None
 
 
 @dataclass
@@ -107,6 +113,8 @@ class Ingester:
         self.batch_rows = batch_rows
         self.on_written = on_written
         self._groups: dict[tuple, _Group] = {}
+        self._transactions: dict[str, Any] = {}  # store name -> open transaction
+        self._uncommitted: list[tuple[str, int, pa.Schema]] = []  # (dataset, rows, schema)
         self.rows_written = 0
         self.failures: list[tuple[str, int, str]] = []  # (destination, rows, reason)
 
@@ -199,8 +207,17 @@ class Ingester:
                 continue
             self._write(group, table, "append")
 
+    def _transaction(self, store):
+        if not getattr(store, "STEP_TRANSACTIONS", False):
+            return None
+        if store.name not in self._transactions:
+            self._transactions[store.name] = store.transaction()
+        return self._transactions[store.name]
+
     def _write(self, group: _Group, table: pa.Table, mode: str) -> int:
-        payload = IngestPayload(table, group.destination, group.store, mode, group.method, group.target)
+        transaction = self._transaction(group.store)
+        payload = IngestPayload(table, group.destination, group.store, mode, group.method, group.target,
+                                transaction=transaction)  # fmt: skip
         self.hook.pre_ingest(payload=payload)
         written, error = 0, None
         try:
@@ -210,10 +227,18 @@ class Ingester:
             reason = exc.message if isinstance(exc, MeshkitError) else f"{type(exc).__name__}: {exc}"
             self._failed(group.destination, payload.table.num_rows, self.meshkit.redactor.redact(reason))
         self.hook.post_ingest(payload=payload, rows_written=written, error=error)
-        self.rows_written += written
-        if written and self.on_written:
-            self.on_written(f"{group.store.name}/{group.destination}", written, payload.table.schema)
+        if written:
+            done = (f"{group.store.name}/{group.destination}", written, payload.table.schema)
+            if transaction:
+                self._uncommitted.append(done)
+            else:
+                self._report(*done)
         return written
+
+    def _report(self, dataset: str, rows: int, schema: pa.Schema) -> None:
+        self.rows_written += rows
+        if self.on_written:
+            self.on_written(dataset, rows, schema)
 
     def _failed(self, destination: str, rows: int, reason: str) -> None:
         self.failures.append((destination, rows, reason))
@@ -224,23 +249,65 @@ class Ingester:
         for group in list(self._groups.values()):
             self._flush(group)
 
-    def close(self) -> None:
-        """Flush, then raise ``IngestionError`` if any row could not be written."""
+    def check(self) -> None:
+        """Flush; if any row could not be written, roll back and raise ``IngestionError`` with the counts."""
         self.flush()
-        if self.failures:
-            failed = sum(rows for _, rows, _ in self.failures)
-            total = self.rows_written + failed
-            first = self.failures[0]
-            raise IngestionError(
-                f"{failed} of {total} rows sent for ingestion could not be written "
-                f"(first failure: {first[1]} rows to `{first[0]}`: {first[2]}).",
-                failed_rows=failed, total_rows=total, hint="Fix the data or the target; nothing else was dropped.",
-            )  # fmt: skip
+        if not self.failures:
+            return
+        rolled_back = self.rollback()
+        failed = sum(rows for _, rows, _ in self.failures)
+        total = self.rows_written + rolled_back + failed
+        first = self.failures[0]
+        undone = (f" The other {rolled_back} rows sent since the step began were rolled back, so it can be run "
+                  "again without duplicates." if rolled_back else "")  # fmt: skip
+        raise IngestionError(
+            f"{failed} of {total} rows sent for ingestion could not be written "
+            f"(first failure: {first[1]} rows to `{first[0]}`: {first[2]}).{undone}",
+            failed_rows=failed, total_rows=total,
+            hint="Fix the data or the target, then run again." if rolled_back else "Fix the data or the target; nothing else was dropped.",
+        )  # fmt: skip
+
+    def commit(self) -> None:
+        """``check``, then commit the open transactions: what they hold becomes visible at once."""
+        self.check()
+        transactions = list(self._transactions.values())
+        self._transactions.clear()
+        for position, transaction in enumerate(transactions):
+            try:
+                transaction.commit()
+            except BaseException:
+                for rest in transactions[position + 1 :]:
+                    rest.rollback()
+                self._uncommitted.clear()
+                raise
+        for done in self._uncommitted:
+            self._report(*done)
+        self._uncommitted.clear()
+
+    def rollback(self) -> int:
+        """Drop the queued rows and roll back the open transactions; returns the rows rolled back."""
+        for group in self._groups.values():
+            group.rows.clear()
+            group.objects.clear()
+        for transaction in self._transactions.values():
+            transaction.rollback()
+        self._transactions.clear()
+        rows = sum(rows for _, rows, _ in self._uncommitted)
+        self._uncommitted.clear()
+        return rows
+
+    def close(self) -> None:
+        """Write and commit everything; raise ``IngestionError`` if any row could not be written."""
+        self.commit()
 
 
 @hookimpl(trylast=True)
 def ingest_payload(payload):
-    return payload.store.write(payload.destination, payload.table, mode=payload.mode, evolve=True).rows
+    return (
+        (payload.transaction or payload.store)
+        .write(payload.destination, payload.table, mode=payload.mode, evolve=True)
+        .rows
+    )
 
 
 @hookimpl

@@ -168,7 +168,7 @@ def execute(context: JobContext) -> JobResult:
     except BaseException as exc:  # noqa: BLE001 - every ending is recorded
         status, error = _classify(exc, meshkit.redactor)
         with contextlib.suppress(Exception):
-            ingester.flush()
+            ingester.rollback()
         result = JobResult(status, error)
         if status == "platform_error" and not isinstance(exc, MeshkitError):
             log.debug("Internal error", exc_info=exc)
@@ -214,10 +214,12 @@ def run_steps(context):
         started = time.perf_counter()
         try:
             meshkit.pm.hook.run_step(context=context, step=step)
-            context.job_input.flush_ingestion()
-            if context.job_input.ingestion_failed:
-                # NOTE: later steps must not run on partial data: the step that sent the rows fails.
-                context.job_input.close_ingestion()
+            # NOTE: later steps must not run on partial data: the step that sent the rows fails. A
+            # template's steps are part of the step that called it, which commits their ingestion.
+            if context.parent:
+                context.job_input._ingester.check()
+            else:
+                context.job_input._ingester.commit()
         except BaseException as exc:
             record.status, error = _classify(exc, meshkit.redactor)
             record.error = str(error)
