@@ -1,18 +1,18 @@
-"""Concurrent writers on real PostgreSQL: creating the same new table, and all-or-nothing transactions."""
+"""Concurrent writers on real PostgreSQL and MariaDB creating the same new table; all-or-nothing transactions."""
 
 from __future__ import annotations
 
 import threading
 
-import psycopg
 import pyarrow as pa
 import pytest
 
+from meshkit.data.stores.mysql import MySQLStore
 from meshkit.data.stores.postgres import PostgreSQLStore
 
 pytestmark = pytest.mark.integration
 
-ROWS = 20_000
+ROWS = 5_000
 
 
 def _concurrently(*calls) -> list[BaseException]:
@@ -35,31 +35,38 @@ def _concurrently(*calls) -> list[BaseException]:
     return errors
 
 
-def _count(pg_dsn: str, table: str) -> int:
-    with psycopg.connect(pg_dsn) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+@pytest.fixture(params=["postgres", "mysql"])
+def store(request):
+    """A PostgreSQL store on a fresh schema, or a MariaDB store on a fresh database."""
+    if request.param == "postgres":
+        dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
+        return PostgreSQLStore("pg", {"dsn": f"{dsn}?options=-csearch_path%3D{schema}"})
+    dsn, database = request.getfixturevalue("mysql_dsn"), request.getfixturevalue("mysql_db")
+    return MySQLStore("my", {"dsn": f"{dsn.rsplit('/', 1)[0]}/{database}"})
+
+
+def _count(store, asset: str) -> int:
+    return store.read(asset).read_all().num_rows
 
 
 @pytest.mark.parametrize("mode", ["append", "overwrite"])
-def test_writers_creating_the_same_new_table_queue_instead_of_colliding(pg_dsn, pg_schema, mode):
-    store = PostgreSQLStore("pg", {"dsn": pg_dsn})
+def test_writers_creating_the_same_new_table_queue_instead_of_colliding(store, mode):
     data = pa.table({"id": pa.array(range(ROWS)), "name": pa.array([f"n{i}" for i in range(ROWS)])})
     for round_ in range(5):
-        asset = f"{pg_schema}.fresh_{round_}"
+        asset = f"fresh_{round_}"
         errors = _concurrently(*[lambda a=asset: store.write(a, data, mode) for _ in range(3)])
         assert errors == [], f"round {round_}: {errors}"
-        assert _count(pg_dsn, asset) == (3 if mode == "append" else 1) * ROWS
+        assert _count(store, asset) == (3 if mode == "append" else 1) * ROWS
 
 
-def test_writers_adding_the_same_new_column_queue_instead_of_colliding(pg_dsn, pg_schema):
-    store = PostgreSQLStore("pg", {"dsn": pg_dsn})
+def test_writers_adding_the_same_new_column_queue_instead_of_colliding(store):
     data = pa.table({"id": pa.array(range(ROWS)), "extra": pa.array([f"e{i}" for i in range(ROWS)])})
     for round_ in range(5):
-        asset = f"{pg_schema}.grown_{round_}"
+        asset = f"grown_{round_}"
         store.write(asset, pa.table({"id": [0]}), "overwrite")
         errors = _concurrently(*[lambda a=asset: store.write(a, data) for _ in range(3)])
         assert errors == [], f"round {round_}: {errors}"
-        assert _count(pg_dsn, asset) == 1 + 3 * ROWS
+        assert _count(store, asset) == 1 + 3 * ROWS
 
 
 def test_a_transaction_commits_every_write_or_none(pg_dsn, pg_schema):
@@ -76,4 +83,4 @@ def test_a_transaction_commits_every_write_or_none(pg_dsn, pg_schema):
     transaction.write(kept, pa.table({"id": [3]}))
     assert not store.exists(kept)  # nothing is visible before the commit
     transaction.commit()
-    assert _count(pg_dsn, kept) == 3
+    assert _count(store, kept) == 3

@@ -77,7 +77,7 @@ def arrow_to_sql_type(arrow_type: pa.DataType) -> exp.DataType:
     )
 
 
-def _added(schema: pa.Schema, existing: Sequence[str]) -> list[pa.Field]:
+def added_fields(schema: pa.Schema, existing: Sequence[str]) -> list[pa.Field]:
     """The fields of ``schema`` that are not among the ``existing`` column names (compared without case)."""
     known = {c.lower() for c in existing}
     return [f for f in schema if f.name.lower() not in known]
@@ -184,7 +184,7 @@ class SQLStore(Store):
         self._exec(conn, f"CREATE TABLE {self.quote(asset)} ({cols})")
 
     def _evolve(self, conn, asset: str, schema: pa.Schema, existing: list[str]) -> None:
-        for field in _added(schema, existing):
+        for field in added_fields(schema, existing):
             self._exec(
                 conn,
                 f"ALTER TABLE {self.quote(asset)} ADD COLUMN {self.quote_column(field.name)} {self.sql_type(field.type)}",
@@ -271,13 +271,13 @@ class SQLStore(Store):
 
     def _write(self, conn, asset, reader, mode, keys, evolve) -> int:
         existing = self._columns(conn, asset)
-        if existing is None or mode == "overwrite" or (evolve and _added(reader.schema, existing)):
+        if existing is None or mode == "overwrite" or (evolve and added_fields(reader.schema, existing)):
             self._lock_table(conn, asset)
             existing = self._columns(conn, asset)  # as the writer that held the lock left it
         if existing is None and not evolve and mode != "overwrite":
             raise missing_asset(self, asset)
         if existing is not None and not evolve and mode != "overwrite":
-            if added := [f.name for f in _added(reader.schema, existing)]:
+            if added := [f.name for f in added_fields(reader.schema, existing)]:
                 raise UserError(f"Column(s) {', '.join(added)} are not in table `{asset}` and schema evolution is off.",
                                 hint="Drop the columns or allow evolution.")  # fmt: skip
         if mode == "append":
