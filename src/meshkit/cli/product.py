@@ -13,6 +13,7 @@ from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.files import read_text
 from meshkit.core.hookspecs import hookimpl
 from meshkit.products.loader import PRODUCTS_DIR, load_product, parse_product, product_files, product_path
 
@@ -307,7 +308,7 @@ def import_command(mk, path, name, store, force) -> None:
     from meshkit.products.odcs import from_odcs, merge_ports
 
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        doc = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         raise ConfigError(f"Invalid YAML: {exc}.", where=path) from None
     product = from_odcs(doc if isinstance(doc, dict) else {}, where=path, store=store, name=name)

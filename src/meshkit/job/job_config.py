@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshkit.core.errors import ConfigError
+from meshkit.core.files import read_text
 
 #: VDK keys whose meshkit name differs.
 VDK_KEY_NAMES = {"db_default_type": "db_default_type", "ingest_method_default": "ingest_method_default",
@@ -41,7 +42,7 @@ def load_job_config(job_dir: Path, known_keys: set[str]) -> JobConfig:
         return result
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(path)
+        parser.read_string(read_text(path), source=str(path))
     except configparser.Error as exc:
         raise ConfigError(f"Cannot parse config.ini: {exc.message if hasattr(exc, 'message') else exc}.", where=str(path),
                           hint="Fix the INI syntax: `[section]` headers and `key = value` lines.") from None  # fmt: skip

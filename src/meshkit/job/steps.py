@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshkit.core.errors import JobError, StepFailedError
+from meshkit.core.files import read_text
 from meshkit.core.hookspecs import hookimpl
 
 
@@ -110,7 +111,7 @@ def run_sql_step(context, step: Step) -> None:
     from meshkit.job.job_input import SQLStatementError
 
     try:
-        context.job_input.execute_query(step.path.read_text())
+        context.job_input.execute_query(read_text(step.path))
     except SQLStatementError as exc:
         exc.where = f"{step.path}:{exc.line}"
         raise

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshkit.core.files import read_text
 from meshkit.models.configuration import config_for, merge_config
 from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
 from meshkit.models.jinja import Renderer, RenderState, _RenderError
@@ -142,7 +143,7 @@ def _dbt_profile(root: Path, settings: dict[str, Any], target: str | None, rende
                                 hint="Add a profiles.yml with a duckdb target next to dbt_project.yml.")  # fmt: skip
     text = (
         Renderer(vars=renderer_vars, target={}, project_name=settings["name"])
-        .env.from_string(path.read_text())
+        .env.from_string(read_text(path))
         .render()
     )
     import yaml
@@ -213,7 +214,7 @@ def load_project(path: str | Path | None = None, *, meshkit=None, target: str | 
         *(f"{t}/generic" for t in settings.get("test-paths", ["tests"])),
     ]:
         for file in sorted((root / folder).rglob("*.sql")):
-            macro_files.append((str(file.relative_to(root)), file.read_text()))
+            macro_files.append((str(file.relative_to(root)), read_text(file)))
     renderer = Renderer(
         vars=project_vars, target=profile.as_target(), project_name=settings["name"], macro_files=macro_files
     )
@@ -261,19 +262,19 @@ class _Loader:
             for file in sorted(base.rglob("*.py")):
                 raise UnsupportedFeatureError("Python models are not supported by meshkit.", where=str(file.relative_to(p.root)),
                                               hint="Write the model in SQL, or run the Python as a data job.")  # fmt: skip
-            out += [("model", f, f.stem, f.read_text(), 0) for f in sorted(base.rglob("*.sql"))]
+            out += [("model", f, f.stem, read_text(f), 0) for f in sorted(base.rglob("*.sql"))]
         for folder in self.s.get("seed-paths", ["seeds"]):
             out += [("seed", f, f.stem, "", 0) for f in sorted((p.root / folder).rglob("*.csv"))]
         for folder in self.s.get("snapshot-paths", ["snapshots"]):
             for file in sorted((p.root / folder).rglob("*.sql")):
-                text = file.read_text()
+                text = read_text(file)
                 for match in _SNAPSHOT_BLOCK.finditer(text):
                     offset = text.count("\n", 0, match.start(2))
                     out.append(("snapshot", file, match.group(1), "\n" * offset + match.group(2), offset))
         for folder in self.s.get("test-paths", ["tests"]):
             base = p.root / folder
             out += [
-                ("test", f, f.stem, f.read_text(), 0)
+                ("test", f, f.stem, read_text(f), 0)
                 for f in sorted(base.rglob("*.sql"))
                 if "generic" not in f.relative_to(base).parts[:-1]
             ]
