@@ -30,6 +30,11 @@ def _to_bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+def format_number(value: float) -> str:
+    """``value`` for a message: whole numbers with thousands separators."""
+    return f"{int(value):,}" if value == int(value) else str(value)
+
+
 _CONVERTERS: dict[type, Callable[[Any], Any]] = {bool: _to_bool, int: int, float: float, str: str}
 
 
@@ -43,6 +48,8 @@ class ConfigKey:
     type: type = str
     #: Secret values are masked by ``Config.explain`` and registered for redaction.
     secret: bool = False
+    #: Smallest and largest value accepted (numbers only), so a typo fails when it is read, not later.
+    bounds: tuple[float, float] | None = None
 
 
 class ConfigBuilder:
@@ -51,14 +58,13 @@ class ConfigBuilder:
     def __init__(self) -> None:
         self.keys: dict[str, ConfigKey] = {}
 
-    def add(
-        self, key: str, default: Any = None, description: str = "", type: type = str, secret: bool = False
-    ) -> None:
-        """Declare ``key`` with its default, a one-line description and its value type."""
+    def add(self, key: str, default: Any = None, description: str = "", type: type = str, secret: bool = False,
+            bounds: tuple[float, float] | None = None) -> None:  # fmt: skip
+        """Declare ``key`` with its default, a one-line description, its value type and, for numbers, its bounds."""
         key = key.lower()
         if key in self.keys:
             raise ConfigError(f"Config key `{key}` is declared twice.", hint="Rename one of the keys.")
-        self.keys[key] = ConfigKey(key, default, description, type, secret)
+        self.keys[key] = ConfigKey(key, default, description, type, secret, bounds)
 
 
 @dataclass
@@ -80,6 +86,8 @@ class Config:
         self._layers = list(layers)  # lowest precedence first, environment excluded
         for layer in self._layers:
             self._check_known(layer)
+            for key, value in layer.values.items():
+                self._convert(key.lower(), value, layer.source)
 
     def _check_known(self, layer: Layer) -> None:
         for key in layer.values:
@@ -119,17 +127,26 @@ class Config:
             raise ConfigError(
                 f"Unknown config key `{key}`.", hint="Declare it in a plugin's `configure` hook."
             )
-        value, source = self._lookup(key)
+        return self._convert(key, *self._lookup(key))
+
+    def _convert(self, key: str, value: Any, source: str) -> Any:
+        """``value`` of ``key`` as its declared type, within its bounds; errors name ``source``."""
         spec = self.keys[key]
-        if value is None or isinstance(value, spec.type):
+        if value is None:
             return value
-        try:
-            return _CONVERTERS.get(spec.type, spec.type)(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"Config key `{key}` from {source} must be {spec.type.__name__}: {exc}.",
-                hint="Fix the value.",
-            ) from None
+        if not isinstance(value, spec.type) or (isinstance(value, bool) and spec.type is not bool):
+            try:
+                value = _CONVERTERS.get(spec.type, spec.type)(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"Config key `{key}` from {source} must be {spec.type.__name__}: {exc}.",
+                    hint="Fix the value.",
+                ) from None
+        if spec.bounds and not spec.bounds[0] <= value <= spec.bounds[1]:
+            low, high = (format_number(b) for b in spec.bounds)
+            raise ConfigError(f"Config key `{key}` from {source} must be between {low} and {high}, not {format_number(value)}.",
+                              hint=f"Set a value in that range: {spec.description}")  # fmt: skip
+        return value
 
     def __getitem__(self, key: str) -> Any:
         return self.get(key)

@@ -67,7 +67,12 @@ def to_arrow(data: Any) -> pa.Table:
         return data.read_all()
     module = type(data).__module__.split(".")[0]
     if module == "pandas":
-        return pa.Table.from_pandas(data, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(data, preserve_index=False)
+        except (OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
+            for column in data.columns:  # the column and row at fault, if one alone fails
+                _array(str(column), data[column].tolist())
+            raise
     if module == "polars":
         return data.to_arrow()
     if hasattr(data, "__arrow_c_stream__"):
@@ -89,7 +94,11 @@ def _rows_to_arrow(rows: list[Sequence], columns: list[str]) -> pa.Table:
 
 def _objects_to_arrow(objects: list[Mapping]) -> pa.Table:
     names: dict[str, None] = {}
-    for obj in objects:
+    for number, obj in enumerate(objects, 1):
+        if (key := next((k for k in obj if not isinstance(k, str)), None)) is not None:
+            raise IngestionError(f"Object {number} of the batch has the key {key!r} ({type(key).__name__}): column names "
+                                 "must be strings; convert the keys with str().", failed_rows=len(objects),
+                                 total_rows=len(objects))  # fmt: skip
         names.update(dict.fromkeys(obj))
     return pa.table({name: _array(name, [obj.get(name) for obj in objects]) for name in names})
 
@@ -97,10 +106,28 @@ def _objects_to_arrow(objects: list[Mapping]) -> pa.Table:
 def _array(name: str, values: list) -> pa.Array:
     try:
         return pa.array(values)
+    except OverflowError:
+        row = next((n for n, v in enumerate(values, 1) if _overflows(v)), None)
+        what = (
+            f"the value {values[row - 1]!r:.80} in row {row} of the batch" if row else "its integers together"
+        )
+        raise IngestionError(f"Column `{name}`: {what} does not fit in 64-bit integers; send such values as "
+                             "decimal.Decimal (up to 38 digits) or as text.", failed_rows=len(values),
+                             total_rows=len(values)) from None  # fmt: skip
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         kinds = sorted({type(v).__name__ for v in values if v is not None})
         raise IngestionError(f"Column `{name}` mixes value types ({', '.join(kinds)}): {exc}.", failed_rows=len(values),
                              total_rows=len(values), hint="Send one type per column, or convert the values first.") from None  # fmt: skip
+
+
+def _overflows(value: Any) -> bool:
+    try:
+        pa.array([value])
+    except OverflowError:
+        return True
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    return False
 
 
 class Ingester:
@@ -321,5 +348,9 @@ def configure(config):
         "Ingestion target (store name, URL, path or DSN) when a job names none.",
     )
     config.add(
-        "ingest_batch_rows", 100_000, "Rows buffered per destination before they are written.", type=int
+        "ingest_batch_rows",
+        100_000,
+        "Rows buffered per destination before they are written.",
+        type=int,
+        bounds=(1, 100_000_000),
     )

@@ -35,4 +35,5 @@ def configure(config):
         65_536,
         "Rows per Arrow batch when a transfer streams between stores.",
         type=int,
+        bounds=(1, 100_000_000),
     )
