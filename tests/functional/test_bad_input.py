@@ -75,6 +75,11 @@ CASES = [
     Case("concurrency-absurd-in-job-config", {"jobs/j/config.ini": b"[meshkit]\nconnection_retries = 100000\n",
                                               "jobs/j/10_a.sql": b"select 1;\n"}, ["run", "j"],
          2, ["config.ini", "`connection_retries`", "between 0 and 100"]),
+    Case("store-option-out-of-range", {"meshkit.toml": b"[stores.ops]\ntype = 'postgres'\nretries = -1\n"
+                                                       b"dsn = 'postgresql://u@127.0.0.1:1/db'\n",
+                                       "jobs/j/config.ini": b"[vdk]\ndb_default_type = ops\n",
+                                       "jobs/j/10_a.sql": b"select 1;\n"}, ["run", "j"],
+         2, ["Option `retries` of store `ops`", "between 0 and 100", "not -1"]),
     Case("retries-not-a-number", {}, ["-c", "connection_retries=lots", "runs"],
          2, ["`connection_retries`", "command line", "must be int"]),
 ]  # fmt: skip

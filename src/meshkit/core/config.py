@@ -38,6 +38,20 @@ def format_number(value: float) -> str:
 _CONVERTERS: dict[type, Callable[[Any], Any]] = {bool: _to_bool, int: int, float: float, str: str}
 
 
+def convert(value: Any, type: type, bounds: tuple[float, float] | None, what: str, meaning: str = "") -> Any:
+    """``value`` as ``type``, within ``bounds`` if given; else a ConfigError saying what ``what`` must be."""
+    if not isinstance(value, type) or (isinstance(value, bool) and type is not bool):
+        try:
+            value = _CONVERTERS.get(type, type)(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{what} must be {type.__name__}: {exc}.", hint="Fix the value.") from None
+    if bounds and not bounds[0] <= value <= bounds[1]:
+        low, high = (format_number(b) for b in bounds)
+        raise ConfigError(f"{what} must be between {low} and {high}, not {format_number(value)}.",
+                          hint=f"Set a value in that range{': ' + meaning if meaning else '.'}")  # fmt: skip
+    return value
+
+
 @dataclass(frozen=True)
 class ConfigKey:
     """A declared configuration key."""
@@ -134,19 +148,7 @@ class Config:
         spec = self.keys[key]
         if value is None:
             return value
-        if not isinstance(value, spec.type) or (isinstance(value, bool) and spec.type is not bool):
-            try:
-                value = _CONVERTERS.get(spec.type, spec.type)(value)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(
-                    f"Config key `{key}` from {source} must be {spec.type.__name__}: {exc}.",
-                    hint="Fix the value.",
-                ) from None
-        if spec.bounds and not spec.bounds[0] <= value <= spec.bounds[1]:
-            low, high = (format_number(b) for b in spec.bounds)
-            raise ConfigError(f"Config key `{key}` from {source} must be between {low} and {high}, not {format_number(value)}.",
-                              hint=f"Set a value in that range: {spec.description}")  # fmt: skip
-        return value
+        return convert(value, spec.type, spec.bounds, f"Config key `{key}` from {source}", spec.description)
 
     def __getitem__(self, key: str) -> Any:
         return self.get(key)

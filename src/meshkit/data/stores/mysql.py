@@ -137,11 +137,11 @@ class MySQLStore(SQLStore):
         def attempt():
             return pymysql.connect(**params, charset="utf8mb4", autocommit=False, init_command="SET time_zone = '+00:00'",
                                    cursorclass=cursorclass,
-                                   connect_timeout=int(self.options.get("connect_timeout", 10)))  # fmt: skip
+                                   connect_timeout=self.number_option("connect_timeout", 10, (1, 3_600)))  # fmt: skip
 
         try:
-            return with_retries(attempt, is_transient=self._transient, retries=int(self.options.get("retries", 3)),
-                                backoff=float(self.options.get("retry_backoff", 0.5)), what=f"Connecting to {where}")  # fmt: skip
+            return with_retries(attempt, is_transient=self._transient, retries=self.number_option("retries", 3, (0, 100)),
+                                backoff=self.number_option("retry_backoff", 0.5, (0, 60), float), what=f"Connecting to {where}")  # fmt: skip
         except pymysql.MySQLError as exc:
             raise self._connect_error(exc, where) from None
         except StoreConnectionError as exc:

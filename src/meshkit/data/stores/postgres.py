@@ -144,7 +144,7 @@ class PostgreSQLStore(SQLStore):
         dsn = self.resolve(dsn) if dsn else ""
         if dsn.startswith("postgres://"):
             dsn = "postgresql://" + dsn[len("postgres://") :]
-        params["connect_timeout"] = int(options.get("connect_timeout", 10))
+        params["connect_timeout"] = self.number_option("connect_timeout", 10, (1, 3_600))
         return dsn, params
 
     def _where(self, dsn: str, params: dict) -> str:
@@ -173,8 +173,8 @@ class PostgreSQLStore(SQLStore):
             return conn
 
         try:
-            return with_retries(attempt, is_transient=self._transient, retries=int(self.options.get("retries", 3)),
-                                backoff=float(self.options.get("retry_backoff", 0.5)), what=f"Connecting to {where}")  # fmt: skip
+            return with_retries(attempt, is_transient=self._transient, retries=self.number_option("retries", 3, (0, 100)),
+                                backoff=self.number_option("retry_backoff", 0.5, (0, 60), float), what=f"Connecting to {where}")  # fmt: skip
         except psycopg.OperationalError as exc:
             raise self._connect_error(exc, where) from None
         except StoreConnectionError as exc:
