@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from meshkit.core.config import ConfigBuilder, ConfigKey
+from meshkit.core.config import ConfigBuilder, ConfigKey, format_number
 from meshkit.core.plugins import build_plugin_manager
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -34,7 +34,8 @@ def declared() -> dict[str, tuple[str, ConfigKey]]:
 
 
 def type_cell(spec: ConfigKey) -> str:
-    return spec.type.__name__ + (", secret" if spec.secret else "")
+    bounds = f", {format_number(spec.bounds[0])} to {format_number(spec.bounds[1])}" if spec.bounds else ""
+    return spec.type.__name__ + bounds + (", secret" if spec.secret else "")
 
 
 def default_cell(spec: ConfigKey) -> str:

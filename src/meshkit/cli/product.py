@@ -13,6 +13,7 @@ from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.files import read_text
 from meshkit.core.hookspecs import hookimpl
 
 
@@ -328,7 +329,7 @@ def import_command(mk, path, name, store, force) -> None:
     from meshkit.products.odcs import contract_problems, from_odcs, merge_ports, odcs_json_schema, summary
 
     try:
-        docs = [d for d in yaml.load_all(Path(path).read_text(), Loader=JsonYamlLoader) if d is not None]
+        docs = [d for d in yaml.load_all(read_text(path), Loader=JsonYamlLoader) if d is not None]
     except yaml.YAMLError as exc:
         raise ConfigError(f"Invalid YAML: {exc}.", where=path) from None
     product = from_odcs(docs or [{}], where=path, store=store, name=name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +11,7 @@ from rich.table import Table
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.cli.remote import RemoteJob, with_remote_options
 from meshkit.core.errors import UserError
+from meshkit.core.files import read_text
 from meshkit.core.hookspecs import hookimpl
 from meshkit.job.properties import properties_backend, scope_label
 
@@ -23,7 +23,7 @@ job_option = click.option(
 def read_json_object(path: str, what: str) -> dict[str, Any]:
     """The JSON object in file ``path``; a UserError naming the file otherwise."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise UserError(
             f"Invalid JSON: {exc.msg}.", where=f"{path}:{exc.lineno}", hint="Fix the file."

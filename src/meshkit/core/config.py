@@ -47,6 +47,11 @@ def _to_list(value: Any) -> list[str]:
     return [text for item in items if (text := str(item).strip())]
 
 
+def format_number(value: float) -> str:
+    """``value`` for a message: whole numbers with thousands separators."""
+    return f"{int(value):,}" if value == int(value) else str(value)
+
+
 _CONVERTERS: dict[type, Callable[[Any], Any]] = {
     bool: to_bool,
     int: int,
@@ -54,6 +59,20 @@ _CONVERTERS: dict[type, Callable[[Any], Any]] = {
     str: str,
     list: _to_list,
 }
+
+
+def convert(value: Any, type: type, bounds: tuple[float, float] | None, what: str, meaning: str = "") -> Any:
+    """``value`` as ``type``, within ``bounds`` if given; else a ConfigError saying what ``what`` must be."""
+    if not isinstance(value, type) or (isinstance(value, bool) and type is not bool):
+        try:
+            value = _CONVERTERS.get(type, type)(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{what} must be {type.__name__}: {exc}.", hint="Fix the value.") from None
+    if bounds and not bounds[0] <= value <= bounds[1]:
+        low, high = (format_number(b) for b in bounds)
+        raise ConfigError(f"{what} must be between {low} and {high}, not {format_number(value)}.",
+                          hint=f"Set a value in that range{': ' + meaning if meaning else '.'}")  # fmt: skip
+    return value
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,8 @@ class ConfigKey:
     aliases: tuple[str, ...] = ()
     #: Also read ``<KEY>`` from the environment, without a prefix (as VDK reads its plugins' settings).
     bare_env: bool = False
+    #: Smallest and largest value accepted (numbers only), so a typo fails when it is read, not later.
+    bounds: tuple[float, float] | None = None
 
 
 class ConfigBuilder:
@@ -79,13 +100,15 @@ class ConfigBuilder:
         self.keys: dict[str, ConfigKey] = {}
 
     def add(self, key: str, default: Any = None, description: str = "", type: type = str, secret: bool = False,
-            aliases: tuple[str, ...] = (), bare_env: bool = False) -> None:  # fmt: skip
-        """Declare ``key`` with its default, a one-line description, its value type and other names."""
+            aliases: tuple[str, ...] = (), bare_env: bool = False,
+            bounds: tuple[float, float] | None = None) -> None:  # fmt: skip
+        """Declare ``key`` with its default, a one-line description, its value type, other names and,
+        for numbers, its bounds."""
         key = key.lower()
         if key in self.keys:
             raise ConfigError(f"Config key `{key}` is declared twice.", hint="Rename one of the keys.")
         self.keys[key] = ConfigKey(
-            key, default, description, type, secret, tuple(a.lower() for a in aliases), bare_env
+            key, default, description, type, secret, tuple(a.lower() for a in aliases), bare_env, bounds
         )
 
 
@@ -114,6 +137,8 @@ class Config:
         self._resolve = resolve
         for layer in self._layers:
             self._check_known(layer)
+            for key, value in layer.values.items():
+                self._convert(key.lower(), value, layer.source)
 
     def _check_known(self, layer: Layer) -> None:
         for key in layer.values:
@@ -166,19 +191,16 @@ class Config:
             raise ConfigError(
                 f"Unknown config key `{key}`.", hint="Declare it in a plugin's `configure` hook."
             )
-        value, source = self._lookup(key)
+        return self._convert(key, *self._lookup(key))
+
+    def _convert(self, key: str, value: Any, source: str) -> Any:
+        """``value`` of ``key`` as its declared type, within its bounds; errors name ``source``."""
         spec = self.keys[key]
         if spec.secret and is_reference(value):
             value = self._resolved(key, value, source)
-        if value is None or isinstance(value, spec.type):
+        if value is None:
             return value
-        try:
-            return _CONVERTERS.get(spec.type, spec.type)(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"Config key `{key}` from {source} must be {spec.type.__name__}: {exc}.",
-                hint="Fix the value.",
-            ) from None
+        return convert(value, spec.type, spec.bounds, f"Config key `{key}` from {source}", spec.description)
 
     def _resolved(self, key: str, reference: Any, source: str) -> Any:
         active = _resolving.__dict__.setdefault("keys", set())

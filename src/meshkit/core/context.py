@@ -16,13 +16,14 @@ import pluggy
 
 from meshkit.core.config import Config, ConfigBuilder, Layer
 from meshkit.core.errors import ConfigError
+from meshkit.core.files import key_location
 from meshkit.core.metadata import MetadataDB
 from meshkit.core.plugins import build_plugin_manager
 from meshkit.core.processes import Scratch
 from meshkit.core.redaction import Redactor, strip_credentials
 from meshkit.core.references import resolve
 from meshkit.core.runs import RunStore
-from meshkit.core.workspace import Workspace
+from meshkit.core.workspace import WORKSPACE_FILE, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Meshkit:
         #: Stores declared outside ``meshkit.toml`` (a job's ``[vdk_<name>]`` sections), by name.
         self._declared_stores: dict[str, dict[str, Any]] = {}
         self._store_types: dict[str, type] | None = None
+        self._check_store_types()
         self.pm.hook.initialize(meshkit=self)
 
     @classmethod
@@ -127,6 +129,23 @@ class Meshkit:
             self._declared_stores[name] = dict(settings)
             self._stores.pop(name, None)
 
+    def _check_store_types(self) -> None:
+        """Every ``[stores.NAME]`` of ``meshkit.toml`` names a known ``type``: checked on load, not on first use."""
+        known = sorted(self.store_types)
+        for name, options in self.workspace.store_settings.items():
+            type_name = options.get("type") if isinstance(options, dict) else None
+            if type_name in self.store_types:
+                continue
+            close = difflib.get_close_matches(str(type_name), known, n=1)
+            did_you_mean = f"Did you mean `{close[0]}`? " if close else ""
+            problem = "has no `type`" if type_name is None else f"has the unknown type `{type_name}`"
+            raise ConfigError(f"Store `{name}` {problem}.", where=key_location(self.workspace.root / WORKSPACE_FILE, "type", f"stores.{name}"),
+                              hint=f"{did_you_mean}Store types: {', '.join(known)} (plugins add others).")  # fmt: skip
+
+    def store_names(self) -> list[str]:
+        """The names ``store()`` knows besides URLs: the stores of ``meshkit.toml`` and the default ones."""
+        return sorted({*self.store_settings, *DEFAULT_STORES})
+
     def store(self, ref: str):
         """The store named ``ref`` in ``meshkit.toml``, a default store name, or a URL.
 
@@ -150,7 +169,7 @@ class Meshkit:
             return self.new_store(ref)
         if ref in DEFAULT_STORES:
             return self._store_class(DEFAULT_STORES[ref], where=ref)(ref, {}, self)
-        known = sorted({*declared, *DEFAULT_STORES})
+        known = self.store_names()
         close = difflib.get_close_matches(ref, known, n=1)
         hint = (
             f"Did you mean `{close[0]}`?"

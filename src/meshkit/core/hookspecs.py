@@ -172,7 +172,7 @@ def pre_ingest(payload):
 
 @hookspec(firstresult=True)
 def ingest_payload(payload):
-    """Write a batch to its target; the built-in writes through the target store.
+    """Write a batch to its target; the built-in writes through ``payload.transaction`` if set, else the store.
 
     :param payload: the :class:`meshkit.data.ingest.IngestPayload`.
     :return: the number of rows written.

@@ -16,6 +16,7 @@ from typing import Any
 import tomllib
 
 from meshkit.core.errors import ConfigError
+from meshkit.core.files import read_text
 
 WORKSPACE_FILE = "meshkit.toml"
 STATE_DIR = ".meshkit"
@@ -69,7 +70,7 @@ class Workspace:
         settings: dict[str, Any] = {}
         if path.is_file():
             try:
-                settings = tomllib.loads(path.read_text())
+                settings = tomllib.loads(read_text(path))
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(
                     f"Cannot parse {WORKSPACE_FILE}: {exc}.", where=str(path), hint="Fix the TOML syntax."

@@ -3,12 +3,16 @@
 Payloads are grouped per (target store, destination table). Rows are converted to Arrow once a
 group holds ``ingest_batch_rows`` rows, and every batch is written through the ``pre_ingest`` ->
 ``ingest_payload`` -> ``post_ingest`` hooks. Nothing is dropped silently: a batch that cannot be
-converted or written is counted, and ``close()`` raises an ``IngestionError`` that says how many
+converted or written is counted, and ``commit()`` raises an ``IngestionError`` that says how many
 rows of how many were not written, where, and why.
 
 Plugins may add ingestion methods (``plugins``: method -> an object with ``name`` and ``write``, as a
 store has); such a method may take the destination from the payload, so ``destination_table`` may
 be ``None`` for it (``TAKES_DESTINATION_FROM_PAYLOAD``).
+
+Into stores that keep a job step's writes in one transaction (``STEP_TRANSACTIONS``), the batches
+written since the last ``commit()`` become visible together at that commit, or not at all: a
+failure rolls them back, so the step that sent them can be run again without duplicates.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ class IngestPayload:
     evolve: bool = True
     #: What plugins pass along from ``pre_ingest`` to ``post_ingest``.
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The open transaction the batch joins (``None``: the store writes it at once).
+    transaction: Any = None
 
 
 @dataclass
@@ -69,7 +75,12 @@ def to_arrow(data: Any) -> pa.Table:
         return data.read_all()
     module = type(data).__module__.split(".")[0]
     if module == "pandas":
-        return pa.Table.from_pandas(data, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(data, preserve_index=False)
+        except (OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
+            for column in data.columns:  # the column and row at fault, if one alone fails
+                _array(str(column), data[column].tolist())
+            raise
     if module == "polars":
         return data.to_arrow()
     if hasattr(data, "__arrow_c_stream__"):
@@ -91,7 +102,11 @@ def _rows_to_arrow(rows: list[Sequence], columns: list[str]) -> pa.Table:
 
 def _objects_to_arrow(objects: list[Mapping]) -> pa.Table:
     names: dict[str, None] = {}
-    for obj in objects:
+    for number, obj in enumerate(objects, 1):
+        if (key := next((k for k in obj if not isinstance(k, str)), None)) is not None:
+            raise IngestionError(f"Object {number} of the batch has the key {key!r} ({type(key).__name__}): column names "
+                                 "must be strings; convert the keys with str().", failed_rows=len(objects),
+                                 total_rows=len(objects))  # fmt: skip
         names.update(dict.fromkeys(obj))
     return pa.table({name: _array(name, [obj.get(name) for obj in objects]) for name in names})
 
@@ -99,10 +114,28 @@ def _objects_to_arrow(objects: list[Mapping]) -> pa.Table:
 def _array(name: str, values: list) -> pa.Array:
     try:
         return pa.array(values)
+    except OverflowError:
+        row = next((n for n, v in enumerate(values, 1) if _overflows(v)), None)
+        what = (
+            f"the value {values[row - 1]!r:.80} in row {row} of the batch" if row else "its integers together"
+        )
+        raise IngestionError(f"Column `{name}`: {what} does not fit in 64-bit integers; send such values as "
+                             "decimal.Decimal (up to 38 digits) or as text.", failed_rows=len(values),
+                             total_rows=len(values)) from None  # fmt: skip
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         kinds = sorted({type(v).__name__ for v in values if v is not None})
         raise IngestionError(f"Column `{name}` mixes value types ({', '.join(kinds)}): {exc}.", failed_rows=len(values),
                              total_rows=len(values), hint="Send one type per column, or convert the values first.") from None  # fmt: skip
+
+
+def _overflows(value: Any) -> bool:
+    try:
+        pa.array([value])
+    except OverflowError:
+        return True
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    return False
 
 
 class Ingester:
@@ -117,6 +150,8 @@ class Ingester:
         self.batch_rows = batch_rows
         self.on_written = on_written
         self._groups: dict[tuple, _Group] = {}
+        self._transactions: dict[str, Any] = {}  # store name -> open transaction
+        self._uncommitted: list[tuple[str | None, int, pa.Schema]] = []  # (dataset, rows, schema)
         self.rows_written = 0
         self.failures: list[tuple[str, int, str]] = []  # (destination, rows, reason)
 
@@ -213,12 +248,19 @@ class Ingester:
                 continue
             self._write(group, table, "append")
 
+    def _transaction(self, store):
+        if not getattr(store, "STEP_TRANSACTIONS", False):
+            return None
+        if store.name not in self._transactions:
+            self._transactions[store.name] = store.transaction()
+        return self._transactions[store.name]
+
     def _write(self, group: _Group, table: pa.Table, mode: str) -> int:
         auto_create = f"{getattr(group.store, 'type', '')}_ingest_auto_create_table_enabled"
         evolve = self.meshkit.config.get(auto_create) if auto_create in self.meshkit.config.keys else True
-        payload = IngestPayload(
-            table, group.destination, group.store, mode, group.method, group.target, evolve=evolve
-        )
+        transaction = self._transaction(group.store)
+        payload = IngestPayload(table, group.destination, group.store, mode, group.method, group.target,
+                                evolve=evolve, transaction=transaction)  # fmt: skip
         self.hook.pre_ingest(payload=payload)
         written, error = 0, None
         try:
@@ -228,10 +270,19 @@ class Ingester:
             reason = exc.message if isinstance(exc, MeshkitError) else f"{type(exc).__name__}: {exc}"
             self._failed(group.destination, payload.table.num_rows, self.meshkit.redactor.redact(reason))
         self.hook.post_ingest(payload=payload, rows_written=written, error=error)
-        self.rows_written += written
-        if written and self.on_written and group.destination:
-            self.on_written(f"{group.store.name}/{group.destination}", written, payload.table.schema)
+        if written:
+            dataset = f"{group.store.name}/{group.destination}" if group.destination else None
+            done = (dataset, written, payload.table.schema)
+            if transaction:
+                self._uncommitted.append(done)
+            else:
+                self._report(*done)
         return written
+
+    def _report(self, dataset: str | None, rows: int, schema: pa.Schema) -> None:
+        self.rows_written += rows
+        if self.on_written and dataset:
+            self.on_written(dataset, rows, schema)
 
     def _failed(self, destination: str, rows: int, reason: str) -> None:
         self.failures.append((destination, rows, reason))
@@ -242,25 +293,65 @@ class Ingester:
         for group in list(self._groups.values()):
             self._flush(group)
 
-    def close(self) -> None:
-        """Flush, then raise ``IngestionError`` if any row could not be written."""
+    def check(self) -> None:
+        """Flush; if any row could not be written, roll back and raise ``IngestionError`` with the counts."""
         self.flush()
-        if self.failures:
-            failed = sum(rows for _, rows, _ in self.failures)
-            total = self.rows_written + failed
-            first = self.failures[0]
-            raise IngestionError(
-                f"{failed} of {total} rows sent for ingestion could not be written "
-                f"(first failure: {first[1]} rows to `{first[0]}`: {first[2]}).",
-                failed_rows=failed, total_rows=total, hint="Fix the data or the target; nothing else was dropped.",
-            )  # fmt: skip
+        if not self.failures:
+            return
+        rolled_back = self.rollback()
+        failed = sum(rows for _, rows, _ in self.failures)
+        total = self.rows_written + rolled_back + failed
+        first = self.failures[0]
+        undone = (f" The other {rolled_back} rows sent since the step began were rolled back, so it can be run "
+                  "again without duplicates." if rolled_back else "")  # fmt: skip
+        raise IngestionError(
+            f"{failed} of {total} rows sent for ingestion could not be written "
+            f"(first failure: {first[1]} rows to `{first[0]}`: {first[2]}).{undone}",
+            failed_rows=failed, total_rows=total,
+            hint="Fix the data or the target, then run again." if rolled_back else "Fix the data or the target; nothing else was dropped.",
+        )  # fmt: skip
+
+    def commit(self) -> None:
+        """``check``, then commit the open transactions: what they hold becomes visible at once."""
+        self.check()
+        transactions = list(self._transactions.values())
+        self._transactions.clear()
+        for position, transaction in enumerate(transactions):
+            try:
+                transaction.commit()
+            except BaseException:
+                for rest in transactions[position + 1 :]:
+                    rest.rollback()
+                self._uncommitted.clear()
+                raise
+        for done in self._uncommitted:
+            self._report(*done)
+        self._uncommitted.clear()
+
+    def rollback(self) -> int:
+        """Drop the queued rows and roll back the open transactions; returns the rows rolled back."""
+        for group in self._groups.values():
+            group.rows.clear()
+            group.objects.clear()
+        for transaction in self._transactions.values():
+            transaction.rollback()
+        self._transactions.clear()
+        rows = sum(rows for _, rows, _ in self._uncommitted)
+        self._uncommitted.clear()
+        return rows
+
+    def close(self) -> None:
+        """Write and commit everything; raise ``IngestionError`` if any row could not be written."""
+        self.commit()
 
 
 @hookimpl(trylast=True)
 def ingest_payload(payload):
-    return payload.store.write(
-        payload.destination, payload.table, mode=payload.mode, evolve=payload.evolve
-    ).rows
+    return (
+        (payload.transaction or payload.store)
+        .write(payload.destination, payload.table, mode=payload.mode, evolve=payload.evolve)
+        .rows
+    )
 
 
 @hookimpl
@@ -274,5 +365,9 @@ def configure(config):
         "Ingestion target (store name, URL, path or DSN) when a job names none.",
     )
     config.add(
-        "ingest_batch_rows", 100_000, "Rows buffered per destination before they are written.", type=int
+        "ingest_batch_rows",
+        100_000,
+        "Rows buffered per destination before they are written.",
+        type=int,
+        bounds=(1, 100_000_000),
     )

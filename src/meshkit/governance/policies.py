@@ -26,6 +26,7 @@ import duckdb  # noqa: F401  # NOTE: duckdb must be loaded before regopy's nativ
 from pydantic import ValidationError
 
 from meshkit.core.errors import ConfigError, TransientError
+from meshkit.core.files import read_text
 from meshkit.governance.decision import Decision, combine
 from meshkit.governance.purposes import Purposes, load_purposes
 
@@ -110,7 +111,7 @@ class PolicyEngine:
 
         interp = Interpreter()
         for path in self.files(tests=tests):
-            source = path.read_text()
+            source = read_text(path)
             try:
                 with _native_stdout_silenced():
                     interp.add_module(self.where(path), source)
@@ -118,7 +119,7 @@ class PolicyEngine:
                 raise self._syntax_error(path, source, str(exc)) from None
         for path in self.files(".json"):
             try:
-                interp.add_data_json(path.read_text())
+                interp.add_data_json(read_text(path))
             except Exception as exc:
                 raise ConfigError(
                     f"Cannot load policy data: {exc}.", where=self.where(path), hint="Fix the JSON."
@@ -230,7 +231,7 @@ class PolicyEngine:
         results = []
         interp = self._compile(tests=True)
         for path in self.files(tests=True):
-            source = path.read_text()
+            source = read_text(path)
             package = _PACKAGE.search(source)
             if not package:
                 raise ConfigError("A Rego module needs a `package` line.", where=self.where(path))

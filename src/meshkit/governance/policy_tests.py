@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from meshkit.core.errors import ConfigError
+from meshkit.core.files import read_text
 from meshkit.governance.decision import Action
 from meshkit.governance.policies import PolicyEngine, PolicyTestResult
 
@@ -55,7 +56,7 @@ def case_files(engine: PolicyEngine) -> list[Path]:
 def load_cases(path: Path, where: str) -> list[Case]:
     """The cases of one file; a ConfigError naming the file, line or case otherwise."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""

@@ -26,6 +26,7 @@ def configure(config):
         60.0,
         "How long a decision per subject, purpose and dataset is reused.",
         type=float,
+        bounds=(0, 86_400),
     )
     config.add(
         "policy_location", None, "Location of this deployment (e.g. eu), given to policies as input.location."
@@ -34,4 +35,4 @@ def configure(config):
         "query_engine_store", "warehouse", "DuckDB store that runs governed queries and serves Flight."
     )
     config.add("serve_host", "127.0.0.1", "Host the Arrow Flight server (`meshkit serve`) listens on.")
-    config.add("serve_port", 8815, "Port of the Arrow Flight server.", type=int)
+    config.add("serve_port", 8815, "Port of the Arrow Flight server.", type=int, bounds=(0, 65_535))

@@ -204,4 +204,5 @@ def configure(config):
         "duckdb",
         "Managed connection of jobs: a store name or type (duckdb, sqlite, postgres, mysql).",
     )
-    config.add("connection_retries", 3, "Retries of an operation on a transient connection error.", type=int)
+    config.add("connection_retries", 3, "Retries of an operation on a transient connection error.", type=int,
+               bounds=(0, 100))  # fmt: skip

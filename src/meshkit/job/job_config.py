@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshkit.core.errors import ConfigError
+from meshkit.core.files import read_text
 
 #: VDK's values of ``db_default_type`` that name a meshkit store differently.
 VDK_DB_TYPES = {"postgresql": "postgres", "mariadb": "mysql"}
@@ -64,7 +65,7 @@ def load_job_config(
         return result
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(path)
+        parser.read_string(read_text(path), source=str(path))
     except configparser.Error as exc:
         raise ConfigError(f"Cannot parse config.ini: {exc.message if hasattr(exc, 'message') else exc}.", where=str(path),
                           hint="Fix the INI syntax: `[section]` headers and `key = value` lines.") from None  # fmt: skip

@@ -240,20 +240,12 @@ class JobInput(IJobInput):
         before = len(self._ingester.failures)
         rows = self._ingester.send_table(data, destination, mode=mode, target=target)
         if len(self._ingester.failures) > before:
-            self._ingester.close()
+            self._ingester.check()
         return rows
 
     def flush_ingestion(self) -> None:
         """Write every queued row now (meshkit does this at the end of each step)."""
         self._ingester.flush()
-
-    @property
-    def ingestion_failed(self) -> bool:
-        return bool(self._ingester.failures)
-
-    def close_ingestion(self) -> None:
-        """Flush, and raise ``IngestionError`` with the counts if any row could not be written."""
-        self._ingester.close()
 
     # ------------------------------------------------------------------ templates
 

@@ -8,6 +8,7 @@ meshkit or the infrastructure (``platform_error``), a cancel (``cancelled``), or
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import os
 import signal
@@ -20,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from meshkit.core.config import Layer
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
+from meshkit.core.files import key_location
 from meshkit.core.hookspecs import hookimpl
 from meshkit.core.redaction import RedactingFilter, RedactingStream, redact_error
 from meshkit.core.runs import StepRecord, now
+from meshkit.core.workspace import WORKSPACE_FILE
 from meshkit.data.ingest import Ingester
 from meshkit.job import vdk_compat
 from meshkit.job.context import JobContext, JobResult
-from meshkit.job.job_config import load_job_config
+from meshkit.job.job_config import VDK_DB_TYPES, load_job_config
 from meshkit.job.job_input import JobInput, store_name
 from meshkit.job.steps import discover_steps
 
@@ -128,6 +131,7 @@ def prepare_context(meshkit, job: str | Path, arguments: dict[str, Any] | None, 
         meshkit.config = meshkit.config.with_layer(Layer(str(job_dir / "config.ini"), job_config.values))
     for name, settings in job_config.connections.items():
         meshkit.declare_store(name, settings)
+    _check_connection(meshkit)
     team = job_config.team or meshkit.config.get("team")
     run = meshkit.runs.get(run_id) if run_id else None
     supervised = run is not None
@@ -176,7 +180,7 @@ def execute(context: JobContext) -> JobResult:
     except BaseException as exc:  # noqa: BLE001 - every ending is recorded
         status, error = _classify(exc, meshkit.redactor)
         with contextlib.suppress(Exception):
-            ingester.flush()
+            ingester.rollback()
         result = JobResult(status, error)
         if status == "platform_error" and not isinstance(exc, MeshkitError):
             log.debug("Internal error", exc_info=exc)
@@ -195,6 +199,24 @@ def execute(context: JobContext) -> JobResult:
 
 def _connection_name(meshkit) -> str:
     return store_name(meshkit, str(meshkit.config.get("db_default_type")))
+
+
+def _check_connection(meshkit) -> None:
+    """``db_default_type`` names a store; else a ConfigError naming where it was set and the choices."""
+    name = _connection_name(meshkit)
+    known = meshkit.store_names()
+    if name in known or "://" in name:
+        return
+    source = meshkit.config.source("db_default_type")
+    if source == WORKSPACE_FILE:
+        where = key_location(meshkit.workspace.root / WORKSPACE_FILE, "db_default_type", "config")
+    else:
+        where = key_location(source, "db_default_type") if source.endswith("config.ini") else source
+    close = difflib.get_close_matches(name, [*known, *VDK_DB_TYPES], n=1)
+    did_you_mean = f"Did you mean `{close[0]}`? " if close else ""
+    raise ConfigError(f"`db_default_type = {name}` names no store.", where=where,
+                      hint=f"{did_you_mean}Use one of: {', '.join(known)} (VDK's postgresql and mariadb work too), "
+                           "or declare the store in meshkit.toml [stores.NAME].")  # fmt: skip
 
 
 def _ingester(context: JobContext) -> Ingester:
@@ -223,10 +245,12 @@ def run_steps(context):
         started = time.perf_counter()
         try:
             meshkit.pm.hook.run_step(context=context, step=step)
-            context.job_input.flush_ingestion()
-            if context.job_input.ingestion_failed:
-                # NOTE: later steps must not run on partial data: the step that sent the rows fails.
-                context.job_input.close_ingestion()
+            # NOTE: later steps must not run on partial data: the step that sent the rows fails. A
+            # template's steps are part of the step that called it, which commits their ingestion.
+            if context.parent:
+                context.job_input._ingester.check()
+            else:
+                context.job_input._ingester.commit()
         except BaseException as exc:
             record.status, error = _classify(exc, meshkit.redactor)
             record.error = str(error)

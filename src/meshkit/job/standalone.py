@@ -37,6 +37,7 @@ def standalone_job(path: str | Path, arguments: dict[str, Any] | None = None, *,
     except BaseException as exc:
         status, error = _classify(exc, meshkit.redactor)
         result = JobResult(status, error)
+        ingester.rollback()
         raise
     finally:
         context.job_input.close()

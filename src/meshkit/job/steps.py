@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshkit.core.errors import JobError, PlatformError, StepFailedError
+from meshkit.core.files import read_text
 from meshkit.core.hookspecs import hookimpl
 
 
@@ -130,7 +131,7 @@ def run_sql_step(context, step: Step) -> None:
     from meshkit.job.job_input import SQLStatementError
     from meshkit.job.sqltext import substitute
 
-    names, sql = split_connections(step.path.read_text())
+    names, sql = split_connections(read_text(step.path))
     values = context.job_input._substitutions()
     try:
         for name in [substitute(n, values) for n in names] or [None]:

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from meshkit.core.errors import MeshkitError, UserError
+from meshkit.core.files import read_text
 from meshkit.core.hookspecs import hookimpl
 from meshkit.job.sqltext import split_statements, substitute
 
@@ -196,7 +197,7 @@ def run_script(job_input, template: str, script: str) -> int:
     values = {**args, **validate_arguments(template, args, dialect)}
     own = TEMPLATES_DIR / template / "sql" / store.type / script
     path = own if own.exists() else TEMPLATES_DIR / template / "sql" / script  # shared by the dialects
-    statements = split_statements(substitute(path.read_text(), values))
+    statements = split_statements(substitute(read_text(path), values))
     setup = _leading_ddl(statements) if dialect.ddl_commits else []
     source = values["source"]
     cursor = connection.cursor()

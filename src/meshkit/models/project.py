@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from meshkit.core.files import read_text
 from meshkit.models.configuration import config_for, merge_config
 from meshkit.models.context import RenderError, RenderState, rendering
 from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
@@ -300,7 +301,7 @@ def load_project(path: str | Path | None = None, *, meshkit=None, target: str | 
                    *(f"{t}/generic" for t in pkg_settings.get("test-paths", ["tests"]))]  # fmt: skip
         for folder in folders:
             for file in sorted((base / folder).rglob("*.sql")):
-                macro_files.append((package, os.path.relpath(file, root), file.read_text()))
+                macro_files.append((package, os.path.relpath(file, root), read_text(file)))
     renderer = Renderer(vars=project_vars, target=profile.as_target(), project_name=settings["name"],
                         macro_files=macro_files, dispatch=settings.get("dispatch") or (), flags=flags)  # fmt: skip
     renderer.package_vars = package_vars
@@ -384,19 +385,19 @@ class _Loader:
             for file in sorted(base.rglob("*.py")):
                 raise UnsupportedFeatureError("Python models are not supported by meshkit.", where=os.path.relpath(file, self.p.root),
                                               hint="Write the model in SQL, or run the Python as a data job.")  # fmt: skip
-            out += [("model", f, f.stem, f.read_text(), 0) for f in sorted(base.rglob("*.sql"))]
+            out += [("model", f, f.stem, read_text(f), 0) for f in sorted(base.rglob("*.sql"))]
         for folder in paths.get("seed-paths", ["seeds"]):
             out += [("seed", f, f.stem, "", 0) for f in sorted((scope.root / folder).rglob("*.csv"))]
         for folder in paths.get("snapshot-paths", ["snapshots"]):
             for file in sorted((scope.root / folder).rglob("*.sql")):
-                text = file.read_text()
+                text = read_text(file)
                 for match in _SNAPSHOT_BLOCK.finditer(text):
                     offset = text.count("\n", 0, match.start(2))
                     out.append(("snapshot", file, match.group(1), "\n" * offset + match.group(2), offset))
         for folder in paths.get("test-paths", ["tests"]):
             base = scope.root / folder
             out += [
-                ("test", f, f.stem, f.read_text(), 0)
+                ("test", f, f.stem, read_text(f), 0)
                 for f in sorted(base.rglob("*.sql"))
                 if not {"generic", "fixtures"} & set(f.relative_to(base).parts[:-1])
             ]

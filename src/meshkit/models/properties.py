@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from meshkit.core.files import read_text
 from meshkit.models.exceptions import ModelCompileError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -44,7 +45,7 @@ class Properties:
 
 def read_yaml(path: Path, rel: str) -> Any:
     """Parse a YAML file; a syntax error names the file and line."""
-    text = path.read_text()
+    text = read_text(path)
     try:
         return yaml.load(text, Loader=_Loader), text
     except yaml.MarkedYAMLError as exc:

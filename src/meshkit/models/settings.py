@@ -16,4 +16,5 @@ def configure(config):
         0,
         "Threads for `meshkit build` (0: the profile's threads, else the number of cores).",
         type=int,
+        bounds=(0, 1024),
     )

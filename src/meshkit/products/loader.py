@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from meshkit.core.errors import ConfigError
+from meshkit.core.files import read_text
 from meshkit.core.workspace import Workspace
 from meshkit.products.spec import Product
 
@@ -86,7 +87,7 @@ def validate_product(
 def load_product(path: str | Path) -> Product:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_text(path)
     except OSError as exc:
         raise ConfigError(f"Cannot read product descriptor: {exc.strerror}.", where=str(path)) from None
     return parse_product(text, str(path))

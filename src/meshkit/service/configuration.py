@@ -12,7 +12,7 @@ def configure(config):
         "URL of the control service used by `meshkit login`, `deploy`, `execute`.",
     )
     add("service_host", "127.0.0.1", "Address `meshkit server` listens on.")
-    add("service_port", 8080, "Port `meshkit server` listens on.", type=int)
+    add("service_port", 8080, "Port `meshkit server` listens on.", type=int, bounds=(0, 65_535))
     add(
         "service_executor",
         "local",
@@ -23,6 +23,7 @@ def configure(config):
         8,
         "Executions one server process runs at once; more wait in the queue.",
         type=int,
+        bounds=(1, 10_000),
     )
     add("service_scheduler", True, "Run the scheduler and dispatcher in this server process.", type=bool)
     add(
@@ -30,8 +31,15 @@ def configure(config):
         0.5,
         "How often the scheduler looks for due deployments and queued executions.",
         type=float,
+        bounds=(0.01, 3_600),
     )
-    add("service_max_source_mb", 50, "Largest job source archive accepted, in MiB.", type=int)
+    add(
+        "service_max_source_mb",
+        50,
+        "Largest job source archive accepted, in MiB.",
+        type=int,
+        bounds=(1, 100_000),
+    )
     add(
         "service_jwt_secret",
         None,
@@ -67,9 +75,15 @@ def configure(config):
         "Container image with meshkit that runs deployed jobs on Kubernetes.",
     )
     add("notify_smtp_host", None, "SMTP server for job notifications (no email when empty).")
-    add("notify_smtp_port", 25, "SMTP port.", type=int)
+    add("notify_smtp_port", 25, "SMTP port.", type=int, bounds=(1, 65_535))
     add("notify_smtp_user", None, "SMTP user name (no login when empty).")
     add("notify_smtp_password", None, "SMTP password.", secret=True)
     add("notify_smtp_starttls", False, "Use STARTTLS with the SMTP server.", type=bool)
     add("notify_from", "meshkit@localhost", "Sender address of notification emails.")
-    add("notify_timeout", 10.0, "Seconds to wait for an SMTP server or a webhook.", type=float)
+    add(
+        "notify_timeout",
+        10.0,
+        "Seconds to wait for an SMTP server or a webhook.",
+        type=float,
+        bounds=(0.1, 3_600),
+    )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import pyarrow as pa
 
+from meshkit.core.config import convert
 from meshkit.core.errors import ConfigError, TransientError, UserError
 from meshkit.core.redaction import MASK, strip_credentials
 from meshkit.core.references import is_reference, resolve
@@ -232,6 +233,11 @@ class Store(ABC):
     def describe(self) -> dict[str, Any]:
         """Options safe to show: references such as ``secret:NAME`` are shown, never their values."""
         return {"name": self.name, "type": self.type, **shown_options(self.options, self.SECRET_OPTIONS)}
+
+    def number_option(self, key: str, default: float, bounds: tuple[float, float], type: type = int) -> Any:
+        """Option ``key`` as a number within ``bounds`` (``default`` when unset); else a ConfigError naming it."""
+        what = f"Option `{key}` of store `{self.redact(self.name)}`"
+        return convert(self.options.get(key, default), type, bounds, what)
 
     def resolve(self, value: Any) -> Any:
         """A credential reference (``env:``, ``secret:``, ``vaultPath``) resolved in memory, never stored."""

@@ -4,7 +4,8 @@ MySQL commits DDL implicitly, so writes never rely on a transaction spanning DDL
 ``overwrite`` loads a staging table and swaps it in with one atomic
 ``RENAME TABLE a TO old, stage TO a``; ``merge`` loads a staging table and then deletes and inserts in
 one transaction; ``append`` to an existing table is one transaction, and a table created (or a
-column added) for an append is dropped again if the insert fails. Tables use ``utf8mb4`` with a
+column added) for an append is dropped again if the insert fails. Writers that create or alter a
+table hold the server's named lock (``GET_LOCK``) on its name, so concurrent writers queue. Tables use ``utf8mb4`` with a
 binary collation, so unicode is kept and keys compare exactly. Time zones are stored as UTC in
 ``DATETIME(6)`` columns marked by the column comment ``meshkit:utc``.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
@@ -29,7 +31,7 @@ from meshkit.data.stores.base import (
     missing_asset,
     with_retries,
 )
-from meshkit.data.stores.sql import SQLStore, batch_rows
+from meshkit.data.stores.sql import SQLStore, added_fields, batch_rows
 
 UTC_COMMENT = "meshkit:utc"
 #: MySQL error codes retrying cannot fix: access denied (1044, 1045, 1698), unknown database (1049).
@@ -37,6 +39,8 @@ _FATAL_CODES = {1044, 1045, 1049, 1698}
 #: Error codes worth retrying: cannot connect (2003), server gone (2006, 2013), too many connections (1040).
 _TRANSIENT_CODES = {1040, 1205, 1213, 2002, 2003, 2006, 2013}
 _UNKNOWN_HOST = 2005
+#: How long a writer that creates or alters a table waits for another one doing the same.
+_LOCK_WAIT_SECONDS = 600
 _DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)")
 
 _NATIVE = {
@@ -132,11 +136,11 @@ class MySQLStore(SQLStore):
         def attempt():
             return pymysql.connect(**params, charset="utf8mb4", autocommit=False, init_command="SET time_zone = '+00:00'",
                                    cursorclass=cursorclass,
-                                   connect_timeout=int(self.options.get("connect_timeout", 10)))  # fmt: skip
+                                   connect_timeout=self.number_option("connect_timeout", 10, (1, 3_600)))  # fmt: skip
 
         try:
-            return with_retries(attempt, is_transient=self._transient, retries=int(self.options.get("retries", 3)),
-                                backoff=float(self.options.get("retry_backoff", 0.5)), what=f"Connecting to {where}")  # fmt: skip
+            return with_retries(attempt, is_transient=self._transient, retries=self.number_option("retries", 3, (0, 100)),
+                                backoff=self.number_option("retry_backoff", 0.5, (0, 60), float), what=f"Connecting to {where}")  # fmt: skip
         except pymysql.MySQLError as exc:
             raise self._connect_error(exc, where) from None
         except StoreConnectionError as exc:
@@ -251,8 +255,7 @@ class MySQLStore(SQLStore):
         )
 
     def _added_columns(self, conn, asset: str, schema: pa.Schema, existing: list[str]) -> list[str]:
-        known = {c.lower() for c in existing}
-        added = [f.name for f in schema if f.name.lower() not in known]
+        added = [f.name for f in added_fields(schema, existing)]
         self._evolve(conn, asset, schema, existing)
         return added
 
@@ -283,57 +286,84 @@ class MySQLStore(SQLStore):
             conn.rollback()
             self._exec(conn, f"DROP TABLE IF EXISTS {self.quote(asset)}")
 
+    @contextlib.contextmanager
+    def _table_lock(self, conn, asset: str):
+        """Hold the server's named lock on ``asset``: writers that create or alter it queue."""
+        database, table = self._split(conn, asset)
+        name = "meshkit:" + hashlib.sha1(f"{database}.{table}".encode()).hexdigest()
+        with conn.cursor() as cur:
+            cur.execute("SELECT GET_LOCK(%s, %s)", (name, _LOCK_WAIT_SECONDS))
+            if cur.fetchone()[0] != 1:
+                raise StoreConnectionError(f"Store `{self.name}` waited {_LOCK_WAIT_SECONDS} s for another writer of `{asset}`.",
+                                           hint="Nothing was written; retry when the other write is done.")  # fmt: skip
+        try:
+            yield
+        finally:
+            with contextlib.suppress(pymysql.MySQLError), conn.cursor() as cur:
+                cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
+
+    def _undo_columns(self, conn, asset: str, added: list[str]) -> None:
+        with contextlib.suppress(pymysql.MySQLError):
+            conn.rollback()
+            for name in added:
+                self._exec(conn, f"ALTER TABLE {self.quote(asset)} DROP COLUMN {self.quote_column(name)}")
+
     def _write(self, conn, asset, reader, mode, keys, evolve) -> int:
         existing = self._columns(conn, asset)
         if existing is None and not evolve and mode != "overwrite":
             raise missing_asset(self, asset)
         if existing is not None and not evolve and mode != "overwrite":
-            known = {c.lower() for c in existing}
-            if added := [n for n in reader.schema.names if n.lower() not in known]:
+            if added := [f.name for f in added_fields(reader.schema, existing)]:
                 raise UserError(f"Column(s) {', '.join(added)} are not in table `{asset}` and schema evolution is off.",
                                 hint="Drop the columns or allow evolution.")  # fmt: skip
         if mode == "append" and existing is not None:
-            added = self._added_columns(conn, asset, reader.schema, existing) if evolve else []
+            added = []
+            if evolve and added_fields(reader.schema, existing):
+                with self._table_lock(conn, asset):
+                    added = self._added_columns(conn, asset, reader.schema, self._columns(conn, asset))
             try:
                 return self._insert(conn, asset, reader)
             except BaseException:
-                with contextlib.suppress(pymysql.MySQLError):
-                    conn.rollback()
-                    for name in added:
-                        self._exec(
-                            conn, f"ALTER TABLE {self.quote(asset)} DROP COLUMN {self.quote_column(name)}"
-                        )
+                self._undo_columns(conn, asset, added)
                 raise
         stage = self._staging_name(asset)
         self._create(conn, stage, reader.schema)
         try:
             rows = self._insert(conn, stage, reader)
             conn.commit()
-            if existing is None:
-                self._exec(conn, f"RENAME TABLE {self.quote(stage)} TO {self.quote(asset)}")
-            elif mode == "overwrite":
-                old = self._staging_name(asset).replace("__mk_stage_", "__mk_old_")
-                self._exec(
-                    conn,
-                    f"RENAME TABLE {self.quote(asset)} TO {self.quote(old)}, {self.quote(stage)} TO {self.quote(asset)}",
-                )
-                self._exec(conn, f"DROP TABLE {self.quote(old)}")
-            else:
-                added = self._added_columns(conn, asset, reader.schema, existing) if evolve else []
-                try:
-                    self._merge(conn, asset, stage, reader.schema.names, keys)
-                    conn.commit()
-                except BaseException:
-                    with contextlib.suppress(pymysql.MySQLError):
-                        conn.rollback()
-                        for name in added:
-                            self._exec(
-                                conn, f"ALTER TABLE {self.quote(asset)} DROP COLUMN {self.quote_column(name)}"
-                            )
-                    raise
+            with self._table_lock(conn, asset):
+                self._publish(conn, asset, stage, reader.schema, mode, keys, evolve)
             return rows
         finally:
             self._drop_quietly(conn, stage)
+
+    def _publish(self, conn, asset: str, stage: str, schema: pa.Schema, mode, keys, evolve) -> None:
+        """Move the loaded ``stage`` into ``asset`` as it is now (another writer may have created it meanwhile)."""
+        existing = self._columns(conn, asset)
+        if existing is None:
+            self._exec(conn, f"RENAME TABLE {self.quote(stage)} TO {self.quote(asset)}")
+        elif mode == "overwrite":
+            old = self._staging_name(asset).replace("__mk_stage_", "__mk_old_")
+            self._exec(
+                conn,
+                f"RENAME TABLE {self.quote(asset)} TO {self.quote(old)}, {self.quote(stage)} TO {self.quote(asset)}",
+            )
+            self._exec(conn, f"DROP TABLE {self.quote(old)}")
+        else:
+            added = self._added_columns(conn, asset, schema, existing) if evolve else []
+            try:
+                if mode == "merge":
+                    self._merge(conn, asset, stage, schema.names, keys)
+                else:
+                    cols = ", ".join(self.quote_column(n) for n in schema.names)
+                    self._exec(
+                        conn,
+                        f"INSERT INTO {self.quote(asset)} ({cols}) SELECT {cols} FROM {self.quote(stage)}",
+                    )
+                conn.commit()
+            except BaseException:
+                self._undo_columns(conn, asset, added)
+                raise
 
     # ------------------------------------------------------------------ reading
 

@@ -48,4 +48,5 @@ def configure(config):
         600.0,
         "Seconds to wait for a DuckDB file another process has open (one writing process per file).",
         type=float,
+        bounds=(0, 86_400),
     )

@@ -1,7 +1,9 @@
 """PostgreSQL store through psycopg 3.
 
 Writes stream Arrow batches as CSV into ``COPY ... FROM STDIN`` inside one transaction (staging
-table then swap for ``overwrite`` and ``merge``: PostgreSQL's DDL is transactional). Reads run on a
+table then swap for ``overwrite`` and ``merge``: PostgreSQL's DDL is transactional). Writers that
+create or alter a table first take a transaction-scoped advisory lock on its name, so two jobs
+creating the same table queue instead of failing on ``pg_type``. Reads run on a
 server-side cursor and turn each fetched block into an Arrow batch, so memory stays bounded.
 Connecting retries transient failures (refused, timed out, server starting) with backoff; bad
 credentials, unknown hosts and missing databases fail at once, and no message carries a password.
@@ -113,7 +115,7 @@ class PostgreSQLStore(SQLStore):
     dialect = "postgres"
     placeholder = "%s"
     driver_errors = (psycopg.Error,)
-    #: Rows fetched per round trip (and per Arrow batch) when reading.
+    STEP_TRANSACTIONS = True
 
     @classmethod
     def from_url(cls, url: str) -> dict:
@@ -141,7 +143,7 @@ class PostgreSQLStore(SQLStore):
         dsn = dsn or ""
         if dsn.startswith("postgres://"):
             dsn = "postgresql://" + dsn[len("postgres://") :]
-        params["connect_timeout"] = int(options.get("connect_timeout", 10))
+        params["connect_timeout"] = self.number_option("connect_timeout", 10, (1, 3_600))
         return dsn, params
 
     def _where(self, dsn: str, params: dict) -> str:
@@ -170,8 +172,8 @@ class PostgreSQLStore(SQLStore):
             return conn
 
         try:
-            return with_retries(attempt, is_transient=self._transient, retries=int(self.options.get("retries", 3)),
-                                backoff=float(self.options.get("retry_backoff", 0.5)), what=f"Connecting to {where}")  # fmt: skip
+            return with_retries(attempt, is_transient=self._transient, retries=self.number_option("retries", 3, (0, 100)),
+                                backoff=self.number_option("retry_backoff", 0.5, (0, 60), float), what=f"Connecting to {where}")  # fmt: skip
         except psycopg.OperationalError as exc:
             raise self._connect_error(exc, where) from None
         except StoreConnectionError as exc:
@@ -236,6 +238,12 @@ class PostgreSQLStore(SQLStore):
         table = exp.to_table(asset, dialect=self.dialect)
         schema = table.db or conn.execute("SELECT current_schema()").fetchone()[0]
         return schema, table.name
+
+    def _lock_table(self, conn, asset: str) -> None:
+        schema, table = self._table_parts(conn, asset)
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"meshkit.table:{schema}.{table}",)
+        )
 
     def _columns(self, conn, asset: str) -> list[str] | None:
         described = self._describe(conn, asset)

@@ -3,7 +3,10 @@
 Writes run in one transaction on a dedicated connection: ``append`` creates the table or adds new
 columns then inserts; ``overwrite`` loads a staging table and swaps it in; ``merge`` loads a
 staging table, deletes the target rows whose keys it holds and inserts it. Stores with faster
-native loaders (COPY, Arrow scans) override ``_insert``.
+native loaders (COPY, Arrow scans) override ``_insert``. A write that changes the target's
+definition first takes the store's lock on the table name (``_lock_table``), so concurrent
+writers creating the same table queue instead of colliding. A ``WriteTransaction`` keeps several
+writes in one transaction (a job step's ingestion), committed or rolled back together.
 """
 
 from __future__ import annotations
@@ -74,6 +77,12 @@ def arrow_to_sql_type(arrow_type: pa.DataType) -> exp.DataType:
     )
 
 
+def added_fields(schema: pa.Schema, existing: Sequence[str]) -> list[pa.Field]:
+    """The fields of ``schema`` that are not among the ``existing`` column names (compared without case)."""
+    known = {c.lower() for c in existing}
+    return [f for f in schema if f.name.lower() not in known]
+
+
 def batch_rows(batch: pa.RecordBatch) -> list[tuple]:
     """Rows of ``batch`` as Python tuples, column by column (faster than ``to_pylist``)."""
     return list(zip(*(col.to_pylist() for col in batch.columns), strict=True)) if batch.num_columns else []
@@ -97,6 +106,10 @@ class SQLStore(Store):
 
     def local_paths(self, asset: str) -> list[str]:
         return [self.path] if self.path and self.path != ":memory:" else []
+
+    #: A job step's ingestion stays in one transaction until the step ends: a client-server database
+    #: with transactional DDL, whose concurrent writers do not lock each other out.
+    STEP_TRANSACTIONS: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ names and types
 
@@ -177,13 +190,11 @@ class SQLStore(Store):
         self._exec(conn, f"CREATE TABLE {self.quote(asset)} ({cols})")
 
     def _evolve(self, conn, asset: str, schema: pa.Schema, existing: list[str]) -> None:
-        known = {c.lower() for c in existing}
-        for field in schema:
-            if field.name.lower() not in known:
-                self._exec(
-                    conn,
-                    f"ALTER TABLE {self.quote(asset)} ADD COLUMN {self.quote_column(field.name)} {self.sql_type(field.type)}",
-                )
+        for field in added_fields(schema, existing):
+            self._exec(
+                conn,
+                f"ALTER TABLE {self.quote(asset)} ADD COLUMN {self.quote_column(field.name)} {self.sql_type(field.type)}",
+            )
 
     def _insert(self, conn, asset: str, reader: pa.RecordBatchReader) -> int:
         names = reader.schema.names
@@ -203,6 +214,9 @@ class SQLStore(Store):
         """The Python values of ``column`` as this store's driver takes them."""
         return column.to_pylist()
 
+    def _lock_table(self, conn, asset: str) -> None:  # noqa: B027 - optional for subclasses
+        """Serialise, until the transaction ends, the writers that create or alter table ``asset``."""
+
     def _staging_name(self, asset: str) -> str:
         table = exp.to_table(asset)
         stage = f"{table.name}__mk_stage_{secrets.token_hex(3)}"
@@ -213,12 +227,20 @@ class SQLStore(Store):
 
     # ------------------------------------------------------------------ Store API
 
-    def write(self, asset: str, data: DataLike, mode: WriteMode = "append", keys: Sequence[str] | None = None,
-              evolve: bool = True) -> WriteResult:  # fmt: skip
+    def _checked_reader(self, asset: str, data: DataLike, mode: WriteMode, keys: Sequence[str] | None):
         check_mode(mode, keys)
         reader = as_reader(data)
         self.check_schema(reader.schema)
         check_keys(asset, reader.schema, keys if mode == "merge" else None)
+        return reader
+
+    def transaction(self) -> WriteTransaction:
+        """Writes on one connection, committed or rolled back together."""
+        return WriteTransaction(self)
+
+    def write(self, asset: str, data: DataLike, mode: WriteMode = "append", keys: Sequence[str] | None = None,
+              evolve: bool = True) -> WriteResult:  # fmt: skip
+        reader = self._checked_reader(asset, data, mode, keys)
         conn = self._write_connection()
         try:
             rows = self._write(conn, asset, reader, mode, keys, evolve)
@@ -255,12 +277,13 @@ class SQLStore(Store):
 
     def _write(self, conn, asset, reader, mode, keys, evolve) -> int:
         existing = self._columns(conn, asset)
+        if existing is None or mode == "overwrite" or (evolve and added_fields(reader.schema, existing)):
+            self._lock_table(conn, asset)
+            existing = self._columns(conn, asset)  # as the writer that held the lock left it
         if existing is None and not evolve and mode != "overwrite":
             raise missing_asset(self, asset)
         if existing is not None and not evolve and mode != "overwrite":
-            known = {c.lower() for c in existing}
-            added = [n for n in reader.schema.names if n.lower() not in known]
-            if added:
+            if added := [f.name for f in added_fields(reader.schema, existing)]:
                 raise UserError(f"Column(s) {', '.join(added)} are not in table `{asset}` and schema evolution is off.",
                                 hint="Drop the columns or allow evolution.")  # fmt: skip
         if mode == "append":
@@ -306,3 +329,53 @@ class SQLStore(Store):
 
     def list_assets(self) -> list[str]:
         raise NotImplementedError
+
+
+class WriteTransaction:
+    """Writes to one SQL store on one connection, committed or rolled back together.
+
+    Each write runs under a savepoint: a write the database refuses is undone alone and leaves the
+    transaction usable, so the caller can count it and still decide to commit or roll back the rest.
+    """
+
+    def __init__(self, store: SQLStore):
+        self.store = store
+        self._conn = store._write_connection()
+        self._assets: set[str] = set()
+
+    def write(self, asset: str, data: DataLike, mode: WriteMode = "append", keys: Sequence[str] | None = None,
+              evolve: bool = True) -> WriteResult:  # fmt: skip
+        store = self.store
+        reader = store._checked_reader(asset, data, mode, keys)
+        try:
+            store._exec(self._conn, "SAVEPOINT mk_write")
+            try:
+                rows = store._write(self._conn, asset, reader, mode, keys, evolve)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    store._exec(self._conn, "ROLLBACK TO SAVEPOINT mk_write")
+                raise
+            store._exec(self._conn, "RELEASE SAVEPOINT mk_write")
+            self._assets.add(asset)
+        except store.driver_errors as exc:
+            raise store.translate_error(exc, asset) from None
+        return WriteResult(rows=rows)
+
+    def commit(self) -> None:
+        """Make every write visible at once, and release the connection."""
+        try:
+            self._conn.commit()
+        except self.store.driver_errors as exc:
+            raise self.store.translate_error(exc, ", ".join(sorted(self._assets))) from None
+        finally:
+            self._close()
+
+    def rollback(self) -> None:
+        """Undo every write, and release the connection."""
+        with contextlib.suppress(Exception):
+            self._conn.rollback()
+        self._close()
+
+    def _close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.store._release(self._conn)

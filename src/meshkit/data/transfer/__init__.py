@@ -31,6 +31,7 @@ def configure(config):
         65_536,
         "Rows per Arrow batch when a transfer streams between stores.",
         type=int,
+        bounds=(1, 100_000_000),
     )
     config.add(
         "transfer_progress_interval",

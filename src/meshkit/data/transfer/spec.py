@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from meshkit.core.errors import ConfigError
+from meshkit.core.files import read_text
 from meshkit.data.stores.base import WriteMode
 
 API_VERSIONS = ("meshkit.io/v1", "fybrik.io/v1")
@@ -264,7 +265,7 @@ def load_transfer(path: str | Path) -> BatchTransfer:
     """Read and validate the transfer file at ``path``."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_text(path)
     except OSError as exc:
         raise ConfigError(
             f"Cannot read transfer file: {exc.strerror}.", where=str(path), hint="Check the path."
