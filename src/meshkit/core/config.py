@@ -191,14 +191,18 @@ class Config:
             raise ConfigError(
                 f"Unknown config key `{key}`.", hint="Declare it in a plugin's `configure` hook."
             )
-        return self._convert(key, *self._lookup(key))
+        value, source = self._lookup(key)
+        if self.keys[key].secret and is_reference(value):
+            value = self._resolved(key, value, source)
+        return self._convert(key, value, source)
 
     def _convert(self, key: str, value: Any, source: str) -> Any:
-        """``value`` of ``key`` as its declared type, within its bounds; errors name ``source``."""
+        """``value`` of ``key`` as its declared type, within its bounds; errors name ``source``.
+
+        A secret's reference is left as it is: it is resolved when the key is read.
+        """
         spec = self.keys[key]
-        if spec.secret and is_reference(value):
-            value = self._resolved(key, value, source)
-        if value is None:
+        if value is None or (spec.secret and is_reference(value)):
             return value
         return convert(value, spec.type, spec.bounds, f"Config key `{key}` from {source}", spec.description)
 
