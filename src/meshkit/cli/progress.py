@@ -7,11 +7,15 @@ On a terminal, running work shows as spinner rows under the lines of finished wo
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
 from meshkit.core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 WIDTH = 70  # a line with the time of day in front stays within 80 columns
 STATUS_STYLE = {"RUN": "", "OK": "green", "PASS": "green", "WARN": "yellow", "SKIP": "yellow",
@@ -27,7 +31,22 @@ def dotted(text: str, status: str, detail: str = "") -> str:
     return f"{escape(text)} {dots} \\[{shown}]"
 
 
-class LiveLines:
+class _Shown:
+    """A rich ``Progress`` shown while the ``with`` block runs (``None``: plain lines, no terminal)."""
+
+    progress: Progress | None = None
+
+    def __enter__(self):
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+class LiveLines(_Shown):
     """Prints work as it starts and ends; use as a context manager around the work."""
 
     def __init__(self, console: Console):
@@ -38,15 +57,6 @@ class LiveLines:
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                                  console=console, transient=True) if self.live else None  # fmt: skip
         self._tasks: dict[object, int] = {}
-
-    def __enter__(self) -> LiveLines:
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress is not None:
-            self.progress.stop()
 
     def print(self, markup: str) -> None:
         """A finished line (above the spinners on a terminal)."""
@@ -96,7 +106,7 @@ class JobSteps:
         self.lines.finish(record.position, dotted(text, status, f"in {record.duration or 0:.2f}s{rows}"))
 
 
-class RowsProgress:
+class RowsProgress(_Shown):
     """``progress(rows, fraction=None)`` of a transfer: rows and rows/s as they move.
 
     On a terminal a bar (the share of the source read, when the engine says it) with the counts;
@@ -118,15 +128,6 @@ class RowsProgress:
                                      TextColumn("{task.fields[shown]}"), TimeElapsedColumn(),
                                      console=console, transient=True)  # fmt: skip
             self._task = self.progress.add_task(f"transfer {escape(name)}", total=None, shown="starting")
-
-    def __enter__(self) -> RowsProgress:
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress is not None:
-            self.progress.stop()
 
     def __call__(self, rows: int, fraction: float | None = None) -> None:
         elapsed = self._clock() - self._started
