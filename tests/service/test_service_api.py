@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from service_helpers import HELLO, SLOW, TEAM, deploy, wait_status, zip_bytes
 
@@ -137,7 +138,12 @@ async def test_real_execution_succeeds_with_arguments_and_logs(api, service):
     assert tail.json()["text"].count("\n") == 0 and tail.json()["text"] in logs.json()["text"]
     listed = await api.get(f"{JOBS}/hello/executions", params={"status": "succeeded"})
     assert [e["id"] for e in listed.json()] == [execution["id"]]
-    metrics = await api.get("/metrics")
+    # The execution is marked done just before the server counts it: give the count a moment.
+    for _ in range(100):
+        metrics = await api.get("/metrics")
+        if 'meshkit_executions_total{status="succeeded"} 1.0' in metrics.text:
+            break
+        await anyio.sleep(0.05)
     assert 'meshkit_executions_total{status="succeeded"} 1.0' in metrics.text
     assert "meshkit_api_request_seconds_bucket" in metrics.text
 
