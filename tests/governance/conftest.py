@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pyarrow as pa
 import pytest
 
@@ -171,6 +173,19 @@ def governed(workspace, monkeypatch):
     mk = make_governed(workspace.root)
     yield mk
     mk.close()
+
+
+@pytest.fixture
+def server(governed):
+    """A Flight server over ``governed``, its address."""
+    from meshkit.governance.flight import GovernedFlightServer
+
+    srv = GovernedFlightServer(governed)
+    thread = threading.Thread(target=srv.serve, daemon=True)
+    thread.start()
+    yield f"grpc://127.0.0.1:{srv.port}"
+    srv.shutdown()
+    thread.join(5)
 
 
 @pytest.fixture(scope="module")

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import pyarrow.flight as flight
 import pytest
 
 from conftest import CLEAR, TOKENS
 from meshkit.governance import AccessDeniedError, Subject, audit
-from meshkit.governance.flight import GovernedFlightServer, fetch
+from meshkit.governance.flight import fetch
 from meshkit.governance.transfers import transforms_for_purpose
-
-
-@pytest.fixture
-def server(governed):
-    srv = GovernedFlightServer(governed)
-    thread = threading.Thread(target=srv.serve, daemon=True)
-    thread.start()
-    yield f"grpc://127.0.0.1:{srv.port}"
-    srv.shutdown()
-    thread.join(5)
 
 
 def test_flight_serves_three_subjects_three_results(governed, server):

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 
 import pyarrow.flight as flight
 import pytest
 
 from conftest import TOKENS
 from meshkit.catalog.catalog import Catalog
-from meshkit.governance.flight import GovernedFlightServer, fetch
-
-
-@pytest.fixture
-def server(governed):
-    srv = GovernedFlightServer(governed)
-    thread = threading.Thread(target=srv.serve, daemon=True)
-    thread.start()
-    yield f"grpc://127.0.0.1:{srv.port}"
-    srv.shutdown()
-    thread.join(5)
+from meshkit.governance.flight import fetch
 
 
 def call(location: str, token: str, method: str, payload, headers=()):
