@@ -10,7 +10,6 @@ from typing import Any
 import pyarrow as pa
 
 from meshkit.api.job_input import IJobInput
-from meshkit.core.context import DEFAULT_STORES
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
 from meshkit.data.ingest import Ingester
 from meshkit.job.connection import ManagedConnection
@@ -140,7 +139,7 @@ class JobInput(IJobInput):
             if database:
                 raise
             source = self._meshkit.config.source("db_default_type")
-            valid = sorted({*self._meshkit.store_settings, *DEFAULT_STORES, *factories})
+            valid = sorted({*self._meshkit.store_names(), *factories})
             raise ConfigError(f"`db_default_type = {name}` names no connection.", where=f"{source}: db_default_type",
                               hint=f"Use one of: {', '.join(valid)}; or declare it in meshkit.toml [stores.NAME].") from exc  # fmt: skip
 

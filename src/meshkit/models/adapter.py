@@ -21,9 +21,6 @@ import duckdb
 from meshkit.models.context import RenderError, current
 from meshkit.models.nodes import Relation, quote
 
-ADAPTER_PREFIXES = ("duckdb", "default")
-
-
 # ---------------------------------------------------------------------------- results
 
 

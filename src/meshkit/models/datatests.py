@@ -19,13 +19,13 @@ from meshkit.models.compile import compile_node, strip_sql
 from meshkit.models.configuration import merge_config
 from meshkit.models.context import RenderState
 from meshkit.models.nodes import CteRelation, Node
+from meshkit.models.properties import BUILTIN_TESTS
 from meshkit.models.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from meshkit.models.project import Project
 
 _CONDITION = re.compile(r"^\s*(==|=|!=|<>|>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
-_BUILTIN_TESTS = ("not_null", "unique", "accepted_values", "relationships")
 _OPS = {"==": operator.eq, "=": operator.eq, "!=": operator.ne, "<>": operator.ne, ">=": operator.ge,
         "<=": operator.le, ">": operator.gt, "<": operator.lt}  # fmt: skip
 
@@ -50,8 +50,8 @@ def _relation(project: Project, node: Node) -> str:
     return str(project.relation_of(attached))
 
 
-def _model_sql(project: Project, node: Node) -> str:
-    rel = _relation(project, node)
+def _with_where(node: Node, rel: Any) -> Any:
+    """``rel`` narrowed by the test's ``where`` config, as dbt wraps it."""
     where = node.config.get("where")
     return f"(select * from {rel} where {where}) dbt_subquery" if where else rel
 
@@ -63,17 +63,15 @@ def test_sql(project: Project, node: Node, warehouse: Warehouse | None = None) -
             return strip_sql(compile_node(project, node, project.render(node, warehouse=warehouse)))
         return strip_sql(node.compiled)
     t = node.test
-    name, col, kw, model = t["name"], t["column_name"], t["kwargs"], _model_sql(project, node)
-    if t.get("namespace") or name not in _BUILTIN_TESTS:
+    name, col, kw = t["name"], t["column_name"], t["kwargs"]
+    if t.get("namespace") or name not in BUILTIN_TESTS:
         target = project.nodes.get(t["attached"])
         if target is not None and target.materialized == "ephemeral":
-            model = CteRelation(None, "", f"__dbt__cte__{target.name}")
+            relation = CteRelation(None, "", f"__dbt__cte__{target.name}")
         else:
-            model = project.relation_of(t["attached"])
-        where = node.config.get("where")
-        if where:
-            model = f"(select * from {model} where {where}) dbt_subquery"
-        return _macro_test_sql(project, node, model, warehouse)
+            relation = project.relation_of(t["attached"])
+        return _macro_test_sql(project, node, _with_where(node, relation), warehouse)
+    model = _with_where(node, _relation(project, node))
     if name == "not_null":
         return f"select {col} from {model} where {col} is null"
     if name == "unique":
@@ -89,7 +87,6 @@ def test_sql(project: Project, node: Node, warehouse: Warehouse | None = None) -
         return (f"with child as (select {col} as from_field from {model} where {col} is not null), "
                 f"parent as (select {kw['field']} as to_field from {kw['to']}) "
                 "select from_field from child left join parent on child.from_field = parent.to_field where parent.to_field is null")  # fmt: skip
-    return _macro_test_sql(project, node, model)
 
 
 def _macro_test_sql(project: Project, node: Node, model: Any, warehouse: Warehouse | None = None) -> str:

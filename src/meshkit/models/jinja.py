@@ -309,8 +309,6 @@ class Renderer:
             for prefix in ("duckdb", "default"):
                 name = f"{prefix}__{macro_name}"
                 found = self.macros.get(name) if package is None else self.packages.get(package, {}).get(name)
-                if package is None and found is None and macro_namespace == GLOBAL_PACKAGE:
-                    found = self.packages[GLOBAL_PACKAGE].get(name)
                 attempts.append(name if package is None else f"{package}.{name}")
                 if found is not None:
                     return found
