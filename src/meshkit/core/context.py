@@ -131,11 +131,11 @@ class Meshkit:
 
     def _check_store_types(self) -> None:
         """Every ``[stores.NAME]`` of ``meshkit.toml`` names a known ``type``: checked on load, not on first use."""
-        known = sorted(self.store_types)
         for name, options in self.workspace.store_settings.items():
             type_name = options.get("type") if isinstance(options, dict) else None
             if type_name in self.store_types:
                 continue
+            known = sorted(self.store_types)
             close = difflib.get_close_matches(str(type_name), known, n=1)
             did_you_mean = f"Did you mean `{close[0]}`? " if close else ""
             problem = "has no `type`" if type_name is None else f"has the unknown type `{type_name}`"

@@ -102,12 +102,14 @@ def _rows_to_arrow(rows: list[Sequence], columns: list[str]) -> pa.Table:
 
 def _objects_to_arrow(objects: list[Mapping]) -> pa.Table:
     names: dict[str, None] = {}
-    for number, obj in enumerate(objects, 1):
-        if (key := next((k for k in obj if not isinstance(k, str)), None)) is not None:
-            raise IngestionError(f"Object {number} of the batch has the key {key!r} ({type(key).__name__}): column names "
-                                 "must be strings; convert the keys with str().", failed_rows=len(objects),
-                                 total_rows=len(objects))  # fmt: skip
+    for obj in objects:
         names.update(dict.fromkeys(obj))
+    # NOTE: checked once on the union of keys, not per object: the first such key is the first object's that has one.
+    if (key := next((k for k in names if not isinstance(k, str) and k is not None), None)) is not None:
+        number = next(n for n, obj in enumerate(objects, 1) if key in obj)
+        raise IngestionError(f"Object {number} of the batch has the key {key!r} ({type(key).__name__}): column names "
+                             "must be strings; convert the keys with str().", failed_rows=len(objects),
+                             total_rows=len(objects))  # fmt: skip
     return pa.table({name: _array(name, [obj.get(name) for obj in objects]) for name in names})
 
 
