@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -101,12 +102,8 @@ def _derive(dataset: Dataset, lineage: _Lineage, known: dict[str, Dataset | None
             inherited += tags
             classified = classified and ok
         unique = {(t["tag"], t["source"], t["via"]): t for t in inherited}
-        columns.append(ColumnInfo(
-            name=column.name, type=column.type, native_type=column.native_type, nullable=column.nullable,
-            tags=column.tags, classification=column.classification, description=column.description,
-            inherited=[unique[k] for k in sorted(unique)],
-            classified_by=DECLARED if declared else LINEAGE if classified else None,
-        ))  # fmt: skip
+        columns.append(replace(column, inherited=[unique[k] for k in sorted(unique)],
+                               classified_by=DECLARED if declared else LINEAGE if classified else None))  # fmt: skip
     return columns
 
 

@@ -411,20 +411,19 @@ def check_cmd(mk, names, project_dir, target, vars_):
 @pass_meshkit
 def deps_cmd(mk, project_dir):
     """Install the packages of packages.yml / dependencies.yml into dbt_packages/, as `dbt deps` does."""
-    from meshkit.models.packages import install
+    from meshkit.models.packages import install, install_path
     from meshkit.models.project import dbt_settings, find_project_root
 
     root, kind = find_project_root(project_dir or ".")
     if kind != "dbt":
         raise UserError(f"`{root}` is not a dbt project (no dbt_project.yml).", hint="Pass --project-dir.")
-    installed = install(root, dbt_settings(root))
+    settings = dbt_settings(root)
+    installed = install(root, settings)
     for package in installed:
         console.print(
             f"Installed [bold]{escape(package.name)}[/] {escape(str(package.settings.get('version', '')))}"
         )
-    console.print(
-        f"{len(installed)} packages in {root / dbt_settings(root).get('packages-install-path', 'dbt_packages')}"
-    )
+    console.print(f"{len(installed)} packages in {install_path(root, settings)}")
 
 
 @hookimpl

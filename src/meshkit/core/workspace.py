@@ -51,14 +51,11 @@ class Workspace:
         A workspace is a folder with ``meshkit.toml`` (here or above) or a dbt project
         (``dbt_project.yml``), which runs where it stands. Nothing is created when there is none.
         """
-        start = Path(start or Path.cwd()).resolve()
-        for folder in (start, *start.parents):
-            if (folder / WORKSPACE_FILE).is_file():
-                return cls.load(folder)
-        if (start / DBT_PROJECT_FILE).is_file():
-            return cls(root=start)
+        workspace = cls.find(start)
+        if (workspace.root / WORKSPACE_FILE).is_file() or (workspace.root / DBT_PROJECT_FILE).is_file():
+            return workspace
         raise ConfigError(
-            f"{start} is not in a meshkit workspace (no {WORKSPACE_FILE} here or in a parent folder).",
+            f"{workspace.root} is not in a meshkit workspace (no {WORKSPACE_FILE} here or in a parent folder).",
             hint="Create one with `meshkit init DIRECTORY`, then `cd` into it, or pass `--workspace DIRECTORY`.",
         )
 
