@@ -20,7 +20,6 @@ import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
-from meshkit.core.redaction import scrub
 from meshkit.core.runs import now
 from meshkit.data.stores.base import Store, shown_options
 from meshkit.data.transfer.plan import Job, Outcome, execute
@@ -197,14 +196,14 @@ class TransferRunner:
         return TransferResult(state.status, error)
 
     def _stored_spec(self) -> dict[str, Any]:
-        """The spec as the state keeps it: credentials of inline stores masked, none left in URLs."""
+        """The spec as the state keeps it: credentials of inline stores masked (``StateStore.save`` strips URLs)."""
         spec = self.transfer.model_dump(by_alias=True, mode="json")
         for role in ("source", "destination"):
             store = spec["spec"][role]["store"]
             if isinstance(store, dict):
                 kind = self.mk.store_types.get(store.get("type"), Store)
                 spec["spec"][role]["store"] = shown_options(store, kind.SECRET_OPTIONS)
-        return scrub(spec)
+        return spec
 
     def _execute(self, job: Job) -> Outcome:
         """One attempt: a BatchTransfer copies everything at once."""
