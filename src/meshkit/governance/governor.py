@@ -91,9 +91,10 @@ class Governor:
     def decide(self, subject: Subject, purpose: str | None, dataset: Dataset, *, operation: str = "read",
                channel: str = "api", statement: str | None = None, audit_log: bool = True) -> Decision:  # fmt: skip
         """The decision for this access, recorded in the audit log."""
-        purpose = self.purpose(purpose)
+        signature = self.engine.signature()
+        purpose = self.engine.purposes(signature).resolve(purpose)
         key = (subject, purpose, dataset.id, operation, self.location)
-        version = (self.engine.signature(), dataset.updated_at)
+        version = (signature, dataset.updated_at)
         with self._lock:
             hit = self._decisions.get(key)
         if hit and hit[0] > time.monotonic() and hit[1] == version:
@@ -113,9 +114,9 @@ class Governor:
 
     def require(self, subject: Subject, purpose: str | None, dataset: Dataset, **kw) -> Decision:
         """``decide``, raising ``AccessDeniedError`` when denied."""
-        purpose = self.purpose(purpose)
         decision = self.decide(subject, purpose, dataset, **kw)
         if not decision.allowed:
+            purpose = self.purpose(purpose)
             raise AccessDeniedError(
                 f"Access to `{dataset.id}` denied for {subject} (purpose {purpose or 'none'}): {decision.reason}.",
                 dataset=dataset.id, reason=decision.reason,

@@ -143,9 +143,12 @@ class PolicyEngine:
             self._signature = signature
         return self._interp
 
-    def purposes(self) -> Purposes:
-        """The purposes declared in the policy data (reloaded after any change to the files)."""
-        signature = self.signature()
+    def purposes(self, signature: tuple | None = None) -> Purposes:
+        """The purposes declared in the policy data (reloaded after any change to the files).
+
+        ``signature`` is the files' current ``signature()`` when the caller has just taken it.
+        """
+        signature = self.signature() if signature is None else signature
         if self._purposes is None or self._purposes[0] != signature:
             self._purposes = (signature, load_purposes(self.files(".json"), self.where))
         return self._purposes[1]
