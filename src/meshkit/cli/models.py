@@ -99,9 +99,7 @@ def _execute(
     vars_,
 ):
     from meshkit.models import BuildOptions, execute
-    from meshkit.models.artifacts import read_state
     from meshkit.models.models import default_threads
-    from meshkit.models.runner import Runner
 
     started = time.perf_counter()
     project = _open(mk, project_dir, target, vars_, {"WHICH": command, "FULL_REFRESH": full_refresh})
@@ -109,10 +107,10 @@ def _execute(
     chosen = [*selectors, *select, *([f"selector:{selector}"] if selector else [])]
     options = BuildOptions(command, chosen, list(exclude), threads, fail_fast, full_refresh)
     state = Path(state_dir) if state_dir else None
-    plan = Runner(project, None, previous=read_state(state or project.target_dir)).plan(options)
-    lines = NodeLines(project, sum(len(i.units) + len(i.tests) + (1 if i.node else 0) for i in plan))
+    lines = NodeLines(project)
     with lines.live:
-        report = execute(mk, project, options, state_dir=state, on_start=lines.started, on_result=lines.ended)
+        report = execute(mk, project, options, state_dir=state, on_plan=lines.planned, on_start=lines.started,
+                         on_result=lines.ended)  # fmt: skip
     _failures(project, report)
     _summary(project, report, time.perf_counter() - started)
     if report.failed:
@@ -124,11 +122,15 @@ def _execute(
 class NodeLines:
     """Each node as it starts and ends, numbered in start order: ``3 of 12 OK created sql table model ...``."""
 
-    def __init__(self, project, total: int):
-        self.project, self.total = project, total
+    def __init__(self, project):
+        self.project, self.total = project, 0
         self.live = LiveLines(console)
         self._numbers: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def planned(self, total: int) -> None:
+        """The number of nodes the build will start."""
+        self.total = total
 
     def _number(self, unique_id: str) -> int:
         with self._lock:

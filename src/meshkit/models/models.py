@@ -159,9 +159,12 @@ class _LineageWorker:
 
 
 def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_dir: Path | None = None,
-            on_start: Callable[[Node], None] | None = None,
+            on_plan: Callable[[int], None] | None = None, on_start: Callable[[Node], None] | None = None,
             on_result: Callable[[NodeResult], None] | None = None) -> BuildReport:  # fmt: skip
-    """Run ``options.command`` over ``project`` as one Run record; returns the report."""
+    """Run ``options.command`` over ``project`` as one Run record; returns the report.
+
+    ``on_plan`` gets the number of nodes to run, then ``on_start`` and ``on_result`` each node.
+    """
     started = time.perf_counter()
     wh = open_warehouse(meshkit, project)
     previous = read_state(state_dir or project.target_dir)
@@ -186,7 +189,8 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
     results: list[NodeResult] = []
     try:
         run_project_hooks(project, wh, "on-run-start")
-        results = Runner(project, wh, previous=previous, on_start=on_start, on_result=record).run(options)
+        results = Runner(project, wh, previous=previous, on_plan=on_plan, on_start=on_start,
+                         on_result=record).run(options)  # fmt: skip
         run_project_hooks(project, wh, "on-run-end", results)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"

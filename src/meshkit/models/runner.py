@@ -91,11 +91,12 @@ class Runner:
     """Runs one command over a project against a warehouse."""
 
     def __init__(self, project: Project, warehouse: Warehouse, *, previous: dict[str, str] | None = None,
-                 on_start: Callable[[Node], None] | None = None,
+                 on_plan: Callable[[int], None] | None = None, on_start: Callable[[Node], None] | None = None,
                  on_result: Callable[[NodeResult], None] | None = None):  # fmt: skip
         self.project = project
         self.wh = warehouse
         self.previous = previous
+        self.on_plan = on_plan
         self.on_start = on_start
         self.on_result = on_result
         self.results: dict[str, NodeResult] = {}
@@ -149,6 +150,8 @@ class Runner:
     def run(self, options: BuildOptions) -> list[NodeResult]:
         """Run every item of the plan; results are in completion order."""
         items = {i.key: i for i in self.plan(options)}
+        if self.on_plan is not None:  # how many nodes will start
+            self.on_plan(sum(len(i.units) + len(i.tests) + (1 if i.node else 0) for i in items.values()))
         children: dict[str, list[str]] = {k: [] for k in items}
         for item in items.values():
             for dep in item.deps:
