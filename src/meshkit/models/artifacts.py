@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import UTC, datetime
+import os
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshkit import __version__
+from meshkit.models.macro_blocks import dbt_macros, macro_blocks
 
 if TYPE_CHECKING:
     from meshkit.models.nodes import Node
@@ -30,30 +33,126 @@ def _iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else None
 
 
+#: Config keys named differently in dbt's artifacts.
+_DBT_KEYS = {"pre_hook": "pre-hook", "post_hook": "post-hook"}
+
+
+def _dbt_config(config: dict[str, Any]) -> dict[str, Any]:
+    return {_DBT_KEYS.get(k, k): v for k, v in config.items()}
+
+
+def _raw_code(node: Node) -> str:
+    """The node's code as dbt records it: the file's text stripped; a snapshot's block as written; a
+    generic test as the call of its macro."""
+    if node.test is not None:
+        namespace = f"{node.test['namespace']}." if node.test.get("namespace") else ""
+        config = ",".join(f"{k}=" + ('"' + v.replace('"', '\\"') + '"' if isinstance(v, str) else str(v))
+                          for k, v in node.test.get("config", {}).items())  # fmt: skip
+        call = f"{{{{ {namespace}test_{node.test['name']}(**_dbt_generic_test_kwargs) }}}}"
+        return call + (f"{{{{ config({config}) }}}}" if config else "")
+    if node.resource_type == "snapshot":
+        return node.raw_code[node.line_offset :]
+    return node.raw_code.strip()
+
+
+def _relative_path(node: Node) -> str:
+    """dbt's ``path``: relative to the resource folder (a generic test's is its own ``.sql`` name)."""
+    if node.test is not None:
+        return f"{node.config.get('alias') or node.name}.sql"
+    folders = (
+        node.fqn[1:-2] if node.resource_type == "snapshot" and node.path.suffix == ".sql" else node.fqn[1:-1]
+    )
+    return "/".join([*folders, node.path.name])
+
+
+def _contract(node: Node) -> dict[str, Any]:
+    """dbt's ``contract``, with the checksum dbt compares for an enforced one (columns without constraints)."""
+    enforced = bool((node.config.get("contract") or {}).get("enforced"))
+    checksum = None
+    if enforced:
+        state = "".join(f"|{n}{c.get('data_type')}{_constraints(c.get('constraints'), 'ColumnLevelConstraint')}"
+                        for n, c in sorted(node.columns.items()))  # fmt: skip
+        if node.materialized in ("table", "incremental"):
+            state += node.materialized + _constraints(node.config.get("constraints"), "ModelLevelConstraint")
+        checksum = hashlib.sha256(state.encode()).hexdigest()
+    return {"enforced": enforced, "alias_types": True, "checksum": checksum}
+
+
+def _unit_checksum(entry: dict[str, Any]) -> str:
+    """dbt's checksum of a unit test: of its model, inputs, expected rows and overrides as dbt prints them."""
+
+    def fixture(kind: str, item: dict[str, Any], with_input: bool) -> str:
+        fmt = item.get("format", "dict")
+        parts = [*([f"input={item.get('input')!r}"] if with_input else []), f"rows={item.get('rows')!r}",
+                 f"format=<UnitTestFormat.{_FORMATS.get(fmt, fmt)}: {fmt!r}>", f"fixture={item.get('fixture')!r}"]  # fmt: skip
+        return f"{kind}({', '.join(parts)})"
+
+    entry = _as_written(entry)
+    given = ", ".join(fixture("UnitTestInputFixture", g, True) for g in entry.get("given") or [])
+    overrides = entry.get("overrides")
+    if overrides is not None:
+        overrides = (
+            "UnitTestOverrides("
+            + ", ".join(f"{k}={overrides.get(k) or {}!r}" for k in ("macros", "vars", "env_vars"))
+            + ")"
+        )
+    data = f"{entry.get('model')}-{entry.get('versions')}-[{given}]-{fixture('UnitTestOutputFixture', entry.get('expect') or {}, False)}-{overrides}"
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+_FORMATS = {"csv": "CSV", "dict": "Dict", "sql": "SQL"}
+
+
+def _as_written(value: Any) -> Any:
+    """YAML values with dates and times back as the text dbt keeps them as."""
+    if isinstance(value, dict):
+        return {k: _as_written(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_written(v) for v in value]
+    return str(value) if isinstance(value, date) else value
+
+
+def _constraints(items: list[dict[str, Any]] | None, kind: str) -> str:
+    """Constraints as dbt prints them into a contract's checksum."""
+    out = []
+    for c in items or []:
+        fields = [f"type=<ConstraintType.{c.get('type')}: {c.get('type')!r}>"]
+        fields += [f"{k}={c.get(k, d)!r}" for k, d in (("name", None), ("expression", None), ("warn_unenforced", True),
+                                                       ("warn_unsupported", True), ("to", None), ("to_columns", []))]  # fmt: skip
+        if kind == "ModelLevelConstraint":
+            fields.append(f"columns={c.get('columns', [])!r}")
+        out.append(f"{kind}({', '.join(fields)})")
+    return f"[{', '.join(out)}]"
+
+
 def _node(project: Project, node: Node) -> dict[str, Any]:
     rel = node.relation
     data = {
         "database": rel.database if rel else project.profile.database, "schema": rel.schema if rel else project.profile.schema,
         "name": node.name, "resource_type": node.resource_type, "package_name": node.package_name,
-        "path": node.original_file_path, "original_file_path": node.original_file_path, "unique_id": node.unique_id,
+        "path": _relative_path(node), "original_file_path": node.original_file_path, "unique_id": node.unique_id,
         "fqn": node.fqn, "alias": rel.identifier if rel else node.name,
-        "checksum": {"name": "sha256", "checksum": node.fingerprint}, "config": node.config,
+        "checksum": node.checksum, "config": _dbt_config(node.config),
+        "unrendered_config": _dbt_config(node.unrendered_config),
         "tags": node.config.get("tags", []), "description": node.description,
         "columns": {n: {"name": n, "description": c.get("description", ""), "data_type": c.get("data_type"),
                         "meta": c.get("meta", {}), "tags": c.get("tags", [])} for n, c in node.columns.items()},
         "meta": node.config.get("meta", {}),
-        "depends_on": {"macros": [], "nodes": node.depends_on},
+        "depends_on": {"macros": node.macros, "nodes": node.depends_on},
         "refs": node.ref_entries,
-        "sources": [list(s) for s in node.sources], "raw_code": node.raw_code.lstrip("\n"), "language": "sql",
+        "sources": [list(s) for s in node.sources], "raw_code": _raw_code(node), "language": "sql",
         "compiled": bool(node.compiled), "compiled_code": node.compiled or None,
         "relation_name": rel.render() if rel and node.is_relational else None,
     }  # fmt: skip
+    if node.resource_type == "model":
+        data["contract"] = _contract(node)
     if node.test is not None:
         data["test_metadata"] = {"name": node.test["name"], "kwargs": {**node.test["kwargs"], "column_name": node.test["column_name"]},
                                  "namespace": node.test.get("namespace")}  # fmt: skip
         data["column_name"] = node.test["column_name"]
         data["attached_node"] = node.test["attached"] if node.test["attached"] in project.nodes else None
     if node.unit is not None:
+        data["checksum"] = _unit_checksum(node.unit)
         data["model"] = project.nodes[node.unit["model_uid"]].name
         data["given"] = node.unit.get("given", [])
         data["expect"] = node.unit.get("expect", {})
@@ -80,9 +179,21 @@ def manifest(project: Project, invocation_id: str) -> dict[str, Any]:
             child_map.setdefault(parent, []).append(uid)
     units = {u: _node(project, n) for u, n in project.nodes.items() if n.resource_type == "unit_test"}
     return {"metadata": _metadata(MANIFEST_SCHEMA, invocation_id, project), "nodes": nodes, "sources": sources,
-            "macros": {}, "docs": {}, "exposures": {}, "metrics": {}, "groups": {}, "selectors": {},
+            "macros": {**dbt_macros(), **project_macros(project)}, "docs": {}, "exposures": {}, "metrics": {},
+            "groups": {}, "selectors": {},
             "disabled": {}, "parent_map": parent_map, "child_map": child_map, "group_map": {},
             "saved_queries": {}, "semantic_models": {}, "unit_tests": units}  # fmt: skip
+
+
+def project_macros(project: Project) -> dict[str, dict[str, Any]]:
+    """The macros of the project and its packages, paths relative to each package, as dbt lists them."""
+    roots = {p.name: p.root for p in project.packages}
+    out: dict[str, dict[str, Any]] = {}
+    for package, path, text in project.renderer.macro_files:
+        if package in roots:
+            path = os.path.relpath(project.root / path, roots[package])
+        out.update(macro_blocks(package, Path(path).as_posix(), text))
+    return out
 
 
 def run_results(project: Project, results: list[NodeResult], invocation_id: str, elapsed: float,

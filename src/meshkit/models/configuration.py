@@ -100,14 +100,21 @@ def _own(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def config_for(resource_type: str, tree: dict[str, Any] | list[dict[str, Any] | None] | None, project_name: str,
-               parts: list[str], *layers: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    """Defaults, then the project tree (or trees: a package's own, then the root project's), then each of
-    ``layers`` (properties YAML, in-file ``config``)."""
-    config = DEFAULTS[resource_type]
+def configured(tree: dict[str, Any] | list[dict[str, Any] | None] | None, project_name: str, parts: list[str],
+               *layers: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """What the project says of a node, without defaults (dbt's ``unrendered_config``): the project tree
+    (or trees: a package's own, then the root project's), then each of ``layers`` (properties YAML,
+    in-file ``config``)."""
+    config: dict[str, Any] = {}
     for one in tree if isinstance(tree, list) else [tree]:
         config = merge_config(config, folder_config(one, project_name, parts))
     for layer in layers:
         if layer:
             config = merge_config(config, layer)
     return config
+
+
+def config_for(resource_type: str, tree: dict[str, Any] | list[dict[str, Any] | None] | None, project_name: str,
+               parts: list[str], *layers: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The defaults of ``resource_type`` under what the project configures (``configured``)."""
+    return merge_config(DEFAULTS[resource_type], configured(tree, project_name, parts, *layers))

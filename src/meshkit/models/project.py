@@ -18,11 +18,11 @@ import jinja2
 import yaml
 
 from meshkit.core.files import read_text
-from meshkit.models.configuration import config_for, merge_config
+from meshkit.models.configuration import DEFAULTS, configured, merge_config
 from meshkit.models.context import RenderError, RenderState, rendering
 from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
 from meshkit.models.jinja import GLOBAL_PACKAGE, Renderer
-from meshkit.models.nodes import Node, PendingRef, Relation, Source
+from meshkit.models.nodes import Node, PendingRef, Relation, Source, file_checksum
 from meshkit.models.packages import Package, load_packages
 from meshkit.models.properties import column_specs, load_properties, read_yaml
 
@@ -424,9 +424,10 @@ class _Loader:
         rel = os.path.relpath(file, scope.root)
         entry = props.resources.get(resource + "s", {}).get(name, {}) if resource != "test" else {}
         parts = self._folder_parts(scope, file, resource)
-        config = config_for(
-            resource, self.trees(scope, resource), scope.name, [*parts, name], entry.get("config") or {}
+        unrendered = configured(
+            self.trees(scope, resource), scope.name, [*parts, name], entry.get("config") or {}
         )
+        config = merge_config(DEFAULTS[resource], unrendered)
         uid = f"{resource}.{scope.name}.{name}"
         if uid in p.nodes:
             raise ModelCompileError(
@@ -436,8 +437,9 @@ class _Loader:
             )
         node = Node(uid, resource, name, scope.name, file, rel, raw_code=body, config=config,
                     description=entry.get("description", ""), columns=column_specs(entry),
-                    fqn=[scope.name, *parts, name], yaml_where=entry.get("__where__"), checks=list(entry.get("checks") or []),
-                    line_offset=offset)  # fmt: skip
+                    fqn=[scope.name, *parts, *([file.stem] if resource == "snapshot" and file.suffix == ".sql" else []), name],
+                    yaml_where=entry.get("__where__"), checks=list(entry.get("checks") or []), line_offset=offset,
+                    unrendered_config=unrendered, checksum=file_checksum(file, rel, body if resource in ("model", "test") else None))  # fmt: skip
         if resource == "seed":
             node.rendered = hashlib.sha256(file.read_bytes()).hexdigest()
         p.nodes[uid] = node
@@ -503,8 +505,10 @@ class _Loader:
                 node.rendered = node.rendered[node.line_offset :]
             node.refs, node.sources = state.refs, state.sources
             node.needs_execute = state.uses_execute
+            node.macros = list(state.macros)
             if state.config:
                 node.config = merge_config(node.config, state.config)
+                node.unrendered_config = merge_config(node.unrendered_config, state.config)
                 node.relation = self._relation(node)
         for uid in [u for u, n in p.nodes.items() if not n.config.get("enabled", True)]:
             node = p.nodes.pop(uid)
