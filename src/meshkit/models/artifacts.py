@@ -1,5 +1,5 @@
-"""dbt-compatible artifacts (``manifest.json`` v12, ``run_results.json`` v6) and the fingerprints that
-``state:modified`` compares against."""
+"""dbt-compatible artifacts (``manifest.json`` v12, ``run_results.json`` v6) and meshkit's own state
+(the fingerprints of the last successful build, see ``state.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from meshkit import __version__
 from meshkit.models.macro_blocks import dbt_macros, macro_blocks
+from meshkit.models.state import STATE_FILE, Fingerprints, read_state
 
 if TYPE_CHECKING:
     from meshkit.models.nodes import Node
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 MANIFEST_SCHEMA = "https://schemas.getdbt.com/dbt/manifest/v12.json"
 RUN_RESULTS_SCHEMA = "https://schemas.getdbt.com/dbt/run-results/v6.json"
-STATE_FILE = "meshkit_state.json"
 
 
 def _metadata(schema: str, invocation_id: str, project: Project) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def _constraints(items: list[dict[str, Any]] | None, kind: str) -> str:
     return f"[{', '.join(out)}]"
 
 
-def _node(project: Project, node: Node) -> dict[str, Any]:
+def node_entry(project: Project, node: Node) -> dict[str, Any]:
     rel = node.relation
     data = {
         "database": rel.database if rel else project.profile.database, "schema": rel.schema if rel else project.profile.schema,
@@ -161,7 +161,7 @@ def _node(project: Project, node: Node) -> dict[str, Any]:
 
 def manifest(project: Project, invocation_id: str) -> dict[str, Any]:
     """The project as dbt's ``manifest.json``."""
-    nodes = {u: _node(project, n) for u, n in project.nodes.items() if n.resource_type != "unit_test"}
+    nodes = {u: node_entry(project, n) for u, n in project.nodes.items() if n.resource_type != "unit_test"}
     sources = {
         u: {"database": s.relation.database, "schema": s.relation.schema, "name": s.name, "source_name": s.source_name,
             "resource_type": "source", "package_name": u.split(".")[1], "path": s.path, "original_file_path": s.path,
@@ -177,7 +177,7 @@ def manifest(project: Project, invocation_id: str) -> dict[str, Any]:
     for uid, parents in parent_map.items():
         for parent in parents:
             child_map.setdefault(parent, []).append(uid)
-    units = {u: _node(project, n) for u, n in project.nodes.items() if n.resource_type == "unit_test"}
+    units = {u: node_entry(project, n) for u, n in project.nodes.items() if n.resource_type == "unit_test"}
     return {"metadata": _metadata(MANIFEST_SCHEMA, invocation_id, project), "nodes": nodes, "sources": sources,
             "macros": {**dbt_macros(), **project_macros(project)}, "docs": {}, "exposures": {}, "metrics": {},
             "groups": {}, "selectors": {},
@@ -224,20 +224,10 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def read_state(folder: Path) -> dict[str, str] | None:
-    """The fingerprints saved by the last run in ``folder``, or ``None``."""
-    path = folder / STATE_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text()).get("fingerprints", {})
-    except (OSError, ValueError):
-        return None
-
-
 def write_state(project: Project, results: list[NodeResult]) -> None:
     """Remember the fingerprints of the nodes that succeeded, keeping older ones for the rest."""
-    state = read_state(project.target_dir) or {}
+    previous = read_state(project.target_dir)
+    state = dict(previous.fingerprints) if isinstance(previous, Fingerprints) else {}
     ok = {r.unique_id for r in results if r.status in ("success", "pass", "warn")}
     for uid in ok:
         if uid in project.nodes:

@@ -49,12 +49,16 @@ def macro_blocks(package: str, path: str, text: str) -> dict[str, dict[str, Any]
     return out
 
 
-@cache
 def dbt_macros() -> dict[str, dict[str, Any]]:
     """dbt's own macros (its global project and the DuckDB adapter's), read from the dbt installed in
     this environment or found on ``PATH``; ``{}`` without one."""
+    return _read_projects(tuple(_dbt_include_projects()))
+
+
+@cache
+def _read_projects(projects: tuple[Path, ...]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for project in _dbt_include_projects():
+    for project in projects:
         settings = yaml.safe_load(read_text(project / "dbt_project.yml")) or {}
         package = settings.get("name", project.name)
         folders = [
