@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshkit.models.configuration import DEFAULTS, config_for, configured, merge_config
+from meshkit.models.configuration import DEFAULTS, config_for, config_trees, configured, merge_config
 from meshkit.models.context import RenderError, RenderState
 from meshkit.models.exceptions import ModelCompileError
 from meshkit.models.nodes import Node, Relation, Source
@@ -100,8 +100,8 @@ def macro_package(renderer, name: str, namespace: str | None) -> str:
 def add_tests(project: Project, props, package: str) -> None:
     """Generic data tests of ``package``'s properties YAML on models, seeds, snapshots and sources;
     singular tests got their deps at render."""
-    trees = [s.get("data_tests") or s.get("tests") for s in
-             [*(p.settings for p in project.packages if p.name == package), project.settings]]  # fmt: skip
+    layers = [*(p.settings for p in project.packages if p.name == package), project.settings]
+    trees, written = config_trees(layers, "test"), config_trees(layers, "test", written=True)
     renderer = project.renderer
     targets: list[tuple[str, str, list, bool]] = []
     for key in ("models", "seeds", "snapshots"):
@@ -144,8 +144,8 @@ def add_tests(project: Project, props, package: str) -> None:
             config = renderer.native(config, where, RenderState(node, project._final_ref, project._source))
             if config.get("enabled", True) in (False, "false", "False"):
                 continue
-            node.unrendered_config = configured(trees, package, [], config)
-            node.config = merge_config(DEFAULTS["test"], node.unrendered_config)
+            node.unrendered_config = configured(written, package, [], config, written=True)
+            node.config = merge_config(DEFAULTS["test"], configured(trees, package, [], config))
             node.test = {"name": short, "namespace": namespace, "kwargs": args, "column_name": column,
                          "attached": attached, "config": dict(config)}  # fmt: skip
             if test == "relationships":
