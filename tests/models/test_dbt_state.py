@@ -91,3 +91,20 @@ def test_an_edited_model_macro_and_config_are_modified_to_both_tools(states):
     }
     assert "test.shop.assert_no_future_orders" in by_dbt
     assert meshkit_modified(root, dbt_state) == by_dbt
+
+
+def test_catalog_json_is_dbts(states, tmp_path):
+    import json
+
+    from meshkit.models.artifacts import catalog
+    from meshkit.models.models import open_warehouse
+
+    root, _, _ = states
+    _dbt(root, "build")
+    _dbt(root, "docs", "generate", "--target-path", str(tmp_path / "dbt-docs"))
+    expected = json.loads((tmp_path / "dbt-docs" / "catalog.json").read_text())
+    with Meshkit(Workspace(root=root), load_entrypoints=False) as mk:
+        project = open_project(mk, root)
+        ours = catalog(project, open_warehouse(mk, project).connection, "x")
+    assert ours["nodes"] == expected["nodes"] and ours["sources"] == expected["sources"]
+    assert set(ours["metadata"]) == set(expected["metadata"]) - {"invocation_started_at"}

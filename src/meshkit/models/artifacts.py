@@ -185,6 +185,42 @@ def manifest(project: Project, invocation_id: str) -> dict[str, Any]:
             "saved_queries": {}, "semantic_models": {}, "unit_tests": units}  # fmt: skip
 
 
+CATALOG_SCHEMA = "https://schemas.getdbt.com/dbt/catalog/v1.json"
+_NO_STATS = {"has_stats": {"id": "has_stats", "label": "Has Stats?", "value": False, "include": False,
+                           "description": "Indicates whether there are statistics for this table"}}  # fmt: skip
+_CATALOG_SQL = """
+SELECT c.table_catalog, c.table_schema, c.table_name, t.table_type, c.column_name, c.data_type, c.ordinal_position
+FROM information_schema.columns c JOIN information_schema.tables t
+  ON t.table_catalog = c.table_catalog AND t.table_schema = c.table_schema AND t.table_name = c.table_name
+ORDER BY c.ordinal_position
+"""
+
+
+def catalog(project: Project, connection: Any, invocation_id: str) -> dict[str, Any]:
+    """dbt's ``catalog.json``: the tables and views of the project's nodes and sources as the warehouse
+    describes them (type, columns with their types and positions)."""
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for database, schema, name, kind, column, data_type, position in connection.execute(
+        _CATALOG_SQL
+    ).fetchall():
+        entry = found.setdefault((database.lower(), schema.lower(), name.lower()), {
+            "metadata": {"type": kind, "schema": schema, "name": name, "database": database, "comment": None, "owner": None},
+            "columns": {}, "stats": _NO_STATS})  # fmt: skip
+        entry["columns"][column] = {"type": data_type, "index": position, "name": column, "comment": None}
+
+    def described(uid: str, relation: Any) -> dict[str, Any] | None:
+        key = ((relation.database or "").lower(), relation.schema.lower(), relation.identifier.lower())
+        entry = found.get(key)
+        return None if entry is None else {**entry, "unique_id": uid}
+
+    nodes = {u: described(u, n.relation) for u, n in project.nodes.items() if n.is_relational and n.relation}
+    sources = {u: described(u, s.relation) for u, s in project.sources.items()}
+    metadata = _metadata(CATALOG_SCHEMA, invocation_id, project)
+    return {"metadata": {k: metadata[k] for k in ("dbt_schema_version", "dbt_version", "generated_at", "invocation_id", "env")},
+            "nodes": {u: e for u, e in nodes.items() if e}, "sources": {u: e for u, e in sources.items() if e},
+            "errors": None}  # fmt: skip
+
+
 def project_macros(project: Project) -> dict[str, dict[str, Any]]:
     """The macros of the project and its packages, paths relative to each package, as dbt lists them."""
     roots = {p.name: p.root for p in project.packages}
