@@ -89,8 +89,8 @@ def test_incremental_second_run_and_state_modified(shop, query):
     with open(root / "seeds" / "raw_orders.csv", "a") as fh:
         fh.write("7,2,2024-05-09,placed,500,2024-05-09 10:00:00\n")
     project = open_project(mk, root)
-    from meshkit.models.artifacts import read_state
     from meshkit.models.graph import select
+    from meshkit.models.state import read_state
 
     modified = select(
         project, ["state:modified"], previous=read_state(project.target_dir), resource_types={"seed", "model"}

@@ -52,7 +52,7 @@ def test_state_modified_follows_fingerprints(make_project):
     report = execute(mk, project, BuildOptions(threads=2))
     assert not report.failed
     project = open_project(mk, root)
-    from meshkit.models.artifacts import read_state
+    from meshkit.models.state import read_state
 
     previous = read_state(project.target_dir)
     assert select(project, ["state:modified"], previous=previous) == set()

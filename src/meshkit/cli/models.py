@@ -52,13 +52,17 @@ def _run_options(func):
     func = click.option(
         "--full-refresh", is_flag=True, help="Rebuild incremental models and seeds from scratch."
     )(func)
-    func = click.option(
+    func = _state_option(func)
+    return _project_options(func)
+
+
+def _state_option(func):
+    return click.option(
         "--state",
         "state_dir",
         type=click.Path(file_okay=False),
-        help="Folder with the fingerprints for state:modified.",
+        help="Target folder state:modified compares with: meshkit's, or dbt's (its manifest.json).",
     )(func)
-    return _project_options(func)
 
 
 def _vars(text: str | None) -> dict | None:
@@ -263,16 +267,24 @@ models_group.add_command(_make("run", "Build models only (no tests, seeds or sna
     "--resource-type", "resource_type", multiple=True, help="model, seed, snapshot, test, unit_test, source."
 )
 @click.option("--output", type=click.Choice(["name", "json", "path"]), default="name")
+@_state_option
 @_project_options
 @pass_meshkit
-def ls_cmd(mk, selectors, select, exclude, selector, resource_type, output, project_dir, target, vars_):
+def ls_cmd(
+    mk, selectors, select, exclude, selector, resource_type, output, state_dir, project_dir, target, vars_
+):
     """List the project's nodes."""
-    from meshkit.models.artifacts import read_state
     from meshkit.models.graph import select as select_nodes
+    from meshkit.models.state import read_state
 
     project = _open(mk, project_dir, target, vars_, {"WHICH": "list"})
     selectors = [*selectors, *select, *([f"selector:{selector}"] if selector else [])]
-    chosen = select_nodes(project, selectors, list(exclude), previous=read_state(project.target_dir))
+    chosen = select_nodes(
+        project,
+        selectors,
+        list(exclude),
+        previous=read_state(Path(state_dir) if state_dir else project.target_dir),
+    )
     if "source" in resource_type or not resource_type and not selectors:
         sources = sorted(project.sources)
     else:

@@ -48,6 +48,8 @@ class RenderState:
     results: dict[str, Any] = field(default_factory=dict)
     #: Macro name (``name`` or ``package.name``) -> the value it returns instead (unit tests).
     macro_overrides: dict[str, Any] = field(default_factory=dict)
+    #: Unique ids (``macro.package.name``) of the macros the render called, in call order.
+    macros: dict[str, None] = field(default_factory=dict)
 
 
 def current() -> RenderState:

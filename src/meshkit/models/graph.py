@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from meshkit.models.exceptions import ModelCompileError
 from meshkit.models.properties import read_yaml
+from meshkit.models.state import DbtManifest, Fingerprints
 
 if TYPE_CHECKING:
     from meshkit.models.project import Project
@@ -141,10 +142,10 @@ def topological(project: Project, selected: set[str]) -> list[str]:
 
 
 def select(project: Project, selectors: list[str] | tuple[str, ...] = (), exclude: list[str] | tuple[str, ...] = (),
-           *, previous: dict[str, str] | None = None, resource_types: set[str] | None = None) -> set[str]:  # fmt: skip
+           *, previous: Fingerprints | DbtManifest | None = None, resource_types: set[str] | None = None) -> set[str]:  # fmt: skip
     """Unique ids of the nodes ``selectors`` pick (all when empty), less ``exclude``, plus their tests.
 
-    ``previous`` holds the fingerprints of the last run, for ``state:modified``.
+    ``previous`` is the state ``state:modified`` and ``state:new`` compare with (``state.read_state``).
     """
     children = children_map(project)
     if not selectors and project.kind == "dbt":
@@ -262,14 +263,8 @@ def _method(project: Project, body: str, previous) -> set[str]:
             raise ModelCompileError(
                 f"`state:{value}` is not supported.", hint="Use state:modified or state:new."
             )
-        previous = previous or {}
-        if value == "new":
-            return {u for u, n in nodes.items() if n.test is None and u not in previous}
-        return {
-            u
-            for u, n in nodes.items()
-            if n.test is None and n.unit is None and previous.get(u) != n.fingerprint
-        }
+        state = previous if previous is not None else Fingerprints({})  # no state: everything is new
+        return state.new(project) if value == "new" else state.modified(project)
     raise ModelCompileError(f"Unknown selector method `{method}`.",
                             hint="Use tag:, path:, fqn:, package:, source:, resource_type:, config.KEY:, selector: or state:.")  # fmt: skip
 

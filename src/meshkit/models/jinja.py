@@ -168,7 +168,9 @@ def _source(source_name: str, table_name: str) -> Any:
 
 
 def _is_incremental() -> bool:
-    return current().is_incremental
+    state = current()
+    state.macros["macro.dbt.is_incremental"] = None  # dbt's own macro, which this stands for
+    return state.is_incremental
 
 
 # ---------------------------------------------------------------------------- environment
@@ -198,6 +200,8 @@ class Renderer:
                  macro_files: list[tuple[str, str, str]] = (), dispatch: list[dict[str, Any]] = (),
                  flags: dict[str, Any] | None = None):  # fmt: skip
         self.vars = dict(vars)
+        #: ``(package, path, text)`` of the project's and its packages' macro files.
+        self.macro_files = list(macro_files)
         #: A package's own variables (dbt's package-scoped ``vars``), for its nodes.
         self.package_vars: dict[str, dict[str, Any]] = {}
         self.project_name = project_name
@@ -472,7 +476,10 @@ class _DbtMacro(jinja2.runtime.Macro):
     dbt_package = ""
 
     def _invoke(self, arguments, autoescape):
-        overrides = getattr(getattr(_state, "current", None), "macro_overrides", None)
+        state = getattr(_state, "current", None)
+        overrides = getattr(state, "macro_overrides", None)
+        if state is not None:
+            state.macros[f"macro.{self.dbt_package}.{self.name}"] = None
         if overrides:
             for key in (f"{self.dbt_package}.{self.name}", self.name):
                 if key in overrides:

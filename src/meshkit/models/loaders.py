@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshkit.models.configuration import config_for
+from meshkit.models.configuration import DEFAULTS, config_for, config_trees, configured, merge_config
 from meshkit.models.context import RenderError, RenderState
 from meshkit.models.exceptions import ModelCompileError
 from meshkit.models.nodes import Node, Relation, Source
@@ -77,11 +78,30 @@ def test_names(test: str, target: str, args: dict[str, Any]) -> tuple[str, str]:
     return full, full
 
 
+def test_digest(name: str, metadata: dict[str, Any]) -> str:
+    """The suffix of a generic test's unique id, as dbt computes it from its name and arguments."""
+
+    def hashable(value: Any) -> Any:
+        if type(value) is dict:
+            return {k: hashable(value[k]) for k in sorted(value)}
+        if type(value) is list:
+            return [hashable(v) for v in value]
+        return str(value)
+
+    return hashlib.md5(f"{name}{hashable(metadata)!r}".encode()).hexdigest()[-10:]
+
+
+def macro_package(renderer, name: str, namespace: str | None) -> str:
+    """The package whose macro ``name`` a call resolves to (``dbt`` for dbt's own)."""
+    macro = renderer.find_macro(name, namespace)
+    return next((pkg for pkg, macros in renderer.packages.items() if macros.get(name) is macro), "dbt")
+
+
 def add_tests(project: Project, props, package: str) -> None:
     """Generic data tests of ``package``'s properties YAML on models, seeds, snapshots and sources;
     singular tests got their deps at render."""
-    trees = [s.get("data_tests") or s.get("tests") for s in
-             [*(p.settings for p in project.packages if p.name == package), project.settings]]  # fmt: skip
+    layers = [*(p.settings for p in project.packages if p.name == package), project.settings]
+    trees, written = config_trees(layers, "test"), config_trees(layers, "test", written=True)
     renderer = project.renderer
     targets: list[tuple[str, str, list, bool]] = []
     for key in ("models", "seeds", "snapshots"):
@@ -92,12 +112,18 @@ def add_tests(project: Project, props, package: str) -> None:
     for uid, source in project.sources.items():
         if uid.split(".")[1] == package:
             targets.append((uid, f"{source.source_name}_{source.name}", source.tests, True))
+    package_root = next((p.root for p in project.packages if p.name == package), project.root)
     for attached, label, specs, is_source in targets:
         where = (
             project.nodes[attached].yaml_where
             if attached in project.nodes
             else project.sources[attached].path
         )
+        if is_source:
+            source = project.sources[attached]
+            model_arg = f"source('{source.source_name}', '{source.name}')"
+        else:
+            model_arg = f"ref('{project.nodes[attached].name}')"
         for column, test, args, config in specs:
             args = dict(args)
             column = column or args.pop("column_name", None)
@@ -111,12 +137,15 @@ def add_tests(project: Project, props, package: str) -> None:
             if "alias" not in config and short_name != full_name and name == full_name:
                 config["alias"] = short_name
             path = where.split(":")[0]
-            node = Node("", "test", name, package, Path(project.root / path), path, fqn=[package, name],
+            # as dbt: the folders of the YAML file below the resource folder, then the test's name
+            folders = Path(os.path.relpath(project.root / path, package_root)).parts[1:-1]
+            node = Node("", "test", name, package, Path(project.root / path), path, fqn=[package, *folders, name],
                         depends_on=depends, yaml_where=where)  # fmt: skip
             config = renderer.native(config, where, RenderState(node, project._final_ref, project._source))
             if config.get("enabled", True) in (False, "false", "False"):
                 continue
-            node.config = config_for("test", trees, package, [], config)
+            node.unrendered_config = configured(written, package, [], config, written=True)
+            node.config = merge_config(DEFAULTS["test"], configured(trees, package, [], config))
             node.test = {"name": short, "namespace": namespace, "kwargs": args, "column_name": column,
                          "attached": attached, "config": dict(config)}  # fmt: skip
             if test == "relationships":
@@ -136,8 +165,13 @@ def add_tests(project: Project, props, package: str) -> None:
                     depends.append(project.ref_uid(ref_name, node, ref_package))
                 for source_name, table in state.sources:
                     depends.append(project.source_uid(source_name, table, node))
-            digest = hashlib.md5(f"{name}{args}{column}".encode()).hexdigest()[:10]
-            node.unique_id = f"test.{package}.{name}.{digest}"
+            metadata = {"namespace": namespace, "name": short,
+                        "kwargs": {**{k: v for k, v in args.items() if k != "description"},
+                                   **({"column_name": column} if column else {}),
+                                   "model": f"{{{{ get_where_subquery({model_arg}) }}}}"}}  # fmt: skip
+            node.unique_id = f"test.{package}.{name}.{test_digest(name, metadata)}"
+            node.macros = [f"macro.{macro_package(renderer, f'test_{short}', namespace)}.test_{short}",
+                           "macro.dbt.get_where_subquery"]  # fmt: skip
             node.depends_on = list(dict.fromkeys(depends))
             project.nodes[node.unique_id] = node
 

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from meshkit.core.runs import RunRecord, StepRecord
-from meshkit.models.artifacts import manifest, read_state, run_results, write_json, write_state
+from meshkit.models.artifacts import manifest, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
 from meshkit.models.hooks import run_project_hooks
 from meshkit.models.lineage import LineageIndex, table_edges
 from meshkit.models.project import Project, load_project
 from meshkit.models.runner import ERROR_STATUSES, BuildOptions, NodeResult, Runner, summarize
+from meshkit.models.state import read_state
 from meshkit.models.warehouse import Warehouse
 
 if TYPE_CHECKING:

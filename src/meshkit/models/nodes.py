@@ -8,6 +8,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from meshkit.core.files import read_text
+
+#: Seeds larger than this are identified by their path, not their content (as dbt does).
+LARGE_SEED_BYTES = 1024 * 1024
+
+
+def file_checksum(file: Path, rel: str, text: str | None = None) -> dict[str, str]:
+    """dbt's checksum of a project file: sha256 of its text without surrounding whitespace; a seed over
+    1 MiB by its path ``rel``. ``text`` is the file's text when already read."""
+    if text is None:
+        if file.suffix == ".csv" and file.stat().st_size > LARGE_SEED_BYTES:
+            return {"name": "path", "checksum": rel}
+        text = read_text(file)
+    return {"name": "sha256", "checksum": hashlib.sha256(text.strip().encode()).hexdigest()}
+
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -181,6 +196,12 @@ class Node:
     line_offset: int = 0
     #: Its Jinja reads ``execute`` or the database: rendered again when it runs.
     needs_execute: bool = False
+    #: What the project configures, without defaults (dbt's ``unrendered_config``).
+    unrendered_config: dict[str, Any] = field(default_factory=dict)
+    #: dbt's checksum of its file (``{"name": "sha256", "checksum": ...}``).
+    checksum: dict[str, str] = field(default_factory=lambda: {"name": "none", "checksum": ""})
+    #: Unique ids of the macros its rendering called.
+    macros: list[str] = field(default_factory=list)
 
     @property
     def materialized(self) -> str:

@@ -18,11 +18,11 @@ import jinja2
 import yaml
 
 from meshkit.core.files import read_text
-from meshkit.models.configuration import config_for, merge_config
+from meshkit.models.configuration import DEFAULTS, WRITTEN, config_trees, configured, merge_config
 from meshkit.models.context import RenderError, RenderState, rendering
 from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
 from meshkit.models.jinja import GLOBAL_PACKAGE, Renderer
-from meshkit.models.nodes import Node, PendingRef, Relation, Source
+from meshkit.models.nodes import Node, PendingRef, Relation, Source, file_checksum
 from meshkit.models.packages import Package, load_packages
 from meshkit.models.properties import column_specs, load_properties, read_yaml
 
@@ -324,6 +324,7 @@ def _render_configs(settings: dict[str, Any], vars: dict[str, Any], profile: Pro
     rendered = yaml_renderer(vars, profile.as_target(), where)
     for key in ("models", "seeds", "snapshots", "data_tests", "tests", "sources"):
         if settings.get(key):
+            settings.setdefault(WRITTEN, {})[key] = settings[key]  # dbt's unrendered_config reads these
             settings[key] = rendered(settings[key])
 
 
@@ -424,8 +425,12 @@ class _Loader:
         rel = os.path.relpath(file, scope.root)
         entry = props.resources.get(resource + "s", {}).get(name, {}) if resource != "test" else {}
         parts = self._folder_parts(scope, file, resource)
-        config = config_for(
-            resource, self.trees(scope, resource), scope.name, [*parts, name], entry.get("config") or {}
+        layer, where = entry.get("config") or {}, [*parts, name]
+        config = merge_config(
+            DEFAULTS[resource], configured(self.trees(scope, resource), scope.name, where, layer)
+        )
+        unrendered = configured(
+            self.trees(scope, resource, written=True), scope.name, where, layer, written=True
         )
         uid = f"{resource}.{scope.name}.{name}"
         if uid in p.nodes:
@@ -436,8 +441,9 @@ class _Loader:
             )
         node = Node(uid, resource, name, scope.name, file, rel, raw_code=body, config=config,
                     description=entry.get("description", ""), columns=column_specs(entry),
-                    fqn=[scope.name, *parts, name], yaml_where=entry.get("__where__"), checks=list(entry.get("checks") or []),
-                    line_offset=offset)  # fmt: skip
+                    fqn=[scope.name, *parts, *([file.stem] if resource == "snapshot" and file.suffix == ".sql" else []), name],
+                    yaml_where=entry.get("__where__"), checks=list(entry.get("checks") or []), line_offset=offset,
+                    unrendered_config=unrendered, checksum=file_checksum(file, rel, body if resource in ("model", "test") else None))  # fmt: skip
         if resource == "seed":
             node.rendered = hashlib.sha256(file.read_bytes()).hexdigest()
         p.nodes[uid] = node
@@ -453,14 +459,11 @@ class _Loader:
                 p.by_name[name] = uid
         node.relation = self._relation(node)
 
-    def trees(self, scope: Package, resource: str) -> list[dict[str, Any] | None]:
+    def trees(self, scope: Package, resource: str, written: bool = False) -> list[dict[str, Any] | None]:
         """The ``dbt_project.yml`` config trees for a node of ``scope``: a package's own, then the root
-        project's, which overrides it (``models: package: ...``)."""
-        key = {"model": "models", "seed": "seeds", "snapshot": "snapshots", "test": "data_tests"}[resource]
-        out = []
-        for settings in [scope.settings] if scope.name == self.p.name else [scope.settings, self.s]:
-            out.append(settings.get(key) or (settings.get("tests") if resource == "test" else None))
-        return out
+        project's, which overrides it (``models: package: ...``); ``written``: before Jinja rendering."""
+        layers = [scope.settings] if scope.name == self.p.name else [scope.settings, self.s]
+        return config_trees(layers, resource, written)
 
     def _add_yaml_snapshot(self, scope: Package, entry: dict[str, Any], props) -> None:
         rel_file = Path(os.path.normpath(self.p.root / entry["__file__"]))
@@ -503,8 +506,10 @@ class _Loader:
                 node.rendered = node.rendered[node.line_offset :]
             node.refs, node.sources = state.refs, state.sources
             node.needs_execute = state.uses_execute
+            node.macros = list(state.macros)
             if state.config:
                 node.config = merge_config(node.config, state.config)
+                node.unrendered_config = merge_config(node.unrendered_config, state.config, written=True)
                 node.relation = self._relation(node)
         for uid in [u for u, n in p.nodes.items() if not n.config.get("enabled", True)]:
             node = p.nodes.pop(uid)

@@ -24,6 +24,7 @@ from meshkit.models.warehouse import Warehouse
 if TYPE_CHECKING:
     from meshkit.models.nodes import Node
     from meshkit.models.project import Project
+    from meshkit.models.state import DbtManifest, Fingerprints
 
 Command = Literal["build", "run", "test", "seed", "snapshot"]
 RESOURCES: dict[str, set[str]] = {
@@ -90,7 +91,7 @@ def _now() -> datetime:
 class Runner:
     """Runs one command over a project against a warehouse."""
 
-    def __init__(self, project: Project, warehouse: Warehouse, *, previous: dict[str, str] | None = None,
+    def __init__(self, project: Project, warehouse: Warehouse, *, previous: Fingerprints | DbtManifest | None = None,
                  on_plan: Callable[[int], None] | None = None, on_start: Callable[[Node], None] | None = None,
                  on_result: Callable[[NodeResult], None] | None = None):  # fmt: skip
         self.project = project
