@@ -316,13 +316,15 @@ class Catalog:
             return 0
         stamp = now()
         t = lineage_edges.c
-        with self.engine.begin() as conn:
-            for (source, target, scol, tcol), edge in rows.items():
-                conn.execute(lineage_edges.delete().where(
-                    (t.source == source) & (t.target == target) & (t.source_column == scol) & (t.target_column == tcol)))  # fmt: skip
-                conn.execute(lineage_edges.insert().values(
-                    source=source, target=target, source_column=scol, target_column=tcol,
-                    transformation=edge.transformation, run_id=run_id, run_kind=run_kind, updated_at=stamp))  # fmt: skip
+        keys = [{"s": s, "t": tg, "sc": sc, "tc": tc} for s, tg, sc, tc in rows]
+        same = ((t.source == sa.bindparam("s")) & (t.target == sa.bindparam("t"))
+                & (t.source_column == sa.bindparam("sc")) & (t.target_column == sa.bindparam("tc")))  # fmt: skip
+        with self.engine.begin() as conn:  # one statement each for all edges
+            conn.execute(lineage_edges.delete().where(same), keys)
+            conn.execute(lineage_edges.insert(), [
+                {"source": e.source, "target": e.target, "source_column": e.source_column, "target_column": e.target_column,
+                 "transformation": e.transformation, "run_id": run_id, "run_kind": run_kind, "updated_at": stamp}
+                for e in rows.values()])  # fmt: skip
         return len(rows)
 
     def lineage(self, name: str, depth: int = 10) -> LineageGraph:
