@@ -111,7 +111,9 @@ def propagate(catalog: Catalog, roots: Iterable[str]) -> list[str]:
     """Recompute the inherited tags of ``roots`` and of every dataset downstream; returns those changed."""
     lineage = _Lineage(catalog)
     order = lineage.closure(roots)
-    known: dict[str, Dataset | None] = {}
+    wanted = {*order, *(s for name in order for s in lineage.inputs.get(name, {}))}
+    found = catalog.get_many(wanted)
+    known: dict[str, Dataset | None] = {name: found.get(name) for name in wanted}
 
     def dataset(name: str) -> Dataset | None:
         if name not in known:
