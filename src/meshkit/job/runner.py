@@ -45,7 +45,7 @@ class RunCancelled(BaseException):
 
 
 def step_types(meshkit) -> dict:
-    return {t.suffix: t for group in meshkit.pm.hook.register_step_types() for t in group}
+    return meshkit.registry("step_types")
 
 
 def same_file(stream, path: Path) -> bool:
@@ -269,10 +269,7 @@ def run_steps(context):
 
 
 def templates(meshkit) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for group in meshkit.pm.hook.register_templates():
-        found.update({name: Path(path) for name, path in group.items()})
-    return found
+    return {name: Path(path) for name, path in meshkit.registry("templates").items()}
 
 
 def run_template(

@@ -59,11 +59,7 @@ def _jsonable(value: Any) -> Any:
 
 def check_types(meshkit: Meshkit) -> dict[str, type[Check]]:
     """Every registered check type by name."""
-    types: dict[str, type[Check]] = {}
-    for group in meshkit.pm.hook.register_check_types():
-        for cls in group or []:
-            types[cls.type] = cls
-    return types
+    return meshkit.registry("check_types")
 
 
 def make_checks(meshkit: Meshkit, specs: list[dict[str, Any]], where: str) -> list[Check]:
