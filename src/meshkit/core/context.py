@@ -5,10 +5,11 @@ Each instance has its own plugin manager, so tests and embedded uses never share
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pluggy
 
 from meshkit.core.backends import build_backend
 from meshkit.core.config import Config, ConfigBuilder, Layer
-from meshkit.core.errors import ConfigError
+from meshkit.core.errors import ConfigError, PlatformError
 from meshkit.core.files import key_location
 from meshkit.core.metadata import MetadataDB
 from meshkit.core.plugins import build_plugin_manager
@@ -26,6 +27,7 @@ from meshkit.core.redaction import Redactor, strip_credentials
 from meshkit.core.references import resolve
 from meshkit.core.registry import Registries
 from meshkit.core.runs import RunStore
+from meshkit.core.scope import RunScope
 from meshkit.core.workspace import WORKSPACE_FILE, Workspace
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,9 @@ class Meshkit:
             layers.append(Layer("command line", {k.lower(): v for k, v in overrides.items()}))
         #: What the plugins registered (store types, step types, transforms...), merged once.
         self.registries = Registries(self.pm)
-        self.config = Config(builder.keys, layers, resolve=self.resolve)
+        self._config = Config(builder.keys, layers, resolve=self.resolve)
+        #: The scope of the run in progress on this instance, if any (see :meth:`run_scope`).
+        self.scope: RunScope | None = None
         self.redactor = Redactor()
         for value in self.config.secret_values():
             self.redactor.add(value)
@@ -67,10 +71,28 @@ class Meshkit:
         self._metadata: MetadataDB | None = None
         self._backends: dict[str, Any] = {}
         self._stores: dict[str, Any] = {}
-        #: Stores declared outside ``meshkit.toml`` (a job's ``[vdk_<name>]`` sections), by name.
-        self._declared_stores: dict[str, dict[str, Any]] = {}
         self._check_store_types()
         self.pm.hook.initialize(meshkit=self)
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force: the workspace's, plus the layers of the run in progress."""
+        return self.scope.config if self.scope is not None else self._config
+
+    @contextlib.contextmanager
+    def run_scope(self) -> Iterator[RunScope]:
+        """Hold the state of one run (config layers, declared stores, imported modules) until it ends."""
+        outer = self.scope
+        scope = self.scope = RunScope(self, self.config)
+        try:
+            yield scope
+        finally:
+            self.scope = outer
+            scope.close()
+            with self._lock:
+                opened = [self._stores.pop(name) for name in scope.stores if name in self._stores]
+            for store in opened:
+                store.close()
 
     @classmethod
     def open(cls, path: str | Path | None = None, **kwargs) -> Meshkit:
@@ -130,15 +152,21 @@ class Meshkit:
 
     @property
     def store_settings(self) -> dict[str, dict[str, Any]]:
-        """Settings of the declared stores: ``meshkit.toml`` ``[stores.NAME]``, then those added with
-        :meth:`declare_store`."""
-        return {**self.workspace.store_settings, **self._declared_stores}
+        """Settings of the declared stores: ``meshkit.toml`` ``[stores.NAME]``, then those the run in
+        progress added with :meth:`declare_store`."""
+        declared = self.scope.stores if self.scope is not None else {}
+        return {**self.workspace.store_settings, **declared}
 
     def declare_store(self, name: str, settings: dict[str, Any]) -> None:
-        """Declare store ``name`` (``settings`` holds its ``type`` and options) unless ``meshkit.toml`` has it."""
+        """Declare store ``name`` (``settings`` holds its ``type`` and options) for the run in progress,
+        unless ``meshkit.toml`` has it."""
+        if self.scope is None:
+            raise PlatformError(
+                f"Store `{name}` can only be declared for a run.", hint="Open `Meshkit.run_scope()` first."
+            )
         with self._lock:
-            if name not in self.workspace.store_settings and self._declared_stores.get(name) != settings:
-                self._declared_stores[name] = dict(settings)
+            if name not in self.workspace.store_settings and self.scope.stores.get(name) != settings:
+                self.scope.stores[name] = dict(settings)
                 self._stores.pop(name, None)
 
     def _check_store_types(self) -> None:
