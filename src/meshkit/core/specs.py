@@ -8,6 +8,7 @@ files that are not one model (dbt properties, checks).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,12 +88,25 @@ def field_path(loc: tuple) -> str:
     return out
 
 
-def validate(document: YamlDocument, model: type[M], *, hint: str) -> M:
-    """``document``'s data as ``model``; the first problem is a ``ConfigError`` naming its field and line."""
+def validate(document: YamlDocument, model: type[M], *, hint: str,
+             check: Callable[[M], tuple[tuple, str] | None] | None = None) -> M:  # fmt: skip
+    """``document``'s data as ``model``; the first problem is a ``ConfigError`` naming its field and line.
+
+    ``check(spec)`` may find a problem the model's fields cannot express: ``(location, message)``.
+    """
+    if not isinstance(document.data, dict):
+        raise ConfigError(
+            f"`{document.source}` must hold one YAML mapping of fields.", where=document.source, hint=hint
+        )
     try:
-        return model.model_validate(document.data)
+        spec = model.model_validate(document.data)
     except ValidationError as exc:
         raise spec_error(exc, document, hint=hint) from None
+    problem = check(spec) if check is not None else None
+    if problem is not None:
+        loc, message = problem
+        raise ConfigError(f"{field_path(loc)}: {message}.", where=document.where(loc), hint=hint)
+    return spec
 
 
 def spec_error(exc: ValidationError, document: YamlDocument, *, hint: str) -> ConfigError:
@@ -109,16 +123,24 @@ def spec_error(exc: ValidationError, document: YamlDocument, *, hint: str) -> Co
     )
 
 
-def load_spec(path: str | Path, model: type[M], *, hint: str, source: str | None = None, **options: Any) -> M:
+def parse_spec(text: str, source: str, model: type[M], *, hint: str,
+               check: Callable[[M], tuple[tuple, str] | None] | None = None, **options: Any) -> M:  # fmt: skip
+    """The spec in YAML ``text`` as ``model``: see :func:`load_spec`."""
+    return validate(parse_yaml(text, source, **options), model, hint=hint, check=check)
+
+
+def load_spec(path: str | Path, model: type[M], *, hint: str, source: str | None = None,
+              check: Callable[[M], tuple[tuple, str] | None] | None = None, **options: Any) -> M:  # fmt: skip
     """Read the spec file ``path`` once and validate it as ``model``.
 
     Errors name the file (``source`` when given), the line and the field, and end with ``hint``
-    (where the spec's reference is). A file that cannot be read is a ``ConfigError`` too.
+    (where the spec's reference is); ``check`` and ``options`` are those of :func:`validate` and
+    :func:`parse_yaml`. A file that cannot be read is a ``ConfigError`` too.
     """
     try:
         text = read_text(path)
     except OSError as exc:
         raise ConfigError(
-            f"Cannot read {source or path}: {exc.strerror}.", where=str(path), hint="Check the path."
+            f"Cannot read `{path}`: {exc.strerror}.", where=str(path), hint="Check the path."
         ) from None
-    return validate(parse_yaml(text, source or str(path), **options), model, hint=hint)
+    return parse_spec(text, source or str(path), model, hint=hint, check=check, **options)

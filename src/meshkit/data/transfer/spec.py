@@ -14,12 +14,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from meshkit.core.errors import ConfigError
-from meshkit.core.files import read_text
-from meshkit.core.specs import YamlDocument, field_path, parse_yaml, validate
+from meshkit.core.specs import load_spec, parse_spec
 from meshkit.data.stores.base import WriteMode
 
 API_VERSIONS = ("meshkit.io/v1", "fybrik.io/v1")
@@ -202,28 +199,13 @@ HINT = "See docs/reference/transfer-spec.md for the fields."
 
 def parse_transfer(text: str, source: str = "<transfer>") -> BatchTransfer:
     """A transfer from YAML text; errors name ``source``, the line and the field."""
-    document = parse_yaml(text, source, loader=yaml.SafeLoader, problem="Malformed YAML")
-    return _validated(document)
-
-
-def _validated(document: YamlDocument) -> BatchTransfer:
-    if not isinstance(document.data, dict):
-        raise ConfigError("A transfer file holds one mapping (apiVersion, kind, metadata, spec).", where=document.source,
-                          hint="See docs/reference/transfer-spec.md.")  # fmt: skip
-    transfer = validate(document, BatchTransfer, hint=HINT)
-    problem = transfer.kind_problem()
-    if problem is not None:
-        loc, message = problem
-        raise ConfigError(f"{field_path(loc)}: {message}.", where=document.where(loc), hint=HINT)
-    return transfer
+    return parse_spec(
+        text, source, BatchTransfer, hint=HINT, check=BatchTransfer.kind_problem, problem="Malformed YAML"
+    )
 
 
 def load_transfer(path: str | Path) -> BatchTransfer:
     """Read and validate the transfer file at ``path``."""
-    try:
-        text = read_text(path)
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot read transfer file: {exc.strerror}.", where=str(path), hint="Check the path."
-        ) from None
-    return parse_transfer(text, str(path))
+    return load_spec(
+        path, BatchTransfer, hint=HINT, check=BatchTransfer.kind_problem, problem="Malformed YAML"
+    )
