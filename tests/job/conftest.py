@@ -12,6 +12,7 @@ def make_job(workspace):
         job = workspace.root / "jobs" / name
         job.mkdir(parents=True)
         for filename, text in files.items():
+            (job / filename).parent.mkdir(parents=True, exist_ok=True)
             (job / filename).write_text(textwrap.dedent(text))
         return job
 

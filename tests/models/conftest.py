@@ -38,12 +38,14 @@ def write_project(root: Path, files: dict[str, str], name: str = "proj") -> Path
 
 @pytest.fixture
 def make_project(tmp_path):
-    """``make_project(files)`` -> (Meshkit, project folder); the Meshkit is closed after the test."""
+    """``make_project(files, plugins=...)`` -> (Meshkit, project folder); the Meshkit is closed after the test."""
     opened: list[Meshkit] = []
 
-    def make(files: dict[str, str], name: str = "proj", folder: str = "proj") -> tuple[Meshkit, Path]:
+    def make(
+        files: dict[str, str], name: str = "proj", folder: str = "proj", plugins=()
+    ) -> tuple[Meshkit, Path]:
         root = write_project(tmp_path / folder, files, name)
-        mk = Meshkit(Workspace(root=root), load_entrypoints=False)
+        mk = Meshkit(Workspace(root=root), plugins=plugins, load_entrypoints=False)
         opened.append(mk)
         return mk, root
 

@@ -195,3 +195,33 @@ def test_unit_test_failure_skips_its_model(make_project):
     unit = next(r for r in report.results if r.unique_id.startswith("unit_test"))
     assert unit.status == "fail" and "missing" in unit.message and "'amount': 4" in unit.message
     assert results["doubled"].status == "skipped" and results["src"].status == "success"
+
+
+def test_hook_register_materializations_adds_a_materialization(make_project, query):
+    import meshkit
+    from meshkit.models import materialize
+
+    built = []
+
+    def audited_table(project, warehouse, node, full_refresh):
+        built.append(node.name)
+        return materialize.table(project, warehouse, node, full_refresh)
+
+    class Audited:
+        @meshkit.hookimpl
+        def register_materializations(self):
+            return {"audited_table": audited_table}
+
+    mk, root = make_project({"models/m.sql": "{{ config(materialized='audited_table') }} select 1 as x"},
+                            plugins=[Audited()])  # fmt: skip
+    report, results = _build(mk, root)
+    assert results["m"].status == "success", results["m"].message
+    assert built == ["m"]
+    assert query(mk, root, "select x from m") == [(1,)]
+
+
+def test_unknown_materialization_lists_the_registered_ones(make_project):
+    mk, root = make_project({"models/m.sql": "{{ config(materialized='tabel') }} select 1 as x"})
+    report, results = _build(mk, root)
+    assert results["m"].status == "error"
+    assert "Unknown materialization `tabel`" in results["m"].message

@@ -45,6 +45,10 @@ async def test_apply_transfer_and_read_status(api, service, mk):
         await anyio.sleep(0.2)
     body = status.json()
     assert (body["phase"], body["numRecords"]) == ("Succeeded", 3), body
+    from meshkit.data.transfer import transfer_status
+
+    assert body == transfer_status(mk, "orders-copy")  # the typed model adds and drops nothing
+    assert body["history"][0]["phase"] == "Succeeded"
     assert [t["name"] for t in (await api.get("/api/v1/transfers", headers=admin)).json()] == ["orders-copy"]
     bad = await api.post(
         "/api/v1/transfers", content="kind: [\n", headers={**admin, "content-type": "application/yaml"}
@@ -60,3 +64,16 @@ async def test_apply_transfer_and_read_status(api, service, mk):
     )
     page = await api.get("/ui/transfers", headers=admin)
     assert "orders-copy" in page.text and "Succeeded" in page.text
+
+
+async def test_transfer_routes_publish_typed_schemas(api):
+    schema = (await api.get("/openapi.json")).json()
+    paths = schema["paths"]
+    ok = paths["/api/v1/transfers/{name}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/TransferStatus"}
+    status = schema["components"]["schemas"]["TransferStatus"]
+    assert {"phase", "numRecords", "history"} <= set(status["properties"])
+    submitted = paths["/api/v1/transfers"]["post"]["responses"]["202"]["content"]["application/json"][
+        "schema"
+    ]
+    assert submitted == {"$ref": "#/components/schemas/TransferSubmitted"}

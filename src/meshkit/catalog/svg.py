@@ -1,8 +1,5 @@
-"""Draw a lineage graph as SVG: datasets in layers from sources (left) to sinks (right).
-
-Layers come from the longest path from a source; within a layer, nodes are ordered by the mean
-position of their upstream neighbours (one barycenter sweep), which keeps most edges straight.
-"""
+"""Draw a lineage graph as SVG: datasets in layers from sources (left) to sinks (right), laid out by
+:mod:`meshkit.catalog.layout`."""
 
 from __future__ import annotations
 
@@ -10,22 +7,9 @@ from collections import defaultdict
 from html import escape
 
 from meshkit.catalog.catalog import LineageGraph
+from meshkit.catalog.layout import by_barycenter, layers
 
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 220, 44, 90, 24, 20
-
-
-def _layers(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
-    layer = dict.fromkeys(nodes, 0)
-    # NOTE: at most len(nodes) relaxations, so a cycle cannot loop forever.
-    for _ in range(len(nodes)):
-        changed = False
-        for source, target in edges:
-            if layer[target] < layer[source] + 1 <= len(nodes):
-                layer[target] = layer[source] + 1
-                changed = True
-        if not changed:
-            break
-    return layer
 
 
 def _order(layer: dict[str, int], edges: list[tuple[str, str]]) -> dict[int, list[str]]:
@@ -37,13 +21,8 @@ def _order(layer: dict[str, int], edges: list[tuple[str, str]]) -> dict[int, lis
         upstream[target].append(source)
     for index in sorted(columns)[1:]:
         before = {n: i for i, n in enumerate(columns[index - 1])}
-        columns[index].sort(key=lambda n, before=before: (_center(n, upstream, before), n))
+        columns[index] = by_barycenter(columns[index], upstream, before)
     return columns
-
-
-def _center(node: str, upstream: dict[str, list[str]], before: dict[str, int]) -> float:
-    ranks = [before[s] for s in upstream[node] if s in before]
-    return sum(ranks) / len(ranks) if ranks else float("inf")
 
 
 def _label(name: str, limit: int = 30) -> str:
@@ -53,7 +32,7 @@ def _label(name: str, limit: int = 30) -> str:
 def render_svg(graph: LineageGraph, link: str | None = None) -> str:
     """The graph as a standalone SVG document; ``link`` (e.g. ``/catalog/datasets/{}``) makes nodes links."""
     edges = [(e.source, e.target) for e in graph.table_edges]
-    layer = _layers(graph.nodes, edges)
+    layer = layers(graph.nodes, edges)
     columns = _order(layer, edges)
     pos = {}
     for index, names in columns.items():

@@ -403,9 +403,11 @@ def _short(uid: str) -> str:
 @pass_meshkit
 def check_cmd(mk, names, project_dir, target, vars_):
     """Run the ``checks:`` blocks of models, sources and ``checks/*.yaml`` files."""
+    from meshkit.models.checks import declared_checks
     from meshkit.quality.runner import run_all_checks
 
-    report = run_all_checks(mk, project_dir=project_dir, names=list(names), target=target, vars=_vars(vars_))
+    blocks = declared_checks(mk, project_dir, target=target, vars=_vars(vars_))
+    report = run_all_checks(mk, blocks, names=list(names))
     for result in report.results:
         style = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red"}[result.status]
         console.print(

@@ -5,24 +5,29 @@ Each instance has its own plugin manager, so tests and embedded uses never share
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
+from meshkit.core.backends import build_backend
 from meshkit.core.config import Config, ConfigBuilder, Layer
-from meshkit.core.errors import ConfigError
+from meshkit.core.errors import ConfigError, PlatformError
 from meshkit.core.files import key_location
 from meshkit.core.metadata import MetadataDB
 from meshkit.core.plugins import build_plugin_manager
 from meshkit.core.processes import Scratch
 from meshkit.core.redaction import Redactor, strip_credentials
 from meshkit.core.references import resolve
+from meshkit.core.registry import Registries
 from meshkit.core.runs import RunStore
+from meshkit.core.scope import RunScope
 from meshkit.core.workspace import WORKSPACE_FILE, Workspace
 
 log = logging.getLogger(__name__)
@@ -53,17 +58,41 @@ class Meshkit:
         layers = [Layer("meshkit.toml", workspace.config_values)]
         if overrides:
             layers.append(Layer("command line", {k.lower(): v for k, v in overrides.items()}))
-        self.config = Config(builder.keys, layers, resolve=self.resolve)
+        #: What the plugins registered (store types, step types, transforms...), merged once.
+        self.registries = Registries(self.pm)
+        self._config = Config(builder.keys, layers, resolve=self.resolve)
+        #: The scope of the run in progress on this instance, if any (see :meth:`run_scope`).
+        self.scope: RunScope | None = None
         self.redactor = Redactor()
         for value in self.config.secret_values():
             self.redactor.add(value)
+        #: Guards the caches below, which the control service fills from several threads.
+        self._lock = threading.RLock()
         self._metadata: MetadataDB | None = None
+        self._backends: dict[str, Any] = {}
         self._stores: dict[str, Any] = {}
-        #: Stores declared outside ``meshkit.toml`` (a job's ``[vdk_<name>]`` sections), by name.
-        self._declared_stores: dict[str, dict[str, Any]] = {}
-        self._store_types: dict[str, type] | None = None
         self._check_store_types()
         self.pm.hook.initialize(meshkit=self)
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force: the workspace's, plus the layers of the run in progress."""
+        return self.scope.config if self.scope is not None else self._config
+
+    @contextlib.contextmanager
+    def run_scope(self) -> Iterator[RunScope]:
+        """Hold the state of one run (config layers, declared stores, imported modules) until it ends."""
+        outer = self.scope
+        scope = self.scope = RunScope(self, self.config)
+        try:
+            yield scope
+        finally:
+            self.scope = outer
+            scope.close()
+            with self._lock:
+                opened = [self._stores.pop(name) for name in scope.stores if name in self._stores]
+            for store in opened:
+                store.close()
 
     @classmethod
     def open(cls, path: str | Path | None = None, **kwargs) -> Meshkit:
@@ -76,10 +105,16 @@ class Meshkit:
     def metadata(self) -> MetadataDB:
         """The metadata database, opened on first use; opening it cleans up after dead processes."""
         if self._metadata is None:
-            url = self.config.get("metadata_url") or f"sqlite:///{self.workspace.state_dir / 'metadata.db'}"
-            self.redactor.add(_url_password(url))
-            self._metadata = MetadataDB(url)
-            self._clean_after_dead_processes()
+            with self._lock:
+                if self._metadata is None:
+                    url = (
+                        self.config.get("metadata_url")
+                        or f"sqlite:///{self.workspace.state_dir / 'metadata.db'}"
+                    )
+                    self.redactor.add(_url_password(url))
+                    metadata = MetadataDB(url)
+                    self._metadata = metadata
+                    self._clean_after_dead_processes()
         return self._metadata
 
     @cached_property
@@ -107,27 +142,32 @@ class Meshkit:
 
     # ------------------------------------------------------------------ stores
 
+    def registry(self, kind: str) -> dict[str, Any]:
+        """``{name: entry}`` the plugins registered for ``kind`` (see :data:`meshkit.core.registry.KINDS`)."""
+        return self.registries.get(kind)
+
     @property
     def store_types(self) -> dict[str, type]:
-        if self._store_types is None:
-            types: dict[str, type] = {}
-            for group in self.pm.hook.register_store_types():
-                for cls in group:
-                    types[cls.type] = cls
-            self._store_types = types
-        return self._store_types
+        return self.registries.get("store_types")
 
     @property
     def store_settings(self) -> dict[str, dict[str, Any]]:
-        """Settings of the declared stores: ``meshkit.toml`` ``[stores.NAME]``, then those added with
-        :meth:`declare_store`."""
-        return {**self.workspace.store_settings, **self._declared_stores}
+        """Settings of the declared stores: ``meshkit.toml`` ``[stores.NAME]``, then those the run in
+        progress added with :meth:`declare_store`."""
+        declared = self.scope.stores if self.scope is not None else {}
+        return {**self.workspace.store_settings, **declared}
 
     def declare_store(self, name: str, settings: dict[str, Any]) -> None:
-        """Declare store ``name`` (``settings`` holds its ``type`` and options) unless ``meshkit.toml`` has it."""
-        if name not in self.workspace.store_settings and self._declared_stores.get(name) != settings:
-            self._declared_stores[name] = dict(settings)
-            self._stores.pop(name, None)
+        """Declare store ``name`` (``settings`` holds its ``type`` and options) for the run in progress,
+        unless ``meshkit.toml`` has it."""
+        if self.scope is None:
+            raise PlatformError(
+                f"Store `{name}` can only be declared for a run.", hint="Open `Meshkit.run_scope()` first."
+            )
+        with self._lock:
+            if name not in self.workspace.store_settings and self.scope.stores.get(name) != settings:
+                self.scope.stores[name] = dict(settings)
+                self._stores.pop(name, None)
 
     def _check_store_types(self) -> None:
         """Every ``[stores.NAME]`` of ``meshkit.toml`` names a known ``type``: checked on load, not on first use."""
@@ -153,9 +193,10 @@ class Meshkit:
         """
         if ref == "duckdb" and ref not in self.store_settings:
             ref = "warehouse"
-        if ref not in self._stores:
-            self._stores[ref] = self._make_store(ref)
-        return self._stores[ref]
+        with self._lock:
+            if ref not in self._stores:
+                self._stores[ref] = self._make_store(ref)
+            return self._stores[ref]
 
     def _make_store(self, ref: str):
         declared = self.store_settings
@@ -205,10 +246,11 @@ class Meshkit:
     def store_of_type(self, type_name: str, options: Mapping[str, Any]):
         """A store of ``type_name`` with ``options`` (cached per type and options), e.g. an ingestion target."""
         key = f"{type_name}:{','.join(str(v) for v in options.values())}"
-        if key not in self._stores:
-            name = strip_credentials(key)
-            self._stores[key] = self._store_class(type_name, where=name)(name, dict(options), self)
-        return self._stores[key]
+        with self._lock:
+            if key not in self._stores:
+                name = strip_credentials(key)
+                self._stores[key] = self._store_class(type_name, where=name)(name, dict(options), self)
+            return self._stores[key]
 
     def _store_class(self, type_name: str | None, where: str) -> type:
         if type_name not in self.store_types:
@@ -220,18 +262,25 @@ class Meshkit:
         """Resolve a credential reference (``env:``, ``secret:``, ``vaultPath``) and mark it for redaction."""
         return resolve(value, get_secret=self.get_secret, redact=self.redactor.add)
 
-    def get_secret(self, name: str, scope: str = "") -> str | None:
-        from meshkit.job.secrets import secrets_backend
+    def backend(self, kind: str) -> Any:
+        """The ``properties`` or ``secrets`` backend named by config, built on first use."""
+        with self._lock:
+            if kind not in self._backends:
+                self._backends[kind] = build_backend(self, kind)
+            return self._backends[kind]
 
-        value = secrets_backend(self).get(scope, name)
+    def get_secret(self, name: str, scope: str = "") -> str | None:
+        value = self.backend("secrets").get(scope, name)
         if value is not None:
             self.redactor.add(str(value))
         return value
 
     def close(self) -> None:
-        for store in self._stores.values():
+        with self._lock:
+            stores = list(self._stores.values())
+            self._stores.clear()
+        for store in stores:
             store.close()
-        self._stores.clear()
         if self._metadata is not None:
             self._metadata.dispose()
 

@@ -190,6 +190,11 @@ def post_ingest(payload, rows_written, error):
 
 
 # ---------------------------------------------------------------------------- registries
+#
+# Each ``register_*`` hook adds named entries to one registry (:mod:`meshkit.core.registry`), merged
+# once per ``Meshkit`` in plugin registration order. A name registered by two plugins is an error,
+# unless the later one wraps its entry in ``meshkit.core.registry.override(...)``: it then replaces
+# the earlier one (a built-in, say).
 
 
 @hookspec
@@ -198,6 +203,15 @@ def register_store_types():
 
     Stores are where data lives; the SQL ones are also managed connections and every one is an
     ingestion target. Each class has a unique ``type`` name used in ``[stores.NAME] type = ...``.
+    """
+
+
+@hookspec
+def register_connections():
+    """Return ``{name: factory}``: managed connections a job opens by name, besides the stores.
+
+    ``factory()`` returns a PEP 249 connection (as VDK's ``add_open_connection_factory_method``);
+    ``job_input.get_managed_connection(name)`` wraps it with the ``connection_*`` hooks.
     """
 
 
@@ -234,6 +248,35 @@ def register_check_types():
 @hookspec
 def register_executors():
     """Return ``{name: factory}``; ``factory(meshkit)`` builds an executor for the control service."""
+
+
+@hookspec
+def register_materializations():
+    """Return ``{name: build}``: how a SQL model with ``materialized: name`` is built.
+
+    ``build(project, warehouse, node, full_refresh)`` builds ``node`` in the warehouse
+    (:class:`meshkit.models.warehouse.Warehouse`) atomically and returns a
+    :class:`meshkit.models.materialize.BuildResult`; ``materialize.compiled_sql(project, warehouse,
+    node)`` gives its SQL. The built-ins are ``view``, ``table``, ``incremental`` and ``ephemeral``.
+    """
+
+
+@hookspec
+def register_exporters():
+    """Return exporter classes, each with a unique ``name``: they turn a workspace's deployments into
+    another orchestrator's files (Airflow DAGs, Argo workflows, Kubernetes CronJobs).
+
+    An exporter is built as ``cls(meshkit)``; its ``export(deployments, out_dir)`` writes the files
+    and returns their paths. ``Meshkit.registry("exporters")`` lists them by name.
+    """
+
+
+@hookspec
+def register_engines():
+    """Return engine classes, each with a unique ``name``: where SQL runs (DuckDB, Spark...).
+
+    An engine declares its capabilities as class attributes and is built as ``cls(meshkit, options)``.
+    """
 
 
 # ---------------------------------------------------------------------------- run events

@@ -51,7 +51,7 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.service",
     # catalog, products and governance
     "meshkit.catalog.plugin",
-    "meshkit.catalog.routes",
+    "meshkit.service.catalog",
     "meshkit.lineage.openlineage",
     "meshkit.governance.settings",
     "meshkit.cli.catalog",

@@ -221,9 +221,10 @@ class DemoRunner:
             stage.detail = "; ".join(f"{r.unique_id}: {r.message}" for r in failed[:3])
 
     def _checks(self, stage: Stage) -> None:
+        from meshkit.models.checks import declared_checks
         from meshkit.quality.runner import run_all_checks
 
-        report = run_all_checks(self.mk)
+        report = run_all_checks(self.mk, declared_checks(self.mk))
         stage.run_id = report.run.id
         stage.checks = [(f"{r.dataset.split('/', 1)[1]}: {r.name}", r.status in ("pass", "warn"), r.message)
                         for r in report.results]  # fmt: skip

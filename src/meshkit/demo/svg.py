@@ -1,8 +1,8 @@
 """Draw the cross-domain lineage graph as inline SVG: one swimlane per domain, data flowing left to right.
 
-A dataset's column is its longest path from a source; within a lane, datasets of one column are
-stacked in the order of their upstream neighbours, which keeps most edges short. No script: the
-SVG is plain markup, with a ``<title>`` per node for a tooltip.
+Columns and the order within them come from :mod:`meshkit.catalog.layout` (longest path, barycenter),
+within one lane per domain. No script: the SVG is plain markup, with a ``<title>`` per node for a
+tooltip.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from html import escape
 
+from meshkit.catalog.layout import by_barycenter, layers
 from meshkit.demo.lineage import SOURCES, LineageGraph
 
 NODE_W, NODE_H, GAP_X, GAP_Y, LANE_W, PAD = 178, 40, 52, 14, 118, 16
@@ -22,18 +23,6 @@ EDGE_COLORS = {"transfer": "#0284c7", "job": "#ea580c", "model": "#7c3aed", "pro
 
 def domain_color(domain: str, index: int = 0) -> tuple[str, str]:
     return DOMAIN_COLORS.get(domain, EXTRA_COLORS[index % len(EXTRA_COLORS)])
-
-
-def _columns(graph: LineageGraph) -> dict[str, int]:
-    column = dict.fromkeys(graph.nodes, 0)
-    for _ in range(len(graph.nodes)):  # longest path; at most n relaxations, so a cycle cannot loop
-        changed = False
-        for source, target, _via in graph.edges:
-            if column[target] < column[source] + 1 <= len(graph.nodes):
-                column[target], changed = column[source] + 1, True
-        if not changed:
-            break
-    return column
 
 
 def lanes_of(graph: LineageGraph) -> dict[str, str]:
@@ -56,7 +45,7 @@ def layout(
     graph: LineageGraph,
 ) -> tuple[dict[str, tuple[float, float]], list[tuple[str, float, float]], float, float]:
     """Node positions ``{id: (x, y)}``, lanes ``(domain, y, height)``, and the drawing's width and height."""
-    column = _columns(graph)
+    column = layers(graph.nodes, [(source, target) for source, target, _via in graph.edges])
     lane_of = lanes_of(graph)
     upstream = defaultdict(list)
     for source, target, _via in graph.edges:
@@ -73,18 +62,13 @@ def layout(
             continue
         height = rows * (NODE_H + GAP_Y) - GAP_Y + 2 * PAD
         for col in sorted(cells):
-            cells[col].sort(key=lambda n: (_center(n, upstream, positions), n))
+            cells[col] = by_barycenter(cells[col], upstream, {n: p[1] for n, p in positions.items()})
             for i, node_id in enumerate(cells[col]):
                 positions[node_id] = (LANE_W + PAD + col * (NODE_W + GAP_X), y + PAD + i * (NODE_H + GAP_Y))
         lanes.append((domain, y, height))
         y += height + 6
     width = LANE_W + PAD + (max(column.values(), default=0) + 1) * (NODE_W + GAP_X) - GAP_X + PAD
     return positions, lanes, width, y - 6
-
-
-def _center(node: str, upstream: dict, positions: dict) -> float:
-    ys = [positions[s][1] for s in upstream.get(node, []) if s in positions]
-    return sum(ys) / len(ys) if ys else float("inf")
 
 
 def _short(text: str, size: int = 24) -> str:

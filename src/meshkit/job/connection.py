@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from meshkit.core.errors import TransientError
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.retry import retrying
 
 log = logging.getLogger("meshkit.connection")
 
@@ -27,6 +28,7 @@ class ManagedCursor:
     def __init__(self, connection: ManagedConnection):
         self.connection = connection
         self._cursor = connection.native_cursor()
+        self._tries = 0
         self.operation: str | None = None
         self.parameters: Sequence | Mapping | None = None
         self.duration: float | None = None
@@ -51,29 +53,35 @@ class ManagedCursor:
         )
         hook.connection_before_operation(cursor=self)
         started = time.perf_counter()
-        attempts = self.connection.retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                hook.connection_execute_operation(cursor=self)
-                break
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if any(hook.connection_recover_operation(cursor=self, error=exc)):
-                    break
-                if not self.connection.is_transient(exc) or attempt == attempts:
-                    if self.connection.is_transient(exc):
-                        raise TransientError(
-                            f"Connection `{self.connection.name}` failed {attempts} times: {exc}."
-                        ) from exc
-                    raise
-                delay = min(0.2 * 2 ** (attempt - 1), 5.0)
-                log.warning("Transient error on `%s` (attempt %d of %d), retrying in %.1fs: %s",
-                            self.connection.name, attempt, attempts, delay, exc)  # fmt: skip
-                time.sleep(delay)
-                self.connection.reconnect()
-                self._cursor = self.connection.native_cursor()
+        self._tries = 0
+        retrying(self._attempt, retries=self.connection.retries, backoff=0.2, max_delay=5.0,
+                 transient=self._transient, on_retry=self._retrying)  # fmt: skip
         self.duration = time.perf_counter() - started
         hook.connection_after_operation(cursor=self)
         return self
+
+    def _attempt(self) -> None:
+        self._tries += 1
+        if self._cursor is None:  # NOTE: reconnected after a transient error, inside this attempt
+            self._cursor = self.connection.native_cursor()
+        try:
+            self.connection.hook.connection_execute_operation(cursor=self)
+        except Exception as exc:  # noqa: BLE001 - a plugin may recover it, else it is classified
+            if not any(self.connection.hook.connection_recover_operation(cursor=self, error=exc)):
+                raise
+
+    def _transient(self, exc: BaseException) -> TransientError | None:
+        if isinstance(exc, TransientError):
+            return exc
+        if not self.connection.is_transient(exc):
+            return None
+        return TransientError(f"Connection `{self.connection.name}` failed {self._tries} times: {exc}.")
+
+    def _retrying(self, attempt: int, attempts: int, delay: float, error: TransientError) -> None:
+        log.warning("Transient error on `%s` (attempt %d of %d), retrying in %.1fs: %s",
+                    self.connection.name, attempt, attempts, delay, error.__cause__ or error)  # fmt: skip
+        self.connection.reconnect()
+        self._cursor = None
 
     def execute_native(self) -> None:
         """Run the current operation on the database (what ``connection_execute_operation`` does)."""
@@ -96,7 +104,7 @@ class ManagedCursor:
         return list(self._cursor.fetchall())  # PyMySQL returns a tuple of rows
 
     def close(self) -> None:
-        if self._cursor is not self.connection._raw:
+        if self._cursor is not None and self._cursor is not self.connection._raw:
             self._cursor.close()
 
     def __iter__(self):

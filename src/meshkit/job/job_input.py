@@ -127,7 +127,7 @@ class JobInput(IJobInput):
     def _store(self, database: str | None):
         """The store ``database`` names: a plugin's connection, a store, or VDK's name of one (any case)."""
         name = database or self._connection_name
-        factories = self._top.connections
+        factories = {**self._meshkit.registry("connections"), **self._top.connections}
         if name.lower() in factories:
             return PluginConnection(name.lower(), factories[name.lower()])
         name = store_name(self._meshkit, name)
@@ -273,7 +273,8 @@ def store_name(meshkit, name: str) -> str:
 
 
 class PluginConnection:
-    """A connection a plugin registered (VDK's ``add_open_connection_factory_method``), as a SQL store."""
+    """A connection a plugin registered (``register_connections`` or VDK's ``add_open_connection_factory_method``),
+    as a SQL store."""
 
     SUPPORTS_SQL = True
     type = "plugin"

@@ -8,7 +8,6 @@ plots) are skipped. A failure names the cell: its number among the tagged cells,
 from __future__ import annotations
 
 import json
-import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,17 +55,11 @@ def tagged_cells(path: Path) -> list[Cell]:
 
 
 def run_notebook_step(context, step: Step) -> None:
-    namespace = {"__name__": f"meshkit_notebook_{step.path.stem}", "job_input": context.job_input}
-    folder = str(step.path.parent)
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
-    try:
-        for cell in tagged_cells(step.path):
-            _run_cell(context, step, cell, namespace)
-    finally:
-        if added:
-            sys.path.remove(folder)
+    scope = context.meshkit.scope
+    namespace = {"__name__": scope.module_name(step.path), "job_input": context.job_input}
+    scope.import_from(step.path.parent)
+    for cell in tagged_cells(step.path):
+        _run_cell(context, step, cell, namespace)
 
 
 def _run_cell(context, step: Step, cell: Cell, namespace: dict) -> None:

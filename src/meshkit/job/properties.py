@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import weakref
-from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from meshkit.core.backends import PropertiesBackend
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
 
@@ -22,16 +21,6 @@ if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
 
 ENV_PREFIX = "MESHKIT_PROPERTY_"
-
-
-class PropertiesBackend(Protocol):
-    """Where properties live. ``scope`` is a job name, or ``""`` for the workspace."""
-
-    def get_all(self, scope: str) -> dict[str, Any]:
-        """All properties of ``scope`` (an empty dict when it has none)."""
-
-    def set_all(self, scope: str, values: dict[str, Any]) -> None:
-        """Replace all properties of ``scope`` with ``values``, at once."""
 
 
 def scope_label(scope: str) -> str:
@@ -120,31 +109,9 @@ class MemoryProperties:
         self._scopes[scope] = json.loads(json.dumps(values))
 
 
-_backends: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def select_backend(meshkit: Meshkit, kind: str, factories: list[dict[str, Callable]]) -> Any:
-    """The ``{kind}_backend`` chosen by config, built once per ``Meshkit`` instance."""
-    cache = _backends.setdefault(meshkit, {})
-    if kind not in cache:
-        key = f"{kind}_backend"
-        name = meshkit.config.get(key)
-        known: dict[str, Callable] = {}
-        for group in factories:
-            known.update(group or {})
-        if name not in known:
-            raise ConfigError(
-                f"Unknown {kind} backend `{name}`.",
-                where=f"config key `{key}` ({meshkit.config.source(key)})",
-                hint=f"Use one of: {', '.join(sorted(known))}.",
-            )
-        cache[kind] = known[name](meshkit)
-    return cache[kind]
-
-
 def properties_backend(meshkit: Meshkit) -> PropertiesBackend:
     """The properties backend configured for ``meshkit`` (key ``properties_backend``)."""
-    return select_backend(meshkit, "properties", meshkit.pm.hook.register_properties_backends())
+    return meshkit.backend("properties")
 
 
 @hookimpl

@@ -45,7 +45,7 @@ class RunCancelled(BaseException):
 
 
 def step_types(meshkit) -> dict:
-    return {t.suffix: t for group in meshkit.pm.hook.register_step_types() for t in group}
+    return meshkit.registry("step_types")
 
 
 def same_file(stream, path: Path) -> bool:
@@ -124,11 +124,11 @@ def _classify(exc: BaseException, redactor) -> tuple[str, MeshkitError]:
 
 def prepare_context(meshkit, job: str | Path, arguments: dict[str, Any] | None, run_id: str | None,
                     kind: str = "job") -> JobContext:  # fmt: skip
-    """Find the job, apply its ``config.ini`` and create (or pick up) its run record."""
+    """Find the job, apply its ``config.ini`` to the run's scope and create (or pick up) its run record."""
     job_dir = meshkit.workspace.find_job(str(job))
     job_config = load_job_config(job_dir, meshkit.config.names)
     if job_config.values:
-        meshkit.config = meshkit.config.with_layer(Layer(str(job_dir / "config.ini"), job_config.values))
+        meshkit.scope.add_layer(Layer(str(job_dir / "config.ini"), job_config.values))
     for name, settings in job_config.connections.items():
         meshkit.declare_store(name, settings)
     _check_connection(meshkit)
@@ -150,7 +150,13 @@ def prepare_context(meshkit, job: str | Path, arguments: dict[str, Any] | None, 
 def run_job(meshkit, job: str | Path, arguments: dict[str, Any] | None = None, *, run_id: str | None = None,
             console: bool = True) -> JobResult:  # fmt: skip
     """Run the job at ``job`` (a folder, or a name under ``jobs/``) and record the run."""
-    context = prepare_context(meshkit, job, arguments, run_id)
+    with meshkit.run_scope():
+        context = prepare_context(meshkit, job, arguments, run_id)
+        return _run_prepared(context, console)
+
+
+def _run_prepared(context: JobContext, console: bool) -> JobResult:
+    meshkit = context.meshkit
     vdk_compat.install()
     with (
         run_logging(meshkit, Path(context.run.log_path), console),
@@ -269,10 +275,7 @@ def run_steps(context):
 
 
 def templates(meshkit) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for group in meshkit.pm.hook.register_templates():
-        found.update({name: Path(path) for name, path in group.items()})
-    return found
+    return {name: Path(path) for name, path in meshkit.registry("templates").items()}
 
 
 def run_template(

@@ -15,16 +15,17 @@ import os
 import secrets as _random
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from meshkit.core.backends import SecretsBackend
 from meshkit.core.errors import ConfigError, PlatformError, TransientError, UserError
 from meshkit.core.hookspecs import hookimpl
 from meshkit.core.metadata import secrets as secrets_table
-from meshkit.job.properties import scope_label, select_backend
+from meshkit.job.properties import scope_label
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -34,19 +35,6 @@ KEY_FILE = "secret.key"
 #: First byte of every ciphertext: the format (AES-256-GCM, 12-byte nonce), so it can change later.
 _FORMAT = b"\x01"
 _NONCE = 12
-
-
-class SecretsBackend(Protocol):
-    """Where secrets live. ``scope`` is a job name, or ``""`` for the workspace."""
-
-    def get(self, scope: str, key: str) -> str | None:
-        """The secret ``key`` of ``scope``, or ``None``."""
-
-    def get_all(self, scope: str) -> dict[str, str]:
-        """All secrets of ``scope``."""
-
-    def set_all(self, scope: str, values: dict[str, str]) -> None:
-        """Replace all secrets of ``scope`` with ``values``, at once."""
 
 
 def _check_values(values: dict[str, str], scope: str) -> dict[str, str]:
@@ -328,7 +316,7 @@ class VaultSecrets:
 
 def secrets_backend(meshkit: Meshkit) -> SecretsBackend:
     """The secrets backend configured for ``meshkit`` (key ``secrets_backend``)."""
-    return select_backend(meshkit, "secrets", meshkit.pm.hook.register_secrets_backends())
+    return meshkit.backend("secrets")
 
 
 @hookimpl

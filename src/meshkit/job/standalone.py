@@ -25,6 +25,11 @@ def standalone_job(path: str | Path, arguments: dict[str, Any] | None = None, *,
     path = Path(path).resolve()
     meshkit = Meshkit.open(workspace or path, overrides=overrides or None)
     vdk_compat.install()
+    with meshkit.run_scope():
+        yield from _run(meshkit, path, arguments)
+
+
+def _run(meshkit: Meshkit, path: Path, arguments: dict[str, Any] | None) -> Iterator[JobInput]:
     context = prepare_context(meshkit, path, arguments, None)
     ingester = _ingester(context)
     context.job_input = JobInput(context, ingester, _connection_name(meshkit))

@@ -16,10 +16,14 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshkit.core.errors import JobError, PlatformError, StepFailedError
 from meshkit.core.files import read_text
 from meshkit.core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from meshkit.core.scope import RunScope
 
 
 @dataclass(frozen=True)
@@ -73,16 +77,13 @@ def step_failed(step: Step, exc: BaseException, roots: list[Path]) -> StepFailed
     return error
 
 
-def load_python_step(path: Path):
-    """Import a step file as a fresh module (its folder on ``sys.path`` so it can import siblings)."""
-    name = f"meshkit_step_{path.parent.name}_{path.stem}".replace("-", "_").replace(".", "_")
+def load_python_step(path: Path, scope: RunScope):
+    """Import a step file as a fresh module of the run (its folder importable so it can import siblings)."""
+    name = scope.module_name(path)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    folder = str(path.parent)
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
+    scope.import_from(path.parent)
     try:
         spec.loader.exec_module(module)
     finally:
@@ -93,7 +94,7 @@ def load_python_step(path: Path):
 def run_python_step(context, step: Step) -> None:
     roots = [step.path.parent]
     try:
-        module = load_python_step(step.path)
+        module = load_python_step(step.path, context.meshkit.scope)
     except SyntaxError as exc:
         frames = [(exc.filename or str(step.path), exc.lineno or 0, "<module>", (exc.text or "").strip())]
         raise StepFailedError(exc.msg, step=step.name, frames=frames, cause_type="SyntaxError") from None

@@ -274,7 +274,7 @@ def yaml_selectors(project: Project) -> dict[str, dict[str, Any]]:
     path = project.root / "selectors.yml"
     if not path.is_file():
         return {}
-    data, _ = read_yaml(path, "selectors.yml")
+    data = read_yaml(path, "selectors.yml").data
     entries = (data or {}).get("selectors") or []
     return {e["name"]: e for e in entries if isinstance(e, dict) and "name" in e}
 

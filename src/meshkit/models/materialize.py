@@ -35,7 +35,7 @@ class BuildResult:
 
 
 def build_node(project: Project, wh: Warehouse, node: Node, *, full_refresh: bool = False) -> BuildResult:
-    """Build ``node`` (model, seed or snapshot) into the warehouse."""
+    """Build ``node`` (model, seed or snapshot) into the warehouse; a model by its registered materialization."""
     from meshkit.models.seeds import build_seed
     from meshkit.models.snapshots import build_snapshot
 
@@ -43,23 +43,48 @@ def build_node(project: Project, wh: Warehouse, node: Node, *, full_refresh: boo
         return build_seed(project, wh, node, full_refresh=full_refresh)
     if node.resource_type == "snapshot":
         return build_snapshot(project, wh, node)
-    kind = node.materialized
-    if kind == "ephemeral":
-        return BuildResult(message="EPHEMERAL")
+    build = wh.materializations.get(node.materialized)
+    if build is None:
+        raise ModelCompileError(f"Unknown materialization `{node.materialized}`.", where=node.yaml_where or node.original_file_path,
+                                hint=f"Use one of: {', '.join(sorted(wh.materializations))} (plugins add others).")  # fmt: skip
+    try:
+        return build(project, wh, node, full_refresh)
+    except duckdb.Error as exc:
+        raise run_error(exc, node) from None
+
+
+def compiled_sql(project: Project, wh: Warehouse, node: Node) -> str:
+    """The node's SQL, compiled now when it needs the warehouse; its schema exists from here on."""
     wh.ensure_schema(node.relation)
     if node.needs_execute:
         node.compiled = compile_node(project, node, project.render(node, warehouse=wh))
-    try:
-        if kind == "view":
-            return _view(project, wh, node)
-        if kind == "table":
-            return _table(project, wh, node, node.compiled)
-        if kind == "incremental":
-            return _incremental(project, wh, node, full_refresh)
-    except duckdb.Error as exc:
-        raise run_error(exc, node) from None
-    raise ModelCompileError(f"Unknown materialization `{kind}`.", where=node.yaml_where or node.original_file_path,
-                            hint="Use view, table, incremental or ephemeral.")  # fmt: skip
+    return node.compiled
+
+
+def view(project: Project, wh: Warehouse, node: Node, full_refresh: bool) -> BuildResult:
+    """``materialized: view``: replace the view."""
+    compiled_sql(project, wh, node)
+    return _view(project, wh, node)
+
+
+def table(project: Project, wh: Warehouse, node: Node, full_refresh: bool) -> BuildResult:
+    """``materialized: table``: build a new table and swap it in."""
+    return _table(project, wh, node, compiled_sql(project, wh, node))
+
+
+def incremental(project: Project, wh: Warehouse, node: Node, full_refresh: bool) -> BuildResult:
+    """``materialized: incremental``: append, merge or delete+insert the new rows."""
+    compiled_sql(project, wh, node)
+    return _incremental(project, wh, node, full_refresh)
+
+
+def ephemeral(project: Project, wh: Warehouse, node: Node, full_refresh: bool) -> BuildResult:
+    """``materialized: ephemeral``: nothing to build; callers inline the model as a CTE."""
+    return BuildResult(message="EPHEMERAL")
+
+
+#: The built-in materializations, registered by :mod:`meshkit.models.settings`.
+BUILTIN_MATERIALIZATIONS = {"view": view, "table": table, "incremental": incremental, "ephemeral": ephemeral}
 
 
 def run_hooks(project: Project, wh: Warehouse, node: Node, cur, key: str) -> None:

@@ -67,7 +67,7 @@ def store_name(project: Project) -> str:
 
 def open_warehouse(meshkit: Meshkit, project: Project) -> Warehouse:
     name = store_name(project)
-    return Warehouse(meshkit.store(name).connection, name)
+    return Warehouse(meshkit.store(name).connection, name, meshkit.registry("materializations"))
 
 
 def default_threads(project: Project) -> int:

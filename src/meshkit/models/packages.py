@@ -59,7 +59,7 @@ def read_specs(root: Path) -> tuple[list[dict[str, Any]], str]:
     for name in SPEC_FILES:
         path = root / name
         if path.is_file():
-            data, _ = read_yaml(path, name)
+            data = read_yaml(path, name).data
             entries = (data or {}).get("packages") or []
             if not isinstance(entries, list):
                 raise ModelCompileError("`packages:` must be a list.", where=name)
@@ -71,7 +71,7 @@ def _settings(folder: Path, where: str) -> dict[str, Any]:
     if not (folder / "dbt_project.yml").is_file():
         raise ModelCompileError(f"`{folder}` is not a dbt package (no dbt_project.yml).", where=where,
                                 hint="Point the entry at the package's folder.")  # fmt: skip
-    settings, _ = read_yaml(folder / "dbt_project.yml", str(folder / "dbt_project.yml"))
+    settings = read_yaml(folder / "dbt_project.yml", str(folder / "dbt_project.yml")).data
     if not (settings or {}).get("name"):
         raise ModelCompileError(
             "The package's dbt_project.yml has no `name`.", where=str(folder / "dbt_project.yml")
@@ -233,7 +233,7 @@ def _pin(entry: dict[str, Any], name: str, version: str | None, folder: Path, ro
 def _read_lock(root: Path) -> dict[str, Any] | None:
     if not (root / LOCK_FILE).is_file():
         return None
-    data, _ = read_yaml(root / LOCK_FILE, LOCK_FILE)
+    data = read_yaml(root / LOCK_FILE, LOCK_FILE).data
     if not isinstance(data, dict) or not isinstance(data.get("packages") or [], list):
         raise ModelCompileError("package-lock.yml is not a package lock.", where=LOCK_FILE,
                                 hint="Delete it; `meshkit deps` writes it again.")  # fmt: skip

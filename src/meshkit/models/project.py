@@ -158,7 +158,7 @@ def find_project_root(path: str | Path | None, workspace_root: Path | None = Non
 
 
 def dbt_settings(root: Path) -> dict[str, Any]:
-    settings, _ = read_yaml(root / "dbt_project.yml", "dbt_project.yml")
+    settings = read_yaml(root / "dbt_project.yml", "dbt_project.yml").data
     settings = settings or {}
     if "name" not in settings:
         raise ModelCompileError("dbt_project.yml has no `name`.", where="dbt_project.yml")
@@ -215,7 +215,7 @@ def _dbt_profile(root: Path, settings: dict[str, Any], target: str | None, rende
     if path is None:
         raise ModelCompileError("No profiles.yml found (looked in DBT_PROFILES_DIR, the project and ~/.dbt).",
                                 hint="Add a profiles.yml with a duckdb target next to dbt_project.yml.")  # fmt: skip
-    profiles, _ = read_yaml(path, str(path))
+    profiles = read_yaml(path, str(path)).data
     profile_name = settings.get("profile", settings["name"])
     profile = (profiles or {}).get(profile_name)
     if not profile:

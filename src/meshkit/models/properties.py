@@ -5,17 +5,14 @@ Files are read with the C YAML loader; entries keep the line they start on so er
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from meshkit.core.files import read_text
+from meshkit.core import specs
+from meshkit.core.specs import YamlDocument
 from meshkit.models.exceptions import ModelCompileError
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 RESOURCE_KEYS = ("models", "seeds", "snapshots")
 _IGNORED_KEYS = {
     "version",
@@ -43,28 +40,17 @@ class Properties:
     unit_tests: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_yaml(path: Path, rel: str) -> Any:
-    """Parse a YAML file; a syntax error names the file and line."""
-    text = read_text(path)
-    try:
-        return yaml.load(text, Loader=_Loader), text
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ModelCompileError(f"Invalid YAML: {exc.problem}.", where=f"{rel}:{line}" if line else rel,
-                                hint="Fix the YAML syntax.") from None  # fmt: skip
-
-
-def line_of(text: str, name: str, start: int = 0) -> int:
-    """The 1-based line of the ``name: <name>`` entry in ``text`` (1 when not found)."""
-    match = re.search(rf"name:\s*['\"]?{re.escape(name)}['\"]?\s*$", text[start:], re.M)
-    return text.count("\n", 0, start + match.start()) + 1 if match else 1
+def read_yaml(path: Path, rel: str) -> YamlDocument:
+    """Parse a YAML file once, keeping the lines of its nodes; a syntax error names the file and line."""
+    return specs.read_yaml(path, rel, error=ModelCompileError)
 
 
 def load_properties(files: list[tuple[Path, str]]) -> Properties:
     """Merge the properties files ``(path, relative path)`` of a project."""
     props = Properties()
     for path, rel in files:
-        data, text = read_yaml(path, rel)
+        document = read_yaml(path, rel)
+        data = document.data
         if not data:
             continue
         if not isinstance(data, dict):
@@ -75,14 +61,14 @@ def load_properties(files: list[tuple[Path, str]]) -> Properties:
             if key in _IGNORED_KEYS:
                 continue
             if key not in (*RESOURCE_KEYS, "sources", "unit_tests"):
-                raise ModelCompileError(f"Unknown top-level key `{key}`.", where=f"{rel}:{_key_line(text, key)}",
+                raise ModelCompileError(f"Unknown top-level key `{key}`.", where=document.where((key,)),
                                         hint="Use models, seeds, snapshots, sources or unit_tests.")  # fmt: skip
-            for entry in entries or []:
+            for index, entry in enumerate(entries or []):
                 if not isinstance(entry, dict) or "name" not in entry:
                     raise ModelCompileError(
-                        f"Every entry under `{key}` needs a `name`.", where=f"{rel}:{_key_line(text, key)}"
+                        f"Every entry under `{key}` needs a `name`.", where=document.where((key,))
                     )
-                entry = {**entry, "__where__": f"{rel}:{line_of(text, entry['name'])}", "__file__": rel}
+                entry = {**entry, "__where__": document.where((key, index, "name")), "__file__": rel}
                 if key == "sources":
                     props.sources.append(entry)
                 elif key == "unit_tests":
@@ -94,11 +80,6 @@ def load_properties(files: list[tuple[Path, str]]) -> Properties:
                         )
                     props.resources[key][entry["name"]] = entry
     return props
-
-
-def _key_line(text: str, key: str) -> int:
-    match = re.search(rf"^{re.escape(key)}\s*:", text, re.M)
-    return text.count("\n", 0, match.start()) + 1 if match else 1
 
 
 def column_specs(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Configuration keys of the models layer (a built-in plugin)."""
+"""Configuration keys and materializations of the models layer (a built-in plugin)."""
 
 from meshkit.core.hookspecs import hookimpl
 
@@ -18,3 +18,10 @@ def configure(config):
         type=int,
         bounds=(0, 1024),
     )
+
+
+@hookimpl
+def register_materializations():
+    from meshkit.models.materialize import BUILTIN_MATERIALIZATIONS
+
+    return BUILTIN_MATERIALIZATIONS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import duckdb
@@ -15,9 +16,13 @@ from meshkit.models.nodes import Relation, quote
 class Warehouse:
     """One DuckDB connection shared by worker threads, each using its own cursor."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, store_name: str):
+    def __init__(
+        self, connection: duckdb.DuckDBPyConnection, store_name: str, materializations: dict[str, Callable]
+    ):
         self.connection = connection
         self.store_name = store_name
+        #: ``{name: build}`` from the ``register_materializations`` hook.
+        self.materializations = materializations
         self._local = threading.local()
         self._lock = threading.Lock()
         self._relations: dict[tuple[str, str, str], str] | None = None

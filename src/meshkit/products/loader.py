@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from meshkit.core.errors import ConfigError
 from meshkit.core.files import read_text
+from meshkit.core.specs import YamlDocument, parse_yaml
 from meshkit.core.workspace import Workspace
 from meshkit.products.spec import Product
 
@@ -27,61 +28,31 @@ JsonYamlLoader.yaml_implicit_resolvers = {
 }
 
 
-def _line_of(text: str, loc: tuple) -> int | None:
-    """The 1-based line of the YAML node at ``loc`` (keys and list indexes), best effort."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    line = None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == key), None)
-            if match is None:
-                break
-            line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
+HINT = "See docs/reference/product-spec.md."
 
 
 def parse_product(text: str, where: str) -> Product:
     """A ``Product`` from YAML text; ``where`` names the source in errors."""
-    try:
-        data = yaml.load(text, Loader=JsonYamlLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"{where}:{mark.line + 1}" if mark else where
-        raise ConfigError(
-            f"Invalid YAML: {getattr(exc, 'problem', exc)}.", where=at, hint="Fix the YAML syntax."
-        ) from None
-    if not isinstance(data, dict):
+    document = parse_yaml(text, where, loader=JsonYamlLoader)
+    if not isinstance(document.data, dict):
         raise ConfigError(
             "A product descriptor is a YAML mapping.", where=where, hint="Start with `name:` and `version:`."
         )
-    return validate_product(data, where, text)
+    return validate_product(document.data, where, document=document)
 
 
-def validate_product(
-    data: dict[str, Any],
-    where: str,
-    text: str | None = None,
-    field_name: Callable[[tuple], str] | None = None,
-) -> Product:
-    """A ``Product`` from plain data; ``field_name`` names an error's location in the source."""
+def validate_product(data: dict[str, Any], where: str, document: YamlDocument | None = None,
+                     field_name: Callable[[tuple], str] | None = None) -> Product:  # fmt: skip
+    """A ``Product`` from plain data; ``document`` (its YAML) or ``field_name`` locate an error in the source."""
     try:
         return Product.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         field = (field_name(loc) if field_name else ".".join(str(p) for p in loc)) or "(top level)"
-        line = _line_of(text, loc) if text else None
         more = f" ({len(exc.errors()) - 1} more error(s))" if len(exc.errors()) > 1 else ""
-        raise ConfigError(f"Field `{field}`: {error['msg']}{more}.", where=f"{where}:{line}" if line else where,
-                          hint="See docs/reference/product-spec.md.") from None  # fmt: skip
+        raise ConfigError(f"Field `{field}`: {error['msg']}{more}.", where=document.where(loc) if document else where,
+                          hint=HINT) from None  # fmt: skip
 
 
 def load_product(path: str | Path) -> Product:

@@ -13,13 +13,13 @@ models and sources in properties YAML, and in ``checks/*.yaml`` files of the wor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.runs import RunRecord
+from meshkit.core.specs import read_yaml
 from meshkit.quality.checks import Check, Schema
 
 if TYPE_CHECKING:
@@ -59,11 +59,7 @@ def _jsonable(value: Any) -> Any:
 
 def check_types(meshkit: Meshkit) -> dict[str, type[Check]]:
     """Every registered check type by name."""
-    types: dict[str, type[Check]] = {}
-    for group in meshkit.pm.hook.register_check_types():
-        for cls in group or []:
-            types[cls.type] = cls
-    return types
+    return meshkit.registry("check_types")
 
 
 def make_checks(meshkit: Meshkit, specs: list[dict[str, Any]], where: str) -> list[Check]:
@@ -150,43 +146,33 @@ def run_checks(meshkit: Meshkit, store_name: str, asset: str, specs: list[dict[s
         con.close()
 
 
-def _declared(meshkit: Meshkit, project_dir, names, target, vars) -> list[tuple[str, str, list[dict], str]]:
-    """``(store, asset, specs, where)`` for every ``checks:`` block of the models project and ``checks/``."""
-    from meshkit.models.models import store_name
-    from meshkit.models.project import find_project_root, load_project
-    from meshkit.models.properties import read_yaml
+#: A ``checks:`` block: ``(store, asset, check specs, where it is declared)``.
+CheckBlock = tuple[str, str, list[dict[str, Any]], str]
 
+
+def workspace_checks(meshkit: Meshkit) -> list[CheckBlock]:
+    """The blocks of the workspace's ``checks/*.yaml`` files."""
     out = []
-    root, kind = find_project_root(project_dir, meshkit.workspace.root)
-    if kind == "dbt" or (root / "models").is_dir():
-        project = load_project(project_dir, meshkit=meshkit, target=target, vars=vars)
-        store = store_name(project)
-        for node in project.nodes.values():
-            if node.checks and node.relation is not None:
-                out.append(
-                    (store, node.relation.asset, node.checks, node.yaml_where or node.original_file_path)
-                )
-        for source in project.sources.values():
-            if source.checks:
-                out.append((store, source.relation.asset, source.checks, source.path))
     folder = meshkit.workspace.root / "checks"
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []:
         rel = str(path.relative_to(meshkit.workspace.root))
-        data, _ = read_yaml(path, rel)
+        data = read_yaml(path, rel).data
         for block in data if isinstance(data, list) else [data]:
             if not isinstance(block, dict) or "/" not in str(block.get("dataset", "")):
                 raise ConfigError("A checks file needs `dataset: store/asset` and `checks:`.", where=rel)
             store, asset = str(block["dataset"]).split("/", 1)
             out.append((store, asset, list(block.get("checks") or []), rel))
-    if names:
-        out = [d for d in out if d[1] in names or f"{d[0]}/{d[1]}" in names]
     return out
 
 
-def run_all_checks(meshkit: Meshkit, *, project_dir: str | Path | None = None, names: list[str] | None = None,
-                   target: str | None = None, vars: dict | None = None) -> CheckReport:  # fmt: skip
-    """Run every declared ``checks:`` block (or those of ``names``) as one Run of kind ``quality``."""
-    declared = _declared(meshkit, project_dir, names, target, vars)
+def run_all_checks(
+    meshkit: Meshkit, blocks: list[CheckBlock], *, names: list[str] | None = None
+) -> CheckReport:
+    """Run the ``checks:`` ``blocks`` (those of ``names`` when given) as one Run of kind ``quality``.
+
+    The models layer collects the blocks of a workspace: ``meshkit.models.checks.declared_checks``.
+    """
+    declared = [b for b in blocks if b[1] in names or f"{b[0]}/{b[1]}" in names] if names else blocks
     run = meshkit.runs.create("quality", meshkit.workspace.name, arguments={"names": names or []})
     meshkit.runs.start(run)
     meshkit.pm.hook.run_started(meshkit=meshkit, run=run)

@@ -201,3 +201,51 @@ class AuditEntry(BaseModel):
     action: str
     target: str | None
     details: dict[str, Any] | None
+
+
+#: The phases of a transfer (Fybrik's BatchTransfer status); ``Submitted`` until the run starts.
+TransferPhase = Literal["Submitted", "Pending", "Running", "Succeeded", "Failed", "Fatal"]
+
+
+class TransferRun(BaseModel):
+    """One past run of a transfer, newest first in ``history``."""
+
+    runId: str | None = None
+    phase: TransferPhase
+    startTime: str | None = None
+    duration: float | None = Field(None, description="Seconds.")
+    numRecords: int | None = None
+    bytes: int | None = None
+    error: str | None = None
+
+
+class TransferStatus(BaseModel):
+    """The kept status of a transfer: its last run, what it moved and its history.
+
+    A SyncTransfer adds its own counters (``batches``, ``lastBatchTime``, ``lag``).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    phase: TransferPhase
+    runId: str | None = None
+    attempts: int | None = Field(None, description="Attempts of the last run, retries included.")
+    startTime: str | None = None
+    completionTime: str | None = None
+    duration: float | None = Field(None, description="Seconds.")
+    lastSuccessTime: str | None = None
+    lastRecordTime: Any = Field(None, description="High-water mark of an incremental transfer.")
+    numRecords: int | None = None
+    bytes: int | None = None
+    error: str | None = None
+    plan: Any = Field(None, description="How the last run moved the data (pushed down or streamed).")
+    source: dict[str, Any] | None = None
+    destination: dict[str, Any] | None = None
+    transformedColumns: Any = Field(None, description="Columns each transform changed.")
+    history: list[TransferRun] = Field(default_factory=list)
+
+
+class TransferSubmitted(BaseModel):
+    name: str
+    phase: TransferPhase

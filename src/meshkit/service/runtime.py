@@ -38,9 +38,7 @@ CLAIM_BATCH = 50
 def build_executor(meshkit):
     """The executor named by ``service_executor``."""
     name = meshkit.config.get("service_executor")
-    factories: dict[str, Any] = {}
-    for group in meshkit.pm.hook.register_executors():
-        factories.update(group or {})
+    factories = meshkit.registry("executors")
     if name not in factories:
         raise ConfigError(f"Unknown executor `{name}`.", where="config key `service_executor`",
                           hint=f"Use one of: {', '.join(sorted(factories))}.")  # fmt: skip

@@ -8,7 +8,6 @@ ingestion target. Capabilities are class flags, not ``if store.type == ...`` bra
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from meshkit.core.config import convert
 from meshkit.core.errors import ConfigError, TransientError, UserError
 from meshkit.core.redaction import MASK, strip_credentials
 from meshkit.core.references import is_reference, resolve
+from meshkit.core.retry import retrying
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -132,23 +132,26 @@ def missing_asset(store: Store, asset: str) -> UserError:
 
 def with_retries(attempt: Callable[[], Any], *, is_transient: Callable[[BaseException], bool], retries: int,
                  backoff: float, what: str) -> Any:  # fmt: skip
-    """``attempt()``, retried with exponential backoff while it fails with a transient error.
+    """``attempt()``, retried with exponential backoff (:func:`meshkit.core.retry.retrying`) while it
+    fails with an error ``is_transient`` accepts.
 
-    When retries are exhausted the last error becomes a :class:`StoreConnectionError` saying ``what``
+    When the tries run out the last error becomes a :class:`StoreConnectionError` saying ``what``
     failed; errors that are not transient propagate at once.
     """
-    for n in range(retries + 1):
-        try:
-            return attempt()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            if n == retries:
-                raise StoreConnectionError(
-                    f"{what} failed after {retries + 1} attempt(s): {first_line(exc)}.",
-                    hint="Check that the server is up and reachable; the operation can be retried.",
-                ) from None
-            time.sleep(backoff * 2**n)
+    tries = 0
+
+    def counted() -> Any:
+        nonlocal tries
+        tries += 1
+        return attempt()
+
+    def transient(exc: BaseException) -> StoreConnectionError | None:
+        if not is_transient(exc):
+            return None
+        return StoreConnectionError(f"{what} failed after {tries} attempt(s): {first_line(exc)}.",
+                                    hint="Check that the server is up and reachable; the operation can be retried.")  # fmt: skip
+
+    return retrying(counted, retries=retries, backoff=backoff, transient=transient)
 
 
 def first_line(exc: BaseException) -> str:

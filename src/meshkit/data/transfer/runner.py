@@ -10,7 +10,6 @@ end ``Fatal`` at once. Errors in the status are one short line, secrets redacted
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
+from meshkit.core.retry import as_transient, retrying
 from meshkit.core.runs import now
 from meshkit.data.stores.base import Store, shown_options
 from meshkit.data.transfer.plan import Job, Outcome, execute
@@ -159,18 +159,18 @@ class TransferRunner:
         self.states.save(state)
         mk.pm.hook.run_started(meshkit=mk, run=run)
         outcome, error, job = None, None, None
-        for attempt in range(spec.max_failed_retries + 1):
-            status["attempts"] = attempt + 1
-            try:
-                job = self._job(state)
-                outcome = self._execute(job)
-                error = None
-                break
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
-                error = classify(exc, mk.redactor.redact)
-                if not isinstance(error, TransientError) or attempt == spec.max_failed_retries:
-                    break
-                time.sleep(spec.retry_backoff * 2**attempt)
+
+        def attempt():
+            nonlocal job
+            status["attempts"] += 1
+            job = self._job(state)
+            return self._execute(job)
+
+        try:
+            outcome = retrying(attempt, retries=spec.max_failed_retries, backoff=spec.retry_backoff,
+                               transient=lambda exc: as_transient(classify(exc, mk.redactor.redact)))  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
+            error = classify(exc, mk.redactor.redact)
         finished = now()
         status.update(
             completionTime=iso_time(finished), duration=round((finished - started).total_seconds(), 3)

@@ -11,15 +11,12 @@ published in ``docs/schemas/batchtransfer.schema.json`` is generated from these 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from meshkit.core.errors import ConfigError
-from meshkit.core.files import read_text
+from meshkit.core.specs import load_spec, parse_spec
 from meshkit.data.stores.base import WriteMode
 
 API_VERSIONS = ("meshkit.io/v1", "fybrik.io/v1")
@@ -197,77 +194,18 @@ def schema_text() -> str:
 # ---------------------------------------------------------------------------- loading
 
 
-def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
-    """The line (1-based) of the YAML node at ``loc`` (or of its closest parent)."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == part), None)
-            if match is None:
-                key = next((k for k, _ in node.value if k.value == part), None)
-                return key.start_mark.line + 1 if key is not None else line
-            node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
-def _path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+HINT = "See docs/reference/transfer-spec.md for the fields."
 
 
 def parse_transfer(text: str, source: str = "<transfer>") -> BatchTransfer:
     """A transfer from YAML text; errors name ``source``, the line and the field."""
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"Malformed YAML: {problem}.", where=where, hint="Fix the YAML syntax.") from None
-    if not isinstance(data, dict):
-        raise ConfigError("A transfer file holds one mapping (apiVersion, kind, metadata, spec).", where=source,
-                          hint="See docs/reference/transfer-spec.md.")  # fmt: skip
-    try:
-        transfer = BatchTransfer.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        loc = tuple(
-            p for p in first["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
-        )
-        message = _clean(first["msg"])
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        field = _path(loc) or "document"
-        raise ConfigError(f"{field}: {message}{more}.", where=f"{source}:{_line_of(node, loc)}",
-                          hint="See docs/reference/transfer-spec.md for the fields.") from None  # fmt: skip
-    problem = transfer.kind_problem()
-    if problem is not None:
-        loc, message = problem
-        raise ConfigError(f"{_path(loc)}: {message}.", where=f"{source}:{_line_of(node, loc)}",
-                          hint="See docs/reference/transfer-spec.md for the fields.")  # fmt: skip
-    return transfer
-
-
-def _clean(message: str) -> str:
-    message = re.sub(r"^(Value error|Assertion failed), ", "", message)
-    return message.replace("Extra inputs are not permitted", "unknown field").rstrip(".")
+    return parse_spec(
+        text, source, BatchTransfer, hint=HINT, check=BatchTransfer.kind_problem, problem="Malformed YAML"
+    )
 
 
 def load_transfer(path: str | Path) -> BatchTransfer:
     """Read and validate the transfer file at ``path``."""
-    path = Path(path)
-    try:
-        text = read_text(path)
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot read transfer file: {exc.strerror}.", where=str(path), hint="Check the path."
-        ) from None
-    return parse_transfer(text, str(path))
+    return load_spec(
+        path, BatchTransfer, hint=HINT, check=BatchTransfer.kind_problem, problem="Malformed YAML"
+    )

@@ -57,11 +57,7 @@ def transform_types(meshkit=None) -> dict[str, type[Transform]]:
     """``{action: class}`` from every plugin's ``register_transforms`` (built-ins without ``meshkit``)."""
     if meshkit is None:
         return {cls.action: cls for cls in BUILTIN_TRANSFORMS}
-    types: dict[str, type[Transform]] = {}
-    for group in meshkit.pm.hook.register_transforms():
-        for cls in group or []:
-            types[cls.action] = cls
-    return types
+    return meshkit.registry("transforms")
 
 
 def _field(spec: Any, key: str) -> Any:

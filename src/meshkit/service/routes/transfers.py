@@ -8,13 +8,14 @@ transfers use the workspace's stores only (see :mod:`meshkit.service.transfer_st
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 
 from meshkit.core.errors import ConfigError
 from meshkit.service import audit
 from meshkit.service.exceptions import NotFoundError
+from meshkit.service.models import TransferStatus, TransferSubmitted
 from meshkit.service.routes import API, ERRORS, Developer, Service, Viewer
 from meshkit.service.transfer_stores import check_transfer_stores
 
@@ -23,7 +24,7 @@ TransferName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
 SPEC = Body(media_type="application/yaml", description="A BatchTransfer spec in YAML.", max_length=1_000_000)
 
 
-@router.get("", response_model=list[dict[str, Any]])
+@router.get("", response_model=list[TransferStatus], response_model_exclude_unset=True)
 def list_transfers(svc: Service, _: Viewer):
     """Every known transfer with its phase and last status."""
     from meshkit.data.transfer import list_transfers as listed
@@ -31,7 +32,7 @@ def list_transfers(svc: Service, _: Viewer):
     return listed(svc.meshkit)
 
 
-@router.get("/{name}", response_model=dict[str, Any])
+@router.get("/{name}", response_model=TransferStatus, response_model_exclude_unset=True)
 def transfer_status(name: TransferName, svc: Service, _: Viewer):
     """Status and history of one transfer."""
     from meshkit.data.transfer import transfer_status as status
@@ -42,7 +43,7 @@ def transfer_status(name: TransferName, svc: Service, _: Viewer):
     return found
 
 
-@router.post("", status_code=202, response_model=dict[str, Any])
+@router.post("", status_code=202, response_model=TransferSubmitted)
 def apply_transfer(svc: Service, principal: Developer, spec: Annotated[str, SPEC]):
     """Check a spec and run it in the background; poll ``GET /transfers/{name}`` for its status."""
     from meshkit.data.transfer import parse_transfer, run_transfer

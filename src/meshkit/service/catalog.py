@@ -1,15 +1,11 @@
-"""Built-in plugin: the catalog's REST endpoints and web pages in the control service.
+"""Built-in plugin: the catalog's contribution to the control service, its REST endpoints and web pages.
 
 ``/api/v1/catalog/...`` answers JSON (search, datasets, lineage as JSON or SVG, products);
 ``/ui/catalog`` pages list, search and show datasets with their lineage graph. Every route needs
 an authenticated caller. FastAPI is imported only when the service builds its app.
 """
 
-from pathlib import Path
-
 from meshkit.core.hookspecs import hookimpl
-
-HERE = Path(__file__).parent
 
 
 def build_routers(meshkit) -> list:
@@ -18,8 +14,6 @@ def build_routers(meshkit) -> list:
 
     from fastapi import APIRouter, Depends, Query, Request
     from fastapi.responses import HTMLResponse, Response
-    from fastapi.templating import Jinja2Templates
-    from jinja2 import ChoiceLoader, FileSystemLoader
 
     from meshkit.catalog.catalog import Catalog
     from meshkit.catalog.svg import render_svg
@@ -32,9 +26,7 @@ def build_routers(meshkit) -> list:
     caller = [Depends(principal_of)]
     api = APIRouter(prefix=f"{API}/catalog", responses=ERRORS, tags=["catalog"], dependencies=caller)
     ui = APIRouter(prefix="/ui/catalog", include_in_schema=False)
-    templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.loader = ChoiceLoader([FileSystemLoader(HERE / "templates"), views.templates.env.loader])
-    templates.env.filters.update(views.templates.env.filters)
+    templates = views.templates
     catalog = Catalog(meshkit)
 
     def find(name: str):
