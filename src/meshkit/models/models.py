@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from meshkit.core.lifecycle import recorded_run
 from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import manifest, read_state, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
@@ -170,41 +171,36 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
     previous = read_state(state_dir or project.target_dir)
     arguments = {"command": options.command, "select": options.select, "exclude": options.exclude,
                  "threads": options.threads, "project_dir": str(project.root)}  # fmt: skip
-    run = meshkit.runs.create(options.command, project.name, arguments=arguments)
-    meshkit.runs.start(run)
-    meshkit.pm.hook.run_started(meshkit=meshkit, run=run)
-    recorder = _Recorder(meshkit, run, project, wh)
-    lineage = _LineageWorker(project, wh, bool(meshkit.config.get("models_column_lineage")))
+    with recorded_run(meshkit, options.command, project.name, arguments=arguments) as run:
+        recorder = _Recorder(meshkit, run, project, wh)
+        lineage = _LineageWorker(project, wh, bool(meshkit.config.get("models_column_lineage")))
 
-    def record(result: NodeResult) -> None:
-        if result.status in ("fail", "warn") and result.compiled_code:  # where to read and rerun it
-            path = compiled_path(project, project.nodes[result.unique_id])
-            result.compiled_path = str(write_sql(path, result.compiled_code))
-        recorder.put(result)
-        lineage.put(result)
-        if on_result is not None:
-            on_result(result)
+        def record(result: NodeResult) -> None:
+            if result.status in ("fail", "warn") and result.compiled_code:  # where to read and rerun it
+                path = compiled_path(project, project.nodes[result.unique_id])
+                result.compiled_path = str(write_sql(path, result.compiled_code))
+            recorder.put(result)
+            lineage.put(result)
+            if on_result is not None:
+                on_result(result)
 
-    error: str | None = None
-    results: list[NodeResult] = []
-    try:
-        run_project_hooks(project, wh, "on-run-start")
-        results = Runner(project, wh, previous=previous, on_plan=on_plan, on_start=on_start,
-                         on_result=record).run(options)  # fmt: skip
-        run_project_hooks(project, wh, "on-run-end", results)
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        recorder.close()
-        edges = lineage.close()
-        counts = summarize(results)
-        elapsed = time.perf_counter() - started
-        _finish(meshkit, project, wh, run, results, counts, elapsed, options, error, edges)
+        results: list[NodeResult] = []
+        try:
+            run_project_hooks(project, wh, "on-run-start")
+            results = Runner(project, wh, previous=previous, on_plan=on_plan, on_start=on_start,
+                             on_result=record).run(options)  # fmt: skip
+            run_project_hooks(project, wh, "on-run-end", results)
+        finally:
+            recorder.close()
+            edges = lineage.close()
+            counts = summarize(results)
+            elapsed = time.perf_counter() - started
+            _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
     return BuildReport(run, results, elapsed, counts)
 
 
-def _finish(meshkit, project, wh, run, results, counts, elapsed, options, error, edges) -> None:
+def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges) -> None:
+    """Keep the results, lineage and artifacts; a build with failures ends ``user_error``."""
     invocation = str(uuid.uuid4())
     built = [r.unique_id for r in results if r.status == "success"]
     details: dict[str, Any] = {"project": project.name, "store": wh.store_name, "counts": counts, "elapsed": round(elapsed, 3),
@@ -230,10 +226,8 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, error,
         for c in checks
         if c["status"] in ("fail", "error")
     ]
-    if error is None and failed:
-        error = f"{len(failed)} failures: " + ", ".join(failed[:5])
-    meshkit.runs.finish(run, "user_error" if error else "succeeded", error)
-    meshkit.pm.hook.run_finished(meshkit=meshkit, run=run)
+    if failed:
+        run.status, run.error = "user_error", f"{len(failed)} failures: " + ", ".join(failed[:5])
 
 
 def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str, list]) -> dict[str, Any]:

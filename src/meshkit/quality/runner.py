@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.lifecycle import recorded_run
 from meshkit.core.runs import RunRecord
 from meshkit.quality.checks import Check, Schema
 
@@ -187,29 +188,21 @@ def run_all_checks(meshkit: Meshkit, *, project_dir: str | Path | None = None, n
                    target: str | None = None, vars: dict | None = None) -> CheckReport:  # fmt: skip
     """Run every declared ``checks:`` block (or those of ``names``) as one Run of kind ``quality``."""
     declared = _declared(meshkit, project_dir, names, target, vars)
-    run = meshkit.runs.create("quality", meshkit.workspace.name, arguments={"names": names or []})
-    meshkit.runs.start(run)
-    meshkit.pm.hook.run_started(meshkit=meshkit, run=run)
-    report = CheckReport(run)
-    error = None
-    try:
-        for store, asset, specs, where in declared:
-            report.results += run_checks(meshkit, store, asset, specs, where=where)
-    except Exception as exc:
-        error = str(exc)
-        raise
-    finally:
-        quality: dict[str, list] = {}
-        for r in report.results:
-            quality.setdefault(r.dataset, []).append(r.as_quality())
-        run.details = {
-            "quality": quality,
-            "counts": {
-                s: sum(r.status == s for r in report.results) for s in ("pass", "warn", "fail", "error")
-            },
-        }
-        if error is None and report.failed:
-            error = f"{report.failed} of {len(report.results)} checks failed"
-        meshkit.runs.finish(run, "user_error" if error else "succeeded", error)
-        meshkit.pm.hook.run_finished(meshkit=meshkit, run=run)
+    with recorded_run(meshkit, "quality", meshkit.workspace.name, arguments={"names": names or []}) as run:
+        report = CheckReport(run)
+        try:
+            for store, asset, specs, where in declared:
+                report.results += run_checks(meshkit, store, asset, specs, where=where)
+        finally:
+            quality: dict[str, list] = {}
+            for r in report.results:
+                quality.setdefault(r.dataset, []).append(r.as_quality())
+            run.details = {
+                "quality": quality,
+                "counts": {
+                    s: sum(r.status == s for r in report.results) for s in ("pass", "warn", "fail", "error")
+                },
+            }
+        if report.failed:
+            run.status, run.error = "user_error", f"{report.failed} of {len(report.results)} checks failed"
     return report

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from meshkit.core.lifecycle import finish_run
 from meshkit.core.metadata import runs
 from meshkit.core.runs import RunRecord, now
 from meshkit.core.statuses import FINAL_STATUSES
@@ -193,9 +194,8 @@ def finalize(svc: ControlService, execution_id: str, *, exit_code: int | None, r
     else:
         status, error = run.status, run.error
     if changed:
-        svc.meshkit.runs.finish(run, status, svc.meshkit.redactor.redact(error) if error else error)
         try:
-            svc.meshkit.pm.hook.run_finished(meshkit=svc.meshkit, run=run)
+            finish_run(svc.meshkit, run, status, error)
         except Exception:  # a failing notifier must not leave the execution unfinished
             log.exception("run_finished hook failed for %s", execution_id)
     svc.metrics.finished(run)

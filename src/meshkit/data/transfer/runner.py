@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
+from meshkit.core.lifecycle import recorded_run
 from meshkit.core.runs import now
 from meshkit.data.stores.base import Store, shown_options
 from meshkit.data.transfer.plan import Job, Outcome, execute
@@ -149,51 +150,54 @@ class TransferRunner:
         name, spec, mk = self.transfer.name, self.spec, self.mk
         state = self.states.get(name) or TransferState(name)
         state.spec = self._stored_spec()
-        run = mk.runs.create("transfer", name, arguments={"file": self.source_file} if self.source_file else {},
-                             team=mk.config.get("team"))  # fmt: skip
-        mk.runs.start(run)  # NOTE: before the state says Running, so a kill in between is cleaned up too
-        started = now()
-        status = {"phase": "Running", "runId": run.id, "startTime": iso_time(started), "attempts": 0,
-                  "lastSuccessTime": state.status.get("lastSuccessTime")}  # fmt: skip
-        state.phase, state.status = "Running", {**state.status, **status}
-        self.states.save(state)
-        mk.pm.hook.run_started(meshkit=mk, run=run)
-        outcome, error, job = None, None, None
+        arguments = {"file": self.source_file} if self.source_file else {}
+        with recorded_run(mk, "transfer", name, arguments=arguments, team=mk.config.get("team")) as run:
+            # NOTE: the run is running before the state says Running, so a kill in between is cleaned up too
+            started = now()
+            status = {"phase": "Running", "runId": run.id, "startTime": iso_time(started), "attempts": 0,
+                      "lastSuccessTime": state.status.get("lastSuccessTime")}  # fmt: skip
+            state.phase, state.status = "Running", {**state.status, **status}
+            self.states.save(state)
+            outcome, error, job = self._attempts(state, status)
+            finished = now()
+            status.update(
+                completionTime=iso_time(finished), duration=round((finished - started).total_seconds(), 3)
+            )
+            if outcome is not None and error is None:
+                self._succeeded(status, state, outcome, job, finished)
+                run.rows_written = outcome.rows
+            else:
+                phase = "Failed" if isinstance(error, PlatformError) else "Fatal"
+                status.update(phase=phase, error=self._short(error), **self._failed_counts())
+                run.rows_written = status["numRecords"]
+            run.details = {"status": status}
+            if job is not None:
+                run.details["lineage"] = _lineage(job, outcome)
+            if outcome is not None and error is None:
+                dataset = f"{job.destination.name}/{job.destination_asset}"
+                mk.pm.hook.dataset_written(meshkit=mk, run=run, dataset=dataset, rows=outcome.rows,
+                                           schema=outcome.output_schema or pa.schema([]))  # fmt: skip
+            _end(state, status, spec.successful_jobs_history_limit, spec.failed_jobs_history_limit)
+            self.states.save(state)  # NOTE: before `run_finished` (see `end_abandoned`)
+            run.status, run.error = _RUN_STATUS[status["phase"]], status.get("error")
+        return TransferResult(state.status, error)
+
+    def _attempts(
+        self, state: TransferState, status: dict
+    ) -> tuple[Outcome | None, MeshkitError | None, Job | None]:
+        """Try the transfer up to ``maxFailedRetries`` more times while it fails transiently."""
+        spec, outcome, error, job = self.spec, None, None, None
         for attempt in range(spec.max_failed_retries + 1):
             status["attempts"] = attempt + 1
             try:
                 job = self._job(state)
-                outcome = self._execute(job)
-                error = None
-                break
+                return self._execute(job), None, job
             except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
-                error = classify(exc, mk.redactor.redact)
+                error = classify(exc, self.mk.redactor.redact)
                 if not isinstance(error, TransientError) or attempt == spec.max_failed_retries:
                     break
                 time.sleep(spec.retry_backoff * 2**attempt)
-        finished = now()
-        status.update(
-            completionTime=iso_time(finished), duration=round((finished - started).total_seconds(), 3)
-        )
-        if outcome is not None and error is None:
-            self._succeeded(status, state, outcome, job, finished)
-            run.rows_written = outcome.rows
-        else:
-            phase = "Failed" if isinstance(error, PlatformError) else "Fatal"
-            status.update(phase=phase, error=self._short(error), **self._failed_counts())
-            run.rows_written = status["numRecords"]
-        run.details = {"status": status}
-        if job is not None:
-            run.details["lineage"] = _lineage(job, outcome)
-        mk.runs.finish(run, _RUN_STATUS[status["phase"]], error=status.get("error"))
-        if outcome is not None and error is None:
-            dataset = f"{job.destination.name}/{job.destination_asset}"
-            mk.pm.hook.dataset_written(meshkit=mk, run=run, dataset=dataset, rows=outcome.rows,
-                                       schema=outcome.output_schema or pa.schema([]))  # fmt: skip
-        _end(state, status, spec.successful_jobs_history_limit, spec.failed_jobs_history_limit)
-        self.states.save(state)
-        mk.pm.hook.run_finished(meshkit=mk, run=run)  # NOTE: after the state is kept (see `end_abandoned`)
-        return TransferResult(state.status, error)
+        return outcome, error, job
 
     def _stored_spec(self) -> dict[str, Any]:
         """The spec as the state keeps it: credentials of inline stores masked (``StateStore.save`` strips URLs)."""
