@@ -18,7 +18,6 @@ and of everything downstream, are propagated along the lineage (``classification
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from meshkit.catalog.catalog import Catalog, ColumnInfo, Edge
 from meshkit.catalog.classification import propagate
@@ -29,32 +28,15 @@ _written: dict[str, set[str]] = {}
 _lock = threading.Lock()
 
 
-def _names(items: Any) -> list[str]:
-    out = []
-    for item in items or []:
-        name = item.get("dataset") if isinstance(item, dict) else item
-        if isinstance(name, str) and "/" in name:
-            out.append(name)
-    return out
-
-
 def run_lineage(run, written: set[str]) -> list[Edge]:
-    """The lineage edges a finished run declares or implies."""
-    lineage = run.details.get("lineage") or {}
-    inputs = _names(lineage.get("inputs"))
-    outputs = sorted(set(_names(lineage.get("outputs"))) | written)
-    edges = [Edge(i, o, transformation=run.kind) for i in inputs for o in outputs]
-    for table in lineage.get("tables") or []:
-        source, target = table.get("source_dataset"), table.get("target_dataset")
-        if isinstance(source, str) and isinstance(target, str):
-            edges.append(Edge(source, target, transformation=run.kind))
-    for target, columns in (lineage.get("columns") or {}).items():
-        for target_column, sources in (columns or {}).items():
-            for source in sources or []:
-                if isinstance(source, dict) and source.get("dataset") and source.get("column"):
-                    edges.append(Edge(source["dataset"], target, source["column"], target_column,
-                                      source.get("transformation")))  # fmt: skip
-                    edges.append(Edge(source["dataset"], target, transformation=run.kind))
+    """The lineage edges a finished run declares (``run.lineage``) or implies (the datasets it wrote)."""
+    lineage = run.lineage
+    outputs = [o for o in sorted(written) if o not in lineage.outputs]
+    edges = [Edge(i, o, transformation=run.kind) for i in lineage.inputs for o in outputs]
+    edges += [Edge(s, t, transformation=run.kind) for s, t in lineage.table_edges()]
+    edges += [
+        Edge(e.source, e.target, e.source_column, e.target_column, e.transformation) for e in lineage.columns
+    ]
     return edges
 
 

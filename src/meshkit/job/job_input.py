@@ -189,7 +189,8 @@ class JobInput(IJobInput):
     def _record_lineage(self, connection, statement: str) -> set[str]:
         """Record the tables ``statement`` read and wrote; returns those it wrote."""
         reads, writes = statement_lineage(statement, getattr(connection.store, "dialect", None))
-        record(self._top.run.details, connection.name, reads, writes)
+        # NOTE: a template's statements are its own run's lineage, so the catalog names the template.
+        record(self._context.run.lineage, connection.name, reads, writes)
         return writes
 
     @property

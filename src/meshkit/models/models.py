@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from meshkit.core.lifecycle import recorded_run
+from meshkit.core.lineage import ColumnEdge, Lineage
 from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import manifest, read_state, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
@@ -207,7 +208,6 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
                                "results": [{"unique_id": r.unique_id, "status": r.status, "rows": r.rows,
                                             "failures": r.failures, "execution_time": round(r.execution_time, 4),
                                             "message": r.message or None} for r in results]}  # fmt: skip
-    details["lineage"] = _lineage(project, wh, built, edges)
     quality = _model_checks(meshkit, project, wh, built)
     if quality:
         details["quality"] = quality
@@ -218,6 +218,7 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
     if options.command != "test":
         write_state(project, results)
     run.details = details
+    run.lineage = _lineage(project, wh, built, edges)
     run.rows_written = sum(r.rows for r in results if r.status == "success")
     failed = [project.nodes[r.unique_id].name for r in results if r.status in ERROR_STATUSES]
     failed += [
@@ -230,22 +231,27 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
         run.status, run.error = "user_error", f"{len(failed)} failures: " + ", ".join(failed[:5])
 
 
-def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str, list]) -> dict[str, Any]:
-    """Lineage of the built nodes, in the shape the catalog reads (datasets as ``store/asset``)."""
+def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str, list]) -> Lineage:
+    """Lineage of the built nodes (datasets as ``store/asset``)."""
 
     def dataset(uid: str) -> str:
         return f"{wh.store_name}/{project.relation_of(uid).asset}"
 
     wanted = set(built)
-    tables = [{"source": a, "target": b, "source_dataset": dataset(a), "target_dataset": dataset(b)}
-              for a, b in table_edges(project) if b in wanted and project.relation_of(a) is not None
-              and (a in project.sources or project.nodes[a].is_relational)]  # fmt: skip
-    columns: dict[str, dict[str, list[dict[str, str]]]] = {}
+    lineage = Lineage(transformation="model")
+    for a, b in table_edges(project):
+        if (
+            b in wanted
+            and project.relation_of(a) is not None
+            and (a in project.sources or project.nodes[a].is_relational)
+        ):
+            lineage.link(dataset(a), dataset(b), source_node=a, target_node=b)
     for uid in built:
         for e in edges.get(uid, []):
-            entry = {"dataset": dataset(e.source), "column": e.source_column, "transformation": "model"}
-            columns.setdefault(dataset(e.target), {}).setdefault(e.target_column, []).append(entry)
-    return {"inputs": [], "outputs": [], "tables": tables, "columns": columns}
+            lineage.columns.append(
+                ColumnEdge(dataset(e.source), e.source_column, dataset(e.target), e.target_column, "model")
+            )
+    return lineage
 
 
 def _model_checks(

@@ -17,6 +17,7 @@ from meshkit.catalog.catalog import Catalog, ColumnInfo, Edge
 from meshkit.catalog.classification import DECLARED, propagate
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.lifecycle import recorded_run
+from meshkit.core.lineage import Lineage
 from meshkit.core.runs import RunRecord
 from meshkit.products.diff import Change, breaking, diff_products
 from meshkit.products.loader import validate_product
@@ -159,8 +160,8 @@ def publish(meshkit: Meshkit, product: Product, *, published_by: str | None = No
         Catalog(meshkit).save_product(
             product.dump(), changes=[c.as_dict() for c in changes], published_by=published_by
         )
-        run.details["lineage"] = {"inputs": [p.dataset for p in product.inputPorts if p.dataset],
-                                  "outputs": [p.dataset for p in product.outputPorts]}  # fmt: skip
+        run.lineage = Lineage(transformation="product", inputs=[p.dataset for p in product.inputPorts if p.dataset],
+                              outputs=[p.dataset for p in product.outputPorts])  # fmt: skip
     return PublishResult(product, previous.version if previous else None, changes)
 
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
 from meshkit.core.lifecycle import recorded_run
+from meshkit.core.lineage import ColumnEdge, Lineage
 from meshkit.core.runs import now
 from meshkit.data.stores.base import Store, shown_options
 from meshkit.data.transfer.plan import Job, Outcome, execute
@@ -172,7 +173,7 @@ class TransferRunner:
                 run.rows_written = status["numRecords"]
             run.details = {"status": status}
             if job is not None:
-                run.details["lineage"] = _lineage(job, outcome)
+                run.lineage = _lineage(job, outcome)
             if outcome is not None and error is None:
                 dataset = f"{job.destination.name}/{job.destination_asset}"
                 mk.pm.hook.dataset_written(meshkit=mk, run=run, dataset=dataset, rows=outcome.rows,
@@ -279,17 +280,16 @@ def runner_for(mk, transfer: BatchTransfer, **kwargs) -> TransferRunner:
     return TransferRunner(mk, transfer, **kwargs)
 
 
-def _lineage(job: Job, outcome: Outcome | None) -> dict:
-    """The run's lineage for the catalog: source to destination, and each column to the one it came from."""
+def _lineage(job: Job, outcome: Outcome | None) -> Lineage:
+    """The run's lineage: source to destination, and each column to the one it came from."""
     source = f"{job.source.name}/{job.source_asset}"
     target = f"{job.destination.name}/{job.destination_asset}"
-    lineage: dict = {"inputs": [source], "outputs": [target]}
+    lineage = Lineage(transformation="transfer", inputs=[source], outputs=[target])
     if outcome is not None and outcome.output_schema is not None:
         sources = column_sources(job.transforms, [c["name"] for c in outcome.source_schema])
-        lineage["columns"] = {target: {
-            column: [{"dataset": source, "column": sources[column],
-                      "transformation": ", ".join(outcome.tags.get(column, [])) or "IDENTITY"}]
-            for column in outcome.output_schema.names if column in sources}}  # fmt: skip
+        lineage.columns = [ColumnEdge(source, sources[column], target, column,
+                                      ", ".join(outcome.tags.get(column, [])) or "IDENTITY")
+                           for column in outcome.output_schema.names if column in sources]  # fmt: skip
     return lineage
 
 
