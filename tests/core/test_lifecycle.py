@@ -51,6 +51,9 @@ PRODUCT = """\
 name: parts
 version: 1.0.0
 team: crm
+inputPorts:
+  - name: raw
+    dataset: warehouse/raw_parts
 outputPorts:
   - name: parts
     dataset: warehouse/parts
@@ -113,6 +116,7 @@ def run_build_kind(mk, root):
 
     (root / "models").mkdir(exist_ok=True)
     (root / "models" / "parts.sql").write_text("select 1 as id")
+    (root / "models" / "part_ids.sql").write_text("select id from {{ ref('parts') }}")
     return execute(mk, open_project(mk), BuildOptions(command="build"))
 
 
