@@ -257,7 +257,7 @@ def test_runs_record_table_lineage_of_their_sql(workspace, make_job):
     assert {(e.source, e.target) for e in lineage.tables} == {
         ("warehouse/raw", "warehouse/wide"), ("warehouse/dim", "warehouse/wide")}  # fmt: skip
     assert lineage.inputs == ["warehouse/raw"]
-    assert set(lineage.outputs) == {"warehouse/raw", "warehouse/dim", "warehouse/wide"}
+    assert set(lineage.outputs) == {"warehouse/raw", "warehouse/dim", "warehouse/wide", "warehouse/copied"}
     mk.close()
 
 

@@ -207,6 +207,7 @@ def _ingester(context: JobContext) -> Ingester:
     meshkit = context.meshkit
 
     def written(dataset: str, rows: int, schema) -> None:
+        context.run.lineage.wrote(dataset)
         if context.run.steps:
             context.run.steps[-1].rows_written += rows
         meshkit.pm.hook.dataset_written(
