@@ -1,15 +1,9 @@
 """Built-in plugin: fills the catalog from run events of jobs, transfers and model builds.
 
 ``dataset_written`` registers (or updates) the dataset with the schema written. ``run_finished``
-records lineage: table-level edges from each input to each output of the run, and column-level
-edges from ``run.details["lineage"]``, whose shape is::
-
-    {"inputs": ["store/asset", ...], "outputs": ["store/asset", ...],
-     "tables": [{"source_dataset": "store/in_asset", "target_dataset": "store/out_asset"}],
-     "columns": {"store/out_asset": {"out_col": [{"dataset": "store/in_asset", "column": "in_col",
-                                                  "transformation": "IDENTITY"}]}}}
-
-Inputs may also be dicts with a ``dataset`` key. Check results in ``run.details["quality"]``
+records the lineage of ``run.lineage`` (``core/lineage.py``): table-level edges from each input to
+each output of the run (the datasets written included), its table edges, and its column edges.
+Check results in ``run.details["quality"]``
 (``{dataset: [{check, passed, observed, message}]}``) are stored as quality results unless the
 run's kind is ``check`` (product tests store their own). Then the tags of the datasets written,
 and of everything downstream, are propagated along the lineage (``classification.propagate``).
