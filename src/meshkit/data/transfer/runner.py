@@ -92,8 +92,11 @@ class TransferRunner:
     """Runs one BatchTransfer in a workspace."""
 
     def __init__(self, mk, transfer: BatchTransfer, *, extra_transforms: Sequence[Transform] = (),
-                 progress: Callable[..., None] | None = None, source_file: str | None = None):  # fmt: skip
+                 progress: Callable[..., None] | None = None, source_file: str | None = None,
+                 run_id: str | None = None):  # fmt: skip
         self.mk, self.transfer, self.spec = mk, transfer, transfer.spec
+        #: A run recorded as submitted by the control service, to pick up instead of creating one.
+        self.run_id = run_id
         self.extra_transforms = list(extra_transforms)
         self.progress = progress
         self.source_file = source_file
@@ -152,7 +155,8 @@ class TransferRunner:
         state = self.states.get(name) or TransferState(name)
         state.spec = self._stored_spec()
         arguments = {"file": self.source_file} if self.source_file else {}
-        with recorded_run(mk, "transfer", name, arguments=arguments, team=mk.config.get("team")) as run:
+        with recorded_run(mk, "transfer", name, arguments=arguments, team=mk.config.get("team"),
+                          **self._submitted()) as run:  # fmt: skip
             # NOTE: the run is running before the state says Running, so a kill in between is cleaned up too
             started = now()
             status = {"phase": "Running", "runId": run.id, "startTime": iso_time(started), "attempts": 0,
@@ -182,6 +186,20 @@ class TransferRunner:
             self.states.save(state)  # NOTE: before `run_finished` (see `end_abandoned`)
             run.status, run.error = _RUN_STATUS[status["phase"]], status.get("error")
         return TransferResult(state.status, error)
+
+    def _submitted(self) -> dict[str, Any]:
+        """``recorded_run``'s options for the submitted run ``run_id`` (the service tracks its process)."""
+        if self.run_id is None:
+            return {}
+        run = self.mk.runs.get(self.run_id)
+        if run is None or run.kind != "transfer" or run.name != self.transfer.name:
+            raise ConfigError(f"No submitted run `{self.run_id}` of transfer `{self.transfer.name}`.",
+                              hint="Start a new run without --run-id.")  # fmt: skip
+        if run.status != "submitted":
+            raise ConfigError(
+                f"Run `{self.run_id}` is already {run.status}.", hint="Start a new run without --run-id."
+            )
+        return {"run": run, "owned": False}
 
     def _attempts(
         self, state: TransferState, status: dict
