@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import time
+import zipfile
 from pathlib import Path
 
 import anyio
@@ -74,6 +76,11 @@ async def test_apply_transfer_and_read_status(api, service, mk):
         assert time.monotonic() < deadline, state  # the service sees the process end
         await anyio.sleep(0.1)
     assert state.state == "done" and state.host is not None
+    spec = await api.get("/api/v1/transfers/orders-copy/sources/1/download", headers=admin)
+    assert (
+        spec.status_code == 200
+        and zipfile.ZipFile(io.BytesIO(spec.content)).read("transfer.yaml").decode() == SPEC
+    )
     assert [t["name"] for t in (await api.get("/api/v1/transfers", headers=admin)).json()] == ["orders-copy"]
     bad = await api.post(
         "/api/v1/transfers", content="kind: [\n", headers={**admin, "content-type": "application/yaml"}
