@@ -139,3 +139,23 @@ def test_report_shows_the_lineage_graph_in_chromium(demo, tmp_path):
     assert (tmp_path / "lineage.png").stat().st_size > 10_000
     if os.environ.get("MESHKIT_KEEP_SCREENSHOTS"):
         shutil.copy(tmp_path / "report.png", Path(os.environ["MESHKIT_KEEP_SCREENSHOTS"]))
+
+
+def test_report_lineage_comes_from_the_catalog(demo):
+    """Jobs' statements, their templates and ingestion recorded the lineage the report draws."""
+    from meshkit.core.context import Meshkit
+    from meshkit.data.transfer import load_transfer
+    from meshkit.demo.lineage import build_graph
+    from meshkit.products.loader import load_product, product_files
+
+    _result, workspace = demo
+    with Meshkit.open(workspace) as mk:
+        products = [load_product(p) for p in product_files(mk.workspace)]
+        transfers = [load_transfer(p) for p in sorted((workspace / "transfers").glob("*.yaml"))]
+        graph = build_graph(mk, products, transfers)
+    jobs = {(s, t) for s, t, via in graph.edges if via == "job"}
+    assert ("warehouse/customer_changes", "warehouse/dim_customer") in jobs  # the scd2 template
+    assert ("warehouse/stage_stock_day", "warehouse/stock_daily") in jobs  # the periodic_snapshot template
+    assert ("warehouse/stage_orders", "warehouse/orders") in jobs  # a SQL step
+    assert graph.nodes["warehouse/stage_orders"].domain == "orders"  # ingested by a job of team orders
+    assert ("files/raw/orders", "warehouse/stage_orders", "product") in graph.edges

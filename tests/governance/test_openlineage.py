@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 from referencing import Registry, Resource
 
+from meshkit.core.lineage import Lineage
 from meshkit.lineage.openlineage import run_uuid
 from meshkit.products.loader import load_product
 from meshkit.products.products import verify_product
@@ -55,12 +56,12 @@ def simulate_job(mk, name: str, fail: bool = False):
     table = pa.table({"id": [1, 2], "email_hash": ["a", "b"]})
     mk.store("warehouse").write("contacts", table, mode="overwrite")
     mk.pm.hook.dataset_written(meshkit=mk, run=run, dataset="warehouse/contacts", rows=2, schema=table.schema)
-    run.details["lineage"] = {
+    run.lineage = Lineage.from_dict({
         "inputs": ["warehouse/customers"],
         "columns": {"warehouse/contacts": {"id": [{"dataset": "warehouse/customers", "column": "id"}],
                                            "email_hash": [{"dataset": "warehouse/customers", "column": "email",
                                                            "transformation": "TRANSFORMATION"}]}},
-    }  # fmt: skip
+    })  # fmt: skip
     if fail:
         mk.runs.finish(run, "user_error", "step 20_load.py failed: ValueError")
     else:

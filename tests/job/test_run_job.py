@@ -252,11 +252,12 @@ def test_runs_record_table_lineage_of_their_sql(workspace, make_job):
     })  # fmt: skip
     mk = plugin_workspace(workspace.root)
     assert run_job(mk, "lin", console=False).ok
-    lineage = mk.runs.list(name="lin")[0].details["lineage"]
-    assert {(e["source_dataset"], e["target_dataset"]) for e in lineage["tables"]} == {
+    lineage = mk.runs.list(name="lin")[0].lineage
+    assert lineage.transformation == "sql"
+    assert {(e.source, e.target) for e in lineage.tables} == {
         ("warehouse/raw", "warehouse/wide"), ("warehouse/dim", "warehouse/wide")}  # fmt: skip
-    assert lineage["inputs"] == ["warehouse/raw"]
-    assert set(lineage["outputs"]) == {"warehouse/raw", "warehouse/dim", "warehouse/wide"}
+    assert lineage.inputs == ["warehouse/raw"]
+    assert set(lineage.outputs) == {"warehouse/raw", "warehouse/dim", "warehouse/wide", "warehouse/copied"}
     mk.close()
 
 

@@ -60,12 +60,12 @@ def test_shop_builds_every_node_and_records_the_run(shop, query):
     run = mk.runs.get(report.run.id)
     assert run.status == "succeeded" and run.kind == "build"
     assert {s.name for s in run.steps} == {r for r, s in statuses.items() if s == "success"}
-    lineage = run.details["lineage"]
+    lineage = run.lineage
     assert any(
-        t["source"] == "model.shop.stg_orders" and t["target"] == "model.shop.orders"
-        for t in lineage["tables"]
+        t.source_node == "model.shop.stg_orders" and t.target_node == "model.shop.orders"
+        for t in lineage.tables
     )
-    store = report.results and next(iter(lineage["columns"]))
+    store = report.results and lineage.columns[0].target
     assert store.endswith("/stg_customers") or "/" in store
     assert len(capture.written) == 8 and capture.finished[-1].id == run.id
     assert "customer_id" in dict((d.split("/")[-1], n) for d, _, n in capture.written)["customers"]

@@ -91,3 +91,23 @@ def test_names_are_dns_labels():
     assert k8s_name("mk", "Sales_Team", "orders") == "mk-sales-team-orders"
     long = k8s_name("mk", "x" * 100)
     assert len(long) == 63 and DNS_LABEL.match(long) and long != k8s_name("mk", "x" * 101)
+
+
+def test_job_per_transfer_execution(tmp_path):
+    """A transfer applied through the service is a Job too: it fetches the spec and runs `transfer apply`."""
+    executor, mk = _executor(tmp_path)
+    spec = ExecutionSpec(run_id="orders-copy-20240101T030000-abcd1234", team="*", job="orders-copy", deployment="transfer",
+                         version=2, job_dir=Path("/x"), workspace=Path("/w"), log_path=Path("/l"), timeout=900,
+                         kind="transfer")  # fmt: skip
+    data, job = _roundtrip(executor.render_job(spec), client.V1Job)
+    mk.close()
+    assert DNS_LABEL.match(job.metadata.name) and job.spec.active_deadline_seconds == 900
+    pod = job.spec.template.spec
+    assert pod.containers[0].command == ["meshkit", "--workspace", "/workspace", "transfer", "apply",
+                                         "/workspace/jobs/orders-copy/transfer.yaml", "--run-id", spec.run_id]  # fmt: skip
+    env = {e.name: e for e in pod.init_containers[0].env}
+    assert (
+        env["MESHKIT_SOURCE_URL"].value
+        == "https://meshkit.example.com/api/v1/transfers/orders-copy/sources/2/download"
+    )
+    assert all(value == "" or DNS_LABEL.match(value) for value in job.metadata.labels.values())

@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pyarrow as pa
 import pytest
-from service_helpers import make_tokens
+from service_helpers import make_tokens, stop_service
 
 from meshkit.core.errors import ConfigError
 from meshkit.service.app import create_app
@@ -37,14 +37,21 @@ spec:
 @contextlib.asynccontextmanager
 async def admin_client(root, **overrides):
     """An admin's client of the real app on the workspace at ``root``, run with config ``overrides``."""
+    with plugin_workspace(root) as seed:  # NOTE: closed before the transfers' processes open the warehouse
+        seed.store("warehouse").write("orders", pa.table({"id": [1, 2, 3]}), mode="overwrite")
     with plugin_workspace(root, **overrides) as mk:
-        mk.store("warehouse").write("orders", pa.table({"id": [1, 2, 3]}), mode="overwrite")
-        app = create_app(mk, worker=False)
-        tokens = make_tokens(app.state.service.engine)
+        app = create_app(mk)
+        svc = app.state.service
+        svc.tick_seconds = 0.1
+        tokens = make_tokens(svc.engine)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://meshkit.test",
-                                     headers={**tokens.headers("admin"), **YAML}) as client:  # fmt: skip
-            yield client
+        svc.start()  # NOTE: applied transfers run as executions, which the worker launches
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://meshkit.test",
+                                         headers={**tokens.headers("admin"), **YAML}) as client:  # fmt: skip
+                yield client
+        finally:
+            stop_service(svc)
 
 
 async def apply(client, name: str, source: str, destination: str) -> httpx.Response:

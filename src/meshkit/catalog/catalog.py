@@ -331,6 +331,17 @@ class Catalog:
                 for e in rows.values()])  # fmt: skip
         return len(rows)
 
+    def run_edges(self, run_kinds: Iterable[str]) -> list[tuple[Edge, str | None]]:
+        """Table-level edges recorded by runs of ``run_kinds``, with the run that recorded each, oldest first."""
+        t = lineage_edges.c
+        query = (sa.select(lineage_edges).where(t.run_kind.in_(list(run_kinds)), t.source_column == "")
+                 .order_by(t.updated_at, t.source, t.target))  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            (Edge(r["source"], r["target"], transformation=r["transformation"]), r["run_id"]) for r in rows
+        ]
+
     def lineage(self, name: str, depth: int = 10) -> LineageGraph:
         """Every dataset upstream and downstream of ``name`` within ``depth`` hops."""
         t = lineage_edges.c

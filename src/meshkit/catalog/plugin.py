@@ -1,15 +1,9 @@
 """Built-in plugin: fills the catalog from run events of jobs, transfers and model builds.
 
 ``dataset_written`` registers (or updates) the dataset with the schema written. ``run_finished``
-records lineage: table-level edges from each input to each output of the run, and column-level
-edges from ``run.details["lineage"]``, whose shape is::
-
-    {"inputs": ["store/asset", ...], "outputs": ["store/asset", ...],
-     "tables": [{"source_dataset": "store/in_asset", "target_dataset": "store/out_asset"}],
-     "columns": {"store/out_asset": {"out_col": [{"dataset": "store/in_asset", "column": "in_col",
-                                                  "transformation": "IDENTITY"}]}}}
-
-Inputs may also be dicts with a ``dataset`` key. Check results in ``run.details["quality"]``
+records the lineage of ``run.lineage`` (``core/lineage.py``): table-level edges from each input to
+each output of the run (the datasets written included), its table edges, and its column edges.
+Check results in ``run.details["quality"]``
 (``{dataset: [{check, passed, observed, message}]}``) are stored as quality results unless the
 run's kind is ``check`` (product tests store their own). Then the tags of the datasets written,
 and of everything downstream, are propagated along the lineage (``classification.propagate``).
@@ -18,7 +12,6 @@ and of everything downstream, are propagated along the lineage (``classification
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from meshkit.catalog.catalog import Catalog, ColumnInfo, Edge
 from meshkit.catalog.classification import propagate
@@ -29,32 +22,15 @@ _written: dict[str, set[str]] = {}
 _lock = threading.Lock()
 
 
-def _names(items: Any) -> list[str]:
-    out = []
-    for item in items or []:
-        name = item.get("dataset") if isinstance(item, dict) else item
-        if isinstance(name, str) and "/" in name:
-            out.append(name)
-    return out
-
-
 def run_lineage(run, written: set[str]) -> list[Edge]:
-    """The lineage edges a finished run declares or implies."""
-    lineage = run.details.get("lineage") or {}
-    inputs = _names(lineage.get("inputs"))
-    outputs = sorted(set(_names(lineage.get("outputs"))) | written)
-    edges = [Edge(i, o, transformation=run.kind) for i in inputs for o in outputs]
-    for table in lineage.get("tables") or []:
-        source, target = table.get("source_dataset"), table.get("target_dataset")
-        if isinstance(source, str) and isinstance(target, str):
-            edges.append(Edge(source, target, transformation=run.kind))
-    for target, columns in (lineage.get("columns") or {}).items():
-        for target_column, sources in (columns or {}).items():
-            for source in sources or []:
-                if isinstance(source, dict) and source.get("dataset") and source.get("column"):
-                    edges.append(Edge(source["dataset"], target, source["column"], target_column,
-                                      source.get("transformation")))  # fmt: skip
-                    edges.append(Edge(source["dataset"], target, transformation=run.kind))
+    """The lineage edges a finished run declares (``run.lineage``) or implies (the datasets it wrote)."""
+    lineage = run.lineage
+    outputs = [o for o in sorted(written) if o not in lineage.outputs]
+    edges = [Edge(i, o, transformation=run.kind) for i in lineage.inputs for o in outputs]
+    edges += [Edge(s, t, transformation=run.kind) for s, t in lineage.table_edges()]
+    edges += [
+        Edge(e.source, e.target, e.source_column, e.target_column, e.transformation) for e in lineage.columns
+    ]
     return edges
 
 

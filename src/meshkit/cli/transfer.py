@@ -72,8 +72,11 @@ def transfer_group() -> None:
 @click.option(
     "--max-seconds", type=click.FloatRange(min=0, min_open=True), help="SyncTransfer: stop after N seconds."
 )
+@click.option("--run-id", help="Pick up a run already recorded as submitted (used by the control service).")
 @pass_meshkit
-def apply(mk, file: str, dry_run: bool, until_idle: bool, max_seconds: float | None) -> None:
+def apply(
+    mk, file: str, dry_run: bool, until_idle: bool, max_seconds: float | None, run_id: str | None
+) -> None:
     """Run the transfer in FILE now and print its status.
 
     A SyncTransfer runs until SIGTERM or Ctrl-C (after the current batch), --until-idle or --max-seconds.
@@ -96,7 +99,7 @@ def apply(mk, file: str, dry_run: bool, until_idle: bool, max_seconds: float | N
     with RowsProgress(
         err_console, transfer.name, float(mk.config.get("transfer_progress_interval"))
     ) as progress:
-        result = runner_for(mk, transfer, progress=progress, source_file=file, **sync).run()
+        result = runner_for(mk, transfer, progress=progress, source_file=file, run_id=run_id, **sync).run()
     console.print(_summary({"name": transfer.name, **result.status}))
     if result.error is not None:
         raise result.error

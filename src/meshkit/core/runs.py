@@ -1,7 +1,8 @@
 """Run records: every execution (job, transfer, model build, check, publish) is a Run.
 
 A run has an id, a kind, a status from ``RUN_STATUSES``, timings, a row count, per-step
-records, a log file, and free-form ``details`` for what a kind wants to keep (lineage, stats).
+records, a log file, its typed ``lineage`` (what it read and wrote), and free-form ``details`` for
+what a kind wants to keep (results, stats), where the lineage is stored too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from meshkit.core.lineage import Lineage
 from meshkit.core.metadata import MetadataDB, run_steps, runs
 from meshkit.core.processes import ProcessId, is_alive, this_process
 from meshkit.core.redaction import scrub, strip_credentials
@@ -68,6 +70,7 @@ class RunRecord:
     log_path: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    lineage: Lineage = field(default_factory=Lineage)
     parent_id: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
     #: The process running it: host, pid and start time (``None`` for runs a supervisor tracks).
@@ -84,11 +87,16 @@ class RunRecord:
     def _row(self) -> dict[str, Any]:
         # NOTE: lineage and statuses name stores; a credential written in a URL or DSN is never stored.
         self.details, self.error = scrub(self.details), strip_credentials(self.error)
+        details = self.details
+        if self.lineage:
+            stored = scrub(self.lineage.as_dict())
+            self.lineage = Lineage.from_dict(stored)
+            details = {**details, "lineage": stored}
         return {
             "id": self.id, "kind": self.kind, "name": self.name, "status": self.status, "team": self.team,
             "created_at": self.created_at, "started_at": self.started_at, "ended_at": self.ended_at,
             "rows_written": self.rows_written, "error": self.error, "log_path": self.log_path,
-            "arguments": self.arguments, "details": self.details, "parent_id": self.parent_id,
+            "arguments": self.arguments, "details": details, "parent_id": self.parent_id,
             "host": self.host, "pid": self.pid, "pid_start": self.pid_start,
         }  # fmt: skip
 
@@ -207,6 +215,7 @@ class RunStore:
             data[key] = _aware(data[key])
         data["arguments"] = data["arguments"] or {}
         data["details"] = data["details"] or {}
+        data["lineage"] = Lineage.from_dict(data["details"].pop("lineage", None))
         run = RunRecord(**data)
         for step in steps:
             s = dict(step)

@@ -1,21 +1,14 @@
 """The demo's cross-domain lineage graph: datasets, the domain that owns each, and what moves data.
 
-Edges come from three places: the transfer specs (source -> destination), the jobs' own code
-(tables each SQL statement reads and writes, parsed with sqlglot; ``execute_template`` and
-``ingest`` calls in Python steps), and the catalog's lineage of model builds. A product's input
-port that nothing else connects (a folder of raw files a Python step reads) is linked to the
+Edges come from the catalog: the lineage that transfers, jobs (their SQL statements and templates)
+and model builds recorded when they ran; the transfer specs name the domain of what they copy. A
+product's input port that nothing else connects (a folder of raw files a Python step reads) is linked to the
 first datasets of that product's domain. Datasets outside the warehouse are the ``sources``.
 """
 
 from __future__ import annotations
 
-import ast
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import sqlglot
-from sqlglot import exp
 
 SOURCES = "sources"
 
@@ -57,78 +50,16 @@ class LineageGraph:
         return order
 
 
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
-
-def sql_lineage(text: str) -> list[tuple[set[str], set[str]]]:
-    """``(tables read, tables written)`` per statement of a SQL script (``{placeholders}`` allowed)."""
-    text = _PLACEHOLDER.sub("2000-01-01", text)
-    out = []
-    for statement in sqlglot.parse(text, read="duckdb"):
-        if statement is None:
-            continue
-        written: set[str] = set()
-        if isinstance(statement, exp.Insert | exp.Create):
-            target = (
-                statement.this.find(exp.Table)
-                if not isinstance(statement.this, exp.Table)
-                else statement.this
-            )
-            if target is not None:
-                written.add(target.name)
-        if not written:
-            continue
-        ctes = {cte.alias for cte in statement.find_all(exp.CTE)}
-        read = {t.name for t in statement.find_all(exp.Table) if t.name and t.name not in ctes} - written
-        out.append((read, written))
-    return out
-
-
-def python_lineage(text: str) -> list[tuple[set[str], set[str]]]:
-    """``(read, written)`` of the ``execute_template`` and ``ingest`` calls of a Python step."""
-    out = []
-    for node in ast.walk(ast.parse(text)):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)) or len(node.args) < 2:
-            continue
-        if node.func.attr == "execute_template" and isinstance(node.args[1], ast.Dict):
-            args = {k.value: v.value for k, v in zip(node.args[1].keys, node.args[1].values, strict=True)
-                    if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)}  # fmt: skip
-            if "source_view" in args and "target_table" in args:
-                out.append(({args["source_view"]}, {args["target_table"]}))
-        elif node.func.attr == "ingest" and isinstance(node.args[1], ast.Constant):
-            out.append((set(), {node.args[1].value}))
-    return out
-
-
-def job_lineage(job_dir: Path) -> list[tuple[set[str], set[str]]]:
-    """Reads and writes of every step of a job, in step order."""
-    out = []
-    for step in sorted(job_dir.iterdir()):
-        if step.suffix == ".sql":
-            out += sql_lineage(step.read_text())
-        elif step.suffix == ".py":
-            out += python_lineage(step.read_text())
-    return out
-
-
-def build_graph(mk, products: list, transfers: list, jobs: dict[str, str]) -> LineageGraph:
-    """The graph of a workspace: ``products`` and ``transfers`` as loaded, ``jobs`` as ``{name: team}``."""
+def build_graph(mk, products: list, transfers: list) -> LineageGraph:
+    """The graph of a workspace from its catalog: ``products`` and ``transfers`` as loaded give the domains."""
     from meshkit.catalog.catalog import Catalog
 
     graph = LineageGraph()
     for t in transfers:
         graph.add(f"{t.spec.source.store}/{t.spec.source.asset}", f"{t.spec.destination.store}/{t.spec.destination.asset}",
                   "transfer", t.metadata.labels.get("domain"))  # fmt: skip
-    for name, team in jobs.items():
-        for read, written in job_lineage(mk.workspace.find_job(name)):
-            for target in written:
-                if not read:
-                    graph.nodes.setdefault(
-                        f"warehouse/{target}", LineageNode(f"warehouse/{target}", team or SOURCES)
-                    )
-                for source in read:
-                    graph.add(f"warehouse/{source}", f"warehouse/{target}", "job", team)
     catalog = Catalog(mk)
+    _add_jobs(graph, mk, catalog.run_edges(("job", "template")))
     by_port = {p.dataset: (product, p) for product in products for p in product.outputPorts}
     for dataset in by_port:
         for edge in catalog.lineage(dataset).edges:
@@ -141,6 +72,30 @@ def build_graph(mk, products: list, transfers: list, jobs: dict[str, str]) -> Li
     _link_declared_inputs(graph, products)
     _settle_domains(graph)
     return graph
+
+
+def _add_jobs(graph: LineageGraph, mk, edges: list) -> None:
+    """Add the edges jobs and their templates recorded, job by job, each in the domain of its job's team.
+
+    What a job wrote from nothing it read (ingested files) starts in its team's domain too.
+    """
+    runs = {run_id: mk.runs.get(run_id) for _, run_id in edges if run_id}
+    runs = {run_id: run for run_id, run in runs.items() if run is not None}
+    targets = {edge.target for edge, _ in edges}
+    recorded = [(edge, runs[run_id]) for edge, run_id in edges if run_id in runs]
+    order = {
+        run_id: {pair: i for i, pair in enumerate(run.lineage.table_edges())} for run_id, run in runs.items()
+    }
+    recorded.sort(key=lambda item: (item[1].name.split("/")[0], item[1].created_at,
+                                    order[item[1].id].get((item[0].source, item[0].target), len(order[item[1].id]))))  # fmt: skip
+    seen: set[str] = set()
+    for edge, run in recorded:
+        if run.id not in seen:
+            seen.add(run.id)
+            for dataset in run.lineage.outputs:
+                if dataset not in targets:
+                    graph.nodes.setdefault(dataset, LineageNode(dataset, run.team or SOURCES))
+        graph.add(edge.source, edge.target, "job", run.team)
 
 
 def _link_declared_inputs(graph: LineageGraph, products: list) -> None:

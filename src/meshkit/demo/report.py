@@ -218,19 +218,12 @@ def write_report(result: DemoResult) -> Path:
     from meshkit.core.context import Meshkit
     from meshkit.data.transfer import load_transfer
     from meshkit.demo.lineage import build_graph
-    from meshkit.job.job_config import load_job_config
     from meshkit.products.loader import load_product, product_files
 
     with Meshkit.open(result.workspace) as mk:
         products = [load_product(p) for p in product_files(mk.workspace)]
         transfers = [load_transfer(p) for p in sorted((mk.workspace.root / "transfers").glob("*.yaml"))]
-        keys = set(mk.config.keys)
-        jobs = {
-            d.name: load_job_config(d, keys).team
-            for d in sorted(mk.workspace.jobs_dir.iterdir())
-            if d.is_dir()
-        }
-        graph = build_graph(mk, products, transfers, jobs)
+        graph = build_graph(mk, products, transfers)
     path = result.workspace / ".meshkit" / "report" / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(result, graph, products), encoding="utf-8")

@@ -189,8 +189,13 @@ class JobInput(IJobInput):
     def _record_lineage(self, connection, statement: str) -> set[str]:
         """Record the tables ``statement`` read and wrote; returns those it wrote."""
         reads, writes = statement_lineage(statement, getattr(connection.store, "dialect", None))
-        record(self._top.run.details, connection.name, reads, writes)
+        self._record_tables(connection, reads, writes)
         return writes
+
+    def _record_tables(self, connection, reads: set[str], writes: set[str]) -> None:
+        """Record tables of ``connection`` read and written, in the lineage of this context's run."""
+        # NOTE: a template's statements are its own run's lineage, so the catalog names the template.
+        record(self._context.run.lineage, connection.name, reads, writes)
 
     @property
     def _top(self):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
+from meshkit.core.lineage import Lineage
+
 #: Statements whose first table is the one they write.
 _WRITES = (exp.Insert, exp.Create, exp.Merge, exp.Update, exp.Delete)
 
@@ -34,16 +36,14 @@ def statement_lineage(sql: str, dialect: str | None) -> tuple[set[str], set[str]
     return reads, writes
 
 
-def record(details: dict, store: str, reads: set[str], writes: set[str]) -> None:
-    """Add one statement's lineage to a run's ``details["lineage"]`` (the catalog's shape)."""
+def record(lineage: Lineage, store: str, reads: set[str], writes: set[str]) -> None:
+    """Add one statement's reads and writes, on ``store``, to a run's lineage."""
     if not reads and not writes:
         return
-    lineage = details.setdefault("lineage", {"inputs": [], "outputs": [], "tables": []})
-    datasets = {name: f"{store}/{name}" for name in reads | writes}
+    lineage.transformation = lineage.transformation or "sql"
     if not writes:
-        lineage["inputs"] = sorted(set(lineage["inputs"]) | {datasets[r] for r in reads})
+        lineage.read(*sorted(f"{store}/{r}" for r in reads))
         return
-    lineage["outputs"] = sorted(set(lineage["outputs"]) | {datasets[w] for w in writes})
-    edges = {(e["source_dataset"], e["target_dataset"]) for e in lineage["tables"]}
-    edges |= {(datasets[r], datasets[w]) for r in reads for w in writes}
-    lineage["tables"] = [{"source_dataset": s, "target_dataset": t} for s, t in sorted(edges)]
+    lineage.wrote(*sorted(f"{store}/{w}" for w in writes))
+    for source, target in sorted((f"{store}/{r}", f"{store}/{w}") for r in reads for w in writes):
+        lineage.link(source, target)

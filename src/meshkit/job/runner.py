@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshkit.core.config import Layer
-from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
+from meshkit.core.errors import ConfigError, MeshkitError, UserError
 from meshkit.core.files import key_location
 from meshkit.core.hookspecs import hookimpl
-from meshkit.core.redaction import RedactingFilter, RedactingStream, redact_error
+from meshkit.core.lifecycle import RunCancelled, ending, recorded_run
+from meshkit.core.redaction import RedactingFilter, RedactingStream
 from meshkit.core.runs import StepRecord, now
 from meshkit.core.workspace import WORKSPACE_FILE
 from meshkit.data.ingest import Ingester
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("meshkit.job")
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
-
-class RunCancelled(BaseException):
-    """Raised in the running job when it is asked to stop (SIGTERM)."""
 
 
 def step_types(meshkit) -> dict:
@@ -112,16 +109,6 @@ def cancel_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _classify(exc: BaseException, redactor) -> tuple[str, MeshkitError]:
-    """The run status an exception ends a run with, and the error to report (secrets redacted)."""
-    if isinstance(exc, RunCancelled | KeyboardInterrupt):
-        return "cancelled", UserError("The run was cancelled.")
-    if isinstance(exc, MeshkitError):
-        return exc.run_status, redact_error(exc, redactor)
-    error = PlatformError(f"Internal error: {type(exc).__name__}: {exc}.", hint="Run again with --debug.")
-    return "platform_error", redact_error(error, redactor)
-
-
 def prepare_context(meshkit, job: str | Path, arguments: dict[str, Any] | None, run_id: str | None,
                     kind: str = "job") -> JobContext:  # fmt: skip
     """Find the job, apply its ``config.ini`` to the run's scope and create (or pick up) its run record."""
@@ -172,34 +159,31 @@ def execute(context: JobContext) -> JobResult:
     hook = meshkit.pm.hook
     ingester = _ingester(context)
     context.job_input = JobInput(context, ingester, _connection_name(meshkit))
-    meshkit.runs.start(run, owned=not context.supervised)
-    hook.run_started(meshkit=meshkit, run=run)
-    log.info("Run %s of job `%s` started", run.id, context.name)
-    try:
-        hook.initialize_job(context=context)
-        context.steps = discover_steps(context.job_dir, step_types(meshkit)) + context.added_steps
-        if not context.steps:
-            raise UserError(f"Job `{context.name}` has no steps.", where=str(context.job_dir),
-                            hint="Add files such as 10_load.sql or 20_transform.py.")  # fmt: skip
-        result = hook.run_job(context=context)
-        ingester.close()
-    except BaseException as exc:  # noqa: BLE001 - every ending is recorded
-        status, error = _classify(exc, meshkit.redactor)
-        with contextlib.suppress(Exception):
-            ingester.rollback()
-        result = JobResult(status, error)
-        if status == "platform_error" and not isinstance(exc, MeshkitError):
-            log.debug("Internal error", exc_info=exc)
-    finally:
-        context.job_input.close()
-    run.rows_written += ingester.rows_written
-    result.rows_written = run.rows_written
-    hook.finalize_job(context=context, result=result)
-    message = str(result.error) if result.error else None
-    meshkit.runs.finish(run, result.status, message)
-    log.info("Run %s %s in %.2fs (%d rows written)%s", run.id, result.status, run.duration or 0,
-             run.rows_written, f": {message}" if message else "")  # fmt: skip
-    hook.run_finished(meshkit=meshkit, run=run)
+    with recorded_run(meshkit, run=run, owned=not context.supervised):
+        log.info("Run %s of job `%s` started", run.id, context.name)
+        try:
+            hook.initialize_job(context=context)
+            context.steps = discover_steps(context.job_dir, step_types(meshkit)) + context.added_steps
+            if not context.steps:
+                raise UserError(f"Job `{context.name}` has no steps.", where=str(context.job_dir),
+                                hint="Add files such as 10_load.sql or 20_transform.py.")  # fmt: skip
+            result = hook.run_job(context=context)
+            ingester.close()
+        except BaseException as exc:  # noqa: BLE001 - every ending is recorded
+            status, error = ending(exc, meshkit.redactor)
+            with contextlib.suppress(Exception):
+                ingester.rollback()
+            result = JobResult(status, error)
+            if status == "platform_error" and not isinstance(exc, MeshkitError):
+                log.debug("Internal error", exc_info=exc)
+        finally:
+            context.job_input.close()
+        run.rows_written += ingester.rows_written
+        result.rows_written = run.rows_written
+        hook.finalize_job(context=context, result=result)
+        run.status, run.error = result.status, str(result.error) if result.error else None
+    log.info("Run %s %s in %.2fs (%d rows written)%s", run.id, run.status, run.duration or 0,
+             run.rows_written, f": {run.error}" if run.error else "")  # fmt: skip
     return result
 
 
@@ -229,6 +213,7 @@ def _ingester(context: JobContext) -> Ingester:
     meshkit = context.meshkit
 
     def written(dataset: str, rows: int, schema) -> None:
+        context.run.lineage.wrote(dataset)
         if context.run.steps:
             context.run.steps[-1].rows_written += rows
         meshkit.pm.hook.dataset_written(
@@ -258,7 +243,7 @@ def run_steps(context):
             else:
                 context.job_input._ingester.commit()
         except BaseException as exc:
-            record.status, error = _classify(exc, meshkit.redactor)
+            record.status, error = ending(exc, meshkit.redactor)
             record.error = str(error)
             raise
         else:
@@ -293,30 +278,27 @@ def run_template(
         raise UserError(
             f"Unknown template `{name}`.", hint=f"Known templates: {', '.join(sorted(known)) or 'none'}."
         )
-    run = meshkit.runs.create("template", f"{parent.name}/{name}", arguments=arguments, parent_id=parent.run.id,
-                              team=parent.run.team, log_path=parent.run.log_path)  # fmt: skip
-    child = JobContext(meshkit, name, known[name], arguments, parent.job_config, run, parent=parent)
-    child.job_input = JobInput(child, parent.job_input._ingester, connection)
-    # NOTE: a template may have a version per store type, in a folder named after it.
-    store_type = child.job_input._store(None).type
-    if (child.job_dir / store_type).is_dir():
-        child.job_dir = child.job_dir / store_type
-    meshkit.runs.start(run)
     try:
-        child.steps = discover_steps(child.job_dir, step_types(meshkit))
-        meshkit.pm.hook.run_job(context=child)
+        with recorded_run(meshkit, "template", f"{parent.name}/{name}", arguments=arguments, parent_id=parent.run.id,
+                          team=parent.run.team, log_path=parent.run.log_path) as run:  # fmt: skip
+            child = JobContext(meshkit, name, known[name], arguments, parent.job_config, run, parent=parent)
+            child.job_input = JobInput(child, parent.job_input._ingester, connection)
+            try:
+                # NOTE: a template may have a version per store type, in a folder named after it.
+                store_type = child.job_input._store(None).type
+                if (child.job_dir / store_type).is_dir():
+                    child.job_dir = child.job_dir / store_type
+                child.steps = discover_steps(child.job_dir, step_types(meshkit))
+                meshkit.pm.hook.run_job(context=child)
+            finally:
+                child.job_input.close()
+    except (RunCancelled, KeyboardInterrupt):
+        raise
     except BaseException as exc:
-        status, error = _classify(exc, meshkit.redactor)
-        meshkit.runs.finish(run, status, str(error))
-        if isinstance(exc, RunCancelled | KeyboardInterrupt):
-            raise
         original = getattr(exc, "original", None) or exc
         if isinstance(original, MeshkitError):
             original.message = f"Template `{name}` failed: {original.message}"
         raise original from None
-    finally:
-        child.job_input.close()
-    meshkit.runs.finish(run, "succeeded")
     return _execution_result(name, run)
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from meshkit.core.context import Meshkit
+from meshkit.core.lifecycle import recorded_run
 from meshkit.job import vdk_compat
-from meshkit.job.context import JobResult
 from meshkit.job.job_input import JobInput
-from meshkit.job.runner import _classify, _connection_name, _ingester, prepare_context
+from meshkit.job.runner import _connection_name, _ingester, prepare_context
 
 
 @contextlib.contextmanager
@@ -25,28 +25,20 @@ def standalone_job(path: str | Path, arguments: dict[str, Any] | None = None, *,
     path = Path(path).resolve()
     meshkit = Meshkit.open(workspace or path, overrides=overrides or None)
     vdk_compat.install()
-    with meshkit.run_scope():
-        yield from _run(meshkit, path, arguments)
-
-
-def _run(meshkit: Meshkit, path: Path, arguments: dict[str, Any] | None) -> Iterator[JobInput]:
-    context = prepare_context(meshkit, path, arguments, None)
-    ingester = _ingester(context)
-    context.job_input = JobInput(context, ingester, _connection_name(meshkit))
-    meshkit.runs.start(context.run)
-    meshkit.pm.hook.run_started(meshkit=meshkit, run=context.run)
-    result = JobResult("succeeded")
     try:
-        yield context.job_input
-        ingester.close()
-    except BaseException as exc:
-        status, error = _classify(exc, meshkit.redactor)
-        result = JobResult(status, error)
-        ingester.rollback()
-        raise
+        with meshkit.run_scope():
+            context = prepare_context(meshkit, path, arguments, None)
+            ingester = _ingester(context)
+            context.job_input = JobInput(context, ingester, _connection_name(meshkit))
+            with recorded_run(meshkit, run=context.run):
+                try:
+                    yield context.job_input
+                    ingester.close()
+                except BaseException:
+                    ingester.rollback()
+                    raise
+                finally:
+                    context.job_input.close()
+                    context.run.rows_written += ingester.rows_written
     finally:
-        context.job_input.close()
-        context.run.rows_written += ingester.rows_written
-        meshkit.runs.finish(context.run, result.status, str(result.error) if result.error else None)
-        meshkit.pm.hook.run_finished(meshkit=meshkit, run=context.run)
         meshkit.close()

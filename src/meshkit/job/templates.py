@@ -217,6 +217,9 @@ def run_script(job_input, template: str, script: str) -> int:
                 rows = _affected(cursor)
                 log.info("Template %s: %s %s rows (sql/%s line %d)", template, verb, rows, script, line)
         cursor.execute("COMMIT")
+        names = [".".join(p for p in (args.get(f"{end}_schema"), args[key]) if p)
+                 for end, key in (("source", "source_view"), ("target", "target_table"))]  # fmt: skip
+        job_input._record_tables(connection, {names[0]}, {names[1]})
     except BaseException:
         with contextlib.suppress(Exception):
             cursor.execute("ROLLBACK")

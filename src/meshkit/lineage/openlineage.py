@@ -90,20 +90,16 @@ def _schema_facet(schema):
 def _column_lineage_facet(meshkit, run, target: str):
     from openlineage.client.facet_v2 import column_lineage_dataset as cl
 
-    columns = ((run.details.get("lineage") or {}).get("columns") or {}).get(target) or {}
-    fields = {}
-    for column, sources in columns.items():
-        inputs = []
-        for source in sources or []:
-            if not isinstance(source, dict) or not source.get("dataset") or not source.get("column"):
-                continue
-            namespace, name = _dataset_ref(meshkit, source["dataset"])
-            kind = str(source.get("transformation") or "IDENTITY").upper()
-            direct = kind if kind in ("IDENTITY", "TRANSFORMATION", "AGGREGATION") else "TRANSFORMATION"
-            inputs.append(cl.InputField(namespace=namespace, name=name, field=source["column"],
-                                        transformations=[cl.Transformation(type="DIRECT", subtype=direct)]))  # fmt: skip
-        if inputs:
-            fields[column] = cl.Fields(inputFields=inputs)
+    by_column: dict[str, list] = {}
+    for edge in run.lineage.columns:
+        if edge.target != target:
+            continue
+        namespace, name = _dataset_ref(meshkit, edge.source)
+        kind = str(edge.transformation or "IDENTITY").upper()
+        direct = kind if kind in ("IDENTITY", "TRANSFORMATION", "AGGREGATION") else "TRANSFORMATION"
+        by_column.setdefault(edge.target_column, []).append(cl.InputField(namespace=namespace, name=name, field=edge.source_column,
+                                                                          transformations=[cl.Transformation(type="DIRECT", subtype=direct)]))  # fmt: skip
+    fields = {column: cl.Fields(inputFields=inputs) for column, inputs in by_column.items()}
     return cl.ColumnLineageDatasetFacet(fields=fields) if fields else None
 
 
@@ -220,7 +216,7 @@ def dataset_written(meshkit, run, dataset, rows, schema):
 def run_finished(meshkit, run):
     with _lock:
         outputs = _outputs.pop(run.id, {})
-    for name in (run.details.get("lineage") or {}).get("outputs") or []:
-        if isinstance(name, str) and name not in outputs:
+    for name in run.lineage.outputs:
+        if name not in outputs:
             outputs[name] = (None, None)
     _emit(meshkit, run, _FINAL.get(run.status, "FAIL"), outputs)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from meshkit.core.lifecycle import recorded_run
+from meshkit.core.lineage import ColumnEdge, Lineage
 from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import manifest, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
@@ -171,48 +173,42 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
     previous = read_state(state_dir or project.target_dir)
     arguments = {"command": options.command, "select": options.select, "exclude": options.exclude,
                  "threads": options.threads, "project_dir": str(project.root)}  # fmt: skip
-    run = meshkit.runs.create(options.command, project.name, arguments=arguments)
-    meshkit.runs.start(run)
-    meshkit.pm.hook.run_started(meshkit=meshkit, run=run)
-    recorder = _Recorder(meshkit, run, project, wh)
-    lineage = _LineageWorker(project, wh, bool(meshkit.config.get("models_column_lineage")))
+    with recorded_run(meshkit, options.command, project.name, arguments=arguments) as run:
+        recorder = _Recorder(meshkit, run, project, wh)
+        lineage = _LineageWorker(project, wh, bool(meshkit.config.get("models_column_lineage")))
 
-    def record(result: NodeResult) -> None:
-        if result.status in ("fail", "warn") and result.compiled_code:  # where to read and rerun it
-            path = compiled_path(project, project.nodes[result.unique_id])
-            result.compiled_path = str(write_sql(path, result.compiled_code))
-        recorder.put(result)
-        lineage.put(result)
-        if on_result is not None:
-            on_result(result)
+        def record(result: NodeResult) -> None:
+            if result.status in ("fail", "warn") and result.compiled_code:  # where to read and rerun it
+                path = compiled_path(project, project.nodes[result.unique_id])
+                result.compiled_path = str(write_sql(path, result.compiled_code))
+            recorder.put(result)
+            lineage.put(result)
+            if on_result is not None:
+                on_result(result)
 
-    error: str | None = None
-    results: list[NodeResult] = []
-    try:
-        run_project_hooks(project, wh, "on-run-start")
-        results = Runner(project, wh, previous=previous, on_plan=on_plan, on_start=on_start,
-                         on_result=record).run(options)  # fmt: skip
-        run_project_hooks(project, wh, "on-run-end", results)
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        recorder.close()
-        edges = lineage.close()
-        counts = summarize(results)
-        elapsed = time.perf_counter() - started
-        _finish(meshkit, project, wh, run, results, counts, elapsed, options, error, edges)
+        results: list[NodeResult] = []
+        try:
+            run_project_hooks(project, wh, "on-run-start")
+            results = Runner(project, wh, previous=previous, on_plan=on_plan, on_start=on_start,
+                             on_result=record).run(options)  # fmt: skip
+            run_project_hooks(project, wh, "on-run-end", results)
+        finally:
+            recorder.close()
+            edges = lineage.close()
+            counts = summarize(results)
+            elapsed = time.perf_counter() - started
+            _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
     return BuildReport(run, results, elapsed, counts)
 
 
-def _finish(meshkit, project, wh, run, results, counts, elapsed, options, error, edges) -> None:
+def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges) -> None:
+    """Keep the results, lineage and artifacts; a build with failures ends ``user_error``."""
     invocation = str(uuid.uuid4())
     built = [r.unique_id for r in results if r.status == "success"]
     details: dict[str, Any] = {"project": project.name, "store": wh.store_name, "counts": counts, "elapsed": round(elapsed, 3),
                                "results": [{"unique_id": r.unique_id, "status": r.status, "rows": r.rows,
                                             "failures": r.failures, "execution_time": round(r.execution_time, 4),
                                             "message": r.message or None} for r in results]}  # fmt: skip
-    details["lineage"] = _lineage(project, wh, built, edges)
     quality = _model_checks(meshkit, project, wh, built)
     if quality:
         details["quality"] = quality
@@ -223,6 +219,7 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, error,
     if options.command != "test":
         write_state(project, results)
     run.details = details
+    run.lineage = _lineage(project, wh, built, edges)
     run.rows_written = sum(r.rows for r in results if r.status == "success")
     failed = [project.nodes[r.unique_id].name for r in results if r.status in ERROR_STATUSES]
     failed += [
@@ -231,28 +228,31 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, error,
         for c in checks
         if c["status"] in ("fail", "error")
     ]
-    if error is None and failed:
-        error = f"{len(failed)} failures: " + ", ".join(failed[:5])
-    meshkit.runs.finish(run, "user_error" if error else "succeeded", error)
-    meshkit.pm.hook.run_finished(meshkit=meshkit, run=run)
+    if failed:
+        run.status, run.error = "user_error", f"{len(failed)} failures: " + ", ".join(failed[:5])
 
 
-def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str, list]) -> dict[str, Any]:
-    """Lineage of the built nodes, in the shape the catalog reads (datasets as ``store/asset``)."""
+def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str, list]) -> Lineage:
+    """Lineage of the built nodes (datasets as ``store/asset``)."""
 
     def dataset(uid: str) -> str:
         return f"{wh.store_name}/{project.relation_of(uid).asset}"
 
     wanted = set(built)
-    tables = [{"source": a, "target": b, "source_dataset": dataset(a), "target_dataset": dataset(b)}
-              for a, b in table_edges(project) if b in wanted and project.relation_of(a) is not None
-              and (a in project.sources or project.nodes[a].is_relational)]  # fmt: skip
-    columns: dict[str, dict[str, list[dict[str, str]]]] = {}
+    lineage = Lineage(transformation="model")
+    for a, b in table_edges(project):
+        if (
+            b in wanted
+            and project.relation_of(a) is not None
+            and (a in project.sources or project.nodes[a].is_relational)
+        ):
+            lineage.link(dataset(a), dataset(b), source_node=a, target_node=b)
     for uid in built:
         for e in edges.get(uid, []):
-            entry = {"dataset": dataset(e.source), "column": e.source_column, "transformation": "model"}
-            columns.setdefault(dataset(e.target), {}).setdefault(e.target_column, []).append(entry)
-    return {"inputs": [], "outputs": [], "tables": tables, "columns": columns}
+            lineage.columns.append(
+                ColumnEdge(dataset(e.source), e.source_column, dataset(e.target), e.target_column, "model")
+            )
+    return lineage
 
 
 def _model_checks(

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from meshkit.catalog.catalog import Catalog, ColumnInfo, Edge
 from meshkit.catalog.classification import DECLARED, propagate
-from meshkit.core.errors import ConfigError, MeshkitError, UserError
+from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.lifecycle import recorded_run
+from meshkit.core.lineage import Lineage
 from meshkit.core.runs import RunRecord
 from meshkit.products.diff import Change, breaking, diff_products
 from meshkit.products.loader import validate_product
@@ -37,25 +39,11 @@ class PublishResult:
 
 @contextlib.contextmanager
 def product_run(meshkit: Meshkit, kind: str, product: Product) -> Iterator[RunRecord]:
-    """A run record for a product operation, with the run-event hooks fired."""
-    run = meshkit.runs.create(
-        kind, f"product.{product.name}", arguments={"version": product.version}, team=product.team
-    )
-    run.details["product"] = product.name
-    meshkit.runs.start(run)
-    meshkit.pm.hook.run_started(meshkit=meshkit, run=run)
-    try:
+    """A recorded run of a product operation."""
+    with recorded_run(meshkit, kind, f"product.{product.name}", arguments={"version": product.version},
+                      team=product.team) as run:  # fmt: skip
+        run.details["product"] = product.name
         yield run
-    except MeshkitError as exc:
-        meshkit.runs.finish(run, exc.run_status, meshkit.redactor.redact(str(exc)))
-        meshkit.pm.hook.run_finished(meshkit=meshkit, run=run)
-        raise
-    except Exception as exc:
-        meshkit.runs.finish(run, "platform_error", meshkit.redactor.redact(f"{type(exc).__name__}: {exc}"))
-        meshkit.pm.hook.run_finished(meshkit=meshkit, run=run)
-        raise
-    meshkit.runs.finish(run, "succeeded")
-    meshkit.pm.hook.run_finished(meshkit=meshkit, run=run)
 
 
 def lint(meshkit: Meshkit, product: Product) -> list[str]:
@@ -172,8 +160,8 @@ def publish(meshkit: Meshkit, product: Product, *, published_by: str | None = No
         Catalog(meshkit).save_product(
             product.dump(), changes=[c.as_dict() for c in changes], published_by=published_by
         )
-        run.details["lineage"] = {"inputs": [p.dataset for p in product.inputPorts if p.dataset],
-                                  "outputs": [p.dataset for p in product.outputPorts]}  # fmt: skip
+        run.lineage = Lineage(transformation="product", inputs=[p.dataset for p in product.inputPorts if p.dataset],
+                              outputs=[p.dataset for p in product.outputPorts])  # fmt: skip
     return PublishResult(product, previous.version if previous else None, changes)
 
 

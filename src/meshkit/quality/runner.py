@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.lifecycle import recorded_run
 from meshkit.core.runs import RunRecord
 from meshkit.core.specs import read_yaml
 from meshkit.quality.checks import Check, Schema
@@ -173,29 +174,21 @@ def run_all_checks(
     The models layer collects the blocks of a workspace: ``meshkit.models.checks.declared_checks``.
     """
     declared = [b for b in blocks if b[1] in names or f"{b[0]}/{b[1]}" in names] if names else blocks
-    run = meshkit.runs.create("quality", meshkit.workspace.name, arguments={"names": names or []})
-    meshkit.runs.start(run)
-    meshkit.pm.hook.run_started(meshkit=meshkit, run=run)
-    report = CheckReport(run)
-    error = None
-    try:
-        for store, asset, specs, where in declared:
-            report.results += run_checks(meshkit, store, asset, specs, where=where)
-    except Exception as exc:
-        error = str(exc)
-        raise
-    finally:
-        quality: dict[str, list] = {}
-        for r in report.results:
-            quality.setdefault(r.dataset, []).append(r.as_quality())
-        run.details = {
-            "quality": quality,
-            "counts": {
-                s: sum(r.status == s for r in report.results) for s in ("pass", "warn", "fail", "error")
-            },
-        }
-        if error is None and report.failed:
-            error = f"{report.failed} of {len(report.results)} checks failed"
-        meshkit.runs.finish(run, "user_error" if error else "succeeded", error)
-        meshkit.pm.hook.run_finished(meshkit=meshkit, run=run)
+    with recorded_run(meshkit, "quality", meshkit.workspace.name, arguments={"names": names or []}) as run:
+        report = CheckReport(run)
+        try:
+            for store, asset, specs, where in declared:
+                report.results += run_checks(meshkit, store, asset, specs, where=where)
+        finally:
+            quality: dict[str, list] = {}
+            for r in report.results:
+                quality.setdefault(r.dataset, []).append(r.as_quality())
+            run.details = {
+                "quality": quality,
+                "counts": {
+                    s: sum(r.status == s for r in report.results) for s in ("pass", "warn", "fail", "error")
+                },
+            }
+        if report.failed:
+            run.status, run.error = "user_error", f"{report.failed} of {len(report.results)} checks failed"
     return report

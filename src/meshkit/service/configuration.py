@@ -25,6 +25,13 @@ def configure(config):
         type=int,
         bounds=(1, 10_000),
     )
+    add(
+        "service_transfer_timeout",
+        0,
+        "Seconds after which a transfer applied through the service is stopped (0: no limit).",
+        type=int,
+        bounds=(0, 10_000_000),
+    )
     add("service_scheduler", True, "Run the scheduler and dispatcher in this server process.", type=bool)
     add(
         "service_tick_seconds",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from meshkit.core.lifecycle import finish_run
 from meshkit.core.metadata import runs
 from meshkit.core.runs import RunRecord, now
 from meshkit.core.statuses import FINAL_STATUSES
@@ -99,9 +100,12 @@ def start(svc: ControlService, team: str, job: str, *, deployment_id: str | None
     return get(svc.engine, team, job, run.id)
 
 
-def get(engine: sa.Engine, team: str, job: str, execution_id: str) -> dict[str, Any]:
+def get(engine: sa.Engine, team: str, job: str, execution_id: str, *, kind: str = "job") -> dict[str, Any]:
+    """One execution of job ``team/job`` (of transfer ``job`` for ``kind="transfer"``, whose team is ``*``)."""
+    where = [runs.c.id == execution_id, runs.c.name == job, runs.c.kind == kind]
+    where.append(runs.c.team == team if kind == "job" else executions.c.team == team)
     query = (sa.select(*_COLUMNS).select_from(runs.outerjoin(executions, executions.c.run_id == runs.c.id))
-             .where(runs.c.id == execution_id, runs.c.team == team, runs.c.name == job, runs.c.kind == "job"))  # fmt: skip
+             .where(*where))  # fmt: skip
     row = read(engine, lambda conn: conn.execute(query).mappings().first())
     if row is None:
         raise NotFoundError(
@@ -137,9 +141,10 @@ def shape(row) -> dict[str, Any]:
     return data
 
 
-def cancel(svc: ControlService, team: str, job: str, execution_id: str, *, actor: str) -> dict[str, Any]:
+def cancel(svc: ControlService, team: str, job: str, execution_id: str, *, actor: str,
+           kind: str = "job") -> dict[str, Any]:  # fmt: skip
     """Cancel a queued execution at once; ask the executor to stop a launched one."""
-    current = get(svc.engine, team, job, execution_id)
+    current = get(svc.engine, team, job, execution_id, kind=kind)
     if current["status"] in FINAL_STATUSES:
         raise ConflictError(
             f"Execution `{execution_id}` already ended ({current['status']}).", hint="Nothing to cancel."
@@ -161,7 +166,7 @@ def cancel(svc: ControlService, team: str, job: str, execution_id: str, *, actor
         )
     elif row["state"] == "launched":
         svc.executor.cancel(dict(row))
-    return get(svc.engine, team, job, execution_id)
+    return get(svc.engine, team, job, execution_id, kind=kind)
 
 
 def finalize(svc: ControlService, execution_id: str, *, exit_code: int | None, reason: str,
@@ -193,9 +198,8 @@ def finalize(svc: ControlService, execution_id: str, *, exit_code: int | None, r
     else:
         status, error = run.status, run.error
     if changed:
-        svc.meshkit.runs.finish(run, status, svc.meshkit.redactor.redact(error) if error else error)
         try:
-            svc.meshkit.pm.hook.run_finished(meshkit=svc.meshkit, run=run)
+            finish_run(svc.meshkit, run, status, error)
         except Exception:  # a failing notifier must not leave the execution unfinished
             log.exception("run_finished hook failed for %s", execution_id)
     svc.metrics.finished(run)

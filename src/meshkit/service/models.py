@@ -249,3 +249,9 @@ class TransferStatus(BaseModel):
 class TransferSubmitted(BaseModel):
     name: str
     phase: TransferPhase
+    runId: str
+
+
+class TransferCancelled(BaseModel):
+    name: str
+    runId: str

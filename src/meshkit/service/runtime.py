@@ -171,7 +171,7 @@ class ControlService:
             ids = conn.execute(claim).scalars().all()
             if not ids:
                 return []
-            query = (sa.select(executions, deployments.c.timeout, runs.c.arguments, sources.c.sha256)
+            query = (sa.select(executions, deployments.c.timeout, runs.c.arguments, runs.c.kind, sources.c.sha256)
                      .select_from(executions.join(runs, runs.c.id == executions.c.run_id)
                                   .outerjoin(deployments, deployment).outerjoin(sources, source))
                      .where(executions.c.run_id.in_(ids)).order_by(executions.c.submitted_at))  # fmt: skip
@@ -209,10 +209,14 @@ class ControlService:
         url = self.meshkit.config.get("metadata_url")
         if url:
             env["MESHKIT_METADATA_URL"] = str(url)
+        kind = row["kind"] or "job"
+        timeout = (
+            row["timeout"] if kind == "job" else self.meshkit.config.get("service_transfer_timeout") or None
+        )
         return ExecutionSpec(run_id=row["run_id"], team=row["team"], job=row["job"], deployment=row["deployment"],
                              version=row["version"], job_dir=job_dir, workspace=self.meshkit.workspace.root,
                              log_path=run_log(self.log_dir, row["run_id"]), arguments=row["arguments"] or {},
-                             timeout=row["timeout"], env=env)  # fmt: skip
+                             timeout=timeout, env=env, kind=kind)  # fmt: skip
 
     def _fail_launch(self, run_id: str, exc: Exception) -> None:
         message = exc.message if isinstance(exc, MeshkitError) else f"{type(exc).__name__}: {exc}"

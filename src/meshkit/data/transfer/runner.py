@@ -19,6 +19,8 @@ import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
+from meshkit.core.lifecycle import recorded_run
+from meshkit.core.lineage import ColumnEdge, Lineage
 from meshkit.core.retry import as_transient, retrying
 from meshkit.core.runs import now
 from meshkit.data.stores.base import Store, shown_options
@@ -90,8 +92,11 @@ class TransferRunner:
     """Runs one BatchTransfer in a workspace."""
 
     def __init__(self, mk, transfer: BatchTransfer, *, extra_transforms: Sequence[Transform] = (),
-                 progress: Callable[..., None] | None = None, source_file: str | None = None):  # fmt: skip
+                 progress: Callable[..., None] | None = None, source_file: str | None = None,
+                 run_id: str | None = None):  # fmt: skip
         self.mk, self.transfer, self.spec = mk, transfer, transfer.spec
+        #: A run recorded as submitted by the control service, to pick up instead of creating one.
+        self.run_id = run_id
         self.extra_transforms = list(extra_transforms)
         self.progress = progress
         self.source_file = source_file
@@ -149,51 +154,72 @@ class TransferRunner:
         name, spec, mk = self.transfer.name, self.spec, self.mk
         state = self.states.get(name) or TransferState(name)
         state.spec = self._stored_spec()
-        run = mk.runs.create("transfer", name, arguments={"file": self.source_file} if self.source_file else {},
-                             team=mk.config.get("team"))  # fmt: skip
-        mk.runs.start(run)  # NOTE: before the state says Running, so a kill in between is cleaned up too
-        started = now()
-        status = {"phase": "Running", "runId": run.id, "startTime": iso_time(started), "attempts": 0,
-                  "lastSuccessTime": state.status.get("lastSuccessTime")}  # fmt: skip
-        state.phase, state.status = "Running", {**state.status, **status}
-        self.states.save(state)
-        mk.pm.hook.run_started(meshkit=mk, run=run)
-        outcome, error, job = None, None, None
+        arguments = {"file": self.source_file} if self.source_file else {}
+        with recorded_run(mk, "transfer", name, arguments=arguments, team=mk.config.get("team"),
+                          **self._submitted()) as run:  # fmt: skip
+            # NOTE: the run is running before the state says Running, so a kill in between is cleaned up too
+            started = now()
+            status = {"phase": "Running", "runId": run.id, "startTime": iso_time(started), "attempts": 0,
+                      "lastSuccessTime": state.status.get("lastSuccessTime")}  # fmt: skip
+            state.phase, state.status = "Running", {**state.status, **status}
+            self.states.save(state)
+            outcome, error, job = self._attempts(state, status)
+            finished = now()
+            status.update(
+                completionTime=iso_time(finished), duration=round((finished - started).total_seconds(), 3)
+            )
+            if outcome is not None and error is None:
+                self._succeeded(status, state, outcome, job, finished)
+                run.rows_written = outcome.rows
+            else:
+                phase = "Failed" if isinstance(error, PlatformError) else "Fatal"
+                status.update(phase=phase, error=self._short(error), **self._failed_counts())
+                run.rows_written = status["numRecords"]
+            run.details = {"status": status}
+            if job is not None:
+                run.lineage = _lineage(job, outcome)
+            if outcome is not None and error is None:
+                dataset = f"{job.destination.name}/{job.destination_asset}"
+                mk.pm.hook.dataset_written(meshkit=mk, run=run, dataset=dataset, rows=outcome.rows,
+                                           schema=outcome.output_schema or pa.schema([]))  # fmt: skip
+            _end(state, status, spec.successful_jobs_history_limit, spec.failed_jobs_history_limit)
+            self.states.save(state)  # NOTE: before `run_finished` (see `end_abandoned`)
+            run.status, run.error = _RUN_STATUS[status["phase"]], status.get("error")
+        return TransferResult(state.status, error)
 
-        def attempt():
+    def _submitted(self) -> dict[str, Any]:
+        """``recorded_run``'s options for the submitted run ``run_id`` (the service tracks its process)."""
+        if self.run_id is None:
+            return {}
+        run = self.mk.runs.get(self.run_id)
+        if run is None or run.kind != "transfer" or run.name != self.transfer.name:
+            raise ConfigError(f"No submitted run `{self.run_id}` of transfer `{self.transfer.name}`.",
+                              hint="Start a new run without --run-id.")  # fmt: skip
+        if run.status != "submitted":
+            raise ConfigError(
+                f"Run `{self.run_id}` is already {run.status}.", hint="Start a new run without --run-id."
+            )
+        return {"run": run, "owned": False}
+
+    def _attempts(
+        self, state: TransferState, status: dict
+    ) -> tuple[Outcome | None, MeshkitError | None, Job | None]:
+        """Try the transfer up to ``maxFailedRetries`` more times while it fails transiently."""
+        job = None
+
+        def attempt() -> Outcome:
             nonlocal job
             status["attempts"] += 1
             job = self._job(state)
             return self._execute(job)
 
+        classified = lambda exc: classify(exc, self.mk.redactor.redact)  # noqa: E731
         try:
-            outcome = retrying(attempt, retries=spec.max_failed_retries, backoff=spec.retry_backoff,
-                               transient=lambda exc: as_transient(classify(exc, mk.redactor.redact)))  # fmt: skip
+            outcome = retrying(attempt, retries=self.spec.max_failed_retries, backoff=self.spec.retry_backoff,
+                               transient=lambda exc: as_transient(classified(exc)))  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
-            error = classify(exc, mk.redactor.redact)
-        finished = now()
-        status.update(
-            completionTime=iso_time(finished), duration=round((finished - started).total_seconds(), 3)
-        )
-        if outcome is not None and error is None:
-            self._succeeded(status, state, outcome, job, finished)
-            run.rows_written = outcome.rows
-        else:
-            phase = "Failed" if isinstance(error, PlatformError) else "Fatal"
-            status.update(phase=phase, error=self._short(error), **self._failed_counts())
-            run.rows_written = status["numRecords"]
-        run.details = {"status": status}
-        if job is not None:
-            run.details["lineage"] = _lineage(job, outcome)
-        mk.runs.finish(run, _RUN_STATUS[status["phase"]], error=status.get("error"))
-        if outcome is not None and error is None:
-            dataset = f"{job.destination.name}/{job.destination_asset}"
-            mk.pm.hook.dataset_written(meshkit=mk, run=run, dataset=dataset, rows=outcome.rows,
-                                       schema=outcome.output_schema or pa.schema([]))  # fmt: skip
-        _end(state, status, spec.successful_jobs_history_limit, spec.failed_jobs_history_limit)
-        self.states.save(state)
-        mk.pm.hook.run_finished(meshkit=mk, run=run)  # NOTE: after the state is kept (see `end_abandoned`)
-        return TransferResult(state.status, error)
+            return None, classified(exc), job
+        return outcome, None, job
 
     def _stored_spec(self) -> dict[str, Any]:
         """The spec as the state keeps it: credentials of inline stores masked (``StateStore.save`` strips URLs)."""
@@ -275,17 +301,16 @@ def runner_for(mk, transfer: BatchTransfer, **kwargs) -> TransferRunner:
     return TransferRunner(mk, transfer, **kwargs)
 
 
-def _lineage(job: Job, outcome: Outcome | None) -> dict:
-    """The run's lineage for the catalog: source to destination, and each column to the one it came from."""
+def _lineage(job: Job, outcome: Outcome | None) -> Lineage:
+    """The run's lineage: source to destination, and each column to the one it came from."""
     source = f"{job.source.name}/{job.source_asset}"
     target = f"{job.destination.name}/{job.destination_asset}"
-    lineage: dict = {"inputs": [source], "outputs": [target]}
+    lineage = Lineage(transformation="transfer", inputs=[source], outputs=[target])
     if outcome is not None and outcome.output_schema is not None:
         sources = column_sources(job.transforms, [c["name"] for c in outcome.source_schema])
-        lineage["columns"] = {target: {
-            column: [{"dataset": source, "column": sources[column],
-                      "transformation": ", ".join(outcome.tags.get(column, [])) or "IDENTITY"}]
-            for column in outcome.output_schema.names if column in sources}}  # fmt: skip
+        lineage.columns = [ColumnEdge(source, sources[column], target, column,
+                                      ", ".join(outcome.tags.get(column, [])) or "IDENTITY")
+                           for column in outcome.output_schema.names if column in sources]  # fmt: skip
     return lineage
 
 

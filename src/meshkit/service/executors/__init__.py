@@ -7,6 +7,7 @@ An executor is registered through the ``register_executors`` hook as ``{name: fa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,10 @@ from typing import Any, Protocol
 
 #: Called once when an execution's process ends: ``on_exit(exit_code or None, reason, timed_out)``.
 ExitCallback = Callable[[int | None, str, bool], None]
+
+
+#: The spec file of a transfer execution, in its source folder.
+TRANSFER_FILE = "transfer.yaml"
 
 
 def run_log(log_dir: Path, run_id: str) -> Path:
@@ -36,6 +41,23 @@ class ExecutionSpec:
     arguments: dict[str, Any] = field(default_factory=dict)
     timeout: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: The kind of run: ``job`` (``meshkit run``) or ``transfer`` (``meshkit transfer apply``).
+    kind: str = "job"
+
+    def command(self, workspace: str, job_dir: str) -> list[str]:
+        """The ``meshkit`` arguments of the execution, with the workspace and source folder where it runs."""
+        if self.kind == "transfer":
+            return [
+                "--workspace",
+                workspace,
+                "transfer",
+                "apply",
+                f"{job_dir}/{TRANSFER_FILE}",
+                "--run-id",
+                self.run_id,
+            ]
+        argv = ["--workspace", workspace, "run", job_dir, "--run-id", self.run_id]
+        return [*argv, "--arguments", json.dumps(self.arguments)] if self.arguments else argv
 
 
 class Executor(Protocol):

@@ -9,10 +9,10 @@ never values in the rendered objects.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from meshkit.core.hookspecs import hookimpl
@@ -52,14 +52,17 @@ class KubernetesExecutor:
 
     # ---------------------------------------------------------------- rendering
 
-    def _pod_template(self, team: str, job: str, version: int, run_id: str, arguments: dict[str, Any]):
+    def _pod_template(self, spec: ExecutionSpec):
         from kubernetes import client
 
+        team, job, version = spec.team, spec.job, spec.version
         job_dir = f"/workspace/jobs/{job}"
-        run_cmd = ["meshkit", "--workspace", "/workspace", "run", job_dir, "--run-id", run_id]
-        if arguments:
-            run_cmd += ["--arguments", json.dumps(arguments)]
-        source_url = f"{self.service_url}/api/v1/teams/{team}/jobs/{job}/sources/{version}/download"
+        run_cmd = ["meshkit", *spec.command("/workspace", job_dir)]
+        source_url = (
+            f"{self.service_url}/api/v1/transfers/{job}/sources/{version}/download"
+            if spec.kind == "transfer"
+            else f"{self.service_url}/api/v1/teams/{team}/jobs/{job}/sources/{version}/download"
+        )
         token = client.V1EnvVar(name="MESHKIT_TOKEN", value_from=client.V1EnvVarSource(
             secret_key_ref=client.V1SecretKeySelector(name=TOKEN_SECRET, key="token")))  # fmt: skip
         metadata_url = client.V1EnvVar(name="MESHKIT_METADATA_URL", value_from=client.V1EnvVarSource(
@@ -90,7 +93,7 @@ class KubernetesExecutor:
         """The ``batch/v1`` Job of one execution."""
         from kubernetes import client
 
-        template = self._pod_template(spec.team, spec.job, spec.version, spec.run_id, spec.arguments)
+        template = self._pod_template(spec)
         return client.V1Job(
             api_version="batch/v1", kind="Job",
             metadata=client.V1ObjectMeta(name=k8s_name("mk", spec.run_id), namespace=self.namespace,
@@ -103,10 +106,10 @@ class KubernetesExecutor:
         """The ``batch/v1`` CronJob of a scheduled deployment (``concurrencyPolicy: Forbid`` skips overlaps)."""
         from kubernetes import client
 
-        run_id = "$(MESHKIT_RUN_ID)"
-        template = self._pod_template(
-            deployment.team, deployment.job, deployment.version, run_id, deployment.arguments
-        )
+        template = self._pod_template(ExecutionSpec(
+            run_id="$(MESHKIT_RUN_ID)", team=deployment.team, job=deployment.job, deployment=deployment.id,
+            version=deployment.version, job_dir=Path(), workspace=Path(), log_path=Path(),
+            arguments=deployment.arguments or {}))  # fmt: skip
         template.spec.containers[0].env.append(client.V1EnvVar(name="MESHKIT_RUN_ID", value_from=client.V1EnvVarSource(
             field_ref=client.V1ObjectFieldSelector(field_path="metadata.name"))))  # fmt: skip
         return client.V1CronJob(

@@ -37,10 +37,7 @@ START_TIMEOUT = 120.0
 
 def arguments(spec: ExecutionSpec) -> list[str]:
     """The ``meshkit`` command line of an execution."""
-    argv = ["--workspace", str(spec.workspace), "run", str(spec.job_dir), "--run-id", spec.run_id]
-    if spec.arguments:
-        argv += ["--arguments", json.dumps(spec.arguments)]
-    return argv
+    return spec.command(str(spec.workspace), str(spec.job_dir))
 
 
 def process_runs(pid: int | None, log: Path) -> bool:

@@ -7,16 +7,15 @@ transfers use the workspace's stores only (see :mod:`meshkit.service.transfer_st
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Response
 
 from meshkit.core.errors import ConfigError
-from meshkit.service import audit
 from meshkit.service.exceptions import NotFoundError
-from meshkit.service.models import TransferStatus, TransferSubmitted
+from meshkit.service.models import TransferCancelled, TransferStatus, TransferSubmitted
 from meshkit.service.routes import API, ERRORS, Developer, Service, Viewer
+from meshkit.service.transfer_executions import cancel, submit
 from meshkit.service.transfer_stores import check_transfer_stores
 
 router = APIRouter(prefix=f"{API}/transfers", responses=ERRORS, tags=["transfers"])
@@ -45,8 +44,8 @@ def transfer_status(name: TransferName, svc: Service, _: Viewer):
 
 @router.post("", status_code=202, response_model=TransferSubmitted)
 def apply_transfer(svc: Service, principal: Developer, spec: Annotated[str, SPEC]):
-    """Check a spec and run it in the background; poll ``GET /transfers/{name}`` for its status."""
-    from meshkit.data.transfer import parse_transfer, run_transfer
+    """Check a spec and queue it as an execution; poll ``GET /transfers/{name}`` for its status."""
+    from meshkit.data.transfer import parse_transfer
 
     transfer = parse_transfer(spec, "request body")
     if transfer.is_sync:
@@ -54,9 +53,24 @@ def apply_transfer(svc: Service, principal: Developer, spec: Annotated[str, SPEC
                           where="request body: kind", hint="Run it with `meshkit transfer apply FILE` where it "
                           "can keep running, or drain it on a schedule with `--until-idle` from a job.")  # fmt: skip
     check_transfer_stores(svc.meshkit, transfer)
-    with svc.engine.begin() as conn:
-        audit.record(conn, principal.subject, "transfer.apply", target=transfer.name)
-    threading.Thread(
-        target=run_transfer, args=(svc.meshkit, transfer), name=f"transfer-{transfer.name}", daemon=True
-    ).start()
-    return {"name": transfer.name, "phase": "Submitted"}
+    run = submit(svc, transfer, spec, actor=principal.subject)
+    return {"name": transfer.name, "phase": "Submitted", "runId": run.id}
+
+
+@router.post("/{name}/cancel", status_code=202, response_model=TransferCancelled)
+def cancel_transfer(name: TransferName, svc: Service, principal: Developer):
+    """Stop the running execution of a transfer; its status ends ``Failed`` with the run ``cancelled``."""
+    return {"name": name, "runId": cancel(svc, name, actor=principal.subject)}
+
+
+@router.get("/{name}/sources/{version}/download", responses={200: {"content": {"application/zip": {}},
+                                                                   "description": "The zipped spec."}})  # fmt: skip
+def download_spec(name: TransferName, version: Annotated[int, Path(ge=1)], svc: Service, _: Viewer):
+    """The spec of a transfer execution, zipped as ``transfer.yaml`` (Kubernetes pods fetch it)."""
+    from meshkit.service.sources import get_version
+    from meshkit.service.transfer_executions import TEAM
+
+    with svc.engine.connect() as conn:
+        row = get_version(conn, TEAM, name, version, content=True)
+    return Response(row["content"], media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-v{version}.zip"'})  # fmt: skip
