@@ -236,6 +236,15 @@ def register_executors():
     """Return ``{name: factory}``; ``factory(meshkit)`` builds an executor for the control service."""
 
 
+@hookspec
+def register_exporters():
+    """Return ``{target: exporter}`` for ``meshkit export TARGET``.
+
+    ``exporter(meshkit, name, out_dir)`` writes the files that run job or pipeline ``name`` under the
+    orchestrator ``target`` (see :mod:`meshkit.deploy`) and returns their paths.
+    """
+
+
 # ---------------------------------------------------------------------------- run events
 
 

@@ -59,6 +59,11 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.query",
     "meshkit.cli.policy",
     "meshkit.cli.serve",
+    # exporters
+    "meshkit.deploy",
+    "meshkit.deploy.airflow",
+    "meshkit.deploy.kubernetes",
+    "meshkit.cli.export",
     # demo
     "meshkit.cli.demo",
 )
