@@ -38,9 +38,13 @@ def _target(target: str, help_text: str) -> click.Command:
 
 
 export_group.add_command(_target("airflow", "An Airflow 3 DAG file running job or pipeline NAME."))
-export_group.add_command(_target("argo", "An Argo Workflow (CronWorkflow when scheduled) for job or pipeline NAME."))
 export_group.add_command(
-    _target("kubernetes", "A Job or CronJob, its ConfigMap and the image's Dockerfile for job or pipeline NAME.")
+    _target("argo", "An Argo Workflow (CronWorkflow when scheduled) for job or pipeline NAME.")
+)
+export_group.add_command(
+    _target(
+        "kubernetes", "A Job or CronJob, its ConfigMap and the image's Dockerfile for job or pipeline NAME."
+    )
 )
 
 

@@ -62,6 +62,7 @@ BUILTIN_PLUGINS = (
     # exporters
     "meshkit.deploy",
     "meshkit.deploy.airflow",
+    "meshkit.deploy.argo",
     "meshkit.deploy.kubernetes",
     "meshkit.cli.export",
     # demo

@@ -31,9 +31,7 @@ def export(meshkit, target: str, name: str, out_dir: Path) -> list[Path]:
     """Write the files that run job or pipeline ``name`` under ``target``; returns their paths."""
     known = exporters(meshkit)
     if target not in known:
-        raise ConfigError(
-            f"No exporter for `{target}`.", hint=f"Use one of: {', '.join(sorted(known))}."
-        )
+        raise ConfigError(f"No exporter for `{target}`.", hint=f"Use one of: {', '.join(sorted(known))}.")
     out_dir.mkdir(parents=True, exist_ok=True)
     return known[target](meshkit, name, out_dir)
 

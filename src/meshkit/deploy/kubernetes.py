@@ -44,7 +44,9 @@ def env(plan: ExportPlan, settings: ExportSettings) -> list[dict[str, Any]]:
     ]
 
 
-def container(plan: ExportPlan, settings: ExportSettings, task: Task, name: str = "meshkit") -> dict[str, Any]:
+def container(
+    plan: ExportPlan, settings: ExportSettings, task: Task, name: str = "meshkit"
+) -> dict[str, Any]:
     """The container that runs ``task`` (also used by the Argo export)."""
     return {
         "name": name,
@@ -73,7 +75,7 @@ def config_map(plan: ExportPlan, settings: ExportSettings) -> dict[str, Any]:
 
 
 def workload(plan: ExportPlan, settings: ExportSettings) -> dict[str, Any]:
-    """A CronJob when the plan has a schedule, else a Job (``kubectl create`` it to run once)."""
+    """A CronJob when the plan has a schedule, else a Job that runs once and is removed a day later."""
     task = runner_task(plan)
     job_spec = {
         "backoffLimit": task.retries,
@@ -86,9 +88,8 @@ def workload(plan: ExportPlan, settings: ExportSettings) -> dict[str, Any]:
         job_spec["activeDeadlineSeconds"] = task.timeout
     metadata = {"namespace": settings.namespace, "labels": labels(plan)}
     if not plan.schedule:
-        return {"apiVersion": "batch/v1", "kind": "Job",
-                "metadata": {**metadata, "generateName": k8s_name("mk", plan.name, limit=50) + "-"},
-                "spec": job_spec}  # fmt: skip
+        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {**metadata, "name": k8s_name("mk", plan.name)},
+                "spec": {**job_spec, "ttlSecondsAfterFinished": 86400}}  # fmt: skip
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",

@@ -26,8 +26,10 @@ class Task:
     command: list[str]
     depends_on: list[str] = field(default_factory=list)
     retries: int = 0
-    retry_delay: int = 0
-    timeout: int | None = None
+    retry_delay: float = 0
+    timeout: float | None = None
+    #: Whether a failure fails the whole run; when not, dependents still run.
+    fail_pipeline_on_error: bool = True
     #: A job folder's ``requirements.txt``, relative to the workspace, when it has one.
     requirements: str | None = None
 

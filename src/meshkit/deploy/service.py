@@ -66,9 +66,17 @@ def manifests(settings: ExportSettings) -> list[dict[str, Any]]:
             "kind": "Role",
             "metadata": meta(),
             "rules": [
-                {"apiGroups": ["batch"], "resources": ["jobs", "jobs/status", "cronjobs"],
-                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-                {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [TOKEN_SECRET], "verbs": ["get"]},
+                {
+                    "apiGroups": ["batch"],
+                    "resources": ["jobs", "jobs/status", "cronjobs"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                },
+                {
+                    "apiGroups": [""],
+                    "resources": ["secrets"],
+                    "resourceNames": [TOKEN_SECRET],
+                    "verbs": ["get"],
+                },
             ],
         },  # fmt: skip
         {
