@@ -61,3 +61,16 @@ def test_errors_name_the_field_and_line(text, where, message):
 def test_published_json_schema_is_current():
     published = json.loads((ROOT / "docs" / "schemas" / "pipeline.schema.json").read_text())
     assert published == pipeline_json_schema()
+
+
+def test_each_node_is_a_meshkit_command():
+    pipeline = parse_pipeline(DAILY.replace("{name: publish,", "{name: copy, transfer: cities}\n  - {name: publish,"),
+                              "p.yaml", name="p")  # fmt: skip
+    commands = {node.name: node.command() for node in pipeline.nodes}
+    assert commands == {
+        "load": ["run", "greetings", "--arguments", '{"day": "2024-01-01"}'],
+        "build": ["build", "--select", "country_population+"],
+        "check": ["check"],
+        "copy": ["transfer", "apply", "transfers/cities.yaml"],
+        "publish": ["product", "publish", "population"],
+    }

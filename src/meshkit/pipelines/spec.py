@@ -26,6 +26,7 @@ The JSON Schema is published as ``docs/schemas/pipeline.schema.json``.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -124,6 +125,32 @@ class Node(_Model):
     @property
     def kind(self) -> NodeKind:
         return next(kind for kind in NODE_KINDS if getattr(self, kind) is not None)
+
+    def command(self) -> list[str]:
+        """The ``meshkit`` command line that does this node's work, without ``meshkit`` itself.
+
+        Run in the workspace folder, e.g. ``["run", "greetings", "--arguments", '{"day": "x"}']``.
+        The pipeline runner and the exporters (Airflow, Argo, Kubernetes) run the same commands.
+        """
+        if self.job is not None:
+            return ["run", self.job, *(["--arguments", json.dumps(self.arguments)] if self.arguments else [])]
+        if self.transfer is not None:
+            path = self.transfer
+            if not path.endswith((".yaml", ".yml")) and "/" not in path:
+                path = f"transfers/{path}.yaml"
+            return ["transfer", "apply", path]
+        if self.build is not None:
+            argv = [self.build.command]
+            for selector in self.build.select:
+                argv += ["--select", selector]
+            for selector in self.build.exclude:
+                argv += ["--exclude", selector]
+            if self.build.selector:
+                argv += ["--selector", self.build.selector]
+            return argv + (["--full-refresh"] if self.build.full_refresh else [])
+        if self.check is not None:
+            return ["check", *self.check]
+        return ["product", "publish", str(self.publish)]
 
     @property
     def target(self) -> str:
