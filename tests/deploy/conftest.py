@@ -43,6 +43,30 @@ def export_ws(tmp_path):
     return ws.root
 
 
+PIPELINE = """\
+name: daily
+concurrency: 2
+schedule: "30 5 * * *"
+timezone: Europe/Berlin
+defaults: {retries: 1, retry_delay: 1}
+nodes:
+  - {name: extract, job: adhoc, arguments: {marker: extracted.txt}}
+  - {name: report, job: nightly, depends_on: [extract], timeout: 600, arguments: {marker: reported.txt}}
+  - {name: tolerant, job: broken, retries: 0, fail_pipeline_on_error: false}
+  - {name: after_tolerant, job: adhoc, depends_on: [tolerant], arguments: {marker: after.txt}}
+"""
+
+
+@pytest.fixture
+def pipeline_ws(export_ws):
+    """``export_ws`` with a failing job and pipeline ``daily`` over the three jobs."""
+    job = add_job(export_ws, "broken")
+    (job / "10_step.py").write_text("def run(job_input):\n    raise ValueError('broken on purpose')\n")
+    (export_ws / "pipelines").mkdir()
+    (export_ws / "pipelines" / "daily.yaml").write_text(PIPELINE)
+    return export_ws
+
+
 @pytest.fixture(scope="session")
 def airflow(tmp_path_factory):
     """``airflow(*args)`` runs the Airflow 3 command line in a fresh home with its database migrated."""

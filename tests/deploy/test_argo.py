@@ -44,3 +44,23 @@ def test_the_schema_rejects_a_broken_workflow(tmp_path):
                       "spec: {entrypoint: main, templates: [{name: main, container: {image: 3}}]}\n")  # fmt: skip
     checked = validate_argo(broken)
     assert checked.returncode == 1 and "invalid: Workflow" in checked.stdout
+
+
+def test_pipeline_is_a_dag_of_node_templates(pipeline_ws, tmp_path):
+    path = _export(pipeline_ws, tmp_path, "daily")
+    cron = yaml.safe_load(path.read_text())
+    spec = cron["spec"]["workflowSpec"]
+    assert cron["spec"]["timezone"] == "Europe/Berlin" and spec["parallelism"] == 2
+    templates = {t["name"]: t for t in spec["templates"]}
+    dag = {t["name"]: t for t in templates["main"]["dag"]["tasks"]}
+    assert dag["report"]["depends"] == "extract" and dag["tolerant"]["continueOn"] == {"failed": True}
+    report = templates[dag["report"]["template"]]
+    assert report["container"]["command"][3:] == [
+        "run",
+        "nightly",
+        "--arguments",
+        '{"marker": "reported.txt"}',
+    ]
+    assert report["retryStrategy"]["limit"] == 1 and report["activeDeadlineSeconds"] == 600
+    checked = validate_argo(path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

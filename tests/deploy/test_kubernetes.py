@@ -78,3 +78,16 @@ def test_the_validator_rejects_a_broken_manifest(tmp_path):
 def test_unknown_target_and_job_are_config_errors(export_ws, tmp_path):
     result = run_cli(["export", "kubernetes", "nope", "-o", str(tmp_path)], workspace=export_ws)
     assert result.exit_code == 2 and "No job `nope`" in result.output
+
+
+def test_pipeline_runs_meshkits_runner_in_one_pod(pipeline_ws, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli(["export", "kubernetes", "daily", "-o", str(out)], workspace=pipeline_ws)
+    assert result.exit_code == 0, result.output
+    _, cron = _objects(out / "daily.yaml")
+    assert cron["kind"] == "CronJob" and cron["spec"]["timeZone"] == "Europe/Berlin"
+    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][3:] == ["pipeline", "run", "daily"]
+    assert "-r jobs/nightly/requirements.txt" in (out / "daily.Dockerfile").read_text()
+    checked = validate_kubernetes([out / "daily.yaml"])
+    assert checked.returncode == 0, checked.stdout + checked.stderr

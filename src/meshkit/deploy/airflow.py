@@ -3,7 +3,8 @@
 Each task runs its ``meshkit`` command in the workspace folder on the worker, with the worker's
 environment (``append_env``): variables that config references as ``env:NAME`` are set there, so
 the file holds no secret. The pipeline's concurrency becomes ``max_active_tasks``; a task's
-retries, delay and timeout become the operator's.
+retries, delay and timeout become the operator's. A task whose upstream tasks all have
+``fail_pipeline_on_error: false`` runs once they are done, failed or not (``all_done``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def render_dag(plan: ExportPlan, settings: ExportSettings) -> str:
             args.append(f"retry_delay=timedelta(seconds={task.retry_delay})")
         if task.timeout:
             args.append(f"execution_timeout=timedelta(seconds={task.timeout})")
+        if task.depends_on and not any(plan.task(d).fail_pipeline_on_error for d in task.depends_on):
+            args.append("trigger_rule='all_done'")
         lines.append(f"    {_identifier(task.id)} = BashOperator(")
         lines += [f"        {arg}," for arg in args]
         lines.append("    )")

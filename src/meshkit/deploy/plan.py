@@ -128,6 +128,42 @@ def job_plan(meshkit, name: str) -> ExportPlan:
     )
 
 
+def pipeline_plan(meshkit, pipeline) -> ExportPlan:
+    """The plan of a :class:`meshkit.pipelines.spec.Pipeline`: one task per node, as the node's command."""
+    root = meshkit.workspace.root
+    tasks, scanned = [], [root / "meshkit.toml"]
+    for node in pipeline.nodes:
+        requirements = None
+        if node.job is not None:
+            job_dir = meshkit.workspace.find_job(node.job)
+            scanned.append(job_dir / "config.ini")
+            if (job_dir / "requirements.txt").is_file():
+                requirements = (job_dir / "requirements.txt").relative_to(root.resolve()).as_posix()
+        elif node.transfer is not None:
+            scanned.append(root / node.command()[-1])
+        tasks.append(Task(
+            id=node.name, command=node.command(), depends_on=list(node.depends_on),
+            retries=pipeline.setting(node, "retries"), retry_delay=pipeline.setting(node, "retry_delay"),
+            timeout=pipeline.setting(node, "timeout"),
+            fail_pipeline_on_error=pipeline.setting(node, "fail_pipeline_on_error"), requirements=requirements,
+        ))  # fmt: skip
+    return ExportPlan(
+        name=pipeline.name,
+        kind="pipeline",
+        tasks=tasks,
+        schedule=pipeline.schedule,
+        timezone=pipeline.timezone,
+        concurrency=pipeline.concurrency,
+        team=pipeline.team or meshkit.config.get("team"),
+        secret_env=env_references(*scanned),
+    )
+
+
 def plan_for(meshkit, name: str) -> ExportPlan:
     """The plan of the pipeline or job called ``name`` (a pipeline wins when both exist)."""
+    from meshkit.pipelines.spec import find_pipeline, pipeline_files
+
+    root = meshkit.workspace.root
+    if name.endswith((".yaml", ".yml")) or any(p.stem == name for p in pipeline_files(root)):
+        return pipeline_plan(meshkit, find_pipeline(root, name))
     return job_plan(meshkit, name)
