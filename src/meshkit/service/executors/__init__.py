@@ -36,6 +36,8 @@ class ExecutionSpec:
     arguments: dict[str, Any] = field(default_factory=dict)
     timeout: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: The interpreter of the job's own environment (its requirements.txt), or None for meshkit's.
+    python: Path | None = None
 
 
 class Executor(Protocol):

@@ -156,7 +156,8 @@ class LocalExecutor:
     def launch(self, spec: ExecutionSpec, on_exit: ExitCallback) -> dict[str, Any]:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         request = {"run_id": spec.run_id, "argv": arguments(spec), "cwd": str(spec.workspace),
-                   "env": {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}, "log": str(spec.log_path)}  # fmt: skip
+                   "env": {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}, "log": str(spec.log_path),
+                   "python": str(spec.python) if spec.python else None}  # fmt: skip
         try:
             watch = self.zygote().fork(spec.run_id, request)
         except BrokenPipeError:  # the zygote died since it was last asked: once more with a new one
