@@ -25,6 +25,9 @@ async def test_requirements_are_installed_once_and_used_by_executions(api):
     env = (await api.get(f"{JOBS}/tables/sources/1/environment")).json()
     assert env["requirements"] is True and env["status"] == "ready"
     assert "tabulate==0.9.0" in env["log"] and env["log"].rstrip().endswith("# ready")
+    page = await api.get(f"/ui/teams/{TEAM}/jobs/tables")
+    assert f"/ui/teams/{TEAM}/jobs/tables/sources/1/environment" in page.text
+    assert (await api.get(f"/ui/teams/{TEAM}/jobs/tables/sources/1/environment")).text == env["log"]
 
     execution = (await api.post(f"{JOBS}/tables/executions", json={})).json()
     done = await wait_status(api, "tables", execution["id"], {"succeeded", "user_error", "platform_error"})

@@ -13,7 +13,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -159,6 +159,7 @@ def deploy_form(request: Request, principal: Caller, team: Annotated[str, Form(m
         "version": info["version"],
         "schedule": schedule.strip() or None,
     }
+    svc.prepare_source(team, job, info["version"])
     deployment, action = deployments.deploy(svc.engine, team, job, values, actor=principal.subject)
     svc.meshkit.pm.hook.deployment_changed(meshkit=svc.meshkit, deployment=deployment, action=action)
     return RedirectResponse(f"/ui/teams/{team}/jobs/{job}", status_code=303)
@@ -175,6 +176,14 @@ def job_page(request: Request, team: Team, job: JobName, principal: Caller):
     return render(request, "job.html", job=info, deployments=deployments.list_for_job(svc.engine, team, job),
                   versions=sources.list_versions(svc.engine, team, job, limit=10), executions=runs, longest=longest,
                   can_run=principal.can(team, "developer"))  # fmt: skip
+
+
+@router.get("/teams/{team}/jobs/{job}/sources/{version}/environment", response_class=PlainTextResponse)
+def environment_log(team: Team, job: JobName, version: int, principal: Caller, request: Request):
+    """The build log of a version's own environment (its requirements.txt), as text."""
+    _require(principal, team, "viewer")
+    env = request.app.state.service.source_environment(team, job, version)
+    return env["log"] or f"v{version} of {team}/{job}: environment {env['status']} (no build log)."
 
 
 @router.post("/teams/{team}/jobs/{job}/deployments/{deployment}/start")
