@@ -61,6 +61,8 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.serve",
     # demo
     "meshkit.cli.demo",
+    # pipelines
+    "meshkit.cli.pipeline",
 )
 #: The built-ins that add commands: all of them, and only them, live in ``meshkit.cli``. Enough for
 #: ``meshkit --help`` and ``--version``, which then never import the stores' engines.
