@@ -62,6 +62,7 @@ BUILTIN_PLUGINS = (
     # demo
     "meshkit.cli.demo",
     # pipelines
+    "meshkit.pipelines.vdk_dag",
     "meshkit.cli.pipeline",
 )
 #: The built-ins that add commands: all of them, and only them, live in ``meshkit.cli``. Enough for

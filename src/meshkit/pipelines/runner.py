@@ -64,7 +64,7 @@ class PipelineRunner:
                  on_change: Callable[[PipelineResult], None] | None = None):  # fmt: skip
         self.meshkit = meshkit
         self.pipeline = pipeline
-        #: The folder of the pipeline file: job nodes are looked for under its ``jobs/`` first.
+        #: Job nodes are looked for in ``source/jobs/`` and ``source/`` before the workspace's ``jobs/``.
         self.source = source
         self.on_change = on_change or (lambda result: None)
         self.lock = threading.Lock()
@@ -242,9 +242,11 @@ class PipelineRunner:
     def _command(self, node: Node) -> list[str]:
         argv = node.command()
         if node.job is not None and self.source is not None:
-            bundled = self.source / "jobs" / node.job
-            if bundled.is_dir():  # a deployed pipeline carries its jobs' sources
-                argv[1] = str(bundled)
+            # a deployed pipeline carries its jobs' sources; a VDK DAG's jobs sit beside it
+            for folder in (self.source / "jobs" / node.job, self.source / node.job):
+                if folder.is_dir() and folder != self.source:
+                    argv[1] = str(folder)
+                    break
         return argv
 
     def _rows(self, node_run_id: str) -> int:
