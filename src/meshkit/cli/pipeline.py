@@ -193,3 +193,130 @@ def create_pipeline(mk, name: str) -> None:
 @hookimpl
 def register_commands(cli):
     cli.add_command(pipeline_group)
+    cli.add_command(triggers_group)
+
+
+def bundle(mk, path, pipeline) -> bytes:
+    """The source a pipeline deploys as: ``pipeline.yaml`` (named) and its jobs' folders under ``jobs/``."""
+    import io
+    import zipfile
+
+    import yaml
+
+    from meshkit.pipelines import DEPLOYED_FILE
+
+    data = yaml.safe_load(path.read_text())
+    data["name"] = pipeline.name
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(DEPLOYED_FILE, yaml.safe_dump(data, sort_keys=False))
+        for job in sorted({node.job for node in pipeline.nodes if node.job is not None}):
+            folder = mk.workspace.find_job(job)
+            for file in sorted(folder.rglob("*")):
+                rel = file.relative_to(folder)
+                if (
+                    file.is_file()
+                    and "__pycache__" not in rel.parts
+                    and not any(p.startswith(".") for p in rel.parts)
+                ):
+                    archive.write(file, f"jobs/{job}/{rel.as_posix()}")
+    return buffer.getvalue()
+
+
+@pipeline_group.command("deploy")
+@click.argument("name")
+@click.option("--team", help="Owning team (default: the pipeline's `team`, else config key `team`).")
+@click.option("--deployment", default="production", show_default=True)
+@click.option("--disable", is_flag=True, help="Deploy paused (no scheduled or triggered runs).")
+@click.option("--url", help="Control service URL (default: from `meshkit login`).")
+@pass_meshkit
+def deploy_command(mk, name: str, team: str | None, deployment: str, disable: bool, url: str | None) -> None:
+    """Deploy pipeline NAME to the control service with its jobs, schedule and triggers."""
+    from meshkit.cli.service import owning_team, service_client
+    from meshkit.pipelines.runner import pipeline_inputs
+    from meshkit.pipelines.spec import load_pipeline, pipeline_path
+    from meshkit.service.exceptions import NotFoundError
+
+    path = pipeline_path(mk.workspace.root, name)
+    pipeline = load_pipeline(path)
+    team = owning_team(mk, team or pipeline.team)
+    client = service_client(mk, url)
+    try:
+        client.get(f"/teams/{team}/jobs/{pipeline.name}")
+    except NotFoundError:
+        client.post(
+            f"/teams/{team}/jobs", json={"name": pipeline.name, "description": pipeline.description or ""}
+        )
+    source = client.post(f"/teams/{team}/jobs/{pipeline.name}/sources",
+                         files={"file": (f"{pipeline.name}.zip", bundle(mk, path, pipeline), "application/zip")})  # fmt: skip
+    body = {"id": deployment, "version": source["version"], "schedule": pipeline.schedule,
+            "timezone": pipeline.timezone, "enabled": not disable}  # fmt: skip
+    result = client.post(f"/teams/{team}/jobs/{pipeline.name}/deployments", json=body)
+    specs = [t.model_dump(mode="json", exclude_none=True) for t in pipeline.triggers]
+    for spec in specs:
+        if spec["type"] == "dataset" and not spec.get("datasets"):
+            spec["datasets"] = pipeline_inputs(mk, pipeline)
+            if not spec["datasets"]:
+                raise ConfigError(f"Pipeline `{pipeline.name}` has a dataset trigger, and the catalog does not know "
+                                  "what it reads yet.", where=str(path),
+                                  hint="Run it once (`meshkit pipeline run`), or list `datasets:` in the trigger.")  # fmt: skip
+    client.request("PUT", f"/teams/{team}/jobs/{pipeline.name}/deployments/{deployment}/triggers", json=specs)
+    starts = [f"cron {result['schedule']}" if result["schedule"] else "", *(s["type"] for s in specs)]
+    console.print(f"Deployed pipeline [bold]{team}/{pipeline.name}[/] v{result['version']} as {deployment}; "
+                  f"starts on: {', '.join(s for s in starts if s) or 'manual runs only'}.")  # fmt: skip
+
+
+@click.group("triggers")
+def triggers_group() -> None:
+    """Triggers of deployed jobs and pipelines: webhooks, S3 objects, NATS messages, new data."""
+
+
+@triggers_group.command("set")
+@click.argument("job")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--team", help="Owning team (default: config key `team`).")
+@click.option("--deployment", default="production", show_default=True)
+@click.option("--url", help="Control service URL (default: from `meshkit login`).")
+@pass_meshkit
+def triggers_set(mk, job: str, file: str, team: str | None, deployment: str, url: str | None) -> None:
+    """Replace the triggers of deployed JOB with the YAML list in FILE (as `triggers:` of a pipeline)."""
+    import yaml
+
+    from meshkit.cli.service import owning_team, service_client
+
+    specs = yaml.safe_load(open(file).read()) or []
+    if not isinstance(specs, list):
+        raise ConfigError(
+            "A triggers file is a YAML list.", where=file, hint="- {type: webhook, secret: env:KEY}"
+        )
+    team = owning_team(mk, team)
+    found = service_client(mk, url).request("PUT", f"/teams/{team}/jobs/{job}/deployments/{deployment}/triggers",
+                                            json=specs)  # fmt: skip
+    console.print(
+        f"{team}/{job} ({deployment}) starts on: {', '.join(t['type'] for t in found) or 'its schedule only'}."
+    )
+
+
+@triggers_group.command("history")
+@click.argument("job")
+@click.option("--team", help="Owning team (default: config key `team`).")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--url", help="Control service URL (default: from `meshkit login`).")
+@pass_meshkit
+def triggers_history(mk, job: str, team: str | None, limit: int, as_json: bool, url: str | None) -> None:
+    """The trigger events of deployed JOB (or pipeline), newest first, with the execution each started."""
+    from meshkit.cli.service import owning_team, service_client
+
+    team = owning_team(mk, team)
+    events = service_client(mk, url).get(
+        f"/teams/{team}/jobs/{job}/triggers/history", params={"limit": limit}
+    )
+    if as_json:
+        console.print_json(json.dumps(events, default=str))
+        return
+    table = Table("at", "type", "event", "outcome", "execution", "status", box=None)
+    for e in events:
+        table.add_row(str(e["at"])[:19], e["type"], escape(e["event"][:60]), e["outcome"], e["run_id"] or "",
+                      status_text(e["status"]) if e["status"] else "")  # fmt: skip
+    console.print(table)

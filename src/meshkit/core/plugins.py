@@ -63,6 +63,7 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.demo",
     # pipelines
     "meshkit.pipelines.vdk_dag",
+    "meshkit.pipelines.routes",
     "meshkit.cli.pipeline",
 )
 #: The built-ins that add commands: all of them, and only them, live in ``meshkit.cli``. Enough for

@@ -322,3 +322,55 @@ def dump(result: PipelineResult) -> dict[str, Any]:
     return json.loads(json.dumps({"id": result.run.id, "status": result.run.status, "error": result.run.error,
                                   "nodes": {n: {"id": r.id, "status": r.status, "attempts": len(r.details.get("attempts", [])),
                                                 "error": r.error} for n, r in result.nodes.items()}}, default=str))  # fmt: skip
+
+
+def run_graph(meshkit, run_id: str) -> dict[str, Any] | None:
+    """A pipeline run with its graph and each node's status, attempts and timings (None if no such run)."""
+    run = meshkit.runs.get(run_id)
+    if run is None or "graph" not in run.details:
+        return None
+    nodes = {record.name: record for record in node_runs(meshkit, run_id)}
+    shaped = []
+    for node in run.details["graph"]["nodes"]:
+        record = nodes.get(node["name"])
+        shaped.append({**node, "run_id": record.id if record else None, "status": record.status if record else "submitted",
+                       "attempts": len(record.details.get("attempts", [])) if record else 0,
+                       "started_at": record.started_at if record else None, "ended_at": record.ended_at if record else None,
+                       "error": record.error if record else None})  # fmt: skip
+    return {"id": run.id, "name": run.details.get("pipeline", run.name), "job": run.name, "team": run.team, "status": run.status,
+            "error": run.error, "started_at": run.started_at, "ended_at": run.ended_at, "nodes": shaped}  # fmt: skip
+
+
+def pipeline_inputs(meshkit, pipeline: Pipeline) -> list[str]:
+    """The datasets the pipeline reads and does not write itself, as the catalog's lineage knows them.
+
+    Read from the lineage its last run recorded (the runs under its nodes) and from its transfers'
+    sources; empty before the pipeline has run and without transfers.
+    """
+    import sqlalchemy as sa
+
+    from meshkit.catalog.tables import lineage_edges
+    from meshkit.core.metadata import runs
+
+    reads: set[str] = set()
+    writes: set[str] = set()
+    for node in pipeline.nodes:
+        if node.transfer is not None:
+            from meshkit.data.transfer import load_transfer
+
+            spec = load_transfer(meshkit.workspace.resolve(node.command()[2]))
+            source = spec.spec.source
+            if source is not None and isinstance(source.store, str):
+                reads.add(f"{source.store}/{source.asset}")
+    last = meshkit.runs.list(kind="pipeline", name=pipeline.name, status="succeeded", limit=1)
+    if last:
+        nodes = sa.select(runs.c.id).where(runs.c.parent_id == last[0].id)
+        children = sa.select(runs.c.id).where(runs.c.parent_id.in_(nodes))
+        query = sa.select(lineage_edges.c.source, lineage_edges.c.target).where(
+            lineage_edges.c.run_id.in_(children)
+        )
+        with meshkit.metadata.engine.connect() as conn:
+            for source, target in conn.execute(query):
+                reads.add(source)
+                writes.add(target)
+    return sorted(reads - writes)
