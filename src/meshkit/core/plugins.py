@@ -67,6 +67,10 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.export",
     # demo
     "meshkit.cli.demo",
+    # pipelines
+    "meshkit.pipelines.vdk_dag",
+    "meshkit.pipelines.routes",
+    "meshkit.cli.pipeline",
 )
 #: The built-ins that add commands: all of them, and only them, live in ``meshkit.cli``. Enough for
 #: ``meshkit --help`` and ``--version``, which then never import the stores' engines.

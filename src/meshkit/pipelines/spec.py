@@ -200,10 +200,23 @@ class ObjectTrigger(_Model):
 
     type: Literal["object"] = "object"
     path: str
-    #: A store of ``meshkit.toml`` whose endpoint and credentials reach the bucket.
+    #: A store of ``meshkit.toml`` whose ``endpoint_url``, ``region`` and keys reach the bucket.
     store: str | None = None
+    #: S3 endpoint (default: AWS, or the store's).
+    endpoint_url: str | None = None
+    region: str | None = None
+    #: References (``env:VAR``, ``secret:NAME``) to the keys, never the keys themselves.
+    access_key: str | None = None
+    secret_key: str | None = None
     #: Seconds between listings.
     interval: float = Field(default=10, gt=0)
+
+    @field_validator("access_key", "secret_key")
+    @classmethod
+    def _key_reference(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(secret|env|vault):", value):
+            raise ValueError("S3 keys are references (`secret:NAME` or `env:VAR`), never the keys themselves")
+        return value
 
     @field_validator("path")
     @classmethod

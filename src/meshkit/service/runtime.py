@@ -19,6 +19,7 @@ from meshkit.core.errors import ConfigError, MeshkitError
 from meshkit.core.metadata import runs
 from meshkit.core.runs import now
 from meshkit.core.statuses import FINAL_STATUSES
+from meshkit.pipelines.triggers import TriggerWatcher
 from meshkit.service import environments
 from meshkit.service import executions as ex
 from meshkit.service.auth import Authenticator, hs256_key
@@ -68,6 +69,7 @@ class ControlService:
         self.executor = build_executor(meshkit)
         self.metrics = ServiceMetrics()
         self.scheduler = Scheduler(self)
+        self.triggers = TriggerWatcher(self)
         state = meshkit.workspace.state_dir
         self.log_dir = state / "runs"
         self.source_cache = state / "service" / "sources"
@@ -88,6 +90,7 @@ class ControlService:
         """Reconcile what an earlier process left, then run the worker loop in a thread."""
         self.reconcile(startup=True)
         if background:
+            self.triggers.start()
             self._thread = threading.Thread(target=self._loop, name="meshkit-service-worker", daemon=True)
             self._thread.start()
 
@@ -96,6 +99,7 @@ class ControlService:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.triggers.stop()
         close = getattr(self.executor, "close", None)
         if close is not None:
             close()
@@ -118,10 +122,11 @@ class ControlService:
                 log.exception("control service worker step failed")
 
     def step(self) -> None:
-        """One pass: fire due ticks and retries, launch queued executions, reconcile now and then."""
+        """One pass: fire due ticks, retries and trigger events, launch queued executions, reconcile now and then."""
         at = now()
         self.scheduler.fire_due(at)
         self.scheduler.retry_due(at)
+        self.triggers.poll()
         self.dispatch()
         if time.monotonic() - self._last_reconcile > RECONCILE_EVERY:
             self.reconcile()

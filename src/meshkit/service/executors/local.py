@@ -26,6 +26,7 @@ from typing import Any
 
 from meshkit.core.errors import PlatformError
 from meshkit.core.hookspecs import hookimpl
+from meshkit.pipelines import DEPLOYED_FILE
 from meshkit.service.executors import ExecutionSpec, ExitCallback, run_log
 
 log = logging.getLogger("meshkit.service")
@@ -36,7 +37,10 @@ START_TIMEOUT = 120.0
 
 
 def arguments(spec: ExecutionSpec) -> list[str]:
-    """The ``meshkit`` command line of an execution."""
+    """The ``meshkit`` command line of an execution (``pipeline run`` for a deployed pipeline)."""
+    pipeline = spec.job_dir / DEPLOYED_FILE
+    if pipeline.is_file():
+        return ["--workspace", str(spec.workspace), "pipeline", "run", str(pipeline), "--run-id", spec.run_id]
     argv = ["--workspace", str(spec.workspace), "run", str(spec.job_dir), "--run-id", spec.run_id]
     if spec.arguments:
         argv += ["--arguments", json.dumps(spec.arguments)]
