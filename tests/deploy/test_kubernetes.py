@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import yaml
 from export_tools import validate_kubernetes
 
@@ -82,12 +87,21 @@ def test_unknown_target_and_job_are_config_errors(export_ws, tmp_path):
 
 def test_pipeline_runs_meshkits_runner_in_one_pod(pipeline_ws, tmp_path):
     out = tmp_path / "out"
-    result = run_cli(["export", "kubernetes", "daily", "-o", str(out)], workspace=pipeline_ws)
+    result = run_cli(["-c", f"export_workspace={pipeline_ws}", "export", "kubernetes", "daily", "-o", str(out)],
+                     workspace=pipeline_ws)  # fmt: skip
     assert result.exit_code == 0, result.output
     _, cron = _objects(out / "daily.yaml")
     assert cron["kind"] == "CronJob" and cron["spec"]["timeZone"] == "Europe/Berlin"
     container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"][3:] == ["pipeline", "run", "daily"]
+    assert container["command"][1:] == ["--workspace", str(pipeline_ws), "pipeline", "run", "daily"]
     assert "-r jobs/nightly/requirements.txt" in (out / "daily.Dockerfile").read_text()
     checked = validate_kubernetes([out / "daily.yaml"])
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    # no cluster here: the pod's command runs on this machine instead, and runs the whole graph
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    ran = subprocess.run(container["command"], env=env, capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    for marker in ("extracted.txt", "reported.txt", "after.txt"):
+        assert (pipeline_ws / marker).read_text() == "ran"
