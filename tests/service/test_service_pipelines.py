@@ -90,6 +90,11 @@ async def test_webhook_fires_once_per_signed_call(api, monkeypatch):
     assert done["status"] == "succeeded" and done["trigger"] == "webhook"
     history = (await api.get(f"/api/v1/teams/{TEAM}/jobs/nightly/triggers/history")).json()
     assert [(h["type"], h["run_id"], h["outcome"]) for h in history] == [("webhook", run_id, "fired")]
+    live = (await api.get(f"/ui/teams/{TEAM}/jobs/nightly/executions/{run_id}/live")).text
+    assert 'class="pipeline-graph"' in live  # the graph is drawn, and redrawn as the page polls
+    assert all(f'data-node="{n}"' in live for n in "abc") and "status-succeeded" in live
+    page = (await api.get(f"/ui/teams/{TEAM}/jobs/nightly")).text
+    assert "Trigger history" in page and run_id in page
 
 
 async def test_new_data_starts_the_pipeline_that_reads_it(api, service):

@@ -46,19 +46,19 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
 
 class Selection(_Model):
     """Which models a ``build`` node builds, as ``meshkit build`` selects them."""
 
-    #: Selectors (``model``, ``model+``, ``tag:x``, ``path:...``); none means every node.
     select: list[str] = Field(default_factory=list)
+    """Selectors (`model`, `model+`, `tag:x`, `path:...`); none means every node."""
     exclude: list[str] = Field(default_factory=list)
-    #: A selector of ``selectors.yml``, by name.
     selector: str | None = None
-    #: ``build`` (default), ``run``-like subsets: ``seed``, ``snapshot``, ``test``.
+    """A selector of `selectors.yml`, by name."""
     command: Literal["build", "seed", "snapshot", "test"] = "build"
+    """`build` (default), or only `seed`, `snapshot` or `test`."""
     full_refresh: bool = False
 
 
@@ -66,27 +66,27 @@ class Node(_Model):
     """One node of a pipeline: exactly one of ``job``, ``transfer``, ``build``, ``check``, ``publish``."""
 
     name: str
-    #: A data job: a name under ``jobs/`` or a folder.
     job: str | None = None
-    #: A transfer: a name under ``transfers/`` or a file.
+    """A data job: a name under `jobs/` or a folder."""
     transfer: str | None = None
-    #: Model builds; ``build: {}`` or ``build: all`` builds every model.
+    """A transfer: a name under `transfers/` or a file."""
     build: Selection | None = None
-    #: Checks of these datasets or check names; an empty list runs every check.
+    """Model builds; `build: {}` or `build: all` builds every model."""
     check: list[str] | None = None
-    #: A data product, by name or file.
+    """Checks of these datasets or check names; an empty list runs every check."""
     publish: str | None = None
-    #: Job arguments (job nodes only).
+    """A data product, by name or file."""
     arguments: dict[str, Any] = Field(default_factory=dict)
+    """Job arguments (job nodes only)."""
     depends_on: list[str] = Field(default_factory=list)
-    #: Further attempts after a failure (default: the pipeline's ``defaults``).
     retries: int | None = Field(default=None, ge=0, le=100)
-    #: Seconds between attempts.
+    """Further attempts after a failure (default: the pipeline's `defaults`)."""
     retry_delay: float | None = Field(default=None, ge=0)
-    #: Seconds an attempt may run before it is stopped and counted as failed.
+    """Seconds between attempts."""
     timeout: float | None = Field(default=None, gt=0)
-    #: Whether a failure of this node fails the pipeline (and skips its dependents).
+    """Seconds an attempt may run before it is stopped and counted as failed."""
     fail_pipeline_on_error: bool | None = None
+    """Whether a failure of this node fails the pipeline (and skips its dependents)."""
 
     @field_validator("name")
     @classmethod
@@ -183,8 +183,8 @@ class WebhookTrigger(_Model):
     """
 
     type: Literal["webhook"] = "webhook"
-    #: A reference to the shared key (``secret:NAME`` or ``env:VAR``), never the key itself.
     secret: str
+    """A reference to the shared key (`secret:NAME` or `env:VAR`), never the key itself."""
     replay_window: int = Field(default=300, gt=0, le=86400)
 
     @field_validator("secret")
@@ -200,16 +200,16 @@ class ObjectTrigger(_Model):
 
     type: Literal["object"] = "object"
     path: str
-    #: A store of ``meshkit.toml`` whose ``endpoint_url``, ``region`` and keys reach the bucket.
     store: str | None = None
-    #: S3 endpoint (default: AWS, or the store's).
+    """A store of `meshkit.toml` whose `endpoint_url`, `region` and keys reach the bucket."""
     endpoint_url: str | None = None
+    """S3 endpoint (default: AWS, or the store's)."""
     region: str | None = None
-    #: References (``env:VAR``, ``secret:NAME``) to the keys, never the keys themselves.
     access_key: str | None = None
+    """References (`env:VAR`, `secret:NAME`) to the keys, never the keys themselves."""
     secret_key: str | None = None
-    #: Seconds between listings.
     interval: float = Field(default=10, gt=0)
+    """Seconds between listings."""
 
     @field_validator("access_key", "secret_key")
     @classmethod
@@ -231,10 +231,10 @@ class MessageTrigger(_Model):
 
     type: Literal["message"] = "message"
     broker: Literal["nats", "kafka"] = "nats"
-    #: Server address (``nats://host:4222``, ``host:9092``) or a reference to it (``env:VAR``).
     url: str
-    #: NATS subject (wildcards allowed) or Kafka topic.
+    """Server address (`nats://host:4222`, `host:9092`) or a reference to it (`env:VAR`)."""
     subject: str
+    """NATS subject (wildcards allowed) or Kafka topic."""
 
 
 class DatasetTrigger(_Model):
@@ -258,12 +258,12 @@ class Pipeline(_Model):
 
     name: str
     description: str | None = None
-    #: The owning team (default: ``team`` of ``meshkit.toml``).
     team: str | None = None
-    #: Most nodes running at once.
+    """The owning team (default: `team` of `meshkit.toml`)."""
     concurrency: int = Field(default=4, ge=1, le=256)
-    #: Cron expression (five fields or ``@daily``), evaluated in ``timezone``.
+    """Most nodes running at once."""
     schedule: str | None = None
+    """Cron expression (five fields or `@daily`), evaluated in `timezone`."""
     timezone: str = "UTC"
     triggers: list[Trigger] = Field(default_factory=list)
     defaults: NodeDefaults = Field(default_factory=NodeDefaults)

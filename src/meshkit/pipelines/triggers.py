@@ -165,7 +165,10 @@ def _insert_once(conn: sa.Connection, values: dict[str, Any]) -> bool:
         except sa.exc.IntegrityError:
             return False
         return True
-    return conn.execute(insert(trigger_events).values(values).on_conflict_do_nothing()).rowcount == 1
+    statement = (
+        insert(trigger_events).values(values).on_conflict_do_nothing().returning(trigger_events.c.event)
+    )
+    return conn.execute(statement).first() is not None
 
 
 def fire(
@@ -317,6 +320,7 @@ class TriggerWatcher:
         except OSError as exc:
             raise OSError(f"cannot list s3://{bucket_and_prefix}: {exc}") from None
         since = trigger["created_at"]
+
         new = [i for i in infos if i.type == pafs.FileType.File and i.mtime is not None
                and i.mtime.astimezone(UTC) >= since.replace(microsecond=0)]  # fmt: skip
         if not new:
@@ -373,6 +377,8 @@ class MessageListener:
     def __init__(self, watcher: TriggerWatcher):
         self.watcher = watcher
         self._stop = threading.Event()
+        #: Set once the subscriptions of the triggers found at start are made.
+        self.listening = threading.Event()
         self._thread = threading.Thread(target=self._run, name="meshkit-triggers", daemon=True)
 
     def start(self) -> None:
