@@ -37,9 +37,9 @@ def init(directory: str, name: str | None, team: str) -> None:
     workspace = init_workspace(directory, name, examples=True, team=team)
     write_job(workspace.jobs_dir / "greetings", team)
     console.print(f"Created workspace [bold]{workspace.name}[/] in {workspace.root}, with an example in each of "
-                  "jobs, transfers, models, products, checks, policies (pipelines/ is reserved).")  # fmt: skip
+                  "jobs, transfers, models, products, checks, policies and pipelines.")  # fmt: skip
     console.print("Next: [bold]cd[/] into it, then [bold]meshkit run greetings[/], "
-                  "[bold]meshkit transfer apply transfers/cities.yaml[/], [bold]meshkit build[/]")  # fmt: skip
+                  "[bold]meshkit transfer apply transfers/cities.yaml[/], [bold]meshkit build[/], [bold]meshkit pipeline run cities[/]")  # fmt: skip
 
 
 @click.command("config")

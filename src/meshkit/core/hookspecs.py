@@ -263,11 +263,10 @@ def register_materializations():
 
 @hookspec
 def register_exporters():
-    """Return exporter classes, each with a unique ``name``: they turn a workspace's deployments into
-    another orchestrator's files (Airflow DAGs, Argo workflows, Kubernetes CronJobs).
+    """Return ``{target: exporter}`` for ``meshkit export TARGET``.
 
-    An exporter is built as ``cls(meshkit)``; its ``export(deployments, out_dir)`` writes the files
-    and returns their paths. ``Meshkit.registry("exporters")`` lists them by name.
+    ``exporter(meshkit, name, out_dir)`` writes the files that run job or pipeline ``name`` under the
+    orchestrator ``target`` (see :mod:`meshkit.deploy`) and returns their paths.
     """
 
 

@@ -59,8 +59,18 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.query",
     "meshkit.cli.policy",
     "meshkit.cli.serve",
+    # exporters
+    "meshkit.deploy",
+    "meshkit.deploy.airflow",
+    "meshkit.deploy.argo",
+    "meshkit.deploy.kubernetes",
+    "meshkit.cli.export",
     # demo
     "meshkit.cli.demo",
+    # pipelines
+    "meshkit.pipelines.vdk_dag",
+    "meshkit.pipelines.routes",
+    "meshkit.cli.pipeline",
 )
 #: The built-ins that add commands: all of them, and only them, live in ``meshkit.cli``. Enough for
 #: ``meshkit --help`` and ``--version``, which then never import the stores' engines.

@@ -61,7 +61,7 @@ KINDS: dict[str, Kind] = {
     "check_types": Kind("register_check_types", "check type", key="type"),
     "materializations": Kind("register_materializations", "materialization"),
     "executors": Kind("register_executors", "executor"),
-    "exporters": Kind("register_exporters", "exporter", key="name"),
+    "exporters": Kind("register_exporters", "exporter"),
     "engines": Kind("register_engines", "engine", key="name"),
 }
 

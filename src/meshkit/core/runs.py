@@ -7,6 +7,7 @@ what a kind wants to keep (results, stats), where the lineage is stored too.
 
 from __future__ import annotations
 
+import os
 import secrets as _random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from meshkit.core.processes import ProcessId, is_alive, this_process
 from meshkit.core.redaction import scrub, strip_credentials
 from meshkit.core.statuses import RunStatus
 
+#: Names the run that the runs a process records belong to (set by a pipeline for its nodes' commands).
+PARENT_ENV = "MESHKIT_PARENT_RUN"
 #: The error of a run whose process ended without finishing it.
 ABANDONED = "The process running it ended without finishing it: it was killed, or its machine stopped"
 
@@ -114,9 +117,9 @@ class RunStore:
 
     def create(self, kind: str, name: str, *, arguments: dict | None = None, team: str | None = None,
                parent_id: str | None = None, run_id: str | None = None, log_path: str | None = None) -> RunRecord:  # fmt: skip
-        """Record a new ``submitted`` run."""
-        run = RunRecord(id=run_id or new_run_id(name), kind=kind, name=name, team=team,
-                        arguments=arguments or {}, parent_id=parent_id, log_path=log_path)  # fmt: skip
+        """Record a new ``submitted`` run (under the run named by ``MESHKIT_PARENT_RUN`` unless ``parent_id``)."""
+        run = RunRecord(id=run_id or new_run_id(name), kind=kind, name=name, team=team, arguments=arguments or {},
+                        parent_id=parent_id or os.environ.get(PARENT_ENV) or None, log_path=log_path)  # fmt: skip
         with self.db.engine.begin() as conn:
             conn.execute(runs.insert().values(run._row()))
         return run

@@ -30,18 +30,30 @@ ALIASES = {
     "vdk.internal.builtin_plugins.connection.decoration_cursor": "meshkit.vdk.connection",
     "vdk.internal.builtin_plugins.connection.execution_cursor": "meshkit.vdk.connection",
 }
-PACKAGES = tuple(sorted({name.rsplit(".", i)[0] for name in ALIASES for i in range(1, name.count(".") + 1)}))
+#: vdk-dag's module -> meshkit's, stood in for whenever vdk-dag is not installed (even with VDK itself).
+DAG_ALIASES = {"vdk.plugin.dag.dag_runner": "meshkit.pipelines.vdk_dag"}
+
+
+def _packages(aliases: dict[str, str]) -> tuple[str, ...]:
+    return tuple(sorted({name.rsplit(".", i)[0] for name in aliases for i in range(1, name.count(".") + 1)}))
+
+
+PACKAGES = _packages(ALIASES)
 
 
 class _VdkFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def __init__(self, aliases: dict[str, str]):
+        self.aliases = aliases
+        self.packages = _packages(aliases)
+
     def find_spec(self, fullname, path=None, target=None):
-        if fullname in ALIASES or fullname in PACKAGES:
-            return importlib.machinery.ModuleSpec(fullname, self, is_package=fullname in PACKAGES)
+        if fullname in self.aliases or fullname in self.packages:
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=fullname in self.packages)
         return None
 
     def create_module(self, spec):
-        if spec.name in ALIASES:
-            return importlib.import_module(ALIASES[spec.name])
+        if spec.name in self.aliases:
+            return importlib.import_module(self.aliases[spec.name])
         module = types.ModuleType(spec.name)
         module.__path__ = []
         return module
@@ -50,16 +62,21 @@ class _VdkFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """Aliases are already executed; package stand-ins are empty."""
 
 
-_FINDER = _VdkFinder()
+_FINDER = _VdkFinder(ALIASES)
+_DAG_FINDER = _VdkFinder(DAG_ALIASES)
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # no parent package at all
+        return False
 
 
 def install() -> None:
-    """Install the aliases unless VDK itself (``vdk.api``) is importable (idempotent)."""
-    if _FINDER in sys.meta_path:
-        return
-    try:
-        real = importlib.util.find_spec("vdk.api") is not None
-    except ImportError:  # no `vdk` package at all
-        real = False
-    if not real:
+    """Install the aliases unless VDK itself (``vdk.api``) is importable, and vdk-dag's unless
+    vdk-dag is (idempotent). The finders come last, so a real module always wins."""
+    if _FINDER not in sys.meta_path and not _importable("vdk.api"):
         sys.meta_path.append(_FINDER)
+    if _DAG_FINDER not in sys.meta_path and not _importable("vdk.plugin.dag"):
+        sys.meta_path.append(_DAG_FINDER)

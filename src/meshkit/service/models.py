@@ -51,6 +51,16 @@ class Job(BaseModel):
     last_status: RunStatus | None = None
 
 
+class SourceEnvironment(BaseModel):
+    """The environment a source version's ``requirements.txt`` is installed into, and its build log."""
+
+    requirements: bool
+    sha256: str | None = None
+    #: ``ready``, ``failed``, ``absent`` (not built yet), or ``none`` (no requirements.txt).
+    status: str
+    log: str | None = None
+
+
 class SourceVersion(BaseModel):
     team: str
     job: str

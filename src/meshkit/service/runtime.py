@@ -19,6 +19,8 @@ from meshkit.core.errors import ConfigError, MeshkitError
 from meshkit.core.metadata import runs
 from meshkit.core.runs import now
 from meshkit.core.statuses import FINAL_STATUSES
+from meshkit.pipelines.triggers import TriggerWatcher
+from meshkit.service import environments
 from meshkit.service import executions as ex
 from meshkit.service.auth import Authenticator, hs256_key
 from meshkit.service.executors import ExecutionSpec, run_log
@@ -65,9 +67,11 @@ class ControlService:
         self.executor = build_executor(meshkit)
         self.metrics = ServiceMetrics()
         self.scheduler = Scheduler(self)
+        self.triggers = TriggerWatcher(self)
         state = meshkit.workspace.state_dir
         self.log_dir = state / "runs"
         self.source_cache = state / "service" / "sources"
+        self.environment_cache = state / "service" / "environments"
         self.max_concurrent = max(1, meshkit.config.get("service_max_concurrent"))
         self.tick_seconds = max(0.05, meshkit.config.get("service_tick_seconds"))
         self.max_source_bytes = meshkit.config.get("service_max_source_mb") * 1024 * 1024
@@ -84,6 +88,7 @@ class ControlService:
         """Reconcile what an earlier process left, then run the worker loop in a thread."""
         self.reconcile(startup=True)
         if background:
+            self.triggers.start()
             self._thread = threading.Thread(target=self._loop, name="meshkit-service-worker", daemon=True)
             self._thread.start()
 
@@ -92,6 +97,7 @@ class ControlService:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.triggers.stop()
         close = getattr(self.executor, "close", None)
         if close is not None:
             close()
@@ -114,10 +120,11 @@ class ControlService:
                 log.exception("control service worker step failed")
 
     def step(self) -> None:
-        """One pass: fire due ticks and retries, launch queued executions, reconcile now and then."""
+        """One pass: fire due ticks, retries and trigger events, launch queued executions, reconcile now and then."""
         at = now()
         self.scheduler.fire_due(at)
         self.scheduler.retry_due(at)
+        self.triggers.poll()
         self.dispatch()
         if time.monotonic() - self._last_reconcile > RECONCILE_EVERY:
             self.reconcile()
@@ -205,6 +212,7 @@ class ControlService:
         job_dir = materialize(
             self.engine, self.source_cache, row["team"], row["job"], row["version"], row["sha256"]
         )
+        python = environments.python_for(self.environment_cache, job_dir)
         env = {}
         url = self.meshkit.config.get("metadata_url")
         if url:
@@ -216,7 +224,27 @@ class ControlService:
         return ExecutionSpec(run_id=row["run_id"], team=row["team"], job=row["job"], deployment=row["deployment"],
                              version=row["version"], job_dir=job_dir, workspace=self.meshkit.workspace.root,
                              log_path=run_log(self.log_dir, row["run_id"]), arguments=row["arguments"] or {},
-                             timeout=timeout, env=env, kind=kind)  # fmt: skip
+                             timeout=timeout, env=env, kind=kind, python=python)  # fmt: skip
+
+    def prepare_source(self, team: str, job: str, version: int) -> environments.Environment | None:
+        """Build the environment of a version's ``requirements.txt`` (before it is deployed); None without one."""
+        job_dir = materialize(self.engine, self.source_cache, team, job, version)
+        path = job_dir / environments.REQUIREMENTS
+        if not path.is_file():
+            return None
+        return environments.ensure(
+            self.environment_cache, path.read_bytes(), where=f"{team}/{job} v{version}"
+        )
+
+    def source_environment(self, team: str, job: str, version: int) -> dict[str, Any]:
+        """What ``GET .../sources/VERSION/environment`` answers: the environment's status and build log."""
+        job_dir = materialize(self.engine, self.source_cache, team, job, version)
+        path = job_dir / environments.REQUIREMENTS
+        if not path.is_file():
+            return {"requirements": False, "status": "none"}
+        env = environments.environment(self.environment_cache, path.read_bytes())
+        log = self.meshkit.redactor.redact(env.log.read_text(errors="replace")) if env.log.is_file() else None
+        return {"requirements": True, "sha256": env.sha256, "status": env.status(), "log": log}
 
     def _fail_launch(self, run_id: str, exc: Exception) -> None:
         message = exc.message if isinstance(exc, MeshkitError) else f"{type(exc).__name__}: {exc}"

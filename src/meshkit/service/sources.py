@@ -13,12 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from meshkit.core.runs import now
+from meshkit.pipelines import DEPLOYED_FILE
 from meshkit.service import audit
 from meshkit.service.exceptions import ApiError, NotFoundError, PayloadTooLargeError
 from meshkit.service.jobs import get_job
 from meshkit.service.tables import jobs, sources
 
 STEP_SUFFIXES = (".py", ".sql")
+
 _INFO = [sources.c.team, sources.c.job, sources.c.version, sources.c.sha256, sources.c.size, sources.c.files,
          sources.c.created_by, sources.c.created_at]  # fmt: skip
 
@@ -50,9 +52,9 @@ def read_archive(data: bytes, max_bytes: int) -> dict[str, bytes]:
     tops = {p.split("/", 1)[0] for p in files}
     if len(tops) == 1 and all("/" in p for p in files):
         files = {p.split("/", 1)[1]: content for p, content in files.items()}
-    if not any("/" not in p and p.endswith(STEP_SUFFIXES) for p in files):
+    if not any("/" not in p and (p.endswith(STEP_SUFFIXES) or p == DEPLOYED_FILE) for p in files):
         raise ApiError("The archive has no step file (*.py or *.sql) at the top of the job folder.", code="invalid_source",
-                       hint="Zip the job folder itself, with its steps such as 10_load.py.")  # fmt: skip
+                       hint="Zip the job folder itself, with its steps such as 10_load.py (or deploy a pipeline with `meshkit pipeline deploy`).")  # fmt: skip
     return files
 
 

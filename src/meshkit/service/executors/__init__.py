@@ -44,6 +44,9 @@ class ExecutionSpec:
     #: The kind of run: ``job`` (``meshkit run``) or ``transfer`` (``meshkit transfer apply``).
     kind: str = "job"
 
+    #: The interpreter of the job's own environment (its requirements.txt), or None for meshkit's.
+    python: Path | None = None
+
     def command(self, workspace: str, job_dir: str) -> list[str]:
         """The ``meshkit`` arguments of the execution, with the workspace and source folder where it runs."""
         if self.kind == "transfer":

@@ -26,6 +26,7 @@ from typing import Any
 
 from meshkit.core.errors import PlatformError
 from meshkit.core.hookspecs import hookimpl
+from meshkit.pipelines import DEPLOYED_FILE
 from meshkit.service.executors import ExecutionSpec, ExitCallback, run_log
 
 log = logging.getLogger("meshkit.service")
@@ -36,7 +37,10 @@ START_TIMEOUT = 120.0
 
 
 def arguments(spec: ExecutionSpec) -> list[str]:
-    """The ``meshkit`` command line of an execution."""
+    """The ``meshkit`` command line of an execution (``pipeline run`` for a deployed pipeline)."""
+    pipeline = spec.job_dir / DEPLOYED_FILE
+    if spec.kind == "job" and pipeline.is_file():
+        return ["--workspace", str(spec.workspace), "pipeline", "run", str(pipeline), "--run-id", spec.run_id]
     return spec.command(str(spec.workspace), str(spec.job_dir))
 
 
@@ -153,7 +157,8 @@ class LocalExecutor:
     def launch(self, spec: ExecutionSpec, on_exit: ExitCallback) -> dict[str, Any]:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         request = {"run_id": spec.run_id, "argv": arguments(spec), "cwd": str(spec.workspace),
-                   "env": {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}, "log": str(spec.log_path)}  # fmt: skip
+                   "env": {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}, "log": str(spec.log_path),
+                   "python": str(spec.python) if spec.python else None}  # fmt: skip
         try:
             watch = self.zygote().fork(spec.run_id, request)
         except BrokenPipeError:  # the zygote died since it was last asked: once more with a new one

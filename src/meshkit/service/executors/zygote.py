@@ -2,7 +2,8 @@
 
 The local executor starts it once per server process (``python -m meshkit.service.executors.zygote``).
 It rehearses a run, then reads one JSON request per line on stdin (``{"run_id", "argv", "cwd",
-"env", "log"}``) and forks a child for each. The child starts its own session, prints into its
+"env", "log", "python"}``) and forks a child for each (which executes ``python``, the job's own
+environment, when given). The child starts its own session, prints into its
 run's log and holds an exclusive lock on it while it lives (the lock tells any server process
 that the execution still runs, whatever happened to pids meanwhile), and runs the ``meshkit``
 command line, ending like any Python process. The zygote writes ``{"run_id", "pid"}`` when a
@@ -117,6 +118,9 @@ def run_child(request: dict, log: int, zygote_fds: list[int]) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    if request.get("python"):  # the job's own environment: a fresh interpreter, not this warm one
+        python = request["python"]
+        os.execve(python, [python, "-m", "meshkit", *request["argv"]], request["env"])
     from meshkit.cli.main import main
 
     global _exit_code

@@ -19,7 +19,12 @@ def _changed(svc, deployment, action: str) -> None:
 
 @router.post("", response_model=Deployment, status_code=201)
 def deploy(team: Team, job: JobName, body: DeploymentCreate, svc: Service, principal: Developer):
-    """Deploy a source version (create the deployment, or replace it when the id exists)."""
+    """Deploy a source version (create the deployment, or replace it when the id exists).
+
+    A version with a ``requirements.txt`` has them installed first, into an environment of its own;
+    when that fails, nothing is deployed and the error quotes the build log.
+    """
+    svc.prepare_source(team, job, body.version)
     deployment, action = deployments.deploy(svc.engine, team, job, body.model_dump(), actor=principal.subject)
     _changed(svc, deployment, action)
     return deployment.as_dict()
@@ -42,6 +47,8 @@ def patch_deployment(team: Team, job: JobName, deployment: DeploymentId, body: D
     """Change fields; send ``"schedule": null`` to make the deployment manual-only."""
     changes = body.model_dump(exclude_unset=True)
     changes = {k: v for k, v in changes.items() if v is not None or k in ("schedule", "timeout")}
+    if "version" in changes:
+        svc.prepare_source(team, job, changes["version"])
     updated = deployments.patch(svc.engine, team, job, deployment, changes, actor=principal.subject)
     _changed(svc, updated, "updated")
     return updated.as_dict()

@@ -10,7 +10,7 @@ from meshkit.service import jobs, sources
 from meshkit.service.auth import Principal, principal_of
 from meshkit.service.exceptions import PayloadTooLargeError
 from meshkit.service.jobs import NAME_PATTERN
-from meshkit.service.models import Job, JobCreate, JobPatch, SourceVersion
+from meshkit.service.models import Job, JobCreate, JobPatch, SourceEnvironment, SourceVersion
 from meshkit.service.reads import read
 from meshkit.service.routes import API, ERRORS, Admin, Developer, JobName, Service, Team, Viewer
 
@@ -85,6 +85,13 @@ def list_sources(team: Team, job: JobName, svc: Service, _: Viewer, limit: Limit
 def get_source(team: Team, job: JobName, version: Version, svc: Service, _: Viewer):
     with svc.engine.connect() as conn:
         return sources.get_version(conn, team, job, version)
+
+
+@router.get("/teams/{team}/jobs/{job}/sources/{version}/environment", response_model=SourceEnvironment,
+            tags=["sources"])  # fmt: skip
+def source_environment(team: Team, job: JobName, version: Version, svc: Service, _: Viewer):
+    """The environment of the version's ``requirements.txt``: its status and build log."""
+    return svc.source_environment(team, job, version)
 
 
 @router.get("/teams/{team}/jobs/{job}/sources/{version}/download", tags=["sources"],

@@ -13,12 +13,16 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from meshkit.core.runs import now
 from meshkit.core.statuses import FINAL_STATUSES
+from meshkit.pipelines.runner import run_graph
+from meshkit.pipelines.svg import render_graph
+from meshkit.pipelines.triggers import history as trigger_history
 from meshkit.service import deployments, executions, jobs, sources
 from meshkit.service.auth import COOKIE, Principal, principal_of
 from meshkit.service.exceptions import ApiError, AuthenticationError, ForbiddenError, NotFoundError
@@ -159,6 +163,7 @@ def deploy_form(request: Request, principal: Caller, team: Annotated[str, Form(m
         "version": info["version"],
         "schedule": schedule.strip() or None,
     }
+    svc.prepare_source(team, job, info["version"])
     deployment, action = deployments.deploy(svc.engine, team, job, values, actor=principal.subject)
     svc.meshkit.pm.hook.deployment_changed(meshkit=svc.meshkit, deployment=deployment, action=action)
     return RedirectResponse(f"/ui/teams/{team}/jobs/{job}", status_code=303)
@@ -171,10 +176,19 @@ def job_page(request: Request, team: Team, job: JobName, principal: Caller):
     with svc.engine.connect() as conn:
         info = jobs.get_job(conn, team, job)
     runs = executions.list_executions(svc.engine, team, job=job, limit=30)
+    events = trigger_history(svc.engine, team, job, limit=20)
     longest = max([r["duration"] or 0 for r in runs] + [1])
     return render(request, "job.html", job=info, deployments=deployments.list_for_job(svc.engine, team, job),
                   versions=sources.list_versions(svc.engine, team, job, limit=10), executions=runs, longest=longest,
-                  can_run=principal.can(team, "developer"))  # fmt: skip
+                  can_run=principal.can(team, "developer"), trigger_events=events)  # fmt: skip
+
+
+@router.get("/teams/{team}/jobs/{job}/sources/{version}/environment", response_class=PlainTextResponse)
+def environment_log(team: Team, job: JobName, version: int, principal: Caller, request: Request):
+    """The build log of a version's own environment (its requirements.txt), as text."""
+    _require(principal, team, "viewer")
+    env = request.app.state.service.source_environment(team, job, version)
+    return env["log"] or f"v{version} of {team}/{job}: environment {env['status']} (no build log)."
 
 
 @router.post("/teams/{team}/jobs/{job}/deployments/{deployment}/start")
@@ -192,8 +206,10 @@ def _execution(request: Request, team: str, job: str, execution: str, principal:
     svc = request.app.state.service
     info = executions.get(svc.engine, team, job, execution)
     run = svc.meshkit.runs.get(execution)
+    graph = run_graph(svc.meshkit, execution) if run is not None and "graph" in run.details else None
     return {"execution": info, "steps": run.steps if run else [], "can_cancel": principal.can(team, "developer"),
-            "final": info["status"] in FINAL_STATUSES}  # fmt: skip
+            "final": info["status"] in FINAL_STATUSES, "graph": graph,
+            "graph_svg": Markup(render_graph(graph)) if graph else None}  # fmt: skip
 
 
 @router.get("/teams/{team}/jobs/{job}/executions/{execution}", response_class=HTMLResponse)
