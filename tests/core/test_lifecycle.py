@@ -121,9 +121,10 @@ def run_build_kind(mk, root):
 
 
 def run_quality_kind(mk, root):
+    from meshkit.models.checks import declared_checks
     from meshkit.quality.runner import run_all_checks
 
-    return run_all_checks(mk)
+    return run_all_checks(mk, declared_checks(mk))
 
 
 def run_transfer_kind(mk, root):
@@ -282,6 +283,7 @@ def test_template_runs_are_in_the_catalog(workspace, events):
 
 
 def test_a_check_on_an_unreachable_store_is_a_platform_error_redacted(workspace, pg_dsn):
+    from meshkit.models.checks import declared_checks
     from meshkit.quality.runner import run_all_checks
 
     (workspace.root / "checks").mkdir()
@@ -294,7 +296,7 @@ def test_a_check_on_an_unreachable_store_is_a_platform_error_redacted(workspace,
     mk = plugin_workspace(workspace.root)
     try:
         with pytest.raises(PlatformError):
-            run_all_checks(mk)
+            run_all_checks(mk, declared_checks(mk))
         (run,) = mk.runs.list(kind="quality")
         assert run.status == "platform_error", run.error
         assert SECRET not in run.error
