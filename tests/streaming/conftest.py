@@ -1,0 +1,35 @@
+"""Fixtures of the streaming tests: one Tansu broker (Kafka protocol) for the whole session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+
+def service_missing(reason: str) -> None:
+    """Skip the test, or fail it when services are required (as in CI)."""
+    if os.environ.get("MESHKIT_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory):
+    """``bootstrap_servers`` of a Tansu broker on a free 127.0.0.1 port, stopped by pid at the end."""
+    from meshkit.core.errors import PlatformError
+    from meshkit.data.stores.tansu import start_tansu
+
+    try:
+        broker = start_tansu(log=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    except PlatformError as exc:
+        service_missing(f"Tansu broker unavailable: {exc}")
+    yield broker.bootstrap_servers
+    broker.stop()
+
+
+@pytest.fixture
+def topic():
+    """A fresh topic name (the broker is shared by the session)."""
+    return f"mk_{uuid.uuid4().hex[:10]}"
