@@ -33,3 +33,31 @@ def kafka_bootstrap(tmp_path_factory):
 def topic():
     """A fresh topic name (the broker is shared by the session)."""
     return f"mk_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def stores(workspace):
+    """``stores(name, **options)`` declares a store in the workspace's meshkit.toml."""
+    path = workspace.root / "meshkit.toml"
+
+    def declare(name: str, **options) -> None:
+        lines = [f"\n[stores.{name}]"] + [f"{k} = {v!r}".replace("'", '"') for k, v in options.items()]
+        path.write_text(path.read_text() + "\n".join(lines) + "\n")
+
+    return declare
+
+
+@pytest.fixture
+def open_mk(workspace):
+    """``open_mk()``: a ``Meshkit`` on the workspace as its files are now (closed afterwards)."""
+    from meshkit.testing import plugin_workspace
+
+    opened = []
+
+    def make():
+        opened.append(plugin_workspace(workspace.root))
+        return opened[-1]
+
+    yield make
+    for instance in opened:
+        instance.close()

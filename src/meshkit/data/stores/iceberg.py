@@ -166,8 +166,11 @@ class IcebergStore(Store):
                 raise unsupported_column(self, field)
 
     def write(self, asset: str, data: DataLike, mode: WriteMode = "append", keys: Sequence[str] | None = None,
-              evolve: bool = True) -> WriteResult:  # fmt: skip
+              evolve: bool = True, *, snapshot_properties: dict[str, str] | None = None,
+              deletes: pa.Table | None = None) -> WriteResult:  # fmt: skip
+        """Write in one commit; ``snapshot_properties`` go in its summary, ``deletes`` (key rows) are removed first."""
         check_mode(mode, keys)
+        props_ = dict(snapshot_properties or {})
         reader = as_reader(data)
         self.check_schema(reader.schema)
         check_keys(asset, reader.schema, keys if mode == "merge" else None)
@@ -181,7 +184,7 @@ class IcebergStore(Store):
             self.catalog.create_namespace_if_not_exists(ident[0])
             props = {SCHEMA_PROPERTY: _encode(_canonical(reader.schema))}
             with self.catalog.create_table_transaction(ident, schema=written, properties=props) as tx:
-                tx.append(stream)
+                tx.append(stream, snapshot_properties=props_)
             return counter
         table = self.catalog.load_table(ident)
         stored = self._arrow_schema(table)
@@ -199,13 +202,16 @@ class IcebergStore(Store):
                 with tx.update_schema() as update:
                     update.union_by_name(written)
                 tx.set_properties({SCHEMA_PROPERTY: _encode(new_schema)})
+                if deletes is not None and deletes.num_rows:
+                    tx.delete(_key_filter(deletes), snapshot_properties=props_)
                 if mode == "append":
-                    tx.append(stream)
+                    tx.append(stream, snapshot_properties=props_)
                 elif mode == "overwrite":
-                    tx.overwrite(stream)
+                    tx.overwrite(stream, snapshot_properties=props_)
                 else:
                     new = stream.read_all()
-                    tx.upsert(new, join_cols=list(keys))
+                    if new.num_rows:
+                        tx.upsert(new, join_cols=list(keys), snapshot_properties=props_)
         except ValueError as exc:  # pyiceberg reports incompatible schemas and duplicate keys this way
             raise UserError(
                 f"Cannot write `{asset}` to store `{self.name}`: {exc}", hint="Nothing was written."
@@ -297,6 +303,17 @@ def _canonical_field(field: pa.Field) -> pa.Field:
 
 def _canonical(schema: pa.Schema) -> pa.Schema:
     return pa.schema([_canonical_field(f) for f in schema])
+
+
+def _key_filter(keys: pa.Table):
+    """An Iceberg row filter matching the rows whose key columns equal a row of ``keys``."""
+    from pyiceberg.expressions import And, EqualTo, In, Or
+
+    names = keys.schema.names
+    if len(names) == 1:
+        return In(names[0], set(keys.column(0).to_pylist()))
+    terms = [And(*(EqualTo(n, r[n]) for n in names)) for r in keys.to_pylist()]
+    return terms[0] if len(terms) == 1 else Or(*terms)
 
 
 def _counted(reader: pa.RecordBatchReader, schema: pa.Schema, counter: WriteResult):

@@ -18,7 +18,16 @@ def register_store_types():
     from meshkit.data.stores.postgres import PostgreSQLStore
     from meshkit.data.stores.sqlite import SQLiteStore
 
-    return [DuckDBStore, SQLiteStore, PostgreSQLStore, MySQLStore, FilesStore, IcebergStore, NatsStore, KafkaStore]
+    return [
+        DuckDBStore,
+        SQLiteStore,
+        PostgreSQLStore,
+        MySQLStore,
+        FilesStore,
+        IcebergStore,
+        NatsStore,
+        KafkaStore,
+    ]
 
 
 @hookimpl

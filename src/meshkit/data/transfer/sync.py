@@ -20,7 +20,9 @@ from typing import Any
 
 from meshkit.core.errors import ConfigError
 from meshkit.core.runs import now
-from meshkit.data.stores.base import ColumnSchema, missing_asset
+from meshkit.data.stores.base import ColumnSchema, WriteResult, missing_asset
+from meshkit.data.transfer.changes import last_per_key
+from meshkit.data.transfer.offsets import Write, ledger_for
 from meshkit.data.transfer.plan import Job, Outcome, check_conflict
 from meshkit.data.transfer.runner import TransferRunner, classify, iso_time
 from meshkit.data.transfer.state import TransferState
@@ -61,7 +63,7 @@ class SyncTransferRunner(TransferRunner):
         if not job.source.IS_STREAM:
             raise ConfigError(f"spec.source.store: store `{job.source.name}` ({job.source.type}) is not a stream, "
                               "and a SyncTransfer consumes a stream.", where=self.source_file,
-                              hint="Use a stream store (type nats), or `kind: BatchTransfer` to copy this asset.")  # fmt: skip
+                              hint="Use a stream store (type kafka, nats or postgres_cdc), or `kind: BatchTransfer` to copy this asset.")  # fmt: skip
         return job
 
     @staticmethod
@@ -83,15 +85,17 @@ class SyncTransferRunner(TransferRunner):
 
     def _execute(self, job: Job) -> Outcome:
         outcome = Outcome(plan=self._plan(job))
+        self._resume(job)
         deadline = None if self.max_seconds is None else time.monotonic() + self.max_seconds
         with _stop_on_signals() as stopping:
             while not stopping() and (deadline is None or time.monotonic() < deadline):
                 batch = job.source.fetch(job.source_asset, self.transfer.name, self.spec.batch_size,
                                          self.spec.batch_timeout)  # fmt: skip
                 self.totals["lag"] = batch.lag
+                self._observe(batch)
                 if batch.table.num_rows:
                     self._write(job, batch, outcome)
-                if self.until_idle and batch.lag == 0:
+                if self.until_idle and getattr(batch, "idle", batch.lag == 0):
                     break
         outcome.rows, outcome.bytes = self.totals["numRecords"], self.totals["bytes"]
         return outcome
@@ -103,7 +107,7 @@ class SyncTransferRunner(TransferRunner):
             out_schema = output_schema(job.transforms, schema)
             check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
             reader = transform_reader(job.transforms, batch.table.to_reader())
-            result = job.destination.write(job.destination_asset, reader, job.mode, job.keys or None)
+            result = self._commit(job, reader, getattr(batch, "positions", None))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
             batch.nak()
             error = classify(exc, self.mk.redactor.redact)
@@ -116,6 +120,35 @@ class SyncTransferRunner(TransferRunner):
         outcome.output_schema, outcome.tags = out_schema, column_tags(job.transforms, schema)
         if self.progress:
             self.progress(self.totals["numRecords"])
+
+    def _resume(self, job: Job) -> None:
+        """Start the source where the destination's committed positions say (exactly once), if it keeps them."""
+        self.ledger = ledger_for(job.destination, self.transfer.name) if hasattr(job.source, "seek") else None
+        self.positions: dict[str, Any] = {}
+        if self.ledger is not None:
+            self.positions = self.ledger.committed(job.destination_asset)
+            if self.positions:
+                job.source.seek(job.source_asset, self.transfer.name, self.positions)
+        self.totals["exactlyOnce"] = self.ledger is not None
+
+    def _commit(self, job: Job, reader, positions: dict[str, Any] | None) -> WriteResult:
+        """Write a batch: with its positions in the same atomic step when the destination keeps them."""
+        if job.mode == "merge":  # several changes of one key in a batch: the last one wins
+            reader = last_per_key(reader.read_all(), job.keys).to_reader()
+        if self.ledger is None or positions is None:
+            return job.destination.write(job.destination_asset, reader, job.mode, job.keys or None)
+        merged = {**self.positions, **positions}
+        [result] = self.ledger.write(
+            [Write(job.destination_asset, reader, job.mode, job.keys or None)], merged
+        )
+        self.positions = merged
+        self.totals.update(positions=dict(merged), lastCommitTime=iso_time(now()))
+        return result
+
+    def _observe(self, batch) -> None:
+        """Keep the source's lag figures in the totals (per partition or slot, and in seconds)."""
+        if getattr(batch, "lag_by_partition", None) is not None:
+            self.totals.update(lagByPartition=batch.lag_by_partition, lagSeconds=round(batch.lag_seconds, 3))
 
     def _failed_counts(self) -> dict[str, Any]:
         return dict(self.totals)
