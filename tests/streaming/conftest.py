@@ -7,6 +7,9 @@ import uuid
 
 import pytest
 
+#: Destinations that keep stream positions with their data (the `destination` fixture).
+DESTINATIONS = ["duckdb", "iceberg", "postgres", "mysql"]
+
 
 def service_missing(reason: str) -> None:
     """Skip the test, or fail it when services are required (as in CI)."""
@@ -61,3 +64,22 @@ def open_mk(workspace):
     yield make
     for instance in opened:
         instance.close()
+
+
+@pytest.fixture
+def destination(request, stores, workspace):
+    """Declare store `dest` of the wanted kind; returns the asset name to write."""
+    kind = request.param
+    if kind == "duckdb":
+        stores("dest", type="duckdb", path="dest.duckdb")
+        return "orders"
+    if kind == "iceberg":
+        stores("dest", type="iceberg")
+        return "sales.orders"
+    if kind == "postgres":
+        dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
+        stores("dest", type="postgres", dsn=dsn)
+        return f"{schema}.orders"
+    dsn, db = request.getfixturevalue("mysql_dsn"), request.getfixturevalue("mysql_db")
+    stores("dest", type="mysql", dsn=dsn.rsplit("/", 1)[0] + f"/{db}")
+    return "orders"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+from conftest import DESTINATIONS
 from meshkit.data.stores.kafka import KafkaStore
 from meshkit.data.transfer.offsets import OFFSETS_TABLE
-
-DESTINATIONS = ["duckdb", "iceberg", "postgres", "mysql"]
 
 
 def sync_yaml(name: str, topic: str, dest_asset: str, *, mode: str = "append", keys: str = "[]") -> str:
@@ -24,25 +23,6 @@ spec:
   batchTimeoutSeconds: 0.5
   maxFailedRetries: 0
 """
-
-
-@pytest.fixture
-def destination(request, stores, workspace):
-    """Declare store `dest` of the wanted kind; returns the asset name to write."""
-    kind = request.param
-    if kind == "duckdb":
-        stores("dest", type="duckdb", path="dest.duckdb")
-        return "orders"
-    if kind == "iceberg":
-        stores("dest", type="iceberg")
-        return "sales.orders"
-    if kind == "postgres":
-        dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
-        stores("dest", type="postgres", dsn=dsn)
-        return f"{schema}.orders"
-    dsn, db = request.getfixturevalue("mysql_dsn"), request.getfixturevalue("mysql_db")
-    stores("dest", type="mysql", dsn=dsn.rsplit("/", 1)[0] + f"/{db}")
-    return "orders"
 
 
 def produce(bootstrap: str, topic: str, start: int, stop: int, partitions: int = 3) -> None:

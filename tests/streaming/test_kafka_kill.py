@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from test_kafka_exactly_once import DESTINATIONS, destination  # noqa: F401 - the fixture
 
+from conftest import DESTINATIONS
 from meshkit.data.stores.kafka import KafkaStore
 
 MESHKIT = str(Path(sys.executable).parent / "meshkit")
