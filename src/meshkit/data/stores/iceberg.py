@@ -14,6 +14,7 @@ table property, so integers read back at the width written; time zones read back
 from __future__ import annotations
 
 import base64
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -168,7 +169,11 @@ class IcebergStore(Store):
     def write(self, asset: str, data: DataLike, mode: WriteMode = "append", keys: Sequence[str] | None = None,
               evolve: bool = True, *, snapshot_properties: dict[str, str] | None = None,
               deletes: pa.Table | None = None) -> WriteResult:  # fmt: skip
-        """Write in one commit; ``snapshot_properties`` go in its summary, ``deletes`` (key rows) are removed first."""
+        """Write in one commit; ``snapshot_properties`` go in its summary.
+
+        ``deletes`` (a table of key columns) marks change data: the rows of those keys and of the
+        keys written are deleted, then the new rows appended (an upsert that replaces whole rows).
+        """
         check_mode(mode, keys)
         props_ = dict(snapshot_properties or {})
         reader = as_reader(data)
@@ -202,14 +207,30 @@ class IcebergStore(Store):
                 with tx.update_schema() as update:
                     update.union_by_name(written)
                 tx.set_properties({SCHEMA_PROPERTY: _encode(new_schema)})
-                if deletes is not None and deletes.num_rows:
-                    tx.delete(_key_filter(deletes), snapshot_properties=props_)
-                if mode == "append":
+                if deletes is not None:  # change data: its keys deleted, then the new rows appended
+                    new = _padded(stream.read_all(), tx.table_metadata.schema().as_arrow())
+                    gone = (
+                        pa.concat_tables(
+                            [
+                                deletes.select(list(keys)),
+                                new.select(list(keys)).cast(deletes.select(list(keys)).schema),
+                            ]
+                        )
+                        if deletes.num_rows
+                        else new.select(list(keys))
+                    )
+                    if gone.num_rows:
+                        with warnings.catch_warnings():  # new keys match no row: nothing to say
+                            warnings.simplefilter("ignore", UserWarning)
+                            tx.delete(_key_filter(gone), snapshot_properties=props_)
+                    if new.num_rows:
+                        tx.append(new, snapshot_properties=props_)
+                elif mode == "append":
                     tx.append(stream, snapshot_properties=props_)
                 elif mode == "overwrite":
                     tx.overwrite(stream, snapshot_properties=props_)
                 else:
-                    new = stream.read_all()
+                    new = _padded(stream.read_all(), tx.table_metadata.schema().as_arrow())
                     if new.num_rows:
                         tx.upsert(new, join_cols=list(keys), snapshot_properties=props_)
         except ValueError as exc:  # pyiceberg reports incompatible schemas and duplicate keys this way
@@ -303,6 +324,13 @@ def _canonical_field(field: pa.Field) -> pa.Field:
 
 def _canonical(schema: pa.Schema) -> pa.Schema:
     return pa.schema([_canonical_field(f) for f in schema])
+
+
+def _padded(data: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``data`` with every column of ``schema``, in its order (nulls where ``data`` has none)."""
+    columns = [data.column(f.name).cast(f.type) if f.name in data.column_names else pa.nulls(data.num_rows, f.type)
+               for f in schema]  # fmt: skip
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _key_filter(keys: pa.Table):

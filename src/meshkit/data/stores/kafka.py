@@ -66,6 +66,8 @@ class KafkaBatch:
     lag_by_partition: dict[str, int] = field(default_factory=dict)
     #: Seconds between the newest message's timestamp and its fetch (0 when nothing came).
     lag_seconds: float = 0.0
+    #: Change records (store option ``changes``), applied by key instead of appending ``table``.
+    changes: list | None = None
     _store: KafkaStore | None = None
     _asset: str = ""
     _consumer_name: str = ""
@@ -107,6 +109,10 @@ class KafkaStore(Store):
         if unknown:
             raise ConfigError(f"Store `{name}` option `metadata` has unknown column(s) {', '.join(unknown)}.",
                               hint=f"Choose among {', '.join(METADATA)}.")  # fmt: skip
+        self.changes = self.options.get("changes")
+        if self.changes not in (None, "debezium", "keyed"):
+            raise ConfigError(f"Store `{name}` option `changes` is `{self.changes}`.",
+                              hint="Use debezium (Debezium envelopes) or keyed (upserts by key, tombstones delete).")  # fmt: skip
         self._consumers: dict[tuple[str, str], _Consumer] = {}
         self._producer = None
         self._admin = None
@@ -347,8 +353,10 @@ class KafkaStore(Store):
             messages += _checked(self, got)
             if left <= 0 or not got:
                 break
-        table = self._table(asset, messages, state.schema) if messages else pa.table({})
-        if messages:
+        changes = self._changes(asset, messages) if self.changes else None
+        table = pa.table({"change": pa.nulls(len(changes))}) if changes is not None else (
+            self._table(asset, messages, state.schema) if messages else pa.table({}))  # fmt: skip
+        if messages and changes is None:
             state.schema = pa.schema([f for f in table.schema if not f.name.startswith("_")])
         positions: dict[str, int] = {}
         for m in messages:
@@ -356,7 +364,28 @@ class KafkaStore(Store):
         state.positions.update(positions)
         lags = state.lags()
         seconds = max(0.0, time.time() - messages[-1].timestamp()[1] / 1000) if messages else 0.0
-        return KafkaBatch(table, sum(lags.values()), positions, lags, seconds, self, asset, consumer)
+        return KafkaBatch(table, sum(lags.values()), positions, lags, seconds, changes, self, asset, consumer)
+
+    def _changes(self, asset: str, messages: list) -> list:
+        """The change records of ``messages`` (Debezium envelopes or keyed records), with their positions."""
+        from meshkit.data.transfer.changes import from_debezium, from_keyed
+
+        parse = from_debezium if self.changes == "debezium" else from_keyed
+        table_field = self.options.get("table_field")
+        out = []
+        for m in messages:
+            change = parse(
+                m.value(), m.key(), f"topic `{m.topic()}` (partition {m.partition()}, offset {m.offset()})"
+            )
+            if change is None:
+                continue
+            if table_field == "topic":
+                change.table = m.topic()
+            elif table_field:
+                change.table = change.row.get(table_field, change.table)
+            change.part, change.position = position_key(m.topic(), m.partition()), m.offset()
+            out.append(change)
+        return out
 
     def seek(self, asset: str, consumer: str, positions: dict[str, Any]) -> None:
         """Start ``consumer`` at ``positions`` (``{"topic:partition": offset}``, as the destination committed)."""

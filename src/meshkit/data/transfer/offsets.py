@@ -168,12 +168,12 @@ def resume_from(committed: Sequence[dict[str, str]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for positions in committed:
         for part, position in positions.items():
-            if part not in out or _order(position) < _order(out[part]):
+            if part not in out or position_order(position) < position_order(out[part]):
                 out[part] = position
     return out
 
 
-def _order(position: Any) -> tuple[int, ...]:
+def position_order(position: Any) -> tuple[int, ...]:
     """A comparable form of a position: a Kafka offset, or an LSN ``X/Y``."""
     text = str(position)
     if "/" in text:
