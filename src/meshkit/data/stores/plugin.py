@@ -16,6 +16,7 @@ def register_store_types():
     from meshkit.data.stores.mysql import MySQLStore
     from meshkit.data.stores.nats import NatsStore
     from meshkit.data.stores.postgres import PostgreSQLStore
+    from meshkit.data.stores.postgres_cdc import PostgresCDCStore
     from meshkit.data.stores.sqlite import SQLiteStore
 
     return [
@@ -27,6 +28,7 @@ def register_store_types():
         IcebergStore,
         NatsStore,
         KafkaStore,
+        PostgresCDCStore,
     ]
 
 
