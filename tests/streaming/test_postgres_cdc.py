@@ -2,35 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 import psycopg
 import pytest
 
 from conftest import DESTINATIONS
-from meshkit.data.stores.postgres_cdc import PostgresCDCStore
-
-
-@pytest.fixture
-def source(pg_dsn, pg_schema, stores):
-    """Tables `orders` and `customers` in a fresh schema, store `src` on them; slot and publication dropped after."""
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        if conn.execute("SHOW wal_level").fetchone()[0] != "logical":
-            pytest.fail("wal_level is not logical (.ci/run sets it)")
-        conn.execute(
-            f'CREATE TABLE "{pg_schema}".orders (id int PRIMARY KEY, item text, qty int, price numeric(8, 2))'
-        )
-        conn.execute(f'CREATE TABLE "{pg_schema}".customers (id bigint PRIMARY KEY, name text)')
-        conn.execute(
-            f"INSERT INTO \"{pg_schema}\".orders SELECT g, 'pizza ' || g, g % 3, g * 1.25 FROM generate_series(1, 25) g"
-        )
-        conn.execute(f"INSERT INTO \"{pg_schema}\".customers VALUES (1, 'Ada'), (2, 'Grace')")
-    name = f"mk_{uuid.uuid4().hex[:10]}"
-    stores("src", type="postgres_cdc", dsn=pg_dsn, slot=name, publication=name)
-    yield pg_schema
-    store = PostgresCDCStore("src", {"dsn": pg_dsn, "slot": name, "publication": name})
-    store.drop("any")
-    store.close()
 
 
 def spec(name: str, schema: str, asset: str) -> str:
