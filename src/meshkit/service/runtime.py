@@ -22,10 +22,11 @@ from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.service import executions as ex
 from meshkit.service.auth import Authenticator, hs256_key
 from meshkit.service.executors import ExecutionSpec, run_log
-from meshkit.service.metrics import ServiceMetrics
+from meshkit.service.metrics import ServiceMetrics, StreamCollector
 from meshkit.service.reads import read_engine
 from meshkit.service.scheduler import Scheduler
 from meshkit.service.sources import materialize
+from meshkit.service.streams import StreamSupervisor
 from meshkit.service.tables import deployments, executions, sources
 from meshkit.service.transfer_stores import file_roots
 
@@ -68,6 +69,8 @@ class ControlService:
         self.metrics = ServiceMetrics()
         self.scheduler = Scheduler(self)
         state = meshkit.workspace.state_dir
+        self.streams = StreamSupervisor(meshkit.workspace.root, state / "service" / "streams")
+        self.metrics.registry.register(StreamCollector(meshkit))
         self.log_dir = state / "runs"
         self.source_cache = state / "service" / "sources"
         self.max_concurrent = max(1, meshkit.config.get("service_max_concurrent"))
@@ -90,6 +93,7 @@ class ControlService:
             self._thread.start()
 
     def stop(self) -> None:
+        self.streams.stop_all()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

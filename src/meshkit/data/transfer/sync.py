@@ -98,6 +98,7 @@ class SyncTransferRunner(TransferRunner):
                 self._observe(batch)
                 if batch.table.num_rows:
                     self._write(job, batch, outcome)
+                self._publish()
                 if self.until_idle and getattr(batch, "idle", batch.lag == 0):
                     break
         outcome.rows, outcome.bytes = self.totals["numRecords"], self.totals["bytes"]
@@ -198,6 +199,20 @@ class SyncTransferRunner(TransferRunner):
         asset = job.destination_asset.replace("{table}", change.table or "")
         committed = self.committed.get(asset, {}).get(change.part)
         return committed is not None and position_order(change.position) < position_order(committed)
+
+    def _publish(self) -> None:
+        """Keep the running transfer's status current (lag, batches, last commit) for `transfer status`,
+        the service and ``/metrics``, at most every ``transfer_progress_interval`` seconds."""
+        moment = time.monotonic()
+        if moment - getattr(self, "_published", 0.0) < float(
+            self.mk.config.get("transfer_progress_interval")
+        ):
+            return
+        self._published = moment
+        state = self.states.get(self.transfer.name)
+        if state is not None and state.phase == "Running":
+            state.status.update(self.totals)
+            self.states.save(state)
 
     def _observe(self, batch) -> None:
         """Keep the source's lag figures in the totals (per partition or slot, and in seconds)."""
