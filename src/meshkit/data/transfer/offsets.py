@@ -92,6 +92,11 @@ class IcebergLedger(Ledger):
 class SQLLedger(Ledger):
     """Positions in ``meshkit_stream_offsets``, written in the batch's transaction."""
 
+    def __init__(self, store: Store, stream: str):
+        super().__init__(store, stream)
+        #: Offsets tables known to exist.
+        self._ready: set[str] = set()
+
     def table(self, asset: str) -> str:
         schema = exp.to_table(asset).db
         return f"{schema}.{OFFSETS_TABLE}" if schema else OFFSETS_TABLE
@@ -106,9 +111,10 @@ class SQLLedger(Ledger):
 
     def write(self, writes: Sequence[Write], positions: dict[str, Any]) -> list[WriteResult]:
         store = self.store
-        for table in {self.table(w.asset) for w in writes}:
+        for table in {self.table(w.asset) for w in writes} - self._ready:
             if not store.exists(table):  # NOTE: before the transaction: MySQL commits at every CREATE TABLE
                 store.write(table, _OFFSETS_SCHEMA.empty_table())
+            self._ready.add(table)
         conn = store._write_connection()
         try:
             results = []
