@@ -49,6 +49,7 @@ def _summary(status: dict) -> Table:
     if status.get("batches") is not None:
         table.add_row("batches", f"{status['batches']:,} (last: {status.get('lastBatchTime') or 'none'})")
         table.add_row("lag", f"{status.get('lag') or 0:,} message(s) pending")
+        _stream_rows(table, status)
     if status.get("lastSuccessTime"):
         table.add_row("last success", status["lastSuccessTime"])
     if status.get("lastRecordTime"):
@@ -56,6 +57,20 @@ def _summary(status: dict) -> Table:
     for column, labels in (status.get("transformedColumns") or {}).items():
         table.add_row("transformed", escape(f"{column}: {', '.join(labels)}"))
     return table
+
+
+def _stream_rows(table, status: dict) -> None:
+    """The streaming figures of a SyncTransfer: lag per partition or slot, commits, rows by operation."""
+    if status.get("lagByPartition"):
+        parts = ", ".join(f"{k}: {v:,}" for k, v in sorted(status["lagByPartition"].items()))
+        table.add_row("lag by part", f"{parts} ({status.get('lagSeconds') or 0:g} s behind)")
+    if status.get("exactlyOnce") is not None:
+        how = "exactly once (positions committed with the data)" if status["exactlyOnce"] else "at least once"
+        table.add_row("delivery", f"{how}; last commit: {status.get('lastCommitTime') or 'none'}")
+    if status.get("rowsByOperation"):
+        table.add_row(
+            "operations", ", ".join(f"{k} {v:,}" for k, v in status["rowsByOperation"].items() if v)
+        )
 
 
 @click.group("transfer")

@@ -16,7 +16,7 @@ from meshkit.demo.runner import READ_SQL, DemoResult
 from meshkit.demo.svg import EDGE_COLORS, domain_color, render
 
 KIND_COLORS = {"generate": "#64748b", "transfer": "#0284c7", "job": "#ea580c", "build": "#7c3aed", "check": "#db2777",
-               "publish": "#16a34a", "policy": "#0f766e", "query": "#ca8a04"}  # fmt: skip
+               "publish": "#16a34a", "policy": "#0f766e", "query": "#ca8a04", "stream": "#0891b2"}  # fmt: skip
 
 STYLE = """
 :root { --ink: #0f172a; --muted: #64748b; --line: #e2e8f0; --ok: #16a34a; --bad: #dc2626; }

@@ -42,7 +42,7 @@ class Stage:
 
     @property
     def ok(self) -> bool:
-        return self.status == "succeeded"
+        return self.status in ("succeeded", "skipped")
 
 
 @dataclass
@@ -145,6 +145,7 @@ class DemoRunner:
         try:
             for path in sorted((self.workspace / "transfers").glob("*.yaml")):
                 self.stage("transfer", path.stem, None, lambda s, p=path: self._transfer(s, p))
+            self.stage("stream", "live orders", "orders", self._live_orders)
             for day in self.result.data.days if self.result.data else []:
                 for job in ("orders_ingest", "supply_stock"):
                     self.stage(
@@ -184,6 +185,11 @@ class DemoRunner:
                        f"{transfer.spec.destination.store}/{transfer.spec.destination.asset}"  # fmt: skip
         if result.error is not None:
             raise result.error
+
+    def _live_orders(self, stage: Stage) -> None:
+        from meshkit.demo.stream import live_orders
+
+        live_orders(self.mk, self.workspace, stage)
 
     def _job(self, stage: Stage, job: str, arguments: dict[str, str]) -> None:
         from meshkit.job.job_config import load_job_config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from meshkit.core.runs import RunRecord
 
@@ -45,3 +46,47 @@ class ServiceMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class StreamCollector:
+    """The SyncTransfers' figures, read from their kept status at each scrape: lag per partition or
+    slot (messages, or WAL bytes for a slot), lag in seconds, batches, rows by operation, last commit."""
+
+    def __init__(self, meshkit) -> None:
+        self.meshkit = meshkit
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from datetime import datetime
+
+        from meshkit.data.transfer import list_transfers
+
+        lag = GaugeMetricFamily("meshkit_stream_lag", "Messages (or WAL bytes) behind, per partition or slot.",
+                                labels=["transfer", "part"])  # fmt: skip
+        seconds = GaugeMetricFamily(
+            "meshkit_stream_lag_seconds", "Age of the newest record applied.", labels=["transfer"]
+        )
+        batches = CounterMetricFamily("meshkit_stream_batches", "Batches committed by the current or last run.",
+                                      labels=["transfer"])  # fmt: skip
+        rows = CounterMetricFamily("meshkit_stream_rows", "Rows applied by operation (current or last run).",
+                                   labels=["transfer", "operation"])  # fmt: skip
+        commit = GaugeMetricFamily("meshkit_stream_last_commit_timestamp_seconds", "Time of the last commit.",
+                                   labels=["transfer"])  # fmt: skip
+        for status in list_transfers(self.meshkit):
+            if status.get("batches") is None:
+                continue
+            name = status["name"]
+            for part, value in (status.get("lagByPartition") or {}).items():
+                lag.add_metric([name, part], value)
+            seconds.add_metric([name], status.get("lagSeconds") or 0)
+            batches.add_metric([name], status["batches"])
+            for op, value in (
+                status.get("rowsByOperation") or {"insert": status.get("numRecords") or 0}
+            ).items():
+                rows.add_metric([name, op], value)
+            if status.get("lastCommitTime"):
+                stamp = datetime.fromisoformat(status["lastCommitTime"].replace("Z", "+00:00"))
+                commit.add_metric([name], stamp.timestamp())
+        yield from (lag, seconds, batches, rows, commit)

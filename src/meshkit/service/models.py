@@ -259,7 +259,8 @@ class TransferStatus(BaseModel):
 class TransferSubmitted(BaseModel):
     name: str
     phase: TransferPhase
-    runId: str
+    #: The execution of a BatchTransfer; a SyncTransfer runs under the service's supervision instead.
+    runId: str | None = None
 
 
 class TransferCancelled(BaseModel):

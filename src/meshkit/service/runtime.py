@@ -24,10 +24,11 @@ from meshkit.service import environments
 from meshkit.service import executions as ex
 from meshkit.service.auth import Authenticator, hs256_key
 from meshkit.service.executors import ExecutionSpec, run_log
-from meshkit.service.metrics import ServiceMetrics
+from meshkit.service.metrics import ServiceMetrics, StreamCollector
 from meshkit.service.reads import read_engine
 from meshkit.service.scheduler import Scheduler
 from meshkit.service.sources import materialize
+from meshkit.service.streams import StreamSupervisor
 from meshkit.service.tables import deployments, executions, sources
 from meshkit.service.transfer_stores import file_roots
 
@@ -69,6 +70,8 @@ class ControlService:
         self.scheduler = Scheduler(self)
         self.triggers = TriggerWatcher(self)
         state = meshkit.workspace.state_dir
+        self.streams = StreamSupervisor(meshkit.workspace.root, state / "service" / "streams")
+        self.metrics.registry.register(StreamCollector(meshkit))
         self.log_dir = state / "runs"
         self.source_cache = state / "service" / "sources"
         self.environment_cache = state / "service" / "environments"
@@ -93,6 +96,7 @@ class ControlService:
             self._thread.start()
 
     def stop(self) -> None:
+        self.streams.stop_all()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

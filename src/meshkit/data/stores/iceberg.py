@@ -14,6 +14,7 @@ table property, so integers read back at the width written; time zones read back
 from __future__ import annotations
 
 import base64
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -166,8 +167,15 @@ class IcebergStore(Store):
                 raise unsupported_column(self, field)
 
     def write(self, asset: str, data: DataLike, mode: WriteMode = "append", keys: Sequence[str] | None = None,
-              evolve: bool = True) -> WriteResult:  # fmt: skip
+              evolve: bool = True, *, snapshot_properties: dict[str, str] | None = None,
+              deletes: pa.Table | None = None) -> WriteResult:  # fmt: skip
+        """Write in one commit; ``snapshot_properties`` go in its summary.
+
+        ``deletes`` (a table of key columns) marks change data: the rows of those keys and of the
+        keys written are deleted, then the new rows appended (an upsert that replaces whole rows).
+        """
         check_mode(mode, keys)
+        props_ = dict(snapshot_properties or {})
         reader = as_reader(data)
         self.check_schema(reader.schema)
         check_keys(asset, reader.schema, keys if mode == "merge" else None)
@@ -181,7 +189,7 @@ class IcebergStore(Store):
             self.catalog.create_namespace_if_not_exists(ident[0])
             props = {SCHEMA_PROPERTY: _encode(_canonical(reader.schema))}
             with self.catalog.create_table_transaction(ident, schema=written, properties=props) as tx:
-                tx.append(stream)
+                tx.append(stream, snapshot_properties=props_)
             return counter
         table = self.catalog.load_table(ident)
         stored = self._arrow_schema(table)
@@ -199,13 +207,32 @@ class IcebergStore(Store):
                 with tx.update_schema() as update:
                     update.union_by_name(written)
                 tx.set_properties({SCHEMA_PROPERTY: _encode(new_schema)})
-                if mode == "append":
-                    tx.append(stream)
+                if deletes is not None:  # change data: its keys deleted, then the new rows appended
+                    new = _padded(stream.read_all(), tx.table_metadata.schema().as_arrow())
+                    gone = (
+                        pa.concat_tables(
+                            [
+                                deletes.select(list(keys)),
+                                new.select(list(keys)).cast(deletes.select(list(keys)).schema),
+                            ]
+                        )
+                        if deletes.num_rows
+                        else new.select(list(keys))
+                    )
+                    if gone.num_rows:
+                        with warnings.catch_warnings():  # new keys match no row: nothing to say
+                            warnings.simplefilter("ignore", UserWarning)
+                            tx.delete(_key_filter(gone), snapshot_properties=props_)
+                    if new.num_rows:
+                        tx.append(new, snapshot_properties=props_)
+                elif mode == "append":
+                    tx.append(stream, snapshot_properties=props_)
                 elif mode == "overwrite":
-                    tx.overwrite(stream)
+                    tx.overwrite(stream, snapshot_properties=props_)
                 else:
-                    new = stream.read_all()
-                    tx.upsert(new, join_cols=list(keys))
+                    new = _padded(stream.read_all(), tx.table_metadata.schema().as_arrow())
+                    if new.num_rows:
+                        tx.upsert(new, join_cols=list(keys), snapshot_properties=props_)
         except ValueError as exc:  # pyiceberg reports incompatible schemas and duplicate keys this way
             raise UserError(
                 f"Cannot write `{asset}` to store `{self.name}`: {exc}", hint="Nothing was written."
@@ -297,6 +324,24 @@ def _canonical_field(field: pa.Field) -> pa.Field:
 
 def _canonical(schema: pa.Schema) -> pa.Schema:
     return pa.schema([_canonical_field(f) for f in schema])
+
+
+def _padded(data: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``data`` with every column of ``schema``, in its order (nulls where ``data`` has none)."""
+    columns = [data.column(f.name).cast(f.type) if f.name in data.column_names else pa.nulls(data.num_rows, f.type)
+               for f in schema]  # fmt: skip
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _key_filter(keys: pa.Table):
+    """An Iceberg row filter matching the rows whose key columns equal a row of ``keys``."""
+    from pyiceberg.expressions import And, EqualTo, In, Or
+
+    names = keys.schema.names
+    if len(names) == 1:
+        return In(names[0], set(keys.column(0).to_pylist()))
+    terms = [And(*(EqualTo(n, r[n]) for n in names)) for r in keys.to_pylist()]
+    return terms[0] if len(terms) == 1 else Or(*terms)
 
 
 def _counted(reader: pa.RecordBatchReader, schema: pa.Schema, counter: WriteResult):

@@ -12,12 +12,24 @@ def register_store_types():
     from meshkit.data.stores.duckdb import DuckDBStore
     from meshkit.data.stores.files import FilesStore
     from meshkit.data.stores.iceberg import IcebergStore
+    from meshkit.data.stores.kafka import KafkaStore
     from meshkit.data.stores.mysql import MySQLStore
     from meshkit.data.stores.nats import NatsStore
     from meshkit.data.stores.postgres import PostgreSQLStore
+    from meshkit.data.stores.postgres_cdc import PostgresCDCStore
     from meshkit.data.stores.sqlite import SQLiteStore
 
-    return [DuckDBStore, SQLiteStore, PostgreSQLStore, MySQLStore, FilesStore, IcebergStore, NatsStore]
+    return [
+        DuckDBStore,
+        SQLiteStore,
+        PostgreSQLStore,
+        MySQLStore,
+        FilesStore,
+        IcebergStore,
+        NatsStore,
+        KafkaStore,
+        PostgresCDCStore,
+    ]
 
 
 @hookimpl

@@ -18,9 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pyarrow as pa
+
 from meshkit.core.errors import ConfigError
 from meshkit.core.runs import now
-from meshkit.data.stores.base import ColumnSchema, missing_asset
+from meshkit.data.stores.base import ColumnSchema, WriteResult, missing_asset
+from meshkit.data.transfer.changes import conform, last_per_key, plan_changes
+from meshkit.data.transfer.offsets import Write, ledger_for, position_order, resume_from
 from meshkit.data.transfer.plan import Job, Outcome, check_conflict
 from meshkit.data.transfer.runner import TransferRunner, classify, iso_time
 from meshkit.data.transfer.state import TransferState
@@ -55,13 +59,14 @@ class SyncTransferRunner(TransferRunner):
             "lastBatchTime": None,
             "lag": None,
         }
+        self.rows_by_operation: dict[str, int] = {}
 
     def _job(self, state: TransferState) -> Job:
         job = super()._job(state)
         if not job.source.IS_STREAM:
             raise ConfigError(f"spec.source.store: store `{job.source.name}` ({job.source.type}) is not a stream, "
                               "and a SyncTransfer consumes a stream.", where=self.source_file,
-                              hint="Use a stream store (type nats), or `kind: BatchTransfer` to copy this asset.")  # fmt: skip
+                              hint="Use a stream store (type kafka, nats or postgres_cdc), or `kind: BatchTransfer` to copy this asset.")  # fmt: skip
         return job
 
     @staticmethod
@@ -83,15 +88,18 @@ class SyncTransferRunner(TransferRunner):
 
     def _execute(self, job: Job) -> Outcome:
         outcome = Outcome(plan=self._plan(job))
+        self._resume(job)
         deadline = None if self.max_seconds is None else time.monotonic() + self.max_seconds
         with _stop_on_signals() as stopping:
             while not stopping() and (deadline is None or time.monotonic() < deadline):
                 batch = job.source.fetch(job.source_asset, self.transfer.name, self.spec.batch_size,
                                          self.spec.batch_timeout)  # fmt: skip
                 self.totals["lag"] = batch.lag
+                self._observe(batch)
                 if batch.table.num_rows:
                     self._write(job, batch, outcome)
-                if self.until_idle and batch.lag == 0:
+                self._publish()
+                if self.until_idle and getattr(batch, "idle", batch.lag == 0):
                     break
         outcome.rows, outcome.bytes = self.totals["numRecords"], self.totals["bytes"]
         return outcome
@@ -100,10 +108,14 @@ class SyncTransferRunner(TransferRunner):
         """Transform and write one batch, then acknowledge it; a failure leaves it in the stream."""
         schema = batch.table.schema
         try:
-            out_schema = output_schema(job.transforms, schema)
-            check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
-            reader = transform_reader(job.transforms, batch.table.to_reader())
-            result = job.destination.write(job.destination_asset, reader, job.mode, job.keys or None)
+            out_schema = None
+            if getattr(batch, "changes", None) is not None:
+                result = self._apply_changes(job, batch)
+            else:
+                out_schema = output_schema(job.transforms, schema)
+                check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
+                reader = transform_reader(job.transforms, batch.table.to_reader())
+                result = self._commit(job, reader, getattr(batch, "positions", None))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
             batch.nak()
             error = classify(exc, self.mk.redactor.redact)
@@ -117,9 +129,112 @@ class SyncTransferRunner(TransferRunner):
         if self.progress:
             self.progress(self.totals["numRecords"])
 
+    def _resume(self, job: Job) -> None:
+        """Start the source where the destination's committed positions say (exactly once), if it keeps them."""
+        self.ledger = ledger_for(job.destination, self.transfer.name) if hasattr(job.source, "seek") else None
+        self.positions: dict[str, Any] = {}
+        #: Positions committed with each destination asset (several when changes fan out by table).
+        self.committed: dict[str, dict[str, Any]] = {}
+        if self.ledger is not None:
+            asset = job.destination_asset
+            assets = (
+                [a for a in job.destination.list_assets() if _fans_out_to(asset, a)]
+                if "{table}" in asset
+                else [asset]
+            )
+            self.committed = {a: self.ledger.committed(a) for a in assets}
+            self.positions = resume_from([p for p in self.committed.values() if p])
+            if self.positions:
+                job.source.seek(job.source_asset, self.transfer.name, self.positions)
+        self.totals["exactlyOnce"] = self.ledger is not None
+
+    def _commit(self, job: Job, reader, positions: dict[str, Any] | None) -> WriteResult:
+        """Write a batch: with its positions in the same atomic step when the destination keeps them."""
+        if job.mode == "merge":  # several changes of one key in a batch: the last one wins
+            reader = last_per_key(reader.read_all(), job.keys).to_reader()
+        if self.ledger is None or positions is None:
+            return job.destination.write(job.destination_asset, reader, job.mode, job.keys or None)
+        merged = {**self.positions, **positions}
+        [result] = self.ledger.write(
+            [Write(job.destination_asset, reader, job.mode, job.keys or None)], merged
+        )
+        self.positions = merged
+        self.totals.update(positions=dict(merged), lastCommitTime=iso_time(now()))
+        return result
+
+    def _apply_changes(self, job: Job, batch) -> WriteResult:
+        """Apply a batch of change records: per table, deletes and upserts by key, with the positions."""
+        if self.ledger is None:
+            raise ConfigError(f"Change data is merged by key, which store `{job.destination.name}` ({job.destination.type}) "
+                              "cannot do with its positions.", where="spec.destination.store",
+                              hint="Write change data to Iceberg or a SQL database.")  # fmt: skip
+        changes = [c for c in batch.changes if not self._already_in(job, c)]
+        tables = plan_changes(changes, job.destination_asset, job.keys)
+        writes = []
+        for t in tables:
+            existing = _arrow_schema(job.destination, t.asset)
+            upserts = conform(t.upserts, existing, t.asset)
+            if upserts.num_columns == 0:
+                if existing is None:
+                    continue  # only deletes, of a table that does not exist yet
+                upserts = existing.empty_table()
+            writes.append(Write(t.asset, upserts, "merge", t.keys, deletes=t.deletes))
+        merged = {**self.positions, **batch.positions}
+        results = self.ledger.write(writes, merged) if writes else []
+        for t in tables:
+            for op, n in t.counts.items():
+                self.rows_by_operation[op] = self.rows_by_operation.get(op, 0) + n
+        self.positions = merged
+        for w in writes:
+            self.committed[w.asset] = merged
+        self.totals.update(
+            positions=dict(merged),
+            lastCommitTime=iso_time(now()),
+            rowsByOperation=dict(self.rows_by_operation),
+        )
+        return WriteResult(rows=sum(r.rows for r in results))
+
+    def _already_in(self, job: Job, change) -> bool:
+        """Whether ``change`` is at or before what its table committed (a fan-out table may be ahead)."""
+        asset = job.destination_asset.replace("{table}", change.table or "")
+        committed = self.committed.get(asset, {}).get(change.part)
+        return committed is not None and position_order(change.position) < position_order(committed)
+
+    def _publish(self) -> None:
+        """Keep the running transfer's status current (lag, batches, last commit) for `transfer status`,
+        the service and ``/metrics``, at most every ``transfer_progress_interval`` seconds."""
+        moment = time.monotonic()
+        if moment - getattr(self, "_published", 0.0) < float(
+            self.mk.config.get("transfer_progress_interval")
+        ):
+            return
+        self._published = moment
+        state = self.states.get(self.transfer.name)
+        if state is not None and state.phase == "Running":
+            state.status.update(self.totals)
+            self.states.save(state)
+
+    def _observe(self, batch) -> None:
+        """Keep the source's lag figures in the totals (per partition or slot, and in seconds)."""
+        if getattr(batch, "lag_by_partition", None) is not None:
+            self.totals.update(lagByPartition=batch.lag_by_partition, lagSeconds=round(batch.lag_seconds, 3))
+
     def _failed_counts(self) -> dict[str, Any]:
         return dict(self.totals)
 
     def _succeeded(self, status: dict, state: TransferState, outcome: Outcome, job: Job, finished) -> None:
         super()._succeeded(status, state, outcome, job, finished)
         status.update(self.totals)
+
+
+def _fans_out_to(pattern: str, asset: str) -> bool:
+    """Whether ``asset`` is a table of destination ``pattern`` (an asset with ``{table}`` in it)."""
+    head, _, tail = pattern.partition("{table}")
+    return asset.startswith(head) and asset.endswith(tail) and len(asset) > len(head) + len(tail)
+
+
+def _arrow_schema(store, asset: str) -> pa.Schema | None:
+    """The Arrow schema of ``asset`` in ``store``, or ``None`` when it does not exist yet."""
+    if not store.exists(asset):
+        return None
+    return pa.schema([(c.name, c.arrow_type) for c in store.schema(asset)])

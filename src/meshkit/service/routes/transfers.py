@@ -1,4 +1,7 @@
-"""Transfers (Fybrik-style BatchTransfer specs): apply a spec, read status and history.
+"""Transfers (Fybrik-style BatchTransfer and SyncTransfer specs): apply a spec, read status and history.
+
+A SyncTransfer runs as a long-lived process the service restarts when it dies
+(:mod:`meshkit.service.streams`), until ``DELETE /transfers/{name}/stream``.
 
 Transfers belong to the workspace rather than to a team, so reading needs a role on ``*`` (any
 team admin grants it with ``--role *=viewer``) and applying needs developer on ``*``. Applied
@@ -7,11 +10,11 @@ transfers use the workspace's stores only (see :mod:`meshkit.service.transfer_st
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response
 
-from meshkit.core.errors import ConfigError
+from meshkit.service import audit
 from meshkit.service.exceptions import NotFoundError
 from meshkit.service.models import TransferCancelled, TransferStatus, TransferSubmitted
 from meshkit.service.routes import API, ERRORS, Developer, Service, Viewer
@@ -37,9 +40,25 @@ def transfer_status(name: TransferName, svc: Service, _: Viewer):
     from meshkit.data.transfer import transfer_status as status
 
     found = status(svc.meshkit, name)
-    if found is None:
+    supervised = svc.streams.describe(name)
+    if found is None and supervised is None:
         raise NotFoundError(f"No transfer `{name}`.", hint="Apply one with POST /api/v1/transfers.")
-    return found
+    return {
+        **(found or {"name": name, "phase": "Pending"}),
+        **({"supervised": supervised} if supervised else {}),
+    }
+
+
+@router.delete("/{name}/stream", response_model=dict[str, Any])
+def stop_stream(name: TransferName, svc: Service, principal: Developer):
+    """Stop a SyncTransfer the service runs (SIGTERM: it ends after its current batch)."""
+    if not svc.streams.stop(name):
+        raise NotFoundError(
+            f"The service runs no SyncTransfer `{name}`.", hint="GET /api/v1/transfers lists them."
+        )
+    with svc.engine.begin() as conn:
+        audit.record(conn, principal.subject, "transfer.stop", target=name)
+    return {"name": name, "stopped": True}
 
 
 @router.post("", status_code=202, response_model=TransferSubmitted)
@@ -48,11 +67,12 @@ def apply_transfer(svc: Service, principal: Developer, spec: Annotated[str, SPEC
     from meshkit.data.transfer import parse_transfer
 
     transfer = parse_transfer(spec, "request body")
-    if transfer.is_sync:
-        raise ConfigError("The service runs BatchTransfers; a SyncTransfer runs until it is stopped.",
-                          where="request body: kind", hint="Run it with `meshkit transfer apply FILE` where it "
-                          "can keep running, or drain it on a schedule with `--until-idle` from a job.")  # fmt: skip
     check_transfer_stores(svc.meshkit, transfer)
+    if transfer.is_sync:  # runs until stopped (DELETE .../stream), restarted when its process dies
+        with svc.engine.begin() as conn:
+            audit.record(conn, principal.subject, "transfer.apply", target=transfer.name)
+        svc.streams.start(transfer.name, spec)
+        return {"name": transfer.name, "phase": "Running"}
     run = submit(svc, transfer, spec, actor=principal.subject)
     return {"name": transfer.name, "phase": "Submitted", "runId": run.id}
 
