@@ -2,8 +2,9 @@
 
 A row is an attack: its name, the SQL, the role and the purpose the attacker claims, and the
 outcome every channel must give. The channels are the Python governed-query API, ``meshkit
-query``, the Arrow Flight server with the purpose in the ticket or in the header, and a transfer
-run for the purpose. Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM name``
+query``, the Arrow Flight server with the purpose in the ticket or in the header, a transfer run
+for the purpose, and psycopg on the PostgreSQL endpoint (whose ``information_schema`` lists what
+the role may read). Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM name``
 row reads that dataset (Flight serves product ports only, and denies any other dataset), any
 other SQL is sent as the dataset's name and must be refused. The workspace is governed by
 SmartPizza's own policies and purposes (``examples/smartpizza/policies``) and holds datasets
@@ -41,6 +42,7 @@ from meshkit.core.errors import MeshkitError
 from meshkit.governance import AccessDeniedError, Subject
 from meshkit.governance.flight import GovernedFlightServer
 from meshkit.governance.query import GovernedSQL
+from meshkit.serving.pgwire import GovernedPgServer
 from meshkit.testing import run_cli
 
 POLICIES = Path(__file__).resolve().parents[2] / "examples" / "smartpizza" / "policies"
@@ -357,6 +359,8 @@ class Target:
     paths: dict[str, str]
     #: The Flight server's address.
     location: str
+    #: The PostgreSQL endpoint's port.
+    pg_port: int = 0
 
 
 @pytest.fixture(scope="module")
@@ -402,11 +406,18 @@ def attacked(tmp_path_factory):
         server = GovernedFlightServer(mk)
         thread = threading.Thread(target=server.serve, daemon=True)
         thread.start()
+        pg = GovernedPgServer(mk)
+        pg.start()
         try:
             yield Target(
-                mk, {"lake": str(lake), "warehouse": str(warehouse.path)}, f"grpc://127.0.0.1:{server.port}"
+                mk,
+                {"lake": str(lake), "warehouse": str(warehouse.path)},
+                f"grpc://127.0.0.1:{server.port}",
+                pg.port,
             )
         finally:
+            pg.shutdown()
+            pg.server_close()
             server.shutdown()
             thread.join(5)
             mk.close()
@@ -512,12 +523,38 @@ def via_transfer(target: Target, sql: str, attack: Attack) -> Outcome:
     return Outcome("rows", _plain(target.mk.store("sqlite").read(asset).read_all().to_pylist()))
 
 
+def via_pg(target: Target, sql: str, attack: Attack) -> Outcome:
+    """psycopg on the PostgreSQL endpoint: the token as password, the purpose in the connection's options."""
+    import psycopg
+
+    user = SUBJECTS[attack.role]
+    options, setting = "", None
+    if attack.purpose is not None and re.fullmatch(r"[\w.]+", attack.purpose):
+        options = f"-c meshkit.purpose={attack.purpose}"
+    elif attack.purpose is not None:
+        setting = "SET meshkit.purpose = '" + attack.purpose.replace("'", "''") + "'"
+    with psycopg.connect(host="127.0.0.1", port=target.pg_port, user=user, password=token(user),
+                         dbname="meshkit", options=options, sslmode="disable", autocommit=True) as conn:  # fmt: skip
+        try:
+            if setting:
+                conn.execute(setting)
+            cursor = conn.execute(sql, prepare=False)
+            names = [c.name for c in cursor.description or []]
+            return Outcome("rows", _plain([dict(zip(names, row, strict=True)) for row in cursor.fetchall()]))
+        except psycopg.Error as exc:
+            text = exc.diag.message_primary or str(exc)
+            assert "Traceback" not in text and 'File "' not in text, text
+            assert exc.sqlstate != "XX000", text
+            return Outcome("denied" if exc.sqlstate == "42501" else "refused", message=text)
+
+
 CHANNELS = {
     "api": via_api,
     "cli": via_cli,
     "flight-ticket": via_flight_ticket,
     "flight-header": via_flight_header,
     "transfer": via_transfer,
+    "pg": via_pg,
 }
 
 
@@ -559,6 +596,12 @@ def test_attack(attacked, attack: Attack, channel: str):
     shown = json.dumps(outcome.rows) + outcome.message
     leaked = {value for value in hidden(attack.expect) if value in shown and value not in sql}
     assert not leaked, f"{channel} showed {sorted(leaked)}"
+    if channel == "pg" and "information_schema" in sql:
+        # A PostgreSQL client browses the catalog: it lists only what the role may read, and holds no data.
+        assert outcome.kind == "rows", outcome
+        names = {r["table_name"] for r in outcome.rows}
+        assert "customers_current" in names and not names & {"crm_raw", "crm_raw_copy"}, names
+        return
     if sql_less(attack, channel):
         assert outcome.kind == "refused", f"{channel}: expected refused, got {outcome}"
         return

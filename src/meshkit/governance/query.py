@@ -51,7 +51,8 @@ def _refuse(message: str, hint: str | None = None) -> UserError:
     return UserError(f"Governed query refused: {message}", hint=hint)
 
 
-def _check_functions(tree: exp.Expression) -> None:
+def check_functions(tree: exp.Expression) -> None:
+    """Refuse functions that read files, settings or other databases (by name prefix)."""
     for func in tree.find_all(exp.Func):
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name.startswith(DENIED_FUNCTION_PREFIXES):
@@ -134,7 +135,7 @@ class GovernedSQL:
                 depth: int) -> exp.Query:  # fmt: skip
         if depth > MAX_VIEW_DEPTH:
             raise _refuse("views nest too deep.")
-        _check_functions(tree)
+        check_functions(tree)
         replacements: list[tuple[exp.Table, exp.Expression]] = []
         for table in self._real_tables(tree):
             dataset = self.governor.dataset(self._dataset_name(table, in_view=depth > 0))
