@@ -3,8 +3,8 @@
 A row is an attack: its name, the SQL, the role and the purpose the attacker claims, and the
 outcome every channel must give. The channels are the Python governed-query API, ``meshkit
 query``, the Arrow Flight server with the purpose in the ticket or in the header, a transfer run
-for the purpose, and psycopg on the PostgreSQL endpoint (whose ``information_schema`` lists what
-the role may read). Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM name``
+for the purpose, psycopg on the PostgreSQL endpoint (whose ``information_schema`` lists what the
+role may read) and ADBC on Flight SQL. Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM name``
 row reads that dataset (Flight serves product ports only, and denies any other dataset), any
 other SQL is sent as the dataset's name and must be refused. The workspace is governed by
 SmartPizza's own policies and purposes (``examples/smartpizza/policies``) and holds datasets
@@ -40,8 +40,8 @@ from derived_helpers import make_derived
 
 from meshkit.core.errors import MeshkitError
 from meshkit.governance import AccessDeniedError, Subject
-from meshkit.governance.flight import GovernedFlightServer
 from meshkit.governance.query import GovernedSQL
+from meshkit.serving.flightsql import GovernedFlightSqlServer
 from meshkit.serving.pgwire import GovernedPgServer
 from meshkit.testing import run_cli
 
@@ -403,7 +403,7 @@ def attacked(tmp_path_factory):
         lake.mkdir()
         pq.write_table(CUSTOMERS, lake / "customers.parquet")
         pacsv.write_csv(CUSTOMERS, lake / "customers.csv")
-        server = GovernedFlightServer(mk)
+        server = GovernedFlightSqlServer(mk)
         thread = threading.Thread(target=server.serve, daemon=True)
         thread.start()
         pg = GovernedPgServer(mk)
@@ -548,6 +548,30 @@ def via_pg(target: Target, sql: str, attack: Attack) -> Outcome:
             return Outcome("denied" if exc.sqlstate == "42501" else "refused", message=text)
 
 
+def via_flight_sql(target: Target, sql: str, attack: Attack) -> Outcome:
+    """ADBC's Flight SQL driver: the token as bearer, the purpose in the ``x-meshkit-purpose`` header."""
+    import adbc_driver_flightsql.dbapi as flight_sql
+    from adbc_driver_manager import AdbcStatusCode, Error
+
+    options = {"adbc.flight.sql.authorization_header": f"Bearer {token(SUBJECTS[attack.role])}"}
+    if attack.purpose is not None:
+        options["adbc.flight.sql.rpc.call_header.x-meshkit-purpose"] = attack.purpose
+    with (
+        flight_sql.connect(target.location, db_kwargs=options, autocommit=True) as conn,
+        conn.cursor() as cursor,
+    ):
+        try:
+            cursor.execute(sql)
+            return Outcome("rows", _plain(cursor.fetch_arrow_table().to_pylist()))
+        except Error as exc:
+            text = str(exc)
+            assert "Traceback" not in text and 'File "' not in text, text
+            assert exc.status_code != AdbcStatusCode.INTERNAL, text
+            return Outcome(
+                "denied" if exc.status_code == AdbcStatusCode.UNAUTHORIZED else "refused", message=text
+            )
+
+
 CHANNELS = {
     "api": via_api,
     "cli": via_cli,
@@ -555,6 +579,7 @@ CHANNELS = {
     "flight-header": via_flight_header,
     "transfer": via_transfer,
     "pg": via_pg,
+    "flight-sql": via_flight_sql,
 }
 
 
@@ -563,7 +588,7 @@ CHANNELS = {
 
 def sql_less(attack: Attack, channel: str) -> bool:
     """Flight and transfers take no SQL: anything but a port read is sent as a dataset name, and must be refused."""
-    return channel.startswith(("flight", "transfer")) and port(attack.sql) is None
+    return channel.startswith(("flight-ticket", "flight-header", "transfer")) and port(attack.sql) is None
 
 
 #: Catalog datasets that are no product's port: Flight denies them.
@@ -586,7 +611,7 @@ def hidden(expect: str) -> set[str]:
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_attack(attacked, attack: Attack, channel: str):
     if (
-        channel == "flight-header"
+        channel in ("flight-header", "flight-sql")
         and attack.purpose
         and not (attack.purpose.isascii() and attack.purpose.isprintable())
     ):
@@ -605,7 +630,7 @@ def test_attack(attacked, attack: Attack, channel: str):
     if sql_less(attack, channel):
         assert outcome.kind == "refused", f"{channel}: expected refused, got {outcome}"
         return
-    if channel.startswith("flight") and port(attack.sql) in NOT_PORTS:
+    if channel.startswith(("flight-ticket", "flight-header")) and port(attack.sql) in NOT_PORTS:
         assert outcome.kind == "denied" and "not an output port" in outcome.message, f"{channel}: {outcome}"
         return
     if attack.expect == "same":

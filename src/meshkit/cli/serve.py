@@ -15,18 +15,19 @@ from meshkit.core.hookspecs import hookimpl
                                            "(default: config serve_pg_port; 0 picks a free port).")  # fmt: skip
 @pass_meshkit
 def serve_command(mk, host, port, pg_port) -> None:
-    """Serve published products' output ports over Arrow Flight, and governed SQL over PostgreSQL wire.
+    """Serve products' ports over Arrow Flight, governed SQL over Flight SQL and PostgreSQL wire.
 
     Flight callers send `authorization: Bearer TOKEN` (tokens are declared per subject in meshkit.toml
-    [governance.subjects.NAME]) and a ticket {"dataset": "store/asset", "purpose": "..."}. PostgreSQL
+    [governance.subjects.NAME]) and a ticket {"dataset": "store/asset", "purpose": "..."}, or Flight SQL statements (ADBC,
+    JDBC Flight SQL) with the purpose in the `x-meshkit-purpose` header. PostgreSQL
     clients (psql, JDBC, psycopg, BI tools) log in with the token as password and give their purpose
     with `options=-c meshkit.purpose=...`. Every read has the policy decision applied and is audited.
     """
-    from meshkit.governance.flight import GovernedFlightServer
+    from meshkit.serving.flightsql import GovernedFlightSqlServer
 
     host = host or mk.config.get("serve_host")
     location = f"grpc://{host}:{port if port is not None else mk.config.get('serve_port')}"
-    server = GovernedFlightServer(mk, location)
+    server = GovernedFlightSqlServer(mk, location)
     subjects = len(server.governor.subjects())
     pg_port = pg_port if pg_port is not None else mk.config.get("serve_pg_port")
     pg = None
