@@ -4,7 +4,8 @@ A row is an attack: its name, the SQL, the role and the purpose the attacker cla
 outcome every channel must give. The channels are the Python governed-query API, ``meshkit
 query``, the Arrow Flight server with the purpose in the ticket or in the header, a transfer run
 for the purpose, psycopg on the PostgreSQL endpoint (whose ``information_schema`` lists what the
-role may read) and ADBC on Flight SQL. Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM name``
+role may read), ADBC on Flight SQL, and the REST data API (which reads ports by product and port
+name, like Flight). Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM name``
 row reads that dataset (Flight serves product ports only, and denies any other dataset), any
 other SQL is sent as the dataset's name and must be refused. The workspace is governed by
 SmartPizza's own policies and purposes (``examples/smartpizza/policies``) and holds datasets
@@ -361,6 +362,8 @@ class Target:
     location: str
     #: The PostgreSQL endpoint's port.
     pg_port: int = 0
+    #: A client of the control service's app (the REST data API).
+    api: object = None
 
 
 @pytest.fixture(scope="module")
@@ -408,12 +411,17 @@ def attacked(tmp_path_factory):
         thread.start()
         pg = GovernedPgServer(mk)
         pg.start()
+        from fastapi.testclient import TestClient
+
+        from meshkit.service.app import create_app
+
         try:
             yield Target(
                 mk,
                 {"lake": str(lake), "warehouse": str(warehouse.path)},
                 f"grpc://127.0.0.1:{server.port}",
                 pg.port,
+                TestClient(create_app(mk, worker=False)),
             )
         finally:
             pg.shutdown()
@@ -572,6 +580,24 @@ def via_flight_sql(target: Target, sql: str, attack: Attack) -> Outcome:
             )
 
 
+#: The product port of each dataset served as one (the REST data API reads ports by product and port).
+PORTS = {"customers_current": "customer/customers", "daily_sales": "orders/daily-sales",
+         "customers_by_transfer": "contacts/contacts"}  # fmt: skip
+
+
+def via_rest(target: Target, sql: str, attack: Attack) -> Outcome:
+    """``GET /api/v1/products/P/ports/Q/rows`` with the token as bearer and the purpose as a parameter."""
+    path = PORTS.get(port(sql) or "", "unknown/unknown").split("/")
+    params = {"limit": 1000} | ({"purpose": attack.purpose} if attack.purpose is not None else {})
+    response = target.api.get(f"/api/v1/products/{path[0]}/ports/{path[1]}/rows", params=params,
+                              headers={"authorization": f"Bearer {token(SUBJECTS[attack.role])}"})  # fmt: skip
+    assert response.status_code != 500 and "Traceback" not in response.text, response.text
+    if response.status_code == 200:
+        return Outcome("rows", response.json()["rows"])
+    message = response.json()["error"]["message"]
+    return Outcome("denied" if response.status_code == 403 else "refused", message=message)
+
+
 CHANNELS = {
     "api": via_api,
     "cli": via_cli,
@@ -580,6 +606,7 @@ CHANNELS = {
     "transfer": via_transfer,
     "pg": via_pg,
     "flight-sql": via_flight_sql,
+    "rest": via_rest,
 }
 
 
@@ -626,6 +653,10 @@ def test_attack(attacked, attack: Attack, channel: str):
         assert outcome.kind == "rows", outcome
         names = {r["table_name"] for r in outcome.rows}
         assert "customers_current" in names and not names & {"crm_raw", "crm_raw_copy"}, names
+        return
+    if channel == "rest" and (port(attack.sql) not in PORTS):
+        # Only product ports are served, by product and port name: anything else is not found.
+        assert outcome.kind == "refused" and "No output port" in outcome.message, outcome
         return
     if sql_less(attack, channel):
         assert outcome.kind == "refused", f"{channel}: expected refused, got {outcome}"
