@@ -59,6 +59,7 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.query",
     "meshkit.cli.policy",
     "meshkit.cli.serve",
+    "meshkit.cli.export",
     # demo
     "meshkit.cli.demo",
 )

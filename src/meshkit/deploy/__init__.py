@@ -1,0 +1,1 @@
+"""Exporters: the workspace's stores and decisions in the configuration of other systems."""
