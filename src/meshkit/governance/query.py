@@ -10,6 +10,7 @@ Table functions and file-reading functions are refused.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.errors import ConfigError, MeshkitError, UserError
 from meshkit.governance.decision import Decision, Subject
 from meshkit.governance.governor import Governor
 from meshkit.governance.masking import masked_sql
@@ -223,12 +224,21 @@ class GovernedSQL:
         return self.run(plan)
 
     def run(self, plan: QueryPlan) -> pa.Table:
+        with self.connection(plan) as conn:
+            return conn.execute(plan.sql).to_arrow_table()
+
+    @contextlib.contextmanager
+    def connection(self, plan: QueryPlan):
+        """An engine connection with ``plan``'s sources registered, to run ``plan.sql`` (or a query
+        over it) on; an engine error (binder, conversion...) becomes a ``UserError``."""
         conn = self.engine.connect()
         try:
             for relation, source in plan.sources.items():
                 conn.register(relation.strip('"'), source.load())
             try:
-                return conn.execute(plan.sql).to_arrow_table()
+                yield conn
+            except MeshkitError:
+                raise
             except Exception as exc:  # duckdb errors: binder (removed column), conversion, ...
                 message = str(exc).splitlines()[0]
                 raise UserError(f"The governed query failed: {message}", hint=_removed_hint(plan)) from None

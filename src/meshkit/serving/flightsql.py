@@ -35,6 +35,8 @@ CHANNEL = "flight-sql"
 PACKAGE = "arrow.flight.protocol.sql"
 TYPE_PREFIX = f"type.googleapis.com/{PACKAGE}."
 RESULT_SECONDS = 120.0
+#: Rows per streamed batch (a gRPC message holds at most 16 MiB by default).
+BATCH_ROWS = 65_536
 MAX_RESULTS = 64
 CATALOG = "meshkit"
 _CATALOG_NAME = pa.field("catalog_name", pa.string())
@@ -149,7 +151,9 @@ class GovernedFlightSqlServer(GovernedFlightServer):
             name, message = command
             caller = context.get_middleware("auth")
             if name == "TicketStatementQuery":
-                return flight.RecordBatchStream(self._take(caller.subject, message.statement_handle))
+                table = self._take(caller.subject, message.statement_handle)
+                batches = table.to_batches(max_chunksize=BATCH_ROWS)
+                return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(table.schema, batches))
             if name in ("CommandGetCatalogs", "CommandGetDbSchemas", "CommandGetTables"):
                 return flight.RecordBatchStream(self._metadata(name, message, caller))
             raise UserError(f"The Flight SQL ticket `{name}` is not supported.")

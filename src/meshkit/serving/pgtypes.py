@@ -1,75 +1,87 @@
-"""Arrow results as PostgreSQL text-format rows: type OIDs and the ``DataRow`` messages of a batch.
+"""Query results as PostgreSQL text-format rows, with no Python work per row.
 
-Rows are encoded column by column with Arrow compute (no Python loop per row): each value
-becomes its text form prefixed by its length, each row the ``D`` header and its fields; the
-values buffer of the resulting binary array is then exactly the bytes to send.
+``text_sql`` wraps a query so that DuckDB turns every value into its PostgreSQL text (vectorised,
+on all cores); ``data_rows`` then lays out the ``DataRow`` messages of a batch (``D``, the length,
+the column count, then each value's length and bytes, or -1 for NULL) with numpy.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-#: PostgreSQL type OIDs (pg_type.h) for Arrow types; anything else is sent as text.
-INT2, INT4, INT8, FLOAT4, FLOAT8, BOOL, TEXT, BYTEA = 21, 23, 20, 700, 701, 16, 25, 17
-DATE, TIME, TIMESTAMP, TIMESTAMPTZ, NUMERIC = 1082, 1083, 1114, 1184, 1700
-
-
-def type_oid(type_: pa.DataType) -> int:
-    """The PostgreSQL type a column of ``type_`` is described as."""
-    checks = (
-        (pa.types.is_boolean, BOOL), (pa.types.is_int8, INT2), (pa.types.is_int16, INT2),
-        (pa.types.is_uint8, INT2), (pa.types.is_int32, INT4), (pa.types.is_uint16, INT4),
-        (pa.types.is_integer, INT8), (pa.types.is_float16, FLOAT4), (pa.types.is_float32, FLOAT4),
-        (pa.types.is_float64, FLOAT8), (pa.types.is_decimal, NUMERIC), (pa.types.is_date, DATE),
-        (pa.types.is_time, TIME), (pa.types.is_binary, BYTEA), (pa.types.is_large_binary, BYTEA),
-    )  # fmt: skip
-    if pa.types.is_timestamp(type_):
-        return TIMESTAMPTZ if type_.tz else TIMESTAMP
-    return next((oid for check, oid in checks if check(type_)), TEXT)
+#: PostgreSQL type OIDs (pg_type.h) of DuckDB types; anything else is sent as text.
+TEXT = 25
+_OIDS = {"BOOLEAN": 16, "TINYINT": 21, "SMALLINT": 21, "UTINYINT": 21, "INTEGER": 23, "USMALLINT": 23,
+         "BIGINT": 20, "UINTEGER": 20, "UBIGINT": 1700, "HUGEINT": 1700, "UHUGEINT": 1700, "FLOAT": 700,
+         "DOUBLE": 701, "DATE": 1082, "TIME": 1083, "TIMESTAMP": 1114, "TIMESTAMP_NS": 1114,
+         "TIMESTAMP_MS": 1114, "TIMESTAMP_S": 1114, "TIMESTAMP WITH TIME ZONE": 1184, "BLOB": 17,
+         "VARCHAR": 25, "UUID": 2950, "INTERVAL": 1186, "JSON": 114}  # fmt: skip
 
 
-def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """The PostgreSQL text form of every value (nulls stay null)."""
-    type_ = column.type
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if pa.types.is_boolean(type_):
-        return pc.if_else(column, "t", "f")
-    if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
-        return pa.array([None if v is None else "\\x" + v.hex() for v in column.to_pylist()], pa.string())
-    if pa.types.is_nested(type_) or pa.types.is_dictionary(type_):
-        return pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
-    return pc.cast(column, pa.string())
+def type_oid(duckdb_type: str) -> int:
+    """The PostgreSQL type a column of ``duckdb_type`` is described as."""
+    if duckdb_type.startswith("DECIMAL"):
+        return 1700
+    return _OIDS.get(duckdb_type, TEXT)
 
 
-def _be32(values: np.ndarray) -> pa.Array:
-    """Big-endian 4-byte binaries of ``values``."""
-    raw = values.astype(">i4").tobytes()
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), len(values), [None, pa.py_buffer(raw)]).cast(
-        pa.binary()
-    )
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _text(column: str, duckdb_type: str) -> str:
+    """The PostgreSQL text of a column, as a BLOB."""
+    if duckdb_type == "BOOLEAN":
+        return f"encode(CASE WHEN {column} THEN 't' ELSE 'f' END)"
+    if duckdb_type == "BLOB":
+        return f"encode('\\x' || lower(hex({column})))"
+    if duckdb_type == "VARCHAR":
+        return f"encode({column})"
+    return f"encode(CAST({column} AS VARCHAR))"
+
+
+def text_sql(query: str, types: list[str]) -> str:
+    """``query``, whose columns have the DuckDB ``types``, with each column as its text (a BLOB).
+
+    Columns are renamed by position (``c0``, ``c1``...), so duplicate names are no trouble.
+    """
+    names = ", ".join(quote(f"c{i}") for i in range(len(types)))
+    texts = ", ".join(f"{_text(quote(f'c{i}'), t)} AS {quote(f'c{i}')}" for i, t in enumerate(types))
+    return f"SELECT {texts} FROM ({query}) AS __mk_result ({names})"
+
+
+def _put_be32(out: np.ndarray, at: np.ndarray, values: np.ndarray) -> None:
+    raw = values.astype(">i4").view(np.uint8).reshape(-1, 4)
+    for j in range(4):
+        out[at + j] = raw[:, j]
 
 
 def data_rows(batch: pa.RecordBatch) -> bytes:
-    """The ``DataRow`` messages of every row of ``batch``, as one buffer."""
-    n = batch.num_rows
+    """The ``DataRow`` messages of a batch of text columns (``text_sql``), assembled with numpy."""
+    n, k = batch.num_rows, batch.num_columns
     if n == 0:
         return b""
-    fields, sizes = [], np.zeros(n, dtype=np.int64)
+    columns = []
     for column in batch.columns:
-        text = pc.cast(_text(column), pa.binary())
-        valid = np.asarray(text.is_valid())
-        lengths = np.asarray(pc.fill_null(pc.binary_length(text), 0), dtype=np.int64)
-        prefix = _be32(np.where(valid, lengths, -1))
-        fields += [prefix, pc.fill_null(text, b"")]
-        sizes += 4 + lengths
-    # ``D``, the message length (itself, the column count and the fields), the column count.
-    header = pc.binary_join_element_wise(
-        pa.array([b"D"] * n, pa.binary()), _be32(sizes + 6),
-        pa.array([len(batch.columns).to_bytes(2, "big")] * n, pa.binary()), b"",
-    )  # fmt: skip
-    rows = pc.binary_join_element_wise(header, *fields, b"")
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset : rows.offset + n + 1]
-    return rows.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+        offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset : column.offset + n + 1]
+        lengths = np.diff(offsets).astype(np.int64)
+        valid = np.asarray(column.is_valid()) if column.null_count else np.ones(n, dtype=bool)
+        data = column.buffers()[2]
+        columns.append((offsets, lengths, valid, np.frombuffer(data, dtype=np.uint8) if data else None))
+    sizes = 6 + sum(4 + lengths for _, lengths, _, _ in columns)
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(sizes[:-1] + 1, out=starts[1:])
+    out = np.empty(int(starts[-1] + sizes[-1] + 1), dtype=np.uint8)
+    out[starts] = ord("D")
+    _put_be32(out, starts + 1, sizes)
+    out[starts + 5], out[starts + 6] = k >> 8, k & 0xFF
+    at = starts + 7
+    for offsets, lengths, valid, data in columns:
+        _put_be32(out, at, np.where(valid, lengths, -1))
+        at = at + 4
+        if data is not None and offsets[-1] > offsets[0]:
+            shift = np.repeat(at - offsets[:-1], lengths)
+            out[np.arange(offsets[0], offsets[-1]) + shift] = data[offsets[0] : offsets[-1]]
+        at = at + lengths
+    return out.tobytes()

@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import duckdb
 import pyarrow as pa
 from pygwire import BackendConnection
 from pygwire.constants import TransactionStatus
@@ -77,7 +78,7 @@ from meshkit.serving.pgcatalog import (
     is_catalog_query,
     parse_postgres,
 )
-from meshkit.serving.pgtypes import data_rows, type_oid
+from meshkit.serving.pgtypes import data_rows, text_sql, type_oid
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -115,11 +116,38 @@ _NUMERIC_OIDS = {20, 21, 23, 700, 701, 1700, 26}
 
 @dataclass
 class _Result:
-    """What a statement gives: rows (with their columns) or a command tag."""
+    """What a statement gives: a command tag, and rows (their columns, and ``DataRow`` messages per batch)."""
 
     tag: str
-    table: pa.Table | None = None
+    #: ``(name, type oid)`` of each column; ``None`` for a statement without rows.
+    fields: list[tuple[str, int]] | None = None
+    #: The rows, their values as text.
+    batches: list[pa.RecordBatch] = field(default_factory=list)
     sent: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(b.num_rows for b in self.batches)
+
+
+def _encoded(conn, sql: str, tag: str = "SELECT") -> _Result:
+    """Run ``sql`` on the DuckDB connection ``conn``, its rows encoded as ``DataRow`` messages."""
+    described = conn.execute(f"DESCRIBE {sql}").fetchall()
+    types = [str(r[1]) for r in described]
+    fields = [(str(r[0]), type_oid(t)) for r, t in zip(described, types, strict=True)]
+    if not types:
+        return _Result(tag, fields)
+    return _Result(tag, fields, list(conn.execute(text_sql(sql, types)).to_arrow_reader(BURST_ROWS)))
+
+
+def _table_result(table: pa.Table, tag: str = "SELECT") -> _Result:
+    """An Arrow table (a catalog answer, a setting) as rows to send."""
+    conn = duckdb.connect(":memory:", config={"enable_external_access": False})
+    try:
+        conn.register("__mk_answer", table)
+        return _encoded(conn, "SELECT * FROM __mk_answer", tag)
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -312,8 +340,8 @@ class PgSessionHandler(socketserver.BaseRequestHandler):
         else:
             try:
                 result = self._run(sql)
-                if result.table is not None:
-                    self._send(self._row_description(result.table.schema))
+                if result.fields is not None:
+                    self._send(self._row_description(result.fields))
                 self._send_result(result, 0)
             except Exception as exc:  # noqa: BLE001 - every error reaches the client as an ErrorResponse
                 self._error(exc)
@@ -349,7 +377,7 @@ class PgSessionHandler(socketserver.BaseRequestHandler):
         else:
             portal = self._portal(message.name)
             result = portal.result = self._run(portal.sql)
-        self._send(self._row_description(result.table.schema) if result.table is not None else NoData())
+        self._send(self._row_description(result.fields) if result.fields is not None else NoData())
 
     @staticmethod
     def _param_oids(sql: str) -> list[int]:
@@ -390,35 +418,44 @@ class PgSessionHandler(socketserver.BaseRequestHandler):
             return _Result("SET")
         if (match := _SHOW.match(sql)) and match.group(1).lower() in SETTINGS:
             name = match.group(1).lower()
-            return _Result("SHOW", pa.table({name.replace(" ", "_"): [session.settings.get(name, "")]}))
+            return _table_result(pa.table({name.replace(" ", "_"): [session.settings.get(name, "")]}), "SHOW")
         tree = parse_postgres(catalog_dialect(sql))
         if tree is not None and isinstance(tree, exp.Query) and is_catalog_query(tree):
             if session.catalog is None:
                 session.catalog = SessionCatalog(
                     self.server.governed, session.subject, session.purpose, session.database
                 )
-            return _Result("SELECT", session.catalog.run(tree))
-        table = self.server.governed.execute(sql, session.subject, session.purpose, channel=CHANNEL)
-        return _Result("SELECT", table)
+            return _table_result(session.catalog.run(tree))
+        governed = self.server.governed
+        plan = governed.plan(sql, session.subject, session.purpose, channel=CHANNEL)
+        with governed.connection(plan) as conn:
+            return _encoded(conn, plan.sql)
 
-    def _row_description(self, schema: pa.Schema) -> RowDescription:
-        return RowDescription(fields=[FieldDescription(name=f.name, type_oid=type_oid(f.type), type_size=-1,
-                                                       type_modifier=-1, format_code=0) for f in schema])  # fmt: skip
+    @staticmethod
+    def _row_description(fields: list[tuple[str, int]]) -> RowDescription:
+        return RowDescription(fields=[FieldDescription(name=name, type_oid=oid, type_size=-1, type_modifier=-1,
+                                                       format_code=0) for name, oid in fields])  # fmt: skip
 
     def _send_result(self, result: _Result, max_rows: int) -> None:
-        if result.table is None:
+        if result.fields is None:
             self._send(CommandComplete(tag=result.tag))
             return
-        table = result.table
-        remaining = table.num_rows - result.sent
-        count = remaining if max_rows <= 0 else min(max_rows, remaining)
-        chunk = table.slice(result.sent, count)
-        for batch in chunk.to_batches(BURST_ROWS):
-            self.out += data_rows(batch)
+        total = result.rows
+        count = total - result.sent if max_rows <= 0 else min(max_rows, total - result.sent)
+        skip, left = result.sent, count
+        for batch in result.batches:
+            if skip >= batch.num_rows:
+                skip -= batch.num_rows
+                continue
+            part = batch.slice(skip, min(left, batch.num_rows - skip))
+            skip, left = 0, left - part.num_rows
+            self.out += data_rows(part)
             if len(self.out) > (1 << 20):
                 self._flush()
+            if left == 0:
+                break
         result.sent += count
-        if result.sent < table.num_rows:
+        if result.sent < total:
             self._send(PortalSuspended())
         else:
             self._send(CommandComplete(tag=f"{result.tag} {count}" if result.tag == "SELECT" else result.tag))
