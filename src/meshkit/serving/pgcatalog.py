@@ -51,6 +51,7 @@ _MACROS = (
     "CREATE TABLE pg_sequence (seqrelid INTEGER, seqstart BIGINT, seqincrement BIGINT, seqmax BIGINT, "
     "seqmin BIGINT, seqcache BIGINT, seqcycle BOOLEAN)",
     "CREATE MACRO txid_current() AS 1",
+    "CREATE MACRO pg_backend_pid() AS 1",
     # PostgreSQL's names for the types (DuckDB's format_type gives int8, varchar...)
     "CREATE MACRO mk_format_type(t, m) AS CASE format_type(t, m) WHEN 'int8' THEN 'bigint' "
     "WHEN 'int4' THEN 'integer' WHEN 'int2' THEN 'smallint' WHEN 'float8' THEN 'double precision' "
