@@ -18,8 +18,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/meshkit demo run --scale 1 --workspace $(DEMO_DIR)
 
+PG_PORT ?= 5433
+
 serve: demo
-	$(BIN)/meshkit demo serve --workspace $(DEMO_DIR)
+	MESHKIT_SERVE_PG_PORT=$(PG_PORT) $(BIN)/meshkit demo serve --workspace $(DEMO_DIR)
 
 docs: $(STAMP)
 	$(BIN)/python docs/gen_cli_reference.py

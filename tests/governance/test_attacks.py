@@ -2,8 +2,10 @@
 
 A row is an attack: its name, the SQL, the role and the purpose the attacker claims, and the
 outcome every channel must give. The channels are the Python governed-query API, ``meshkit
-query``, the Arrow Flight server with the purpose in the ticket or in the header, and a transfer
-run for the purpose. Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM name``
+query``, the Arrow Flight server with the purpose in the ticket or in the header, a transfer run
+for the purpose, psycopg on the PostgreSQL endpoint (whose ``information_schema`` lists what the
+role may read), ADBC on Flight SQL, and the REST data API (which reads ports by product and port
+name, like Flight). Flight and transfers read whole datasets, not SQL: a ``SELECT * FROM name``
 row reads that dataset (Flight serves product ports only, and denies any other dataset), any
 other SQL is sent as the dataset's name and must be refused. The workspace is governed by
 SmartPizza's own policies and purposes (``examples/smartpizza/policies``) and holds datasets
@@ -39,8 +41,9 @@ from derived_helpers import make_derived
 
 from meshkit.core.errors import MeshkitError
 from meshkit.governance import AccessDeniedError, Subject
-from meshkit.governance.flight import GovernedFlightServer
 from meshkit.governance.query import GovernedSQL
+from meshkit.serving.flightsql import GovernedFlightSqlServer
+from meshkit.serving.pgwire import GovernedPgServer
 from meshkit.testing import run_cli
 
 POLICIES = Path(__file__).resolve().parents[2] / "examples" / "smartpizza" / "policies"
@@ -357,6 +360,10 @@ class Target:
     paths: dict[str, str]
     #: The Flight server's address.
     location: str
+    #: The PostgreSQL endpoint's port.
+    pg_port: int = 0
+    #: A client of the control service's app (the REST data API).
+    api: object = None
 
 
 @pytest.fixture(scope="module")
@@ -399,14 +406,26 @@ def attacked(tmp_path_factory):
         lake.mkdir()
         pq.write_table(CUSTOMERS, lake / "customers.parquet")
         pacsv.write_csv(CUSTOMERS, lake / "customers.csv")
-        server = GovernedFlightServer(mk)
+        server = GovernedFlightSqlServer(mk)
         thread = threading.Thread(target=server.serve, daemon=True)
         thread.start()
+        pg = GovernedPgServer(mk)
+        pg.start()
+        from fastapi.testclient import TestClient
+
+        from meshkit.service.app import create_app
+
         try:
             yield Target(
-                mk, {"lake": str(lake), "warehouse": str(warehouse.path)}, f"grpc://127.0.0.1:{server.port}"
+                mk,
+                {"lake": str(lake), "warehouse": str(warehouse.path)},
+                f"grpc://127.0.0.1:{server.port}",
+                pg.port,
+                TestClient(create_app(mk, worker=False)),
             )
         finally:
+            pg.shutdown()
+            pg.server_close()
             server.shutdown()
             thread.join(5)
             mk.close()
@@ -512,12 +531,82 @@ def via_transfer(target: Target, sql: str, attack: Attack) -> Outcome:
     return Outcome("rows", _plain(target.mk.store("sqlite").read(asset).read_all().to_pylist()))
 
 
+def via_pg(target: Target, sql: str, attack: Attack) -> Outcome:
+    """psycopg on the PostgreSQL endpoint: the token as password, the purpose in the connection's options."""
+    import psycopg
+
+    user = SUBJECTS[attack.role]
+    options, setting = "", None
+    if attack.purpose is not None and re.fullmatch(r"[\w.]+", attack.purpose):
+        options = f"-c meshkit.purpose={attack.purpose}"
+    elif attack.purpose is not None:
+        setting = "SET meshkit.purpose = '" + attack.purpose.replace("'", "''") + "'"
+    with psycopg.connect(host="127.0.0.1", port=target.pg_port, user=user, password=token(user),
+                         dbname="meshkit", options=options, sslmode="disable", autocommit=True) as conn:  # fmt: skip
+        try:
+            if setting:
+                conn.execute(setting)
+            cursor = conn.execute(sql, prepare=False)
+            names = [c.name for c in cursor.description or []]
+            return Outcome("rows", _plain([dict(zip(names, row, strict=True)) for row in cursor.fetchall()]))
+        except psycopg.Error as exc:
+            text = exc.diag.message_primary or str(exc)
+            assert "Traceback" not in text and 'File "' not in text, text
+            assert exc.sqlstate != "XX000", text
+            return Outcome("denied" if exc.sqlstate == "42501" else "refused", message=text)
+
+
+def via_flight_sql(target: Target, sql: str, attack: Attack) -> Outcome:
+    """ADBC's Flight SQL driver: the token as bearer, the purpose in the ``x-meshkit-purpose`` header."""
+    import adbc_driver_flightsql.dbapi as flight_sql
+    from adbc_driver_manager import AdbcStatusCode, Error
+
+    options = {"adbc.flight.sql.authorization_header": f"Bearer {token(SUBJECTS[attack.role])}"}
+    if attack.purpose is not None:
+        options["adbc.flight.sql.rpc.call_header.x-meshkit-purpose"] = attack.purpose
+    with (
+        flight_sql.connect(target.location, db_kwargs=options, autocommit=True) as conn,
+        conn.cursor() as cursor,
+    ):
+        try:
+            cursor.execute(sql)
+            return Outcome("rows", _plain(cursor.fetch_arrow_table().to_pylist()))
+        except Error as exc:
+            text = str(exc)
+            assert "Traceback" not in text and 'File "' not in text, text
+            assert exc.status_code != AdbcStatusCode.INTERNAL, text
+            return Outcome(
+                "denied" if exc.status_code == AdbcStatusCode.UNAUTHORIZED else "refused", message=text
+            )
+
+
+#: The product port of each dataset served as one (the REST data API reads ports by product and port).
+PORTS = {"customers_current": "customer/customers", "daily_sales": "orders/daily-sales",
+         "customers_by_transfer": "contacts/contacts"}  # fmt: skip
+
+
+def via_rest(target: Target, sql: str, attack: Attack) -> Outcome:
+    """``GET /api/v1/products/P/ports/Q/rows`` with the token as bearer and the purpose as a parameter."""
+    path = PORTS.get(port(sql) or "", "unknown/unknown").split("/")
+    params = {"limit": 1000} | ({"purpose": attack.purpose} if attack.purpose is not None else {})
+    response = target.api.get(f"/api/v1/products/{path[0]}/ports/{path[1]}/rows", params=params,
+                              headers={"authorization": f"Bearer {token(SUBJECTS[attack.role])}"})  # fmt: skip
+    assert response.status_code != 500 and "Traceback" not in response.text, response.text
+    if response.status_code == 200:
+        return Outcome("rows", response.json()["rows"])
+    message = response.json()["error"]["message"]
+    return Outcome("denied" if response.status_code == 403 else "refused", message=message)
+
+
 CHANNELS = {
     "api": via_api,
     "cli": via_cli,
     "flight-ticket": via_flight_ticket,
     "flight-header": via_flight_header,
     "transfer": via_transfer,
+    "pg": via_pg,
+    "flight-sql": via_flight_sql,
+    "rest": via_rest,
 }
 
 
@@ -526,7 +615,7 @@ CHANNELS = {
 
 def sql_less(attack: Attack, channel: str) -> bool:
     """Flight and transfers take no SQL: anything but a port read is sent as a dataset name, and must be refused."""
-    return channel.startswith(("flight", "transfer")) and port(attack.sql) is None
+    return channel.startswith(("flight-ticket", "flight-header", "transfer")) and port(attack.sql) is None
 
 
 #: Catalog datasets that are no product's port: Flight denies them.
@@ -549,7 +638,7 @@ def hidden(expect: str) -> set[str]:
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_attack(attacked, attack: Attack, channel: str):
     if (
-        channel == "flight-header"
+        channel in ("flight-header", "flight-sql")
         and attack.purpose
         and not (attack.purpose.isascii() and attack.purpose.isprintable())
     ):
@@ -559,10 +648,20 @@ def test_attack(attacked, attack: Attack, channel: str):
     shown = json.dumps(outcome.rows) + outcome.message
     leaked = {value for value in hidden(attack.expect) if value in shown and value not in sql}
     assert not leaked, f"{channel} showed {sorted(leaked)}"
+    if channel == "pg" and "information_schema" in sql:
+        # A PostgreSQL client browses the catalog: it lists only what the role may read, and holds no data.
+        assert outcome.kind == "rows", outcome
+        names = {r["table_name"] for r in outcome.rows}
+        assert "customers_current" in names and not names & {"crm_raw", "crm_raw_copy"}, names
+        return
+    if channel == "rest" and (port(attack.sql) not in PORTS):
+        # Only product ports are served, by product and port name: anything else is not found.
+        assert outcome.kind == "refused" and "No output port" in outcome.message, outcome
+        return
     if sql_less(attack, channel):
         assert outcome.kind == "refused", f"{channel}: expected refused, got {outcome}"
         return
-    if channel.startswith("flight") and port(attack.sql) in NOT_PORTS:
+    if channel.startswith(("flight-ticket", "flight-header")) and port(attack.sql) in NOT_PORTS:
         assert outcome.kind == "denied" and "not an output port" in outcome.message, f"{channel}: {outcome}"
         return
     if attack.expect == "same":

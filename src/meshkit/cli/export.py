@@ -1,4 +1,5 @@
-"""``meshkit export``: write what runs a job or pipeline under Airflow, Argo or Kubernetes."""
+"""``meshkit export``: what runs a job or pipeline under Airflow, Argo or Kubernetes, and the workspace's
+stores and access rules for Trino."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def _written(paths: list[Path]) -> None:
 
 @click.group("export")
 def export_group() -> None:
-    """Hand a job or pipeline to an orchestrator (Airflow, Argo, Kubernetes)."""
+    """Hand a job or pipeline to an orchestrator (Airflow, Argo, Kubernetes), or access rules to Trino."""
 
 
 def _target(target: str, help_text: str) -> click.Command:
@@ -56,6 +57,28 @@ def control_service(meshkit, out_dir: str) -> None:
     from meshkit.deploy.service import export_control_service
 
     _written(export_control_service(meshkit, Path(out_dir)))
+
+
+@export_group.command("trino")
+@click.option("--output", "-o", "output", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write catalogs/*.properties and rules.json into.")  # fmt: skip
+@pass_meshkit
+def trino_command(mk, output: Path) -> None:
+    """Trino catalogs for the workspace's stores and file-based access rules computed from the policies.
+
+    Credentials are written as ${ENV:...} references, never as values. Point Trino's
+    access-control.properties at rules.json (access-control.name=file, security.config-file=...).
+    """
+    from meshkit.deploy.trino import export_trino
+
+    exported = export_trino(mk)
+    for path in exported.write(output):
+        console.print(f"wrote {path}", highlight=False)
+    for store, reason in exported.skipped.items():
+        console.print(f"[yellow]skipped store `{store}`[/]: {reason}", highlight=False)
+    tables = exported.rules["tables"]
+    console.print(f"{len(exported.catalogs)} catalog(s), {len(tables)} table rule(s) "
+                  f"({sum(1 for t in tables if t['privileges'])} granting SELECT).", highlight=False)  # fmt: skip
 
 
 @hookimpl

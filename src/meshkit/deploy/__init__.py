@@ -1,4 +1,5 @@
-"""Exporters: hand a job or pipeline to the orchestrator a team already runs.
+"""Exporters: hand a job or pipeline to the orchestrator a team already runs (and, in
+:mod:`meshkit.deploy.trino`, the workspace's stores and access rules to Trino).
 
 ``meshkit export TARGET NAME -o DIR`` plans the job or pipeline (:mod:`meshkit.deploy.plan`) and
 asks the exporter registered for ``TARGET`` through the ``register_exporters`` hook to write its

@@ -10,6 +10,7 @@ Table functions and file-reading functions are refused.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.errors import ConfigError, MeshkitError, UserError
 from meshkit.governance.decision import Decision, Subject
 from meshkit.governance.governor import Governor
 from meshkit.governance.masking import masked_sql
@@ -51,7 +52,8 @@ def _refuse(message: str, hint: str | None = None) -> UserError:
     return UserError(f"Governed query refused: {message}", hint=hint)
 
 
-def _check_functions(tree: exp.Expression) -> None:
+def check_functions(tree: exp.Expression) -> None:
+    """Refuse functions that read files, settings or other databases (by name prefix)."""
     for func in tree.find_all(exp.Func):
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name.startswith(DENIED_FUNCTION_PREFIXES):
@@ -134,7 +136,7 @@ class GovernedSQL:
                 depth: int) -> exp.Query:  # fmt: skip
         if depth > MAX_VIEW_DEPTH:
             raise _refuse("views nest too deep.")
-        _check_functions(tree)
+        check_functions(tree)
         replacements: list[tuple[exp.Table, exp.Expression]] = []
         for table in self._real_tables(tree):
             dataset = self.governor.dataset(self._dataset_name(table, in_view=depth > 0))
@@ -222,12 +224,21 @@ class GovernedSQL:
         return self.run(plan)
 
     def run(self, plan: QueryPlan) -> pa.Table:
+        with self.connection(plan) as conn:
+            return conn.execute(plan.sql).to_arrow_table()
+
+    @contextlib.contextmanager
+    def connection(self, plan: QueryPlan):
+        """An engine connection with ``plan``'s sources registered, to run ``plan.sql`` (or a query
+        over it) on; an engine error (binder, conversion...) becomes a ``UserError``."""
         conn = self.engine.connect()
         try:
             for relation, source in plan.sources.items():
                 conn.register(relation.strip('"'), source.load())
             try:
-                return conn.execute(plan.sql).to_arrow_table()
+                yield conn
+            except MeshkitError:
+                raise
             except Exception as exc:  # duckdb errors: binder (removed column), conversion, ...
                 message = str(exc).splitlines()[0]
                 raise UserError(f"The governed query failed: {message}", hint=_removed_hint(plan)) from None

@@ -36,3 +36,10 @@ def configure(config):
     )
     config.add("serve_host", "127.0.0.1", "Host the Arrow Flight server (`meshkit serve`) listens on.")
     config.add("serve_port", 8815, "Port of the Arrow Flight server.", type=int, bounds=(0, 65_535))
+    config.add(
+        "serve_pg_port",
+        None,
+        "Port of the PostgreSQL-wire endpoint for governed SQL (unset: not served).",
+        type=int,
+        bounds=(0, 65_535),
+    )

@@ -134,6 +134,7 @@ def create_app(meshkit, *, worker: bool = True) -> FastAPI:
     """The app serving ``meshkit``'s workspace; ``worker`` runs the scheduler and dispatcher in it."""
     from meshkit.service.routes import admin, deployments, executions, health, jobs, state, transfers
     from meshkit.service.ui import views
+    from meshkit.serving import data_api
 
     svc = ControlService(meshkit)
 
@@ -149,7 +150,7 @@ def create_app(meshkit, *, worker: bool = True) -> FastAPI:
     app = FastAPIOffline(title="meshkit control service", version=__version__, description=DESCRIPTION,
                          lifespan=lifespan, docs_url="/docs", redoc_url="/redoc", static_url="/docs/static")  # fmt: skip
     app.state.service = svc
-    for module in (health, jobs, deployments, executions, state, admin, transfers):
+    for module in (health, jobs, deployments, executions, state, admin, transfers, data_api):
         app.include_router(module.router)
     for routers in meshkit.pm.hook.register_routes(meshkit=meshkit):
         for router in routers or []:

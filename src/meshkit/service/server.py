@@ -52,5 +52,24 @@ def serve(meshkit, *, host: str, port: int, workers: int, overrides: dict[str, s
     for key, value in overrides.items():
         os.environ[f"MESHKIT_{key.upper()}"] = str(value)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    uvicorn.run("meshkit.service.server:app", factory=True, host=host, port=port, workers=workers or None,
-                log_level="info", proxy_headers=True)  # fmt: skip
+    pg = _pg_endpoint(meshkit, host)
+    try:
+        uvicorn.run("meshkit.service.server:app", factory=True, host=host, port=port, workers=workers or None,
+                    log_level="info", proxy_headers=True)  # fmt: skip
+    finally:
+        if pg is not None:
+            pg.shutdown()
+            pg.server_close()
+
+
+def _pg_endpoint(meshkit, host: str):
+    """The PostgreSQL-wire endpoint beside the service, when ``serve_pg_port`` is configured."""
+    port = meshkit.config.get("serve_pg_port")
+    if port is None:
+        return None
+    from meshkit.serving.pgwire import GovernedPgServer
+
+    pg = GovernedPgServer(meshkit, host, port)
+    pg.start()
+    logging.getLogger(__name__).info("Governed SQL on postgresql://%s:%s", host, pg.port)
+    return pg
