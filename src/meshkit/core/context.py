@@ -112,8 +112,7 @@ class Meshkit:
                         or f"sqlite:///{self.workspace.state_dir / 'metadata.db'}"
                     )
                     self.redactor.add(_url_password(url))
-                    metadata = MetadataDB(url)
-                    self._metadata = metadata
+                    self._metadata = MetadataDB(url)
                     self._clean_after_dead_processes()
         return self._metadata
 
