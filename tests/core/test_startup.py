@@ -59,6 +59,6 @@ def test_plugins_load_no_store_driver_nor_model_engine_until_used():
     at_start, used = done.stdout.strip().splitlines()
     assert json.loads(at_start) == []
     assert used == (
-        '["duckdb", "files", "iceberg", "mysql", "nats", "postgres", "sqlite"] True '
+        '["duckdb", "files", "iceberg", "kafka", "mysql", "nats", "postgres", "postgres_cdc", "sqlite"] True '
         "meshkit.models.runner meshkit.data.transfer.runner"
     )
