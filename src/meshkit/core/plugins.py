@@ -39,6 +39,7 @@ BUILTIN_PLUGINS = (
     "meshkit.data.transforms",
     "meshkit.data.transfer",
     "meshkit.cli.transfer",
+    "meshkit.cli.store",
     # models and checks
     "meshkit.models.settings",
     "meshkit.quality.checks",

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
 from meshkit.core.runs import now
-from meshkit.data.stores.base import Store, shown_options
+from meshkit.data.stores.base import MissingAssetError, Store, shown_options
 from meshkit.data.transfer.plan import Job, Outcome, execute
 from meshkit.data.transfer.spec import BatchTransfer, Endpoint
 from meshkit.data.transfer.state import StateStore, TransferState, trim_history
@@ -48,6 +48,8 @@ class TransferResult:
 
 def classify(exc: BaseException, redact: Callable[[str], str]) -> MeshkitError:
     """A meshkit error for anything an attempt raised: its class decides retry, Failed or Fatal."""
+    if isinstance(exc, MissingAssetError):  # a spec naming an asset that is not there is a spec mistake
+        return ConfigError(exc.message, hint=exc.hint)
     if isinstance(exc, MeshkitError):
         return exc
     text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
