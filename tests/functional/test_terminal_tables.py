@@ -58,10 +58,14 @@ def test_runs_and_transfer_tables_fit_80_columns(scaffolded):
     _fits(runs.stdout)
     lines = runs.stdout.splitlines()
     assert lines[0].split() == ["id", "kind", "status", "started", "took", "rows"]
-    first_column = "".join(line.split()[0] for line in lines[1:6])  # a long id wraps onto the next line, whole
+    first_column = "".join(
+        line.split()[0] for line in lines[1:6]
+    )  # a long id wraps onto the next line, whole
     for run in json.loads(cli("runs", "--json").stdout):
         assert run["id"] in first_column, runs.stdout
-    assert "`absent.csv` does not exist" in " ".join(runs.stdout.split())  # the error follows the table, whole
+    assert "`absent.csv` does not exist" in " ".join(
+        runs.stdout.split()
+    )  # the error follows the table, whole
     for args in (("transfer", "list"), ("transfer", "status", long_name), ("catalog", "show", long_name),
                  ("config",), ("store", "list")):  # fmt: skip
         result = cli(*args)

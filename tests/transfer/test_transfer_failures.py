@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 from transfer_helpers import ORDERS, spec_yaml, transfer
 
-from meshkit.core.errors import ConfigError, TransientError, UserError
+from meshkit.core.errors import ConfigError, TransientError
 from meshkit.data.transfer import load_transfer
 
 

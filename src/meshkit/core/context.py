@@ -172,7 +172,9 @@ class Meshkit:
         known = self.store_names()
         close = difflib.get_close_matches(ref, known, n=1)
         did_you_mean = f"Did you mean `{close[0]}`? " if close else ""
-        hint = f"{did_you_mean}Known stores: {', '.join(known)}; declare others in meshkit.toml [stores.NAME]."
+        hint = (
+            f"{did_you_mean}Known stores: {', '.join(known)}; declare others in meshkit.toml [stores.NAME]."
+        )
         raise ConfigError(f"Unknown store `{ref}`.", hint=hint)
 
     def new_store(self, spec: str | Mapping[str, Any], *, name: str | None = None, where: str | None = None):
