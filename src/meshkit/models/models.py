@@ -23,7 +23,7 @@ from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import manifest, read_state, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
 from meshkit.models.hooks import run_project_hooks
-from meshkit.models.lineage import LineageIndex, table_edges
+from meshkit.models.lineage import LineageIndex, direct_reads, table_edges, warehouse_schema
 from meshkit.models.project import Project, load_project
 from meshkit.models.runner import ERROR_STATUSES, BuildOptions, NodeResult, Runner, summarize
 from meshkit.models.warehouse import Warehouse
@@ -246,12 +246,19 @@ def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str,
     tables = [{"source": a, "target": b, "source_dataset": dataset(a), "target_dataset": dataset(b)}
               for a, b in table_edges(project) if b in wanted and project.relation_of(a) is not None
               and (a in project.sources or project.nodes[a].is_relational)]  # fmt: skip
+    schema, undeclared = warehouse_schema(wh), []
+    for uid in built:
+        for table_schema, table in direct_reads(project, project.nodes[uid], schema):
+            asset = table if table_schema == "main" else f"{table_schema}.{table}"
+            tables.append({"source": None, "target": uid, "source_dataset": f"{wh.store_name}/{asset}",
+                           "target_dataset": dataset(uid)})  # fmt: skip
+            undeclared.append({"model": project.nodes[uid].name, "schema": table_schema, "table": table})
     columns: dict[str, dict[str, list[dict[str, str]]]] = {}
     for uid in built:
         for e in edges.get(uid, []):
             entry = {"dataset": dataset(e.source), "column": e.source_column, "transformation": "model"}
             columns.setdefault(dataset(e.target), {}).setdefault(e.target_column, []).append(entry)
-    return {"inputs": [], "outputs": [], "tables": tables, "columns": columns}
+    return {"inputs": [], "outputs": [], "tables": tables, "columns": columns, "undeclared": undeclared}
 
 
 def _model_checks(
