@@ -354,6 +354,18 @@ class Catalog:
         ordered = sorted(edges, key=lambda e: (e.source, e.target, e.source_column, e.target_column))
         return LineageGraph(name, sorted(nodes), ordered)
 
+    def mesh(self) -> LineageGraph:
+        """Every dataset that has lineage, and every edge: the whole workspace (no focus)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(lineage_edges)).mappings().all()
+        edges = sorted({Edge(r["source"], r["target"], r["source_column"], r["target_column"], r["transformation"])
+                        for r in rows}, key=lambda e: (e.source, e.target, e.source_column, e.target_column))  # fmt: skip
+        return LineageGraph("", sorted({e.source for e in edges} | {e.target for e in edges}), edges)
+
+    def domains(self) -> dict[str, str]:
+        """The domain of each catalog dataset: its ``domain``, else its owner (the team that wrote it)."""
+        return {d.id: d.domain or d.owner or "unowned" for d in self.datasets()}
+
     # ------------------------------------------------------------------ quality
 
     def record_quality(self, dataset: str, results: Iterable[dict[str, Any]], *, product: str | None = None,

@@ -170,7 +170,9 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
     previous = read_state(state_dir or project.target_dir)
     arguments = {"command": options.command, "select": options.select, "exclude": options.exclude,
                  "threads": options.threads, "project_dir": str(project.root)}  # fmt: skip
-    run = meshkit.runs.create(options.command, project.name, arguments=arguments)
+    run = meshkit.runs.create(
+        options.command, project.name, arguments=arguments, team=meshkit.config.get("team")
+    )
     meshkit.runs.start(run)
     meshkit.pm.hook.run_started(meshkit=meshkit, run=run)
     recorder = _Recorder(meshkit, run, project, wh)

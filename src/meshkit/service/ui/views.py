@@ -7,7 +7,6 @@ HttpOnly, SameSite=Strict cookie, which the API accepts too (the log page tails 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -17,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from meshkit.core.runs import now
+from meshkit.core import humanize
 from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.service import deployments, executions, jobs, sources
 from meshkit.service.auth import COOKIE, Principal, principal_of
@@ -30,31 +29,9 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal_of)]
 
 
-def _since(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    seconds = (now() - value).total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if abs(seconds) >= size:
-            return (
-                f"{int(seconds // size)} {unit} ago" if seconds > 0 else f"in {int(-seconds // size)} {unit}"
-            )
-    return "just now" if seconds >= 0 else "in <1 min"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(seconds), 60)
-    return f"{minutes} min {sec} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
-
-
-templates.env.filters["since"] = _since
-templates.env.filters["duration"] = _duration
+templates.env.filters["since"] = humanize.since
+templates.env.filters["duration"] = humanize.duration
+templates.env.filters["number"] = humanize.count
 templates.env.filters["utc"] = lambda v: v.strftime("%Y-%m-%d %H:%M:%S UTC") if v else ""
 
 
