@@ -25,7 +25,7 @@ def mesh_workspace(tmp_path_factory):
         product.read_text() + "inputPorts:\n  - {name: cities-file, dataset: files/cities.csv}\n"
     )
     for args in (["run", "greetings"], ["transfer", "apply", str(root / "transfers" / "cities.yaml")], ["build"],
-                 ["product", "publish", "population"]):  # fmt: skip
+                 ["product", "publish", "population"], ["profile", "warehouse/cities"]):  # fmt: skip
         result = run_cli(args, workspace=root)
         assert result.exit_code == 0, (args, result.output)
     return root
@@ -106,6 +106,10 @@ def test_workspace_lineage_page_clicks_through_to_columns_and_pages(browser_page
 
     # every node of a dataset page's drawing is a page too, sources outside the catalog included
     page.goto(f"{url}/ui/catalog/datasets/warehouse/cities")
+    profile = page.locator("table.profile")  # `meshkit profile` results
+    expect(profile).to_contain_text("population")
+    expect(profile).to_contain_text("Lisbon")
+    page.screenshot(path=IMAGES / "catalog-dataset-profile.png", full_page=True)
     page.locator('.lineage a:has(.node[data-dataset="files/cities.csv"])').click()
     expect(page.locator("h1")).to_have_text("files/cities.csv")
     expect(page.locator("main")).to_contain_text("A source outside the catalog")

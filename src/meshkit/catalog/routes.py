@@ -117,8 +117,9 @@ def build_routers(meshkit) -> list:
             graph = catalog.lineage(found.id)
         svg = render_svg(graph, link="/ui/catalog/datasets/{}", domains=catalog.domains())
         quality = catalog.quality(found.id) if found else []
+        profile = catalog.profile(found.id) if found else None
         return page(request, "dataset.html", name=name, dataset=found, graph=graph, svg=svg, legend=legend(),
-                    quality=quality, columns=_column_edges(graph, graph.focus))  # fmt: skip
+                    quality=quality, profile=profile, columns=_column_edges(graph, graph.focus))  # fmt: skip
 
     return [api, ui]
 

@@ -40,6 +40,7 @@ BUILTIN_PLUGINS = (
     "meshkit.data.transfer",
     "meshkit.cli.transfer",
     "meshkit.cli.store",
+    "meshkit.cli.profile",
     # models and checks
     "meshkit.models.settings",
     "meshkit.quality.checks",
