@@ -40,3 +40,17 @@ def count(n: int | float | None) -> str:
             if abs(n) >= size:
                 return f"{n / size:.1f}{unit}"
     return f"{n:,.0f}"
+
+
+def cron(expression: str | None) -> str:
+    """A cron schedule in words: ``0 6 * * *`` -> ``At 06:00``; empty when it cannot be described."""
+    if not expression:
+        return ""
+    from cron_descriptor import Options, get_description
+
+    options = Options()
+    options.use_24hour_time_format = True
+    try:
+        return get_description(expression, options)
+    except Exception:  # noqa: BLE001 - a schedule the describer does not know is shown as it is
+        return ""

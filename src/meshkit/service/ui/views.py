@@ -32,6 +32,7 @@ Caller = Annotated[Principal, Depends(principal_of)]
 templates.env.filters["since"] = humanize.since
 templates.env.filters["duration"] = humanize.duration
 templates.env.filters["number"] = humanize.count
+templates.env.filters["cron"] = humanize.cron
 templates.env.filters["utc"] = lambda v: v.strftime("%Y-%m-%d %H:%M:%S UTC") if v else ""
 
 
