@@ -132,3 +132,21 @@ def test_the_catalog_page_is_styled_like_the_rest(browser_page):
     page.goto(f"{url}/ui/catalog")
     expect(page.locator("header.topbar nav")).to_contain_text("Lineage")
     page.screenshot(path=IMAGES / "catalog.png", full_page=True)
+
+
+def test_product_page_shows_contract_ports_quality_versions_and_consumers(browser_page):
+    from playwright.sync_api import expect
+
+    url, page = browser_page
+    page.goto(f"{url}/ui/catalog")
+    page.click("table.products >> text=population")
+    expect(page.locator("h1")).to_contain_text("population")
+    expect(page.locator("table.ports")).to_contain_text("warehouse/country_population")
+    expect(page.locator("table.ports")).to_contain_text("files/cities.csv")
+    expect(page.locator("table.contract")).to_contain_text("country")
+    expect(page.locator("table.versions")).to_contain_text("1.0.0")
+    expect(page.locator("main")).to_contain_text("Quality history")
+    expect(page.locator("main")).to_contain_text("Consumers")
+    page.screenshot(path=IMAGES / "catalog-product.png", full_page=True)
+    page.click("table.ports >> text=warehouse/country_population")
+    expect(page.locator("h1")).to_have_text("warehouse/country_population")

@@ -108,6 +108,23 @@ def build_routers(meshkit) -> list:
         )
         return page(request, "lineage.html", graph=graph, svg=svg, legend=legend())
 
+    @ui.get("/products/{name}", response_class=HTMLResponse)
+    def product_page(request: Request, name: str, principal: Annotated[Principal, Depends(principal_of)]):
+        found = catalog.product(name)
+        if found is None:
+            raise NotFoundError(
+                f"No published product `{name}`.", hint="Publish it with `meshkit product publish`."
+            )
+        spec = found["spec"]
+        ports = [p for p in spec.get("outputPorts") or [] if p.get("dataset")]
+        quality = {p["dataset"]: catalog.quality(p["dataset"], limit=30) for p in ports}
+        consumers = sorted({d for p in ports for d in catalog.lineage(p["dataset"], depth=1).downstream()})
+        used_by = sorted(other["name"] for other in catalog.products() if other["name"] != name and any(
+            i.get("product") == name or i.get("dataset") in {p["dataset"] for p in ports}
+            for i in other["spec"].get("inputPorts") or []))  # fmt: skip
+        return page(request, "product.html", product=found, spec=spec, ports=ports, quality=quality,
+                    consumers=consumers, used_by=used_by, versions=catalog.product_versions(name))  # fmt: skip
+
     @ui.get("/datasets/{name:path}", response_class=HTMLResponse)
     def dataset_page(request: Request, name: str, principal: Annotated[Principal, Depends(principal_of)]):
         found = catalog.get(name)
