@@ -41,6 +41,7 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.transfer",
     "meshkit.cli.store",
     "meshkit.cli.profile",
+    "meshkit.cli.docs",
     # models and checks
     "meshkit.models.settings",
     "meshkit.quality.checks",
