@@ -24,7 +24,8 @@ def mesh_workspace(tmp_path_factory):
     product.write_text(
         product.read_text() + "inputPorts:\n  - {name: cities-file, dataset: files/cities.csv}\n"
     )
-    for args in (["run", "greetings"], ["transfer", "apply", str(root / "transfers" / "cities.yaml")], ["build"],
+    cities = str(root / "transfers" / "cities.yaml")
+    for args in (["run", "greetings"], ["transfer", "apply", cities], ["transfer", "apply", cities], ["build"],
                  ["product", "publish", "population"], ["profile", "warehouse/cities"]):  # fmt: skip
         result = run_cli(args, workspace=root)
         assert result.exit_code == 0, (args, result.output)
@@ -150,3 +151,18 @@ def test_product_page_shows_contract_ports_quality_versions_and_consumers(browse
     page.screenshot(path=IMAGES / "catalog-product.png", full_page=True)
     page.click("table.ports >> text=warehouse/country_population")
     expect(page.locator("h1")).to_have_text("warehouse/country_population")
+
+
+def test_transfer_page_shows_its_runs_with_rows_and_duration_charts(browser_page):
+    from playwright.sync_api import expect
+
+    url, page = browser_page
+    page.goto(f"{url}/ui/transfers")
+    page.click("text=cities")
+    expect(page.locator("h1")).to_have_text("cities")
+    expect(page.locator("#rows-chart .bar")).to_have_count(2)
+    expect(page.locator("#duration-chart .bar")).to_have_count(2)
+    expect(page.locator("table.history tbody tr")).to_have_count(2)
+    expect(page.locator("main")).to_contain_text("files/cities.csv")
+    expect(page.locator("main")).to_contain_text("rows/s")
+    page.screenshot(path=IMAGES / "transfer.png", full_page=True)

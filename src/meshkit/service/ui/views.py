@@ -7,6 +7,7 @@ HttpOnly, SameSite=Strict cookie, which the API accepts too (the log page tails 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -33,6 +34,7 @@ templates.env.filters["since"] = humanize.since
 templates.env.filters["duration"] = humanize.duration
 templates.env.filters["number"] = humanize.count
 templates.env.filters["cron"] = humanize.cron
+templates.env.filters["iso_since"] = lambda v: humanize.since(datetime.fromisoformat(v)) if v else ""
 templates.env.filters["utc"] = lambda v: v.strftime("%Y-%m-%d %H:%M:%S UTC") if v else ""
 
 
@@ -201,6 +203,24 @@ def transfers_page(request: Request, principal: Caller):
 
     _require(principal, "*", "viewer")
     return render(request, "transfers.html", transfers=list_transfers(request.app.state.service.meshkit))
+
+
+@router.get("/transfers/{name}", response_class=HTMLResponse)
+def transfer_page(request: Request, name: str, principal: Caller):
+    from meshkit.data.transfer import transfer_status
+
+    _require(principal, "*", "viewer")
+    found = transfer_status(request.app.state.service.meshkit, name)
+    if found is None:
+        raise NotFoundError(
+            f"No transfer named `{name}` has run.", hint="See the transfers at /ui/transfers."
+        )
+    history = list(reversed(found.get("history") or []))  # oldest first, as the charts read
+    most_rows = max([h.get("numRecords") or 0 for h in history] + [1])
+    longest = max([h.get("duration") or 0 for h in history] + [0.001])
+    return render(
+        request, "transfer.html", transfer=found, history=history, most_rows=most_rows, longest=longest
+    )
 
 
 def mount(app: FastAPI, meshkit) -> None:
