@@ -95,7 +95,7 @@ def test_url_password_reaches_no_stored_artefact(cli, workspace, pg_dsn, pg_sche
         text = text.replace("lake-url", f'"file://{lake}?format=parquet"')
         (workspace.root / f"{name}.yaml").write_text(text)
         result = cli("transfer", "apply", str(workspace.root / f"{name}.yaml"))
-        assert result.exit_code == (1 if name == "broken" else 0), result.output
+        assert result.exit_code == (2 if name == "broken" else 0), result.output
     job = workspace.root / "jobs" / "pw"
     job.mkdir(parents=True)
     steps = {

@@ -34,8 +34,11 @@ def test_lineage_graph_and_svg(governed, cli, tmp_path):
     assert graph.downstream() == ["warehouse/mailing"]
     svg = ET.fromstring(render_svg(graph, link="/ui/catalog/datasets/{}"))
     ns = {"s": "http://www.w3.org/2000/svg"}
-    assert {t.text for t in svg.iterfind(".//s:g/s:text", ns)} == set(graph.nodes)
-    assert len(svg.findall(".//s:path[@class='edge']", ns)) == 3
+    assert {g.get("data-dataset") for g in svg.iterfind(".//s:g[@data-dataset]", ns)} == set(graph.nodes)
+    assert {a.get("href") for a in svg.iterfind(".//s:a", ns)} == {
+        f"/ui/catalog/datasets/{n}" for n in graph.nodes
+    }
+    assert len([p for p in svg.iterfind(".//s:path", ns) if p.get("class", "").startswith("edge")]) == 3
     result = cli("catalog", "lineage", "warehouse/segments", "--svg", str(tmp_path / "l.svg"))
     assert result.exit_code == 0, result.output
     assert "warehouse/mailing" in result.stdout and (tmp_path / "l.svg").read_text().startswith("<svg")

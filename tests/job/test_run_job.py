@@ -271,3 +271,25 @@ def test_rows_written_by_sql_statements_are_counted(cli, make_job):
     assert cli("run", "count").exit_code == 0
     record = json.loads(cli("runs", "--json").stdout)[0]
     assert record["rows_written"] == 9
+
+
+def test_rows_written_are_net_of_deletes_and_count_templates_in_their_step(cli, make_job, workspace):
+    make_job("reload", {
+        "10_day.sql": "CREATE TABLE IF NOT EXISTS sales (day DATE, n INT);\n"
+                      "-- reload the day\nDELETE FROM sales WHERE day = DATE '2026-01-01';\n"
+                      "INSERT INTO sales SELECT DATE '2026-01-01', range FROM range(100);",
+        "20_snapshot.py": "def run(job_input):\n"
+                          "    job_input.execute_query('CREATE OR REPLACE VIEW sales_src AS SELECT * FROM sales')\n"
+                          "    job_input.execute_template('periodic_snapshot', {'source_view': 'sales_src',\n"
+                          "        'target_table': 'sales_snap', 'last_arrival_ts': 'day'})\n",
+    })  # fmt: skip
+    for _ in range(2):  # the second run deletes the day's 100 rows and writes them again: still 100 rows
+        assert cli("run", "reload").exit_code == 0
+        job, template = (
+            json.loads(cli("runs", "--json", "--kind", kind).stdout)[0] for kind in ("job", "template")
+        )
+        assert template["rows_written"] == 100
+        assert job["rows_written"] == 200
+        shown = cli("runs", "show", job["id"]).stdout
+        assert [line.split()[-1] for line in shown.splitlines()[1:3]] == ["100", "100"], shown
+    assert warehouse_rows(workspace, "SELECT count(*) FROM sales_snap") == [(100,)]

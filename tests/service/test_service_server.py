@@ -62,6 +62,8 @@ def test_cli_and_restart_reconciliation(workspace, cli):
     root = workspace.root
     write_job(root / "jobs", "hello", {"10_hello.py": "import logging\n\ndef run(job_input):\n    logging.getLogger('hello').info('hi from the service')\n"},
               config="[owner]\nteam = data\n")  # fmt: skip
+    write_job(root / "jobs", "broken", {"10_fail.py": "def run(job_input):\n    raise ValueError('order ' + str(6 * 7) + ' has no customer')\n"},
+              config="[owner]\nteam = data\n")  # fmt: skip
     write_job(root / "jobs", "lost", SLOW)
     write_job(root / "jobs", "survivor", SLOW)
     port = _free_port()
@@ -72,13 +74,18 @@ def test_cli_and_restart_reconciliation(workspace, cli):
         ui, docs = (re.search(rf"{label} +(http\S+)", printed).group(1) for label in ("UI", "API docs"))
         assert httpx.get(ui, follow_redirects=True).url.path == "/ui/login"
         assert "swagger-ui" in httpx.get(docs).text
-        for job in ("hello", "lost", "survivor"):
+        for job in ("hello", "broken", "lost", "survivor"):
             result = cli("deploy", str(root / "jobs" / job), "--team", TEAM)
             assert result.exit_code == 0, result.output
         assert "Deployed data/hello v1" in cli("deploy", str(root / "jobs" / "hello")).output
         result = cli("execute", "hello", "--team", TEAM, "--start", "--wait")
         assert result.exit_code == 0, result.output
         assert "hi from the service" in result.stdout and "succeeded" in result.stdout
+        failed = cli("execute", "broken", "--team", TEAM, "--start", "--wait")
+        assert failed.exit_code == 1, failed.output
+        # the run's own log says what failed; the command adds where to look, not the same error again
+        assert "ValueError: order 42 has no customer" in failed.stdout, failed.output
+        assert "order 42" not in failed.stderr and "error is in the log above" in failed.stderr, failed.output
         listed = cli("list", "--json")
         assert '"last_status": "succeeded"' in listed.stdout
         assert "production" in cli("show", "hello", "--team", TEAM).stdout

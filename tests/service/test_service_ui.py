@@ -85,6 +85,9 @@ def test_browser_login_deploy_start_and_watch_live(live_server, tmp_path):
         page.click("button[type=submit]")
         expect(page.locator(".alert")).to_contain_text("unknown or revoked")
         page.fill("#token", tokens["admin"])
+        expect(page.locator("main")).to_contain_text(
+            ".meshkit/service/admin-token"
+        )  # where the first token is
         page.screenshot(path=IMAGES / "service-login.png")
         page.click("button[type=submit]")
         expect(page.locator("h1")).to_have_text("Data jobs")
@@ -96,6 +99,7 @@ def test_browser_login_deploy_start_and_watch_live(live_server, tmp_path):
         page.click("form[action='/ui/deploy'] button")
         expect(page.locator("h1")).to_have_text("orders-daily")
         expect(page.locator("table").first).to_contain_text("0 6 * * *")
+        expect(page.locator("table").first).to_contain_text("At 06:00")  # the schedule in words
 
         page.click("text=Start")
         page.evaluate("window.notReloaded = true")  # a reload would drop it

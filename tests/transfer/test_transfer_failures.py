@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 from transfer_helpers import ORDERS, spec_yaml, transfer
 
-from meshkit.core.errors import ConfigError, TransientError, UserError
+from meshkit.core.errors import ConfigError, TransientError
 from meshkit.data.transfer import load_transfer
 
 
@@ -24,7 +24,7 @@ def mk(open_mk):
 
 @pytest.mark.parametrize(("name", "source", "asset", "dest", "transformation", "error", "message"), [
     ("unknown-store", "warehouse", "orders", "nosuch", "", ConfigError, "Unknown store `nosuch`"),
-    ("missing-table", "warehouse", "nope", "lite", "", UserError, "`nope` does not exist"),
+    ("missing-table", "warehouse", "nope", "lite", "", ConfigError, "`nope` does not exist"),
     ("bad-predicate", "warehouse", "orders", "lite",
      "  transformation:\n  - {action: Filter, options: {predicate: 'amount >> '}}\n", ConfigError,
      "invalid predicate `amount >>`"),
@@ -98,9 +98,9 @@ def test_cli_reports_errors_with_exit_codes(mk, cli, workspace):
     path = workspace.root / "bad.yaml"
     path.write_text(spec_yaml("cli-bad", "warehouse", "nope", "lite", "orders"))
     result = cli("transfer", "apply", str(path))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a spec naming a table that is not there, like an unknown store or column
     assert "Fatal" in result.output and "`nope` does not exist" in result.output
     assert "Traceback" not in result.output
     (workspace.root / "broken.yaml").write_text("kind: [\n")
     assert cli("transfer", "apply", str(workspace.root / "broken.yaml")).exit_code == 2
-    assert cli("transfer", "status", "never-ran").exit_code == 1
+    assert cli("transfer", "status", "never-ran").exit_code == 2

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from meshkit.catalog.tables import datasets, lineage_edges, product_versions, products, quality_results
+from meshkit.catalog.tables import (
+    datasets,
+    lineage_edges,
+    product_versions,
+    products,
+    profiles,
+    quality_results,
+)
 from meshkit.core.errors import UserError
 from meshkit.core.runs import now
 
@@ -370,6 +377,32 @@ class Catalog:
                 frontier = found
         ordered = sorted(edges, key=lambda e: (e.source, e.target, e.source_column, e.target_column))
         return LineageGraph(name, sorted(nodes), ordered)
+
+    def mesh(self) -> LineageGraph:
+        """Every dataset that has lineage, and every edge: the whole workspace (no focus)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(lineage_edges)).mappings().all()
+        edges = sorted({Edge(r["source"], r["target"], r["source_column"], r["target_column"], r["transformation"])
+                        for r in rows}, key=lambda e: (e.source, e.target, e.source_column, e.target_column))  # fmt: skip
+        return LineageGraph("", sorted({e.source for e in edges} | {e.target for e in edges}), edges)
+
+    def domains(self) -> dict[str, str]:
+        """The domain of each catalog dataset: its ``domain``, else its owner (the team that wrote it)."""
+        return {d.id: d.domain or d.owner or "unowned" for d in self.datasets()}
+
+    # ------------------------------------------------------------------ profiles
+
+    def save_profile(self, dataset: str, rows: int, columns: list[dict[str, Any]]) -> None:
+        """Keep the latest column profile of ``dataset`` (``meshkit profile``)."""
+        with self.engine.begin() as conn:
+            conn.execute(profiles.delete().where(profiles.c.dataset == dataset))
+            conn.execute(profiles.insert().values(dataset=dataset, rows=rows, columns=columns, at=now()))
+
+    def profile(self, dataset: str) -> dict[str, Any] | None:
+        """The latest profile of ``dataset``: ``{rows, columns, at}``, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(profiles).where(profiles.c.dataset == dataset)).mappings().first()
+        return {**row, "at": _aware(row["at"])} if row else None
 
     # ------------------------------------------------------------------ quality
 

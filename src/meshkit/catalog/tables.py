@@ -71,6 +71,16 @@ quality_results = sa.Table(
     sa.Index("ix_catalog_quality_dataset_at", "dataset", "at"),
 )
 
+profiles = sa.Table(
+    "catalog_profiles",
+    metadata,
+    sa.Column("dataset", sa.String(400), primary_key=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("columns", sa.JSON, nullable=False),
+    sa.Column("run_id", sa.String(200)),
+    sa.Column("at", TS, nullable=False),
+)
+
 lineage_edges = sa.Table(
     "catalog_lineage",
     metadata,

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import click
-from rich.table import Table
 from rich.tree import Tree
 
 from meshkit.cli.main import console, pass_meshkit
+from meshkit.cli.tables import fitting_table
 from meshkit.core.errors import UserError
 from meshkit.core.hookspecs import hookimpl
 
@@ -35,7 +35,7 @@ def search_command(mk, text, as_json) -> None:
         raise UserError(
             f"Nothing in the catalog matches `{' '.join(text)}`.", hint="Try fewer or shorter words."
         )
-    view = Table("kind", "name", "matched", "description")
+    view = fitting_table("kind", "name", "matched", "description")
     for hit in hits:
         view.add_row(hit.kind, hit.name, "; ".join(hit.matched), hit.description or "")
     console.print(view)
@@ -68,7 +68,7 @@ def show_command(mk, name, as_json) -> None:
                          ("updated", dataset.updated_at)):  # fmt: skip
         if value not in (None, ""):
             console.print(f"  {label}: {value}", highlight=False)
-    view = Table("column", "type", "classification / tags", "description")
+    view = fitting_table("column", "type", "classification / tags", "description")
     for column in dataset.columns:
         view.add_row(column.name, column.type or "", ", ".join(column.all_tags), column.description or "")
     console.print(view)
@@ -105,7 +105,7 @@ def lineage_command(mk, name, depth, columns, svg_path) -> None:
         _grow(tree, graph.focus, graph, direction, {graph.focus})
         console.print(tree)
     if columns:
-        view = Table("source", "column", "target", "column", "transformation")
+        view = fitting_table("source", "column", "target", "column", "transformation")
         for e in graph.edges:
             if e.source_column:
                 view.add_row(e.source, e.source_column, e.target, e.target_column, e.transformation or "")

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import click
-from rich.table import Column, Table
+from rich.markup import escape
 
 from meshkit.cli.main import console, pass_meshkit
+from meshkit.cli.tables import fitting_table
+from meshkit.core import humanize
 from meshkit.core.errors import ConfigError
 from meshkit.core.hookspecs import hookimpl
 from meshkit.core.statuses import RUN_STATUSES
@@ -53,7 +55,7 @@ def config_cmd(meshkit, as_json: bool) -> None:
             json.dumps([{"key": k, "value": v, "source": s} for k, v, s, _ in rows], default=str)
         )
         return
-    table = Table("key", "value", "source", "description", box=None)
+    table = fitting_table("key", "value", "source", "description")
     for key, value, source, description in rows:
         table.add_row(key, "" if value is None else str(value), source, description)
     console.print(table)
@@ -225,10 +227,15 @@ def result_run_id(meshkit, job, run_id, result) -> str:
 
 def render_run(run) -> None:
     """One-screen summary of a run: steps, durations, rows, log file."""
-    table = Table("step", "status", "seconds", "rows", box=None)
+    table = fitting_table(
+        "step", "status", "took", "rows", short=("status", "took", "rows"), right=("took", "rows")
+    )
     for step in run.steps:
         table.add_row(
-            step.name, status_text(step.status), f"{step.duration or 0:.2f}", str(step.rows_written)
+            escape(step.name),
+            status_text(step.status),
+            humanize.duration(step.duration),
+            humanize.count(step.rows_written),
         )
     console.print(table)
     console.print(f"Run [bold]{run.id}[/] {status_text(run.status)} in {run.duration or 0:.2f}s, "
@@ -253,13 +260,14 @@ def runs(ctx, kind, name, status, limit, as_json) -> None:
                                         "started_at": r.started_at, "duration": r.duration,
                                         "rows_written": r.rows_written, "error": r.error} for r in records], default=str))  # fmt: skip
         return
-    table = Table("kind", "status", "started", "seconds", "rows", "error", box=None)
-    table.columns.insert(0, Column("id", no_wrap=True))
+    table = fitting_table("id", "kind", "status", "started", "took", "rows", short=("kind", "status", "started", "took", "rows"),
+                          right=("took", "rows"))  # fmt: skip
     for r in records:
-        started = f"{r.started_at:%Y-%m-%d %H:%M:%S}" if r.started_at else ""
-        table.add_row(r.id, r.kind, status_text(r.status), started, f"{r.duration or 0:.2f}", str(r.rows_written),
-                      (r.error or "")[:60])  # fmt: skip
+        table.add_row(escape(r.id), r.kind, status_text(r.status), humanize.since(r.started_at),
+                      humanize.duration(r.duration), humanize.count(r.rows_written))  # fmt: skip
     console.print(table)
+    for r in (r for r in records if r.error):
+        console.print(f"[bold]{escape(r.id)}[/]: {escape(r.error)}")
 
 
 @runs.command("show")
@@ -284,7 +292,7 @@ def plugins_cmd(meshkit) -> None:
     """List the loaded plugins and the hooks each implements."""
     from meshkit.core.plugins import describe_plugins
 
-    table = Table("plugin", "origin", "hooks", box=None)
+    table = fitting_table("plugin", "origin", "hooks")
     for name, origin, hooks in describe_plugins(meshkit.pm):
         table.add_row(name, origin, ", ".join(hooks))
     console.print(table)

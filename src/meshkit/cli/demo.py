@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from meshkit.cli.commands import status_text
 from meshkit.cli.main import console
+from meshkit.cli.tables import fitting_table
 from meshkit.core.hookspecs import hookimpl
 
 
@@ -60,7 +60,7 @@ def generate_cmd(
     with console.status("Generating SmartPizza data...") as status:
         result = write_demo_data(out, scale=scale, days=days, seed=seed, start=first, target=target, schema=schema,
                                  progress=lambda what, rows: status.update(f"Wrote {what} ({rows:,} rows)"))  # fmt: skip
-    table = Table("table or file", "rows", box=None)
+    table = fitting_table("table or file", "rows")
     for name, rows in result.rows.items():
         table.add_row(name, f"{rows:,}")
     console.print(table)
@@ -104,7 +104,7 @@ def run_cmd(scale: float, days: int, destination: str, source: str | None) -> No
 
 def render_summary(result, report: Path) -> None:
     """One screen: every stage with status, rows, checks and time, then the totals."""
-    table = Table("stage", "domain", "status", "rows", "checks", "seconds", box=None, header_style="bold")
+    table = fitting_table("stage", "domain", "status", "rows", "checks", "seconds")
     for s in result.stages:
         checks = (
             f"{s.checks_passed}/{s.checks_passed + s.checks_failed}"
@@ -141,7 +141,7 @@ def serve_cmd(ctx: click.Context, destination: str, port: int | None) -> None:
     from meshkit.demo.deploy import deploy_demo_jobs
 
     ctx.obj.workspace_path = destination
-    table = Table("team", "job", "version", "schedule", box=None, header_style="bold")
+    table = fitting_table("team", "job", "version", "schedule")
     for row in deploy_demo_jobs(ctx.obj.meshkit):
         table.add_row(row["team"], row["job"], str(row["version"]), row["schedule"] or "on demand")
     console.print(table)

@@ -116,6 +116,7 @@ def _execute(
         report = execute(mk, project, options, state_dir=state, on_plan=lines.planned, on_start=lines.started,
                          on_result=lines.ended)  # fmt: skip
     _failures(project, report)
+    _undeclared(report)
     _summary(project, report, time.perf_counter() - started)
     if report.failed:
         failed = sum(r.status in ("error", "fail") for r in report.results)
@@ -213,6 +214,22 @@ def _failures(project, report) -> None:
             console.print(Padding(table, (0, 0, 0, 4), expand=False))
     if any(r.status in ("error", "fail", "warn") for r in report.results):
         console.print()
+
+
+def _undeclared(report) -> None:
+    """Tables models read by name: their lineage is recorded; say how to declare them as sources."""
+    undeclared = report.run.details.get("undeclared") or []
+    if not undeclared:
+        return
+    reads = ", ".join(f"{u['model']} reads {u['table']}" for u in undeclared)
+    console.print(f"[yellow]Note:[/] {escape(reads)}, by name: lineage recorded from the warehouse table. Declare it as a "
+                  "source to document and test it, in models/sources.yml:", soft_wrap=True)  # fmt: skip
+    tables = "".join(f"\n        - name: {t}" for t in dict.fromkeys(u["table"] for u in undeclared))
+    schemas = sorted({u["schema"] for u in undeclared})
+    console.print(
+        f"  sources:\n    - name: local\n      schema: {schemas[0]}\n      tables:{tables}", markup=False
+    )
+    console.print("  and read it as {{ source('local', 'TABLE') }}.\n", markup=False)
 
 
 def _shown_path(path: str) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import click
-from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.cli.query import make_subject, subject_options
+from meshkit.cli.tables import fitting_table
 from meshkit.core.errors import UserError
 from meshkit.core.hookspecs import hookimpl
 
@@ -48,7 +48,7 @@ def eval_command(mk, dataset, user, role, team, purpose, operation, as_json) -> 
     console.print(f"[bold]Dataset[/] {decision.dataset}")
     columns = explained["input"]["columns"]
     if columns:
-        view = Table("column", "tags", "action")
+        view = fitting_table("column", "tags", "action")
         actions = decision.column_actions()
         for column in columns:
             view.add_row(column["name"], ", ".join(column["tags"]), actions.get(column["name"].lower(), ""))
@@ -93,7 +93,7 @@ def audit_command(mk, dataset, user, limit) -> None:
     """Show the audit log of decisions, newest first."""
     from meshkit.governance import audit
 
-    view = Table("at", "user", "role", "purpose", "channel", "dataset", "decision", "actions")
+    view = fitting_table("at", "user", "role", "purpose", "channel", "dataset", "decision", "actions")
     for row in audit.entries(mk.metadata.engine, dataset=dataset, user=user, limit=limit):
         actions = ", ".join(
             f"{a['type']}({a.get('column') or a.get('predicate')})" for a in row["actions"] or []

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
+from meshkit.cli.tables import fitting_table
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.files import read_text
 from meshkit.core.hookspecs import hookimpl
@@ -63,7 +63,9 @@ def test_command(mk, name) -> None:
     reports = verify_product(mk, _load(mk, name))
     failed = 0
     for report in reports:
-        view = Table("check", "result", "observed", "message", title=f"{report.port} ({report.dataset})")
+        view = fitting_table(
+            "check", "result", "observed", "message", title=f"{report.port} ({report.dataset})"
+        )
         for result in report.results:
             mark = "[green]pass[/]" if result.passed else "[red]FAIL[/]"
             view.add_row(
@@ -126,7 +128,9 @@ def diff_command(mk, name, base, as_json) -> None:
     if as_json:
         click.echo(json.dumps([c.as_dict() for c in changes], indent=2))
     else:
-        view = Table("severity", "port", "column", "change", title=f"{name}: {old.version} -> {new.version}")
+        view = fitting_table(
+            "severity", "port", "column", "change", title=f"{name}: {old.version} -> {new.version}"
+        )
         for change in changes:
             style = "red" if change.severity == "breaking" else "green"
             view.add_row(
@@ -181,7 +185,7 @@ def list_command(mk) -> None:
     from meshkit.products.loader import load_product, product_files
 
     published = {p["name"]: p for p in Catalog(mk).products()}
-    view = Table("name", "version", "published", "status", "domain", "owner", "output ports")
+    view = fitting_table("name", "version", "published", "status", "domain", "owner", "output ports")
     names = set(published)
     for path in product_files(mk.workspace):
         try:
@@ -220,7 +224,7 @@ def show_command(mk, name) -> None:
     for port in product.inputPorts:
         console.print(f"  input {port.name}: {port.dataset or port.product}", highlight=False)
     for port in product.outputPorts:
-        view = Table(
+        view = fitting_table(
             "column",
             "type",
             "keys",
@@ -252,7 +256,7 @@ def history_command(mk, name) -> None:
     from meshkit.products.products import history
 
     versions = Catalog(mk).product_versions(name)
-    view = Table("version", "published at", "by", "changes", title=f"{name}: published versions")
+    view = fitting_table("version", "published at", "by", "changes", title=f"{name}: published versions")
     for v in versions:
         broken = sum(1 for c in v["changes"] or [] if c["severity"] == "breaking")
         view.add_row(v["version"], f"{v['published_at']:%Y-%m-%d %H:%M:%S}", v["published_by"] or "",
@@ -262,7 +266,7 @@ def history_command(mk, name) -> None:
         if not snapshots:
             console.print(f"output {port}: its store keeps no snapshots", highlight=False)
             continue
-        view = Table("snapshot", "timestamp", "operation", "rows", title=f"output {port}: snapshots")
+        view = fitting_table("snapshot", "timestamp", "operation", "rows", title=f"output {port}: snapshots")
         for snap in snapshots:
             view.add_row(str(snap.get("snapshot_id")), str(snap.get("timestamp") or ""), str(snap.get("operation") or ""),
                          str(snap.get("rows") or ""))  # fmt: skip

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import click
-from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.cli.remote import RemoteJob, with_remote_options
+from meshkit.cli.tables import fitting_table
 from meshkit.core.errors import UserError
 from meshkit.core.files import read_text
 from meshkit.core.hookspecs import hookimpl
@@ -115,7 +115,7 @@ def list_properties(mk, as_json, job, remote, team, url) -> None:
         console.print(f"No properties in {scope_label(job)}.")
         return
     console.print(f"Properties of {scope_label(job)}:")
-    table = Table("key", "value")
+    table = fitting_table("key", "value")
     for name in sorted(values):
         table.add_row(name, show_value(values[name]))
     console.print(table)

@@ -6,9 +6,9 @@ import json
 from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
+from meshkit.cli.tables import fitting_table
 from meshkit.core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def render_arrow(table: pa.Table, fmt: str, limit: int) -> None:
         pacsv.write_csv(table.slice(0, limit), buffer)
         click.echo(buffer.getvalue().decode(), nl=False)
         return
-    view = Table(*table.column_names, show_lines=False)
+    view = fitting_table(*table.column_names, show_lines=False)
     for row in table.slice(0, limit).to_pylist():
         view.add_row(*("∅" if v is None else str(v) for v in row.values()))
     console.print(view)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 
 import click
-from rich.table import Table
 
 from meshkit.cli.main import console, pass_meshkit
 from meshkit.cli.properties import check_set_usage, read_json_object
 from meshkit.cli.remote import RemoteJob, refuse_reveal, with_remote_options
+from meshkit.cli.tables import fitting_table
 from meshkit.core.config import SECRET_MASK
 from meshkit.core.errors import UserError
 from meshkit.core.hookspecs import hookimpl
@@ -119,7 +119,7 @@ def list_secrets(mk, job, remote, team, url) -> None:
         console.print(f"No secrets in {scope_label(job)}.")
         return
     console.print(f"Secrets of {scope_label(job)} (names only):")
-    table = Table("name")
+    table = fitting_table("name")
     for name in names:
         table.add_row(name)
     console.print(table)

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from meshkit.cli.main import console, err_console, pass_meshkit
+from meshkit.cli.tables import fitting_table
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.hookspecs import hookimpl
 from meshkit.core.statuses import FINAL_STATUSES
@@ -144,7 +144,7 @@ def token_list(meshkit) -> None:
     """List tokens (without their values)."""
     from meshkit.service.auth import list_tokens
 
-    table = Table("id", "name", "subject", "roles", "expires", "revoked", box=None)
+    table = fitting_table("id", "name", "subject", "roles", "expires", "revoked")
     for t in list_tokens(meshkit.metadata.engine):
         table.add_row(t["id"], t["name"], t["subject"], ", ".join(f"{k}={v}" for k, v in t["roles"].items()),
                       str(t["expires_at"] or ""), str(t["revoked_at"] or ""))  # fmt: skip
@@ -271,22 +271,25 @@ def execute_cmd(meshkit, job, team, action, cancel_id, logs_id, wait, arguments,
 
 
 def _follow(client, path: str, wait: bool) -> None:
-    offset = 0
+    offset, printed = 0, []
     while True:
         chunk = client.get(f"{path}/logs", params={"offset": offset})
         if chunk["text"]:
             click.echo(chunk["text"], nl=False)
+            printed.append(chunk["text"])
         offset = chunk["offset"]
         if chunk["complete"] or not wait:
             break
         time.sleep(1)
     result = client.get(path)
-    console.print(
-        f"Execution {result['id']} {_status(result['status'])}"
-        + (f": {result['error']}" if result["error"] else ".")
-    )
+    error = result["error"] or ""
+    # NOTE: the log printed above usually ends with the run's error already: say it once
+    in_log = bool(error) and error.splitlines()[0] in "".join(printed)
+    told = f": {error}" if error and not in_log else ""
     if wait and result["status"] in FINAL_STATUSES and result["status"] != "succeeded":
-        raise UserError(f"Execution {result['id']} ended {result['status']}.")
+        where = " (its error is in the log above)" if in_log else ""
+        raise UserError(f"Execution {result['id']} ended {result['status']}{told or where}.")
+    console.print(f"Execution {result['id']} {_status(result['status'])}{told or '.'}")
 
 
 @click.command("list")
@@ -300,7 +303,7 @@ def list_cmd(meshkit, team, as_json, url) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table("team", "job", "last status", "description", box=None)
+    table = fitting_table("team", "job", "last status", "description")
     for row in rows:
         table.add_row(row["team"], row["name"], _status(row["last_status"]), row["description"])
     console.print(table)
@@ -318,7 +321,7 @@ def show_cmd(meshkit, job, team, limit, url) -> None:
     client = service_client(meshkit, url)
     info = client.get(f"/teams/{team}/jobs/{job}")
     console.print(f"[bold]{team}/{job}[/] {info['description']}")
-    deps = Table("deployment", "version", "schedule", "enabled", "next run", box=None)
+    deps = fitting_table("deployment", "version", "schedule", "enabled", "next run")
     for d in client.get(f"/teams/{team}/jobs/{job}/deployments"):
         deps.add_row(
             d["id"],
@@ -328,7 +331,7 @@ def show_cmd(meshkit, job, team, limit, url) -> None:
             str(d["next_run_at"] or ""),
         )
     console.print(deps)
-    runs = Table("execution", "status", "trigger", "started", "seconds", box=None)
+    runs = fitting_table("execution", "status", "trigger", "started", "seconds")
     for e in client.get(f"/teams/{team}/jobs/{job}/executions", params={"limit": limit}):
         runs.add_row(
             e["id"],

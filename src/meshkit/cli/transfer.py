@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
 from meshkit.cli.main import console, err_console, pass_meshkit
-from meshkit.core.errors import ConfigError, UserError
+from meshkit.cli.tables import fitting_table
+from meshkit.core import humanize
+from meshkit.core.errors import ConfigError
 from meshkit.core.hookspecs import hookimpl
 
 
@@ -22,7 +25,7 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
-def _summary(status: dict) -> Table:
+def _summary(status: dict, with_error: bool = True) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -30,7 +33,7 @@ def _summary(status: dict) -> Table:
     color = {"Succeeded": "green", "Failed": "yellow", "Fatal": "red"}.get(phase, "cyan")
     table.add_row("transfer", escape(status.get("name", "")))
     table.add_row("phase", f"[{color}]{phase}[/]")
-    if status.get("error"):
+    if with_error and status.get("error"):
         table.add_row("error", escape(status["error"]))
     source, dest = status.get("source") or {}, status.get("destination") or {}
     if source:
@@ -115,7 +118,8 @@ def apply(
         err_console, transfer.name, float(mk.config.get("transfer_progress_interval"))
     ) as progress:
         result = runner_for(mk, transfer, progress=progress, source_file=file, run_id=run_id, **sync).run()
-    console.print(_summary({"name": transfer.name, **result.status}))
+    # NOTE: a failed transfer's error is printed once, by the command line's error handler
+    console.print(_summary({"name": transfer.name, **result.status}, with_error=False))
     if result.error is not None:
         raise result.error
 
@@ -131,19 +135,25 @@ def status(mk, name: str, as_json: bool) -> None:
     found = transfer_status(mk, name)
     if found is None:
         known = ", ".join(t["name"] for t in list_transfers(mk)) or "none yet"
-        raise UserError(
+        raise ConfigError(
             f"No transfer named `{name}` has run in this workspace.", hint=f"Known transfers: {known}."
         )
     if as_json:
         click.echo(json.dumps(found, indent=2, default=str))
         return
     console.print(_summary(found))
-    history = Table("run", "phase", "started", "records", "duration", "error", title="history")
+    history = fitting_table("run", "phase", "started", "records", "took", short=("phase", "started", "records", "took"),
+                            right=("records", "took"), title="history")  # fmt: skip
     for entry in found.get("history", []):
-        history.add_row(escape(entry.get("runId") or ""), entry.get("phase") or "", entry.get("startTime") or "",
-                        f"{entry.get('numRecords') or 0:,}", f"{entry.get('duration') or 0:.2f} s",
-                        escape(entry.get("error") or ""))  # fmt: skip
+        history.add_row(escape(entry.get("runId") or ""), entry.get("phase") or "", _since(entry.get("startTime")),
+                        humanize.count(entry.get("numRecords") or 0), humanize.duration(entry.get("duration") or 0))  # fmt: skip
     console.print(history)
+    for entry in (e for e in found.get("history", []) if e.get("error")):
+        console.print(f"[bold]{escape(entry.get('runId') or '')}[/]: {escape(entry['error'])}")
+
+
+def _since(iso: str | None) -> str:
+    return humanize.since(datetime.fromisoformat(iso)) if iso else ""
 
 
 @transfer_group.command("list")
@@ -152,11 +162,11 @@ def list_command(mk) -> None:
     """List the transfers that have run in this workspace."""
     from meshkit.data.transfer import list_transfers
 
-    table = Table("phase", "records", "duration", "last success")
-    table.add_column("name", no_wrap=True)
+    table = fitting_table("name", "phase", "records", "took", "last success",
+                          short=("phase", "records", "took", "last success"), right=("records", "took"))  # fmt: skip
     for item in list_transfers(mk):
-        table.add_row(item.get("phase", ""), f"{item.get('numRecords') or 0:,}", f"{item.get('duration') or 0:.2f} s",
-                      item.get("lastSuccessTime") or "", escape(item["name"]))  # fmt: skip
+        table.add_row(escape(item["name"]), item.get("phase", ""), humanize.count(item.get("numRecords") or 0),
+                      humanize.duration(item.get("duration") or 0), _since(item.get("lastSuccessTime")))  # fmt: skip
     console.print(table)
 
 

@@ -211,10 +211,9 @@ class Meshkit:
             return self._store_class(DEFAULT_STORES[ref], where=ref)(ref, {}, self)
         known = self.store_names()
         close = difflib.get_close_matches(ref, known, n=1)
+        did_you_mean = f"Did you mean `{close[0]}`? " if close else ""
         hint = (
-            f"Did you mean `{close[0]}`?"
-            if close
-            else f"Known stores: {', '.join(known)}; declare others in meshkit.toml [stores.NAME]."
+            f"{did_you_mean}Known stores: {', '.join(known)}; declare others in meshkit.toml [stores.NAME]."
         )
         raise ConfigError(f"Unknown store `{ref}`.", hint=hint)
 

@@ -39,6 +39,9 @@ BUILTIN_PLUGINS = (
     "meshkit.data.transforms",
     "meshkit.data.transfer",
     "meshkit.cli.transfer",
+    "meshkit.cli.store",
+    "meshkit.cli.profile",
+    "meshkit.cli.docs",
     # models and checks
     "meshkit.models.settings",
     "meshkit.quality.checks",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
+import re
 import tempfile
 from typing import Any
 
@@ -14,6 +15,9 @@ from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserEr
 from meshkit.data.ingest import Ingester
 from meshkit.job.connection import ManagedConnection
 from meshkit.job.lineage import record, statement_lineage
+
+#: Statements whose rows affected are rows removed, not written (comments before them allowed).
+_REMOVES_ROWS = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:delete|truncate)\b", re.IGNORECASE | re.DOTALL)
 
 
 class JobInput(IJobInput):
@@ -169,7 +173,7 @@ class JobInput(IJobInput):
                 cursor.execute(statement)
                 rows = cursor.fetchall() if cursor.description else []
                 if self._record_lineage(connection, cursor.operation):
-                    self._count_written(cursor, rows)
+                    self._count_written(cursor, rows, statement)
                 connection.track_transaction(statement)
                 if not connection.in_user_transaction:
                     connection.commit()
@@ -202,15 +206,22 @@ class JobInput(IJobInput):
         """The job's own context (template steps count for the job that ran them)."""
         return self._context.parent or self._context
 
-    def _count_written(self, cursor, rows: list[tuple]) -> None:
+    def _count_written(self, cursor, rows: list[tuple], statement: str) -> None:
+        if _REMOVES_ROWS.match(statement):  # NOTE: rows written are the rows a table gains or changes, net
+            return
         # NOTE: DuckDB reports the rows an INSERT/UPDATE/DELETE touched as a one-row `Count` result.
         description = cursor.description or []
         if len(description) == 1 and description[0][0] == "Count" and len(rows) == 1:
             count = rows[0][0]
         else:
             count = cursor.rowcount
-        run = self._top.run
         if isinstance(count, int) and count > 0:
+            self._add_written(count)
+
+    def _add_written(self, count: int) -> None:
+        """Count ``count`` rows written by the current step: of the job, and of the template running it."""
+        runs = {id(c.run): c.run for c in (self._context, self._top)}
+        for run in runs.values():
             run.rows_written += count
             if run.steps:
                 run.steps[-1].rows_written += count

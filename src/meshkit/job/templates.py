@@ -210,16 +210,19 @@ def run_script(job_input, template: str, script: str) -> int:
         for line, statement in setup:
             _execute(cursor, statement, template, f"sql/{script} line {line}")
         cursor.execute(dialect.begin)
+        written = 0
         for line, statement in statements[len(setup) :]:
             _execute(cursor, statement, template, f"sql/{script} line {line}")
             verb = statement.split(None, 1)[0].upper()
-            if verb in ("INSERT", "DELETE"):
+            if verb in ("INSERT", "UPDATE", "DELETE"):
                 rows = _affected(cursor)
                 log.info("Template %s: %s %s rows (sql/%s line %d)", template, verb, rows, script, line)
+                written += rows if verb != "DELETE" and isinstance(rows, int) and rows > 0 else 0
         cursor.execute("COMMIT")
         names = [".".join(p for p in (args.get(f"{end}_schema"), args[key]) if p)
                  for end, key in (("source", "source_view"), ("target", "target_table"))]  # fmt: skip
         job_input._record_tables(connection, {names[0]}, {names[1]})
+        job_input._add_written(written)  # rows the target gained or changed, counted in the calling step
     except BaseException:
         with contextlib.suppress(Exception):
             cursor.execute("ROLLBACK")

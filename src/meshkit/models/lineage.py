@@ -189,3 +189,31 @@ def project_lineage(project: Project, wh: Warehouse | None = None, *, columns: b
                                    for e in index.columns(node)]  # fmt: skip
         index.save()
     return out
+
+
+def direct_reads(project: Project, node: Node, schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(schema, table)`` of the warehouse tables ``node`` reads by name, not through ``ref()`` or ``source()``.
+
+    A job or a transfer writes such tables; the build records their lineage all the same and says how
+    to declare them. ``schema`` is :func:`warehouse_schema`'s shape.
+    """
+    if node.resource_type not in ("model", "snapshot") or not node.compiled:
+        return []
+    try:
+        tree = sqlglot.parse_one(node.compiled, read="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return []
+    known = {_key(r.database, r.schema, r.identifier) for r in
+             (project.relation_of(uid) for uid in [*project.nodes, *project.sources]) if r is not None}  # fmt: skip
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    database, default_schema = project.profile.database, project.profile.schema
+    found: list[tuple[str, str]] = []
+    for table in tree.find_all(exp.Table):
+        if not table.name or (not table.db and table.name.lower() in ctes):
+            continue
+        key = _key(table.catalog or database, table.db or default_schema, table.name)
+        in_warehouse = {s.lower(): {t.lower() for t in tables}
+                        for s, tables in schema.get(key[0] or database, {}).items()}  # fmt: skip
+        if key not in known and key[2] in in_warehouse.get(key[1], set()) and key[1:] not in found:
+            found.append(key[1:])
+    return found

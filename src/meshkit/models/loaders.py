@@ -28,8 +28,10 @@ def add_sources(project: Project, props, package: str) -> None:
     for entry in props.sources:
         for table in entry.get("tables") or []:
             uid = f"source.{package}.{entry['name']}.{table['name']}"
+            # NOTE: dbt's schema of a source is its name; a workspace's jobs and transfers write to its schema
+            default_schema = project.profile.schema if project.kind == "workspace" else entry["name"]
             relation = Relation(table.get("database") or entry.get("database") or project.profile.database,
-                                table.get("schema") or entry.get("schema") or entry["name"],
+                                table.get("schema") or entry.get("schema") or default_schema,
                                 table.get("identifier") or table["name"])  # fmt: skip
             project.sources[uid] = Source(
                 uid, entry["name"], table["name"], relation, entry["__file__"], table.get("description", ""),

@@ -25,7 +25,7 @@ from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import manifest, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
 from meshkit.models.hooks import run_project_hooks
-from meshkit.models.lineage import LineageIndex, table_edges
+from meshkit.models.lineage import LineageIndex, direct_reads, table_edges, warehouse_schema
 from meshkit.models.project import Project, load_project
 from meshkit.models.runner import ERROR_STATUSES, BuildOptions, NodeResult, Runner, summarize
 from meshkit.models.state import read_state
@@ -173,7 +173,8 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
     previous = read_state(state_dir or project.target_dir)
     arguments = {"command": options.command, "select": options.select, "exclude": options.exclude,
                  "threads": options.threads, "project_dir": str(project.root)}  # fmt: skip
-    with recorded_run(meshkit, options.command, project.name, arguments=arguments) as run:
+    with recorded_run(meshkit, options.command, project.name, arguments=arguments,
+                      team=meshkit.config.get("team")) as run:  # fmt: skip
         recorder = _Recorder(meshkit, run, project, wh)
         lineage = _LineageWorker(project, wh, bool(meshkit.config.get("models_column_lineage")))
 
@@ -219,7 +220,13 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
     if options.command != "test":
         write_state(project, results)
     run.details = details
-    run.lineage = _lineage(project, wh, built, edges)
+    schema = warehouse_schema(wh)  # tables models read by name, not through ref() or source()
+    reads = [(uid, *read) for uid in built for read in direct_reads(project, project.nodes[uid], schema)]
+    run.lineage = _lineage(project, wh, built, edges, reads)
+    if reads:  # for the note that declares them as sources
+        details["undeclared"] = [
+            {"model": project.nodes[u].name, "schema": sc, "table": t} for u, sc, t in reads
+        ]
     run.rows_written = sum(r.rows for r in results if r.status == "success")
     failed = [project.nodes[r.unique_id].name for r in results if r.status in ERROR_STATUSES]
     failed += [
@@ -232,8 +239,9 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
         run.status, run.error = "user_error", f"{len(failed)} failures: " + ", ".join(failed[:5])
 
 
-def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str, list]) -> Lineage:
-    """Lineage of the built nodes (datasets as ``store/asset``)."""
+def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str, list],
+             reads: list[tuple[str, str, str]]) -> Lineage:  # fmt: skip
+    """Lineage of the built nodes (datasets as ``store/asset``); ``reads``: tables they read by name."""
 
     def dataset(uid: str) -> str:
         return f"{wh.store_name}/{project.relation_of(uid).asset}"
@@ -247,6 +255,9 @@ def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str,
             and (a in project.sources or project.nodes[a].is_relational)
         ):
             lineage.link(dataset(a), dataset(b), source_node=a, target_node=b)
+    for uid, table_schema, table in reads:
+        asset = table if table_schema == "main" else f"{table_schema}.{table}"
+        lineage.link(f"{wh.store_name}/{asset}", dataset(uid), target_node=uid)
     for uid in built:
         for e in edges.get(uid, []):
             lineage.columns.append(

@@ -16,7 +16,7 @@ def build_routers(meshkit) -> list:
     from fastapi.responses import HTMLResponse, Response
 
     from meshkit.catalog.catalog import Catalog
-    from meshkit.catalog.svg import render_svg
+    from meshkit.catalog.svg import legend, render_svg
     from meshkit.core.errors import UserError
     from meshkit.service.auth import Principal, principal_of
     from meshkit.service.exceptions import NotFoundError
@@ -78,10 +78,10 @@ def build_routers(meshkit) -> list:
                     for v in catalog.product_versions(name)]  # fmt: skip
         return {**found, "versions": versions}
 
-    def page(request: Request, name: str, **context) -> HTMLResponse:
+    def page(request: Request, template: str, **context) -> HTMLResponse:
         nav = request.app.state.ui_pages
         principal = getattr(request.state, "principal", None)
-        return templates.TemplateResponse(request, name, {"principal": principal, "nav": nav, **context})
+        return templates.TemplateResponse(request, template, {"principal": principal, "nav": nav, **context})
 
     @ui.get("", response_class=HTMLResponse)
     def index(request: Request, principal: Annotated[Principal, Depends(principal_of)], q: str = ""):
@@ -90,16 +90,52 @@ def build_routers(meshkit) -> list:
             request, "catalog.html", q=q, hits=hits, datasets=catalog.datasets(), products=catalog.products()
         )
 
+    @ui.get("/lineage", response_class=HTMLResponse)
+    def mesh_page(request: Request, principal: Annotated[Principal, Depends(principal_of)]):
+        graph = catalog.mesh()
+        svg = (
+            render_svg(graph, link="/ui/catalog/datasets/{}", domains=catalog.domains())
+            if graph.nodes
+            else ""
+        )
+        return page(request, "lineage.html", graph=graph, svg=svg, legend=legend())
+
+    @ui.get("/products/{name}", response_class=HTMLResponse)
+    def product_page(request: Request, name: str, principal: Annotated[Principal, Depends(principal_of)]):
+        found = catalog.product(name)
+        if found is None:
+            raise NotFoundError(
+                f"No published product `{name}`.", hint="Publish it with `meshkit product publish`."
+            )
+        spec = found["spec"]
+        ports = [p for p in spec.get("outputPorts") or [] if p.get("dataset")]
+        quality = {p["dataset"]: catalog.quality(p["dataset"], limit=30) for p in ports}
+        consumers = sorted({d for p in ports for d in catalog.lineage(p["dataset"], depth=1).downstream()})
+        used_by = sorted(other["name"] for other in catalog.products() if other["name"] != name and any(
+            i.get("product") == name or i.get("dataset") in {p["dataset"] for p in ports}
+            for i in other["spec"].get("inputPorts") or []))  # fmt: skip
+        return page(request, "product.html", product=found, spec=spec, ports=ports, quality=quality,
+                    consumers=consumers, used_by=used_by, versions=catalog.product_versions(name))  # fmt: skip
+
     @ui.get("/datasets/{name:path}", response_class=HTMLResponse)
     def dataset_page(request: Request, name: str, principal: Annotated[Principal, Depends(principal_of)]):
-        found = find(name)
-        graph = catalog.lineage(found.id)
-        svg = render_svg(graph, link="/ui/catalog/datasets/{}")
-        return page(
-            request, "dataset.html", dataset=found, graph=graph, svg=svg, quality=catalog.quality(found.id)
-        )
+        found = catalog.get(name)
+        graph = catalog.lineage(found.id if found else name)
+        if found is None and len(graph.nodes) == 1:  # neither in the catalog nor in anyone's lineage
+            found = find(name)
+            graph = catalog.lineage(found.id)
+        svg = render_svg(graph, link="/ui/catalog/datasets/{}", domains=catalog.domains())
+        quality = catalog.quality(found.id) if found else []
+        profile = catalog.profile(found.id) if found else None
+        return page(request, "dataset.html", name=name, dataset=found, graph=graph, svg=svg, legend=legend(),
+                    quality=quality, profile=profile, columns=_column_edges(graph, graph.focus))  # fmt: skip
 
     return [api, ui]
+
+
+def _column_edges(graph, name: str) -> list:
+    """Column-level edges into and out of ``name``, for its page."""
+    return [e for e in graph.edges if e.source_column and name in (e.source, e.target)]
 
 
 @hookimpl(optionalhook=True)
@@ -109,4 +145,4 @@ def register_routes(meshkit):
 
 @hookimpl(optionalhook=True)
 def register_ui_pages(meshkit):
-    return [("Catalog", "/ui/catalog")]
+    return [("Catalog", "/ui/catalog"), ("Lineage", "/ui/catalog/lineage")]

@@ -123,10 +123,14 @@ def unsupported_column(store: Store, field: pa.Field, why: str = "") -> UserErro
     )
 
 
-def missing_asset(store: Store, asset: str) -> UserError:
-    return UserError(
+class MissingAssetError(UserError):
+    """An asset that was read (or merged into) does not exist in its store."""
+
+
+def missing_asset(store: Store, asset: str) -> MissingAssetError:
+    return MissingAssetError(
         f"Asset `{asset}` does not exist in store `{store.name}` ({store.type}).",
-        hint="Check the name; list the store's assets to see what exists.",
+        hint=f"Check the name; `meshkit store assets {store.name}` lists what exists.",
     )
 
 

@@ -23,7 +23,7 @@ from meshkit.core.lifecycle import recorded_run
 from meshkit.core.lineage import ColumnEdge, Lineage
 from meshkit.core.retry import as_transient, retrying
 from meshkit.core.runs import now
-from meshkit.data.stores.base import Store, shown_options
+from meshkit.data.stores.base import MissingAssetError, Store, shown_options
 from meshkit.data.transfer.plan import Job, Outcome, execute
 from meshkit.data.transfer.spec import BatchTransfer, Endpoint
 from meshkit.data.transfer.state import StateStore, TransferState, trim_history
@@ -50,6 +50,8 @@ class TransferResult:
 
 def classify(exc: BaseException, redact: Callable[[str], str]) -> MeshkitError:
     """A meshkit error for anything an attempt raised: its class decides retry, Failed or Fatal."""
+    if isinstance(exc, MissingAssetError):  # a spec naming an asset that is not there is a spec mistake
+        return ConfigError(exc.message, hint=exc.hint)
     if isinstance(exc, MeshkitError):
         return exc
     text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)

@@ -7,7 +7,7 @@ HttpOnly, SameSite=Strict cookie, which the API accepts too (the log page tails 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from meshkit.core.runs import now
+from meshkit.core import humanize
 from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.pipelines.runner import run_graph
 from meshkit.pipelines.svg import render_graph
@@ -34,31 +34,11 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal_of)]
 
 
-def _since(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    seconds = (now() - value).total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if abs(seconds) >= size:
-            return (
-                f"{int(seconds // size)} {unit} ago" if seconds > 0 else f"in {int(-seconds // size)} {unit}"
-            )
-    return "just now" if seconds >= 0 else "in <1 min"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(seconds), 60)
-    return f"{minutes} min {sec} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
-
-
-templates.env.filters["since"] = _since
-templates.env.filters["duration"] = _duration
+templates.env.filters["since"] = humanize.since
+templates.env.filters["duration"] = humanize.duration
+templates.env.filters["number"] = humanize.count
+templates.env.filters["cron"] = humanize.cron
+templates.env.filters["iso_since"] = lambda v: humanize.since(datetime.fromisoformat(v)) if v else ""
 templates.env.filters["utc"] = lambda v: v.strftime("%Y-%m-%d %H:%M:%S UTC") if v else ""
 
 
@@ -239,6 +219,24 @@ def transfers_page(request: Request, principal: Caller):
 
     _require(principal, "*", "viewer")
     return render(request, "transfers.html", transfers=list_transfers(request.app.state.service.meshkit))
+
+
+@router.get("/transfers/{name}", response_class=HTMLResponse)
+def transfer_page(request: Request, name: str, principal: Caller):
+    from meshkit.data.transfer import transfer_status
+
+    _require(principal, "*", "viewer")
+    found = transfer_status(request.app.state.service.meshkit, name)
+    if found is None:
+        raise NotFoundError(
+            f"No transfer named `{name}` has run.", hint="See the transfers at /ui/transfers."
+        )
+    history = list(reversed(found.get("history") or []))  # oldest first, as the charts read
+    most_rows = max([h.get("numRecords") or 0 for h in history] + [1])
+    longest = max([h.get("duration") or 0 for h in history] + [0.001])
+    return render(
+        request, "transfer.html", transfer=found, history=history, most_rows=most_rows, longest=longest
+    )
 
 
 def mount(app: FastAPI, meshkit) -> None:
