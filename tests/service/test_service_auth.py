@@ -23,7 +23,7 @@ ADMIN_ONLY = {("DELETE", "/api/v1/teams/{team}/jobs/{job}"), ("GET", "/api/v1/to
               ("DELETE", "/api/v1/tokens/{token_id}")}  # fmt: skip
 ANY_CREDENTIAL = {("GET", "/api/v1/whoami"), ("GET", "/metrics"), ("GET", "/api/v1/jobs")}
 SAMPLES = {"team": TEAM, "job": "hello", "deployment": "production", "execution": "hello-1", "version": "1", "key": "k",
-           "token_id": "abc", "name": "orders-copy"}  # fmt: skip
+           "token_id": "abc", "name": "orders-copy", "product": "customers", "port": "customers"}  # fmt: skip
 
 
 def operations(app):
