@@ -29,7 +29,7 @@ ANY_CREDENTIAL = {
     ("POST", "/api/v1/hooks/{team}/{job}/{deployment}"),
 }
 SAMPLES = {"team": TEAM, "job": "hello", "deployment": "production", "execution": "hello-1", "version": "1", "key": "k",
-           "token_id": "abc", "name": "orders-copy"}  # fmt: skip
+           "token_id": "abc", "name": "orders-copy", "product": "customers", "port": "customers"}  # fmt: skip
 
 
 def operations(app):
