@@ -53,7 +53,7 @@ def ok(ws, *args):
 def test_init_writes_a_working_example_in_every_folder(ws):
     for folder in ("jobs", "transfers", "models", "products", "checks", "policies", "pipelines"):
         assert any((ws / folder).iterdir()), folder
-    assert "does not run" in (ws / "pipelines" / "README.md").read_text()
+    assert "meshkit pipeline run cities" in (ws / "pipelines" / "cities.yaml").read_text()
     assert "10 rows written" in ok(ws, "run", "greetings").stdout
     assert "Succeeded" in ok(ws, "transfer", "apply", "transfers/cities.yaml").stdout
     built = ok(ws, "build").stdout

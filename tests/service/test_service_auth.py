@@ -21,7 +21,13 @@ pytestmark = pytest.mark.anyio
 PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
 ADMIN_ONLY = {("DELETE", "/api/v1/teams/{team}/jobs/{job}"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/tokens"),
               ("DELETE", "/api/v1/tokens/{token_id}")}  # fmt: skip
-ANY_CREDENTIAL = {("GET", "/api/v1/whoami"), ("GET", "/metrics"), ("GET", "/api/v1/jobs")}
+ANY_CREDENTIAL = {
+    ("GET", "/api/v1/whoami"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/jobs"),
+    # signed with the trigger's key instead of a token: any token without a signature is refused (401)
+    ("POST", "/api/v1/hooks/{team}/{job}/{deployment}"),
+}
 SAMPLES = {"team": TEAM, "job": "hello", "deployment": "production", "execution": "hello-1", "version": "1", "key": "k",
            "token_id": "abc", "name": "orders-copy"}  # fmt: skip
 
