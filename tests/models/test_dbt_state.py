@@ -107,4 +107,8 @@ def test_catalog_json_is_dbts(states, tmp_path):
         project = open_project(mk, root)
         ours = catalog(project, open_warehouse(mk, project).connection, "x")
     assert ours["nodes"] == expected["nodes"] and ours["sources"] == expected["sources"]
+    result = run_cli(["docs", "generate", "--project-dir", str(root)], workspace=root)
+    assert result.exit_code == 0, result.output
+    written = json.loads((root / "target" / "catalog.json").read_text())
+    assert written["nodes"] == expected["nodes"]
     assert set(ours["metadata"]) == set(expected["metadata"]) - {"invocation_started_at"}

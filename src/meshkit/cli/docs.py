@@ -18,13 +18,22 @@ def docs_group() -> None:
 @docs_group.command("generate")
 @click.option("--out", type=click.Path(file_okay=False), default=DEFAULT_OUT, show_default=True,
               help="Folder of index.html (relative to the workspace).")  # fmt: skip
+@click.option("--project-dir", type=click.Path(file_okay=False),
+              help="A dbt project whose manifest.json and catalog.json to write (default: the workspace's models/).")  # fmt: skip
 @pass_meshkit
-def generate_command(mk, out: str) -> None:
-    """Write the site: one self-contained index.html, no script, nothing fetched."""
+def generate_command(mk, out: str, project_dir: str | None) -> None:
+    """Write the site: one self-contained index.html, no script, nothing fetched; and, as ``dbt docs
+    generate`` does, the models' manifest.json and catalog.json in their target folder."""
     from meshkit.catalog.docs import write_site
+    from meshkit.models import open_project
+    from meshkit.models.models import write_docs_artifacts
 
+    project = open_project(mk, project_dir)
+    if project.nodes:
+        for path in write_docs_artifacts(mk, project):
+            console.print(f"Wrote {path}", highlight=False)
     path = write_site(mk, mk.workspace.resolve(out))
-    console.print(f"Wrote {path}")
+    console.print(f"Wrote {path}", highlight=False)
 
 
 @docs_group.command("serve")

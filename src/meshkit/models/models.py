@@ -22,7 +22,7 @@ import duckdb
 from meshkit.core.lifecycle import recorded_run
 from meshkit.core.lineage import ColumnEdge, Lineage
 from meshkit.core.runs import RunRecord, StepRecord
-from meshkit.models.artifacts import manifest, run_results, write_json, write_state
+from meshkit.models.artifacts import catalog, manifest, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
 from meshkit.models.hooks import run_project_hooks
 from meshkit.models.lineage import LineageIndex, direct_reads, table_edges, warehouse_schema
@@ -58,6 +58,17 @@ def open_project(meshkit: Meshkit, project_dir: str | Path | None = None, *, tar
     project = load_project(project_dir, meshkit=meshkit, target=target, vars=vars, flags=flags)
     compile_project(project)
     return project
+
+
+def write_docs_artifacts(meshkit: Meshkit, project: Project) -> list[Path]:
+    """``manifest.json`` and ``catalog.json`` in the project's target folder, as ``dbt docs generate``
+    writes them; returns their paths."""
+    invocation = str(uuid.uuid4())
+    wh = open_warehouse(meshkit, project)
+    paths = [project.target_dir / "manifest.json", project.target_dir / "catalog.json"]
+    write_json(paths[0], manifest(project, invocation))
+    write_json(paths[1], catalog(project, wh.connection, invocation))
+    return paths
 
 
 def store_name(project: Project) -> str:
