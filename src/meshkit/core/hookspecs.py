@@ -202,6 +202,14 @@ def register_store_types():
 
 
 @hookspec
+def register_engines():
+    """Return engine classes (subclasses of :class:`meshkit.engines.base.Engine`): where SQL runs.
+
+    Each class has a unique ``type`` name used in ``[engines.NAME] type = ...``.
+    """
+
+
+@hookspec
 def register_step_types():
     """Return step types: a list of :class:`meshkit.job.steps.StepType` (file suffix and runner)."""
 
