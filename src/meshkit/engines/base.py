@@ -111,6 +111,10 @@ class Engine(ABC):
                 return tuple(column[0].as_py() for column in batch.columns)
         return None
 
+    def column_types(self, relation: str) -> list[tuple[str, str]]:
+        """``(name, type)`` of each column of ``relation``, types as the engine names them (upper case)."""
+        return [(f.name, str(f.type).upper()) for f in self.query(f"SELECT * FROM {relation} LIMIT 0").schema]
+
     @abstractmethod
     def register_arrow(self, reader: pa.RecordBatchReader, name: str | None = None) -> Relation:
         """An Arrow stream as a relation (scanned once unless the engine copies it)."""

@@ -75,6 +75,12 @@ class DuckDBEngine(Engine):
     def fetch_one(self, sql: str) -> tuple | None:
         return self.conn.execute(sql).fetchone()
 
+    def column_types(self, relation: str) -> list[tuple[str, str]]:
+        return [
+            (d[0], str(d[1]).upper())
+            for d in self.conn.execute(f"SELECT * FROM {relation} LIMIT 0").description
+        ]
+
     def register_arrow(self, reader: pa.RecordBatchReader, name: str | None = None) -> Relation:
         source = duckdb_io.stream_source(self.conn, reader)
         return Relation(source.relation, source.schema, source.kind, source.release, rescannable=False)

@@ -35,6 +35,8 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
+import sqlglot
+from sqlglot import exp
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
 from meshkit.data.stores.base import Store
@@ -218,6 +220,15 @@ class SparkEngine(Engine):
         self._staged.append(path)
         return path
 
+    def transpile(self, sql: str, read: str = "duckdb") -> str:
+        """``sql`` in Spark's dialect, with DuckDB's functions Spark lacks rewritten to equivalents."""
+        trees = [t.transform(_spark_function) for t in sqlglot.parse(sql, read=read) if t is not None]
+        return ";\n".join(t.sql(dialect=self.DIALECT) for t in trees)
+
+    def column_types(self, relation: str) -> list[tuple[str, str]]:
+        with self._errors():
+            return [(n, t.upper()) for n, t in self.session.sql(f"SELECT * FROM {relation} LIMIT 0").dtypes]
+
     # ------------------------------------------------------------------ reading
 
     def can_scan(self, store: Store) -> bool:
@@ -344,6 +355,23 @@ class SparkEngine(Engine):
         for path in self._staged:
             shutil.rmtree(path, ignore_errors=True)
         self._staged.clear()
+
+
+def _spark_function(node: exp.Expression) -> exp.Expression:
+    """DuckDB functions Spark has no twin of, as Spark expressions giving the same values."""
+    if isinstance(node, exp.RegexpFullMatch):
+        pattern = exp.func("concat", exp.Literal.string("^(?:"), node.expression, exp.Literal.string(")$"))
+        return exp.RegexpLike(this=node.this, expression=pattern)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "md5_number_upper":
+        # NOTE: DuckDB reads the first 8 bytes of the MD5 digest as a little-endian unsigned integer.
+        digest = exp.func("md5", node.expressions[0])
+        pairs = [
+            exp.func("substr", digest.copy(), exp.Literal.number(i), exp.Literal.number(2))
+            for i in range(15, 0, -2)
+        ]
+        number = exp.func("conv", exp.func("concat", *pairs), exp.Literal.number(16), exp.Literal.number(10))
+        return exp.cast(number, exp.DataType.build("DECIMAL(20, 0)"))
+    return node
 
 
 def _spark_safe(schema: pa.Schema) -> pa.Schema:
