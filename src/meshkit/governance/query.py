@@ -222,17 +222,27 @@ class GovernedSQL:
         return self.run(plan)
 
     def run(self, plan: QueryPlan) -> pa.Table:
-        conn = self.engine.connect()
+        """Run a planned query; datasets the engine scans in place (PostgreSQL, Parquet) are not loaded."""
+        from meshkit.engines.duckdb import DuckDBEngine
+
+        engine = DuckDBEngine("duckdb", {}, self.meshkit, store=self.engine)
+        scans = []
         try:
             for relation, source in plan.sources.items():
-                conn.register(relation.strip('"'), source.load())
+                if source.store is not None and engine.can_scan(source.store):
+                    scans.append(engine.relation(source.store, source.asset))
+                    engine.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS SELECT * FROM {scans[-1].sql}")
+                else:
+                    engine.conn.register(relation.strip('"'), source.load())
             try:
-                return conn.execute(plan.sql).to_arrow_table()
+                return engine.conn.execute(plan.sql).to_arrow_table()
             except Exception as exc:  # duckdb errors: binder (removed column), conversion, ...
                 message = str(exc).splitlines()[0]
                 raise UserError(f"The governed query failed: {message}", hint=_removed_hint(plan)) from None
         finally:
-            conn.close()
+            for scan in scans:
+                scan.release()
+            engine.close()
 
 
 def _removed_hint(plan: QueryPlan) -> str | None:

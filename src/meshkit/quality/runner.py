@@ -14,6 +14,7 @@ models and sources in properties YAML, and in ``checks/*.yaml`` files of the wor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +122,8 @@ def _evaluate(engine: Engine, relation: str, dataset: str, checks: list[Check]) 
                     CheckResult(dataset, check.name, check.type, "error", None, str(value).replace("\n", " "))
                 )
                 continue
+            if isinstance(value, Decimal):  # NOTE: Spark's fractions are decimals where DuckDB's are floats
+                value = float(value)
             status, message = check.judge(value)
         if status == "fail" and check.severity == "warn":
             status = "warn"
