@@ -79,9 +79,12 @@ def _spawn(home: Path, folder: Path, name: str, args: list[str]) -> subprocess.P
         log.close()
 
 
-def start_cluster(folder: str | Path, *, workers: int = 2, cores: int = 1, memory: str = "1g",
+def start_cluster(folder: str | Path, *, workers: int = 2, cores: int = 2, memory: str = "2g",
                   timeout: float = 180) -> Cluster:  # fmt: skip
-    """Start a master and ``workers`` workers (``cores`` and ``memory`` each) and wait until all are alive."""
+    """Start a master and ``workers`` workers (``cores`` and ``memory`` each) and wait until all are alive.
+
+    Two cores a worker let two applications (two test processes) hold an executor on each worker at once.
+    """
     home, folder = spark_home(), Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     port, ui = free_port(), free_port()
