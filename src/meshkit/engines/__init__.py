@@ -17,13 +17,22 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from meshkit.core.errors import ConfigError
-from meshkit.engines.base import Engine, Relation
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
     from meshkit.data.stores.base import Store
+    from meshkit.engines.base import Engine, Relation
 
 __all__ = ["Engine", "Relation", "engine_names", "engine_types", "open_engine"]
+
+
+def __getattr__(name: str):
+    # NOTE: the base module imports pyarrow and sqlglot: loaded when an engine is used, not at start-up.
+    if name in ("Engine", "Relation"):
+        from meshkit.engines import base
+
+        return getattr(base, name)
+    raise AttributeError(name)
 
 
 def engine_types(meshkit: Meshkit) -> dict[str, type[Engine]]:
