@@ -362,6 +362,10 @@ def _spark_function(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.RegexpFullMatch):
         pattern = exp.func("concat", exp.Literal.string("^(?:"), node.expression, exp.Literal.string(")$"))
         return exp.RegexpLike(this=node.this, expression=pattern)
+    if isinstance(node, exp.Left) and isinstance(node.expression, exp.Neg):
+        # NOTE: DuckDB's left(x, -n) drops the last n characters; Spark's gives an empty string.
+        kept = exp.Sub(this=exp.Length(this=node.this.copy()), expression=node.expression.this.copy())
+        return exp.Substring(this=node.this, start=exp.Literal.number(1), length=kept)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "md5_number_upper":
         # NOTE: DuckDB reads the first 8 bytes of the MD5 digest as a little-endian unsigned integer.
         digest = exp.func("md5", node.expressions[0])
