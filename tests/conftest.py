@@ -144,3 +144,38 @@ def specs_dir():
     if not SPECS_DIR.is_dir():
         service_missing(f"specs folder {SPECS_DIR} absent")
     return SPECS_DIR
+
+
+@pytest.fixture(scope="session")
+def spark_master(tmp_path_factory):
+    """The URL of a Spark standalone cluster of a master and two workers (separate JVMs on 127.0.0.1).
+
+    ``MESHKIT_SPARK_MASTER`` names one already running (``.ci/run`` starts one for every test
+    process); otherwise this process starts its own and stops it by pid at the end.
+    """
+    import shutil
+
+    url = os.environ.get("MESHKIT_SPARK_MASTER")
+    if url:
+        yield url
+        return
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        service_missing("pyspark is not installed (pip install 'meshkit[spark]')")
+    if shutil.which("java") is None:
+        service_missing("no Java runtime for Spark")
+    from meshkit.engines.cluster import start_cluster
+
+    cluster = start_cluster(tmp_path_factory.mktemp("spark"), workers=2, cores=2, memory="1g")
+    yield cluster.master_url
+    cluster.stop()
+
+
+@pytest.fixture
+def spark_engine(workspace, spark_master):
+    """Declare engine ``cluster`` (Spark on the test cluster) in the workspace's meshkit.toml; returns its name."""
+    path = workspace.root / "meshkit.toml"
+    path.write_text(path.read_text() + f'\n[engines.cluster]\ntype = "spark"\nmaster = "{spark_master}"\n'
+                    '"spark.cores.max" = "2"\n"spark.executor.cores" = "1"\n"spark.executor.memory" = "512m"\n')  # fmt: skip
+    return "cluster"

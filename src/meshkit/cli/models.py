@@ -417,14 +417,16 @@ def _short(uid: str) -> str:
 @click.command("check")
 @click.argument("names", nargs=-1)
 @_project_options
+@click.option("--engine", "engine", default=None, metavar="NAME",
+              help="Run the checks on this engine (`duckdb` or an [engines.NAME] of meshkit.toml).")  # fmt: skip
 @pass_meshkit
-def check_cmd(mk, names, project_dir, target, vars_):
+def check_cmd(mk, names, project_dir, target, vars_, engine):
     """Run the ``checks:`` blocks of models, sources and ``checks/*.yaml`` files."""
     from meshkit.models.checks import declared_checks
     from meshkit.quality.runner import run_all_checks
 
     blocks = declared_checks(mk, project_dir, target=target, vars=_vars(vars_))
-    report = run_all_checks(mk, blocks, names=list(names))
+    report = run_all_checks(mk, blocks, names=list(names), engine=engine)
     for result in report.results:
         style = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red"}[result.status]
         console.print(

@@ -272,9 +272,10 @@ def register_exporters():
 
 @hookspec
 def register_engines():
-    """Return engine classes, each with a unique ``name``: where SQL runs (DuckDB, Spark...).
+    """Return engine classes (subclasses of :class:`meshkit.engines.base.Engine`): where SQL runs.
 
-    An engine declares its capabilities as class attributes and is built as ``cls(meshkit, options)``.
+    Each class has a unique ``type`` name used in ``[engines.NAME] type = ...``, and declares its
+    capabilities as class attributes.
     """
 
 

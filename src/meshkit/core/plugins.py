@@ -22,6 +22,7 @@ ENTRY_POINT_GROUP = "meshkit.plugins"
 BUILTIN_PLUGINS = (
     "meshkit.core.settings",
     "meshkit.data.stores.plugin",
+    "meshkit.engines.plugin",
     "meshkit.data.ingest",
     "meshkit.job.steps",
     "meshkit.job.runner",

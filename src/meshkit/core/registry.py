@@ -62,7 +62,7 @@ KINDS: dict[str, Kind] = {
     "materializations": Kind("register_materializations", "materialization"),
     "executors": Kind("register_executors", "executor"),
     "exporters": Kind("register_exporters", "exporter"),
-    "engines": Kind("register_engines", "engine", key="name"),
+    "engines": Kind("register_engines", "engine", key="type"),
 }
 
 

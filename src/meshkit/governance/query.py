@@ -230,20 +230,30 @@ class GovernedSQL:
     @contextlib.contextmanager
     def connection(self, plan: QueryPlan):
         """An engine connection with ``plan``'s sources registered, to run ``plan.sql`` (or a query
-        over it) on; an engine error (binder, conversion...) becomes a ``UserError``."""
-        conn = self.engine.connect()
+        over it) on; datasets the engine scans in place (PostgreSQL, Parquet) are not loaded, and an
+        engine error (binder, conversion...) becomes a ``UserError``."""
+        from meshkit.engines.duckdb import DuckDBEngine
+
+        engine = DuckDBEngine("duckdb", {}, self.meshkit, store=self.engine)
+        scans = []
         try:
             for relation, source in plan.sources.items():
-                conn.register(relation.strip('"'), source.load())
+                if source.store is not None and engine.can_scan(source.store):
+                    scans.append(engine.relation(source.store, source.asset))
+                    engine.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS SELECT * FROM {scans[-1].sql}")
+                else:
+                    engine.conn.register(relation.strip('"'), source.load())
             try:
-                yield conn
+                yield engine.conn
             except MeshkitError:
                 raise
             except Exception as exc:  # duckdb errors: binder (removed column), conversion, ...
                 message = str(exc).splitlines()[0]
                 raise UserError(f"The governed query failed: {message}", hint=_removed_hint(plan)) from None
         finally:
-            conn.close()
+            for scan in scans:
+                scan.release()
+            engine.close()
 
 
 def _removed_hint(plan: QueryPlan) -> str | None:

@@ -47,6 +47,10 @@ class Source:
     view_sql: str | None = None
     #: Arrow data to register under ``relation`` before running (other stores).
     load: Callable[[], Any] | None = None
+    #: The store and asset of an external dataset read as it is now (no ``AS OF``), which the
+    #: engine may scan in place instead of loading it.
+    store: Any = None
+    asset: str | None = None
 
 
 class Sources:
@@ -116,6 +120,8 @@ class Sources:
             return store.read(dataset.asset, snapshot_id=snapshot_id).read_all()
 
         schema = pa.schema([pa.field(c.name, c.arrow_type, c.nullable) for c in store.schema(dataset.asset)])
+        if snapshot_id is None:
+            return Source(relation, schema, load=load, store=store, asset=dataset.asset)
         return Source(relation, schema, load=load)
 
     @staticmethod

@@ -24,9 +24,15 @@ def declared_checks(meshkit: Meshkit, project_dir: str | Path | None = None, *, 
         for node in project.nodes.values():
             if node.checks and node.relation is not None:
                 out.append(
-                    (store, node.relation.asset, node.checks, node.yaml_where or node.original_file_path)
+                    (
+                        store,
+                        node.relation.asset,
+                        node.checks,
+                        node.yaml_where or node.original_file_path,
+                        None,
+                    )
                 )
         for source in project.sources.values():
             if source.checks:
-                out.append((store, source.relation.asset, source.checks, source.path))
+                out.append((store, source.relation.asset, source.checks, source.path, None))
     return out + workspace_checks(meshkit)

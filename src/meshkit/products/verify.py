@@ -2,7 +2,8 @@
 
 Checks the schema (every contract column exists with a compatible type), the column constraints
 (required, unique, primary key, lengths, ranges, patterns), the ODCS quality rules (library
-metrics and SQL) and the freshness SLA. Each check runs as one DuckDB query over the port.
+metrics and SQL) and the freshness SLA. Each check runs as one query over the port on the
+workspace's engine, which reads the port where it lies.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, UserError
-from meshkit.data.stores.duckdb import DuckDBStore
 from meshkit.data.transforms.base import literal, quote
+from meshkit.engines import Engine, open_engine
 from meshkit.products.diff import seconds
 from meshkit.products.spec import Column, OutputPort, QualityRule
 
@@ -67,26 +67,32 @@ class PortReport:
 
 
 @contextlib.contextmanager
-def port_relation(meshkit: Meshkit, dataset: str) -> Iterator[tuple[Any, str, pa.Schema]]:
-    """A DuckDB connection, the relation holding ``dataset`` in it, and its Arrow schema."""
+def port_relation(meshkit: Meshkit, dataset: str) -> Iterator[tuple[Engine, str, pa.Schema]]:
+    """The workspace's engine, the relation over ``dataset`` in it, and its Arrow schema.
+
+    The engine reads the port where it lies (a DuckDB table in place, PostgreSQL through its
+    scanner); a port it can only stream is copied once into a table of the engine, which spills
+    to disk past its memory limit, so no port is held whole in memory.
+    """
     store_name, _, asset = dataset.partition("/")
     store = meshkit.store(store_name)
-    if isinstance(store, DuckDBStore):
-        conn = store.connect()
-        relation = store.quote(asset)
-    else:
-        conn = duckdb.connect()
-        conn.register("__mk_port", store.read(asset).read_all())
-        relation = quote("__mk_port")
-    try:
+    with open_engine(meshkit, stores=(store,)) as engine:
         try:
-            schema = conn.execute(f"SELECT * FROM {relation} LIMIT 0").to_arrow_table().schema
-        except duckdb.Error as exc:
-            raise UserError(f"Cannot read `{dataset}`: {str(exc).splitlines()[0]}",
+            relation = engine.relation(store, asset)
+        except Exception as exc:  # noqa: BLE001 - a missing port or an unreadable store
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"Cannot read `{dataset}`: {message}",
                             hint="Run the job or transfer that writes the port first.") from None  # fmt: skip
-        yield conn, relation, schema
-    finally:
-        conn.close()
+        name, table = relation.sql, None
+        try:
+            if not relation.rescannable:
+                name = table = engine.temp_name("port")
+                engine.create_table_as(table, f"SELECT * FROM {relation.sql}")
+            yield engine, name, relation.schema
+        finally:
+            if table is not None:
+                engine.execute(f"DROP TABLE IF EXISTS {table}")
+            relation.release()
 
 
 def compare(rule: QualityRule, value: Any) -> bool:
@@ -158,8 +164,8 @@ def _rule_sql(rule: QualityRule, relation: str, column: str | None) -> str:
     return _metric_sql(rule, relation, column)
 
 
-def _scalar(conn, sql: str) -> Any:
-    row = conn.execute(sql).fetchone()
+def _scalar(engine: Engine, sql: str) -> Any:
+    row = engine.fetch_one(engine.transpile(sql))
     value = row[0] if row else None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
@@ -209,7 +215,7 @@ def _run_rule(conn, relation: str, rule: QualityRule, column: str | None) -> Che
         return CheckResult(label, True, None, f"{kind} rules are documentation only")
     try:
         value = _scalar(conn, _rule_sql(rule, relation, column))
-    except duckdb.Error as exc:
+    except Exception as exc:  # noqa: BLE001 - the engine's error is the rule's result
         return CheckResult(label, False, None, f"query failed: {str(exc).splitlines()[0]}")
     ok = compare(rule, value)
     op, operand = rule.operator()
@@ -230,10 +236,10 @@ def _freshness(conn, relation: str, schema: pa.Schema, port: OutputPort) -> list
             )
             continue
         column = quote(sla.element)
-        latest, age = conn.execute(
+        latest, age = conn.fetch_one(conn.transpile(
             f"SELECT CAST(max({column}) AS VARCHAR), epoch(current_timestamp) - epoch(CAST(max({column}) AS TIMESTAMPTZ)) "
             f"FROM {relation}"
-        ).fetchone()
+        ))  # fmt: skip
         if latest is None:
             results.append(CheckResult("freshness", False, None, "no rows"))
             continue

@@ -1,7 +1,8 @@
 """Run ``checks:`` blocks on any dataset of any store, as Run records.
 
-A DuckDB store runs the checks where the data is; any other store streams the dataset into an
-in-memory DuckDB first. All checks of a dataset run as one SQL statement. Checks are declared on
+The checks run on an engine (the workspace's, a checks file's ``engine:`` or ``--engine``), which
+reads the dataset where it is: DuckDB tables in place, PostgreSQL and Parquet through scans that
+stream, Spark through JDBC. All checks of a dataset run as one SQL statement. Checks are declared on
 models and sources in properties YAML, and in ``checks/*.yaml`` files of the workspace::
 
     dataset: warehouse/orders        # store/asset
@@ -13,14 +14,14 @@ models and sources in properties YAML, and in ``checks/*.yaml`` files of the wor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-
-import duckdb
 
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.lifecycle import recorded_run
 from meshkit.core.runs import RunRecord
 from meshkit.core.specs import read_yaml
+from meshkit.engines import Engine, open_engine
 from meshkit.quality.checks import Check, Schema
 
 if TYPE_CHECKING:
@@ -83,24 +84,28 @@ def make_checks(meshkit: Meshkit, specs: list[dict[str, Any]], where: str) -> li
     return checks
 
 
-def _evaluate(con, relation: str, dataset: str, checks: list[Check]) -> list[CheckResult]:
+def _evaluate(engine: Engine, relation: str, dataset: str, checks: list[Check]) -> list[CheckResult]:
     results: list[CheckResult] = []
     columns = None
     if any(isinstance(c, Schema) for c in checks):
-        columns = [(d[0], str(d[1])) for d in con.execute(f"SELECT * FROM {relation} LIMIT 0").description]
+        columns = engine.column_types(relation)
     values: list[Any] = []
     scalar = [c for c in checks if not isinstance(c, Schema)]
     if scalar:
         try:
             values = list(
-                con.execute("SELECT " + ", ".join(c.expression(relation) for c in scalar)).fetchone()
+                engine.fetch_one(
+                    engine.transpile("SELECT " + ", ".join(c.expression(relation) for c in scalar))
+                )
             )
-        except duckdb.Error:
+        except Exception:  # noqa: BLE001 - one check is broken: find which
             values = []
-            for check in scalar:  # find the broken one
+            for check in scalar:
                 try:
-                    values.append(con.execute(f"SELECT {check.expression(relation)}").fetchone()[0])
-                except duckdb.Error as exc:
+                    values.append(
+                        engine.fetch_one(engine.transpile(f"SELECT {check.expression(relation)}"))[0]
+                    )
+                except Exception as exc:  # noqa: BLE001 - reported as this check's error
                     values.append(exc)
     by_check = dict(zip(map(id, scalar), values, strict=True))
     for check in checks:
@@ -114,6 +119,8 @@ def _evaluate(con, relation: str, dataset: str, checks: list[Check]) -> list[Che
                     CheckResult(dataset, check.name, check.type, "error", None, str(value).replace("\n", " "))
                 )
                 continue
+            if isinstance(value, Decimal):  # NOTE: Spark's fractions are decimals where DuckDB's are floats
+                value = float(value)
             status, message = check.judge(value)
         if status == "fail" and check.severity == "warn":
             status = "warn"
@@ -122,33 +129,35 @@ def _evaluate(con, relation: str, dataset: str, checks: list[Check]) -> list[Che
 
 
 def run_checks(meshkit: Meshkit, store_name: str, asset: str, specs: list[dict[str, Any]], *,
-               where: str = "checks") -> list[CheckResult]:  # fmt: skip
-    """Run ``specs`` on ``asset`` of store ``store_name``; no Run record (callers keep the results)."""
+               where: str = "checks", engine: str | None = None) -> list[CheckResult]:  # fmt: skip
+    """Run ``specs`` on ``asset`` of store ``store_name`` on ``engine``; no Run record (callers keep the results).
+
+    The engine reads the dataset where it lies (a DuckDB table in place, PostgreSQL through its
+    scanner, files, JDBC on Spark); a dataset the engine can only stream is copied once into a
+    table of the engine (DuckDB spills it to disk past its memory limit).
+    """
     checks = make_checks(meshkit, specs, where)
     dataset = f"{store_name}/{asset}"
     store = meshkit.store(store_name)
-    if store.type == "duckdb":
-        con = store.connection.cursor()
-        if not store.exists(asset) and "." not in asset:
-            raise UserError(
-                f"Dataset `{dataset}` does not exist.", where=where, hint="Build or load it first."
-            )
+    if store.type == "duckdb" and not store.exists(asset) and "." not in asset:
+        raise UserError(f"Dataset `{dataset}` does not exist.", where=where, hint="Build or load it first.")
+    with open_engine(meshkit, engine, stores=(store,), where=where) as runner:
+        relation = runner.relation(store, asset)
         try:
-            return _evaluate(con, store.quote(asset), dataset, checks)
+            if relation.rescannable:
+                return _evaluate(runner, relation.sql, dataset, checks)
+            table = runner.temp_name("dataset")
+            runner.create_table_as(table, f"SELECT * FROM {relation.sql}")
+            try:
+                return _evaluate(runner, table, dataset, checks)
+            finally:
+                runner.execute(f"DROP TABLE IF EXISTS {table}")
         finally:
-            con.close()
-    con = duckdb.connect()
-    try:
-        reader = store.read(asset)
-        con.register("__mk_reader", reader)
-        con.execute("CREATE TABLE __mk_dataset AS SELECT * FROM __mk_reader")
-        return _evaluate(con, "__mk_dataset", dataset, checks)
-    finally:
-        con.close()
+            relation.release()
 
 
-#: A ``checks:`` block: ``(store, asset, check specs, where it is declared)``.
-CheckBlock = tuple[str, str, list[dict[str, Any]], str]
+#: A ``checks:`` block: ``(store, asset, check specs, where it is declared, engine or None)``.
+CheckBlock = tuple[str, str, list[dict[str, Any]], str, str | None]
 
 
 def workspace_checks(meshkit: Meshkit) -> list[CheckBlock]:
@@ -162,23 +171,25 @@ def workspace_checks(meshkit: Meshkit) -> list[CheckBlock]:
             if not isinstance(block, dict) or "/" not in str(block.get("dataset", "")):
                 raise ConfigError("A checks file needs `dataset: store/asset` and `checks:`.", where=rel)
             store, asset = str(block["dataset"]).split("/", 1)
-            out.append((store, asset, list(block.get("checks") or []), rel))
+            out.append((store, asset, list(block.get("checks") or []), rel, block.get("engine")))
     return out
 
 
-def run_all_checks(
-    meshkit: Meshkit, blocks: list[CheckBlock], *, names: list[str] | None = None
-) -> CheckReport:
+def run_all_checks(meshkit: Meshkit, blocks: list[CheckBlock], *, names: list[str] | None = None,
+                   engine: str | None = None) -> CheckReport:  # fmt: skip
     """Run the ``checks:`` ``blocks`` (those of ``names`` when given) as one Run of kind ``quality``.
 
     The models layer collects the blocks of a workspace: ``meshkit.models.checks.declared_checks``.
+    ``engine`` (``--engine``) runs them all there; else a checks file's ``engine:``, else the workspace's.
     """
     declared = [b for b in blocks if b[1] in names or f"{b[0]}/{b[1]}" in names] if names else blocks
     with recorded_run(meshkit, "quality", meshkit.workspace.name, arguments={"names": names or []}) as run:
         report = CheckReport(run)
         try:
-            for store, asset, specs, where in declared:
-                report.results += run_checks(meshkit, store, asset, specs, where=where)
+            for store, asset, specs, where, chosen in declared:
+                report.results += run_checks(
+                    meshkit, store, asset, specs, where=where, engine=engine or chosen
+                )
         finally:
             quality: dict[str, list] = {}
             for r in report.results:

@@ -1,7 +1,7 @@
-"""Plan and run one attempt of a transfer: as one DuckDB statement whenever DuckDB reaches both ends.
+"""Plan and run one attempt of a transfer on its engine: as one DuckDB statement whenever DuckDB reaches both ends.
 
-The plan is chosen from what each end supports (``endpoints.SCANNERS`` and
-``endpoints.statement_sink``):
+On the embedded DuckDB engine the plan is chosen from what each end supports
+(``DuckDBEngine.can_scan`` and ``duckdb_io.statement_sink``):
 
 - ``pushdown``: DuckDB scans the source and writes the sink in one statement, transforms compiled
   into the ``SELECT`` (``COPY (SELECT ... FROM pg.public.orders) TO 'orders.parquet'``);
@@ -10,6 +10,10 @@ The plan is chosen from what each end supports (``endpoints.SCANNERS`` and
 - ``store -> duckdb``: the source store's Arrow stream is scanned by DuckDB, which writes the sink;
 - ``stream``: neither end is DuckDB's: batches flow from ``store.read`` through the Arrow path of
   the transforms into ``store.write``.
+
+On any other engine (Spark), the engine reads the source itself when it can (``Engine.can_scan``:
+JDBC, files) or from the store's Arrow stream, runs the transforms in its dialect and hands the
+result to ``Engine.write``, which writes the destination all or nothing.
 
 DuckDB runs with ``memory_limit`` set and spills to ``.meshkit/tmp``; readers stream fixed-size
 batches, so memory stays bounded whatever the table size. A source without row order (a database
@@ -28,11 +32,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from meshkit.core.errors import UserError
+from meshkit.core.errors import ConfigError, UserError
 from meshkit.data.stores.base import Store, WriteResult
-from meshkit.data.transfer import endpoints
 from meshkit.data.transfer.window import Window, open_window
 from meshkit.data.transforms import Transform, column_tags, compile_select, output_schema, transform_reader
+from meshkit.engines import Engine
+from meshkit.engines import duckdb_io as endpoints
+from meshkit.engines.duckdb import DuckDBEngine
 
 #: ``progress(rows)`` with the rows moved so far, or ``progress(0, fraction=f)`` with the share of
 #: the source read when one DuckDB statement moves the rows (it counts them only at the end).
@@ -56,6 +62,8 @@ class Job:
     batch_rows: int = 65_536
     temp_dir: str | None = None
     progress: Progress | None = None
+    #: The engine chosen by the spec or the workspace; ``None`` runs on DuckDB, in the file of a DuckDB end.
+    engine: Engine | None = None
 
 
 @dataclass
@@ -94,8 +102,12 @@ class _Counter:
 @contextlib.contextmanager
 def _engine(job: Job):
     """A DuckDB connection: the destination's (or source's) DuckDB file when there is one, else in memory."""
-    owner = next((s for s in (job.destination, job.source) if s.type == "duckdb"), None)
-    conn = owner.connect() if owner is not None else duckdb.connect()
+    engine = (
+        job.engine
+        if isinstance(job.engine, DuckDBEngine)
+        else DuckDBEngine.open("duckdb", {}, None, stores=(job.destination, job.source))
+    )
+    owner, conn = engine.store, engine.conn
     saved = None
     if owner is not None:
         saved = conn.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory'), "
@@ -109,7 +121,7 @@ def _engine(job: Job):
         conn.execute(f"SET temp_directory = {endpoints._literal(job.temp_dir)}")
     conn.execute("SET TimeZone = 'UTC'")
     try:
-        yield conn, owner
+        yield engine
     finally:
         if saved is not None:
             with contextlib.suppress(duckdb.Error):
@@ -118,7 +130,7 @@ def _engine(job: Job):
                 conn.execute(f"SET preserve_insertion_order = {saved[2]}")
                 conn.execute(f"SET enable_progress_bar = {saved[3]}")
                 conn.execute(f"SET enable_progress_bar_print = {saved[4]}")
-        conn.close()
+        engine.close()
 
 
 def _store_schema(store: Store, asset: str) -> list[dict]:
@@ -167,8 +179,10 @@ def _widens(written: pa.DataType, held: pa.DataType) -> bool:
 def execute(job: Job, *, dry_run: bool = False) -> Outcome:
     """Run one attempt of ``job`` (or, with ``dry_run``, check everything and write nothing)."""
     source_schema = _store_schema(job.source, job.source_asset)  # fails early: missing table, bad login
-    scannable = job.source.type in endpoints.SCANNERS
-    with _engine(job) as (conn, engine_store):
+    if job.engine is not None and not isinstance(job.engine, DuckDBEngine):
+        return _run_on_engine(job, job.engine, source_schema, dry_run)
+    with _engine(job) as engine:
+        conn, engine_store, scannable = engine.conn, engine.store, engine.can_scan(job.source)
         sink = endpoints.statement_sink(job.destination, job.destination_asset, job.mode, engine_store)
         if not scannable and sink is None and not job.incremental:
             return _stream(job, source_schema, dry_run)
@@ -255,6 +269,30 @@ def _watch(conn, progress: Progress | None, every: float = 0.2):
 
 def _keys(job: Job) -> list[str]:
     return list(job.incremental.keys or (job.keys if job.mode == "merge" else []))
+
+
+def _run_on_engine(job: Job, engine: Engine, source_schema: list[dict], dry_run: bool) -> Outcome:
+    """The transfer on ``engine``: it reads the source (itself or from Arrow), transforms and writes."""
+    if job.incremental:
+        raise ConfigError(f"Incremental transfers run on DuckDB; engine `{engine.name}` ({engine.type}) runs "
+                          "full copies only.", where="spec.engine", hint="Remove `engine`, or `incremental`.")  # fmt: skip
+    counter = _Counter(job.progress)
+    relation = engine.relation(job.source, job.source_asset)
+    try:
+        select = compile_select(job.transforms, relation.sql, relation.schema, engine)
+        out_schema = output_schema(job.transforms, relation.schema)
+        check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
+        outcome = Outcome(plan=f"{relation.kind} -> {engine.type} engine `{engine.name}` -> store {job.destination.type}",
+                          source_schema=source_schema, output_schema=out_schema,
+                          tags=column_tags(job.transforms, relation.schema), dry_run=dry_run)  # fmt: skip
+        if dry_run:
+            return outcome
+        result = engine.write(job.destination, job.destination_asset, select, job.mode, job.keys,
+                              job.batch_rows, count=counter.wrap)  # fmt: skip
+    finally:
+        relation.release()
+    outcome.rows, outcome.bytes = result.rows, result.bytes or counter.bytes
+    return outcome
 
 
 def _stream(job: Job, source_schema: list[dict], dry_run: bool) -> Outcome:

@@ -28,6 +28,7 @@ from meshkit.data.transfer.plan import Job, Outcome, execute
 from meshkit.data.transfer.spec import BatchTransfer, Endpoint
 from meshkit.data.transfer.state import StateStore, TransferState, trim_history
 from meshkit.data.transforms import Transform, build_transforms, column_sources
+from meshkit.engines import Engine, open_engine
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Fatal")
 _RUN_STATUS = {"Succeeded": "succeeded", "Failed": "platform_error", "Fatal": "user_error"}
@@ -105,6 +106,7 @@ class TransferRunner:
         self.states = StateStore(mk.metadata)
         #: Stores defined inline in the spec: this runner's own, closed when it is done.
         self._inline: dict[str, Store] = {}
+        self._engine: Engine | None = None
 
     def _store(self, endpoint: Endpoint, role: str) -> Store:
         """The store of a transfer end: a name or URL through ``mk.store``, or one defined inline."""
@@ -122,6 +124,17 @@ class TransferRunner:
         for store in self._inline.values():
             store.close()
         self._inline.clear()
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def engine(self, source: Store, destination: Store) -> Engine:
+        """The engine of the spec (``spec.engine``), else the workspace's (``engine`` config key)."""
+        if self._engine is None:
+            self._engine = open_engine(
+                self.mk, self.spec.engine, stores=(destination, source), where="spec.engine"
+            )
+        return self._engine
 
     def _job(self, state: TransferState) -> Job:
         spec = self.spec
@@ -134,7 +147,8 @@ class TransferRunner:
                    destination_asset=spec.destination.asset, mode=spec.destination.mode, keys=list(spec.destination.keys),
                    transforms=[*transforms, *self.extra_transforms], incremental=spec.incremental,
                    watermark=state.watermark, memory_limit=spec.memory_limit or self.mk.config.get("transfer_memory_limit"),
-                   batch_rows=int(self.mk.config.get("transfer_batch_rows")), temp_dir=str(temp), progress=self.progress)  # fmt: skip
+                   batch_rows=int(self.mk.config.get("transfer_batch_rows")), temp_dir=str(temp), progress=self.progress,
+                   engine=self.engine(source, destination))  # fmt: skip
 
     def plan(self) -> Outcome:
         """Check the transfer end to end (stores, tables, transforms, schemas) without writing."""

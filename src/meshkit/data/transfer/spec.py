@@ -121,6 +121,8 @@ class BatchTransferSpec(_Model):
         default_factory=list, description="Transforms, applied in order."
     )
     incremental: Incremental | None = None
+    engine: str | None = Field(None, description="The engine that runs the transfer: `duckdb` or an [engines.NAME] "
+                               "of meshkit.toml (default: the `engine` config key).")  # fmt: skip
     schedule: str | None = Field(
         None, description="Cron schedule, run by the control service; none means on demand."
     )

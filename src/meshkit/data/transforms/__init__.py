@@ -19,7 +19,6 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError
@@ -107,11 +106,12 @@ def output_schema(transforms: Sequence[Transform], schema: pa.Schema) -> pa.Sche
     return schema
 
 
-def compile_select(transforms: Sequence[Transform], relation: str, schema: pa.Schema,
-                   conn: duckdb.DuckDBPyConnection | None = None) -> str:  # fmt: skip
-    """One DuckDB ``SELECT`` applying ``transforms`` to ``relation`` (of ``schema``).
+def compile_select(transforms: Sequence[Transform], relation: str, schema: pa.Schema, conn=None) -> str:
+    """One ``SELECT`` applying ``transforms`` to ``relation`` (of ``schema``).
 
-    The UDFs the chain needs are registered on ``conn`` (required when any transform has one).
+    ``conn`` is the engine (:class:`meshkit.engines.Engine`) or DuckDB connection the ``SELECT`` runs on:
+    the UDFs the chain needs are registered there (it is required when any transform has one), and
+    the ``SELECT`` is in its dialect.
     """
     sql = f"SELECT * FROM {relation}"
     udfs: list[Udf] = []
@@ -125,8 +125,8 @@ def compile_select(transforms: Sequence[Transform], relation: str, schema: pa.Sc
         if conn is None:
             raise ConfigError("The transforms need a DuckDB connection to register their functions on.")
         for udf in udfs:
-            udf.register(conn)
-    return sql
+            conn.register_udf(udf) if hasattr(conn, "register_udf") else udf.register(conn)
+    return conn.transpile(sql) if hasattr(conn, "transpile") else sql
 
 
 def apply_transforms(transforms: Sequence[Transform], batch: pa.RecordBatch) -> pa.RecordBatch:

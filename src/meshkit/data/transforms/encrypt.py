@@ -46,10 +46,15 @@ def _unb64(token: str) -> bytes:
 class Cipher:
     """Encrypts and decrypts text values with one key in one mode."""
 
-    def __init__(self, secret: str, mode: str = "random"):
+    def __init__(self, secret: str | None, mode: str = "random", *, key: bytes | None = None):
         self.mode = mode
-        key = derive_key(secret, mode)
-        self._aead = AESSIV(key) if mode == "deterministic" else AESGCM(key)
+        self._key = key or derive_key(str(secret), mode)
+        self._aead = AESSIV(self._key) if mode == "deterministic" else AESGCM(self._key)
+
+    def __reduce__(self):
+        # NOTE: a distributed engine (Spark) ships the UDF to its executors: the derived key travels in
+        # memory with it, never the secret it was derived from.
+        return (_cipher_from_key, (self._key, self.mode))
 
     def encrypt_all(self, values: list[str | None]) -> list[str | None]:
         if self.mode == "deterministic":
@@ -72,6 +77,10 @@ class Cipher:
             return self._aead.decrypt(data[:_NONCE], data[_NONCE:], None).decode()
         except (InvalidTag, ValueError):
             raise UserError("Cannot decrypt the token: wrong key, wrong mode or altered data.") from None
+
+
+def _cipher_from_key(key: bytes, mode: str) -> Cipher:
+    return Cipher(None, mode, key=key)
 
 
 def decrypt(token: str | None, secret: str, mode: str = "random") -> str | None:

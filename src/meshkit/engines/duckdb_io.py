@@ -1,4 +1,4 @@
-"""How DuckDB reaches each kind of store, as data: scanners for sources, statements for sinks.
+"""How the DuckDB engine reaches each kind of store, as data: scanners for sources, statements for sinks.
 
 A source DuckDB can scan becomes a relation (``mk_src_ab12."public"."orders"``, ``read_parquet(...)``);
 any other source is read through its store as an Arrow stream that DuckDB scans. A sink DuckDB

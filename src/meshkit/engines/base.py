@@ -1,0 +1,190 @@
+"""The engine interface: where SQL runs.
+
+An engine declares what it can do as class flags (its SQL dialect, merge, Python UDFs,
+transactions, the store types and file formats it scans natively) and offers the operations the
+domains need: a relation over ``store/asset`` with projection and predicate pushdown, a query to
+Arrow batches, create-table-as / insert / merge / swap, an Arrow stream registered as a relation,
+and a Python function registered for SQL. Callers ask the flags, never ``if engine.type == ...``.
+
+Expressions are sqlglot trees; an engine renders them in its own dialect with :meth:`Engine.sql`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from meshkit.data.stores.base import Store, WriteResult
+
+if TYPE_CHECKING:
+    from meshkit.core.context import Meshkit
+    from meshkit.data.transforms.base import Udf
+
+
+@dataclass
+class Relation:
+    """A relation an engine reads: SQL to put after ``FROM`` (in the engine's dialect), its schema, and how
+    to release it."""
+
+    sql: str
+    schema: pa.Schema
+    kind: str
+    release: Callable[[], None] = lambda: None
+    #: Whether rows have an order worth keeping (a file's); a database table's rows have none.
+    ordered: bool = True
+    #: Whether the relation can be read more than once (an Arrow stream cannot).
+    rescannable: bool = True
+
+
+class Engine(ABC):
+    """Base of every engine. Subclasses set ``type`` and the capability flags, and implement the operations."""
+
+    #: The name used in ``[engines.NAME] type = ...``.
+    type: ClassVar[str]
+    #: The sqlglot dialect expressions are rendered in.
+    DIALECT: ClassVar[str]
+    #: ``MERGE``/upsert on keys in one statement.
+    SUPPORTS_MERGE: ClassVar[bool] = False
+    #: Python functions callable from SQL (the UDFs of Encrypt, Digest, Redact).
+    SUPPORTS_PYTHON_UDFS: ClassVar[bool] = False
+    #: Several statements commit or roll back together.
+    SUPPORTS_TRANSACTIONS: ClassVar[bool] = False
+    #: Runs on several processes or machines (a cluster), so it reads sources itself in parallel.
+    DISTRIBUTED: ClassVar[bool] = False
+    #: Store types whose assets the engine reads itself (others are read through the store as Arrow).
+    SCANS_STORES: ClassVar[frozenset[str]] = frozenset()
+    #: File formats the engine reads and writes itself.
+    SCANS_FORMATS: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None, meshkit: Meshkit | None = None):
+        self.name = name
+        self.options = dict(options or {})
+        self.meshkit = meshkit
+
+    @classmethod
+    def open(cls, name: str, options: Mapping[str, Any], meshkit: Meshkit | None,
+             stores: Sequence[Store] = ()) -> Engine:  # fmt: skip
+        """The engine for work touching ``stores`` (an engine may run inside one of them)."""
+        return cls(name, options, meshkit)
+
+    # ------------------------------------------------------------------ capabilities
+
+    def can_scan(self, store: Store) -> bool:
+        """Whether the engine reads ``store``'s assets itself (else through ``store.read`` as Arrow)."""
+        return store.type in self.SCANS_STORES
+
+    def sql(self, expression: exp.Expression) -> str:
+        """``expression`` rendered in the engine's dialect."""
+        return expression.sql(dialect=self.DIALECT)
+
+    def transpile(self, sql: str, read: str = "duckdb") -> str:
+        """``sql`` written in dialect ``read``, rewritten in the engine's."""
+        if read == self.DIALECT:
+            return sql
+        return ";\n".join(sqlglot.transpile(sql, read=read, write=self.DIALECT))
+
+    # ------------------------------------------------------------------ reading
+
+    @abstractmethod
+    def relation(self, store: Store, asset: str, columns: Sequence[str] | None = None,
+                 predicate: str | None = None) -> Relation:  # fmt: skip
+        """``asset`` of ``store`` as a relation, reading only ``columns`` and the rows ``predicate`` keeps.
+
+        ``predicate`` is SQL in the engine's dialect; engines push both into the scan where the store allows.
+        """
+
+    @abstractmethod
+    def query(self, sql: str, batch_rows: int = 65_536) -> pa.RecordBatchReader:
+        """The result of ``sql`` as a stream of Arrow batches."""
+
+    def fetch_one(self, sql: str) -> tuple | None:
+        """The first row of ``sql`` as a tuple (``None`` when it returns none)."""
+        for batch in self.query(sql, batch_rows=1):
+            if batch.num_rows:
+                return tuple(column[0].as_py() for column in batch.columns)
+        return None
+
+    def column_types(self, relation: str) -> list[tuple[str, str]]:
+        """``(name, type)`` of each column of ``relation``, types as the engine names them (upper case)."""
+        return [(f.name, str(f.type).upper()) for f in self.query(f"SELECT * FROM {relation} LIMIT 0").schema]
+
+    @abstractmethod
+    def register_arrow(self, reader: pa.RecordBatchReader, name: str | None = None) -> Relation:
+        """An Arrow stream as a relation (scanned once unless the engine copies it)."""
+
+    @abstractmethod
+    def register_udf(self, udf: Udf) -> None:
+        """A Python function callable from SQL by ``udf.name`` (engines with ``SUPPORTS_PYTHON_UDFS``)."""
+
+    # ------------------------------------------------------------------ writing tables of the engine
+
+    @abstractmethod
+    def execute(self, sql: str) -> None:
+        """Run a statement that returns nothing."""
+
+    def create_table_as(self, table: str, select: str) -> None:
+        """Create (or replace) ``table`` from ``select``."""
+        self.execute(f"CREATE OR REPLACE TABLE {table} AS {select}")
+
+    def insert(self, table: str, select: str) -> None:
+        """Append the rows of ``select`` to ``table``."""
+        self.execute(f"INSERT INTO {table} {select}")
+
+    def merge(self, table: str, select: str, keys: Sequence[str]) -> None:
+        """Upsert the rows of ``select`` into ``table`` on ``keys``."""
+        on = " AND ".join(f"t.{self.quote(k)} = s.{self.quote(k)}" for k in keys)
+        self.execute(f"MERGE INTO {table} AS t USING ({select}) AS s ON {on} "
+                     "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")  # fmt: skip
+
+    def swap(self, stage: str, table: str) -> None:
+        """Replace ``table`` by ``stage`` in one step."""
+        self.execute(f"DROP TABLE IF EXISTS {table}")
+        self.execute(f"ALTER TABLE {stage} RENAME TO {table}")
+
+    # ------------------------------------------------------------------ writing stores
+
+    def write(self, store: Store, asset: str, select: str, mode: str, keys: Sequence[str] = (),
+              batch_rows: int = 65_536, count: Callable[[pa.RecordBatchReader], pa.RecordBatchReader] | None = None,
+              ) -> WriteResult:  # fmt: skip
+        """Write the rows of ``select`` to ``asset`` of ``store``, all or nothing.
+
+        The default streams the result as Arrow batches into ``store.write`` (``count`` may wrap the stream);
+        engines override it for the stores they write themselves.
+        """
+        reader = self.query(select, batch_rows)
+        if count is not None:
+            reader = count(reader)
+        return store.write(asset, reader, mode, list(keys) or None)
+
+    # ------------------------------------------------------------------ helpers
+
+    def quote(self, name: str) -> str:
+        """An identifier in the engine's dialect."""
+        return exp.to_identifier(name, quoted=True).sql(dialect=self.DIALECT)
+
+    @staticmethod
+    def temp_name(prefix: str = "mk") -> str:
+        return f"__{prefix}_{secrets.token_hex(4)}"
+
+    def describe(self) -> dict[str, Any]:
+        """What the engine is and can do, for ``meshkit engines`` and the docs."""
+        return {"name": self.name, "type": self.type, "dialect": self.DIALECT, "merge": self.SUPPORTS_MERGE,
+                "python_udfs": self.SUPPORTS_PYTHON_UDFS, "transactions": self.SUPPORTS_TRANSACTIONS,
+                "distributed": self.DISTRIBUTED, "scans": sorted(self.SCANS_STORES),
+                "formats": sorted(self.SCANS_FORMATS)}  # fmt: skip
+
+    def close(self) -> None:  # noqa: B027 - optional for subclasses
+        """Release what the engine holds."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,112 @@
+"""The DuckDB engine: embedded, the default.
+
+It runs in a DuckDB file when one end of the work is a DuckDB store (so that store's tables are
+read and written in place, in one transaction), else in memory. It scans PostgreSQL through
+DuckDB's postgres extension and local Parquet files itself, pushing projection and predicates
+into those scans; any other store is read through the store as an Arrow stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import duckdb
+import pyarrow as pa
+
+from meshkit.data.stores.base import Store
+from meshkit.engines import duckdb_io
+from meshkit.engines.base import Engine, Relation
+
+
+class DuckDBEngine(Engine):
+    """DuckDB, in the file of ``store`` (a DuckDB store) or in memory."""
+
+    type = "duckdb"
+    DIALECT = "duckdb"
+    SUPPORTS_MERGE = True
+    SUPPORTS_PYTHON_UDFS = True
+    SUPPORTS_TRANSACTIONS = True
+    SCANS_STORES = frozenset(duckdb_io.SCANNERS)
+    SCANS_FORMATS = frozenset({"parquet"})
+
+    def __init__(self, name="duckdb", options=None, meshkit=None, *, store: Store | None = None):
+        super().__init__(name, options, meshkit)
+        self.store = store
+        self._conn: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def conn(self) -> duckdb.DuckDBPyConnection:
+        """The connection, opened on first use: a cursor on the DuckDB store's file, else in memory."""
+        if self._conn is None:
+            self._conn = self.store.connect() if self.store is not None else duckdb.connect()
+        return self._conn
+
+    @classmethod
+    def open(cls, name, options, meshkit, stores=()) -> DuckDBEngine:
+        """The engine in the file of the first DuckDB store among ``stores``, else in memory."""
+        owner = next((s for s in stores if s.type == "duckdb"), None)
+        return cls(name, options, meshkit, store=owner)
+
+    def can_scan(self, store: Store) -> bool:
+        if store.type == "duckdb":
+            return store is self.store
+        return super().can_scan(store)
+
+    # ------------------------------------------------------------------ reading
+
+    def relation(self, store, asset, columns=None, predicate=None) -> Relation:
+        source = duckdb_io.scan_source(self.conn, store, asset, self.store) if self.can_scan(store) else None
+        if source is None:
+            return self.register_arrow(store.read(asset, columns=columns, filter=predicate))
+        relation = Relation(source.relation, source.schema, source.kind, source.release, source.ordered)
+        if columns or predicate:
+            items = ", ".join(self.quote(c) for c in columns) if columns else "*"
+            relation.sql = (
+                f"(SELECT {items} FROM {source.relation}{f' WHERE {predicate}' if predicate else ''})"
+            )
+            if columns:
+                relation.schema = pa.schema([source.schema.field(c) for c in columns])
+        return relation
+
+    def query(self, sql: str, batch_rows: int = 65_536) -> pa.RecordBatchReader:
+        return self.conn.execute(sql).to_arrow_reader(batch_rows)
+
+    def fetch_one(self, sql: str) -> tuple | None:
+        return self.conn.execute(sql).fetchone()
+
+    def column_types(self, relation: str) -> list[tuple[str, str]]:
+        return [
+            (d[0], str(d[1]).upper())
+            for d in self.conn.execute(f"SELECT * FROM {relation} LIMIT 0").description
+        ]
+
+    def register_arrow(self, reader: pa.RecordBatchReader, name: str | None = None) -> Relation:
+        source = duckdb_io.stream_source(self.conn, reader)
+        return Relation(source.relation, source.schema, source.kind, source.release, rescannable=False)
+
+    def register_udf(self, udf) -> None:
+        with contextlib.suppress(duckdb.InvalidInputException, duckdb.CatalogException):
+            self.conn.remove_function(udf.name)
+        self.conn.create_function(udf.name, udf.func, [duckdb.sqltype(p) for p in udf.params], duckdb.sqltype(udf.returns),
+                                  type="arrow", side_effects=udf.volatile)  # fmt: skip
+
+    # ------------------------------------------------------------------ writing
+
+    def execute(self, sql: str) -> None:
+        self.conn.execute(sql)
+
+    def merge(self, table: str, select: str, keys: Sequence[str]) -> None:
+        stage = self.temp_name("stage")
+        self.execute(f"CREATE TEMP TABLE {stage} AS {select}")
+        try:
+            match = " AND ".join(f"t.{self.quote(k)} IS NOT DISTINCT FROM s.{self.quote(k)}" for k in keys)
+            self.execute(f"DELETE FROM {table} AS t USING {stage} AS s WHERE {match}")
+            self.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {stage}")
+        finally:
+            self.execute(f"DROP TABLE IF EXISTS {stage}")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

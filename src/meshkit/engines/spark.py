@@ -1,0 +1,440 @@
+"""The Spark engine (pyspark): in this process (``local[*]``), on a standalone cluster
+(``spark://host:port``) or through Spark Connect (``sc://host:port``).
+
+Configured in ``meshkit.toml``::
+
+    [engines.cluster]
+    type = "spark"
+    master = "spark://127.0.0.1:7077"     # or remote = "sc://127.0.0.1:15002", default local[*]
+    partitions = 8                        # parallel JDBC reads of a table (default: the cluster's cores)
+    staging = "/shared/tmp"               # where results are staged as Parquet (default: .meshkit/tmp)
+    "spark.executor.memory" = "2g"        # any Spark setting
+
+Spark reads PostgreSQL and MySQL/MariaDB itself through JDBC, in ``partitions`` parallel range
+reads over an integer column, and local Parquet, CSV, JSON and ORC files; any other store is
+staged as Parquet from its Arrow stream. Results leave Spark as Parquet in ``staging``, written
+in parallel, and stream from there into the destination store, whose write is all or nothing.
+Spark's errors become meshkit errors: their first line, without the Java stack trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import re
+import shutil
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import sqlglot
+from sqlglot import exp
+
+from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
+from meshkit.data.stores.base import Store
+from meshkit.engines.base import Engine, Relation
+
+#: Where Debian's ``libpostgresql-jdbc-java`` and ``libmariadb-java`` put the JDBC drivers.
+JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/mariadb-java-client.jar")
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+_FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "json", "orc": "orc"}
+_SPARK_TYPES = {
+    "VARCHAR": "string",
+    "BIGINT": "bigint",
+    "INTEGER": "int",
+    "DOUBLE": "double",
+    "BOOLEAN": "boolean",
+}
+_USER_ERRORS = ("AnalysisException", "ParseException", "IllegalArgumentException", "NumberFormatException",
+                "ArithmeticException", "SparkDateTimeException", "SparkNumberFormatException")  # fmt: skip
+
+_sessions: dict[tuple, Any] = {}
+_lock = threading.Lock()
+
+
+def _reachable(url: str, default_port: int) -> tuple[str, int] | None:
+    """``None`` when ``host:port`` of ``url`` accepts a TCP connection, else the address tried."""
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return None
+    except OSError:
+        return host, port
+
+
+class SparkEngine(Engine):
+    """Spark SQL through pyspark."""
+
+    type = "spark"
+    DIALECT = "spark"
+    SUPPORTS_MERGE = False  # NOTE: MERGE INTO needs a table format such as Iceberg or Delta
+    SUPPORTS_PYTHON_UDFS = True
+    SUPPORTS_TRANSACTIONS = False
+    DISTRIBUTED = True
+    SCANS_STORES = frozenset({"postgres", "mysql", "files"})
+    SCANS_FORMATS = frozenset(_FORMATS)
+    #: Options that are not Spark settings.
+    OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"master", "remote", "partitions", "staging", "app_name", "jars"}
+    )
+
+    def __init__(self, name="spark", options=None, meshkit=None):
+        super().__init__(name, options, meshkit)
+        unknown = [k for k in self.options if k not in self.OPTIONS and not k.startswith("spark.")]
+        if unknown:
+            raise ConfigError(f"Unknown option(s) {', '.join(sorted(unknown))} of engine `{name}`.",
+                              where=f"meshkit.toml [engines.{name}]",
+                              hint=f"Options: {', '.join(sorted(self.OPTIONS))}, and Spark settings (`spark.*`).")  # fmt: skip
+        self.remote = self.options.get("remote")
+        self.master = self.options.get("master") or ("" if self.remote else "local[*]")
+        self._views: list[str] = []
+        self._staged: list[str] = []
+        self.session = self._session()
+
+    @property
+    def url(self) -> str:
+        """The master (or Spark Connect) URL, for messages."""
+        return self.remote or self.master
+
+    # ------------------------------------------------------------------ session
+
+    def _settings(self) -> dict[str, str]:
+        jars = self.options.get("jars") or [j for j in JDBC_JARS if os.path.exists(j)]
+        settings = {
+            "spark.app.name": self.options.get("app_name", "meshkit"),
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+            "spark.sql.sources.partitionOverwriteMode": "dynamic",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.pyspark.python": sys.executable,
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}",
+            "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}",
+        }
+        if jars:
+            settings["spark.jars"] = ",".join(jars)
+            settings["spark.driver.extraClassPath"] = ":".join(jars)
+        host = urlparse(self.master).hostname if self.master.startswith("spark://") else None
+        if host in ("127.0.0.1", "localhost"):
+            settings["spark.driver.host"] = settings["spark.driver.bindAddress"] = "127.0.0.1"
+        settings.update({k: str(v) for k, v in self.options.items() if k.startswith("spark.")})
+        return settings
+
+    def _session(self):
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise ConfigError(
+                f"Engine `{self.name}` needs pyspark.", hint="pip install 'meshkit[spark]'"
+            ) from None
+        if self.remote or self.master.startswith("spark://"):
+            missing = _reachable(self.url, 15002 if self.remote else 7077)
+            if missing:
+                raise PlatformError(
+                    f"Cannot reach the Spark {'Connect server' if self.remote else 'master'} of engine `{self.name}` "
+                    f"at {self.url} (nothing listens on {missing[0]}:{missing[1]}).",
+                    hint="Check that the cluster is running and the URL in meshkit.toml [engines."
+                    f"{self.name}] is right (`master` for spark://, `remote` for sc://).",
+                )
+        settings = self._settings()
+        key = (self.url, tuple(sorted(settings.items())))
+        with _lock:
+            session = _sessions.get(key)
+            if session is None:
+                os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+                if not self.remote and not self.master.startswith("spark://"):
+                    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+                builder = (
+                    SparkSession.builder.remote(self.remote)
+                    if self.remote
+                    else SparkSession.builder.master(self.master)
+                )
+                for k, v in settings.items():
+                    if not (self.remote and k.startswith(("spark.driver.", "spark.jars", "spark.ui."))):
+                        builder = builder.config(k, v)
+                with self._errors():
+                    session = builder.getOrCreate()
+                if not self.remote:
+                    session.sparkContext.setLogLevel("ERROR")
+                _sessions[key] = session
+        return session
+
+    @contextlib.contextmanager
+    def _errors(self, where: str | None = None) -> Iterator[None]:
+        """Spark's and the JVM's exceptions as meshkit errors: the first line of the message, no Java stack."""
+        try:
+            yield
+        except MeshkitError:
+            raise
+        except Exception as exc:
+            raise self.error(exc, where) from None
+
+    def error(self, exc: BaseException, where: str | None = None) -> MeshkitError:
+        """The meshkit error for an exception Spark raised."""
+        kind = type(exc).__name__
+        text = str(exc).strip()
+        java = getattr(exc, "java_exception", None)
+        if java is not None:
+            with contextlib.suppress(Exception):
+                text = str(java.toString())
+        text = re.sub(r"\s*JVM stacktrace:.*", "", text, flags=re.S)
+        line = next((t for t in text.splitlines() if t.strip()), kind).strip()
+        line = re.sub(r"^(org\.apache\.spark\.|java\.\w+\.)[\w.$]+:\s*", "", line)
+        if self.meshkit is not None:
+            line = self.meshkit.redactor.redact(line)
+        if kind in _USER_ERRORS or any(k in text for k in _USER_ERRORS):
+            return UserError(f"Spark could not run the query: {line}", where=where,
+                             hint="Nothing was written; fix the spec or the SQL.")  # fmt: skip
+        if re.search(r"Connection refused|UNAVAILABLE|unresponsive|Failed to connect", text):
+            return PlatformError(f"Lost the Spark engine `{self.name}` at {self.url}: {line}", where=where,
+                                 hint="Check that the cluster is running and reachable.")  # fmt: skip
+        return PlatformError(f"Spark failed: {line}", where=where, hint="Run again with --debug for details.")
+
+    @property
+    def parallelism(self) -> int:
+        if "partitions" in self.options:
+            return max(1, int(self.options["partitions"]))
+        with contextlib.suppress(Exception):
+            return max(1, int(self.session.sparkContext.defaultParallelism))
+        return 4
+
+    def staging_dir(self) -> str:
+        """A new folder under ``staging`` (removed when the engine closes)."""
+        base = self.options.get("staging")
+        if base is None:
+            base = (
+                str(self.meshkit.scratch.folder)
+                if self.meshkit is not None
+                else str(Path.cwd() / ".meshkit" / "tmp")
+            )
+        path = os.path.join(base, self.temp_name("spark"))
+        self._staged.append(path)
+        return path
+
+    def transpile(self, sql: str, read: str = "duckdb") -> str:
+        """``sql`` in Spark's dialect, with DuckDB's functions Spark lacks rewritten to equivalents."""
+        trees = [t.transform(_spark_function) for t in sqlglot.parse(sql, read=read) if t is not None]
+        return ";\n".join(t.sql(dialect=self.DIALECT) for t in trees)
+
+    def column_types(self, relation: str) -> list[tuple[str, str]]:
+        with self._errors():
+            return [(n, t.upper()) for n, t in self.session.sql(f"SELECT * FROM {relation} LIMIT 0").dtypes]
+
+    # ------------------------------------------------------------------ reading
+
+    def can_scan(self, store: Store) -> bool:
+        if store.type == "files":
+            return not str(getattr(store, "base", "")).startswith("s3://")
+        return super().can_scan(store)
+
+    def _view(self, df, kind: str, ordered: bool = True, rescannable: bool = True) -> Relation:
+        name = self.temp_name("view")
+        df.createOrReplaceTempView(name)
+        self._views.append(name)
+        schema = self._arrow_schema(df)
+        return Relation(name, schema, kind, lambda: self._drop_view(name), ordered, rescannable)
+
+    def _drop_view(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            self.session.catalog.dropTempView(name)
+
+    def _arrow_schema(self, df) -> pa.Schema:
+        with self._errors():
+            return df.limit(0).toArrow().schema if hasattr(df, "toArrow") else df.limit(0)._collect_as_arrow()
+
+    def dataframe(self, store: Store, asset: str):
+        """A Spark DataFrame over ``asset`` of ``store`` (read by Spark when it can, else staged from Arrow)."""
+        with self._errors():
+            if self.can_scan(store) and store.type in ("postgres", "mysql"):
+                return self._jdbc(store, asset)
+            if self.can_scan(store) and store.type == "files":
+                df = self._files(store, asset)
+                if df is not None:
+                    return df
+            return self._staged_arrow(store.read(asset))
+
+    def relation(self, store, asset, columns=None, predicate=None) -> Relation:
+        df = self.dataframe(store, asset)
+        with self._errors():
+            if columns:
+                df = df.select(*[f"`{c}`" for c in columns])
+            if predicate:
+                df = df.where(predicate)
+        kind = "spark jdbc" if store.type in ("postgres", "mysql") else f"spark {store.type}"
+        return self._view(df, kind, ordered=store.type == "files")
+
+    def _jdbc(self, store: Store, asset: str):
+        url, properties = _jdbc_target(store)
+        reader = self.session.read.format("jdbc").option("url", url).option("dbtable", asset)
+        reader = reader.option("fetchsize", "10000").option("preferTimestampNTZ", "true")
+        for key, value in properties.items():
+            reader = reader.option(key, value)
+        bounds = _partition_bounds(store, asset)
+        partitions = self.parallelism
+        if bounds is not None and partitions > 1 and bounds[2] > bounds[1]:
+            column, low, high = bounds
+            reader = (reader.option("partitionColumn", column).option("lowerBound", str(low))
+                      .option("upperBound", str(high + 1)).option("numPartitions", str(partitions)))  # fmt: skip
+        return reader.load()
+
+    def _files(self, store: Store, asset: str):
+        located = store._locate(asset)
+        fmt = _FORMATS.get(located.fmt)
+        if fmt is None or not located.exists:
+            return None
+        reader = self.session.read.format(fmt)
+        if fmt == "csv":
+            reader = reader.option("header", "true").option("inferSchema", "true")
+        path = located.path
+        schema = store._stored_schema(located) if hasattr(store, "_stored_schema") else None
+        if located.is_dir and fmt == "parquet" and schema is None:
+            reader = reader.option("recursiveFileLookup", "false")
+        return reader.load(path)
+
+    def _staged_arrow(self, reader: pa.RecordBatchReader):
+        """``reader``'s batches written as Parquet to the staging folder (bounded memory), read by Spark."""
+        folder = self.staging_dir()
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "part-00000.parquet")
+        schema = _spark_safe(reader.schema)
+        with pq.ParquetWriter(path, schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch.cast(schema) if batch.schema != schema else batch)
+        return self.session.read.parquet(folder)
+
+    def register_arrow(self, reader: pa.RecordBatchReader, name: str | None = None) -> Relation:
+        with self._errors():
+            return self._view(self._staged_arrow(reader), "arrow stream (staged)")
+
+    def query(self, sql: str, batch_rows: int = 65_536) -> pa.RecordBatchReader:
+        """``sql`` run by Spark, written as Parquet to staging in parallel, streamed back in batches."""
+        folder = self.staging_dir()
+        with self._errors():
+            self.session.sql(sql).write.mode("overwrite").parquet(folder)
+        files = sorted(glob.glob(os.path.join(folder, "part-*.parquet")))
+        dataset = pads.dataset(files, format="parquet")
+        return _sans_field_metadata(dataset.scanner(batch_size=batch_rows).to_reader())
+
+    def fetch_one(self, sql: str) -> tuple | None:
+        with self._errors():
+            row = self.session.sql(sql).first()
+        return None if row is None else tuple(row)
+
+    def register_udf(self, udf) -> None:
+        from pyspark.sql.functions import pandas_udf
+
+        func = udf.func
+
+        def arrow(*series):
+            return func(*[pa.Array.from_pandas(s) for s in series]).to_pandas()
+
+        returns = _SPARK_TYPES.get(udf.returns.upper(), "string")
+        wrapped = pandas_udf(arrow, returnType=returns)
+        if udf.volatile:
+            wrapped = wrapped.asNondeterministic()
+        with self._errors():
+            self.session.udf.register(udf.name, wrapped)
+
+    def execute(self, sql: str) -> None:
+        with self._errors():
+            self.session.sql(sql)
+
+    def close(self) -> None:
+        for name in self._views:
+            self._drop_view(name)
+        self._views.clear()
+        for path in self._staged:
+            shutil.rmtree(path, ignore_errors=True)
+        self._staged.clear()
+
+
+def _spark_function(node: exp.Expression) -> exp.Expression:
+    """DuckDB functions Spark has no twin of, as Spark expressions giving the same values."""
+    if isinstance(node, exp.RegexpFullMatch):
+        pattern = exp.func("concat", exp.Literal.string("^(?:"), node.expression, exp.Literal.string(")$"))
+        return exp.RegexpLike(this=node.this, expression=pattern)
+    if isinstance(node, exp.Left) and isinstance(node.expression, exp.Neg):
+        # NOTE: DuckDB's left(x, -n) drops the last n characters; Spark's gives an empty string.
+        kept = exp.Sub(this=exp.Length(this=node.this.copy()), expression=node.expression.this.copy())
+        return exp.Substring(this=node.this, start=exp.Literal.number(1), length=kept)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "md5_number_upper":
+        # NOTE: DuckDB reads the first 8 bytes of the MD5 digest as a little-endian unsigned integer.
+        digest = exp.func("md5", node.expressions[0])
+        pairs = [
+            exp.func("substr", digest.copy(), exp.Literal.number(i), exp.Literal.number(2))
+            for i in range(15, 0, -2)
+        ]
+        number = exp.func("conv", exp.func("concat", *pairs), exp.Literal.number(16), exp.Literal.number(10))
+        return exp.cast(number, exp.DataType.build("DECIMAL(20, 0)"))
+    return node
+
+
+def _spark_safe(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the types Spark cannot read from Parquet replaced (unsigned integers widened...)."""
+    fields = []
+    for f in schema:
+        t = f.type
+        if pa.types.is_unsigned_integer(t):
+            t = pa.int64() if t.bit_width < 64 else pa.decimal128(20, 0)
+        elif pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            t = pa.string()
+        elif pa.types.is_time(t):
+            t = pa.string()
+        elif pa.types.is_timestamp(t) and t.unit == "ns":
+            t = pa.timestamp("us", t.tz)
+        fields.append(pa.field(f.name, t, f.nullable))
+    return pa.schema(fields)
+
+
+def _sans_field_metadata(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    schema = pa.schema([f.remove_metadata() for f in reader.schema])
+    if schema.equals(reader.schema, check_metadata=True):
+        return reader
+    return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in reader))
+
+
+def _jdbc_target(store: Store) -> tuple[str, dict[str, str]]:
+    """The JDBC URL and connection properties (user, password, driver) of a PostgreSQL or MySQL store."""
+    if store.type == "postgres":
+        import psycopg
+
+        dsn, params = store._conninfo()
+        info = psycopg.conninfo.conninfo_to_dict(dsn, **params)
+        host, port, db = info.get("host", "localhost"), info.get("port", 5432), info.get("dbname", "")
+        props = {"driver": "org.postgresql.Driver", "user": str(info.get("user", ""))}
+        if info.get("password"):
+            props["password"] = str(info["password"])
+        return f"jdbc:postgresql://{host}:{port}/{db}", props
+    params = store._params()
+    props = {"driver": "org.mariadb.jdbc.Driver", "user": str(params.get("user", ""))}
+    if params.get("password"):
+        props["password"] = str(params["password"])
+    return (
+        f"jdbc:mysql://{params.get('host', 'localhost')}:{params.get('port', 3306)}/{params.get('database') or ''}",
+        props,
+    )
+
+
+def _partition_bounds(store: Store, asset: str) -> tuple[str, int, int] | None:
+    """``(column, min, max)`` of the integer column to split a JDBC read on (the first one), or ``None``."""
+    column = next((c.name for c in store.schema(asset) if pa.types.is_integer(c.arrow_type)), None)
+    if column is None:
+        return None
+    c = store.quote_column(column)
+    conn = store.connect()
+    try:
+        cursor = conn.cursor()
+        cursor.execute(f"SELECT min({c}), max({c}) FROM {store.quote(asset)}")
+        low, high = cursor.fetchone()
+    finally:
+        conn.close()
+    return None if low is None else (column, int(low), int(high))
