@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from service_helpers import TEAM, wait_status, zip_bytes
 
-from meshkit.pipelines.triggers import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, trigger_events
+from meshkit.service.triggers import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, trigger_events
 from meshkit.testing import run_cli
 
 pytestmark = pytest.mark.anyio

@@ -25,8 +25,8 @@ from test_service_postgres import pg_api, pg_url  # noqa: F401 - fixtures
 
 from meshkit.core.metadata import runs
 from meshkit.core.runs import now
-from meshkit.pipelines.triggers import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, trigger_events
 from meshkit.service.tables import executions
+from meshkit.service.triggers import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, trigger_events
 
 pytestmark = pytest.mark.anyio
 NATS_URL = os.environ.get("MESHKIT_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -56,7 +56,7 @@ RACER = textwrap.dedent("""
         time.sleep(0.001)
     fired, deadline = 0, time.time() + float(seconds)
     if kind == "webhook":
-        from meshkit.pipelines.triggers import receive_webhook
+        from meshkit.service.triggers import receive_webhook
         for body, headers in json.loads(calls):
             try:
                 receive_webhook(svc, "data", "hello", "production", body.encode(), headers)

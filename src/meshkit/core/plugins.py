@@ -73,7 +73,7 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.demo",
     # pipelines
     "meshkit.pipelines.vdk_dag",
-    "meshkit.pipelines.routes",
+    "meshkit.service.routes.pipelines",
     "meshkit.cli.pipeline",
 )
 #: The built-ins that add commands: all of them, and only them, live in ``meshkit.cli``. Enough for

@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 from meshkit.core.hookspecs import hookimpl
+from meshkit.deploy.k8s import k8s_name
 from meshkit.deploy.kubernetes import IMAGE_WORKSPACE, labels
 from meshkit.deploy.plan import ExportPlan, ExportSettings, plan_for
-from meshkit.service.executors.kubernetes import k8s_name
 
 
 def build_workflow(plan: ExportPlan, settings: ExportSettings):

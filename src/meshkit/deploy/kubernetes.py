@@ -15,8 +15,8 @@ import yaml
 
 from meshkit import __version__
 from meshkit.core.hookspecs import hookimpl
+from meshkit.deploy.k8s import k8s_name
 from meshkit.deploy.plan import ExportPlan, ExportSettings, Task, plan_for
-from meshkit.service.executors.kubernetes import k8s_name
 
 IMAGE_WORKSPACE = "/workspace"
 

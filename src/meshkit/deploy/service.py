@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from meshkit.deploy.k8s import TOKEN_SECRET
 from meshkit.deploy.kubernetes import IMAGE_WORKSPACE, write_manifests
 from meshkit.deploy.plan import ExportSettings
-from meshkit.service.executors.kubernetes import TOKEN_SECRET
 
 NAME = "meshkit"
 PORT = 8080

@@ -19,7 +19,6 @@ from meshkit.core.errors import ConfigError, MeshkitError
 from meshkit.core.metadata import runs
 from meshkit.core.runs import now
 from meshkit.core.statuses import FINAL_STATUSES
-from meshkit.pipelines.triggers import TriggerWatcher
 from meshkit.service import environments
 from meshkit.service import executions as ex
 from meshkit.service.auth import Authenticator, hs256_key
@@ -31,6 +30,7 @@ from meshkit.service.sources import materialize
 from meshkit.service.streams import StreamSupervisor
 from meshkit.service.tables import deployments, executions, sources
 from meshkit.service.transfer_stores import file_roots
+from meshkit.service.triggers import TriggerWatcher
 
 log = logging.getLogger("meshkit.service")
 RECONCILE_EVERY = 10.0

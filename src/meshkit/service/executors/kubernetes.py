@@ -8,17 +8,15 @@ never values in the rendered objects.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from meshkit.core.hookspecs import hookimpl
+from meshkit.deploy.k8s import TOKEN_SECRET, k8s_name
 from meshkit.service.executors import ExecutionSpec, ExitCallback
 
-TOKEN_SECRET = "meshkit-service-token"
 METADATA_SECRET = "meshkit-metadata"
 _FETCH = (
     "import io, os, urllib.request, zipfile; "
@@ -26,16 +24,6 @@ _FETCH = (
     "headers={'Authorization': 'Bearer ' + os.environ['MESHKIT_TOKEN']}); "
     "zipfile.ZipFile(io.BytesIO(urllib.request.urlopen(req, timeout=60).read())).extractall(os.environ['MESHKIT_JOB_DIR'])"
 )
-
-
-def k8s_name(*parts: str, limit: int = 63) -> str:
-    """A DNS-1123 label from ``parts``, shortened with a hash suffix when too long."""
-    raw = "-".join(parts).lower()
-    name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")
-    if len(name) > limit:
-        suffix = hashlib.sha256(raw.encode()).hexdigest()[:8]
-        name = name[: limit - 9].rstrip("-") + "-" + suffix
-    return name
 
 
 class KubernetesExecutor:

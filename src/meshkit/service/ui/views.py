@@ -22,11 +22,11 @@ from meshkit.core import humanize
 from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.pipelines.runner import run_graph
 from meshkit.pipelines.svg import render_graph
-from meshkit.pipelines.triggers import history as trigger_history
 from meshkit.service import deployments, executions, jobs, sources
 from meshkit.service.auth import COOKIE, Principal, principal_of
 from meshkit.service.exceptions import ApiError, AuthenticationError, ForbiddenError, NotFoundError
 from meshkit.service.routes import DeploymentId, ExecutionId, JobName, Team
+from meshkit.service.triggers import history as trigger_history
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

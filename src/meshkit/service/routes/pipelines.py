@@ -4,7 +4,7 @@
   triggers (developer to set, viewer to read);
 - ``GET /api/v1/teams/{team}/jobs/{job}/triggers/history``: the events that fired, newest first;
 - ``POST /api/v1/hooks/{team}/{job}/{deployment}``: a webhook call, authenticated by its HMAC
-  signature only (no token), see :func:`meshkit.pipelines.triggers.receive_webhook`;
+  signature only (no token), see :func:`meshkit.service.triggers.receive_webhook`;
 - ``GET /api/v1/teams/{team}/jobs/{job}/executions/{id}/graph``: a pipeline execution's graph
   with each node's status.
 
@@ -20,7 +20,7 @@ def build_router():
     from fastapi import APIRouter, Body, Request
     from fastapi.responses import JSONResponse
 
-    from meshkit.pipelines import triggers as tr
+    from meshkit.service import triggers as tr
     from meshkit.service.exceptions import NotFoundError
     from meshkit.service.routes import (
         API,
