@@ -17,6 +17,11 @@ from meshkit.core.errors import PlatformError, UserError
 
 def live_orders(mk, workspace: Path, stage) -> None:
     """Produce, land, land again, and check the destination holds each order once."""
+    with mk.run_scope():  # the broker's store is declared for this stage only
+        _live_orders(mk, workspace, stage)
+
+
+def _live_orders(mk, workspace: Path, stage) -> None:
     from meshkit.data.stores.tansu import start_tansu
     from meshkit.data.transfer import load_transfer, run_transfer
 
