@@ -49,7 +49,7 @@ spec:
   maxFailedRetries: 0
 """)
     command = [MESHKIT, "-w", str(workspace.root), "transfer", "apply", str(spec), "--until-idle"]
-    open_mk().close()  # NOTE: migrate the metadata database before the first process starts
+    open_mk().metadata.upgrade()  # NOTE: migrate the metadata database before the first process starts
     counts = []
     for delay in KILL_AFTER:
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

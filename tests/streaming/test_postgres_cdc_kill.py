@@ -53,7 +53,7 @@ spec:
   maxFailedRetries: 0
 """)
     command = [MESHKIT, "-w", str(workspace.root), "transfer", "apply", str(spec), "--until-idle"]
-    open_mk().close()  # NOTE: migrate the metadata database before the first process starts
+    open_mk().metadata.upgrade()  # NOTE: migrate the metadata database before the first process starts
     stop = threading.Event()
     churned: list[int] = []
     writer = threading.Thread(target=_churn, args=(pg_dsn, schema, stop, churned))
