@@ -117,7 +117,7 @@ def test_entry_without_its_name_attribute_is_refused(tmp_path):
             return [object]
 
     mk = plugin_workspace(tmp_path / "ws", [Nameless()])
-    with pytest.raises(PluginError, match="has no `name`"):
+    with pytest.raises(PluginError, match="has no `type`"):
         mk.registry("engines")
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
+from meshkit.models.checks import declared_checks
 from meshkit.quality.runner import run_all_checks
 from meshkit.testing import plugin_workspace
 
@@ -39,8 +40,9 @@ def test_checks_on_spark_match_duckdb_row_for_row(workspace, spark_engine, pg_ds
     mk = plugin_workspace(workspace.root)
     try:
         mk.store("pg").write(f"{pg_schema}.orders", ROWS)
-        duckdb = run_all_checks(mk, names=[f"pg/{pg_schema}.orders"]).results
-        spark = run_all_checks(mk, names=[f"pg/{pg_schema}.orders"], engine=spark_engine).results
+        blocks = declared_checks(mk)
+        duckdb = run_all_checks(mk, blocks, names=[f"pg/{pg_schema}.orders"]).results
+        spark = run_all_checks(mk, blocks, names=[f"pg/{pg_schema}.orders"], engine=spark_engine).results
     finally:
         mk.close()
 

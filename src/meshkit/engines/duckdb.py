@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
+from meshkit.core.errors import PlatformError
+from meshkit.core.redaction import strip_credentials
 from meshkit.data.stores.base import Store
 from meshkit.engines import duckdb_io
 from meshkit.engines.base import Engine, Relation
@@ -56,7 +58,14 @@ class DuckDBEngine(Engine):
     # ------------------------------------------------------------------ reading
 
     def relation(self, store, asset, columns=None, predicate=None) -> Relation:
-        source = duckdb_io.scan_source(self.conn, store, asset, self.store) if self.can_scan(store) else None
+        try:
+            source = (
+                duckdb_io.scan_source(self.conn, store, asset, self.store) if self.can_scan(store) else None
+            )
+        except duckdb.IOException as exc:  # the store cannot be reached: say so without its credentials
+            message = strip_credentials(str(exc).splitlines()[0], mask="***")
+            raise PlatformError(f"Cannot read `{store.name}/{asset}`: {message}",
+                                hint=f"Check that store `{store.name}` is up and reachable.") from None  # fmt: skip
         if source is None:
             return self.register_arrow(store.read(asset, columns=columns, filter=predicate))
         relation = Relation(source.relation, source.schema, source.kind, source.release, source.ordered)
