@@ -85,7 +85,9 @@ def cancel_transfer(name: TransferName, svc: Service, principal: Developer):
 
 @router.get("/{name}/sources/{version}/download", responses={200: {"content": {"application/zip": {}},
                                                                    "description": "The zipped spec."}})  # fmt: skip
-def download_spec(name: TransferName, version: Annotated[int, Path(ge=1, le=2**31 - 1)], svc: Service, _: Viewer):
+def download_spec(
+    name: TransferName, version: Annotated[int, Path(ge=1, le=2**31 - 1)], svc: Service, _: Viewer
+):
     """The spec of a transfer execution, zipped as ``transfer.yaml`` (Kubernetes pods fetch it)."""
     from meshkit.service.sources import get_version
     from meshkit.service.transfer_executions import TEAM
