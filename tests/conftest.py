@@ -7,6 +7,7 @@ A test that needs a missing service is skipped with the reason; with MESHKIT_REQ
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from pathlib import Path
 
@@ -179,3 +180,19 @@ def spark_engine(workspace, spark_master):
     path.write_text(path.read_text() + f'\n[engines.cluster]\ntype = "spark"\nmaster = "{spark_master}"\n'
                     '"spark.cores.max" = "2"\n"spark.executor.cores" = "1"\n"spark.executor.memory" = "512m"\n')  # fmt: skip
     return "cluster"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on a free local port, for the whole session."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        service_missing(f"moto[server] not installed: {exc}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -135,21 +134,6 @@ async def test_new_data_fires_once_with_two_processes(pg_api):
     fired = _finish(procs)
     assert sum(fired) == 2  # warehouse/c is not watched
     assert _fired(svc, "dataset") == (2, 2, 2)
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        service_missing(f"moto[server] not installed: {exc}")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 async def test_new_objects_fire_once_with_two_processes(pg_api, s3_endpoint, monkeypatch):

@@ -6,7 +6,6 @@ missing; moto's S3 server runs once per session.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,22 +31,6 @@ class Target:
     store: object
     config: StoreConfig
     asset: Callable[[str], str]
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    """moto's S3 server on a free local port, for the whole session."""
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        service_missing(f"moto[server] not installed: {exc}")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture

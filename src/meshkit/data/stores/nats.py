@@ -199,15 +199,9 @@ class NatsStore(Store):
     def read(
         self, asset: str, columns: Sequence[str] | None = None, filter: str | None = None
     ) -> pa.RecordBatchReader:
-        table = self._read_table(asset)
-        if columns is not None:
-            table = table.select(list(columns))
-        reader = table.to_reader()
-        if filter:
-            from meshkit.data.stores.predicates import filter_with_duckdb
+        from meshkit.data.stores.predicates import table_reader
 
-            reader = filter_with_duckdb(reader, filter)
-        return reader
+        return table_reader(self._read_table(asset), columns, filter)
 
     def _read_table(self, asset: str, limit: int | None = None) -> pa.Table:
         return self.to_table(asset, self._call(self._payloads(asset, limit)))

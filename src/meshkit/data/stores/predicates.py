@@ -125,6 +125,14 @@ def _literal(node: exp.Expression, arrow_type: pa.DataType) -> pa.Scalar:
         raise _Unsupported from None
 
 
+def table_reader(table: pa.Table, columns=None, predicate: str | None = None) -> pa.RecordBatchReader:
+    """``table`` read as a store reads it: only ``columns`` (all when ``None``), filtered by ``predicate``."""
+    if columns is not None:
+        table = table.select(list(columns))
+    reader = table.to_reader()
+    return filter_with_duckdb(reader, predicate) if predicate else reader
+
+
 def filter_with_duckdb(reader: pa.RecordBatchReader, predicate: str) -> pa.RecordBatchReader:
     """``reader`` filtered by any DuckDB predicate, streamed, with the original schema."""
     sql = parse(predicate).sql("duckdb")
