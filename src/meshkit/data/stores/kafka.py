@@ -41,6 +41,8 @@ from meshkit.data.stores.base import (
 
 METADATA = ("key", "partition", "offset", "timestamp", "topic", "headers")
 DEFAULT_METADATA = ("key", "partition", "offset", "timestamp")
+#: Empty fetches for this long make a consumer idle even when the broker's watermarks say otherwise.
+IDLE_AFTER_SECONDS = 5.0
 _SECURITY = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "ssl_ca_location",
              "ssl_certificate_location", "ssl_key_location", "ssl_key_password")  # fmt: skip
 _METADATA_TYPES = {"key": pa.string(), "partition": pa.int32(), "offset": pa.int64(),
@@ -72,10 +74,9 @@ class KafkaBatch:
     _asset: str = ""
     _consumer_name: str = ""
 
-    @property
-    def idle(self) -> bool:
-        """Nothing arrived within the fetch timeout."""
-        return self.table.num_rows == 0
+    #: Nothing arrived within the fetch timeout and the broker holds nothing more for this consumer
+    #: (or nothing has arrived for ``IDLE_AFTER_SECONDS``, should its watermarks be wrong).
+    idle: bool = False
 
     def ack(self) -> None:
         """The batch is written: commit its offsets to the consumer group (for monitoring tools)."""
@@ -358,9 +359,16 @@ class KafkaStore(Store):
             for p, m in _newest(messages, len(state.assigned)).items()
         }
         state.positions.update(positions)
-        lags = state.lags()
+        state.empty_since = None if messages else (state.empty_since or time.monotonic() - timeout)
+        lags = state.lags(cached=bool(messages))
         seconds = max(0.0, time.time() - messages[-1].timestamp()[1] / 1000) if messages else 0.0
-        return KafkaBatch(table, sum(lags.values()), positions, lags, seconds, changes, self, asset, consumer)
+        batch = KafkaBatch(
+            table, sum(lags.values()), positions, lags, seconds, changes, self, asset, consumer
+        )
+        batch.idle = not messages and (
+            batch.lag == 0 or time.monotonic() - state.empty_since >= IDLE_AFTER_SECONDS
+        )
+        return batch
 
     def _changes(self, asset: str, messages: list) -> list:
         """The change records of ``messages`` (Debezium envelopes or keyed records), with their positions."""
@@ -498,13 +506,20 @@ class _Consumer:
     schema: pa.Schema | None = None
     assigned: list = field(default_factory=list)
     commit_error: str | None = None
+    #: When the current run of empty fetches began (``time.monotonic()``), None after a message.
+    empty_since: float | None = None
 
-    def lags(self) -> dict[str, int]:
-        """Messages behind the high watermark the client last saw, per partition (never below 0)."""
+    def lags(self, cached: bool = True) -> dict[str, int]:
+        """Messages behind the high watermark, per partition (never below 0): the one the client last
+        saw, or (``cached=False``) the broker's now."""
         out = {}
         for tp in self.assigned:
             key = position_key(tp.topic, tp.partition)
-            _, high = self.client.get_watermark_offsets(tp, cached=True) or (0, 0)
+            try:
+                _, high = (self.client.get_watermark_offsets(tp, cached=True) if cached else
+                           self.client.get_watermark_offsets(tp, timeout=5)) or (0, 0)  # fmt: skip
+            except Exception:  # noqa: BLE001 - the broker's figure is a hint; an unanswered query is none
+                high = -1
             out[key] = max(0, high - self.positions.get(key, 0)) if high >= 0 else 0
         return out
 
