@@ -72,3 +72,39 @@ def test_a_lineage_round_trips_and_names_its_edges():
     assert Lineage.from_dict(stored) == lineage
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**stored, "inputs": ["no-store"]}, SCHEMA)
+
+
+def test_a_failed_transfer_adds_no_lineage_to_what_it_did_not_write(workspace):
+    import textwrap
+
+    import pyarrow as pa
+
+    from meshkit.catalog.catalog import Catalog
+    from meshkit.data.transfer import parse_transfer, run_transfer
+
+    mk = _mk(workspace)
+    try:
+        mk.store("warehouse").write(
+            "words", pa.table({"id": [1, 2], "word": ["one", "two"]}), mode="overwrite"
+        )
+        spec = textwrap.dedent("""\
+            apiVersion: meshkit.io/v1
+            kind: BatchTransfer
+            metadata: {name: bad-cast}
+            spec:
+              source: {store: warehouse, asset: words}
+              destination: {store: warehouse, asset: numbers, mode: overwrite}
+              transformation:
+              - action: Cast
+                columns: [word]
+                options: {type: INTEGER}
+              maxFailedRetries: 0
+        """)
+        result = run_transfer(mk, parse_transfer(spec, "bad-cast.yaml"))
+        assert result.error is not None
+        (run,) = mk.runs.list(kind="transfer")
+        assert run.status == "user_error", run.error
+        assert run.lineage.outputs == ["warehouse/numbers"]  # the run says what it meant to write
+        assert "warehouse/words" not in Catalog(mk).lineage("warehouse/numbers").upstream()
+    finally:
+        mk.close()

@@ -58,6 +58,8 @@ def run_finished(meshkit, run):
         written = _written.pop(run.id, set())
     catalog = Catalog(meshkit)
     edges = run_lineage(run, written)
+    if run.status != "succeeded":  # NOTE: what a failed run meant to write may not exist: keep what it wrote
+        edges = [e for e in edges if e.target in written]
     if edges:
         catalog.add_lineage(edges, run_id=run.id, run_kind=run.kind)
     if targets := written | {e.target for e in edges}:
