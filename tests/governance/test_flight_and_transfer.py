@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.flight as flight
 import pytest
 
-from conftest import CLEAR, TOKENS
+from conftest import CLEAR, CUSTOMERS, TOKENS
 from meshkit.governance import AccessDeniedError, Subject, audit
 from meshkit.governance.flight import fetch
 from meshkit.governance.transfers import transforms_for_purpose
@@ -68,3 +68,21 @@ def test_transfer_applies_the_decision_before_writing(governed):
     assert users == {"sam", "ann", "mo"}
     with pytest.raises(AccessDeniedError):
         transforms_for_purpose(governed, "warehouse/customers", "analytics", Subject("ian", "intern"))
+
+
+def test_wide_rows_reach_a_client_that_accepts_only_4_mib_messages(governed, server):
+    import pyarrow as pa
+
+    wide = CUSTOMERS.set_column(4, "score", pa.array([1.0, 2.0, 3.0, 4.0])).append_column(
+        "notes", pa.array(["n" * 3_000_000] * 4)
+    )
+    governed.store("warehouse").write("customers", wide, mode="overwrite")
+    client = flight.FlightClient(
+        server, generic_options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)]
+    )
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {TOKENS['sam']}".encode())])
+    try:
+        table = client.do_get(flight.Ticket(b'{"dataset": "customers"}'), options).read_all()
+    finally:
+        client.close()
+    assert table.num_rows == 4 and table.column("notes").to_pylist() == ["n" * 3_000_000] * 4

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
 
 BATCH_ROWS = 262_144
+#: The most bytes sent in one message: gRPC clients refuse messages over 4 MiB unless told otherwise.
+MAX_BATCH_BYTES = 3 * 1024 * 1024
 #: The largest ticket or command accepted (a dataset name and a purpose fit in far less).
 MAX_TICKET_BYTES = 4096
 #: The longest message an error sent to a client carries.
@@ -115,13 +117,25 @@ def _answering(meshkit: Meshkit, what: str):
 
 
 def _guarded(meshkit: Meshkit, reader: pa.RecordBatchReader, close=None):
-    """The batches of ``reader``; an error while streaming reaches the client as a short Flight error."""
+    """The batches of ``reader``, none over ``MAX_BATCH_BYTES``; an error while streaming reaches the
+    client as a short Flight error."""
     try:
         with _answering(meshkit, "stream"):
-            yield from reader
+            for batch in reader:
+                yield from sized(batch)
     finally:
         if close is not None:
             close()
+
+
+def sized(batch: pa.RecordBatch):
+    """``batch`` in slices of at most ``MAX_BATCH_BYTES`` (a single larger row goes alone)."""
+    if batch.nbytes <= MAX_BATCH_BYTES or batch.num_rows <= 1:
+        yield batch
+        return
+    rows = max(1, batch.num_rows * MAX_BATCH_BYTES // batch.nbytes)
+    for start in range(0, batch.num_rows, rows):
+        yield batch.slice(start, rows)
 
 
 class GovernedFlightServer(flight.FlightServerBase):

@@ -24,7 +24,7 @@ import pyarrow.flight as flight
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
 
 from meshkit.core.errors import UserError
-from meshkit.governance.flight import GovernedFlightServer, _answering
+from meshkit.governance.flight import GovernedFlightServer, _answering, sized
 from meshkit.serving.pgcatalog import SessionCatalog
 
 if TYPE_CHECKING:
@@ -152,7 +152,9 @@ class GovernedFlightSqlServer(GovernedFlightServer):
             caller = context.get_middleware("auth")
             if name == "TicketStatementQuery":
                 table = self._take(caller.subject, message.statement_handle)
-                batches = table.to_batches(max_chunksize=BATCH_ROWS)
+                batches = (
+                    piece for batch in table.to_batches(max_chunksize=BATCH_ROWS) for piece in sized(batch)
+                )
                 return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(table.schema, batches))
             if name in ("CommandGetCatalogs", "CommandGetDbSchemas", "CommandGetTables"):
                 return flight.RecordBatchStream(self._metadata(name, message, caller))
