@@ -180,3 +180,57 @@ def test_unknown_engine_and_strategy_are_named(tmp_path):
         mk.close()
     (result,) = report.results
     assert result.status == "error" and "incremental_strategy `upsert`" in result.message
+
+
+PRODUCT = """\
+name: customers
+version: 1.0.0
+status: active
+domain: sales
+owner: alice@example.com
+outputPorts:
+  - name: customers
+    dataset: lake/customers.parquet
+    contract:
+      schema:
+        - {name: id, logicalType: integer, required: true, primaryKey: true}
+        - name: email
+          logicalType: string
+          logicalTypeOptions: {pattern: "^[^@]+@[^@]+$"}
+          quality:
+            - {metric: nullValues, mustBe: 0}
+        - name: region
+          logicalType: string
+          quality:
+            - {metric: invalidValues, arguments: {validValues: [EU, US]}, mustBe: 0}
+        - {name: score, logicalType: number}
+      quality:
+        - {metric: rowCount, mustBeGreaterThan: 0}
+        - {type: sql, query: "SELECT count(*) FROM ${table} WHERE score < 0", mustBe: 0}
+"""
+
+
+def test_product_contract_verifies_the_same_on_spark_as_on_duckdb(workspace, spark_engine):
+    import pyarrow as pa
+
+    from meshkit.products.loader import parse_product
+    from meshkit.products.products import verify_product
+
+    path = workspace.root / "meshkit.toml"
+    path.write_text(path.read_text() + '\n[stores.lake]\ntype = "files"\npath = "lake"\n')
+    rows = pa.table({"id": pa.array([1, 2, 2], pa.int64()), "email": ["a@x.org", "nope", None],
+                     "region": ["EU", "MARS", "US"], "score": [1.0, -2.0, 3.5]})  # fmt: skip
+    product = parse_product(PRODUCT, "customers.yaml")
+    reports = {}
+    for engine in ("duckdb", spark_engine):
+        mk = plugin_workspace(workspace.root, engine=engine)
+        try:
+            mk.store("lake").write("customers.parquet", rows, mode="overwrite")
+            (report,) = verify_product(mk, product, record=False)
+        finally:
+            mk.close()
+        reports[engine] = [(r.check, r.passed, r.observed) for r in report.results]
+    assert reports[spark_engine] == reports["duckdb"]
+    failed = {check for check, passed, _ in reports["duckdb"] if not passed}
+    assert failed == {"id.unique", "email.pattern", "email.nullValues mustBe 0", "region.invalidValues mustBe 0",
+                      "sql mustBe 0"}  # fmt: skip

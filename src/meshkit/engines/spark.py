@@ -184,8 +184,8 @@ class SparkEngine(Engine):
             yield
         except MeshkitError:
             raise
-        except Exception as exc:  # NOTE: chained, so --debug shows the Java stack trace
-            raise self.error(exc, where) from exc
+        except Exception as exc:
+            raise self.error(exc, where) from None
 
     def error(self, exc: BaseException, where: str | None = None) -> MeshkitError:
         """The meshkit error for an exception Spark raised."""
