@@ -52,6 +52,9 @@ def _run_options(func):
     func = click.option(
         "--full-refresh", is_flag=True, help="Rebuild incremental models and seeds from scratch."
     )(func)
+    func = click.option("--engine", "engine", default=None, metavar="NAME",
+                        help="Build on this engine (`duckdb` or an [engines.NAME] of meshkit.toml); "
+                             "default the `engine` config key.")(func)  # fmt: skip
     func = _state_option(func)
     return _project_options(func)
 
@@ -97,6 +100,7 @@ def _execute(
     threads,
     fail_fast,
     full_refresh,
+    engine,
     state_dir,
     project_dir,
     target,
@@ -109,7 +113,7 @@ def _execute(
     project = _open(mk, project_dir, target, vars_, {"WHICH": command, "FULL_REFRESH": full_refresh})
     threads = threads or mk.config.get("models_threads") or default_threads(project)
     chosen = [*selectors, *select, *([f"selector:{selector}"] if selector else [])]
-    options = BuildOptions(command, chosen, list(exclude), threads, fail_fast, full_refresh)
+    options = BuildOptions(command, chosen, list(exclude), threads, fail_fast, full_refresh, engine)
     state = Path(state_dir) if state_dir else None
     lines = NodeLines(project)
     with lines.live:

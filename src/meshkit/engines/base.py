@@ -104,6 +104,10 @@ class Engine(ABC):
     def query(self, sql: str, batch_rows: int = 65_536) -> pa.RecordBatchReader:
         """The result of ``sql`` as a stream of Arrow batches."""
 
+    def fetch(self, sql: str) -> pa.Table:
+        """The whole result of ``sql`` (a small one: a test's, a macro's query) as an Arrow table."""
+        return self.query(sql).read_all()
+
     def fetch_one(self, sql: str) -> tuple | None:
         """The first row of ``sql`` as a tuple (``None`` when it returns none)."""
         for batch in self.query(sql, batch_rows=1):
@@ -129,24 +133,68 @@ class Engine(ABC):
     def execute(self, sql: str) -> None:
         """Run a statement that returns nothing."""
 
-    def create_table_as(self, table: str, select: str) -> None:
-        """Create (or replace) ``table`` from ``select``."""
+    def create_table_as(self, table: str, select: str) -> int | None:
+        """Create (or replace) ``table`` from ``select``; the rows written when the engine says."""
         self.execute(f"CREATE OR REPLACE TABLE {table} AS {select}")
+        return None
 
-    def insert(self, table: str, select: str) -> None:
-        """Append the rows of ``select`` to ``table``."""
-        self.execute(f"INSERT INTO {table} {select}")
+    def insert(self, table: str, select: str, columns: Sequence[str] | None = None) -> int | None:
+        """Append the rows of ``select`` to ``table`` (into ``columns`` when given); the rows written."""
+        into = f" ({', '.join(self.quote(c) for c in columns)})" if columns else ""
+        self.execute(f"INSERT INTO {table}{into} {select}")
+        return None
 
-    def merge(self, table: str, select: str, keys: Sequence[str]) -> None:
-        """Upsert the rows of ``select`` into ``table`` on ``keys``."""
+    def merge(
+        self, table: str, select: str, keys: Sequence[str], columns: Sequence[str] | None = None
+    ) -> int | None:
+        """Upsert the rows of ``select`` into ``table`` on ``keys`` (writing ``columns``, default all)."""
         on = " AND ".join(f"t.{self.quote(k)} = s.{self.quote(k)}" for k in keys)
         self.execute(f"MERGE INTO {table} AS t USING ({select}) AS s ON {on} "
                      "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")  # fmt: skip
+        return None
+
+    def overwrite(
+        self, table: str, select: str, keys: Sequence[str], columns: Sequence[str] | None = None
+    ) -> int | None:
+        """Replace the rows of ``table`` matching a row of ``select`` on ``keys`` (all rows without keys) by
+        ``select``'s rows: dbt's delete+insert, and insert_overwrite with ``keys`` its partition columns."""
+        if keys:
+            match = " AND ".join(f"s.{self.quote(k)} = t.{self.quote(k)}" for k in keys)
+            self.execute(
+                f"DELETE FROM {table} AS t WHERE EXISTS (SELECT 1 FROM ({select}) AS s WHERE {match})"
+            )
+        else:
+            self.execute(f"DELETE FROM {table}")
+        return self.insert(table, select if not columns else
+                           f"SELECT {', '.join(self.quote(c) for c in columns)} FROM ({select}) AS s", columns)  # fmt: skip
 
     def swap(self, stage: str, table: str) -> None:
         """Replace ``table`` by ``stage`` in one step."""
         self.execute(f"DROP TABLE IF EXISTS {table}")
         self.execute(f"ALTER TABLE {stage} RENAME TO {table}")
+
+    def drop(self, table: str, kind: str = "table") -> None:
+        """Drop ``table`` (a ``table`` or a ``view``) if it exists."""
+        self.execute(f"DROP {kind.upper()} IF EXISTS {table}")
+
+    def create_view(self, view: str, select: str) -> None:
+        """Create or replace the view ``view`` over ``select``."""
+        self.execute(f"CREATE OR REPLACE VIEW {view} AS {select}")
+
+    def add_column(self, table: str, column: str, data_type: str) -> None:
+        """Add ``column`` of ``data_type`` (in the engine's type names) to ``table``."""
+        self.execute(f"ALTER TABLE {table} ADD COLUMN {self.quote(column)} {data_type}")
+
+    def ensure_schema(self, schema: str) -> None:
+        """Create ``schema`` unless it exists."""
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}")
+
+    def kind(self, table: str) -> str | None:
+        """``"table"``, ``"view"`` or ``None``: what ``schema.name`` is among the relations the engine keeps."""
+        raise NotImplementedError(f"Engine `{self.name}` does not keep tables of its own.")
+
+    def attach_warehouse(self) -> None:  # noqa: B027 - only engines that keep tables outside a database need it
+        """Make the tables earlier runs built visible to this one."""
 
     # ------------------------------------------------------------------ writing stores
 

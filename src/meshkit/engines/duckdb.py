@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
+from sqlglot import exp
 
 from meshkit.core.errors import PlatformError
 from meshkit.core.redaction import strip_credentials
@@ -32,10 +33,13 @@ class DuckDBEngine(Engine):
     SCANS_STORES = frozenset(duckdb_io.SCANNERS)
     SCANS_FORMATS = frozenset({"parquet"})
 
-    def __init__(self, name="duckdb", options=None, meshkit=None, *, store: Store | None = None):
+    def __init__(self, name="duckdb", options=None, meshkit=None, *, store: Store | None = None,
+                 connection: duckdb.DuckDBPyConnection | None = None):  # fmt: skip
         super().__init__(name, options, meshkit)
         self.store = store
-        self._conn: duckdb.DuckDBPyConnection | None = None
+        #: A connection of the caller's (a model build's cursor) is used, never closed.
+        self._borrowed = connection is not None
+        self._conn: duckdb.DuckDBPyConnection | None = connection
 
     @property
     def conn(self) -> duckdb.DuckDBPyConnection:
@@ -105,17 +109,39 @@ class DuckDBEngine(Engine):
     def execute(self, sql: str) -> None:
         self.conn.execute(sql)
 
-    def merge(self, table: str, select: str, keys: Sequence[str]) -> None:
+    def create_table_as(self, table: str, select: str) -> int | None:
+        return self.conn.execute(f"CREATE OR REPLACE TABLE {table} AS (\n{select}\n)").fetchone()[0]
+
+    def insert(self, table: str, select: str, columns: Sequence[str] | None = None) -> int | None:
+        into = f" ({', '.join(self.quote(c) for c in columns)})" if columns else ""
+        return self.conn.execute(f"INSERT INTO {table}{into} {select}").fetchone()[0]
+
+    def swap(self, stage: str, table: str) -> None:
+        self.execute(f"DROP TABLE IF EXISTS {table}")
+        name = exp.to_table(table, dialect=self.DIALECT).name  # NOTE: DuckDB renames within the schema only
+        self.execute(f"ALTER TABLE {stage} RENAME TO {self.quote(name)}")
+
+    def merge(
+        self, table: str, select: str, keys: Sequence[str], columns: Sequence[str] | None = None
+    ) -> int | None:
+        if columns is not None:  # a model's merge: SQL MERGE, keys matched by equality as dbt does
+            on = " AND ".join(f"s.{self.quote(k)} = t.{self.quote(k)}" for k in keys) or "FALSE"
+            names = [self.quote(c) for c in columns]
+            updates = ", ".join(f"{c} = s.{c}" for c in names)
+            values = ", ".join(f"s.{c}" for c in names)
+            return self.conn.execute(f"MERGE INTO {table} AS t USING ({select}) AS s ON ({on}) WHEN MATCHED THEN "
+                                     f"UPDATE SET {updates} WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) "
+                                     f"VALUES ({values})").fetchone()[0]  # fmt: skip
         stage = self.temp_name("stage")
         self.execute(f"CREATE TEMP TABLE {stage} AS {select}")
         try:
             match = " AND ".join(f"t.{self.quote(k)} IS NOT DISTINCT FROM s.{self.quote(k)}" for k in keys)
             self.execute(f"DELETE FROM {table} AS t USING {stage} AS s WHERE {match}")
-            self.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {stage}")
+            return self.conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {stage}").fetchone()[0]
         finally:
             self.execute(f"DROP TABLE IF EXISTS {stage}")
 
     def close(self) -> None:
-        if self._conn is not None:
+        if self._conn is not None and not self._borrowed:
             self._conn.close()
             self._conn = None

@@ -8,12 +8,18 @@ Configured in ``meshkit.toml``::
     master = "spark://127.0.0.1:7077"     # or remote = "sc://127.0.0.1:15002", default local[*]
     partitions = 8                        # parallel JDBC reads of a table (default: the cluster's cores)
     staging = "/shared/tmp"               # where results are staged as Parquet (default: .meshkit/tmp)
+    warehouse = "/shared/warehouse"       # where built tables live (default: .meshkit/spark-warehouse)
     "spark.executor.memory" = "2g"        # any Spark setting
 
 Spark reads PostgreSQL and MySQL/MariaDB itself through JDBC, in ``partitions`` parallel range
 reads over an integer column, and local Parquet, CSV, JSON and ORC files; any other store is
 staged as Parquet from its Arrow stream. Results leave Spark as Parquet in ``staging``, written
 in parallel, and stream from there into the destination store, whose write is all or nothing.
+
+Tables Spark builds itself (models) are Parquet folders ``warehouse/SCHEMA/TABLE`` registered in the
+session's catalog: a new table is written beside the old one and renamed into place, so a failed
+build leaves the old one as it was; views are kept as their SQL beside them. ``warehouse`` must be
+a folder the driver and every worker see (local disk on one machine, a shared mount on several).
 Spark's errors become meshkit errors: their first line, without the Java stack trace.
 """
 
@@ -21,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import re
+import secrets
 import shutil
 import socket
 import sys
@@ -84,7 +92,7 @@ class SparkEngine(Engine):
     SCANS_FORMATS = frozenset(_FORMATS)
     #: Options that are not Spark settings.
     OPTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"master", "remote", "partitions", "staging", "app_name", "jars"}
+        {"master", "remote", "partitions", "staging", "warehouse", "app_name", "jars"}
     )
 
     def __init__(self, name="spark", options=None, meshkit=None):
@@ -165,6 +173,7 @@ class SparkEngine(Engine):
                     session = builder.getOrCreate()
                 if not self.remote:
                     session.sparkContext.setLogLevel("ERROR")
+                _quiet_query_errors()
                 _sessions[key] = session
         return session
 
@@ -189,6 +198,8 @@ class SparkEngine(Engine):
         text = re.sub(r"\s*JVM stacktrace:.*", "", text, flags=re.S)
         line = next((t for t in text.splitlines() if t.strip()), kind).strip()
         line = re.sub(r"^(org\.apache\.spark\.|java\.\w+\.)[\w.$]+:\s*", "", line)
+        # NOTE: Spark's "line n pos m" is a place in the SQL sqlglot wrote, not in the user's
+        line = re.sub(r";? line \d+ pos \d+;?", ";", line).rstrip(";")
         if self.meshkit is not None:
             line = self.meshkit.redactor.redact(line)
         if kind in _USER_ERRORS or any(k in text for k in _USER_ERRORS):
@@ -324,6 +335,14 @@ class SparkEngine(Engine):
         dataset = pads.dataset(files, format="parquet")
         return _sans_field_metadata(dataset.scanner(batch_size=batch_rows).to_reader())
 
+    def fetch(self, sql: str) -> pa.Table:
+        """Collected through the driver (no staging): for small results only."""
+        with self._errors():
+            df = self.session.sql(sql)
+            if hasattr(df, "toArrow"):
+                return _sans_field_metadata(df.toArrow().to_reader()).read_all()
+        return super().fetch(sql)
+
     def fetch_one(self, sql: str) -> tuple | None:
         with self._errors():
             row = self.session.sql(sql).first()
@@ -348,6 +367,167 @@ class SparkEngine(Engine):
         with self._errors():
             self.session.sql(sql)
 
+    # ------------------------------------------------------------------ tables of the engine (models)
+
+    @property
+    def warehouse(self) -> str:
+        """The folder of the tables Spark builds."""
+        base = self.options.get("warehouse")
+        if base is None:
+            root = self.meshkit.workspace.root if self.meshkit is not None else Path.cwd()
+            base = str(Path(root) / ".meshkit" / "spark-warehouse")
+        return str(Path(base).resolve())
+
+    def _parts(self, table: str) -> tuple[str, str]:
+        t = exp.to_table(table, dialect=self.DIALECT)
+        return (t.db or "default").lower(), t.name.lower()
+
+    def table_path(self, table: str) -> str:
+        """The Parquet folder of ``table`` (``schema.name``) in the warehouse."""
+        schema, name = self._parts(table)
+        return os.path.join(self.warehouse, schema, name)
+
+    def _view_file(self, view: str) -> str:
+        return self.table_path(view) + ".view.sql"
+
+    def kind(self, table: str) -> str | None:
+        """``"table"``, ``"view"`` or ``None``: what ``table`` is in the warehouse."""
+        if os.path.isfile(self._view_file(table)):
+            return "view"
+        return "table" if os.path.isdir(self.table_path(table)) else None
+
+    def ensure_schema(self, schema: str) -> None:
+        folder = os.path.join(self.warehouse, schema.lower())
+        os.makedirs(folder, exist_ok=True)
+        self.execute(f"CREATE DATABASE IF NOT EXISTS {self.quote(schema.lower())} LOCATION '{folder}'")
+
+    def _register(self, table: str) -> None:
+        """(Re)declare ``table`` in the session's catalog over its folder."""
+        schema, name = self._parts(table)
+        self.ensure_schema(schema)
+        qualified = f"{self.quote(schema)}.{self.quote(name)}"
+        with self._errors():
+            with contextlib.suppress(Exception):
+                self.session.sql(f"DROP VIEW IF EXISTS {qualified}")
+            with contextlib.suppress(Exception):
+                self.session.sql(f"DROP TABLE IF EXISTS {qualified}")
+            self.session.sql(f"CREATE TABLE {qualified} USING parquet LOCATION '{self.table_path(table)}'")
+
+    def attach_warehouse(self) -> None:
+        """Declare the tables and views found in the warehouse folder (built by earlier runs) in the session."""
+        if not os.path.isdir(self.warehouse):
+            return
+        views = []
+        for schema in sorted(os.listdir(self.warehouse)):
+            folder = os.path.join(self.warehouse, schema)
+            if not os.path.isdir(folder):
+                continue
+            for entry in sorted(os.listdir(folder)):
+                if entry.endswith(".view.sql"):
+                    views.append((f"{schema}.{entry[: -len('.view.sql')]}", Path(folder, entry).read_text()))
+                elif "." not in entry and os.path.isdir(os.path.join(folder, entry)):
+                    self._register(f"{schema}.{entry}")
+        while views:  # a view may read another: declare those whose inputs exist, until none is left
+            pending = []
+            for name, sql in views:
+                try:
+                    self.session.sql(f"CREATE OR REPLACE VIEW {self._qualified(name)} AS {sql}")
+                except Exception:
+                    pending.append((name, sql))
+            if len(pending) == len(views):
+                break
+            views = pending
+
+    def _qualified(self, table: str) -> str:
+        schema, name = self._parts(table)
+        return f"{self.quote(schema)}.{self.quote(name)}"
+
+    def _rows(self, table: str) -> int:
+        path = self.table_path(table)
+        files = glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True)
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+    def _put(self, fresh: str, path: str) -> None:
+        """Move the folder ``fresh`` to ``path``, the old one (if any) out of the way first and then deleted."""
+        old = f"{path}.{secrets.token_hex(4)}.old"
+        had = os.path.isdir(path)
+        if had:
+            os.rename(path, old)
+        os.rename(fresh, path)
+        if had:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def create_table_as(self, table: str, select: str) -> int | None:
+        path = self.table_path(table)
+        fresh = f"{path}.{secrets.token_hex(4)}.new"
+        self.ensure_schema(self._parts(table)[0])
+        try:
+            with self._errors():
+                self.session.sql(select).write.parquet(fresh)
+            self._put(fresh, path)
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+        if os.path.isfile(self._view_file(table)):
+            os.remove(self._view_file(table))
+        self._register(table)
+        return self._rows(table)
+
+    def insert(self, table: str, select: str, columns=None) -> int | None:
+        before = self._rows(table)
+        into = f" ({', '.join(self.quote(c) for c in columns)})" if columns else ""
+        self.execute(f"INSERT INTO {self._qualified(table)}{into} {select}")
+        self.execute(f"REFRESH TABLE {self._qualified(table)}")
+        return self._rows(table) - before
+
+    def _rewrite(self, table: str, select: str, keys, columns) -> int | None:
+        """``table`` rewritten as its rows not matching ``select``'s on ``keys``, then ``select``'s rows."""
+        target = self._qualified(table)
+        names = [n for n, _ in self.column_types(target)]
+        given = {c.lower() for c in (columns or [n for n, _ in self.column_types(f"({select})")])}
+        new = ", ".join(self.quote(n) if n.lower() in given else f"NULL AS {self.quote(n)}" for n in names)
+        old = ", ".join(self.quote(n) for n in names)
+        kept = f"SELECT {old} FROM {target}"
+        if keys:
+            match = " AND ".join(f"s.{self.quote(k)} = t.{self.quote(k)}" for k in keys)
+            kept = f"SELECT {old} FROM {target} AS t WHERE NOT EXISTS (SELECT 1 FROM ({select}) AS s WHERE {match})"
+        incoming = f"SELECT {new} FROM ({select}) AS s"
+        written = self.fetch_one(f"SELECT count(*) FROM ({select}) AS s")[0]
+        self.create_table_as(table, f"{kept} UNION ALL {incoming}" if keys else incoming)
+        return written
+
+    def merge(self, table: str, select: str, keys, columns=None) -> int | None:
+        """Upsert by rewriting the table (Parquet tables have no MERGE): matched rows are replaced."""
+        if not keys:
+            return self.insert(table, select, columns)
+        return self._rewrite(table, select, keys, columns)
+
+    def overwrite(self, table: str, select: str, keys, columns=None) -> int | None:
+        return self._rewrite(table, select, keys, columns)
+
+    def swap(self, stage: str, table: str) -> None:
+        self._put(self.table_path(stage), self.table_path(table))
+        with contextlib.suppress(Exception):
+            self.session.sql(f"DROP TABLE IF EXISTS {self._qualified(stage)}")
+        self._register(table)
+
+    def drop(self, table: str, kind: str = "table") -> None:
+        qualified = self._qualified(table)
+        if kind == "view":
+            self.execute(f"DROP VIEW IF EXISTS {qualified}")
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self._view_file(table))
+            return
+        self.execute(f"DROP TABLE IF EXISTS {qualified}")
+        shutil.rmtree(self.table_path(table), ignore_errors=True)
+
+    def add_column(self, table: str, column: str, data_type: str) -> None:
+        self.execute(f"ALTER TABLE {self._qualified(table)} ADD COLUMNS ({self.quote(column)} {data_type})")
+
+    def create_view(self, view: str, select: str) -> None:
+        self.ensure_schema(self._parts(view)[0])
+        self.execute(f"CREATE OR REPLACE VIEW {self._qualified(view)} AS {select}")
+        Path(self._view_file(view)).write_text(select)
+
     def close(self) -> None:
         for name in self._views:
             self._drop_view(name)
@@ -355,6 +535,16 @@ class SparkEngine(Engine):
         for path in self._staged:
             shutil.rmtree(path, ignore_errors=True)
         self._staged.clear()
+
+
+def _quiet_query_errors() -> None:
+    """Keep pyspark from logging each failed query with its Java stack trace: the error reaches the user."""
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # pyspark before 4 does not log them
+        return
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _spark_function(node: exp.Expression) -> exp.Expression:

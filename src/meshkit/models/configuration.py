@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 Materialization = Literal["view", "table", "incremental", "ephemeral", "seed", "snapshot", "test", "unit"]
 MATERIALIZATIONS: tuple[str, ...] = get_args(Materialization)
 
-IncrementalStrategy = Literal["append", "merge", "delete+insert"]
+IncrementalStrategy = Literal["append", "merge", "delete+insert", "insert_overwrite"]
 INCREMENTAL_STRATEGIES: tuple[str, ...] = get_args(IncrementalStrategy)
 
 OnSchemaChange = Literal["ignore", "fail", "append_new_columns", "sync_all_columns"]

@@ -154,7 +154,7 @@ def _sample(sql: str, cur, limit: int = 5) -> tuple[list[str], list[tuple]] | No
     try:
         result = cur.execute(f"select * from ({sql}) dbt_internal_test limit {limit}")
         return [d[0] for d in result.description], result.fetchall()
-    except duckdb.Error:
+    except (duckdb.Error, MeshkitError):
         return None
 
 
@@ -199,7 +199,7 @@ def run_tests(project: Project, wh: Warehouse, tests: list[Node]) -> dict[str, T
     statement = f"select {', '.join(selects)}" + (f" from {', '.join(froms)}" if froms else "")
     try:
         row = cur.execute(statement).fetchone()
-    except duckdb.Error:
+    except (duckdb.Error, MeshkitError):
         row = None
     if row is not None:
         for (n, sql), failures in zip(order, row, strict=True):
@@ -209,7 +209,7 @@ def run_tests(project: Project, wh: Warehouse, tests: list[Node]) -> dict[str, T
         try:
             failures = cur.execute(f"select {_failure_expr(n, sql)}").fetchone()[0]
             results[n.unique_id] = outcome(n, failures, sql, cur)
-        except duckdb.Error as exc:
+        except (duckdb.Error, MeshkitError) as exc:
             results[n.unique_id] = TestOutcome(
                 "error", None, f"{type(exc).__name__}: {exc}".replace("\n", " "), sql
             )

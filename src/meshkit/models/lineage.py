@@ -58,13 +58,7 @@ def warehouse_schema(wh: Warehouse | None) -> dict[str, dict[str, dict[str, dict
     schema: dict[str, Any] = {}
     if wh is None:
         return schema
-    rows = (
-        wh.connection.cursor()
-        .execute(
-            "SELECT table_catalog, table_schema, table_name, column_name, data_type FROM information_schema.columns"
-        )
-        .fetchall()
-    )
+    rows = wh.column_catalog()
     for db, sch, table, column, col_type in rows:
         schema.setdefault(db, {}).setdefault(sch, {}).setdefault(table, {})[column] = col_type
     return schema

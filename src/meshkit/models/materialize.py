@@ -1,8 +1,9 @@
-"""Materializations: view, table, incremental (append, merge, delete+insert) and ephemeral.
+"""Materializations: view, table, incremental (append, merge, delete+insert, insert_overwrite) and ephemeral.
 
-Every build is atomic per model: it runs in one DuckDB transaction that builds a new relation,
-checks the contract, and swaps the new relation in place of the old. A failure rolls back and
-leaves the previous relation as it was.
+Every build goes through the warehouse's engine (create-table-as, insert, merge, overwrite, swap)
+and is atomic per model: it builds a new relation, checks the contract, and swaps the new relation
+in place of the old. A failure leaves the previous relation as it was: on DuckDB the build is one
+transaction; on Spark the new table is written beside the old one and renamed into place.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
+from meshkit.core.errors import MeshkitError
 from meshkit.models.compile import compile_node
 from meshkit.models.configuration import INCREMENTAL_STRATEGIES, ON_SCHEMA_CHANGE
 from meshkit.models.exceptions import ContractError, ModelCompileError, ModelRunError
@@ -19,6 +19,7 @@ from meshkit.models.nodes import Node, Relation, quote
 from meshkit.models.warehouse import Warehouse, run_error
 
 if TYPE_CHECKING:
+    from meshkit.engines.base import Engine
     from meshkit.models.project import Project
 
 TMP_SUFFIX = "__mk_tmp"
@@ -39,18 +40,25 @@ def build_node(project: Project, wh: Warehouse, node: Node, *, full_refresh: boo
     from meshkit.models.seeds import build_seed
     from meshkit.models.snapshots import build_snapshot
 
-    if node.resource_type == "seed":
-        return build_seed(project, wh, node, full_refresh=full_refresh)
-    if node.resource_type == "snapshot":
-        return build_snapshot(project, wh, node)
-    build = wh.materializations.get(node.materialized)
-    if build is None:
-        raise ModelCompileError(f"Unknown materialization `{node.materialized}`.", where=node.yaml_where or node.original_file_path,
-                                hint=f"Use one of: {', '.join(sorted(wh.materializations))} (plugins add others).")  # fmt: skip
     try:
+        if node.resource_type == "seed":
+            return build_seed(project, wh, node, full_refresh=full_refresh)
+        if node.resource_type == "snapshot":
+            if not wh.snapshots:
+                raise ModelRunError(f"Snapshot `{node.name}` cannot be built on engine `{wh.engine_name}`.",
+                                    where=node.original_file_path, hint="Build snapshots on DuckDB (`--engine duckdb`).")  # fmt: skip
+            return build_snapshot(project, wh, node)
+        build = wh.materializations.get(node.materialized)
+        if build is None:
+            raise ModelCompileError(f"Unknown materialization `{node.materialized}`.", where=node.yaml_where or node.original_file_path,
+                                    hint=f"Use one of: {', '.join(sorted(wh.materializations))} (plugins add others).")  # fmt: skip
         return build(project, wh, node, full_refresh)
-    except duckdb.Error as exc:
+    except wh.errors as exc:
         raise run_error(exc, node) from None
+    except MeshkitError as exc:
+        if exc.where is None:  # an engine's error: name the model (and the line it points at)
+            exc.where = wh.locate(exc, node)
+        raise
 
 
 def compiled_sql(project: Project, wh: Warehouse, node: Node) -> str:
@@ -73,7 +81,7 @@ def table(project: Project, wh: Warehouse, node: Node, full_refresh: bool) -> Bu
 
 
 def incremental(project: Project, wh: Warehouse, node: Node, full_refresh: bool) -> BuildResult:
-    """``materialized: incremental``: append, merge or delete+insert the new rows."""
+    """``materialized: incremental``: append, merge, delete+insert or insert_overwrite the new rows."""
     compiled_sql(project, wh, node)
     return _incremental(project, wh, node, full_refresh)
 
@@ -88,13 +96,14 @@ BUILTIN_MATERIALIZATIONS = {"view": view, "table": table, "incremental": increme
 
 
 def run_hooks(project: Project, wh: Warehouse, node: Node, cur, key: str) -> None:
-    """Run the node's ``pre_hook``/``post_hook`` statements, rendered with ``execute`` true."""
+    """Run the node's ``pre_hook``/``post_hook`` statements, rendered with ``execute`` true, on ``cur``
+    (a cursor or an engine)."""
     for hook in node.config.get(key, []):
         text = hook.get("sql", "") if isinstance(hook, dict) else str(hook)
         if text.strip():
             sql = project.render_hook(node, text, wh)
             if sql.strip():
-                cur.execute(sql)
+                cur.execute(wh.sql(sql))
 
 
 def _drop(cur, wh: Warehouse, relation: Relation) -> None:
@@ -103,23 +112,38 @@ def _drop(cur, wh: Warehouse, relation: Relation) -> None:
         cur.execute(f"DROP {kind.upper()} IF EXISTS {relation.render()}")
 
 
+def _replace_kind(engine: Engine, wh: Warehouse, relation: Relation, keep: str) -> None:
+    """Drop ``relation`` when it exists as another kind than ``keep``."""
+    kind = wh.kind(relation)
+    if kind and kind != keep:
+        engine.drop(wh.name(relation), kind)
+
+
 def _view(project: Project, wh: Warehouse, node: Node) -> BuildResult:
     columns = check_contract(wh, node, node.compiled)
-    with wh.transaction() as cur:
-        run_hooks(project, wh, node, cur, "pre_hook")
-        if wh.kind(node.relation) == "table":
-            cur.execute(f"DROP TABLE {node.relation.render()}")
-        cur.execute(f"CREATE OR REPLACE VIEW {node.relation.render()} AS (\n{node.compiled}\n)")
-        run_hooks(project, wh, node, cur, "post_hook")
+    select = wh.sql(node.compiled, node)
+    with wh.building() as engine:
+        run_hooks(project, wh, node, engine, "pre_hook")
+        _replace_kind(engine, wh, node.relation, "view")
+        engine.create_view(wh.name(node.relation), f"(\n{select}\n)")
+        run_hooks(project, wh, node, engine, "post_hook")
     wh.set_kind(node.relation, "view")
     return BuildResult(0, "CREATE VIEW", columns or wh.columns(node.relation), node.compiled)
 
 
-def _create_table(wh: Warehouse, cur, node: Node, relation: Relation, sql: str) -> int:
-    """Create ``relation`` from ``sql``; with an enforced contract, with its declared columns and constraints."""
+def _create_table(wh: Warehouse, engine: Engine, node: Node, relation: Relation, sql: str) -> int | None:
+    """Create ``relation`` from ``sql``; with an enforced contract, with its declared columns (and constraints
+    where the engine enforces them)."""
     if not _enforced(node):
-        return cur.execute(f"CREATE TABLE {relation.render()} AS (\n{sql}\n)").fetchone()[0]
+        return engine.create_table_as(wh.name(relation), wh.sql(sql, node))
     check_contract(wh, node, sql)
+    if not wh.constraints:  # the declared types, by casting
+        select = ", ".join(
+            f"CAST({quote(n)} AS {spec.get('data_type')}) AS {quote(n)}" for n, spec in node.columns.items()
+        )
+        return engine.create_table_as(
+            wh.name(relation), wh.sql(f"SELECT {select} FROM (\n{sql}\n) AS __mk_contract", node)
+        )
     cols, names = [], []
     for name, spec in node.columns.items():
         parts = [quote(name), str(spec.get("data_type"))]
@@ -132,76 +156,75 @@ def _create_table(wh: Warehouse, cur, node: Node, relation: Relation, sql: str) 
             elif kind == "check" and constraint.get("expression"):
                 parts.append(f"CHECK ({constraint['expression']})")
         cols.append(" ".join(parts))
-        names.append(quote(name))
-    cur.execute(f"CREATE TABLE {relation.render()} ({', '.join(cols)})")
-    select = ", ".join(names)
-    return cur.execute(
-        f"INSERT INTO {relation.render()} ({select}) SELECT {select} FROM (\n{sql}\n) AS __mk_contract"
-    ).fetchone()[0]
+        names.append(name)
+    engine.execute(f"CREATE TABLE {wh.name(relation)} ({', '.join(cols)})")
+    select = ", ".join(quote(n) for n in names)
+    return engine.insert(wh.name(relation), f"SELECT {select} FROM (\n{sql}\n) AS __mk_contract", names)
 
 
 def _table(project: Project, wh: Warehouse, node: Node, sql: str) -> BuildResult:
     tmp = node.relation.with_identifier(node.relation.identifier + TMP_SUFFIX)
-    with wh.transaction() as cur:
-        run_hooks(project, wh, node, cur, "pre_hook")
-        cur.execute(f"DROP TABLE IF EXISTS {tmp.render()}")
-        rows = _create_table(wh, cur, node, tmp, sql)
-        _drop(cur, wh, node.relation)
-        cur.execute(f"ALTER TABLE {tmp.render()} RENAME TO {quote(node.relation.identifier)}")
-        run_hooks(project, wh, node, cur, "post_hook")
+    with wh.building() as engine:
+        run_hooks(project, wh, node, engine, "pre_hook")
+        engine.drop(wh.name(tmp))
+        rows = _create_table(wh, engine, node, tmp, sql)
+        _replace_kind(engine, wh, node.relation, "table")
+        engine.swap(wh.name(tmp), wh.name(node.relation))
+        run_hooks(project, wh, node, engine, "post_hook")
     wh.set_kind(node.relation, "table")
+    rows = rows or 0
     return BuildResult(rows, f"CREATE TABLE ({rows} rows)", wh.columns(node.relation), sql)
 
 
 # ---------------------------------------------------------------------------- incremental
 
 
-def _keys(node: Node) -> list[str]:
-    key = node.config.get("unique_key")
-    if not key:
+def _keys(node: Node, key: str = "unique_key") -> list[str]:
+    value = node.config.get(key)
+    if not value:
         return []
-    return [key] if isinstance(key, str) else list(key)
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _incremental(project: Project, wh: Warehouse, node: Node, full_refresh: bool) -> BuildResult:
+    where = node.yaml_where or node.original_file_path
     strategy = node.config.get("incremental_strategy") or ("delete+insert" if _keys(node) else "append")
-    if strategy not in INCREMENTAL_STRATEGIES:
-        raise ModelCompileError(f"Unknown incremental_strategy `{strategy}`.", where=node.yaml_where or node.original_file_path,
-                                hint=f"Use one of: {', '.join(INCREMENTAL_STRATEGIES)}.")  # fmt: skip
+    if strategy not in INCREMENTAL_STRATEGIES or strategy not in wh.strategies:
+        raise ModelCompileError(f"Unknown incremental_strategy `{strategy}`"
+                                f"{'' if strategy not in INCREMENTAL_STRATEGIES else f' on engine `{wh.engine_name}`'}.",
+                                where=where, hint=f"Use one of: {', '.join(wh.strategies)}.")  # fmt: skip
     on_change = node.config.get("on_schema_change") or "ignore"
     if on_change not in ON_SCHEMA_CHANGE:
-        raise ModelCompileError(f"Unknown on_schema_change `{on_change}`.", where=node.yaml_where or node.original_file_path,
+        raise ModelCompileError(f"Unknown on_schema_change `{on_change}`.", where=where,
                                 hint=f"Use one of: {', '.join(ON_SCHEMA_CHANGE)}.")  # fmt: skip
     if full_refresh or node.config.get("full_refresh") or wh.kind(node.relation) != "table":
         return _table(project, wh, node, node.compiled)
     sql = compile_node(project, node, project.render(node, is_incremental=True, warehouse=wh))
-    rel = node.relation.render()
-    tmp = f'"__mk_incr_{node.relation.identifier}"'
-    with wh.transaction() as cur:
-        run_hooks(project, wh, node, cur, "pre_hook")
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS (\n{sql}\n)")
-        new_cols = wh.columns(f"SELECT * FROM {tmp}")
-        old_cols = wh.columns(node.relation)
-        columns = _schema_change(cur, node, rel, on_change, new_cols, old_cols)
-        names = ", ".join(quote(c) for c, _ in columns)
-        keys = _keys(node)
-        if strategy == "merge":
-            on = " AND ".join(f"s.{quote(k)} = d.{quote(k)}" for k in keys) or "FALSE"
-            updates = ", ".join(f"{quote(c)} = s.{quote(c)}" for c, _ in columns)
-            values = ", ".join(f"s.{quote(c)}" for c, _ in columns)
-            rows = cur.execute(f"MERGE INTO {rel} AS d USING {tmp} AS s ON ({on}) WHEN MATCHED THEN UPDATE SET {updates} "
-                               f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})").fetchone()[0]  # fmt: skip
-        else:
-            if strategy == "delete+insert" and keys:
-                match = " AND ".join(f"s.{quote(k)} = d.{quote(k)}" for k in keys)
-                cur.execute(f"DELETE FROM {rel} AS d WHERE EXISTS (SELECT 1 FROM {tmp} AS s WHERE {match})")
-            rows = cur.execute(f"INSERT INTO {rel} ({names}) SELECT {names} FROM {tmp}").fetchone()[0]
-        cur.execute(f"DROP TABLE {tmp}")
-        run_hooks(project, wh, node, cur, "post_hook")
+    stage = node.relation.with_identifier(f"{node.relation.identifier}__mk_incr")
+    target = wh.name(node.relation)
+    with wh.building() as engine:
+        run_hooks(project, wh, node, engine, "pre_hook")
+        engine.create_table_as(wh.name(stage), wh.sql(sql, node))
+        try:
+            new_cols = wh.columns(stage)
+            old_cols = wh.columns(node.relation)
+            columns = [c for c, _ in _schema_change(engine, node, target, on_change, new_cols, old_cols)]
+            select = f"SELECT {', '.join(engine.quote(c) for c in columns)} FROM {wh.name(stage)}"
+            if strategy == "merge":
+                rows = engine.merge(target, select, _keys(node), columns)
+            elif strategy == "append" or (strategy == "delete+insert" and not _keys(node)):
+                rows = engine.insert(target, select, columns)
+            else:  # delete+insert on the unique key; insert_overwrite on the partition columns (all rows without)
+                keys = _keys(node) if strategy == "delete+insert" else _keys(node, "partition_by")
+                rows = engine.overwrite(target, select, keys, columns)
+        finally:
+            engine.drop(wh.name(stage))
+        run_hooks(project, wh, node, engine, "post_hook")
+    rows = rows or 0
     return BuildResult(rows, f"{strategy.upper()} ({rows} rows)", wh.columns(node.relation), sql)
 
 
-def _schema_change(cur, node: Node, rel: str, on_change: str, new, old) -> list[tuple[str, str]]:
+def _schema_change(engine: Engine, node: Node, rel: str, on_change: str, new, old) -> list[tuple[str, str]]:
     """The columns to write after applying ``on_schema_change``."""
     old_names = {c.lower() for c, _ in old}
     new_names = {c.lower() for c, _ in new}
@@ -216,10 +239,10 @@ def _schema_change(cur, node: Node, rel: str, on_change: str, new, old) -> list[
     if on_change == "ignore":
         return [(c, t) for c, t in old if c.lower() in new_names]
     for col, col_type in added:
-        cur.execute(f"ALTER TABLE {rel} ADD COLUMN {quote(col)} {col_type}")
+        engine.add_column(rel, col, col_type)
     if on_change == "sync_all_columns":
         for col, _ in removed:
-            cur.execute(f"ALTER TABLE {rel} DROP COLUMN {quote(col)}")
+            engine.execute(f"ALTER TABLE {rel} DROP COLUMN {engine.quote(col)}")
         return new
     return [(c, t) for c, t in [*old, *added] if c.lower() in new_names]
 
@@ -248,7 +271,7 @@ def check_contract(wh: Warehouse, node: Node, sql: str) -> list[tuple[str, str]]
         wanted = wh.columns(
             "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {quote(n)}" for n, t in declared.items())
         )
-    except duckdb.Error as exc:
+    except wh.errors as exc:
         raise run_error(exc, node) from None
     have = {n.lower(): t for n, t in actual}
     want = {n.lower(): t for n, t in wanted}

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from meshkit.core.lifecycle import recorded_run
 from meshkit.core.lineage import ColumnEdge, Lineage
 from meshkit.core.runs import RunRecord, StepRecord
@@ -78,9 +76,21 @@ def store_name(project: Project) -> str:
     return f"duckdb:///{project.profile.path}"
 
 
-def open_warehouse(meshkit: Meshkit, project: Project) -> Warehouse:
+def open_warehouse(meshkit: Meshkit, project: Project, engine: str | None = None) -> Warehouse:
+    """Where the project builds: its DuckDB store, or the tables of ``engine`` (default: the ``engine`` config
+    key) when that engine does not run inside the store."""
+    from meshkit.engines import open_engine
+
     name = store_name(project)
-    return Warehouse(meshkit.store(name).connection, name, meshkit.registry("materializations"))
+    store = meshkit.store(name)
+    chosen = open_engine(meshkit, engine, stores=(store,), where="--engine")
+    materializations = meshkit.registry("materializations")
+    if chosen.can_scan(store):  # the engine runs in the store's file: build there, in transactions
+        chosen.close()
+        return Warehouse(store.connection, name, materializations)
+    from meshkit.models.engine_warehouse import EngineWarehouse
+
+    return EngineWarehouse(chosen, name, materializations)
 
 
 def default_threads(project: Project) -> int:
@@ -108,7 +118,6 @@ class _Recorder:
         self.thread.join()
 
     def _work(self) -> None:
-        cur = None
         while (result := self.queue.get()) is not None:
             node = self.project.nodes[result.unique_id]
             self.position += 1
@@ -116,19 +125,19 @@ class _Recorder:
                               result.started_at, result.completed_at, result.rows,
                               result.message if result.status == "error" else None)  # fmt: skip
             self.meshkit.runs.save_step(self.run, step)
-            if self.hooked and result.status == "success" and node.materialized != "ephemeral":
-                cur = cur or self.wh.connection.cursor()
-                try:
-                    schema = (
-                        cur.execute(f"SELECT * FROM {node.relation.render()} LIMIT 0").to_arrow_table().schema
-                    )
-                except duckdb.CatalogException:  # a post-hook dropped it: nothing was written
+            if (
+                self.hooked
+                and self.wh.in_store
+                and result.status == "success"
+                and node.materialized != "ephemeral"
+            ):
+                schema = self.wh.arrow_schema(node.relation)
+                if schema is None:  # a post-hook dropped it: nothing was written
                     continue
                 self.meshkit.pm.hook.dataset_written(meshkit=self.meshkit, run=self.run,
                                                      dataset=f"{self.wh.store_name}/{node.relation.asset}",
                                                      rows=result.rows, schema=schema)  # fmt: skip
-        if cur is not None:
-            cur.close()
+        self.wh.close()  # this thread's cursor
 
 
 class _LineageWorker:
@@ -180,7 +189,7 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
     ``on_plan`` gets the number of nodes to run, then ``on_start`` and ``on_result`` each node.
     """
     started = time.perf_counter()
-    wh = open_warehouse(meshkit, project)
+    wh = open_warehouse(meshkit, project, options.engine)
     previous = read_state(state_dir or project.target_dir)
     arguments = {"command": options.command, "select": options.select, "exclude": options.exclude,
                  "threads": options.threads, "project_dir": str(project.root)}  # fmt: skip
@@ -284,6 +293,8 @@ def _model_checks(
     from meshkit.quality.runner import run_checks
 
     quality: dict[str, list[dict[str, Any]]] = {}
+    if not wh.in_store:  # NOTE: the tables are the engine's, not the store's
+        return quality
     for uid in built:
         node = project.nodes[uid]
         if node.checks:

@@ -47,6 +47,8 @@ class BuildOptions:
     threads: int = 2
     fail_fast: bool = False
     full_refresh: bool = False
+    #: The engine that builds (``--engine``); default the ``engine`` config key.
+    engine: str | None = None
 
 
 @dataclass

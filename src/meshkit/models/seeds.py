@@ -3,6 +3,7 @@
 dbt tries, per column, integer, number, date (``%Y-%m-%d``), datetime, ISO datetime, boolean
 (``true``/``false``) and text, taking the first that reads every value; empty and ``null`` cells
 are nulls. Numbers with decimals become DOUBLE, integers INTEGER. ``column_types`` overrides.
+DuckDB reads the CSV on every engine, so a seed has the same rows and types everywhere.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from meshkit.models.materialize import TMP_SUFFIX, BuildResult, _drop, run_hooks
+from meshkit.models.materialize import TMP_SUFFIX, BuildResult, _replace_kind, run_hooks
 from meshkit.models.nodes import Node, quote
 from meshkit.models.warehouse import Warehouse, run_error
 
@@ -65,32 +66,50 @@ def infer_types(cur, source: str, columns: list[str]) -> dict[str, str]:
     return types
 
 
+def _typed_select(cur, source: str, overrides: dict[str, str]) -> str:
+    """The query reading ``source`` with each column cast to its seed type."""
+    columns = [d[0] for d in cur.execute(f"SELECT * FROM {source} LIMIT 0").description]
+    types = infer_types(cur, source, [c for c in columns if c.lower() not in overrides])
+    select = []
+    for col in columns:
+        col_type = overrides.get(col.lower()) or types[col]
+        c = quote(col)
+        value = c if col_type == "VARCHAR" else f"NULLIF(trim({c}), 'null')"
+        select.append(f"CAST({value} AS {col_type}) AS {c}")
+    return f"SELECT {', '.join(select)} FROM {source}"
+
+
 def build_seed(project: Project, wh: Warehouse, node: Node, *, full_refresh: bool = False) -> BuildResult:
-    """Load the seed's CSV into a new table and swap it in."""
+    """Load the seed's CSV into a new table and swap it in.
+
+    DuckDB reads and types the CSV; another engine gets the typed rows as an Arrow stream.
+    """
     wh.ensure_schema(node.relation)
     source = _csv(str(node.path), node.config.get("delimiter") or ",")
     overrides = {k.lower(): v for k, v in (node.config.get("column_types") or {}).items()}
     tmp = node.relation.with_identifier(node.relation.identifier + TMP_SUFFIX)
+    local = None if wh.reads_csv else duckdb.connect()
+    release = None
     try:
-        cur = wh.cursor()
-        columns = [d[0] for d in cur.execute(f"SELECT * FROM {source} LIMIT 0").description]
-        types = infer_types(cur, source, [c for c in columns if c.lower() not in overrides])
-        select = []
-        for col in columns:
-            col_type = overrides.get(col.lower()) or types[col]
-            c = quote(col)
-            value = c if col_type == "VARCHAR" else f"NULLIF(trim({c}), 'null')"
-            select.append(f"CAST({value} AS {col_type}) AS {c}")
-        sql = f"SELECT {', '.join(select)} FROM {source}"
-        with wh.transaction() as cur:
-            run_hooks(project, wh, node, cur, "pre_hook")
-            cur.execute(f"DROP TABLE IF EXISTS {tmp.render()}")
-            rows = cur.execute(f"CREATE TABLE {tmp.render()} AS {sql}").fetchone()[0]
-            _drop(cur, wh, node.relation)
-            cur.execute(f"ALTER TABLE {tmp.render()} RENAME TO {quote(node.relation.identifier)}")
+        sql = _typed_select(local or wh.cursor(), source, overrides)
+        select = sql
+        if local is not None:
+            rows_in = wh.engine().register_arrow(local.execute(sql).to_arrow_reader(65_536))
+            select, release = f"SELECT * FROM {rows_in.sql}", rows_in.release
+        with wh.building() as engine:
+            run_hooks(project, wh, node, engine, "pre_hook")
+            engine.drop(wh.name(tmp))
+            rows = engine.create_table_as(wh.name(tmp), select) or 0
+            _replace_kind(engine, wh, node.relation, "table")
+            engine.swap(wh.name(tmp), wh.name(node.relation))
             wh.set_kind(node.relation, "table")
             columns = wh.columns(node.relation)
-            run_hooks(project, wh, node, cur, "post_hook")
+            run_hooks(project, wh, node, engine, "post_hook")
     except duckdb.Error as exc:
         raise run_error(exc, node) from None
+    finally:
+        if release is not None:
+            release()
+        if local is not None:
+            local.close()
     return BuildResult(rows, f"INSERT {rows}", columns, sql)

@@ -1,20 +1,40 @@
-"""The DuckDB database a project builds into: per-thread cursors, relation lookups, transactions."""
+"""The DuckDB database a project builds into: per-thread cursors, relation lookups, transactions.
+
+Builds reach it through a :class:`~meshkit.engines.duckdb.DuckDBEngine` on the thread's cursor
+(:meth:`Warehouse.building`); :mod:`meshkit.models.engine_warehouse` is the same surface over an
+engine that keeps its own tables (Spark).
+"""
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import duckdb
 
+from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.models.exceptions import ModelRunError
 from meshkit.models.nodes import Relation, quote
 
 
 class Warehouse:
     """One DuckDB connection shared by worker threads, each using its own cursor."""
+
+    #: The database errors builds turn into :func:`run_error`.
+    errors: tuple[type[BaseException], ...] = (duckdb.Error,)
+    #: The dbt incremental strategies it applies.
+    strategies: tuple[str, ...] = ("append", "merge", "delete+insert", "insert_overwrite")
+    #: Whether tables take declared constraints (an enforced contract's ``not_null``, ``check``...).
+    constraints = True
+    #: Whether snapshots build here.
+    #: Whether the tables are the store ``store_name``'s (so stores, checks and the catalog read them).
+    in_store = True
+    snapshots = True
+    #: Whether seeds' CSV files are read in the warehouse itself (else loaded into it as Arrow).
+    reads_csv = True
+    engine_name = "duckdb"
 
     def __init__(
         self, connection: duckdb.DuckDBPyConnection, store_name: str, materializations: dict[str, Callable]
@@ -39,6 +59,50 @@ class Warehouse:
         if cur is not None:
             cur.close()
             self._local.cursor = None
+            self._local.engine = None
+
+    def engine(self) -> DuckDBEngine:
+        """The engine on this thread's cursor."""
+        cur = self.cursor()
+        engine = getattr(self._local, "engine", None)
+        if engine is None or engine.conn is not cur:
+            engine = self._local.engine = DuckDBEngine(self.engine_name, connection=cur)
+        return engine
+
+    @contextmanager
+    def building(self) -> Iterator[DuckDBEngine]:
+        """The engine, in a transaction: everything a build does commits together or not at all."""
+        with self.transaction():
+            yield self.engine()
+
+    def name(self, relation: Relation) -> str:
+        """``relation`` as the engine's SQL names it."""
+        return relation.render()
+
+    def sql(self, text: str, node=None) -> str:
+        """``text`` (the project's SQL) in the engine's dialect: DuckDB's own."""
+        return text
+
+    def locate(self, exc: BaseException, node) -> str:
+        """Where an error of the engine points in ``node``'s file."""
+        return node.original_file_path
+
+    def column_catalog(self) -> list[tuple[str, str, str, str, str]]:
+        """``(database, schema, table, column, type)`` of every column, for lineage."""
+        return (
+            self.connection.cursor()
+            .execute(
+                "SELECT table_catalog, table_schema, table_name, column_name, data_type FROM information_schema.columns"
+            )
+            .fetchall()
+        )
+
+    def arrow_schema(self, relation: Relation):
+        """The Arrow schema of ``relation``, ``None`` when it is gone."""
+        try:
+            return self.cursor().execute(f"SELECT * FROM {relation.render()} LIMIT 0").to_arrow_table().schema
+        except duckdb.CatalogException:
+            return None
 
     # ------------------------------------------------------------------ relations
 
