@@ -122,6 +122,8 @@ class SparkEngine(Engine):
             "spark.sql.session.timeZone": "UTC",
             "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
             "spark.sql.sources.partitionOverwriteMode": "dynamic",
+            # NOTE: Spark's own catalog folder, which it creates on start, stays out of the working directory
+            "spark.sql.warehouse.dir": Path(self.warehouse, "_catalog").as_uri(),
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
             "spark.pyspark.python": sys.executable,
@@ -420,7 +422,7 @@ class SparkEngine(Engine):
         views = []
         for schema in sorted(os.listdir(self.warehouse)):
             folder = os.path.join(self.warehouse, schema)
-            if not os.path.isdir(folder):
+            if schema.startswith("_") or not os.path.isdir(folder):  # `_catalog` is Spark's own
                 continue
             for entry in sorted(os.listdir(folder)):
                 if entry.endswith(".view.sql"):
