@@ -45,6 +45,10 @@ WARM_MODULES = ("sqlalchemy.dialects.postgresql.psycopg",)
 #: Idle workers kept however long they wait; more leave after ``IDLE_SECONDS`` without a run.
 IDLE_WORKERS = max(2, os.cpu_count() or 1)
 IDLE_SECONDS = 60.0
+#: Seconds a run waits for a busy worker to end its run before a new worker is forked for it, when
+#: the pool has ``IDLE_WORKERS`` or more and a run ended within the last second (short runs: a burst
+#: then goes through a few workers, each fork costing more CPU than a short run).
+HANDOFF_WAIT = 0.05
 #: Runs a worker takes before it leaves the pool (a new one starts from the warm zygote).
 WORKER_RUNS = 1000
 #: What the rehearsal keeps of the environment (with ``LC_*`` and ``PYTHON*``).
@@ -180,6 +184,8 @@ class _Zygote:
         self.children: dict[int, str] = {}  # pid -> run id of processes forked for one run
         self.workers: dict[int, _Worker] = {}
         self.idle: list[_Worker] = []
+        self.channels = selectors.DefaultSelector()  # the workers' channels alone
+        self.last_done = 0.0
 
     def reply(self, message: dict) -> None:
         os.write(self.replies, json.dumps(message).encode() + b"\n")
@@ -191,6 +197,7 @@ class _Zygote:
             self.wake_read,
             self.wake_write,
             self.selector.fileno(),
+            self.channels.fileno(),
             *(c for c in channels if c >= 0),
         ]
 
@@ -219,7 +226,7 @@ class _Zygote:
         """Send ``request`` to an idle worker (a new one if none is idle); returns its pid."""
         message = json.dumps(request).encode()
         while True:
-            worker = self.idle.pop() if self.idle else self._fork_worker(log)
+            worker = self._idle_worker() or self._fork_worker(log)
             try:
                 socket.send_fds(worker.channel, [message], [log])
             except OSError:  # it died while idle: its exit is reaped apart
@@ -227,6 +234,15 @@ class _Zygote:
                 continue
             worker.run_id = request["run_id"]
             return worker.pid
+
+    def _idle_worker(self) -> _Worker | None:
+        """An idle worker, after waiting ``HANDOFF_WAIT`` for one when runs are short; None if there is none."""
+        if not self.idle and len(self.workers) >= IDLE_WORKERS and time.monotonic() - self.last_done < 1.0:
+            deadline = time.monotonic() + HANDOFF_WAIT
+            while not self.idle and (left := deadline - time.monotonic()) > 0:
+                for key, _ in self.channels.select(left):
+                    self.answered(key.data)
+        return self.idle.pop() if self.idle else None
 
     def _fork_worker(self, log: int) -> _Worker:
         """A new worker; ``log`` (the locked log being handed over) is closed in it: it gets its own copy."""
@@ -243,16 +259,19 @@ class _Zygote:
             _exit_code = worker.serve(theirs)
             sys.exit(_exit_code)
         theirs.close()
+        ours.setblocking(False)  # NOTE: a select may report an answer that another one has read since
         self.workers[pid] = found = _Worker(pid, ours)
         self.selector.register(ours, selectors.EVENT_READ, found)
+        self.channels.register(ours, selectors.EVENT_READ, found)
         return found
 
     def _drop(self, worker: _Worker) -> None:
         """Forget ``worker``: it has left the pool, or is made to leave (its channel closes)."""
         if worker in self.idle:
             self.idle.remove(worker)
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(worker.channel)
+        for selector in (self.selector, self.channels):
+            with contextlib.suppress(KeyError, ValueError):
+                selector.unregister(worker.channel)
         worker.channel.close()
 
     def answered(self, worker: _Worker) -> None:
@@ -266,6 +285,7 @@ class _Zygote:
             return
         done = json.loads(message)
         worker.run_id, worker.runs, worker.idle_since = None, worker.runs + 1, time.monotonic()
+        self.last_done = worker.idle_since
         self.reply({"run_id": done["run_id"], "code": done["code"]})
         if worker.pid not in self.workers or worker.runs >= WORKER_RUNS:
             self._drop(worker)
@@ -286,7 +306,6 @@ class _Zygote:
                 self.reply({"run_id": self.children.pop(pid), "code": code})
             elif (worker := self.workers.pop(pid, None)) is not None:
                 if worker.channel.fileno() >= 0:
-                    worker.channel.setblocking(False)
                     self.answered(worker)  # a run it ended before it went
                 self._drop(worker)
                 if (
