@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import signal
 import socket
@@ -77,7 +78,9 @@ def serve(channel: socket.socket) -> int:
                     meshkit.close()
                 meshkit, workspace = _open(request["cwd"]), (request["cwd"], request["env"])
             threads, exit_handlers = set(threading.enumerate()), atexit._ncallbacks()
+            path, handlers = list(sys.path), list(logging.root.handlers)
             code = execute(meshkit, request)
+            sys.path[:], logging.root.handlers[:] = path, handlers  # what a step may change beyond its scope
             sys.stdout.flush()
             sys.stderr.flush()
             # NOTE: what a run leaves in the process beyond its scope is undone only by ending the process.
