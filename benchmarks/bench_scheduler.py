@@ -3,8 +3,8 @@
 Anchor: the issue's target, 500 deployments on a one-minute cron start within 5 s of their tick for
 10 minutes, and a run's start latency (request -> subprocess running) under 1 s. The default is
 a short run: 20 deployments on a 30-second cron (seconds as a sixth field) for 2 ticks; MESHKIT_BENCH_FULL=1 runs the full
-size (or MESHKIT_BENCH_DEPLOYMENTS / _TICKS). Every execution is a real `meshkit run` process, forked
-by the local executor's zygote. Prints the CPU each execution costs the server, the zygote and the
+size (or MESHKIT_BENCH_DEPLOYMENTS / _TICKS). Every execution is a real run of the local executor, in a
+warm worker of its zygote. Prints the CPU each execution costs the server, the zygote and the
 run itself: with all deployments on one tick, that total on two cores bounds when the last run starts.
 """
 
@@ -92,19 +92,26 @@ def start_latency(client: httpx.Client, engine: sa.Engine, runs: int = 5) -> tup
 
 
 def process_cpu(server: int) -> dict[str, float]:
-    """CPU seconds so far of the server, of its other processes (the zygote), and of the runs they forked."""
+    """CPU seconds so far of the server, of its children (the zygote), and of the processes they started
+    (its warm workers and forked runs, alive or ended)."""
     tick = os.sysconf("SC_CLK_TCK")
-    cpu = {"server": 0.0, "zygote": 0.0, "runs": 0.0}
+    stats = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            pid, fields = int(stat.parent.name), stat.read_text().rsplit(")", 1)[1].split()
+            stats[int(stat.parent.name)] = [int(f) for f in stat.read_text().rsplit(")", 1)[1].split()[1:15]]
         except (OSError, ValueError):
             continue
-        if pid == server:
-            cpu["server"] += (int(fields[11]) + int(fields[12])) / tick
-        elif int(fields[1]) == server:
-            cpu["zygote"] += (int(fields[11]) + int(fields[12])) / tick
-            cpu["runs"] += (int(fields[13]) + int(fields[14])) / tick
+    cpu = {"server": 0.0, "zygote": 0.0, "runs": 0.0}
+    if server in stats:
+        cpu["server"] = (stats[server][10] + stats[server][11]) / tick
+    zygotes = {pid for pid, fields in stats.items() if fields[0] == server}
+    for pid in zygotes:
+        cpu["zygote"] += (stats[pid][10] + stats[pid][11]) / tick
+        cpu["runs"] += (stats[pid][12] + stats[pid][13]) / tick  # the processes it waited for
+    frontier = zygotes
+    while frontier:  # and those alive now (warm workers), with what they waited for
+        frontier = {pid for pid, fields in stats.items() if fields[0] in frontier}
+        cpu["runs"] += sum(sum(stats[pid][10:14]) for pid in frontier) / tick
     return cpu
 
 

@@ -137,3 +137,76 @@ def test_the_zygote_rehearsal_leaves_no_trace(mk, executor, tmp_path, monkeypatc
         names = conn.execute(sa.text("SELECT name FROM runs")).scalars().all()
     engine.dispose()
     assert names == ["hello"]
+
+
+def _helper_job(root, name: str, value: str):
+    """A job whose step imports package ``shared`` from its own folder and prints its value."""
+    folder = write_job(
+        root, name, {"10_step.py": "import shared\n\ndef run(job_input):\n    print('value', shared.VALUE)\n"}
+    )
+    (folder / "shared").mkdir()
+    (folder / "shared" / "__init__.py").write_text(f"VALUE = {value!r}\n")
+    return folder
+
+
+def test_a_worker_runs_executions_one_after_another_each_in_its_own_scope(mk, executor, tmp_path):
+    """Two jobs with a module of the same name run in one warm worker: each imports its own."""
+    first, second = (
+        _helper_job(tmp_path / "jobs", "first", "one"),
+        _helper_job(tmp_path / "jobs", "second", "two"),
+    )
+    pids = []
+    for job, run_id in ((first, "first-1"), (second, "second-1"), (first, "first-2")):
+        spec = _spec(mk, job, run_id)
+        info, ended = _launch(executor, spec)
+        assert ended.get(timeout=60)[0] == 0, spec.log_path.read_text()
+        assert not process_runs(info["pid"], spec.log_path)  # the worker let the log go
+        pids.append(info["pid"])
+        expected = "one" if job == first else "two"
+        assert f"value {expected}" in spec.log_path.read_text()
+        assert mk.runs.get(run_id).status == "succeeded"
+    assert len(set(pids)) == 1  # one worker took all three
+
+
+def test_a_killed_worker_ends_its_execution(mk, executor, tmp_path):
+    """A worker that dies mid-run reports its execution ended by that signal; the next run gets another worker."""
+    import signal
+    import time
+
+    job = write_job(tmp_path / "jobs", "slow", SLOW)
+    spec = _spec(mk, job, "slow-1", arguments={"seconds": 60})
+    info, ended = _launch(executor, spec)
+    deadline = time.monotonic() + 60
+    while "slow job started" not in spec.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(info["pid"], signal.SIGKILL)
+    code, reason, timed_out = ended.get(timeout=60)
+    assert code == -signal.SIGKILL and not timed_out
+    hello = write_job(tmp_path / "jobs", "hello", {"10_hello.py": "def run(job_input):\n    pass\n"})
+    info2, ended = _launch(executor, _spec(mk, hello, "hello-1"))
+    assert ended.get(timeout=60)[0] == 0 and info2["pid"] != info["pid"]
+    assert mk.runs.get("slow-1").status == "platform_error"  # a dead process's run is ended when found
+
+
+def test_a_cancel_stops_only_the_run_it_names(mk, executor, tmp_path):
+    """Cancel reaches the worker while it runs that execution; a later cancel of an ended one hits nothing."""
+    import time
+
+    hello = write_job(tmp_path / "jobs", "hello", {"10_hello.py": "def run(job_input):\n    pass\n"})
+    done_spec = _spec(mk, hello, "hello-1")
+    done_info, ended = _launch(executor, done_spec)
+    assert ended.get(timeout=60)[0] == 0
+    job = write_job(tmp_path / "jobs", "slow", SLOW)
+    spec = _spec(mk, job, "slow-1", arguments={"seconds": 60})
+    info, ended = _launch(executor, spec)
+    assert info["pid"] == done_info["pid"]  # the same worker runs it now
+    executor.cancel({"run_id": "hello-1", "pid": done_info["pid"], "host": executor.host})
+    deadline = time.monotonic() + 60
+    while "slow job started" not in spec.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert process_runs(info["pid"], spec.log_path)  # the ended run's cancel did not stop this one
+    executor.cancel({"run_id": "slow-1", "pid": info["pid"], "host": executor.host})
+    code, reason, timed_out = ended.get(timeout=60)
+    assert code != 0 and not timed_out
+    assert mk.runs.get("slow-1").status == "cancelled"

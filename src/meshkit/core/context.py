@@ -273,12 +273,16 @@ class Meshkit:
             self.redactor.add(str(value))
         return value
 
-    def close(self) -> None:
+    def close_stores(self) -> None:
+        """Close every store opened so far (they open again on next use), e.g. between the runs of a worker."""
         with self._lock:
             stores = list(self._stores.values())
             self._stores.clear()
         for store in stores:
             store.close()
+
+    def close(self) -> None:
+        self.close_stores()
         if self._metadata is not None:
             self._metadata.dispose()
 

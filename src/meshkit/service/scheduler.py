@@ -21,7 +21,7 @@ from croniter import croniter
 
 from meshkit.core.metadata import runs
 from meshkit.service.deployments import Deployment, next_tick
-from meshkit.service.executions import submit
+from meshkit.service.executions import submit, submit_many
 from meshkit.service.tables import deployments, executions
 
 if TYPE_CHECKING:
@@ -37,6 +37,26 @@ def latest_tick(schedule: str, timezone: str, at: datetime) -> datetime:
     """The last tick of ``schedule`` at or before ``at``, in UTC."""
     local = (at + timedelta(microseconds=1)).astimezone(ZoneInfo(timezone))
     return croniter(schedule, local).get_prev(datetime).astimezone(UTC)
+
+
+class _Ticks:
+    """The ticks a claim at ``at`` fires and moves to, computed once per schedule (a burst shares one)."""
+
+    def __init__(self, at: datetime):
+        self.at = at
+        self._known: dict[tuple, tuple[datetime, datetime]] = {}
+
+    def fire(self, deployment: Deployment, tick: datetime) -> tuple[datetime, datetime]:
+        """``(scheduled_for, following)``: without ``catch_up`` the latest tick fires once, else each."""
+        key = (deployment.schedule, deployment.timezone, tick, deployment.catch_up)
+        if key not in self._known:
+            schedule, zone = deployment.schedule, deployment.timezone
+            if deployment.catch_up:
+                self._known[key] = tick, next_tick(schedule, zone, tick)
+            else:
+                latest = max(tick, latest_tick(schedule, zone, self.at))
+                self._known[key] = latest, next_tick(schedule, zone, max(tick, self.at))
+        return self._known[key]
 
 
 class Scheduler:
@@ -67,31 +87,25 @@ class Scheduler:
 
     def _fire_chunk(self, chunk: list[Deployment], at: datetime) -> int:
         """Claim and record the ticks of ``chunk`` in one transaction; returns how many this process won."""
-        lags = []
+        ticks = _Ticks(at)
         try:
             with self.svc.engine.begin() as conn:
-                for deployment in chunk:
-                    scheduled_for = self._fire(conn, deployment, at)
-                    if scheduled_for is not None:
-                        lags.append(max(0.0, (at - scheduled_for).total_seconds()))
+                won = [(d, tick) for d in chunk if (tick := self._claim(conn, d, ticks)) is not None]
+                submit_many(self.svc, conn, won, trigger="scheduled", actor="scheduler")
         except sa.exc.OperationalError as exc:  # e.g. a lock timeout: another process holds these ticks
             log.info("%d ticks not fired by this process: %s", len(chunk), exc.orig)
             return 0
-        for lag in lags:
-            self.svc.metrics.scheduler_lag.observe(lag)
-        return len(lags)
+        for _, scheduled_for in won:
+            self.svc.metrics.scheduler_lag.observe(max(0.0, (at - scheduled_for).total_seconds()))
+        return len(won)
 
-    def _fire(self, conn: sa.Connection, deployment: Deployment, at: datetime) -> datetime | None:
-        """Claim this tick of ``deployment`` and record its execution; returns the tick fired, if won."""
+    @staticmethod
+    def _claim(conn: sa.Connection, deployment: Deployment, ticks: _Ticks) -> datetime | None:
+        """Claim this tick of ``deployment`` (move its next tick on); returns the tick to fire, if won."""
         tick = deployment.next_run_at
         if not deployment.schedule:
             return None
-        if deployment.catch_up:
-            scheduled_for = tick
-            following = next_tick(deployment.schedule, deployment.timezone, tick)
-        else:
-            scheduled_for = max(tick, latest_tick(deployment.schedule, deployment.timezone, at))
-            following = next_tick(deployment.schedule, deployment.timezone, max(tick, at))
+        scheduled_for, following = ticks.fire(deployment, tick)
         key = (
             (deployments.c.team == deployment.team)
             & (deployments.c.job == deployment.job)
@@ -99,12 +113,7 @@ class Scheduler:
         )
         won = conn.execute(deployments.update().where(key, deployments.c.next_run_at == tick)
                            .values(next_run_at=following)).rowcount  # fmt: skip
-        if not won:
-            return None
-        submit(
-            self.svc, conn, deployment, trigger="scheduled", actor="scheduler", scheduled_for=scheduled_for
-        )
-        return scheduled_for
+        return scheduled_for if won else None
 
     def retry_due(self, at: datetime) -> int:
         """Start the next attempt of failed executions whose retry delay has passed."""

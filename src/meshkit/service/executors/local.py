@@ -1,12 +1,12 @@
-"""The local executor: each execution is a ``meshkit run`` process in its own session on this machine.
+"""The local executor: each execution runs in a process of its own session on this machine.
 
-Processes are forked by a warm zygote (:mod:`meshkit.service.executors.zygote`), so starting one
-costs milliseconds rather than an interpreter start-up. Each process writes its run record and
-log itself (what it prints goes to the same log) and holds a lock on the log while it lives;
-this executor watches it, enforces
-the deployment's timeout, and stops the whole session on cancel (SIGTERM, then SIGKILL after a
-grace period). If the zygote dies, running executions are watched through their locks and the
-next launch starts a new zygote.
+A warm zygote (:mod:`meshkit.service.executors.zygote`) starts them: a job run in meshkit's own
+environment goes to a warm worker of its pool, which runs one execution at a time in a run scope;
+other executions are ``meshkit`` processes it forks. Either way the process writes the run record
+and log itself (what it prints goes to the same log) and holds a lock on the log for as long as
+it runs the execution; this executor watches it, enforces the deployment's timeout, and stops the
+whole session on cancel (SIGTERM, then SIGKILL after a grace period). If the zygote dies, running
+executions are watched through their locks and the next launch starts a new zygote.
 """
 
 from __future__ import annotations
@@ -36,10 +36,16 @@ POLL_SECONDS = 0.5
 START_TIMEOUT = 120.0
 
 
+def pipeline_file(spec: ExecutionSpec) -> Path | None:
+    """The deployed pipeline an execution runs, if it is one."""
+    path = spec.job_dir / DEPLOYED_FILE
+    return path if spec.kind == "job" and path.is_file() else None
+
+
 def arguments(spec: ExecutionSpec) -> list[str]:
     """The ``meshkit`` command line of an execution (``pipeline run`` for a deployed pipeline)."""
-    pipeline = spec.job_dir / DEPLOYED_FILE
-    if spec.kind == "job" and pipeline.is_file():
+    pipeline = pipeline_file(spec)
+    if pipeline is not None:
         return ["--workspace", str(spec.workspace), "pipeline", "run", str(pipeline), "--run-id", spec.run_id]
     return spec.command(str(spec.workspace), str(spec.job_dir))
 
@@ -68,9 +74,10 @@ def process_runs(pid: int | None, log: Path) -> bool:
 
 
 class _Watch:
-    """One launched execution: its pid, and its exit code once the zygote reports it."""
+    """One launched execution: its process's pid, and its exit code once the zygote reports it."""
 
-    def __init__(self, pid: int):
+    def __init__(self, run_id: str, pid: int):
+        self.run_id = run_id
         self.pid = pid
         self.code: int | None = None
         self.ended = threading.Event()
@@ -83,7 +90,7 @@ class Zygote:
     def __init__(self):
         cmd = [sys.executable, "-m", "meshkit.service.executors.zygote"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.watches: dict[int, _Watch] = {}
+        self.watches: dict[str, _Watch] = {}
         self.starting: dict[str, tuple[threading.Event, list[_Watch | str]]] = {}
         self.lock = threading.Lock()
         threading.Thread(target=self._read, name="meshkit-zygote", daemon=True).start()
@@ -96,8 +103,7 @@ class Zygote:
         started, box = threading.Event(), []
         with self.lock:
             self.starting[run_id] = (started, box)
-            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
-            self.proc.stdin.flush()
+            self._send(request)
         if not started.wait(START_TIMEOUT) or not isinstance(box[0] if box else None, _Watch):
             with self.lock:
                 self.starting.pop(run_id, None)
@@ -105,20 +111,37 @@ class Zygote:
             raise PlatformError(f"The local executor could not start the execution: {why}.")
         return box[0]
 
+    def signal(self, run_id: str, signum: int) -> bool:
+        """Have the zygote send ``signum`` to the execution if it started it; False if it did not."""
+        with self.lock:
+            if run_id not in self.watches:
+                return False
+            try:
+                self._send({"run_id": run_id, "signal": signum})
+            except (BrokenPipeError, ValueError):
+                return False
+        return True
+
+    def _send(self, request: dict[str, Any]) -> None:
+        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+        self.proc.stdin.flush()
+
     def _read(self) -> None:
         for line in self.proc.stdout:
             message = json.loads(line)
+            run_id = message["run_id"]
             with self.lock:
-                if "run_id" in message:
-                    started, box = self.starting.pop(message["run_id"], (threading.Event(), []))
-                    if "pid" in message:
-                        box.append(self.watches.setdefault(message["pid"], _Watch(message["pid"])))
-                    else:
-                        box.append(message["error"])
-                    started.set()
-                elif (watch := self.watches.pop(message["pid"], None)) is not None:
-                    watch.code = message["code"]
-                    watch.ended.set()
+                if "code" in message:
+                    if (watch := self.watches.pop(run_id, None)) is not None:
+                        watch.code = message["code"]
+                        watch.ended.set()
+                    continue
+                started, box = self.starting.pop(run_id, (threading.Event(), []))
+                if "pid" in message:
+                    box.append(self.watches.setdefault(run_id, _Watch(run_id, message["pid"])))
+                else:
+                    box.append(message["error"])
+                started.set()
         with self.lock:  # the zygote is gone: its children go on, unwatched by it
             for started, _ in self.starting.values():
                 started.set()
@@ -159,21 +182,25 @@ class LocalExecutor:
         request = {"run_id": spec.run_id, "argv": arguments(spec), "cwd": str(spec.workspace),
                    "env": {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}, "log": str(spec.log_path),
                    "python": str(spec.python) if spec.python else None}  # fmt: skip
+        if spec.kind == "job" and spec.python is None and pipeline_file(spec) is None:
+            request.update(pooled=True, job=str(spec.job_dir), arguments=spec.arguments)
         try:
-            watch = self.zygote().fork(spec.run_id, request)
+            zygote = self.zygote()
+            watch = zygote.fork(spec.run_id, request)
         except BrokenPipeError:  # the zygote died since it was last asked: once more with a new one
-            watch = self.zygote().fork(spec.run_id, request)
+            zygote = self.zygote()
+            watch = zygote.fork(spec.run_id, request)
         threading.Thread(
-            target=self._wait, args=(watch, spec, on_exit), name=f"exec-{spec.run_id}", daemon=True
+            target=self._wait, args=(zygote, watch, spec, on_exit), name=f"exec-{spec.run_id}", daemon=True
         ).start()
         return {"host": self.host, "pid": watch.pid}
 
-    def _wait(self, watch: _Watch, spec: ExecutionSpec, on_exit: ExitCallback) -> None:
+    def _wait(self, zygote: Zygote, watch: _Watch, spec: ExecutionSpec, on_exit: ExitCallback) -> None:
         deadline = time.monotonic() + spec.timeout if spec.timeout else None
         timed_out = False
         while not self._ended(watch, spec.log_path, deadline):
             timed_out = True
-            self._stop(watch.pid, spec.log_path)
+            self._stop(spec.run_id, watch.pid, spec.log_path, zygote)
             deadline = None
         reason = f"timed out after {spec.timeout} s" if timed_out else "the process exited"
         on_exit(watch.code, reason, timed_out)
@@ -197,22 +224,28 @@ class LocalExecutor:
     def cancel(self, execution: dict[str, Any]) -> None:
         log = self._log(execution)
         if execution.get("host") == self.host and process_runs(execution.get("pid"), log):
-            threading.Thread(target=self._stop, args=(execution["pid"], log), daemon=True).start()
+            with self._lock:
+                zygote = self._zygote
+            args = (execution["run_id"], execution["pid"], log, zygote)
+            threading.Thread(target=self._stop, args=args, daemon=True).start()
 
-    def _stop(self, pid: int, log: Path) -> None:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + GRACE_SECONDS
-        while time.monotonic() < deadline:
-            if not process_runs(pid, log):
-                return
-            time.sleep(0.1)
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    def _stop(self, run_id: str, pid: int, log: Path, zygote: Zygote | None) -> None:
+        """SIGTERM the execution's session, then SIGKILL after a grace period.
+
+        Through the zygote that started it when it still can (it knows whether the process still
+        runs this execution: a worker may have gone on to the next), else straight to the pid.
+        """
+        for signum, wait in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, 0.0)):
+            if zygote is None or not zygote.alive() or not zygote.signal(run_id, signum):
+                try:
+                    os.killpg(pid, signum)
+                except ProcessLookupError:
+                    return
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if not process_runs(pid, log):
+                    return
+                time.sleep(0.1)
 
     def alive(self, execution: dict[str, Any]) -> bool | None:
         if execution.get("host") != self.host:

@@ -1,15 +1,22 @@
-"""A warm process that forks executions, so a run does not pay Python's start-up (~1 s of CPU) each time.
+"""A warm process that starts executions, so a run does not pay Python's start-up (~1 s of CPU) each time.
 
 The local executor starts it once per server process (``python -m meshkit.service.executors.zygote``).
 It rehearses a run, then reads one JSON request per line on stdin (``{"run_id", "argv", "cwd",
-"env", "log", "python"}``) and forks a child for each (which executes ``python``, the job's own
-environment, when given). The child starts its own session, prints into its
-run's log and holds an exclusive lock on it while it lives (the lock tells any server process
-that the execution still runs, whatever happened to pids meanwhile), and runs the ``meshkit``
-command line, ending like any Python process. The zygote writes ``{"run_id", "pid"}`` when a
-child starts (or ``{"run_id", "error"}``) and ``{"pid", "code"}`` when it ends (negative: killed
-by that signal). It exits when its stdin closes (the server went away); children go on and are
-adopted on restart.
+"env", "log", "python", "pooled"}``, or ``{"run_id", "signal"}``). It locks the run's log (the lock
+tells any server process that the execution still runs, whatever happened to pids meanwhile), then:
+
+- a ``pooled`` request (a job run in meshkit's own environment) goes to an idle warm worker of its
+  pool, forked from it when none is idle (:mod:`meshkit.service.executors.worker`): the worker runs
+  many executions one after another, so a run does not pay a fork's copied pages either;
+- any other is a child forked for it, which starts its own session, prints into the run's log,
+  runs the ``meshkit`` command line (or executes ``python``, the job's own environment) and ends
+  like any Python process.
+
+A ``signal`` request sends the signal to the session of the process running that execution, if
+it still does (a worker's next run is never hit by the stop of its previous one). The zygote writes
+``{"run_id", "pid"}`` when an execution starts (or ``{"run_id", "error"}``) and ``{"run_id",
+"code"}`` when it ends (negative: killed by that signal). It exits when its stdin closes (the
+server went away); runs go on and are adopted on restart.
 """
 
 from __future__ import annotations
@@ -23,14 +30,27 @@ import json
 import os
 import selectors
 import signal
+import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+from meshkit.service.executors import worker
 
 _exit_code: int | None = None  # set in a child once its command has returned
 
 #: Imported up front beyond what the rehearsal run loads: the driver of a PostgreSQL metadata database.
 WARM_MODULES = ("sqlalchemy.dialects.postgresql.psycopg",)
+#: Idle workers kept however long they wait; more leave after ``IDLE_SECONDS`` without a run.
+IDLE_WORKERS = max(2, os.cpu_count() or 1)
+IDLE_SECONDS = 60.0
+#: Seconds a run waits for a busy worker to end its run before a new worker is forked for it, when
+#: the pool has ``IDLE_WORKERS`` or more and a run ended within the last second (short runs: a burst
+#: then goes through a few workers, each fork costing more CPU than a short run).
+HANDOFF_WAIT = 0.05
+#: Runs a worker takes before it leaves the pool (a new one starts from the warm zygote).
+WORKER_RUNS = 1000
 #: What the rehearsal keeps of the environment (with ``LC_*`` and ``PYTHON*``).
 _BARE = ("PATH", "LANG", "TMPDIR", "HOME")
 
@@ -141,49 +161,195 @@ def _exit_without_teardown() -> None:
         os._exit(_exit_code)
 
 
-def serve(requests: int, replies: int) -> None:
-    """Fork a child per request line read from fd ``requests`` until it closes; report on fd ``replies``."""
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_write, False)
-    signal.set_wakeup_fd(wake_write)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    selector = selectors.DefaultSelector()
-    selector.register(requests, selectors.EVENT_READ)
-    selector.register(wake_read, selectors.EVENT_READ)
-    pending = b""
+class _Worker:
+    """A worker of the pool, as the zygote sees it: its pid, channel, current run and runs so far."""
 
-    def reply(message: dict) -> None:
-        os.write(replies, json.dumps(message).encode() + b"\n")
+    def __init__(self, pid: int, channel: socket.socket):
+        self.pid = pid
+        self.channel = channel
+        self.run_id: str | None = None
+        self.runs = 0
+        self.idle_since = time.monotonic()
 
-    while True:
-        for key, _ in selector.select():
-            if key.fd == wake_read:
-                os.read(wake_read, 4096)
-                while True:
-                    try:
-                        pid, status = os.waitpid(-1, os.WNOHANG)
-                    except ChildProcessError:
-                        break
-                    if not pid:
-                        break
-                    reply({"pid": pid, "code": os.waitstatus_to_exitcode(status)})
-                continue
-            chunk = os.read(requests, 65536)
-            if not chunk:
-                return
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                request = json.loads(line)
-                try:
-                    log = lock_log(request["log"])
-                except OSError as exc:  # e.g. the same execution still runs
-                    reply({"run_id": request["run_id"], "error": f"{request['log']}: {exc}"})
-                    continue
+
+class _Zygote:
+    """The zygote's state: the one-shot children, the workers of the pool, where replies go."""
+
+    def __init__(self, requests: int, replies: int):
+        self.requests = requests
+        self.replies = replies
+        self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_write, False)
+        self.selector = selectors.DefaultSelector()
+        self.children: dict[int, str] = {}  # pid -> run id of processes forked for one run
+        self.workers: dict[int, _Worker] = {}
+        self.idle: list[_Worker] = []
+        self.channels = selectors.DefaultSelector()  # the workers' channels alone
+        self.last_done = 0.0
+
+    def reply(self, message: dict) -> None:
+        os.write(self.replies, json.dumps(message).encode() + b"\n")
+
+    def _own_fds(self) -> list[int]:
+        channels = [w.channel.fileno() for w in self.workers.values()]
+        return [
+            self.replies,
+            self.wake_read,
+            self.wake_write,
+            self.selector.fileno(),
+            self.channels.fileno(),
+            *(c for c in channels if c >= 0),
+        ]
+
+    def handle(self, request: dict) -> None:
+        if "signal" in request:
+            self.signal(request["run_id"], request["signal"])
+            return
+        try:
+            log = lock_log(request["log"])
+        except OSError as exc:  # e.g. the same execution still runs
+            self.reply({"run_id": request["run_id"], "error": f"{request['log']}: {exc}"})
+            return
+        try:
+            if request.get("pooled"):
+                pid = self._hand_over(request, log)
+            else:
                 pid = os.fork()
                 if pid == 0:
-                    run_child(request, log, [replies, wake_read, wake_write, selector.fileno()])
-                os.close(log)
-                reply({"run_id": request["run_id"], "pid": pid})
+                    run_child(request, log, self._own_fds())
+                self.children[pid] = request["run_id"]
+        finally:
+            os.close(log)
+        self.reply({"run_id": request["run_id"], "pid": pid})
+
+    def _hand_over(self, request: dict, log: int) -> int:
+        """Send ``request`` to an idle worker (a new one if none is idle); returns its pid."""
+        message = json.dumps(request).encode()
+        while True:
+            worker = self._idle_worker() or self._fork_worker(log)
+            try:
+                socket.send_fds(worker.channel, [message], [log])
+            except OSError:  # it died while idle: its exit is reaped apart
+                self._drop(worker)
+                continue
+            worker.run_id = request["run_id"]
+            return worker.pid
+
+    def _idle_worker(self) -> _Worker | None:
+        """An idle worker, after waiting ``HANDOFF_WAIT`` for one when runs are short; None if there is none."""
+        if not self.idle and len(self.workers) >= IDLE_WORKERS and time.monotonic() - self.last_done < 1.0:
+            deadline = time.monotonic() + HANDOFF_WAIT
+            while not self.idle and (left := deadline - time.monotonic()) > 0:
+                for key, _ in self.channels.select(left):
+                    self.answered(key.data)
+        return self.idle.pop() if self.idle else None
+
+    def _fork_worker(self, log: int) -> _Worker:
+        """A new worker; ``log`` (the locked log being handed over) is closed in it: it gets its own copy."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            for fd in (log, *self._own_fds()):
+                os.close(fd)
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            global _exit_code
+            _exit_code = 0
+            _exit_code = worker.serve(theirs)
+            sys.exit(_exit_code)
+        theirs.close()
+        ours.setblocking(False)  # NOTE: a select may report an answer that another one has read since
+        self.workers[pid] = found = _Worker(pid, ours)
+        self.selector.register(ours, selectors.EVENT_READ, found)
+        self.channels.register(ours, selectors.EVENT_READ, found)
+        return found
+
+    def _drop(self, worker: _Worker) -> None:
+        """Forget ``worker``: it has left the pool, or is made to leave (its channel closes)."""
+        if worker in self.idle:
+            self.idle.remove(worker)
+        for selector in (self.selector, self.channels):
+            with contextlib.suppress(KeyError, ValueError):
+                selector.unregister(worker.channel)
+        worker.channel.close()
+
+    def answered(self, worker: _Worker) -> None:
+        """Read what ``worker`` sent: a run ended, and the worker is idle again."""
+        try:
+            message = worker.channel.recv(4096)
+        except (BlockingIOError, OSError):
+            return
+        if not message:  # it is leaving: its exit is reaped apart
+            self._drop(worker)
+            return
+        done = json.loads(message)
+        worker.run_id, worker.runs, worker.idle_since = None, worker.runs + 1, time.monotonic()
+        self.last_done = worker.idle_since
+        self.reply({"run_id": done["run_id"], "code": done["code"]})
+        if worker.pid not in self.workers or worker.runs >= WORKER_RUNS:
+            self._drop(worker)
+        else:
+            self.idle.append(worker)
+
+    def reap(self) -> None:
+        os.read(self.wake_read, 4096)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if not pid:
+                return
+            code = os.waitstatus_to_exitcode(status)
+            if pid in self.children:
+                self.reply({"run_id": self.children.pop(pid), "code": code})
+            elif (worker := self.workers.pop(pid, None)) is not None:
+                if worker.channel.fileno() >= 0:
+                    self.answered(worker)  # a run it ended before it went
+                self._drop(worker)
+                if (
+                    worker.run_id is not None
+                ):  # it ended with its run (crashed, killed, or ended like a process)
+                    self.reply({"run_id": worker.run_id, "code": code})
+
+    def signal(self, run_id: str, signum: int) -> None:
+        """Send ``signum`` to the session of the process running ``run_id``, if it still runs it."""
+        pid = next((p for p, r in self.children.items() if r == run_id), None)
+        if pid is None:
+            pid = next((w.pid for w in self.workers.values() if w.run_id == run_id), None)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signum)
+
+    def retire(self) -> None:
+        """Let idle workers beyond ``IDLE_WORKERS`` go once they have been idle ``IDLE_SECONDS``."""
+        while len(self.idle) > IDLE_WORKERS and time.monotonic() - self.idle[0].idle_since > IDLE_SECONDS:
+            self._drop(self.idle[0])
+
+
+def serve(requests: int, replies: int) -> None:
+    """Start a run per request line read from fd ``requests`` until it closes; report on fd ``replies``."""
+    zygote = _Zygote(requests, replies)
+    signal.set_wakeup_fd(zygote.wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    zygote.selector.register(requests, selectors.EVENT_READ)
+    zygote.selector.register(zygote.wake_read, selectors.EVENT_READ)
+    pending = b""
+    while True:
+        for key, _ in zygote.selector.select(timeout=IDLE_SECONDS):
+            if key.fd == zygote.wake_read:
+                zygote.reap()
+            elif isinstance(key.data, _Worker):
+                zygote.answered(key.data)
+            else:
+                chunk = os.read(requests, 65536)
+                if not chunk:
+                    return
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    zygote.handle(json.loads(line))
+        zygote.retire()
 
 
 def main() -> None:
