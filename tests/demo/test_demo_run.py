@@ -13,16 +13,6 @@ from meshkit.testing import run_cli
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The demo run once at scale 0.05 (2,500 pizzas a day): the CLI result and the workspace."""
-    workspace = tmp_path_factory.mktemp("demo") / "smartpizza"
-    result = run_cli(
-        ["demo", "run", "--scale", "0.05", "--workspace", str(workspace)], env={"COLUMNS": "140"}
-    )
-    return result, workspace
-
-
 def test_demo_runs_every_stage_and_succeeds(demo):
     result, workspace = demo
     assert result.exit_code == 0, result.output
@@ -159,3 +149,37 @@ def test_report_lineage_comes_from_the_catalog(demo):
     assert ("warehouse/stage_orders", "warehouse/orders") in jobs  # a SQL step
     assert graph.nodes["warehouse/stage_orders"].domain == "orders"  # ingested by a job of team orders
     assert ("files/raw/orders", "warehouse/stage_orders", "product") in graph.edges
+
+
+def test_demo_stages_ran_as_one_pipeline(demo):
+    """pipelines/smartpizza.yaml: one pipeline run, a node run per stage, each stage's run under its node."""
+    import yaml
+
+    from meshkit.core.context import Meshkit
+    from meshkit.pipelines.runner import node_runs
+
+    _result, workspace = demo
+    spec = yaml.safe_load((workspace / "pipelines" / "smartpizza.yaml").read_text())
+    names = [n["name"] for n in spec["nodes"]]
+    assert names[-3:] == ["publish-customer", "publish-orders", "publish-supply"]
+    assert {
+        "orders_ingest.2026-11-21",
+        "supply_stock.2026-11-21",
+        "customer_dimension",
+        "build",
+        "checks",
+    } <= set(names)
+    with Meshkit.open(workspace) as mk:
+        [run] = mk.runs.list(kind="pipeline", name="smartpizza")
+        nodes = node_runs(mk, run.id)
+        children = {
+            r.parent_id: r for r in mk.runs.list(limit=1000) if r.kind in ("job", "transfer", "build")
+        }
+    assert run.status == "succeeded"
+    assert [n.name for n in nodes] == names and {n.status for n in nodes} == {"succeeded"}
+    by_name = {n.name: n for n in nodes}
+    assert children[by_name["supply_stock.2026-11-21"].id].arguments == {"day": "2026-11-21"}
+    assert children[by_name["orders-customers"].id].kind == "transfer"
+    assert children[by_name["build"].id].kind == "build"
+    report = (workspace / ".meshkit" / "report" / "index.html").read_text()
+    assert 'class="pipeline-graph"' in report and report.count('class="node status-succeeded"') == len(names)

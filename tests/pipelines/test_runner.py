@@ -165,3 +165,43 @@ def test_cli_runs_and_draws_the_example_pipeline_of_init(tmp_path):
     assert {n["status"] for n in json.loads(latest.output)["nodes"]} == {"succeeded"}
     created = cli("create", "pipeline", "nightly")
     assert created.exit_code == 0 and (root / "pipelines" / "nightly.yaml").is_file()
+
+
+def test_nodes_run_in_the_callers_process_and_a_node_with_a_timeout_in_its_own(jobs, tmp_path):
+    """With ``in_process`` the runner calls the caller's function on its open workspace (retried
+    like a command); a node with a timeout still runs as a command, so it can be stopped."""
+    import os
+
+    from meshkit.core.runs import PARENT_ENV
+    from meshkit.job.runner import run_job
+
+    calls = []
+
+    def in_process(node, record):
+        calls.append((node.name, os.getpid(), os.environ.get(PARENT_ENV) == record.id))
+        result = run_job(jobs, node.job, node.arguments, console=False)
+        if result.error is not None:
+            raise result.error
+
+    args = json.dumps({"dir": str(tmp_path), "succeed_on": 2})
+    pipeline = parse_pipeline(
+        f"""
+nodes:
+  - {{name: flaky, job: flaky, arguments: {args}, retries: 1}}
+  - {{name: slow, job: sleepy, timeout: 1, depends_on: [flaky], fail_pipeline_on_error: false}}
+""",
+        "test.yaml",
+        name="test",
+    )
+    result = PipelineRunner(jobs, pipeline, in_process=in_process).run()
+    assert calls == [("flaky", os.getpid(), True)] * 2
+    assert PARENT_ENV not in os.environ
+    flaky = result.nodes["flaky"]
+    assert [a["status"] for a in flaky.details["attempts"]] == ["user_error", "succeeded"]
+    log = open(flaky.log_path).read()
+    assert "(in process): meshkit run flaky" in log and "try 1 failed" in log
+    children = jobs.runs.list(kind="job", name="flaky", limit=10)
+    assert len(children) == 2 and {r.parent_id for r in children} == {flaky.id}
+    assert result.nodes["slow"].status == "platform_error"
+    assert "Timed out after 1 s" in result.nodes["slow"].error
+    assert result.run.status == "succeeded"

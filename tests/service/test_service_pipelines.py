@@ -1,8 +1,11 @@
 """Pipelines under the control service: deployed like jobs, run as one execution with a graph of
-node runs; triggers by webhook (HMAC over the body, replay window) and by new data."""
+node runs; triggers by webhook (HMAC over the body, replay window), by a Kafka message and by new
+data."""
 
 from __future__ import annotations
 
+import os
+import re
 import time
 
 import anyio
@@ -127,3 +130,42 @@ async def test_new_data_starts_the_pipeline_that_reads_it(api, service):
     await anyio.sleep(2.5)  # more polls find nothing new
     with svc.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(trigger_events)).scalar_one() == 2
+
+
+async def test_a_kafka_message_starts_the_pipeline(api, service):
+    from confluent_kafka import Producer
+
+    from meshkit.core.errors import PlatformError
+    from meshkit.data.stores.tansu import start_tansu
+
+    try:
+        broker = start_tansu()
+    except PlatformError as exc:
+        if os.environ.get("MESHKIT_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"required service unavailable: {exc}")
+        pytest.skip(f"Tansu broker unavailable: {exc}")
+    try:
+        await deploy_pipeline(api)
+        url = f"/api/v1/teams/{TEAM}/jobs/nightly/deployments/production/triggers"
+        trigger = {"type": "message", "broker": "kafka", "url": broker.bootstrap_servers, "subject": "landed"}
+        put = await api.put(url, json=[trigger])
+        assert put.status_code == 200, put.text
+        producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+        producer.produce("landed", b'{"files": 3}')
+        assert producer.flush(30) == 0
+        deadline = time.monotonic() + 60
+        while not (history := (await api.get(f"/api/v1/teams/{TEAM}/jobs/nightly/triggers/history")).json()):
+            assert time.monotonic() < deadline, "the message never started the pipeline"
+            await anyio.sleep(0.2)
+        [event] = history
+        assert (event["type"], event["outcome"]) == ("message", "fired")
+        assert re.fullmatch(r"landed:\d+@0", event["event"])  # topic, partition, offset
+        done = await wait_status(api, "nightly", event["run_id"], {"succeeded", "user_error", "platform_error"},
+                                 timeout=120)  # fmt: skip
+        assert done["status"] == "succeeded" and done["trigger"] == "message"
+        graph = (
+            await api.get(f"/api/v1/teams/{TEAM}/jobs/nightly/executions/{event['run_id']}/graph")
+        ).json()
+        assert {n["status"] for n in graph["nodes"]} == {"succeeded"}
+    finally:
+        broker.stop()

@@ -1,9 +1,9 @@
 # ruff: noqa: F811 - the PostgreSQL fixtures are imported from test_service_postgres
 """Each trigger kind fires exactly once per event with two scheduler processes on one PostgreSQL.
 
-Two processes watch the same triggers at once (polling S3 and the catalog, listening to NATS,
-receiving the same webhook calls); the events table admits each event once, so every event
-starts exactly one execution.
+Two processes watch the same triggers at once (polling S3 and the catalog, listening to NATS
+and reading Kafka, receiving the same webhook calls); the events table admits each event once,
+so every event starts exactly one execution.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ RACER = textwrap.dedent("""
     svc = ControlService(Meshkit(Workspace.load(workspace), overrides={"metadata_url": url}))
     if kind == "message":
         svc.triggers.start()
-        svc.triggers._messages.listening.wait(60)
+        assert svc.triggers.wait_listening(60), "the listeners never started"
         open(f"{workspace}/listening-{time.time()}", "w").close()
     while time.time() < float(start_at):
         time.sleep(0.001)
@@ -70,6 +70,20 @@ RACER = textwrap.dedent("""
     svc.triggers.stop()
     print(fired)
 """)
+
+
+@pytest.fixture(scope="module")
+def tansu(tmp_path_factory):
+    """``bootstrap_servers`` of a Tansu broker (Kafka protocol), stopped by pid at the end."""
+    from meshkit.core.errors import PlatformError
+    from meshkit.data.stores.tansu import start_tansu
+
+    try:
+        broker = start_tansu(log=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    except PlatformError as exc:
+        service_missing(f"Tansu broker unavailable: {exc}")
+    yield broker.bootstrap_servers
+    broker.stop()
 
 
 async def _set(api, triggers: list[dict]) -> None:
@@ -169,9 +183,7 @@ async def test_nats_messages_fire_once_with_two_processes(pg_api):
     await _set(pg_api, [{"type": "message", "broker": "nats", "url": NATS_URL, "subject": subject}])
     svc = pg_api.app.state.service
     procs, _ = _race(svc, "message", 1, lead=0)
-    deadline = time.monotonic() + 90
-    while len(list(svc.meshkit.workspace.root.glob("listening-*"))) < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)  # both processes subscribed
+    await _listening(svc, 2)  # both processes subscribed
     for i in range(5):
         for _ in range(2):  # the publisher sends each event twice: it still fires once
             await client.publish(subject, b"new file", headers={"Nats-Msg-Id": f"event-{i}"})
@@ -181,3 +193,57 @@ async def test_nats_messages_fire_once_with_two_processes(pg_api):
     (svc.meshkit.workspace.root / "published").touch()
     _finish(procs)
     assert _fired(pg_api.app.state.service, "message") == (5, 5, 5)
+
+
+async def _listening(svc, count: int) -> None:
+    deadline = time.monotonic() + 90
+    while len(list(svc.meshkit.workspace.root.glob("listening-*"))) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
+async def _events(svc, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while _fired(svc, "message")[1] < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+
+
+async def test_kafka_messages_fire_once_with_two_processes(pg_api, tansu):
+    """Both processes read every message; each fires once, and a restart reads on from where they were."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"landing_{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": tansu})
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": tansu})
+    producer.produce(topic, b"before the trigger", key=b"old")  # produced before the trigger: never fires
+    producer.flush(30)
+    await asyncio.sleep(0.05)
+    await _set(pg_api, [{"type": "message", "broker": "kafka", "url": tansu, "subject": topic}])
+    svc = pg_api.app.state.service
+    root = svc.meshkit.workspace.root
+    procs, _ = _race(svc, "message", 1, lead=0)
+    await _listening(svc, 2)
+    for i in range(6):
+        producer.produce(topic, f"file {i}".encode(), key=str(i).encode())
+    producer.flush(30)
+    await _events(svc, 6)
+    (root / "published").touch()
+    _finish(procs)
+    assert _fired(svc, "message") == (6, 6, 6)
+
+    for i in range(6, 8):  # produced while no server runs: read when they are back, the others not again
+        producer.produce(topic, f"file {i}".encode(), key=str(i).encode())
+    producer.flush(30)
+    (root / "published").unlink()
+    for old in root.glob("listening-*"):
+        old.unlink()
+    procs, _ = _race(svc, "message", 1, lead=0)
+    await _listening(svc, 2)
+    await _events(svc, 8)
+    (root / "published").touch()
+    _finish(procs)
+    assert _fired(svc, "message") == (8, 8, 8)
+    with svc.engine.connect() as conn:
+        keys = conn.execute(sa.select(trigger_events.c.event)).scalars().all()
+    assert all(key.startswith(f"{topic}:") and "@" in key for key in keys)

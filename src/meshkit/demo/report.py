@@ -1,7 +1,8 @@
 """The demo's HTML report (``.meshkit/report/index.html``): one self-contained page, no script.
 
-It shows the verdict and the numbers first, then the lineage graph across the domains, the run
-timings, the check results, the three governed reads side by side, and the product contracts.
+It shows the verdict and the numbers first, then the lineage graph across the domains, the
+SmartPizza pipeline's run as its graph, the run timings, the check results, the three governed
+reads side by side, and the product contracts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from jinja2 import Environment
 from meshkit.demo.lineage import LineageGraph
 from meshkit.demo.runner import READ_SQL, DemoResult
 from meshkit.demo.svg import EDGE_COLORS, domain_color, render
+from meshkit.pipelines.svg import render_graph
 
 KIND_COLORS = {"generate": "#64748b", "transfer": "#0284c7", "job": "#ea580c", "build": "#7c3aed", "check": "#db2777",
                "publish": "#16a34a", "policy": "#0f766e", "query": "#ca8a04", "stream": "#0891b2"}  # fmt: skip
@@ -99,7 +101,14 @@ PAGE = """<!doctype html>
   </div>
 </section>
 
-<section id="runs">
+{% if pipeline %}<section id="pipeline">
+  <h2>The SmartPizza pipeline</h2>
+  <p class="sub">pipelines/smartpizza.yaml, run {{ pipeline.id }}: {{ pipeline.nodes | length }} nodes, {{ pipeline.status }}.
+    <code>meshkit pipeline show smartpizza</code> draws it; <code>meshkit export airflow smartpizza</code> hands it to Airflow.</p>
+  <div style="overflow-x:auto">{{ pipeline_svg | safe }}</div>
+</section>
+
+{% endif %}<section id="runs">
   <h2>Runs</h2>
   <p class="sub">{{ stages | length }} stages in {{ "%.1f" | format(seconds) }} s; each is a run record in the metadata database.</p>
   <table>
@@ -198,6 +207,8 @@ def render_report(result: DemoResult, graph: LineageGraph, products: list) -> st
         verdict=verdict,
         cards=cards,
         svg=render(graph),
+        pipeline=result.pipeline,
+        pipeline_svg=render_graph(result.pipeline) if result.pipeline else "",
         edge_colors=list(EDGE_COLORS.items()),
         stages=result.stages,
         seconds=result.seconds,

@@ -1,10 +1,12 @@
 """``meshkit demo run``: the SmartPizza workspace end to end, each stage timed and recorded.
 
-The stages are the ones a team would run by hand, in order: generate data, run every transfer,
-run the jobs for each day, build the models with their tests, run the data checks, publish the
-products and check their contracts, test the access policy, then read the customer product as
-three roles. A failing stage does not stop the later ones (their own failures then show where the
-trouble spread); the demo fails if any stage failed.
+The stages: generate data, land the live order stream, then run the SmartPizza pipeline
+(``pipelines/smartpizza.yaml``, :mod:`meshkit.demo.pipeline`: every transfer, the jobs for each
+day, the model build with its tests, the data checks, the products published with their contracts
+checked), test the access policy, and read the customer product as three roles. Each pipeline
+node is a stage, run in this process on the demo's open workspace by the pipeline runner. A
+failing node stops the pipeline (the nodes after it are shown skipped); the policy tests and the
+reads still run, and the demo fails if any stage failed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshkit.core.errors import ConfigError, MeshkitError
+from meshkit.core.errors import ConfigError, MeshkitError, UserError
 from meshkit.demo.generate import GenerateResult, write_demo_data
 
 #: The demo workspace in a source checkout (``examples/smartpizza``).
@@ -77,6 +79,8 @@ class DemoResult:
     seconds: float = 0.0
     #: Run records the demo left in the metadata database (jobs, templates, transfers, builds, publishes, checks).
     runs: int = 0
+    #: The pipeline run with its graph and each node's status (:func:`meshkit.pipelines.runner.run_graph`).
+    pipeline: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -120,18 +124,24 @@ class DemoRunner:
 
     def stage(self, kind: str, name: str, domain: str | None, action: Callable[[Stage], None]) -> Stage:
         """Run ``action(stage)``; a failure is recorded on the stage (message only) and not raised."""
+        return self._stage(kind, name, domain, action)[0]
+
+    def _stage(self, kind: str, name: str, domain: str | None,
+               action: Callable[[Stage], None]) -> tuple[Stage, Exception | None]:  # fmt: skip
         stage = Stage(kind, name, domain)
         self.progress(f"{kind} {name}")
         started = time.perf_counter()
+        error: Exception | None = None
         try:
             action(stage)
         except MeshkitError as exc:
-            stage.status, stage.detail = exc.run_status, self._redact(str(exc))
+            stage.status, stage.detail, error = exc.run_status, self._redact(str(exc)), exc
         except Exception as exc:  # a bug anywhere must still end in a summary, not a traceback
             stage.status, stage.detail = "platform_error", self._redact(f"{type(exc).__name__}: {exc}")
+            error = exc
         stage.seconds = time.perf_counter() - started
         self.result.stages.append(stage)
-        return stage
+        return stage, error
 
     def _redact(self, text: str) -> str:
         return self.mk.redactor.redact(text) if self.mk is not None else text
@@ -143,19 +153,9 @@ class DemoRunner:
         self.stage("generate", "SmartPizza data", None, self._generate)
         self.mk = Meshkit.open(self.workspace)
         try:
-            for path in sorted((self.workspace / "transfers").glob("*.yaml")):
-                self.stage("transfer", path.stem, None, lambda s, p=path: self._transfer(s, p))
             self.stage("stream", "live orders", "orders", self._live_orders)
-            for day in self.result.data.days if self.result.data else []:
-                for job in ("orders_ingest", "supply_stock"):
-                    self.stage(
-                        "job", f"{job} {day}", None, lambda s, j=job, d=day: self._job(s, j, {"day": str(d)})
-                    )
-            self.stage("job", "customer_dimension", None, lambda s: self._job(s, "customer_dimension", {}))
-            self.stage("build", "models", None, self._build)
-            self.stage("check", "data checks", None, self._checks)
-            for path in sorted((self.workspace / "products").glob("*.yaml")):
-                self.stage("publish", path.stem, None, lambda s, p=path: self._publish(s, p))
+            if self.result.data is not None:
+                self._pipeline(self.result.data.days)
             self.stage("policy", "access tests", None, self._policy_tests)
             for user, role, purpose in READERS:
                 self._read(user, role, purpose)
@@ -164,6 +164,61 @@ class DemoRunner:
             self.mk.close()
         self.result.seconds = time.perf_counter() - started
         return self.result
+
+    # ------------------------------------------------------------------ the pipeline
+
+    def _pipeline(self, days: list) -> None:
+        """Write the SmartPizza pipeline for ``days`` and run it, each node a stage."""
+        from meshkit.demo.pipeline import write_pipeline
+        from meshkit.pipelines.runner import PipelineRunner, run_graph
+        from meshkit.pipelines.spec import load_pipeline
+
+        self.progress("pipeline smartpizza")
+        path = write_pipeline(self.workspace, days)
+        pipeline = load_pipeline(path)
+        result = PipelineRunner(self.mk, pipeline, source=path.parent, in_process=self._node).run()
+        for node in pipeline.nodes:
+            record = result.nodes[node.name]
+            if record.status in ("skipped", "cancelled"):
+                kind, name, domain, _ = self._node_stage(node)
+                self.result.stages.append(
+                    Stage(kind, name, domain, status=record.status, detail=record.error or "")
+                )
+        self.result.pipeline = run_graph(self.mk, result.run.id)
+
+    def _node(self, node, record) -> None:
+        """Pipeline node ``node`` as a stage: the stage's failure is the node's."""
+        stage, error = self._stage(*self._node_stage(node))
+        if error is not None:
+            raise error
+        if not stage.ok:
+            raise UserError(stage.detail or f"Node `{node.name}` ended {stage.status}.")
+
+    def _node_stage(self, node) -> tuple[str, str, str | None, Callable[[Stage], None]]:
+        """``(kind, name, domain, action)`` of the stage doing the work of ``node`` of the demo's pipeline.
+
+        The action does what the node's command does (the build and the checks cover every model
+        and check, as the demo's pipeline says), and keeps what the report shows.
+        """
+        if node.transfer is not None:
+            path = self.mk.workspace.resolve(node.command()[2])
+            return "transfer", node.name, None, lambda s: self._transfer(s, path)
+        if node.job is not None:
+            day = node.arguments.get("day")
+            name = f"{node.job} {day}" if day else node.job
+            return "job", name, None, lambda s: self._job(s, node.job, dict(node.arguments))
+        if node.build is not None:
+            return "build", "models", None, self._build
+        if node.check is not None:
+            return "check", "data checks", None, self._checks
+        from meshkit.products.loader import product_path
+
+        return (
+            "publish",
+            str(node.publish),
+            None,
+            lambda s: self._publish(s, product_path(self.mk.workspace, node.publish)),
+        )
 
     # ------------------------------------------------------------------ stages
 

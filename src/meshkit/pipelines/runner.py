@@ -8,6 +8,11 @@ command records name the node run as their parent (``MESHKIT_PARENT_RUN``). A fa
 tried again ``retries`` times. When it still fails and ``fail_pipeline_on_error`` holds, no new
 node starts, the nodes not started are ``skipped`` and the pipeline takes the node's status;
 otherwise its dependents run as if it had succeeded (as VDK DAGs do).
+
+A caller that holds the workspace open may pass ``in_process``: a function doing a node's work
+in this process (what its command does, on the caller's ``Meshkit``). Such nodes run one at a
+time, with no interpreter to start and no workspace to open per node; a node with a timeout
+still gets a process of its own, as only a process can be stopped.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from meshkit.pipelines.spec import Node, Pipeline
 GRACE_SECONDS = 5.0
 #: Exit code of a command line -> status of its node.
 EXIT_STATUS: dict[int, RunStatus] = {0: "succeeded", 1: "user_error", 2: "user_error", 3: "platform_error"}
+#: Does one attempt of a node in this process (the work of ``node.command()``), given the node and
+#: its run record; raises a ``MeshkitError`` when the node fails.
+InProcess = Callable[[Node, RunRecord], None]
 
 
 @dataclass
@@ -61,7 +69,8 @@ class PipelineRunner:
     """Runs one pipeline of the workspace of ``meshkit``."""
 
     def __init__(self, meshkit, pipeline: Pipeline, *, source: Path | None = None,
-                 on_change: Callable[[PipelineResult], None] | None = None):  # fmt: skip
+                 on_change: Callable[[PipelineResult], None] | None = None,
+                 in_process: InProcess | None = None):  # fmt: skip
         self.meshkit = meshkit
         self.pipeline = pipeline
         #: Job nodes are looked for in ``source/jobs/`` and ``source/`` before the workspace's ``jobs/``.
@@ -70,6 +79,9 @@ class PipelineRunner:
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
         self.processes: dict[str, subprocess.Popen] = {}
+        self.in_process = in_process
+        #: Held by the node running in this process (they share the caller's connections).
+        self.in_process_lock = threading.Lock()
 
     # ------------------------------------------------------------------ records
 
@@ -208,6 +220,8 @@ class PipelineRunner:
         self, node: Node, record: RunRecord, attempt: int, timeout: float | None
     ) -> tuple[int | None, str]:
         """One attempt: ``(exit code, why it was stopped or "")``."""
+        if self.in_process is not None and timeout is None:
+            return self._attempt_in_process(node, record, attempt)
         argv = [
             sys.executable,
             "-m",
@@ -238,6 +252,35 @@ class PipelineRunner:
         if self.cancelled.is_set() and code != 0:
             why = "cancelled"
         return code, why
+
+    def _attempt_in_process(self, node: Node, record: RunRecord, attempt: int) -> tuple[int | None, str]:
+        """One attempt by ``in_process``; its error goes to the node's log as a command's would."""
+        with open(record.log_path, "a", encoding="utf-8") as log:
+            log.write(f"--- attempt {attempt} (in process): meshkit {' '.join(self._command(node))}\n")
+            with self.in_process_lock:
+                if self.cancelled.is_set():
+                    return None, "cancelled before it started"
+                # NOTE: the runs the node records name its run as their parent, as a node process's
+                # do; the variable is set only while the node runs, and one node runs at a time.
+                previous = os.environ.get(PARENT_ENV)
+                os.environ[PARENT_ENV] = record.id
+                try:
+                    self.in_process(node, record)
+                    code = 0
+                except MeshkitError as exc:
+                    log.write(f"Error: {self.meshkit.redactor.redact(str(exc))}\n")
+                    code = exc.exit_code
+                except Exception as exc:  # noqa: BLE001 - a bug in a node fails the node, not the pipeline run
+                    log.write(f"Error: {self.meshkit.redactor.redact(f'{type(exc).__name__}: {exc}')}\n")
+                    code = PlatformError.exit_code
+                finally:
+                    if previous is None:
+                        os.environ.pop(PARENT_ENV, None)
+                    else:
+                        os.environ[PARENT_ENV] = previous
+        if self.cancelled.is_set() and code != 0:
+            return code, "cancelled"
+        return code, ""
 
     def _command(self, node: Node) -> list[str]:
         argv = node.command()

@@ -1,10 +1,10 @@
 """Triggers beyond cron: a deployment (a job's or a pipeline's) starts on an event.
 
 Kinds (:mod:`meshkit.pipelines.spec`): an HMAC-signed webhook, a new object under an S3 prefix,
-a message on a NATS subject, and new data (a successful run wrote a dataset the pipeline reads,
-as the catalog records). Each event has a key (the webhook's signature, the object's path and
-modification time, the message's ``Nats-Msg-Id`` or delivery, the dataset and the run that
-wrote it). An event fires by inserting ``(trigger, key)`` into ``service_trigger_events``,
+a message on a NATS subject or a Kafka topic, and new data (a successful run wrote a dataset the
+pipeline reads, as the catalog records). Each event has a key (the webhook's signature, the
+object's path and modification time, the NATS message's ``Nats-Msg-Id`` or delivery, the Kafka
+message's topic, partition and offset, the dataset and the run that wrote it). An event fires by inserting ``(trigger, key)`` into ``service_trigger_events``,
 whose primary key admits it once, and by recording the execution in the same transaction: of
 several server processes on one database that see the same event, exactly one starts it, as
 with cron ticks (:mod:`meshkit.service.scheduler`). The events table is the trigger history.
@@ -90,10 +90,6 @@ def set_triggers(engine: sa.Engine, team: str, job: str, deployment: str, specs:
         where = ".".join(str(p) for p in error["loc"])
         raise ApiError(f"Trigger `{where}`: {error['msg']}.", where="triggers", code="invalid_trigger",
                        hint="See docs/pipelines.md#triggers.") from None  # fmt: skip
-    for trigger in parsed:
-        if trigger.type == "message" and trigger.broker == "kafka":
-            raise ApiError("Kafka topics cannot trigger a deployment yet.", where="triggers", code="invalid_trigger",
-                           hint="Use a NATS subject (`broker: nats`).")  # fmt: skip
     at = now()
     with engine.begin() as conn:
         get_deployment(conn, team, job, deployment)
@@ -252,13 +248,15 @@ def receive_webhook(svc: ControlService, team: str, job: str, deployment: str, b
 
 
 class TriggerWatcher:
-    """Looks for new data and new objects on the worker's ticks, and listens to NATS subjects."""
+    """Looks for new data and new objects on the worker's ticks, and listens to NATS subjects and
+    Kafka topics."""
 
     def __init__(self, svc: ControlService):
         self.svc = svc
         self._next_dataset = 0.0
         self._next_object: dict[str, float] = {}
         self._messages: MessageListener | None = None
+        self._kafka: KafkaListener | None = None
 
     def _of_type(self, *types: str) -> list[dict[str, Any]]:
         with self.svc.engine.connect() as conn:
@@ -357,13 +355,22 @@ class TriggerWatcher:
         return pafs.S3FileSystem(region=options.get("region") or "us-east-1", **opts)
 
     def start(self) -> None:
-        """Listen to the NATS subjects of message triggers (in a thread, until ``stop``)."""
+        """Listen to the NATS subjects and Kafka topics of message triggers (in threads, until ``stop``)."""
         self._messages = MessageListener(self)
         self._messages.start()
+        self._kafka = KafkaListener(self)
+        self._kafka.start()
+
+    def wait_listening(self, timeout: float) -> bool:
+        """Wait until the listeners have tried every message trigger found at start; whether they did."""
+        deadline = time.monotonic() + timeout
+        return all(listener.listening.wait(max(0.0, deadline - time.monotonic()))
+                   for listener in (self._messages, self._kafka) if listener is not None)  # fmt: skip
 
     def stop(self) -> None:
-        if self._messages is not None:
-            self._messages.stop()
+        for listener in (self._messages, self._kafka):
+            if listener is not None:
+                listener.stop()
 
 
 class MessageListener:
@@ -430,6 +437,10 @@ class MessageListener:
                         log.warning(
                             "trigger %s cannot listen to %s: %s", tid, trigger["spec"].get("subject"), exc
                         )
+                if not self.listening.is_set():
+                    for client in connections.values():
+                        await client.flush(timeout=5)  # the server has the subscriptions
+                    self.listening.set()
                 await asyncio.sleep(MESSAGE_REFRESH)
         finally:
             for client in connections.values():
@@ -445,3 +456,156 @@ class MessageListener:
             await loop.run_in_executor(None, fire, self.watcher.svc, trigger, f"{msg.subject}#{key}", detail)
 
         return on_message
+
+
+class KafkaListener:
+    """One thread reading the Kafka topic of every Kafka message trigger.
+
+    Every server process reads every message of the topic (its partitions are assigned, with no
+    group rebalancing to wait for): the event key ``topic:partition@offset`` is admitted once by
+    the events table, so exactly one process fires each message. A partition starts at the
+    offset the trigger's consumer group (``meshkit-trigger-ID``) committed, which each process
+    moves past what it handled, else at the first message produced since the trigger was set;
+    messages whose timestamp is older than the trigger do not fire.
+    """
+
+    def __init__(self, watcher: TriggerWatcher):
+        self.watcher = watcher
+        self._stop = threading.Event()
+        #: Set once the topics of the triggers found at start are assigned.
+        self.listening = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="meshkit-kafka-triggers", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        readers: dict[str, TopicReader] = {}
+        refresh = 0.0
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() >= refresh:
+                    self._refresh(readers)
+                    self.listening.set()
+                    refresh = time.monotonic() + MESSAGE_REFRESH
+                if not any(reader.partitions for reader in readers.values()):
+                    self._stop.wait(0.2)
+                for reader in list(readers.values()):
+                    if self._stop.is_set():
+                        break
+                    reader.poll(timeout=0.2 / len(readers))
+        except Exception:  # noqa: BLE001 - logged; the rest of the service goes on
+            log.exception("Kafka message triggers stopped")
+        finally:
+            for reader in readers.values():
+                reader.close()
+
+    def _refresh(self, readers: dict[str, TopicReader]) -> None:
+        wanted = {t["id"]: t for t in self.watcher._of_type("message") if t["spec"].get("broker") == "kafka"}
+        for tid in [t for t in readers if t not in wanted or readers[t].trigger["spec"] != wanted[t]["spec"]]:
+            readers.pop(tid).close()
+        for tid, trigger in wanted.items():
+            try:
+                if tid not in readers:
+                    readers[tid] = TopicReader(self.watcher.svc, trigger)
+                readers[tid].assign_new_partitions()
+            except Exception as exc:  # noqa: BLE001 - tried again on the next refresh
+                log.warning("trigger %s cannot read Kafka topic %s: %s", tid, trigger["spec"].get("subject"),
+                            self.watcher.svc.meshkit.redactor.redact(str(exc)))  # fmt: skip
+
+
+class TopicReader:
+    """The consumer of one Kafka message trigger: fires each message of its topic."""
+
+    def __init__(self, svc: ControlService, trigger: dict[str, Any]):
+        from confluent_kafka import Consumer
+
+        self.svc = svc
+        self.trigger = trigger
+        self.topic = trigger["spec"]["subject"]
+        self.partitions: set[int] = set()
+        created = trigger["created_at"]
+        #: Milliseconds since the epoch when the trigger was set: older messages do not fire.
+        self.since = int((created if created.tzinfo else created.replace(tzinfo=UTC)).timestamp() * 1000)
+        self.consumer = Consumer({"bootstrap.servers": str(svc.meshkit.resolve(trigger["spec"]["url"])),
+                                  "group.id": f"meshkit-trigger-{trigger['id']}", "enable.auto.commit": False,
+                                  "enable.auto.offset.store": False, "isolation.level": "read_committed"})  # fmt: skip
+
+    def assign_new_partitions(self) -> None:
+        """Read the topic's partitions not read yet (all at first; new ones as they are added)."""
+        from confluent_kafka import OFFSET_END, TopicPartition
+
+        found = self.consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+        if found is None or found.error is not None:
+            return  # no such topic yet: looked for again on the next refresh
+        new = sorted(set(found.partitions) - self.partitions)
+        if not new:
+            return
+        committed = self.consumer.committed([TopicPartition(self.topic, p) for p in new], timeout=10)
+        # NOTE: the offset for the time only saves reading older messages; some brokers (Tansu) answer
+        # an earlier one, so `poll` checks each message's timestamp too.
+        by_time = self.consumer.offsets_for_times(
+            [TopicPartition(self.topic, p, self.since) for p in new], timeout=10
+        )
+        first = {tp.partition: tp.offset for tp in by_time}
+        start = [TopicPartition(self.topic, tp.partition, tp.offset if tp.offset >= 0 else first.get(tp.partition, OFFSET_END))
+                 for tp in committed]  # fmt: skip
+        self.consumer.incremental_assign(start)
+        self.partitions.update(new)
+
+    def poll(self, timeout: float) -> int:
+        """Fire the messages that arrived; returns how many this process started.
+
+        When a message cannot be fired (the database is away), its partition is read again from
+        that message.
+        """
+        from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, TopicPartition
+
+        fired = 0
+        done: dict[int, int] = {}  # partition -> next offset
+        failed: set[int] = set()
+        for message in self.consumer.consume(500, timeout) if self.partitions else []:
+            if message.error() is not None:
+                if message.error().code() != KafkaError._PARTITION_EOF:
+                    log.warning(
+                        "trigger %s: Kafka error on %s: %s", self.trigger["id"], self.topic, message.error()
+                    )
+                continue
+            partition, offset = message.partition(), message.offset()
+            if partition in failed:
+                continue
+            kind, stamp = message.timestamp()
+            if kind != TIMESTAMP_NOT_AVAILABLE and stamp < self.since:
+                done[partition] = offset + 1  # produced before the trigger was set
+                continue
+            detail = {"topic": message.topic(), "partition": partition, "offset": offset,
+                      "bytes": len(message.value() or b"")}  # fmt: skip
+            try:
+                fired += (
+                    fire(self.svc, self.trigger, f"{message.topic()}:{partition}@{offset}", detail)
+                    is not None
+                )
+            except Exception as exc:  # noqa: BLE001 - read again and retried
+                log.warning("trigger %s cannot fire %s:%s@%s: %s", self.trigger["id"], message.topic(), partition,
+                            offset, self.svc.meshkit.redactor.redact(str(exc)))  # fmt: skip
+                failed.add(partition)
+                self.consumer.seek(TopicPartition(self.topic, partition, offset))
+                continue
+            done[partition] = offset + 1
+        if done:
+            try:
+                self.consumer.commit(offsets=[TopicPartition(self.topic, p, o) for p, o in done.items()],
+                                     asynchronous=False)  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - the committed offsets only spare re-reading
+                log.warning("trigger %s cannot commit offsets: %s", self.trigger["id"], exc)
+        return fired
+
+    def close(self) -> None:
+        try:
+            self.consumer.close()
+        except Exception:  # noqa: BLE001, S110 - closing anyway
+            pass
