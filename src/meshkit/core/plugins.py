@@ -37,7 +37,7 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.properties",
     "meshkit.cli.secrets",
     # transfers and transforms
-    "meshkit.data.transforms",
+    "meshkit.data.builtin_transforms",
     "meshkit.data.transfer",
     "meshkit.cli.transfer",
     "meshkit.cli.store",
@@ -73,7 +73,7 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.demo",
     # pipelines
     "meshkit.pipelines.vdk_dag",
-    "meshkit.service.routes.pipelines",
+    "meshkit.service.pipelines",
     "meshkit.cli.pipeline",
 )
 #: The built-ins that add commands: all of them, and only them, live in ``meshkit.cli``. Enough for

@@ -23,10 +23,9 @@ from datetime import datetime, timezone
 from importlib.metadata import entry_points
 from pathlib import Path
 
-import pyarrow as pa
-
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, PluginError
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.lazy import lazy_import
 from meshkit.job import vdk_compat
 from meshkit.job.context import JobResult
 from meshkit.job.steps import Step as MeshkitStep
@@ -48,6 +47,8 @@ from meshkit.vdk.ingestion import IngesterTarget
 from meshkit.vdk.plugin_input import IIngesterPlugin
 from meshkit.vdk.plugin_registry import PluginRegistry
 from meshkit.vdk.results import ExecutionResult, ExecutionStatus, StepResult
+
+pa = lazy_import("pyarrow")
 
 log = logging.getLogger("meshkit.vdk")
 
