@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
+import sys
 from collections.abc import Iterable
 from types import ModuleType
 
@@ -92,6 +94,32 @@ def _import(name: str) -> ModuleType:
         ) from None
 
 
+def declares_entry_points(group: str) -> bool:
+    """Whether an installed distribution may declare entry points of ``group``.
+
+    A glance at each ``entry_points.txt`` of ``sys.path``, much cheaper than importing
+    ``importlib.metadata``: a process whose distributions declare none never imports it.
+    """
+    header = re.compile(rf"^\s*\[\s*{re.escape(group)}\s*\]", re.MULTILINE)
+    for entry in sys.path:
+        folder = entry or "."
+        if os.path.isfile(folder):  # a zip archive: importlib.metadata looks inside
+            return True
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")):
+                try:
+                    with open(os.path.join(folder, name, "entry_points.txt"), encoding="utf-8") as f:
+                        if header.search(f.read()):
+                            return True
+                except OSError:  # no entry points, or an egg-info file
+                    continue
+    return False
+
+
 _prebuilt: pluggy.PluginManager | None = None
 
 
@@ -110,7 +138,7 @@ def _installed(load_entrypoints: bool, builtins: tuple[str, ...] = BUILTIN_PLUGI
     pm.add_hookspecs(hookspecs)
     for name in builtins:
         pm.register(_import(name), name=name)
-    if load_entrypoints:
+    if load_entrypoints and declares_entry_points(ENTRY_POINT_GROUP):
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:  # a broken third-party package must not hide which one it is

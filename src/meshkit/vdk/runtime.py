@@ -20,12 +20,12 @@ import tempfile
 import traceback
 import types
 from datetime import datetime, timezone
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, PluginError
 from meshkit.core.hookspecs import hookimpl
 from meshkit.core.lazy import lazy_import
+from meshkit.core.plugins import declares_entry_points
 from meshkit.job import vdk_compat
 from meshkit.job.context import JobResult
 from meshkit.job.steps import Step as MeshkitStep
@@ -289,7 +289,7 @@ class VdkRuntime:
 @functools.lru_cache(maxsize=8)
 def _installed(path: tuple[str, ...]) -> bool:
     # NOTE: scanning the installed distributions costs milliseconds; each meshkit instance asks.
-    return bool(entry_points(group=GROUP_NAME))
+    return declares_entry_points(GROUP_NAME)
 
 
 def load_registry() -> PluginRegistry | None:
