@@ -130,3 +130,15 @@ def test_lazy_import_imports_nothing_until_an_attribute_is_read():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "True", "True"]
+
+
+def test_declared_entry_points_are_seen_without_importlib_metadata(tmp_path, monkeypatch):
+    from meshkit.core.plugins import declares_entry_points
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert not declares_entry_points("meshkit.startup_probe")
+    dist = tmp_path / "meshkit_extra-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text("[console_scripts]\nx = y:z\n\n[ meshkit.startup_probe ]\nextra = extra\n")
+    assert declares_entry_points("meshkit.startup_probe")  # the folder changed: looked at again
+    assert not declares_entry_points("vdk.plugin.run")

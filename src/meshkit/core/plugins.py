@@ -7,6 +7,7 @@ the ``meshkit.plugins`` entry-point group; local ones are module names listed in
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
@@ -94,17 +95,32 @@ def _import(name: str) -> ModuleType:
         ) from None
 
 
+_SECTION = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]", re.MULTILINE)
+
+
 def declares_entry_points(group: str) -> bool:
     """Whether an installed distribution may declare entry points of ``group``.
 
     A glance at each ``entry_points.txt`` of ``sys.path``, much cheaper than importing
     ``importlib.metadata``: a process whose distributions declare none never imports it.
     """
-    header = re.compile(rf"^\s*\[\s*{re.escape(group)}\s*\]", re.MULTILINE)
+    folders = []
     for entry in sys.path:
-        folder = entry or "."
+        try:
+            folders.append((entry or ".", os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    groups = _entry_point_groups(tuple(folders))
+    return groups is None or group in groups
+
+
+@functools.lru_cache(maxsize=4)
+def _entry_point_groups(folders: tuple[tuple[str, int], ...]) -> frozenset[str] | None:
+    # NOTE: keyed by the folders' modification times, which an install or uninstall changes
+    groups: set[str] = set()
+    for folder, _ in folders:
         if os.path.isfile(folder):  # a zip archive: importlib.metadata looks inside
-            return True
+            return None
         try:
             names = os.listdir(folder)
         except OSError:
@@ -113,11 +129,10 @@ def declares_entry_points(group: str) -> bool:
             if name.endswith((".dist-info", ".egg-info")):
                 try:
                     with open(os.path.join(folder, name, "entry_points.txt"), encoding="utf-8") as f:
-                        if header.search(f.read()):
-                            return True
+                        groups.update(_SECTION.findall(f.read()))
                 except OSError:  # no entry points, or an egg-info file
                     continue
-    return False
+    return frozenset(groups)
 
 
 _prebuilt: pluggy.PluginManager | None = None

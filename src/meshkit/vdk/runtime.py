@@ -13,7 +13,6 @@ for errors raised outside the job's own code.
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import tempfile
@@ -286,15 +285,9 @@ class VdkRuntime:
                 )
 
 
-@functools.lru_cache(maxsize=8)
-def _installed(path: tuple[str, ...]) -> bool:
-    # NOTE: scanning the installed distributions costs milliseconds; each meshkit instance asks.
-    return declares_entry_points(GROUP_NAME)
-
-
 def load_registry() -> PluginRegistry | None:
     """A registry with VDK's hooks and the installed VDK plugins, or ``None`` when none is installed."""
-    if not _installed(tuple(sys.path)):
+    if not declares_entry_points(GROUP_NAME):
         return None
     vdk_compat.install()
     registry = PluginRegistry()
