@@ -139,6 +139,8 @@ def test_declared_entry_points_are_seen_without_importlib_metadata(tmp_path, mon
     assert not declares_entry_points("meshkit.startup_probe")
     dist = tmp_path / "meshkit_extra-1.0.dist-info"
     dist.mkdir()
-    (dist / "entry_points.txt").write_text("[console_scripts]\nx = y:z\n\n[ meshkit.startup_probe ]\nextra = extra\n")
+    (dist / "entry_points.txt").write_text(
+        "[console_scripts]\nx = y:z\n\n[ meshkit.startup_probe ]\nextra = extra\n"
+    )
     assert declares_entry_points("meshkit.startup_probe")  # the folder changed: looked at again
     assert not declares_entry_points("vdk.plugin.run")
