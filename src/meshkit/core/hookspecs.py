@@ -200,10 +200,11 @@ def post_ingest(payload, rows_written, error):
 
 @hookspec
 def register_store_types():
-    """Return store classes (subclasses of :class:`meshkit.data.stores.base.Store`), or ``{type: deferred(...)}``.
+    """Return store classes (subclasses of :class:`meshkit.data.stores.base.Store`).
 
     Stores are where data lives; the SQL ones are also managed connections and every one is an
     ingestion target. Each class has a unique ``type`` name used in ``[stores.NAME] type = ...``.
+    ``{type: deferred("module:Class")}`` names them instead, each imported when first used.
     """
 
 
@@ -273,10 +274,11 @@ def register_exporters():
 
 @hookspec
 def register_engines():
-    """Return engine classes (subclasses of :class:`meshkit.engines.base.Engine`), or ``{type: deferred(...)}``.
+    """Return engine classes (subclasses of :class:`meshkit.engines.base.Engine`): where SQL runs.
 
     Each class has a unique ``type`` name used in ``[engines.NAME] type = ...``, and declares its
-    capabilities as class attributes.
+    capabilities as class attributes. ``{type: deferred("module:Class")}`` names them instead, each
+    imported when first used.
     """
 
 
