@@ -4,13 +4,16 @@ Anchors (the issue's targets): ``meshkit --version`` and ``--help`` under 0.3 s,
 ``meshkit run`` under 0.6 s, and a transfer's overhead (the process's wall time minus the
 transfer's own recorded duration) under 1 s. The commands run in turn, round after round
 (MESHKIT_BENCH_RUNS rounds, default 7), so a machine whose speed drifts slows them all alike;
-each figure is the median of its rounds, with its ratio to ``python -c pass``.
+each figure is the median of its rounds, with its ratio to ``python -c pass``. The CPU seconds
+(user + system) of each process are printed too (the whole ``transfer apply`` for the overhead): on
+a shared machine they vary less than wall time.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,21 +60,27 @@ def workspace(root: Path) -> None:
     mk.close()
 
 
-def timed(args: list[str], cwd: Path) -> float:
-    started = time.perf_counter()
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(args: list[str], cwd: Path) -> tuple[float, float]:
+    """``(wall, cpu)`` seconds of the process running ``args``."""
+    cpu, started = _cpu(), time.perf_counter()
     done = subprocess.run(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - started
     if done.returncode:
         raise SystemExit(f"`{' '.join(args)}` failed ({done.returncode}): {done.stderr.strip()}")
-    return seconds
+    return seconds, _cpu() - cpu
 
 
-def transfer_overhead(meshkit: list[str], root: Path) -> float:
-    """Wall time of ``meshkit transfer apply`` minus the transfer's own recorded duration."""
-    wall = timed([*meshkit, "transfer", "apply", "tiny.yaml"], root)
+def transfer_overhead(meshkit: list[str], root: Path) -> tuple[float, float]:
+    """Wall time of ``meshkit transfer apply`` minus the transfer's own recorded duration, and its CPU time."""
+    wall, cpu = timed([*meshkit, "transfer", "apply", "tiny.yaml"], root)
     status = subprocess.run([*meshkit, "transfer", "status", "tiny", "--json"], cwd=root,
                             capture_output=True, text=True, check=True)  # fmt: skip
-    return wall - json.loads(status.stdout)["duration"]
+    return wall - json.loads(status.stdout)["duration"], cpu
 
 
 def main() -> None:
@@ -89,19 +98,23 @@ def main() -> None:
         for case in cases.values():  # warm-up: file caches, bytecode
             case()
         seconds: dict[str, list[float]] = {name: [] for name in cases}
+        cpu: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(RUNS):
             for name, case in cases.items():
-                seconds[name].append(case())
+                wall, used = case()
+                seconds[name].append(wall)
+                cpu[name].append(used)
     base = statistics.median(seconds["python -c pass"])
-    print(f"whole processes, median of {RUNS} interleaved rounds (min-max)")
-    print(f"{'case':<20} {'median s':>9} {'min-max s':>13} {'x python -c pass':>17} {'target s':>9}")
+    print(f"whole processes, median of {RUNS} interleaved rounds (min-max); cpu: user + system seconds")
+    print(
+        f"{'case':<20} {'median s':>9} {'min-max s':>13} {'x python -c pass':>17} {'cpu s':>6} {'target s':>9}"
+    )
     for name, values in seconds.items():
         median = statistics.median(values)
         anchor = ANCHORS.get(name)
         verdict = "" if anchor is None else f"{anchor:>9.1f} {'ok' if median < anchor else 'over'}"
-        print(
-            f"{name:<20} {median:>9.3f} {min(values):>6.3f}-{max(values):<6.3f} {median / base:>17.1f} {verdict}"
-        )
+        print(f"{name:<20} {median:>9.3f} {min(values):>6.3f}-{max(values):<6.3f} {median / base:>17.1f} "
+              f"{statistics.median(cpu[name]):>6.2f} {verdict}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import pytest
 import meshkit
 from meshkit.core.errors import PluginError
 from meshkit.core.plugins import BUILTIN_PLUGINS, build_plugin_manager
+from meshkit.core.registry import Registries
 from meshkit.core.workspace import init_workspace
 from meshkit.testing import plugin_workspace, run_cli
 
@@ -14,8 +15,9 @@ def test_builtins_are_registered_like_any_plugin():
     pm = build_plugin_manager(load_entrypoints=False)
     names = {name for name, _ in pm.list_name_plugin()}
     assert set(BUILTIN_PLUGINS) <= names
-    store_types = {cls.type for group in pm.hook.register_store_types() for cls in group}
-    assert {"duckdb", "sqlite"} <= store_types
+    store_types = Registries(pm).get("store_types")
+    assert {"duckdb", "sqlite"} <= set(store_types)
+    assert store_types["sqlite"].type == "sqlite"
 
 
 def test_misspelled_hook_fails_at_startup():

@@ -1,4 +1,5 @@
-"""Start-up cost: ``meshkit --version`` and ``--help`` load only what lists the commands."""
+"""Start-up cost: ``meshkit --version`` and ``--help`` load only what lists the commands, an empty job's
+run loads no engine, and plugins import store drivers, engines and transforms on first use."""
 
 import importlib
 import json
@@ -8,9 +9,17 @@ import sys
 import pytest
 
 from meshkit.cli.main import build_cli
-from meshkit.core.plugins import BUILTIN_PLUGINS, COMMAND_PLUGINS
+from meshkit.core.plugins import BUILTIN_PLUGINS, COMMAND_PLUGINS, build_plugin_manager
+from meshkit.core.registry import Registries
+from meshkit.core.workspace import init_workspace
 
-ENGINES = ("duckdb", "pyarrow", "sqlalchemy", "pandas", "sqlglot", "psycopg", "pymysql", "alembic", "fastapi")
+ENGINES = ("duckdb", "pyarrow", "sqlalchemy", "pandas", "sqlglot", "psycopg", "pymysql", "alembic", "fastapi",
+           "pydantic", "pyspark", "openlineage")  # fmt: skip
+#: What an empty job's run needs none of (it needs SQLAlchemy: the runs are recorded in the metadata database).
+NOT_FOR_AN_EMPTY_RUN = (
+    "duckdb", "pyarrow", "numpy", "pandas", "polars", "pyspark", "sqlglot", "psycopg", "pymysql", "fastapi",
+    "jinja2", "pydantic", "openlineage", "regopy", "meshkit.data.transforms", "meshkit.data.stores.duckdb",
+)  # fmt: skip
 PROBE = (
     "import json, sys\n"
     "from meshkit.cli.main import main\n"
@@ -19,15 +28,44 @@ PROBE = (
 )
 
 
+def probe(args: list[str], cwd, watched=ENGINES) -> tuple[list[str], list[str]]:
+    """``(output lines, watched modules imported)`` of ``meshkit ARGS`` run in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(watched), *args], cwd=cwd,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    *shown, imported = done.stdout.strip().splitlines()
+    return [*shown, *done.stderr.splitlines()], json.loads(imported)
+
+
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["-h"], []])
 def test_version_and_help_import_no_engine(args, tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(ENGINES), *args],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    *shown, imported = done.stdout.strip().splitlines()
-    assert json.loads(imported) == []
-    assert "meshkit" in "\n".join(shown) + done.stderr
+    # nor importlib.metadata: no installed distribution declares a meshkit plugin
+    shown, imported = probe(args, tmp_path, (*ENGINES, "importlib.metadata"))
+    assert imported == []
+    assert "meshkit" in "\n".join(shown)
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    root = tmp_path / "ws"
+    init_workspace(root)
+    for job, step in (("empty", ("10_step.py", "def run(job_input):\n    pass\n")),
+                      ("query", ("10_select.sql", "select 1 as one\n"))):  # fmt: skip
+        (root / "jobs" / job).mkdir(parents=True)
+        (root / "jobs" / job / step[0]).write_text(step[1])
+    return root
+
+
+def test_an_empty_job_run_imports_no_engine(workspace):
+    shown, imported = probe(["run", "empty"], workspace, NOT_FOR_AN_EMPTY_RUN)
+    assert "succeeded" in "\n".join(shown)
+    assert imported == []
+
+
+def test_a_job_that_runs_sql_imports_its_engine(workspace):
+    # the other side of the test above: the probe sees what a run really imports
+    _, imported = probe(["run", "query"], workspace, NOT_FOR_AN_EMPTY_RUN)
+    assert "duckdb" in imported and "meshkit.data.stores.duckdb" in imported
 
 
 def test_command_plugins_are_the_builtins_that_add_commands():
@@ -47,13 +85,18 @@ def test_plugins_load_no_store_driver_nor_model_engine_until_used():
     probe = (
         "import json, sys\n"
         "from meshkit.core.plugins import build_plugin_manager\n"
+        "from meshkit.core.registry import Registries\n"
         "pm = build_plugin_manager(load_entrypoints=False)\n"
-        "later = ('psycopg', 'pymysql', 'jinja2', 'meshkit.data.transfer.runner', 'meshkit.models.models')\n"
+        "later = ('duckdb', 'pyarrow', 'psycopg', 'pymysql', 'jinja2', 'sqlglot', 'meshkit.data.transfer.runner',\n"
+        "         'meshkit.models.models', 'meshkit.data.transforms')\n"
+        "registries = Registries(pm)\n"
+        "types = sorted(registries.get('store_types'))\n"
+        "actions = sorted(registries.get('transforms'))\n"
         "print(json.dumps([m for m in later if m in sys.modules]))\n"
-        "types = {cls.type for group in pm.hook.register_store_types() for cls in group}\n"
+        "postgres = registries.get('store_types')['postgres']\n"
         "from meshkit.models import BuildOptions\n"
         "from meshkit.data.transfer import run_transfer\n"
-        "print(json.dumps(sorted(types)), 'psycopg' in sys.modules, BuildOptions.__module__, run_transfer.__module__)\n"
+        "print(json.dumps(types), 'psycopg' in sys.modules, BuildOptions.__module__, run_transfer.__module__)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     at_start, used = done.stdout.strip().splitlines()
@@ -62,3 +105,43 @@ def test_plugins_load_no_store_driver_nor_model_engine_until_used():
         '["duckdb", "files", "iceberg", "kafka", "mysql", "nats", "postgres", "postgres_cdc", "sqlite"] True '
         "meshkit.models.runner meshkit.data.transfer.runner"
     )
+
+
+def test_deferred_builtins_resolve_to_the_classes_they_name():
+    from meshkit.data.transforms import BUILTIN_TRANSFORMS
+    from meshkit.job.template_arguments import ARGUMENTS
+    from meshkit.job.templates import BUILTIN_TEMPLATES
+
+    registries = Registries(build_plugin_manager(load_entrypoints=False))
+    for kind in ("store_types", "engines"):
+        entries = registries.get(kind)
+        assert {name: cls.type for name, cls in entries.items()} == {name: name for name in entries}
+    assert dict(registries.get("transforms")) == {cls.action: cls for cls in BUILTIN_TRANSFORMS}
+    assert tuple(ARGUMENTS) == BUILTIN_TEMPLATES
+
+
+def test_lazy_import_imports_nothing_until_an_attribute_is_read():
+    code = (
+        "import sys\n"
+        "from meshkit.core.lazy import lazy_import\n"
+        "ds = lazy_import('pyarrow.dataset')\n"
+        "before = 'pyarrow' in sys.modules\n"
+        "ds.dataset\n"
+        "print(before, 'pyarrow.dataset' in sys.modules, ds.partitioning is sys.modules['pyarrow.dataset'].partitioning)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "True"]
+
+
+def test_declared_entry_points_are_seen_without_importlib_metadata(tmp_path, monkeypatch):
+    from meshkit.core.plugins import declares_entry_points
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert not declares_entry_points("meshkit.startup_probe")
+    dist = tmp_path / "meshkit_extra-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text(
+        "[console_scripts]\nx = y:z\n\n[ meshkit.startup_probe ]\nextra = extra\n"
+    )
+    assert declares_entry_points("meshkit.startup_probe")  # the folder changed: looked at again
+    assert not declares_entry_points("vdk.plugin.run")

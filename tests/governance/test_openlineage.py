@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jsonschema
 import pyarrow as pa
@@ -13,6 +15,7 @@ from meshkit.core.lineage import Lineage
 from meshkit.lineage.openlineage import run_uuid
 from meshkit.products.loader import load_product
 from meshkit.products.products import verify_product
+from meshkit.testing import plugin_workspace
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +121,36 @@ def test_catalog_records_lineage_from_runs(governed):
     columns = {(e.source_column, e.target_column) for e in graph.edges if e.source_column}
     assert columns == {("id", "id"), ("email", "email_hash")}
     assert catalog.get("warehouse/contacts").rows == 2
+
+
+def test_http_transport_posts_the_same_events_with_the_api_key(tmp_path, validate):
+    received: list[tuple[str | None, dict]] = []
+
+    class Endpoint(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers.get("Authorization"), json.loads(body)))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    mk = plugin_workspace(
+        tmp_path / "ws", openlineage_transport="http", openlineage_url=url, openlineage_api_key="k1"
+    )
+    try:
+        run = simulate_job(mk, "load_contacts")
+    finally:
+        mk.close()
+        server.shutdown()
+    assert [(auth, e["eventType"], e["run"]["runId"]) for auth, e in received] == [
+        ("Bearer k1", "START", run_uuid(run.id)),
+        ("Bearer k1", "COMPLETE", run_uuid(run.id)),
+    ]
+    for _, event in received:
+        validate(event)
+    assert not (mk.workspace.state_dir / "openlineage" / "events.jsonl").exists()

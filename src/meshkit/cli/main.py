@@ -105,10 +105,12 @@ def build_cli(argv: list[str] | None = None) -> click.Group:
 
 
 def _build(argv: list[str] | None):
+    argv = argv or []
+    if "--version" in argv and not _names_command(argv) and not {"-h", "--help"} & set(argv):
+        return make_root(), None  # the version needs no command, so no plugin either
     from meshkit.core.plugins import build_plugin_manager
     from meshkit.core.workspace import Workspace
 
-    argv = argv or []
     workspace = Workspace.find(_workspace_arg(argv))
     # without a command, nothing opens the workspace: the plugins that add commands are enough
     pm = build_plugin_manager(workspace.local_plugins(), commands_only=not _names_command(argv))

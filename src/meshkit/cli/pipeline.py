@@ -7,7 +7,6 @@ import signal
 import threading
 
 import click
-from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
@@ -86,6 +85,8 @@ def run_command(mk, name: str, args: tuple[str, ...], run_id: str | None, as_jso
 
     path = pipeline_path(mk.workspace.root, name)
     pipeline = load_pipeline(path)
+    from rich.live import Live
+
     live = Live(graph_table(pipeline, {}), console=console, transient=False, auto_refresh=False)
     quiet = as_json or not console.is_terminal
 

@@ -194,7 +194,8 @@ def post_ingest(payload, rows_written, error):
 # Each ``register_*`` hook adds named entries to one registry (:mod:`meshkit.core.registry`), merged
 # once per ``Meshkit`` in plugin registration order. A name registered by two plugins is an error,
 # unless the later one wraps its entry in ``meshkit.core.registry.override(...)``: it then replaces
-# the earlier one (a built-in, say).
+# the earlier one (a built-in, say). A hook may return ``{name: entry}`` instead of a list; an entry
+# made with ``meshkit.core.lazy.deferred("module:Class")`` is imported when first used, not at start-up.
 
 
 @hookspec
@@ -203,6 +204,7 @@ def register_store_types():
 
     Stores are where data lives; the SQL ones are also managed connections and every one is an
     ingestion target. Each class has a unique ``type`` name used in ``[stores.NAME] type = ...``.
+    ``{type: deferred("module:Class")}`` names them instead, each imported when first used.
     """
 
 
@@ -275,7 +277,8 @@ def register_engines():
     """Return engine classes (subclasses of :class:`meshkit.engines.base.Engine`): where SQL runs.
 
     Each class has a unique ``type`` name used in ``[engines.NAME] type = ...``, and declares its
-    capabilities as class attributes.
+    capabilities as class attributes. ``{type: deferred("module:Class")}`` names them instead, each
+    imported when first used.
     """
 
 

@@ -3,24 +3,54 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 
+class _Deferred(ModuleType):
+    """Stands for a module that is imported when one of its attributes is first read."""
+
+    def __getattr__(self, attr: str) -> Any:
+        module = importlib.import_module(self.__name__)
+        # NOTE: later reads find the module's names here directly, without this method
+        vars(self).update(vars(module))
+        return getattr(module, attr)
+
+
 def lazy_import(name: str) -> ModuleType:
-    """``name`` as a module that is really imported when one of its attributes is first read."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+    """``name`` (a module, or a package's submodule) imported when one of its attributes is first read.
+
+    Nothing is imported, not even the parent package, until then, and ``sys.modules`` is left
+    alone: ``"pyarrow" in sys.modules`` still says whether PyArrow was really imported.
+
+    >>> json = lazy_import("json")
+    >>> json.dumps([1])
+    '[1]'
+    """
+    return sys.modules.get(name) or _Deferred(name)
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """An object named ``"module:attribute"``, imported by :meth:`load` when first needed."""
+
+    path: str
+
+    def load(self) -> Any:
+        module, _, attribute = self.path.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+def deferred(path: str) -> Deferred:
+    """A registry entry imported on first use: ``deferred("meshkit.data.stores.files:FilesStore")``.
+
+    >>> deferred("json:dumps").load()([1])
+    '[1]'
+    """
+    return Deferred(path)
 
 
 def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:

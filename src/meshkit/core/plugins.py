@@ -7,8 +7,11 @@ the ``meshkit.plugins`` entry-point group; local ones are module names listed in
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+import re
+import sys
 from collections.abc import Iterable
 from types import ModuleType
 
@@ -37,7 +40,7 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.properties",
     "meshkit.cli.secrets",
     # transfers and transforms
-    "meshkit.data.transforms",
+    "meshkit.data.builtin_transforms",
     "meshkit.data.transfer",
     "meshkit.cli.transfer",
     "meshkit.cli.store",
@@ -73,7 +76,7 @@ BUILTIN_PLUGINS = (
     "meshkit.cli.demo",
     # pipelines
     "meshkit.pipelines.vdk_dag",
-    "meshkit.service.routes.pipelines",
+    "meshkit.service.pipelines",
     "meshkit.cli.pipeline",
 )
 #: The built-ins that add commands: all of them, and only them, live in ``meshkit.cli``. Enough for
@@ -90,6 +93,46 @@ def _import(name: str) -> ModuleType:
             plugin=name,
             hint="Install it or remove it from the plugin list.",
         ) from None
+
+
+_SECTION = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]", re.MULTILINE)
+
+
+def declares_entry_points(group: str) -> bool:
+    """Whether an installed distribution may declare entry points of ``group``.
+
+    A glance at each ``entry_points.txt`` of ``sys.path``, much cheaper than importing
+    ``importlib.metadata``: a process whose distributions declare none never imports it.
+    """
+    folders = []
+    for entry in sys.path:
+        try:
+            folders.append((entry or ".", os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    groups = _entry_point_groups(tuple(folders))
+    return groups is None or group in groups
+
+
+@functools.lru_cache(maxsize=4)
+def _entry_point_groups(folders: tuple[tuple[str, int], ...]) -> frozenset[str] | None:
+    # NOTE: keyed by the folders' modification times, which an install or uninstall changes
+    groups: set[str] = set()
+    for folder, _ in folders:
+        if os.path.isfile(folder):  # a zip archive: importlib.metadata looks inside
+            return None
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")):
+                try:
+                    with open(os.path.join(folder, name, "entry_points.txt"), encoding="utf-8") as f:
+                        groups.update(_SECTION.findall(f.read()))
+                except OSError:  # no entry points, or an egg-info file
+                    continue
+    return frozenset(groups)
 
 
 _prebuilt: pluggy.PluginManager | None = None
@@ -110,7 +153,7 @@ def _installed(load_entrypoints: bool, builtins: tuple[str, ...] = BUILTIN_PLUGI
     pm.add_hookspecs(hookspecs)
     for name in builtins:
         pm.register(_import(name), name=name)
-    if load_entrypoints:
+    if load_entrypoints and declares_entry_points(ENTRY_POINT_GROUP):
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:  # a broken third-party package must not hide which one it is

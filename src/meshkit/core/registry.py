@@ -11,13 +11,14 @@ line in :data:`KINDS`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pluggy
 
 from meshkit.core.errors import PluginError
+from meshkit.core.lazy import Deferred
 
 
 @dataclass(frozen=True)
@@ -71,18 +72,44 @@ class Registries:
 
     def __init__(self, pm: pluggy.PluginManager):
         self._pm = pm
-        self._built: dict[str, dict[str, Any]] = {}
+        self._built: dict[str, Entries] = {}
         self._lock = threading.Lock()
 
-    def get(self, kind: str) -> dict[str, Any]:
-        """``{name: entry}`` of ``kind`` (a key of :data:`KINDS`); the same dict on every call."""
+    def get(self, kind: str) -> Entries:
+        """``{name: entry}`` of ``kind`` (a key of :data:`KINDS`); the same mapping on every call."""
         found = self._built.get(kind)
         if found is None:
             with self._lock:  # NOTE: the service builds them from several threads
                 found = self._built.get(kind)
                 if found is None:
-                    found = self._built[kind] = merge(self._pm, KINDS[kind])
+                    found = self._built[kind] = Entries(merge(self._pm, KINDS[kind]))
         return found
+
+
+class Entries(Mapping):
+    """A registry's ``{name: entry}``; a :class:`~meshkit.core.lazy.Deferred` entry is imported when first read.
+
+    Names are known without importing anything, so checking a name (``"postgres" in store_types``)
+    loads no store driver.
+    """
+
+    def __init__(self, entries: dict[str, Any]):
+        self._entries = entries
+
+    def __getitem__(self, name: str) -> Any:
+        entry = self._entries[name]
+        if isinstance(entry, Deferred):
+            entry = self._entries[name] = entry.load()
+        return entry
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def merge(pm: pluggy.PluginManager, kind: Kind) -> dict[str, Any]:

@@ -24,10 +24,11 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
-import pyarrow as pa
-
 from meshkit.core.errors import ConfigError, IngestionError, MeshkitError, UserError
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.lazy import lazy_import
+
+pa = lazy_import("pyarrow")
 
 log = logging.getLogger("meshkit.ingest")
 

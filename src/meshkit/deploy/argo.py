@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.lazy import lazy_import
 from meshkit.deploy.k8s import k8s_name
 from meshkit.deploy.kubernetes import IMAGE_WORKSPACE, labels
 from meshkit.deploy.plan import ExportPlan, ExportSettings, plan_for
+
+yaml = lazy_import("yaml")
 
 
 def build_workflow(plan: ExportPlan, settings: ExportSettings):

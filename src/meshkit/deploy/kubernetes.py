@@ -11,8 +11,6 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from meshkit import __version__
 from meshkit.core.hookspecs import hookimpl
 from meshkit.deploy.k8s import k8s_name
@@ -130,15 +128,16 @@ def dockerfile(plan: ExportPlan, settings: ExportSettings) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _PlainDumper(yaml.SafeDumper):
-    """Writes shared values out each time: manifests read by people and tools carry no YAML anchors."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
 def write_manifests(out_dir: Path, name: str, objects: list[dict[str, Any]]) -> Path:
     """Write ``objects`` as one multi-document YAML file."""
+    import yaml
+
+    class _PlainDumper(yaml.SafeDumper):
+        """Writes shared values out each time: manifests read by people and tools carry no YAML anchors."""
+
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
     path = out_dir / f"{name}.yaml"
     path.write_text(yaml.dump_all(objects, Dumper=_PlainDumper, sort_keys=False))
     return path

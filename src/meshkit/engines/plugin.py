@@ -1,17 +1,18 @@
 """Built-in plugin: the DuckDB and Spark engines, and the ``engine`` config key.
 
-The engines' modules (and DuckDB or pyspark) are imported on first use only.
+The engines' modules (and DuckDB or pyspark) are imported when an engine is first used.
 """
 
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.lazy import deferred
 
 
 @hookimpl
 def register_engines():
-    from meshkit.engines.duckdb import DuckDBEngine
-    from meshkit.engines.spark import SparkEngine
-
-    return [DuckDBEngine, SparkEngine]
+    return {
+        "duckdb": deferred("meshkit.engines.duckdb:DuckDBEngine"),
+        "spark": deferred("meshkit.engines.spark:SparkEngine"),
+    }
 
 
 @hookimpl

@@ -1,7 +1,12 @@
 """Policy-driven governance: Rego policies decide, every read path enforces, the audit log records."""
 
-from meshkit.governance.decision import Action, Decision, Subject
-from meshkit.governance.exceptions import AccessDeniedError
-from meshkit.governance.governor import Governor
+from meshkit.core.lazy import lazy_exports
 
-__all__ = ["AccessDeniedError", "Action", "Decision", "Governor", "Subject"]
+#: Loaded on first use: importing ``meshkit.governance.settings`` (a plugin of every start) then
+#: loads no policy engine nor pydantic.
+_EXPORTS = {
+    "AccessDeniedError": "exceptions", "Action": "decision", "Decision": "decision", "Governor": "governor",
+    "Subject": "decision",
+}  # fmt: skip
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import duckdb
-import pyarrow as pa
-
 from meshkit.core.errors import TransientError
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.lazy import lazy_import
 from meshkit.core.retry import retrying
+
+duckdb = lazy_import("duckdb")
+pa = lazy_import("pyarrow")
 
 log = logging.getLogger("meshkit.connection")
 

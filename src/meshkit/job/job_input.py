@@ -8,13 +8,14 @@ import re
 import tempfile
 from typing import Any
 
-import pyarrow as pa
-
 from meshkit.api.job_input import IJobInput
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
+from meshkit.core.lazy import lazy_import
 from meshkit.data.ingest import Ingester
 from meshkit.job.connection import ManagedConnection
 from meshkit.job.lineage import record, statement_lineage
+
+pa = lazy_import("pyarrow")
 
 #: Statements whose rows affected are rows removed, not written (comments before them allowed).
 _REMOVES_ROWS = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:delete|truncate)\b", re.IGNORECASE | re.DOTALL)

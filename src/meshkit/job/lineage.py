@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import sqlglot
-from sqlglot import exp
-
+from meshkit.core.lazy import lazy_import
 from meshkit.core.lineage import Lineage
 
-#: Statements whose first table is the one they write.
-_WRITES = (exp.Insert, exp.Create, exp.Merge, exp.Update, exp.Delete)
+sqlglot = lazy_import("sqlglot")
 
 
-def _name(table: exp.Table) -> str:
+def _name(table) -> str:
     return ".".join(part for part in (table.db, table.name) if part)
 
 
 def statement_lineage(sql: str, dialect: str | None) -> tuple[set[str], set[str]]:
     """``(reads, writes)``: table names ``sql`` reads from and writes to (empty if it cannot be parsed)."""
+    exp = sqlglot.exp
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
@@ -25,7 +23,7 @@ def statement_lineage(sql: str, dialect: str | None) -> tuple[set[str], set[str]
         return set(), set()
     writes: set[str] = set()
     target = None
-    if isinstance(tree, _WRITES):
+    if isinstance(tree, (exp.Insert, exp.Create, exp.Merge, exp.Update, exp.Delete)):
         target = tree.find(exp.Table) if not isinstance(tree.this, exp.Table) else tree.this
         if isinstance(tree, exp.Create) and tree.kind not in ("TABLE", "VIEW"):
             target = None

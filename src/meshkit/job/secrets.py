@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from meshkit.core.backends import SecretsBackend
 from meshkit.core.errors import ConfigError, PlatformError, TransientError, UserError
@@ -28,6 +26,8 @@ from meshkit.core.metadata import secrets as secrets_table
 from meshkit.job.properties import scope_label
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     from meshkit.core.context import Meshkit
 
 ENV_PREFIX = "MESHKIT_SECRET_"
@@ -115,6 +115,8 @@ class LocalSecrets:
     @property
     def aead(self) -> AESGCM:
         if self._aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
             self._aead = AESGCM(load_key(self._meshkit))
         return self._aead
 
@@ -128,6 +130,8 @@ class LocalSecrets:
             raise PlatformError(
                 f"Secret `{key}` of {scope_label(scope)} has an unknown format.", hint="Set it again."
             )
+        from cryptography.exceptions import InvalidTag
+
         try:
             value = self.aead.decrypt(
                 blob[1 : 1 + _NONCE], blob[1 + _NONCE :], f"{scope}\0{key}".encode()

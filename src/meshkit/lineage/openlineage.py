@@ -3,12 +3,14 @@
 START when a run begins, COMPLETE / FAIL / ABORT when it ends, with the job type, the datasets
 read and written (schema, column lineage, output statistics) and data-quality assertions of
 checks. Events go to a JSON-lines file (``.meshkit/openlineage/events.jsonl`` by default) or to
-an HTTP endpoint such as Marquez (``openlineage_transport = "http"``), through openlineage-python.
-An emission failure is logged and never fails the run.
+an HTTP endpoint such as Marquez (``openlineage_transport = "http"``, through openlineage-python's
+transport). Events are built as the JSON the spec defines, so a run writing to the file imports no
+OpenLineage client. An emission failure is logged and never fails the run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -23,12 +25,13 @@ from meshkit.core.redaction import strip_credentials
 
 log = logging.getLogger(__name__)
 PRODUCER = f"https://meshkit.dev/meshkit/{__version__}"
+SPEC = "https://openlineage.io/spec"
 #: Run kind -> OpenLineage ``jobType``.
 JOB_TYPES = {"job": "JOB", "transfer": "TRANSFER", "build": "MODEL_BUILD", "model": "MODEL", "check": "CHECK",
              "publish": "PUBLISH"}  # fmt: skip
 _FINAL = {"succeeded": "COMPLETE", "skipped": "COMPLETE", "cancelled": "ABORT"}
 
-_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_senders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _outputs: dict[str, dict[str, tuple[int | None, Any]]] = {}
 _lock = threading.Lock()
 
@@ -38,24 +41,28 @@ def run_uuid(run_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"meshkit:run:{run_id}"))
 
 
-def _client(meshkit):
-    if meshkit in _clients:
-        return _clients[meshkit]
-    from openlineage.client import OpenLineageClient
+class _FileSender:
+    """Appends each event to a JSON-lines file, one line per event."""
 
-    notices = logging.getLogger("openlineage.client.client")
-    if notices.level == logging.NOTSET:  # its INFO line naming the transport would open every run log
-        notices.setLevel(logging.WARNING)
+    def __init__(self, path):
+        self.path = path
+
+    def emit(self, event: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(event, sort_keys=True) + "\n")
+
+
+def _sender(meshkit):
+    if meshkit in _senders:
+        return _senders[meshkit]
     config = meshkit.config
     kind = str(config.get("openlineage_transport")).lower()
     if kind == "none":
-        client = None
+        sender = None
     elif kind == "file":
-        from openlineage.client.transport.file import FileConfig, FileTransport
-
         path = meshkit.workspace.resolve(config.get("openlineage_file"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path), append=True)))
+        sender = _FileSender(path)
     elif kind == "http":
         from openlineage.client.transport.http import HttpConfig, HttpTransport
 
@@ -67,11 +74,22 @@ def _client(meshkit):
         params: dict[str, Any] = {"url": url, "endpoint": config.get("openlineage_endpoint")}
         if key := config.get("openlineage_api_key"):
             params["auth"] = {"type": "api_key", "apiKey": key}
-        client = OpenLineageClient(transport=HttpTransport(HttpConfig.from_dict(params)))
+        sender = HttpTransport(
+            HttpConfig.from_dict(params)
+        )  # NOTE: it sends any event that serialises to JSON
     else:
         raise ConfigError(f"Unknown `openlineage_transport` `{kind}`.", hint="Use file, http or none.")
-    _clients[meshkit] = client
-    return client
+    _senders[meshkit] = sender
+    return sender
+
+
+def _facet(name: str, version: str, **fields: Any) -> dict[str, Any]:
+    """Facet ``name`` of the spec's ``version``: its fields, with who produced it and the schema it follows."""
+    return {
+        "_producer": PRODUCER,
+        "_schemaURL": f"{SPEC}/facets/{version}/{name}.json#/$defs/{name}",
+        **fields,
+    }
 
 
 def _dataset_ref(meshkit, name: str) -> tuple[str, str]:
@@ -79,17 +97,12 @@ def _dataset_ref(meshkit, name: str) -> tuple[str, str]:
     return f"meshkit://{meshkit.workspace.name}/{store}", asset
 
 
-def _schema_facet(schema):
-    from openlineage.client.facet_v2 import schema_dataset
-
-    fields = [schema_dataset.SchemaDatasetFacetFields(name=f.name, type=str(f.type), ordinal_position=i)
-              for i, f in enumerate(schema, 1)]  # fmt: skip
-    return schema_dataset.SchemaDatasetFacet(fields=fields)
+def _schema_facet(schema) -> dict[str, Any]:
+    fields = [{"name": f.name, "type": str(f.type), "ordinal_position": i} for i, f in enumerate(schema, 1)]
+    return _facet("SchemaDatasetFacet", "1-2-0", fields=fields)
 
 
-def _column_lineage_facet(meshkit, run, target: str):
-    from openlineage.client.facet_v2 import column_lineage_dataset as cl
-
+def _column_lineage_facet(meshkit, run, target: str) -> dict[str, Any] | None:
     by_column: dict[str, list] = {}
     for edge in run.lineage.columns:
         if edge.target != target:
@@ -97,44 +110,45 @@ def _column_lineage_facet(meshkit, run, target: str):
         namespace, name = _dataset_ref(meshkit, edge.source)
         kind = str(edge.transformation or "IDENTITY").upper()
         direct = kind if kind in ("IDENTITY", "TRANSFORMATION", "AGGREGATION") else "TRANSFORMATION"
-        by_column.setdefault(edge.target_column, []).append(cl.InputField(namespace=namespace, name=name, field=edge.source_column,
-                                                                          transformations=[cl.Transformation(type="DIRECT", subtype=direct)]))  # fmt: skip
-    fields = {column: cl.Fields(inputFields=inputs) for column, inputs in by_column.items()}
-    return cl.ColumnLineageDatasetFacet(fields=fields) if fields else None
+        by_column.setdefault(edge.target_column, []).append({
+            "namespace": namespace, "name": name, "field": edge.source_column,
+            "transformations": [{"type": "DIRECT", "subtype": direct}],
+        })  # fmt: skip
+    fields = {column: {"inputFields": inputs} for column, inputs in by_column.items()}
+    return _facet("ColumnLineageDatasetFacet", "1-2-0", fields=fields) if fields else None
 
 
-def _assertions_facet(results: list[dict[str, Any]]):
-    from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
-
+def _assertions_facet(results: list[dict[str, Any]]) -> dict[str, Any]:
     assertions = []
     for result in results:
         check = str(result.get("check"))
-        column = check.split(".", 1)[0] if "." in check else None
-        assertions.append(dq.Assertion(assertion=check, success=bool(result.get("passed")), column=column,
-                                       actual=None if result.get("observed") is None else str(result["observed"])))  # fmt: skip
-    return dq.DataQualityAssertionsDatasetFacet(assertions=assertions)
+        assertion: dict[str, Any] = {"assertion": check, "success": bool(result.get("passed"))}
+        if "." in check:
+            assertion["column"] = check.split(".", 1)[0]
+        if result.get("observed") is not None:
+            assertion["actual"] = str(result["observed"])
+        assertions.append(assertion)
+    return _facet("DataQualityAssertionsDatasetFacet", "1-1-0", assertions=assertions)
 
 
-def build_event(meshkit, run, state: str, outputs: dict[str, tuple[int | None, Any]] | None = None):
-    """The OpenLineage ``RunEvent`` for ``run`` in ``state`` (START, COMPLETE, FAIL, ABORT)."""
-    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-    from openlineage.client.facet_v2 import (
-        error_message_run,
-        job_type_job,
-        output_statistics_output_dataset,
-        parent_run,
-    )
+def build_event(
+    meshkit, run, state: str, outputs: dict[str, tuple[int | None, Any]] | None = None
+) -> dict[str, Any]:
+    """The OpenLineage ``RunEvent`` for ``run`` in ``state`` (START, COMPLETE, FAIL, ABORT), as JSON data.
 
+    Built as plain data, which the spec defines, so that a run imports no OpenLineage client.
+    """
     namespace = meshkit.config.get("openlineage_namespace") or meshkit.workspace.name
-    job_facets = {"jobType": job_type_job.JobTypeJobFacet(processingType="BATCH", integration="MESHKIT",
-                                                          jobType=JOB_TYPES.get(run.kind, run.kind.upper()))}  # fmt: skip
+    job_type = JOB_TYPES.get(run.kind, run.kind.upper())
+    job_facets = {"jobType": _facet("JobTypeJobFacet", "2-0-4", processingType="BATCH", integration="MESHKIT",
+                                    jobType=job_type)}  # fmt: skip
     run_facets: dict[str, Any] = {}
     if state == "FAIL" and run.error:
-        run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(message=meshkit.redactor.redact(run.error),
-                                                                            programmingLanguage="python")  # fmt: skip
+        run_facets["errorMessage"] = _facet("ErrorMessageRunFacet", "1-0-1", message=meshkit.redactor.redact(run.error),
+                                            programmingLanguage="python")  # fmt: skip
     if run.parent_id and (parent := meshkit.runs.get(run.parent_id)):
-        run_facets["parent"] = parent_run.ParentRunFacet(run=parent_run.Run(runId=run_uuid(parent.id)),
-                                                         job=parent_run.Job(namespace=namespace, name=parent.name))  # fmt: skip
+        run_facets["parent"] = _facet("ParentRunFacet", "1-2-0", run={"runId": run_uuid(parent.id)},
+                                      job={"namespace": namespace, "name": parent.name})  # fmt: skip
     inputs, output_datasets = [], []
     if state != "START":
         quality = run.details.get("quality") or {}
@@ -143,35 +157,31 @@ def build_event(meshkit, run, state: str, outputs: dict[str, tuple[int | None, A
         for name in sorted(set(declared) | set(quality)):
             ns, asset = _dataset_ref(meshkit, name)
             facets = {"dataQualityAssertions": _assertions_facet(quality[name])} if name in quality else {}
-            inputs.append(InputDataset(namespace=ns, name=asset, inputFacets=facets))
+            inputs.append({"namespace": ns, "name": asset, "facets": {}, "inputFacets": facets})
         for name, (rows, schema) in sorted((outputs or {}).items()):
             ns, asset = _dataset_ref(meshkit, name)
             facets: dict[str, Any] = {"schema": _schema_facet(schema)} if schema is not None else {}
             if lineage := _column_lineage_facet(meshkit, run, name):
                 facets["columnLineage"] = lineage
-            stats = (
-                {}
-                if rows is None
-                else {
-                    "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                        rowCount=rows
-                    )
-                }
-            )
-            output_datasets.append(OutputDataset(namespace=ns, name=asset, facets=facets, outputFacets=stats))
+            stats = {} if rows is None else {
+                "outputStatistics": _facet("OutputStatisticsOutputDatasetFacet", "1-0-2", rowCount=rows)
+            }  # fmt: skip
+            output_datasets.append({"namespace": ns, "name": asset, "facets": facets, "outputFacets": stats})
     at = run.started_at if state == "START" else run.ended_at
-    return RunEvent(
-        eventType=getattr(RunState, state), eventTime=(at or run.created_at).isoformat(),
-        run=Run(runId=run_uuid(run.id), facets=run_facets), job=Job(namespace=namespace, name=run.name, facets=job_facets),
-        producer=PRODUCER, inputs=inputs, outputs=output_datasets,
-    )  # fmt: skip
+    return {
+        "eventType": state, "eventTime": (at or run.created_at).isoformat(),
+        "run": {"runId": run_uuid(run.id), "facets": run_facets},
+        "job": {"namespace": namespace, "name": run.name, "facets": job_facets},
+        "inputs": inputs, "outputs": output_datasets, "producer": PRODUCER,
+        "schemaURL": f"{SPEC}/2-0-2/OpenLineage.json#/$defs/RunEvent",
+    }  # fmt: skip
 
 
 def _emit(meshkit, run, state: str, outputs=None) -> None:
     try:
-        client = _client(meshkit)
-        if client is not None:
-            client.emit(build_event(meshkit, run, state, outputs))
+        sender = _sender(meshkit)
+        if sender is not None:
+            sender.emit(build_event(meshkit, run, state, outputs))
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - lineage must never fail a run

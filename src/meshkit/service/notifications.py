@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import smtplib
-import urllib.request
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Any
 
 import sqlalchemy as sa
@@ -103,12 +100,17 @@ def send_notification(meshkit, notification):
     cfg = meshkit.config
     timeout = cfg.get("notify_timeout")
     if notification.channel == "webhook":
+        import urllib.request
+
         request = urllib.request.Request(notification.recipient, data=json.dumps(notification.payload).encode(),
                                          headers={"Content-Type": "application/json", "User-Agent": "meshkit"})  # fmt: skip
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
         return True
     if notification.channel == "email" and cfg.get("notify_smtp_host"):
+        import smtplib
+        from email.message import EmailMessage
+
         message = EmailMessage()
         message["From"] = cfg.get("notify_from")
         message["To"] = notification.recipient

@@ -13,20 +13,18 @@ for errors raised outside the job's own code.
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import tempfile
 import traceback
 import types
 from datetime import datetime, timezone
-from importlib.metadata import entry_points
 from pathlib import Path
-
-import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, PluginError
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.lazy import lazy_import
+from meshkit.core.plugins import declares_entry_points
 from meshkit.job import vdk_compat
 from meshkit.job.context import JobResult
 from meshkit.job.steps import Step as MeshkitStep
@@ -48,6 +46,8 @@ from meshkit.vdk.ingestion import IngesterTarget
 from meshkit.vdk.plugin_input import IIngesterPlugin
 from meshkit.vdk.plugin_registry import PluginRegistry
 from meshkit.vdk.results import ExecutionResult, ExecutionStatus, StepResult
+
+pa = lazy_import("pyarrow")
 
 log = logging.getLogger("meshkit.vdk")
 
@@ -285,15 +285,9 @@ class VdkRuntime:
                 )
 
 
-@functools.lru_cache(maxsize=8)
-def _installed(path: tuple[str, ...]) -> bool:
-    # NOTE: scanning the installed distributions costs milliseconds; each meshkit instance asks.
-    return bool(entry_points(group=GROUP_NAME))
-
-
 def load_registry() -> PluginRegistry | None:
     """A registry with VDK's hooks and the installed VDK plugins, or ``None`` when none is installed."""
-    if not _installed(tuple(sys.path)):
+    if not declares_entry_points(GROUP_NAME):
         return None
     vdk_compat.install()
     registry = PluginRegistry()

@@ -232,6 +232,21 @@ class FilesStore(Store):
             raise UserError(f"Cannot read `{a.name}` in store `{self.name}` as {a.fmt}: {exc}.",
                             hint="Check the asset's format (`format` option or file suffix).") from None  # fmt: skip
 
+    def _data_files(self, a: _Asset) -> list[str]:
+        """The files of asset ``a`` that a dataset reads (hidden ones left out), found without opening one.
+
+        NOTE: ``pyarrow.dataset`` imports pandas, which costs more than the listing.
+        """
+        if not a.is_dir:
+            return [a.path]
+        fs, _ = self.filesystem
+        found = fs.get_file_info(pafs.FileSelector(a.path, recursive=True, allow_not_found=True))
+        return sorted(
+            info.path for info in found
+            if info.type == pafs.FileType.File
+            and not any(part.startswith((".", "_")) for part in PurePosixPath(info.path[len(a.path):]).parts)
+        )  # fmt: skip
+
     def _schema_of(self, a: _Asset) -> pa.Schema:
         if not a.exists:
             raise missing_asset(self, a.name)
@@ -273,7 +288,7 @@ class FilesStore(Store):
         schema = self._schema_of(a)
         natives: dict[str, str] = {}
         if a.fmt == "parquet":
-            files = self._dataset(a, schema).files
+            files = self._data_files(a)
             natives = ff.native_types(self.filesystem[0], files[0], "parquet") if files else {}
         return [
             ColumnSchema(f.name, f.type, natives.get(f.name) or self._native(a.fmt, f.type), f.nullable)

@@ -5,31 +5,25 @@ no store, such as an empty job's run, never pays for it.
 """
 
 from meshkit.core.hookspecs import hookimpl
+from meshkit.core.lazy import deferred
+
+#: Each built-in store type and its class, imported when a store of that type is first opened.
+STORE_TYPES = {
+    "duckdb": "meshkit.data.stores.duckdb:DuckDBStore",
+    "sqlite": "meshkit.data.stores.sqlite:SQLiteStore",
+    "postgres": "meshkit.data.stores.postgres:PostgreSQLStore",
+    "mysql": "meshkit.data.stores.mysql:MySQLStore",
+    "files": "meshkit.data.stores.files:FilesStore",
+    "iceberg": "meshkit.data.stores.iceberg:IcebergStore",
+    "nats": "meshkit.data.stores.nats:NatsStore",
+    "kafka": "meshkit.data.stores.kafka:KafkaStore",
+    "postgres_cdc": "meshkit.data.stores.postgres_cdc:PostgresCDCStore",
+}
 
 
 @hookimpl
 def register_store_types():
-    from meshkit.data.stores.duckdb import DuckDBStore
-    from meshkit.data.stores.files import FilesStore
-    from meshkit.data.stores.iceberg import IcebergStore
-    from meshkit.data.stores.kafka import KafkaStore
-    from meshkit.data.stores.mysql import MySQLStore
-    from meshkit.data.stores.nats import NatsStore
-    from meshkit.data.stores.postgres import PostgreSQLStore
-    from meshkit.data.stores.postgres_cdc import PostgresCDCStore
-    from meshkit.data.stores.sqlite import SQLiteStore
-
-    return [
-        DuckDBStore,
-        SQLiteStore,
-        PostgreSQLStore,
-        MySQLStore,
-        FilesStore,
-        IcebergStore,
-        NatsStore,
-        KafkaStore,
-        PostgresCDCStore,
-    ]
+    return {name: deferred(path) for name, path in STORE_TYPES.items()}
 
 
 @hookimpl

@@ -22,7 +22,6 @@ from typing import Any
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError
-from meshkit.core.hookspecs import hookimpl
 from meshkit.data.transforms.base import Transform, Udf, quote
 from meshkit.data.transforms.columns import Cast, RemoveColumn, Rename
 from meshkit.data.transforms.encrypt import Encrypt, decrypt
@@ -45,11 +44,6 @@ BUILTIN_TRANSFORMS: tuple[type[Transform], ...] = (
     Rename,
     Cast,
 )
-
-
-@hookimpl
-def register_transforms():
-    return list(BUILTIN_TRANSFORMS)
 
 
 def transform_types(meshkit=None) -> dict[str, type[Transform]]:

@@ -11,8 +11,6 @@
 FastAPI is imported only when the service builds its app.
 """
 
-from meshkit.core.hookspecs import hookimpl
-
 
 def build_router():
     from typing import Any
@@ -74,8 +72,3 @@ def build_router():
         return found
 
     return router
-
-
-@hookimpl
-def register_routes(meshkit):
-    return [build_router()]
