@@ -21,12 +21,12 @@ from markupsafe import Markup
 from meshkit.core import humanize
 from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.pipelines.runner import run_graph
-from meshkit.pipelines.svg import render_graph
 from meshkit.service import deployments, executions, jobs, sources
 from meshkit.service.auth import COOKIE, Principal, principal_of
 from meshkit.service.exceptions import ApiError, AuthenticationError, ForbiddenError, NotFoundError
 from meshkit.service.routes import DeploymentId, ExecutionId, JobName, Team
 from meshkit.service.triggers import history as trigger_history
+from meshkit.service.ui.graph import render_run_graph
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -168,7 +168,7 @@ def environment_log(team: Team, job: JobName, version: int, principal: Caller, r
     """The build log of a version's own environment (its requirements.txt), as text."""
     _require(principal, team, "viewer")
     env = request.app.state.service.source_environment(team, job, version)
-    return env["log"] or f"v{version} of {team}/{job}: environment {env['status']} (no build log)."
+    return env.get("log") or f"v{version} of {team}/{job}: environment {env['status']} (no build log)."
 
 
 @router.post("/teams/{team}/jobs/{job}/deployments/{deployment}/start")
@@ -189,7 +189,7 @@ def _execution(request: Request, team: str, job: str, execution: str, principal:
     graph = run_graph(svc.meshkit, execution) if run is not None and "graph" in run.details else None
     return {"execution": info, "steps": run.steps if run else [], "can_cancel": principal.can(team, "developer"),
             "final": info["status"] in FINAL_STATUSES, "graph": graph,
-            "graph_svg": Markup(render_graph(graph)) if graph else None}  # fmt: skip
+            "graph_svg": Markup(render_run_graph(graph)) if graph else None}  # fmt: skip
 
 
 @router.get("/teams/{team}/jobs/{job}/executions/{execution}", response_class=HTMLResponse)
@@ -241,9 +241,12 @@ def transfer_page(request: Request, name: str, principal: Caller):
 
 def mount(app: FastAPI, meshkit) -> None:
     """Add the UI routes, its static files and the plugin pages' navigation links to ``app``."""
-    app.include_router(router)
+    from meshkit.service.ui import pipelines, runs
+
+    for found in (router, pipelines.router, runs.router):
+        app.include_router(found)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="static")
-    pages = [("Jobs", "/ui/jobs"), ("Transfers", "/ui/transfers")]
+    pages = [("Jobs", "/ui/jobs"), ("Pipelines", "/ui/pipelines"), ("Transfers", "/ui/transfers")]
     for group in meshkit.pm.hook.register_ui_pages(meshkit=meshkit):
         pages.extend(group or [])
     app.state.ui_pages = pages
