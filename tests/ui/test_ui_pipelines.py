@@ -114,6 +114,12 @@ def test_pipeline_run_page_shows_node_statuses_live(mesh_server, deployed, chrom
     expect(graph.locator('.node[data-status="succeeded"]')).to_have_count(4)
     expect(page.locator("#nodes-done")).to_have_text("4 of 4")
     page.screenshot(path=SHOTS / "pipeline-run.png", full_page=True)
+    page.click("text=Execution and log")  # the execution page draws the same graph above the log
+    expect(page.locator('#pipeline-graph .node[data-status="succeeded"]')).to_have_count(4)
+    expect(page.locator("#log")).to_contain_text("nightly")
+    page.screenshot(path=SHOTS / "pipeline-execution.png", full_page=True)
+    page.locator("#pipeline-graph h2 a").click()
+    expect(page).to_have_url(run_page)
     page.locator(".crumbs >> text=nightly").click()
     expect(page.locator("table.runs tbody tr")).to_have_count(1)
     expect(page.locator('#pipeline-graph .node[data-status="succeeded"]')).to_have_count(4)
