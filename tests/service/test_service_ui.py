@@ -4,7 +4,7 @@ page are in tests/ui/."""
 from __future__ import annotations
 
 import pytest
-from service_helpers import HELLO, TEAM, deploy, wait_status
+from service_helpers import HELLO, TEAM, deploy, wait_status, zip_bytes
 
 
 @pytest.mark.anyio
@@ -26,3 +26,39 @@ async def test_docs_pages_may_load_only_from_the_server(api):
         assert page.status_code == 200 and "/docs/static/" in page.text
         assert "default-src 'self'" in page.headers["content-security-policy"]
     assert "content-security-policy" not in (await api.get("/openapi.json")).headers
+
+
+@pytest.mark.anyio
+async def test_pipeline_and_run_pages_are_for_the_team_only(api):
+    pipeline = {
+        "pipeline.yaml": "name: tiny\nnodes:\n  - {name: hi, job: hello}\n",
+        "jobs/hello/10_hello.py": HELLO["10_hello.py"],
+    }
+    assert (await api.post(f"/api/v1/teams/{TEAM}/jobs", json={"name": "tiny"})).status_code == 201
+    source = await api.post(
+        f"/api/v1/teams/{TEAM}/jobs/tiny/sources", files={"file": ("p.zip", zip_bytes(pipeline))}
+    )
+    version = source.json()["version"]
+    assert (
+        await api.post(f"/api/v1/teams/{TEAM}/jobs/tiny/deployments", json={"version": version})
+    ).status_code == 201
+    started = (await api.post(f"/api/v1/teams/{TEAM}/jobs/tiny/executions", json={})).json()
+    done = await wait_status(
+        api, "tiny", started["id"], {"succeeded", "user_error", "platform_error"}, timeout=120
+    )
+    assert done["status"] == "succeeded"
+    graph = (await api.get(f"/api/v1/teams/{TEAM}/jobs/tiny/executions/{started['id']}/graph")).json()
+    node = graph["nodes"][0]["run_id"]
+    pages = ["/ui/pipelines/tiny", f"/ui/pipelines/tiny/runs/{started['id']}", f"/ui/pipelines/tiny/runs/{started['id']}/live",
+             f"/ui/runs/{node}", f"/ui/runs/{node}/live", f"/ui/runs/{node}/log"]  # fmt: skip
+    for path in pages:
+        assert (await api.get(path, headers=api.tokens.headers("viewer"))).status_code == 200, path
+        assert (await api.get(path, headers=api.tokens.headers("outsider"))).status_code == 403, path
+    log = (await api.get(f"/ui/runs/{node}/log", headers=api.tokens.headers("viewer"))).json()
+    assert log["complete"] and "attempt 1" in log["text"] and log["offset"] == len(log["text"].encode())
+    listed = (await api.get("/ui/pipelines", headers=api.tokens.headers("outsider"))).text
+    assert "/ui/pipelines/tiny" not in listed
+    assert "/ui/pipelines/tiny" in (await api.get("/ui/pipelines", headers=api.tokens.headers("viewer"))).text
+    start = await api.post("/ui/pipelines/tiny/start", headers=api.tokens.headers("viewer"))
+    assert start.status_code == 403
+    assert (await api.get("/ui/pipelines/tiny/runs/no-such-run")).status_code == 404
