@@ -32,7 +32,7 @@ from meshkit.service.sources import materialize
 from meshkit.service.tables import deployments, sources
 from meshkit.service.tables import executions as execution_rows
 from meshkit.service.ui.graph import legend, render_run_graph
-from meshkit.service.ui.views import Caller, _check_origin, _require, render
+from meshkit.service.ui.views import Caller, check_origin, render, require_role
 
 router = APIRouter(prefix="/ui/pipelines", include_in_schema=False)
 RUN_COLUMNS = [runs.c.id, runs.c.kind, runs.c.name, runs.c.team, runs.c.status, runs.c.created_at, runs.c.started_at,
@@ -130,7 +130,7 @@ def _entry(request: Request, name: str, principal) -> PipelineEntry:
     entry = pipelines(request.app.state.service).get(name)
     if entry is None:
         raise NotFoundError(f"No pipeline named `{name}`.", hint="See the pipelines at /ui/pipelines.")
-    _require(principal, entry.team or "*", "viewer")
+    require_role(principal, entry.team or "*", "viewer")
     return entry
 
 
@@ -166,13 +166,13 @@ def pipeline_page(request: Request, name: str, principal: Caller):
 @router.post("/{name}/start")
 def start_form(request: Request, name: str, principal: Caller):
     """Start the pipeline's deployment now, and show the run."""
-    _check_origin(request)
+    check_origin(request)
     entry = _entry(request, name, principal)
     if entry.deployment is None:
         raise NotFoundError(
             f"Pipeline `{name}` is not deployed.", hint=f"Deploy it: meshkit pipeline deploy {name}"
         )
-    _require(principal, entry.team, "developer")
+    require_role(principal, entry.team, "developer")
     started = executions.start(request.app.state.service, entry.team, entry.name,
                                deployment_id=entry.deployment.id, arguments=None, actor=principal.subject)  # fmt: skip
     return RedirectResponse(f"/ui/pipelines/{name}/runs/{started['id']}", status_code=303)
@@ -186,7 +186,7 @@ def _run(request: Request, name: str, run_id: str, principal) -> dict[str, Any]:
         raise NotFoundError(
             f"Pipeline `{name}` has no run `{run_id}`.", hint=f"See its runs at /ui/pipelines/{name}."
         )
-    _require(principal, run.team or "*", "viewer")
+    require_role(principal, run.team or "*", "viewer")
     with svc.engine.connect() as conn:
         row = conn.execute(sa.select(execution_rows).where(execution_rows.c.run_id == run_id)).first()
     graph = run_graph(svc.meshkit, run_id)

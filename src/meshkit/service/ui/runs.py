@@ -16,7 +16,7 @@ from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.service.exceptions import NotFoundError
 from meshkit.service.routes import ExecutionId
 from meshkit.service.tables import executions
-from meshkit.service.ui.views import Caller, _require, render
+from meshkit.service.ui.views import Caller, render, require_role
 
 router = APIRouter(prefix="/ui/runs", include_in_schema=False)
 #: Most bytes of a log one request returns.
@@ -39,7 +39,7 @@ def _record(request: Request, run_id: str, principal):
     run = request.app.state.service.meshkit.runs.get(run_id)
     if run is None:
         raise NotFoundError(f"No run `{run_id}`.", hint="List runs with `meshkit runs`.")
-    _require(principal, run.team or "*", "viewer")
+    require_role(principal, run.team or "*", "viewer")
     return run
 
 
