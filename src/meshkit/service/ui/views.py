@@ -21,12 +21,12 @@ from markupsafe import Markup
 from meshkit.core import humanize
 from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.pipelines.runner import run_graph
-from meshkit.pipelines.svg import render_graph
 from meshkit.service import deployments, executions, jobs, sources
 from meshkit.service.auth import COOKIE, Principal, principal_of
 from meshkit.service.exceptions import ApiError, AuthenticationError, ForbiddenError, NotFoundError
 from meshkit.service.routes import DeploymentId, ExecutionId, JobName, Team
 from meshkit.service.triggers import history as trigger_history
+from meshkit.service.ui.graph import render_run_graph
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -60,13 +60,15 @@ def ui_error(request: Request, status: int, message: str, hint: str | None):
     return render(request, "error.html", status_code=status, status=status, message=message, hint=hint)
 
 
-def _check_origin(request: Request) -> None:
+def check_origin(request: Request) -> None:
+    """Refuse a form sent from another site (the cookie is SameSite=Strict; this is a second lock)."""
     origin = request.headers.get("origin")
     if origin and origin not in ("null",) and origin.split("://", 1)[-1] != request.headers.get("host"):
         raise ForbiddenError("The form was sent from another site.")
 
 
-def _require(principal: Principal, team: str, role: str) -> None:
+def require_role(principal: Principal, team: str, role: str) -> None:
+    """Raise ``ForbiddenError`` unless ``principal`` has ``role`` (or a higher one) on ``team``."""
     if not principal.can(team, role):
         raise ForbiddenError(f"You need the {role} role on team `{team}` for this.", hint="Ask a team admin.")
 
@@ -80,7 +82,7 @@ def login_page(request: Request, next: str = "/ui/jobs", error: str | None = Non
 def login(
     request: Request, token: Annotated[str, Form(max_length=8192)], next: Annotated[str, Form()] = "/ui/jobs"
 ):
-    _check_origin(request)
+    check_origin(request)
     try:
         request.app.state.service.auth.authenticate(token.strip())
     except AuthenticationError as exc:
@@ -120,7 +122,7 @@ def deploy_form(request: Request, principal: Caller, team: Annotated[str, Form(m
                 job: Annotated[str, Form(max_length=63)], file: Annotated[UploadFile, File()],
                 schedule: Annotated[str, Form(max_length=120)] = ""):  # fmt: skip
     """Create the job if needed, upload its zipped folder and deploy that version."""
-    _check_origin(request)
+    check_origin(request)
     svc = request.app.state.service
     team, job = team.strip(), job.strip()
     for label, value in (("team", team), ("job", job)):
@@ -128,7 +130,7 @@ def deploy_form(request: Request, principal: Caller, team: Annotated[str, Form(m
             raise ApiError(
                 f"`{value}` is not a valid {label} name.", hint="Use lowercase letters, digits, - and _."
             )
-    _require(principal, team, "developer")
+    require_role(principal, team, "developer")
     try:
         with svc.engine.connect() as conn:
             jobs.get_job(conn, team, job)
@@ -151,7 +153,7 @@ def deploy_form(request: Request, principal: Caller, team: Annotated[str, Form(m
 
 @router.get("/teams/{team}/jobs/{job}", response_class=HTMLResponse)
 def job_page(request: Request, team: Team, job: JobName, principal: Caller):
-    _require(principal, team, "viewer")
+    require_role(principal, team, "viewer")
     svc = request.app.state.service
     with svc.engine.connect() as conn:
         info = jobs.get_job(conn, team, job)
@@ -166,15 +168,15 @@ def job_page(request: Request, team: Team, job: JobName, principal: Caller):
 @router.get("/teams/{team}/jobs/{job}/sources/{version}/environment", response_class=PlainTextResponse)
 def environment_log(team: Team, job: JobName, version: int, principal: Caller, request: Request):
     """The build log of a version's own environment (its requirements.txt), as text."""
-    _require(principal, team, "viewer")
+    require_role(principal, team, "viewer")
     env = request.app.state.service.source_environment(team, job, version)
-    return env["log"] or f"v{version} of {team}/{job}: environment {env['status']} (no build log)."
+    return env.get("log") or f"v{version} of {team}/{job}: environment {env['status']} (no build log)."
 
 
 @router.post("/teams/{team}/jobs/{job}/deployments/{deployment}/start")
 def start_form(request: Request, team: Team, job: JobName, deployment: DeploymentId, principal: Caller):
-    _check_origin(request)
-    _require(principal, team, "developer")
+    check_origin(request)
+    require_role(principal, team, "developer")
     started = executions.start(request.app.state.service, team, job, deployment_id=deployment, arguments=None,
                                actor=principal.subject)  # fmt: skip
     return RedirectResponse(f"/ui/teams/{team}/jobs/{job}/executions/{started['id']}", status_code=303)
@@ -182,14 +184,14 @@ def start_form(request: Request, team: Team, job: JobName, deployment: Deploymen
 
 def _execution(request: Request, team: str, job: str, execution: str, principal: Principal) -> dict:
     """What the execution page shows above its log: status, facts and steps."""
-    _require(principal, team, "viewer")
+    require_role(principal, team, "viewer")
     svc = request.app.state.service
     info = executions.get(svc.engine, team, job, execution)
     run = svc.meshkit.runs.get(execution)
     graph = run_graph(svc.meshkit, execution) if run is not None and "graph" in run.details else None
     return {"execution": info, "steps": run.steps if run else [], "can_cancel": principal.can(team, "developer"),
             "final": info["status"] in FINAL_STATUSES, "graph": graph,
-            "graph_svg": Markup(render_graph(graph)) if graph else None}  # fmt: skip
+            "graph_svg": Markup(render_run_graph(graph)) if graph else None}  # fmt: skip
 
 
 @router.get("/teams/{team}/jobs/{job}/executions/{execution}", response_class=HTMLResponse)
@@ -207,8 +209,8 @@ def execution_live(request: Request, team: Team, job: JobName, execution: Execut
 
 @router.post("/teams/{team}/jobs/{job}/executions/{execution}/cancel")
 def cancel_form(request: Request, team: Team, job: JobName, execution: ExecutionId, principal: Caller):
-    _check_origin(request)
-    _require(principal, team, "developer")
+    check_origin(request)
+    require_role(principal, team, "developer")
     executions.cancel(request.app.state.service, team, job, execution, actor=principal.subject)
     return RedirectResponse(f"/ui/teams/{team}/jobs/{job}/executions/{execution}", status_code=303)
 
@@ -217,7 +219,7 @@ def cancel_form(request: Request, team: Team, job: JobName, execution: Execution
 def transfers_page(request: Request, principal: Caller):
     from meshkit.data.transfer import list_transfers
 
-    _require(principal, "*", "viewer")
+    require_role(principal, "*", "viewer")
     return render(request, "transfers.html", transfers=list_transfers(request.app.state.service.meshkit))
 
 
@@ -225,7 +227,7 @@ def transfers_page(request: Request, principal: Caller):
 def transfer_page(request: Request, name: str, principal: Caller):
     from meshkit.data.transfer import transfer_status
 
-    _require(principal, "*", "viewer")
+    require_role(principal, "*", "viewer")
     found = transfer_status(request.app.state.service.meshkit, name)
     if found is None:
         raise NotFoundError(
@@ -241,9 +243,12 @@ def transfer_page(request: Request, name: str, principal: Caller):
 
 def mount(app: FastAPI, meshkit) -> None:
     """Add the UI routes, its static files and the plugin pages' navigation links to ``app``."""
-    app.include_router(router)
+    from meshkit.service.ui import pipelines, runs
+
+    for found in (router, pipelines.router, runs.router):
+        app.include_router(found)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="static")
-    pages = [("Jobs", "/ui/jobs"), ("Transfers", "/ui/transfers")]
+    pages = [("Jobs", "/ui/jobs"), ("Pipelines", "/ui/pipelines"), ("Transfers", "/ui/transfers")]
     for group in meshkit.pm.hook.register_ui_pages(meshkit=meshkit):
         pages.extend(group or [])
     app.state.ui_pages = pages

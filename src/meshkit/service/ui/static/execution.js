@@ -1,10 +1,11 @@
-// Keep an execution page live while it runs: every second, redraw its status, facts and steps
-// from the server and append the new bytes of its log, until the execution has ended.
+// Keep a page live while its run goes on (an execution, a pipeline run, a node's run): every second,
+// redraw its #live part (status, facts, steps, graph) from the server and append the new bytes of its
+// log, if it shows one, until the run has ended.
 (function () {
+  if (!document.getElementById("live")) return;
   const pre = document.getElementById("log");
-  if (!pre) return;
-  let offset = Number(pre.dataset.offset || 0);
-  let logComplete = pre.dataset.complete === "true";
+  let offset = pre ? Number(pre.dataset.offset || 0) : 0;
+  let logComplete = !pre || pre.dataset.complete === "true";
   const isFinal = () => document.getElementById("live").dataset.final === "true";
 
   async function refreshStatus() {

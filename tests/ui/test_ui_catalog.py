@@ -1,76 +1,19 @@
-"""The catalog in headless Chromium: the workspace lineage page, clicking through it to column lineage
-and dataset pages, and pages for sources outside the catalog. Screenshots go to build/screenshots/."""
+"""The catalog, products and transfers in the browser: the workspace lineage page, clicking through
+it to column lineage and dataset pages and back, sources outside the catalog, search, products and
+transfers."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
-from service_helpers import make_tokens, stop_service
-from test_service_ui import ARGS, CHROMIUM, IMAGES, needs_chromium
-
-from meshkit.testing import plugin_workspace, run_cli
+from ui_helpers import SHOTS, sign_in
 
 
 @pytest.fixture(scope="module")
-def mesh_workspace(tmp_path_factory):
-    """The `meshkit init` workspace after its job, its transfer, a build and a product publish."""
-    root = tmp_path_factory.mktemp("mesh") / "ws"
-    assert run_cli(["init", str(root)]).exit_code == 0
-    (root / "models" / "greeting_count.sql").write_text("select count(*) as greetings from greetings\n")
-    product = root / "products" / "population.yaml"
-    product.write_text(
-        product.read_text() + "inputPorts:\n  - {name: cities-file, dataset: files/cities.csv}\n"
-    )
-    cities = str(root / "transfers" / "cities.yaml")
-    for args in (["run", "greetings"], ["transfer", "apply", cities], ["transfer", "apply", cities], ["build"],
-                 ["product", "publish", "population"], ["profile", "warehouse/cities"]):  # fmt: skip
-        result = run_cli(args, workspace=root)
-        assert result.exit_code == 0, (args, result.output)
-    return root
-
-
-@pytest.fixture(scope="module")
-def catalog_server(mesh_workspace):
-    import uvicorn
-
-    from meshkit.service.app import create_app
-
-    mk = plugin_workspace(mesh_workspace)
-    app = create_app(mk)
-    tokens = make_tokens(app.state.service.engine)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", tokens
-    server.should_exit = True
-    thread.join(timeout=10)
-    stop_service(app.state.service)
-    mk.close()
-
-
-@pytest.fixture(scope="module")
-def browser_page(catalog_server):
-    needs_chromium()
-    from playwright.sync_api import sync_playwright
-
-    url, tokens = catalog_server
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 860})
-        page.goto(f"{url}/ui/login")
-        page.fill("#token", tokens["admin"])
-        page.click("button[type=submit]")
-        yield url, page
-        browser.close()
+def browser_page(mesh_server, chromium):
+    url, tokens, _ = mesh_server
+    page = sign_in(chromium, url, tokens["admin"])
+    yield url, page
+    page.close()
 
 
 def test_workspace_lineage_page_clicks_through_to_columns_and_pages(browser_page):
@@ -90,7 +33,7 @@ def test_workspace_lineage_page_clicks_through_to_columns_and_pages(browser_page
     )  # the product's input port: dashed
     expect(publish).to_have_attribute("data-target", "warehouse/country_population")
     expect(mesh.locator(".edge.flow")).to_have_count(3)
-    page.screenshot(path=IMAGES / "catalog-lineage.png", full_page=True)
+    page.screenshot(path=SHOTS / "catalog-lineage.png", full_page=True)
 
     page.locator('.node[data-dataset="warehouse/country_population"]').click()
     panel = page.locator("#columns")
@@ -99,22 +42,27 @@ def test_workspace_lineage_page_clicks_through_to_columns_and_pages(browser_page
     expect(panel.locator("tbody")).to_contain_text("warehouse/cities")
     expect(panel.locator("tbody")).to_contain_text("population")
     expect(mesh.locator(".edge.dim").first).to_be_attached()
-    page.screenshot(path=IMAGES / "catalog-lineage-columns.png", full_page=True)
+    page.screenshot(path=SHOTS / "catalog-lineage-columns.png", full_page=True)
     panel.locator("#columns-open").click()
     expect(page.locator("h1")).to_have_text("warehouse/country_population")
     expect(page.locator("table.columns").last).to_contain_text("warehouse/cities")
-    page.screenshot(path=IMAGES / "catalog-dataset.png", full_page=True)
+    page.screenshot(path=SHOTS / "catalog-dataset.png", full_page=True)
+    page.go_back()  # node -> dataset page -> back to the lineage
+    expect(page.locator("h1")).to_have_text("Lineage of the workspace")
+    expect(page.locator('#mesh .node[data-dataset="warehouse/greetings"]')).to_be_visible()
 
     # every node of a dataset page's drawing is a page too, sources outside the catalog included
     page.goto(f"{url}/ui/catalog/datasets/warehouse/cities")
     profile = page.locator("table.profile")  # `meshkit profile` results
     expect(profile).to_contain_text("population")
     expect(profile).to_contain_text("Lisbon")
-    page.screenshot(path=IMAGES / "catalog-dataset-profile.png", full_page=True)
+    page.screenshot(path=SHOTS / "catalog-dataset-profile.png", full_page=True)
     page.locator('.lineage a:has(.node[data-dataset="files/cities.csv"])').click()
     expect(page.locator("h1")).to_have_text("files/cities.csv")
     expect(page.locator("main")).to_contain_text("A source outside the catalog")
-    page.screenshot(path=IMAGES / "catalog-source.png", full_page=True)
+    page.screenshot(path=SHOTS / "catalog-source.png", full_page=True)
+    page.go_back()
+    expect(page.locator("h1")).to_have_text("warehouse/cities")
 
 
 def test_every_lineage_node_has_a_page(browser_page):
@@ -126,13 +74,20 @@ def test_every_lineage_node_has_a_page(browser_page):
         assert page.goto(f"{url}{href}").status == 200, href
 
 
-def test_the_catalog_page_is_styled_like_the_rest(browser_page):
+def test_catalog_page_searches_and_is_styled_like_the_rest(browser_page):
     from playwright.sync_api import expect
 
     url, page = browser_page
     page.goto(f"{url}/ui/catalog")
     expect(page.locator("header.topbar nav")).to_contain_text("Lineage")
-    page.screenshot(path=IMAGES / "catalog.png", full_page=True)
+    page.screenshot(path=SHOTS / "catalog.png", full_page=True)
+    page.fill("input[name=q]", "population")
+    page.click("form.search button")
+    results = page.locator("table.results")
+    expect(results).to_contain_text("warehouse/country_population")
+    page.screenshot(path=SHOTS / "catalog-search.png", full_page=True)
+    results.locator("a", has_text="warehouse/country_population").first.click()
+    expect(page.locator("h1")).to_have_text("warehouse/country_population")
 
 
 def test_product_page_shows_contract_ports_quality_versions_and_consumers(browser_page):
@@ -148,7 +103,7 @@ def test_product_page_shows_contract_ports_quality_versions_and_consumers(browse
     expect(page.locator("table.versions")).to_contain_text("1.0.0")
     expect(page.locator("main")).to_contain_text("Quality history")
     expect(page.locator("main")).to_contain_text("Consumers")
-    page.screenshot(path=IMAGES / "catalog-product.png", full_page=True)
+    page.screenshot(path=SHOTS / "catalog-product.png", full_page=True)
     page.click("table.ports >> text=warehouse/country_population")
     expect(page.locator("h1")).to_have_text("warehouse/country_population")
 
@@ -157,12 +112,14 @@ def test_transfer_page_shows_its_runs_with_rows_and_duration_charts(browser_page
     from playwright.sync_api import expect
 
     url, page = browser_page
-    page.goto(f"{url}/ui/transfers")
-    page.click("text=cities")
+    page.click("header nav >> text=Transfers")
+    expect(page.locator("h1")).to_have_text("Transfers")
+    page.screenshot(path=SHOTS / "transfers.png", full_page=True)
+    page.get_by_role("link", name="cities", exact=True).click()
     expect(page.locator("h1")).to_have_text("cities")
-    expect(page.locator("#rows-chart .bar")).to_have_count(2)
-    expect(page.locator("#duration-chart .bar")).to_have_count(2)
-    expect(page.locator("table.history tbody tr")).to_have_count(2)
+    expect(page.locator("#rows-chart .bar")).to_have_count(3)  # two applies and the pipeline's load
+    expect(page.locator("#duration-chart .bar")).to_have_count(3)
+    expect(page.locator("table.history tbody tr")).to_have_count(3)
     expect(page.locator("main")).to_contain_text("files/cities.csv")
     expect(page.locator("main")).to_contain_text("rows/s")
-    page.screenshot(path=IMAGES / "transfer.png", full_page=True)
+    page.screenshot(path=SHOTS / "transfer.png", full_page=True)
