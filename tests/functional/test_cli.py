@@ -101,3 +101,20 @@ def test_quickstart_example_runs(tmp_path):
         ("daily_sales", "succeeded"),
         ("load_orders", "succeeded"),
     ]
+
+
+def test_run_reports_its_own_run_when_a_newer_one_exists(workspace, cli):
+    """A job that starts another job (as a pipeline's nodes do at once) still reports its own run."""
+    for name in ("outer", "inner"):
+        (workspace.root / "jobs" / name).mkdir(parents=True)
+    (workspace.root / "jobs" / "inner" / "10_one.sql").write_text("SELECT 1")
+    (workspace.root / "jobs" / "outer" / "10_nested.py").write_text(
+        "import os, subprocess, sys\n\n\n"
+        "def run(job_input):\n"
+        "    meshkit = os.path.join(os.path.dirname(sys.executable), 'meshkit')\n"
+        f"    subprocess.run([meshkit, '-w', {str(workspace.root)!r}, 'run', 'inner'], check=True)\n"
+    )
+    result = cli("run", "outer")
+    assert result.exit_code == 0, result.output
+    runs = {r["name"]: r["id"] for r in json.loads(cli("runs", "--json").stdout)}
+    assert f"Run {runs['outer']} succeeded" in result.stdout, result.stdout

@@ -212,17 +212,11 @@ def run_cmd(meshkit, job: str, args: tuple[str, ...], arguments_json: str | None
                 result = run_job(meshkit, job, arguments, run_id=run_id)
             finally:
                 meshkit.pm.unregister(steps)
-        run = meshkit.runs.get(result_run_id(meshkit, job, run_id, result))
+        run = meshkit.runs.get(run_id or result.run_id)
         console.print(f"Run [bold]{run.id}[/] {status_text(run.status)} in {run.duration or 0:.2f}s, "
                       f"{run.rows_written:,} rows written. Log: {run.log_path}", soft_wrap=True)  # fmt: skip
     if result.error is not None:
         raise result.error
-
-
-def result_run_id(meshkit, job, run_id, result) -> str:
-    if run_id:
-        return run_id
-    return meshkit.runs.list(kind="job", limit=1)[0].id
 
 
 def render_run(run) -> None:

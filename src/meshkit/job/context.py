@@ -56,6 +56,8 @@ class JobResult:
     steps_run: int = 0
     rows_written: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    #: The run record's id.
+    run_id: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -179,7 +179,7 @@ def execute(context: JobContext) -> JobResult:
         finally:
             context.job_input.close()
         run.rows_written += ingester.rows_written
-        result.rows_written = run.rows_written
+        result.rows_written, result.run_id = run.rows_written, run.id
         hook.finalize_job(context=context, result=result)
         run.status, run.error = result.status, str(result.error) if result.error else None
     log.info("Run %s %s in %.2fs (%d rows written)%s", run.id, run.status, run.duration or 0,
