@@ -53,6 +53,11 @@ class DuckDBEngine(Engine):
         return self._conn
 
     @staticmethod
+    def is_connection(obj: object) -> bool:
+        """Whether ``obj`` is a DuckDB connection (whose ``cursor()`` is a connection of its own)."""
+        return isinstance(obj, duckdb.DuckDBPyConnection)
+
+    @staticmethod
     def error_kind(exc: BaseException) -> str | None:
         """What a DuckDB exception means: ``memory``, ``data`` (the statement or the data is wrong) or
         ``engine``; ``None`` for an exception DuckDB did not raise."""
@@ -106,9 +111,10 @@ class DuckDBEngine(Engine):
         return self.conn.execute(sql).fetchone()
 
     def column_types(self, relation: str) -> list[tuple[str, str]]:
+        # NOTE: DESCRIBE binds the query without running it: an Arrow stream stays unread.
         return [
-            (d[0], str(d[1]).upper())
-            for d in self.conn.execute(f"SELECT * FROM {relation} LIMIT 0").description
+            (r[0], str(r[1]).upper())
+            for r in self.conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
         ]
 
     def register_arrow(self, reader: pa.RecordBatchReader, name: str | None = None) -> Relation:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import TransientError
@@ -164,8 +163,10 @@ class ManagedConnection:
         A DuckDB connection's ``cursor()`` is a separate connection with its own transaction, so on
         DuckDB statements run on the connection itself.
         """
+        from meshkit.engines.duckdb import DuckDBEngine
+
         raw = self.raw
-        return raw if isinstance(raw, duckdb.DuckDBPyConnection) else raw.cursor()
+        return raw if DuckDBEngine.is_connection(raw) else raw.cursor()
 
     def cursor(self) -> ManagedCursor:
         return ManagedCursor(self)
