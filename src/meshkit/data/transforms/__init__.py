@@ -16,6 +16,7 @@ hook, so a plugin can add its own.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from sqlglot import exp
 
 from meshkit.core.errors import ConfigError
 from meshkit.core.hookspecs import hookimpl
-from meshkit.data.transforms.base import Transform, Udf, quote, relation_node
+from meshkit.data.transforms.base import Transform, Udf, quote
 from meshkit.data.transforms.columns import Cast, RemoveColumn, Rename
 from meshkit.data.transforms.encrypt import Encrypt, decrypt
 from meshkit.data.transforms.masking import DIGEST_ALGORITHMS, REDACT_MODES, Digest, Redact
@@ -107,9 +108,11 @@ def output_schema(transforms: Sequence[Transform], schema: pa.Schema) -> pa.Sche
     return schema
 
 
-def compile_expression(transforms: Sequence[Transform], relation: str, schema: pa.Schema) -> exp.Select:
-    """One sqlglot ``SELECT`` applying ``transforms`` to ``relation`` (SQL after ``FROM``, of ``schema``)."""
-    source: exp.Expression = relation_node(relation)
+def compile_expression(
+    transforms: Sequence[Transform], relation: exp.Expression, schema: pa.Schema
+) -> exp.Select:
+    """One sqlglot ``SELECT`` applying ``transforms`` to ``relation`` (a table or subquery of ``schema``)."""
+    source = relation
     query = exp.select("*").from_(source)
     for i, transform in enumerate(transforms):
         transform.check(schema)
@@ -119,14 +122,20 @@ def compile_expression(transforms: Sequence[Transform], relation: str, schema: p
     return query
 
 
+#: Stands for the relation in the compiled tree; the rendered SQL gets the relation's own SQL there.
+_RELATION = "__mk_relation__"
+_RELATION_RENDERED = re.compile(rf"[`\"]?{_RELATION}[`\"]?")
+
+
 def compile_select(transforms: Sequence[Transform], relation: str, schema: pa.Schema, engine=None) -> str:
     """One ``SELECT`` applying ``transforms`` to ``relation`` (of ``schema``), in ``engine``'s dialect.
 
-    ``engine`` (:class:`meshkit.engines.Engine`) is where the ``SELECT`` runs: it renders the
-    expression and registers the UDFs the chain needs (it is required when any transform has one).
-    Without it the ``SELECT`` is DuckDB's.
+    ``relation`` is SQL to put after ``FROM``, already in the engine's dialect. ``engine``
+    (:class:`meshkit.engines.Engine`) is where the ``SELECT`` runs: it renders the expression and
+    registers the UDFs the chain needs (it is required when any transform has one). Without it the
+    ``SELECT`` is DuckDB's.
     """
-    query = compile_expression(transforms, relation, schema)
+    query = compile_expression(transforms, exp.to_table(_RELATION), schema)
     udfs: list[Udf] = []
     for transform in transforms:
         udfs += transform.udfs(schema)
@@ -135,7 +144,8 @@ def compile_select(transforms: Sequence[Transform], relation: str, schema: pa.Sc
         raise ConfigError("The transforms need an engine to register their functions on.")
     for udf in udfs:
         engine.register_udf(udf)
-    return engine.sql(query) if engine is not None else query.sql(dialect="duckdb")
+    sql = engine.sql(query) if engine is not None else query.sql(dialect="duckdb")
+    return _RELATION_RENDERED.sub(lambda _: relation, sql, count=1)
 
 
 def apply_transforms(transforms: Sequence[Transform], batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -36,11 +36,6 @@ def column(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
 
 
-def relation_node(relation: str) -> exp.Table:
-    """``relation`` (SQL to put after ``FROM``, already in the engine's dialect) as a node rendered as is."""
-    return exp.Table(this=exp.Identifier(this=relation, quoted=False))
-
-
 @functools.lru_cache(maxsize=64)
 def _template(sql: str) -> exp.Expression:
     return sqlglot.parse_one(sql, read="duckdb")
