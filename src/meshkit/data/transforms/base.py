@@ -45,7 +45,7 @@ def fragment(sql: str, **nodes: exp.Expression) -> exp.Expression:
     """The DuckDB SQL ``sql`` as an expression, each column named after a key of ``nodes`` replaced by it.
 
     >>> fragment("coalesce(x, chr(1))", x=column("name")).sql("spark")
-    "COALESCE(`name`, CHR(1))"
+    'COALESCE(`name`, CHR(1))'
     """
 
     def place(node: exp.Expression) -> exp.Expression:
