@@ -119,4 +119,7 @@ class Cast(ColumnTransform):
             # NOTE: DuckDB rounds half away from zero where Arrow's safe cast would refuse.
             digits = target.scale if pa.types.is_decimal(target) else 0
             array = pc.round(array, ndigits=digits, round_mode="half_towards_infinity")
+        if pa.types.is_integer(array.type) and pa.types.is_decimal(target):
+            # NOTE: Arrow refuses int32 -> DECIMAL(10, 2) for the type's range; DuckDB checks the values.
+            array = pc.cast(array, pa.decimal128(38, target.scale))
         return pc.cast(array, target)
