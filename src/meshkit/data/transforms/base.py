@@ -70,10 +70,6 @@ class Udf:
             volatile,
         )
 
-    def call(self, *args: exp.Expression) -> exp.Expression:
-        """A call of the function in SQL."""
-        return exp.Anonymous(this=self.name, expressions=list(args))
-
 
 def text_expression(value: exp.Expression, arrow_type: pa.DataType) -> exp.Expression:
     """The canonical text of a column (see ``text_array`` for the Arrow twin)."""
