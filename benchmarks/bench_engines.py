@@ -9,8 +9,10 @@ Every case is a separate process timed from its start to its end, as a user pays
 ``duckdb -c "COPY (SELECT * FROM pg.lineitem) TO 'x.parquet'"`` in Python (the anchor), then
 ``meshkit transfer apply`` of lineitem PostgreSQL -> Parquet on DuckDB, on Spark ``local[2]`` and
 on a standalone cluster of two workers started here, and ``meshkit check`` of the table on DuckDB
-(peak memory: the table is scanned, not loaded). Peak memory is the case process's ``ru_maxrss``,
-which covers the children it waited for (Spark's driver JVM on local[2]; not the cluster's JVMs).
+(peak memory: the table is scanned, not loaded), against the 300 MB target and against the same
+checks on a 1,000-row copy of the table (``check_floor``: what the process holds before any data
+moves). Peak memory is the case process's ``ru_maxrss``, which covers the children it waited for
+(Spark's driver JVM on local[2]; not the cluster's JVMs).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ TABLE = f"{bench_transfer.SCHEMA}.{bench_transfer.TABLE}"
 REPEAT = int(os.environ.get("MESHKIT_BENCH_REPEAT", "1"))
 ONLY = [c for c in os.environ.get("MESHKIT_BENCH_CASES", "").split(",") if c]
 MESHKIT = str(Path(sys.executable).with_name("meshkit"))
+#: Peak memory of ``meshkit check`` on the whole table (issue 13).
+CHECK_TARGET_MB = 300
+FLOOR_TABLE = f"{TABLE}_floor"
 
 COPY = """
 import sys, duckdb
@@ -71,7 +76,17 @@ def _workspace(master: str | None) -> Path:
             f"  destination: {{store: lake, asset: {engine}.parquet, mode: overwrite}}\n"
         )
     (root / "checks" / "lineitem.yaml").write_text(CHECKS.format(table=TABLE))
+    (root / "checks" / "floor.yaml").write_text(CHECKS.format(table=FLOOR_TABLE))
     return root
+
+
+def _load_floor_table() -> None:
+    """A 1,000-row copy of lineitem: the same checks on it measure the process without the data."""
+    import psycopg
+
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+        conn.execute(f"CREATE TABLE {FLOOR_TABLE} AS SELECT * FROM {TABLE} LIMIT 1000")
 
 
 #: Started by a small process, so a case's ``ru_maxrss`` is its own: a process forked from this one
@@ -106,13 +121,15 @@ def main() -> None:
         from meshkit.engines.cluster import start_cluster
 
         cluster = start_cluster(WORK / "spark", workers=2, cores=1, memory="2g")
+    _load_floor_table()
     root = _workspace(cluster.master_url if cluster else None)
     cases = {
         "duckdb_copy": ("DuckDB COPY pg -> parquet (anchor)", [sys.executable, "-c", COPY, PG, TABLE, str(WORK / "copy.parquet")]),
         "duckdb": ("meshkit transfer apply, DuckDB", [MESHKIT, "transfer", "apply", "duckdb.yaml"]),
         "local2": ("meshkit transfer apply, Spark local[2]", [MESHKIT, "transfer", "apply", "local2.yaml"]),
         "cluster": ("meshkit transfer apply, Spark 2 workers", [MESHKIT, "transfer", "apply", "cluster.yaml"]),
-        "check": ("meshkit check, DuckDB (4 checks)", [MESHKIT, "check"]),
+        "check_floor": ("meshkit check, DuckDB, 1,000 rows (floor)", [MESHKIT, "check", FLOOR_TABLE]),
+        "check": ("meshkit check, DuckDB (4 checks)", [MESHKIT, "check", TABLE]),
     }  # fmt: skip
     chosen = [c for c in cases if (not ONLY or c in ONLY) and (c != "cluster" or cluster)]
     runs: dict[str, list[dict]] = {c: [] for c in chosen}
@@ -132,10 +149,18 @@ def main() -> None:
         if found is None:
             continue
         ratio = (
-            f"{found['seconds'] / anchor['seconds']:.2f}x DuckDB COPY" if anchor and case != "check" else ""
+            f"{found['seconds'] / anchor['seconds']:.2f}x DuckDB COPY"
+            if anchor and not case.startswith("check")
+            else ""
         )
         memory = f"{found['max_rss_mb']:.0f} MB peak" if found.get("max_rss_mb") else "peak not measured"
         print(f"{cases[case][0]:<44} {found['seconds']:7.1f} s  {ratio:<20} {memory}")
+    check, floor = _median(runs.get("check", [])), _median(runs.get("check_floor", []))
+    if check and check.get("max_rss_mb"):
+        over = f", {check['max_rss_mb'] / floor['max_rss_mb']:.2f}x the 1,000-row floor" if floor else ""
+        print(
+            f"check peak memory: {check['max_rss_mb'] / CHECK_TARGET_MB:.2f}x the {CHECK_TARGET_MB} MB target{over}"
+        )
 
 
 def _median(runs: list[dict]) -> dict | None:

@@ -6,9 +6,10 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
+import yaml
 
 from meshkit.models.checks import declared_checks
-from meshkit.quality.runner import run_all_checks
+from meshkit.quality.runner import make_checks, run_all_checks, run_checks
 from meshkit.testing import plugin_workspace
 
 CHECKS = """\
@@ -57,3 +58,26 @@ def test_checks_on_spark_match_duckdb_row_for_row(workspace, spark_engine, pg_ds
     assert [r.value for r in duckdb][:5] == pytest.approx([6, 1, 1, 100 / 6, 100 / 6])
     result = cli("check", "--engine", spark_engine)
     assert result.exit_code == 1 and "big_orders" in result.output
+
+
+def test_checks_of_a_parquet_dataset_share_one_scan_and_agree_on_spark(workspace, spark_engine):
+    """The aggregate checks fold into one ``SELECT ... FROM`` the dataset, on DuckDB and on Spark alike."""
+    path = workspace.root / "meshkit.toml"
+    path.write_text(path.read_text() + '\n[stores.lake]\ntype = "files"\npath = "lake"\nformat = "parquet"\n')
+    specs = yaml.safe_load(CHECKS.format(asset="orders.parquet"))["checks"]
+    mk = plugin_workspace(workspace.root)
+    try:
+        folded = [c.type for c in make_checks(mk, specs, "checks") if c.aggregate() is not None]
+        mk.store("lake").write("orders.parquet", ROWS)
+        duckdb = run_checks(mk, "lake", "orders.parquet", specs)
+        spark = run_checks(mk, "lake", "orders.parquet", specs, engine=spark_engine)
+    finally:
+        mk.close()
+    assert folded == ["row_count", "numeric_range", "regex", "missing_percent", "freshness"]
+
+    def summary(results):
+        return [(r.name, r.status, None if r.value is None or r.type == "freshness" else pytest.approx(r.value))
+                for r in results]  # fmt: skip
+
+    assert summary(spark) == summary(duckdb)
+    assert [r.status for r in duckdb] == ["pass", "fail", "fail", "fail", "fail", "fail", "pass", "fail"]

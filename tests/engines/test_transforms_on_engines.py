@@ -20,8 +20,10 @@ ROWS = st.sampled_from([
     {"action": "Filter", "options": {"predicate": "id % 3 <> 0"}},
     {"action": "Filter", "options": {"predicate": "qty IS NULL OR qty > 2"}},
     {"action": "Sample", "options": {"fraction": 0.5, "seed": 7}},
+    {"action": "Sample", "columns": ["id", "at"], "options": {"fraction": 0.7, "seed": 3}},
+    {"action": "Filter", "options": {"predicate": "length(coalesce(name, '')) > 2"}},
 ])  # fmt: skip
-#: Column transforms, in any order (none renames or removes what another reads).
+#: Column transforms, in any order (none renames or removes what another reads: that comes last).
 STEPS = st.sampled_from([
     {"action": "Digest", "columns": ["name"], "options": {"algo": "sha256"}},
     {"action": "Digest", "columns": ["id"], "options": {"algo": "md5"}},
@@ -30,12 +32,16 @@ STEPS = st.sampled_from([
     {"action": "Redact", "columns": ["name"], "options": {"mode": "fixed", "value": "***"}},
     {"action": "Encrypt", "columns": ["name"], "options": {"key": "env:MK_TEST_ENGINE_KEY", "mode": "deterministic"}},
     {"action": "Cast", "columns": ["id"], "options": {"type": "VARCHAR"}},
-    {"action": "RemoveColumn", "columns": ["day"]},
+    {"action": "Digest", "columns": ["at"], "options": {"algo": "sha1"}},
+    {"action": "Digest", "columns": ["name"], "options": {"algo": "crc32"}},
+    {"action": "Redact", "columns": ["at"], "options": {"mode": "formatted"}},
 ])  # fmt: skip
 LAST = st.sampled_from([
     [],
     [{"action": "Rename", "options": {"name": "label"}}],
     [{"action": "Cast", "columns": ["qty"], "options": {"type": "DOUBLE"}}],
+    [{"action": "Cast", "columns": ["qty"], "options": {"type": "DECIMAL(10, 2)"}}],
+    [{"action": "RemoveColumn", "columns": ["day"]}],
 ])  # fmt: skip
 
 
@@ -48,6 +54,9 @@ def tables(draw) -> pa.Table:
         "qty": pa.array(draw(st.lists(st.none() | st.integers(-5, 9), min_size=n, max_size=n)), pa.int32()),
         "day": pa.array(draw(st.lists(st.dates(dt.date(1990, 1, 1), dt.date(2030, 12, 31)), min_size=n, max_size=n)),
                         pa.date32()),
+        "at": pa.array(draw(st.lists(st.none() | st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2030, 12, 31),
+                                                             timezones=st.just(dt.UTC)), min_size=n, max_size=n)),
+                       pa.timestamp("us", "UTC")),
     })  # fmt: skip
 
 

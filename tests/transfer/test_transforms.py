@@ -24,6 +24,7 @@ from meshkit.data.transforms import (
     transform_reader,
 )
 from meshkit.data.transforms.masking import mask_formatted
+from meshkit.engines.duckdb import DuckDBEngine
 
 FAST = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -59,9 +60,9 @@ def table_of(values, arrow_type) -> pa.Table:
 def both_paths(specs, table: pa.Table, **kw) -> tuple[list[dict], list[dict]]:
     """Rows from the SQL path and from the Arrow path (two batches), ordered by ``_i``."""
     chain = build_transforms(specs, **kw)
-    with duckdb.connect() as conn:
-        conn.register("src", table)
-        sql = conn.sql(compile_select(chain, "src", table.schema, conn)).to_arrow_table()
+    with DuckDBEngine() as engine:
+        engine.conn.register("src", table)
+        sql = engine.query(compile_select(chain, "src", table.schema, engine)).read_all()
     half = max(table.num_rows // 2, 1)
     reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=half))
     arrow = transform_reader(chain, reader).read_all()

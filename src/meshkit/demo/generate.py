@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -390,13 +389,12 @@ def operational_store(target: str, out: Path):
 
 def write_json_lines(table: pa.Table, path: Path) -> None:
     """``table`` as JSON lines (nested columns as nested objects), written by DuckDB from Arrow."""
-    con = duckdb.connect()
-    try:
-        con.execute("SET threads = 1")  # NOTE: one thread keeps the row order, so files are reproducible
-        con.register("rows", table)
-        con.execute(f"COPY rows TO '{path}' (FORMAT JSON)")
-    finally:
-        con.close()
+    from meshkit.engines.duckdb import DuckDBEngine
+
+    with DuckDBEngine() as engine:
+        engine.execute("SET threads = 1")  # NOTE: one thread keeps the row order, so files are reproducible
+        engine.conn.register("rows", table)
+        engine.execute(f"COPY rows TO '{path}' (FORMAT JSON)")
 
 
 def write_demo_data(out: str | Path, *, scale: float = 1.0, days: int = 2, seed: int = DEFAULT_SEED,

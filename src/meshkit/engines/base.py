@@ -62,6 +62,8 @@ class Engine(ABC):
     SCANS_STORES: ClassVar[frozenset[str]] = frozenset()
     #: File formats the engine reads and writes itself.
     SCANS_FORMATS: ClassVar[frozenset[str]] = frozenset()
+    #: The exception classes the engine's own library raises (callers catch them without importing it).
+    ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None, meshkit: Meshkit | None = None):
         self.name = name
@@ -118,6 +120,10 @@ class Engine(ABC):
     def column_types(self, relation: str) -> list[tuple[str, str]]:
         """``(name, type)`` of each column of ``relation``, types as the engine names them (upper case)."""
         return [(f.name, str(f.type).upper()) for f in self.query(f"SELECT * FROM {relation} LIMIT 0").schema]
+
+    def arrow_type(self, sql_type: str) -> pa.DataType:
+        """The Arrow type the engine gives values of ``sql_type`` (a type in its dialect)."""
+        return self.query(f"SELECT CAST(NULL AS {sql_type}) AS x").schema.field(0).type
 
     @abstractmethod
     def register_arrow(self, reader: pa.RecordBatchReader, name: str | None = None) -> Relation:

@@ -4,6 +4,10 @@ It runs in a DuckDB file when one end of the work is a DuckDB store (so that sto
 read and written in place, in one transaction), else in memory. It scans PostgreSQL through
 DuckDB's postgres extension and local Parquet files itself, pushing projection and predicates
 into those scans; any other store is read through the store as an Arrow stream.
+
+Option ``config`` holds DuckDB settings for an in-memory connection (``{"enable_external_access":
+False}`` for SQL a user wrote). Outside this package nothing imports ``duckdb``: modules catch
+``DuckDBEngine.ERRORS`` and ask ``DuckDBEngine.error_kind`` what an exception means.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class DuckDBEngine(Engine):
     SUPPORTS_TRANSACTIONS = True
     SCANS_STORES = frozenset(duckdb_io.SCANNERS)
     SCANS_FORMATS = frozenset({"parquet"})
+    ERRORS = (duckdb.Error,)
 
     def __init__(self, name="duckdb", options=None, meshkit=None, *, store: Store | None = None,
                  connection: duckdb.DuckDBPyConnection | None = None):  # fmt: skip
@@ -45,8 +50,29 @@ class DuckDBEngine(Engine):
     def conn(self) -> duckdb.DuckDBPyConnection:
         """The connection, opened on first use: a cursor on the DuckDB store's file, else in memory."""
         if self._conn is None:
-            self._conn = self.store.connect() if self.store is not None else duckdb.connect()
+            if self.store is not None:
+                self._conn = self.store.connect()
+            else:
+                self._conn = duckdb.connect(":memory:", config=dict(self.options.get("config") or {}))
         return self._conn
+
+    @staticmethod
+    def is_connection(obj: object) -> bool:
+        """Whether ``obj`` is a DuckDB connection (whose ``cursor()`` is a connection of its own)."""
+        return isinstance(obj, duckdb.DuckDBPyConnection)
+
+    @staticmethod
+    def error_kind(exc: BaseException) -> str | None:
+        """What a DuckDB exception means: ``memory``, ``data`` (the statement or the data is wrong) or
+        ``engine``; ``None`` for an exception DuckDB did not raise."""
+        if not isinstance(exc, duckdb.Error):
+            return None
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return "memory"
+        if isinstance(exc, duckdb.CatalogException | duckdb.BinderException | duckdb.ConversionException |
+                      duckdb.ConstraintException | duckdb.InvalidInputException):  # fmt: skip
+            return "data"
+        return "engine"
 
     @classmethod
     def open(cls, name, options, meshkit, stores=()) -> DuckDBEngine:
@@ -89,9 +115,10 @@ class DuckDBEngine(Engine):
         return self.conn.execute(sql).fetchone()
 
     def column_types(self, relation: str) -> list[tuple[str, str]]:
+        # NOTE: DESCRIBE binds the query without running it: an Arrow stream stays unread.
         return [
-            (d[0], str(d[1]).upper())
-            for d in self.conn.execute(f"SELECT * FROM {relation} LIMIT 0").description
+            (r[0], str(r[1]).upper())
+            for r in self.conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
         ]
 
     def register_arrow(self, reader: pa.RecordBatchReader, name: str | None = None) -> Relation:

@@ -238,6 +238,10 @@ class SparkEngine(Engine):
         trees = [t.transform(_spark_function) for t in sqlglot.parse(sql, read=read) if t is not None]
         return ";\n".join(t.sql(dialect=self.DIALECT) for t in trees)
 
+    def sql(self, expression: exp.Expression) -> str:
+        """``expression`` in Spark's dialect, with DuckDB's functions Spark lacks rewritten (as ``transpile``)."""
+        return expression.transform(_spark_function).sql(dialect=self.DIALECT)
+
     def column_types(self, relation: str) -> list[tuple[str, str]]:
         with self._errors():
             return [(n, t.upper()) for n, t in self.session.sql(f"SELECT * FROM {relation} LIMIT 0").dtypes]

@@ -104,7 +104,8 @@ def masked_sql(relation: str, schema: pa.Schema, decision: Decision) -> str:
         if not has_text(field.type):
             column, field = f"CAST({column} AS VARCHAR)", pa.field(field.name, pa.string())
         transform = _COLUMN_TRANSFORMS[action]([field.name])
-        items.append(f"{transform.column_sql(column, field)} AS {name}")
+        value = transform.column_sql(sqlglot.parse_one(column, read="duckdb"), field)
+        items.append(f"{value.sql(dialect='duckdb')} AS {name}")
     if not items:
         raise UserError(
             f"Every column of `{decision.dataset}` is removed by policy.", hint="Ask for a different purpose."

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb  # noqa: F401  # NOTE: duckdb must be loaded before regopy's native library, or duckdb aborts.
 from pydantic import ValidationError
 
 from meshkit.core.errors import ConfigError, TransientError
 from meshkit.core.files import read_text
+from meshkit.engines import duckdb as _duckdb_engine  # noqa: F401  # NOTE: duckdb before regopy's library, or it aborts
 from meshkit.governance.decision import Decision, combine
 from meshkit.governance.purposes import Purposes, load_purposes
 

@@ -17,7 +17,6 @@ from meshkit.core.hookspecs import hookimpl
 from meshkit.core.lazy import lazy_import
 from meshkit.core.retry import retrying
 
-duckdb = lazy_import("duckdb")
 pa = lazy_import("pyarrow")
 
 log = logging.getLogger("meshkit.connection")
@@ -165,8 +164,10 @@ class ManagedConnection:
         A DuckDB connection's ``cursor()`` is a separate connection with its own transaction, so on
         DuckDB statements run on the connection itself.
         """
+        from meshkit.engines.duckdb import DuckDBEngine
+
         raw = self.raw
-        return raw if isinstance(raw, duckdb.DuckDBPyConnection) else raw.cursor()
+        return raw if DuckDBEngine.is_connection(raw) else raw.cursor()
 
     def cursor(self) -> ManagedCursor:
         return ManagedCursor(self)

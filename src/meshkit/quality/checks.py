@@ -1,7 +1,9 @@
 """Built-in check types of the ``checks:`` block, registered through ``register_check_types``.
 
 A check turns into one SQL expression over the dataset (``{relation}``), so all checks of a dataset
-run as one statement; the value it yields is then judged in Python. ``severity: warn`` reports a
+run as one statement; the value it yields is then judged in Python. Checks that are an aggregate of
+the rows (``aggregate``) share one scan of the dataset, so a table is read once, as a stream, however
+many such checks it has. ``severity: warn`` reports a
 failing check as a warning.
 
 >>> RowCount({"type": "row_count", "min": 1}).judge(0)[0]
@@ -23,6 +25,11 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 def _q(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
+
+
+def _count_where(condition: str) -> str:
+    # NOTE: count(CASE ...), not count(*) FILTER (...): the same value in every engine's dialect.
+    return f"count(CASE WHEN {condition} THEN 1 END)"
 
 
 def parse_duration(text: Any, where: str) -> timedelta:
@@ -61,6 +68,13 @@ class Check:
         """A scalar SQL expression over ``relation`` whose value ``judge`` reads."""
         raise NotImplementedError
 
+    def aggregate(self) -> str | None:
+        """An aggregate over the dataset's rows giving the same value as ``expression``, or ``None``.
+
+        Aggregates of all checks of a dataset run in one ``SELECT ... FROM`` the dataset: one scan.
+        """
+        return None
+
     def judge(self, value: Any) -> tuple[str, str]:
         """``(status, message)``: status is pass or fail (``warn`` is applied by severity)."""
         raise NotImplementedError
@@ -82,7 +96,10 @@ class RowCount(Check):
     type = "row_count"
 
     def expression(self, relation: str) -> str:
-        return f"(SELECT count(*) FROM {relation})"
+        return f"(SELECT {self.aggregate()} FROM {relation})"
+
+    def aggregate(self) -> str:
+        return "count(*)"
 
     def judge(self, value):
         return self._range(value, "row count")
@@ -95,12 +112,15 @@ class NumericRange(Check):
     required = ("column",)
 
     def expression(self, relation: str) -> str:
+        return f"(SELECT {self.aggregate()} FROM {relation})"
+
+    def aggregate(self) -> str:
         c, conds = _q(self.spec["column"]), []
         if self.spec.get("min") is not None:
             conds.append(f"{c} < {float(self.spec['min'])}")
         if self.spec.get("max") is not None:
             conds.append(f"{c} > {float(self.spec['max'])}")
-        return f"(SELECT count(*) FROM {relation} WHERE {' OR '.join(conds) or 'FALSE'})"
+        return _count_where(" OR ".join(conds) or "FALSE")
 
     def judge(self, value):
         return (
@@ -115,9 +135,12 @@ class Regex(Check):
     required = ("column", "pattern")
 
     def expression(self, relation: str) -> str:
+        return f"(SELECT {self.aggregate()} FROM {relation})"
+
+    def aggregate(self) -> str:
         pattern = str(self.spec["pattern"]).replace("'", "''")
         c = _q(self.spec["column"])
-        return f"(SELECT count(*) FROM {relation} WHERE {c} IS NOT NULL AND NOT regexp_full_match(CAST({c} AS VARCHAR), '{pattern}'))"
+        return _count_where(f"{c} IS NOT NULL AND NOT regexp_full_match(CAST({c} AS VARCHAR), '{pattern}')")
 
     def judge(self, value):
         return ("pass" if not value else "fail"), f"{value} values do not match /{self.spec['pattern']}/"
@@ -130,8 +153,11 @@ class MissingPercent(Check):
     required = ("column",)
 
     def expression(self, relation: str) -> str:
+        return f"(SELECT {self.aggregate()} FROM {relation})"
+
+    def aggregate(self) -> str:
         c = _q(self.spec["column"])
-        return f"(SELECT coalesce(100.0 * count(*) FILTER (WHERE {c} IS NULL) / nullif(count(*), 0), 0) FROM {relation})"
+        return f"coalesce(100.0 * {_count_where(f'{c} IS NULL')} / nullif(count(*), 0), 0)"
 
     def judge(self, value):
         limit = float(self.spec.get("max", 0))
@@ -175,8 +201,11 @@ class Freshness(Check):
         self.max_age = parse_duration(spec["max_age"], where)
 
     def expression(self, relation: str) -> str:
+        return f"(SELECT {self.aggregate()} FROM {relation})"
+
+    def aggregate(self) -> str:
         # NOTE: naive timestamps are taken as UTC, as DuckDB's epoch() does.
-        return f"(SELECT epoch(now()) - epoch(max({_q(self.spec['column'])})) FROM {relation})"
+        return f"epoch(now()) - epoch(max({_q(self.spec['column'])}))"
 
     def judge(self, value):
         if value is None:

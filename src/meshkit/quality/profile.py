@@ -1,7 +1,8 @@
 """Profile a dataset: per-column statistics computed by DuckDB in one pass, and the checks it passes.
 
-A DuckDB store is profiled where the data is; any other store streams its Arrow batches through
-DuckDB, which aggregates them as they come (nothing is collected in Python). Per column: nulls,
+The DuckDB engine reads the dataset where it is (a DuckDB table in place, PostgreSQL and Parquet
+through its scans); any other store streams its Arrow batches through DuckDB, which aggregates
+them as they come (nothing is collected in Python). Per column: nulls,
 approximate distinct values, min and max, quantiles of numbers, lengths of text, the most frequent
 values and the most frequent shapes ("patterns": letters as ``a``, digits as ``9``).
 """
@@ -12,9 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from meshkit.core.errors import UserError
+from meshkit.engines import open_engine
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -75,13 +75,13 @@ def _jsonable(value: Any) -> Any:
     return value if value is None or isinstance(value, int | str | bool) else str(value)
 
 
-def _profile(con, relation: str, dataset: str, columns: list[tuple[str, str]]) -> DatasetProfile:
+def _profile(engine, relation: str, dataset: str, columns: list[tuple[str, str]]) -> DatasetProfile:
     plan = [
         (name, type_name, _kind(type_name), _aggregates(name, _kind(type_name)))
         for name, type_name in columns
     ]
     selects = ["count(*)"] + [expr for *_, aggs in plan for _, expr in aggs]
-    row = con.execute(f"SELECT {', '.join(selects)} FROM {relation}").fetchone()
+    row = engine.fetch_one(f"SELECT {', '.join(selects)} FROM {relation}")
     rows, values = row[0], iter(row[1:])
     profile = DatasetProfile(dataset, rows)
     for name, type_name, kind, aggs in plan:
@@ -94,30 +94,19 @@ def _profile(con, relation: str, dataset: str, columns: list[tuple[str, str]]) -
 
 
 def profile_dataset(meshkit: Meshkit, store_name: str, asset: str) -> DatasetProfile:
-    """Profile ``asset`` of store ``store_name`` in one DuckDB pass."""
+    """Profile ``asset`` of store ``store_name`` in one pass of the DuckDB engine."""
     dataset = f"{store_name}/{asset}"
     store = meshkit.store(store_name)
-    if store.type == "duckdb":
-        if not store.exists(asset) and "." not in asset:
-            raise UserError(f"Dataset `{dataset}` does not exist.",
-                            hint=f"`meshkit store assets {store_name}` lists what exists.")  # fmt: skip
-        con = store.connection.cursor()
+    if store.type == "duckdb" and not store.exists(asset) and "." not in asset:
+        raise UserError(f"Dataset `{dataset}` does not exist.",
+                        hint=f"`meshkit store assets {store_name}` lists what exists.")  # fmt: skip
+    # NOTE: always DuckDB: the statistics use its functions (approx_top_k, quantile_cont).
+    with open_engine(meshkit, "duckdb", stores=(store,)) as engine:
+        relation = engine.relation(store, asset)
         try:
-            relation = store.quote(asset)
-            columns = [
-                (d[0], str(d[1])) for d in con.execute(f"SELECT * FROM {relation} LIMIT 0").description
-            ]
-            return _profile(con, relation, dataset, columns)
+            return _profile(engine, relation.sql, dataset, engine.column_types(relation.sql))
         finally:
-            con.close()
-    reader = store.read(asset)
-    con = duckdb.connect()
-    try:
-        con.register("__mk_profiled", reader)
-        columns = [(d[0], str(d[1])) for d in con.execute("DESCRIBE SELECT * FROM __mk_profiled").fetchall()]
-        return _profile(con, "__mk_profiled", dataset, columns)
-    finally:
-        con.close()
+            relation.release()
 
 
 def suggest_checks(profile: DatasetProfile) -> list[dict[str, Any]]:

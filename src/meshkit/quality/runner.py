@@ -84,29 +84,36 @@ def make_checks(meshkit: Meshkit, specs: list[dict[str, Any]], where: str) -> li
     return checks
 
 
+def _values(engine: Engine, selects: list[str], relation: str | None) -> list[Any]:
+    """The values of ``selects`` in one statement; when it fails, each alone (its error as its value)."""
+    tail = f" FROM {relation}" if relation else ""
+    try:
+        return list(engine.fetch_one(engine.transpile(f"SELECT {', '.join(selects)}{tail}")))
+    except Exception:  # noqa: BLE001 - one check is broken: find which
+        values: list[Any] = []
+        for select in selects:
+            try:
+                values.append(engine.fetch_one(engine.transpile(f"SELECT {select}{tail}"))[0])
+            except Exception as exc:  # noqa: BLE001 - reported as this check's error
+                values.append(exc)
+        return values
+
+
 def _evaluate(engine: Engine, relation: str, dataset: str, checks: list[Check]) -> list[CheckResult]:
     results: list[CheckResult] = []
     columns = None
     if any(isinstance(c, Schema) for c in checks):
         columns = engine.column_types(relation)
-    values: list[Any] = []
     scalar = [c for c in checks if not isinstance(c, Schema)]
-    if scalar:
-        try:
-            values = list(
-                engine.fetch_one(
-                    engine.transpile("SELECT " + ", ".join(c.expression(relation) for c in scalar))
-                )
-            )
-        except Exception:  # noqa: BLE001 - one check is broken: find which
-            values = []
-            for check in scalar:
-                try:
-                    values.append(
-                        engine.fetch_one(engine.transpile(f"SELECT {check.expression(relation)}"))[0]
-                    )
-                except Exception as exc:  # noqa: BLE001 - reported as this check's error
-                    values.append(exc)
+    # NOTE: the aggregates share one scan of the dataset: a remote table streams through once, never held.
+    folded = [c for c in scalar if c.aggregate() is not None]
+    alone = [c for c in scalar if c.aggregate() is None]
+    values: list[Any] = []
+    if folded:
+        values += _values(engine, [c.aggregate() for c in folded], relation)
+    if alone:
+        values += _values(engine, [c.expression(relation) for c in alone], None)
+    scalar = folded + alone
     by_check = dict(zip(map(id, scalar), values, strict=True))
     for check in checks:
         if isinstance(check, Schema):

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 
 from meshkit.core.errors import UserError
+from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.governance.masking import masked_schema
 from meshkit.governance.query import check_functions
 
@@ -102,7 +102,7 @@ class SessionCatalog:
         self.subject = subject
         self.purpose = purpose
         self.database = database
-        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._engine: DuckDBEngine | None = None
 
     def visible(self) -> dict[str, dict[str, object]]:
         """``{store: {asset: arrow schema}}`` of what the subject may read for the purpose."""
@@ -121,11 +121,13 @@ class SessionCatalog:
             out.setdefault(dataset.store, {})[dataset.asset] = masked_schema(schema, decision)
         return out
 
-    def connection(self) -> duckdb.DuckDBPyConnection:
-        if self._conn is None:
-            conn = duckdb.connect(":memory:", config={"enable_external_access": False,
+    def connection(self):
+        """The catalog's DuckDB connection: in memory, without files, network or extensions."""
+        if self._engine is None:
+            engine = DuckDBEngine(options={"config": {"enable_external_access": False,
                                                       "autoinstall_known_extensions": False,
-                                                      "autoload_known_extensions": False})  # fmt: skip
+                                                      "autoload_known_extensions": False}})  # fmt: skip
+            conn = engine.conn
             for macro in _MACROS:
                 conn.execute(macro)
             for store, assets in self.visible().items():
@@ -136,8 +138,8 @@ class SessionCatalog:
                     conn.execute(f"CREATE TABLE {_quote(store)}.{_quote(asset)} AS SELECT * FROM __mk_empty")
                     conn.unregister("__mk_empty")
             conn.execute("SET lock_configuration = true")
-            self._conn = conn
-        return self._conn
+            self._engine = engine
+        return self._engine.conn
 
     def run(self, tree: exp.Expression):
         """Run a catalog query; returns an Arrow table."""
@@ -149,7 +151,7 @@ class SessionCatalog:
                 break
         try:
             return self.connection().execute(sql).to_arrow_table()
-        except duckdb.Error as exc:
+        except DuckDBEngine.ERRORS as exc:
             raise UserError(f"The catalog query failed: {str(exc).splitlines()[0]}") from None
 
     def _constants(self, node: exp.Expression) -> exp.Expression:
@@ -178,9 +180,9 @@ class SessionCatalog:
         return node
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
 
 def _unqualified(node: exp.Expression) -> exp.Expression:

@@ -26,7 +26,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 from pygwire import BackendConnection
 from pygwire.constants import TransactionStatus
@@ -67,6 +66,7 @@ from pygwire.messages import (
 from sqlglot import exp
 
 from meshkit.core.errors import MeshkitError, UserError
+from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.governance.decision import Subject
 from meshkit.governance.exceptions import AccessDeniedError
 from meshkit.governance.governor import Governor
@@ -142,12 +142,9 @@ def _encoded(conn, sql: str, tag: str = "SELECT") -> _Result:
 
 def _table_result(table: pa.Table, tag: str = "SELECT") -> _Result:
     """An Arrow table (a catalog answer, a setting) as rows to send."""
-    conn = duckdb.connect(":memory:", config={"enable_external_access": False})
-    try:
-        conn.register("__mk_answer", table)
-        return _encoded(conn, "SELECT * FROM __mk_answer", tag)
-    finally:
-        conn.close()
+    with DuckDBEngine(options={"config": {"enable_external_access": False}}) as engine:
+        engine.conn.register("__mk_answer", table)
+        return _encoded(engine.conn, "SELECT * FROM __mk_answer", tag)
 
 
 @dataclass

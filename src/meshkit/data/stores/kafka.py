@@ -204,13 +204,11 @@ class KafkaStore(Store):
         declared = self.options.get("schema")
         if declared is None:
             return None
-        import duckdb
-
         from meshkit.data.transforms.columns import duckdb_type_to_arrow
 
         try:
             return pa.schema([(name, duckdb_type_to_arrow(sql)) for name, sql in dict(declared).items()])
-        except (duckdb.Error, TypeError, ValueError) as exc:
+        except (TypeError, ValueError) as exc:
             raise ConfigError(f"Store `{self.name}` option `schema` is not valid: {first_line(exc)}.",
                               hint='Give `{column = "SQL type"}` such as `{id = "BIGINT"}`.') from None  # fmt: skip
 

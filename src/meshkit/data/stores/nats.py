@@ -160,13 +160,11 @@ class NatsStore(Store):
         declared = self.options.get("schema")
         if declared is None:
             return None
-        import duckdb
-
         from meshkit.data.transforms.columns import duckdb_type_to_arrow
 
         try:
             return pa.schema([(name, duckdb_type_to_arrow(sql)) for name, sql in dict(declared).items()])
-        except (duckdb.Error, TypeError, ValueError) as exc:
+        except (TypeError, ValueError) as exc:
             raise ConfigError(f"Store `{self.name}` option `schema` is not valid: {first_line(exc)}.",
                               hint='Give `{column = "SQL type"}` such as `{id = "BIGINT", amount = "DECIMAL(12, 2)"}`.') from None  # fmt: skip
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import decimal
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
@@ -135,13 +134,15 @@ def table_reader(table: pa.Table, columns=None, predicate: str | None = None) ->
 
 def filter_with_duckdb(reader: pa.RecordBatchReader, predicate: str) -> pa.RecordBatchReader:
     """``reader`` filtered by any DuckDB predicate, streamed, with the original schema."""
+    from meshkit.engines.duckdb import DuckDBEngine
+
     sql = parse(predicate).sql("duckdb")
-    conn = duckdb.connect()
-    conn.register("__mk_rows", reader)
+    engine = DuckDBEngine()
+    relation = engine.register_arrow(reader)
     try:
-        out = conn.execute(f"SELECT * FROM __mk_rows WHERE {sql}").to_arrow_reader(65_536)
-    except duckdb.Error as exc:
-        conn.close()
+        out = engine.query(f"SELECT * FROM {relation.sql} WHERE {sql}")
+    except engine.ERRORS as exc:
+        engine.close()
         raise UserError(
             f"Cannot apply filter `{predicate}`: {exc}.", hint="Check the column names and types."
         ) from None
@@ -150,6 +151,6 @@ def filter_with_duckdb(reader: pa.RecordBatchReader, predicate: str) -> pa.Recor
         try:
             yield from out
         finally:
-            conn.close()
+            engine.close()
 
     return cast_reader(pa.RecordBatchReader.from_batches(out.schema, batches()), reader.schema)

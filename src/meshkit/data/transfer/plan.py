@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, UserError
@@ -124,7 +123,7 @@ def _engine(job: Job):
         yield engine
     finally:
         if saved is not None:
-            with contextlib.suppress(duckdb.Error):
+            with contextlib.suppress(*engine.ERRORS):
                 conn.execute(f"SET memory_limit = '{saved[0]}'")
                 conn.execute(f"SET temp_directory = {endpoints._literal(saved[1])}")
                 conn.execute(f"SET preserve_insertion_order = {saved[2]}")
@@ -193,14 +192,14 @@ def execute(job: Job, *, dry_run: bool = False) -> Outcome:
         if not source.ordered:
             conn.execute("SET preserve_insertion_order = false")
         try:
-            return _run_in_duckdb(job, conn, source, sink, counter, source_schema, dry_run)
+            return _run_in_duckdb(job, engine, source, sink, counter, source_schema, dry_run)
         finally:
-            with contextlib.suppress(duckdb.Error):
+            with contextlib.suppress(*engine.ERRORS):
                 source.release()
 
 
-def _run_in_duckdb(job, conn, source, sink, counter, source_schema, dry_run) -> Outcome:
-    relation, window = source.relation, None
+def _run_in_duckdb(job, engine, source, sink, counter, source_schema, dry_run) -> Outcome:
+    conn, relation, window = engine.conn, source.relation, None
     if job.incremental:
         bounds_relation = relation
         bounds = None
@@ -210,13 +209,13 @@ def _run_in_duckdb(job, conn, source, sink, counter, source_schema, dry_run) -> 
             bounds_relation = bounds.relation
         try:
             window = open_window(
-                conn, bounds_relation, source.schema, job.incremental.cursor, _keys(job), job.watermark
+                engine, bounds_relation, source.schema, job.incremental.cursor, _keys(job), job.watermark
             )
         finally:
             if bounds is not None:
                 bounds.release()
         relation = f"(SELECT * FROM {relation} WHERE {window.predicate(source.schema)}) AS _window"
-    select = compile_select(job.transforms, relation, source.schema, conn)
+    select = compile_select(job.transforms, relation, source.schema, engine)
     out_schema = output_schema(job.transforms, source.schema)
     check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
     plan = f"{source.kind} -> {sink.kind if sink else 'store ' + job.destination.type}"
@@ -225,10 +224,10 @@ def _run_in_duckdb(job, conn, source, sink, counter, source_schema, dry_run) -> 
     if dry_run:
         return outcome
     if sink is not None:
-        with _watch(conn, job.progress):
+        with _watch(engine, job.progress):
             result = sink.write(conn, select, job.mode, job.keys)
     else:
-        reader = conn.execute(select).to_arrow_reader(job.batch_rows)
+        reader = engine.query(select, job.batch_rows)
         if source.kind != "arrow stream":  # progress counts the rows read, wherever they are counted
             reader = counter.wrap(reader)
         written = _Counter(None)
@@ -242,8 +241,9 @@ def _run_in_duckdb(job, conn, source, sink, counter, source_schema, dry_run) -> 
 
 
 @contextlib.contextmanager
-def _watch(conn, progress: Progress | None, every: float = 0.2):
+def _watch(engine: DuckDBEngine, progress: Progress | None, every: float = 0.2):
     """Report the share of the source a running DuckDB statement has read, as it grows."""
+    conn = engine.conn
     if progress is None:
         yield
         return
@@ -252,7 +252,7 @@ def _watch(conn, progress: Progress | None, every: float = 0.2):
     def poll():
         best = 0.0
         while not done.wait(every):
-            with contextlib.suppress(duckdb.Error):
+            with contextlib.suppress(*engine.ERRORS):
                 share = conn.query_progress()  # -1 between statements
                 if share > best:
                     best = share

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
@@ -29,6 +28,7 @@ from meshkit.data.transfer.spec import BatchTransfer, Endpoint
 from meshkit.data.transfer.state import StateStore, TransferState, trim_history
 from meshkit.data.transforms import Transform, build_transforms, column_sources
 from meshkit.engines import Engine, open_engine
+from meshkit.engines.duckdb import DuckDBEngine
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Fatal")
 _RUN_STATUS = {"Succeeded": "succeeded", "Failed": "platform_error", "Fatal": "user_error"}
@@ -56,7 +56,8 @@ def classify(exc: BaseException, redact: Callable[[str], str]) -> MeshkitError:
     if isinstance(exc, MeshkitError):
         return exc
     text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    if isinstance(exc, duckdb.Error):
+    kind = DuckDBEngine.error_kind(exc)
+    if kind is not None:
         if _AUTH.search(str(exc)):
             return ConfigError(
                 f"The store refused the login: {text}.",
@@ -66,10 +67,9 @@ def classify(exc: BaseException, redact: Callable[[str], str]) -> MeshkitError:
             return TransientError(
                 f"Lost the connection to a store: {text}.", hint="Retry when the server is reachable."
             )
-        if isinstance(exc, duckdb.OutOfMemoryException):
+        if kind == "memory":
             return PlatformError(f"The transfer ran out of memory: {text}.", hint="Raise `memoryLimit`.")
-        if isinstance(exc, duckdb.CatalogException | duckdb.BinderException | duckdb.ConversionException |
-                      duckdb.ConstraintException | duckdb.InvalidInputException):  # fmt: skip
+        if kind == "data":
             return UserError(
                 f"The data could not be transferred: {text}.",
                 hint="Nothing was written; fix the data or add a Cast.",

@@ -11,13 +11,15 @@ the canonical text of the key columns. Rows whose cursor is null are never sent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError
 from meshkit.data.transforms.base import has_text, literal, quote, text_sql
+
+if TYPE_CHECKING:
+    from meshkit.engines import Engine
 
 
 @dataclass
@@ -62,9 +64,9 @@ def _list(ids: list[str]) -> str:
     return ", ".join(literal(i) for i in ids) if ids else "NULL"
 
 
-def open_window(conn: duckdb.DuckDBPyConnection, relation: str, schema: pa.Schema, cursor: str, keys: list[str],
+def open_window(engine: Engine, relation: str, schema: pa.Schema, cursor: str, keys: list[str],
                 mark: dict[str, Any] | None) -> Window:  # fmt: skip
-    """Fix the window's upper bound by querying ``relation`` (a DuckDB relation of the source)."""
+    """Fix the window's upper bound by querying ``relation`` (a relation of the source on ``engine``, DuckDB's SQL)."""
     if cursor not in schema.names:
         raise ConfigError(f"Incremental cursor column `{cursor}` is not in the source.", where="spec.incremental.cursor",
                           hint=f"Columns: {', '.join(schema.names)}.")  # fmt: skip
@@ -89,11 +91,11 @@ def open_window(conn: duckdb.DuckDBPyConnection, relation: str, schema: pa.Schem
     c = quote(cursor)
     lower = f"{c} >= {literal(window.low)}" if window.low is not None else f"{c} IS NOT NULL"
     # NOTE: one scan (an Arrow stream can be scanned only once): the window's cursors and row ids.
-    found = conn.execute(
+    found = engine.fetch_one(
         f"WITH s AS MATERIALIZED (SELECT {c} AS c, {window.row_id_sql(schema)} AS rid FROM {relation} WHERE {lower}) "
         f"SELECT {text_sql('c', schema.field(cursor).type)}, list(DISTINCT rid ORDER BY rid) FROM s "
         f"WHERE c = (SELECT max(c) FROM s) GROUP BY c"
-    ).fetchone()
+    )
     if found is not None:
         window.high, window.high_ids = found[0], list(found[1])
     return window

@@ -1,9 +1,9 @@
 """Transforms: one implementation used by transfers, governance obligations and the query path.
 
 Build them from specs (``{action, columns, options, name}``, as in a transfer's
-``spec.transformation``) with ``build_transforms``; then either compile the chain to one DuckDB
-``SELECT`` with ``compile_select`` or run it on Arrow batches with ``apply_transforms`` /
-``transform_reader``. Both give the same rows. ``column_tags`` says which transform touched
+``spec.transformation``) with ``build_transforms``; then either compile the chain to one sqlglot
+``SELECT`` that an engine renders in its dialect with ``compile_select``, or run it on Arrow
+batches with ``apply_transforms`` / ``transform_reader``. All give the same rows. ``column_tags`` says which transform touched
 which column, for statuses and lineage. Transform classes come from the ``register_transforms``
 hook, so a plugin can add its own.
 
@@ -16,10 +16,12 @@ hook, so a plugin can add its own.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from meshkit.core.errors import ConfigError
 from meshkit.data.transforms.base import Transform, Udf, quote
@@ -31,7 +33,7 @@ from meshkit.data.transforms.rows import Filter, Sample
 __all__ = [
     "BUILTIN_TRANSFORMS", "DIGEST_ALGORITHMS", "REDACT_MODES", "Cast", "Digest", "Encrypt", "Filter", "Redact",
     "RemoveColumn", "Rename", "Sample", "Transform", "apply_transforms", "build_transforms", "column_sources", "column_tags",
-    "compile_select", "decrypt", "output_schema", "quote", "transform_reader", "transform_types",
+    "compile_expression", "compile_select", "decrypt", "output_schema", "quote", "transform_reader", "transform_types",
 ]  # fmt: skip
 
 BUILTIN_TRANSFORMS: tuple[type[Transform], ...] = (
@@ -100,27 +102,44 @@ def output_schema(transforms: Sequence[Transform], schema: pa.Schema) -> pa.Sche
     return schema
 
 
-def compile_select(transforms: Sequence[Transform], relation: str, schema: pa.Schema, conn=None) -> str:
-    """One ``SELECT`` applying ``transforms`` to ``relation`` (of ``schema``).
-
-    ``conn`` is the engine (:class:`meshkit.engines.Engine`) or DuckDB connection the ``SELECT`` runs on:
-    the UDFs the chain needs are registered there (it is required when any transform has one), and
-    the ``SELECT`` is in its dialect.
-    """
-    sql = f"SELECT * FROM {relation}"
-    udfs: list[Udf] = []
+def compile_expression(
+    transforms: Sequence[Transform], relation: exp.Expression, schema: pa.Schema
+) -> exp.Select:
+    """One sqlglot ``SELECT`` applying ``transforms`` to ``relation`` (a table or subquery of ``schema``)."""
+    source = relation
+    query = exp.select("*").from_(source)
     for i, transform in enumerate(transforms):
         transform.check(schema)
-        udfs += transform.udfs(schema)
-        source = relation if i == 0 else f"({sql}) AS _t{i}"
-        sql = transform.select(source, schema)
+        query = transform.select(source, schema)
+        source = query.subquery(f"_t{i + 1}")
         schema = transform.apply(_empty(schema)).schema
-    if udfs:
-        if conn is None:
-            raise ConfigError("The transforms need a DuckDB connection to register their functions on.")
-        for udf in udfs:
-            conn.register_udf(udf) if hasattr(conn, "register_udf") else udf.register(conn)
-    return conn.transpile(sql) if hasattr(conn, "transpile") else sql
+    return query
+
+
+#: Stands for the relation in the compiled tree; the rendered SQL gets the relation's own SQL there.
+_RELATION = "__mk_relation__"
+_RELATION_RENDERED = re.compile(rf"[`\"]?{_RELATION}[`\"]?")
+
+
+def compile_select(transforms: Sequence[Transform], relation: str, schema: pa.Schema, engine=None) -> str:
+    """One ``SELECT`` applying ``transforms`` to ``relation`` (of ``schema``), in ``engine``'s dialect.
+
+    ``relation`` is SQL to put after ``FROM``, already in the engine's dialect. ``engine``
+    (:class:`meshkit.engines.Engine`) is where the ``SELECT`` runs: it renders the expression and
+    registers the UDFs the chain needs (it is required when any transform has one). Without it the
+    ``SELECT`` is DuckDB's.
+    """
+    query = compile_expression(transforms, exp.to_table(_RELATION), schema)
+    udfs: list[Udf] = []
+    for transform in transforms:
+        udfs += transform.udfs(schema)
+        schema = transform.apply(_empty(schema)).schema
+    if udfs and engine is None:
+        raise ConfigError("The transforms need an engine to register their functions on.")
+    for udf in udfs:
+        engine.register_udf(udf)
+    sql = engine.sql(query) if engine is not None else query.sql(dialect="duckdb")
+    return _RELATION_RENDERED.sub(lambda _: relation, sql, count=1)
 
 
 def apply_transforms(transforms: Sequence[Transform], batch: pa.RecordBatch) -> pa.RecordBatch:

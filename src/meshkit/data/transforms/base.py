@@ -2,18 +2,21 @@
 
 A transform changes a relation: its columns (``Digest``, ``Cast``...), its shape (``RemoveColumn``,
 ``Rename``) or its rows (``Filter``, ``Sample``). Each one has two paths that give the same
-result: ``select`` compiles it to a DuckDB ``SELECT`` over the previous relation, and ``apply``
-runs it on an Arrow record batch with ``pyarrow.compute`` for streaming sinks.
+result: ``select`` builds a sqlglot ``SELECT`` over the previous relation, which each engine renders
+in its own dialect (functions are written as DuckDB names them, and sqlglot carries them over), and
+``apply`` runs it on an Arrow record batch with ``pyarrow.compute`` for streams.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlglot
+from sqlglot import exp
 
 from meshkit.core.errors import ConfigError
 
@@ -28,8 +31,33 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def column(name: str) -> exp.Column:
+    """A quoted column reference."""
+    return exp.column(name, quoted=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _template(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+def fragment(sql: str, **nodes: exp.Expression) -> exp.Expression:
+    """The DuckDB SQL ``sql`` as an expression, each column named after a key of ``nodes`` replaced by it.
+
+    >>> fragment("coalesce(x, chr(1))", x=column("name")).sql("spark")
+    'COALESCE(`name`, CHR(1))'
+    """
+
+    def place(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and not node.table and node.name in nodes:
+            return nodes[node.name].copy()
+        return node
+
+    return _template(sql).transform(place)
+
+
 class Udf:
-    """A Python function registered in DuckDB for what DuckDB has no native function for."""
+    """A Python function an engine registers for SQL, for what SQL has no function for."""
 
     def __init__(
         self, name: str, func: Callable, params: Sequence[str], returns: str, *, volatile: bool = False
@@ -42,25 +70,24 @@ class Udf:
             volatile,
         )
 
-    def register(self, conn: duckdb.DuckDBPyConnection) -> None:
-        try:
-            conn.remove_function(self.name)
-        except (duckdb.InvalidInputException, duckdb.CatalogException):
-            pass
-        conn.create_function(self.name, self.func, [duckdb.sqltype(p) for p in self.params], duckdb.sqltype(self.returns),
-                             type="arrow", side_effects=self.volatile)  # fmt: skip
+
+def text_expression(value: exp.Expression, arrow_type: pa.DataType) -> exp.Expression:
+    """The canonical text of a column (see ``text_array`` for the Arrow twin)."""
+    t = pa.types
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type) or t.is_string_view(arrow_type):
+        return value
+    if t.is_timestamp(arrow_type):
+        if arrow_type.tz:
+            return fragment(
+                "strftime(CAST(x AT TIME ZONE 'UTC' AS TIMESTAMP), '%Y-%m-%d %H:%M:%S.%f+00')", x=value
+            )
+        return fragment("strftime(CAST(x AS TIMESTAMP), '%Y-%m-%d %H:%M:%S.%f')", x=value)
+    return fragment("CAST(x AS VARCHAR)", x=value)
 
 
 def text_sql(column: str, arrow_type: pa.DataType) -> str:
-    """The canonical text of a column in DuckDB SQL (see ``text_array`` for the Arrow twin)."""
-    t = pa.types
-    if t.is_string(arrow_type) or t.is_large_string(arrow_type) or t.is_string_view(arrow_type):
-        return column
-    if t.is_timestamp(arrow_type):
-        if arrow_type.tz:
-            return f"strftime(CAST({column} AT TIME ZONE 'UTC' AS TIMESTAMP), '%Y-%m-%d %H:%M:%S.%f+00')"
-        return f"strftime(CAST({column} AS TIMESTAMP), '%Y-%m-%d %H:%M:%S.%f')"
-    return f"CAST({column} AS VARCHAR)"
+    """The canonical text of a column in DuckDB SQL (``column`` is DuckDB SQL too)."""
+    return text_expression(sqlglot.parse_one(column, read="duckdb"), arrow_type).sql("duckdb")
 
 
 def text_array(array: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -129,8 +156,8 @@ class Transform:
             raise self.error(f"column(s) {', '.join(missing)} not found",
                              hint=f"Available columns: {', '.join(schema.names)}.")  # fmt: skip
 
-    def select(self, relation: str, schema: pa.Schema) -> str:
-        """A DuckDB ``SELECT`` applying this transform to ``relation`` (a name or a subquery)."""
+    def select(self, relation: exp.Expression, schema: pa.Schema) -> exp.Select:
+        """A ``SELECT`` applying this transform to ``relation`` (a table or a subquery)."""
         raise NotImplementedError
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -138,7 +165,7 @@ class Transform:
         raise NotImplementedError
 
     def udfs(self, schema: pa.Schema) -> list[Udf]:
-        """Python functions the SQL path needs registered in DuckDB."""
+        """Python functions the SQL path needs the engine to register."""
         return []
 
     def tags(self, schema: pa.Schema) -> dict[str, str]:
@@ -153,22 +180,22 @@ class Transform:
 class ColumnTransform(Transform):
     """A transform that rewrites some columns value by value and keeps the others."""
 
-    def column_sql(self, column: str, field: pa.Field) -> str:
-        """The DuckDB expression replacing ``column`` (already quoted)."""
+    def column_sql(self, value: exp.Expression, field: pa.Field) -> exp.Expression:
+        """The expression replacing ``value`` (the column, or an expression over it) of ``field``."""
         raise NotImplementedError
 
     def column_array(self, array: pa.Array, field: pa.Field) -> pa.Array:
         """The Arrow array replacing ``array``."""
         raise NotImplementedError
 
-    def select(self, relation: str, schema: pa.Schema) -> str:
-        items = []
-        for field in schema:
-            column = quote(field.name)
-            items.append(
-                f"{self.column_sql(column, field)} AS {column}" if field.name in self.columns else column
-            )
-        return f"SELECT {', '.join(items)} FROM {relation}"
+    def select(self, relation: exp.Expression, schema: pa.Schema) -> exp.Select:
+        items = [
+            exp.alias_(self.column_sql(column(f.name), f), f.name, quoted=True)
+            if f.name in self.columns
+            else column(f.name)
+            for f in schema
+        ]
+        return exp.select(*items).from_(relation)
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         arrays, fields = [], []

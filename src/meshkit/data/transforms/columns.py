@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from meshkit.data.transforms.base import ColumnTransform, Transform, quote
+from meshkit.data.transforms.base import ColumnTransform, Transform, column
 
 
 class RemoveColumn(Transform):
@@ -16,9 +15,8 @@ class RemoveColumn(Transform):
 
     action = "RemoveColumn"
 
-    def select(self, relation: str, schema: pa.Schema) -> str:
-        kept = [quote(n) for n in schema.names if n not in self.columns]
-        return f"SELECT {', '.join(kept)} FROM {relation}"
+    def select(self, relation: exp.Expression, schema: pa.Schema) -> exp.Select:
+        return exp.select(*[column(n) for n in schema.names if n not in self.columns]).from_(relation)
 
     def check(self, schema: pa.Schema) -> None:
         super().check(schema)
@@ -63,10 +61,13 @@ class Rename(Transform):
                 f"would give two columns the name {', '.join(clashes)}", hint="Choose other new names."
             )
 
-    def select(self, relation: str, schema: pa.Schema) -> str:
+    def select(self, relation: exp.Expression, schema: pa.Schema) -> exp.Select:
         mapping = self.renames()
-        items = [f"{quote(n)} AS {quote(mapping[n])}" if n in mapping else quote(n) for n in schema.names]
-        return f"SELECT {', '.join(items)} FROM {relation}"
+        items = [
+            exp.alias_(column(n), mapping[n], quoted=True) if n in mapping else column(n)
+            for n in schema.names
+        ]
+        return exp.select(*items).from_(relation)
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         mapping = self.renames()
@@ -77,9 +78,14 @@ class Rename(Transform):
 
 
 def duckdb_type_to_arrow(sql_type: str) -> pa.DataType:
-    """The Arrow type DuckDB gives for a DuckDB SQL type."""
-    with duckdb.connect() as conn:
-        return conn.sql(f"SELECT CAST(NULL AS {sql_type}) AS x").to_arrow_table().schema.field(0).type
+    """The Arrow type DuckDB gives for a DuckDB SQL type; ``ValueError`` when it is not one."""
+    from meshkit.engines.duckdb import DuckDBEngine
+
+    with DuckDBEngine() as engine:
+        try:
+            return engine.arrow_type(sql_type)
+        except engine.ERRORS as exc:
+            raise ValueError(str(exc)) from None
 
 
 class Cast(ColumnTransform):
@@ -94,17 +100,18 @@ class Cast(ColumnTransform):
         if not text:
             raise self.error("needs `options.type`", hint="Write e.g. `options: {type: DECIMAL(12, 2)}`.")
         try:
-            self.sql_type = exp.DataType.build(text, dialect="duckdb").sql("duckdb")
+            self.data_type = exp.DataType.build(text, dialect="duckdb")
+            self.sql_type = self.data_type.sql("duckdb")
             self.arrow_type = duckdb_type_to_arrow(self.sql_type)
-        except (sqlglot.errors.ParseError, ValueError, duckdb.Error) as exc:
+        except (sqlglot.errors.ParseError, ValueError) as exc:
             raise self.error(f"`{text}` is not a type: {str(exc).splitlines()[0]}",
                              hint="Use a DuckDB type such as BIGINT, VARCHAR, DECIMAL(12, 2), TIMESTAMPTZ.") from None  # fmt: skip
 
     def label(self) -> str:
         return f"Cast({self.sql_type})"
 
-    def column_sql(self, column: str, field: pa.Field) -> str:
-        return f"CAST({column} AS {self.sql_type})"
+    def column_sql(self, value: exp.Expression, field: pa.Field) -> exp.Expression:
+        return exp.cast(value, self.data_type.copy())
 
     def column_array(self, array: pa.Array, field: pa.Field) -> pa.Array:
         target = self.arrow_type
@@ -112,4 +119,7 @@ class Cast(ColumnTransform):
             # NOTE: DuckDB rounds half away from zero where Arrow's safe cast would refuse.
             digits = target.scale if pa.types.is_decimal(target) else 0
             array = pc.round(array, ndigits=digits, round_mode="half_towards_infinity")
+        if pa.types.is_integer(array.type) and pa.types.is_decimal(target):
+            # NOTE: Arrow refuses int32 -> DECIMAL(10, 2) for the type's range; DuckDB checks the values.
+            array = pc.cast(array, pa.decimal128(38, target.scale))
         return pc.cast(array, target)

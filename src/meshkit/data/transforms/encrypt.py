@@ -18,10 +18,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlglot import exp
 
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.core.references import resolve as resolve_reference
-from meshkit.data.transforms.base import TextTransform, Udf, map_text, text_sql
+from meshkit.data.transforms.base import TextTransform, Udf, map_text, text_expression
 
 ENCRYPT_MODES = ("random", "deterministic")
 _NONCE = 12
@@ -122,8 +123,8 @@ class Encrypt(TextTransform):
 
         return [Udf(self._udf_name, encrypt, ["VARCHAR"], "VARCHAR", volatile=self.mode == "random")]
 
-    def column_sql(self, column: str, field: pa.Field) -> str:
-        return f"{self._udf_name}({text_sql(column, field.type)})"
+    def column_sql(self, value: exp.Expression, field: pa.Field) -> exp.Expression:
+        return exp.Anonymous(this=self._udf_name, expressions=[text_expression(value, field.type)])
 
     def column_array(self, array: pa.Array, field: pa.Field) -> pa.Array:
         values = map_text(array, str).to_pylist()

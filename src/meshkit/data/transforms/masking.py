@@ -18,8 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
+from sqlglot import exp
 
-from meshkit.data.transforms.base import TextTransform, Udf, literal, map_text, text_array, text_sql
+from meshkit.data.transforms.base import TextTransform, Udf, fragment, map_text, text_array, text_expression
 
 _HASHERS: dict[str, Callable[[bytes], str]] = {
     "md5": lambda b: hashlib.md5(b).hexdigest(),
@@ -78,9 +79,11 @@ class Digest(TextTransform):
             return []
         return [Udf(self._udf_name, _digest_udf(self.algorithm), ["VARCHAR"], "VARCHAR")]
 
-    def column_sql(self, column: str, field: pa.Field) -> str:
-        func = self.algorithm if self.algorithm in NATIVE_DIGESTS else self._udf_name
-        return f"{func}({text_sql(column, field.type)})"
+    def column_sql(self, value: exp.Expression, field: pa.Field) -> exp.Expression:
+        text = text_expression(value, field.type)
+        if self.algorithm in NATIVE_DIGESTS:
+            return exp.func(self.algorithm, text, dialect="duckdb")
+        return exp.Anonymous(this=self._udf_name, expressions=[text])
 
     def column_array(self, array: pa.Array, field: pa.Field) -> pa.Array:
         hasher = _HASHERS[self.algorithm]
@@ -150,16 +153,21 @@ class Redact(TextTransform):
             [Udf(_FORMATTED_UDF, mask_formatted, ["VARCHAR"], "VARCHAR")] if self.mode == "formatted" else []
         )
 
-    def column_sql(self, column: str, field: pa.Field) -> str:
-        text = text_sql(column, field.type)
+    def column_sql(self, value: exp.Expression, field: pa.Field) -> exp.Expression:
+        text = text_expression(value, field.type)
         if self.mode == "fixed":
-            return f"CASE WHEN {column} IS NULL THEN NULL ELSE {literal(self.value)} END"
+            return (
+                exp.Case()
+                .when(exp.Is(this=value.copy(), expression=exp.Null()), exp.Null())
+                .else_(exp.Literal.string(self.value))
+            )
         if self.mode == "random":
             letter = "chr(97 + CAST(floor(random() * 26) AS INTEGER))"
-            return f"array_to_string(list_transform(range(length({text})), i -> {letter}), '')"
-        masked = f"{_FORMATTED_UDF}({text})"
+            return fragment(f"array_to_string(list_transform(range(length(x)), i -> {letter}), '')", x=text)
+        masked = exp.Anonymous(this=_FORMATTED_UDF, expressions=[text])
         if self.keep_last:
-            return f"left({masked}, -{self.keep_last}) || right({text}, {self.keep_last})"
+            n = exp.Literal.number(self.keep_last)
+            return fragment("left(m, -n) || right(x, n)", m=masked, x=text, n=n)
         return masked
 
     def column_array(self, array: pa.Array, field: pa.Field) -> pa.Array:

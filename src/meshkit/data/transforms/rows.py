@@ -1,9 +1,9 @@
 """Transforms that choose rows: Filter (a SQL predicate) and Sample (a seeded fraction).
 
-A Filter predicate is parsed and validated with sqlglot, then bound against the input schema in
-DuckDB before any data moves. The Arrow path translates it to a ``pyarrow.compute`` expression;
-predicates outside that subset (functions, casts of columns) are evaluated by an in-memory DuckDB
-on each batch, so both paths always agree.
+A Filter predicate is parsed and validated with sqlglot, then bound against the input schema by
+the DuckDB engine before any data moves. The Arrow path translates it to a ``pyarrow.compute``
+expression; predicates outside that subset (functions, casts of columns) are evaluated by an
+in-memory DuckDB engine on each batch, so both paths always agree.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import operator
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from meshkit.data.transforms.base import Transform, has_text, literal, quote, text_array, text_sql
+from meshkit.data.transforms.base import Transform, fragment, has_text, text_array, text_expression
+from meshkit.data.transforms.base import column as column_node
 
 _COMPARISONS = {exp.EQ: operator.eq, exp.NEQ: operator.ne, exp.GT: operator.gt, exp.GTE: operator.ge,
                 exp.LT: operator.lt, exp.LTE: operator.le}  # fmt: skip
@@ -114,7 +114,7 @@ class Filter(Transform):
         if not self.predicate:
             raise self.error("needs `options.predicate`", hint="Write e.g. `predicate: amount > 100`.")
         self.expression = self._parse()
-        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._engine = None
 
     def _parse(self) -> exp.Expression:
         try:
@@ -153,38 +153,48 @@ class Filter(Transform):
                              hint=f"Available columns: {', '.join(schema.names)}.")  # fmt: skip
         # NOTE: one row of nulls, not an empty table, so that DuckDB evaluates constant casts.
         nulls = pa.table({f.name: pa.nulls(1, f.type) for f in schema})
-        with duckdb.connect() as conn:
-            conn.register("__mk_nulls", nulls)
-            try:
-                conn.execute(f"SELECT * FROM __mk_nulls WHERE {self.sql}").fetchall()
-            except duckdb.Error as exc:
-                detail = str(exc).splitlines()[0]
-                raise self.error(
-                    f"invalid predicate `{self.predicate}`: {detail}", hint="Fix the expression."
-                ) from None
+        try:
+            with _local() as engine:
+                _filtered(engine, nulls, self.sql)
+        except ValueError as exc:
+            raise self.error(
+                f"invalid predicate `{self.predicate}`: {exc}", hint="Fix the expression."
+            ) from None
 
-    def select(self, relation: str, schema: pa.Schema) -> str:
-        return f"SELECT * FROM {relation} WHERE {self.sql}"
+    def select(self, relation: exp.Expression, schema: pa.Schema) -> exp.Select:
+        return exp.select("*").from_(relation).where(self.expression.copy())
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         try:
             expression = _arrow_expression(self.expression, batch.schema)
         except _Untranslatable:
-            return self._apply_duckdb(batch)
+            if self._engine is None:
+                self._engine = _local()
+            table = _filtered(self._engine, batch, self.sql)
+            return pa.RecordBatch.from_arrays([table.column(i).combine_chunks() for i in range(table.num_columns)],
+                                              schema=batch.schema)  # fmt: skip
         if isinstance(expression, pa.Scalar):
             return batch if expression.as_py() else batch.slice(0, 0)
         return batch.filter(expression)
 
-    def _apply_duckdb(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        if self._conn is None:
-            self._conn = duckdb.connect()
-        self._conn.register("__mk_batch", batch)
-        try:
-            table = self._conn.execute(f"SELECT * FROM __mk_batch WHERE {self.sql}").to_arrow_table()
-        finally:
-            self._conn.unregister("__mk_batch")
-        return pa.RecordBatch.from_arrays([table.column(i).combine_chunks() for i in range(table.num_columns)],
-                                          schema=batch.schema)  # fmt: skip
+
+def _local():
+    """An in-memory DuckDB engine (imported here: the engines import the transforms)."""
+    from meshkit.engines.duckdb import DuckDBEngine
+
+    return DuckDBEngine()
+
+
+def _filtered(engine, rows: pa.Table | pa.RecordBatch, predicate: str) -> pa.Table:
+    """The rows of ``rows`` where the DuckDB ``predicate`` holds; ``ValueError`` with DuckDB's first line."""
+    relation = engine.register_arrow(pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches()
+                                                                       if isinstance(rows, pa.Table) else [rows]))  # fmt: skip
+    try:
+        return engine.query(f"SELECT * FROM {relation.sql} WHERE {predicate}").read_all()
+    except engine.ERRORS as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
+    finally:
+        relation.release()
 
 
 _NULL_KEY = "\x01"
@@ -237,14 +247,18 @@ class Sample(Transform):
                 f"column(s) {', '.join(bad)} cannot be a sampling key", hint="Cast them to VARCHAR first."
             )
 
-    def select(self, relation: str, schema: pa.Schema) -> str:
+    def select(self, relation: exp.Expression, schema: pa.Schema) -> exp.Select:
+        query = exp.select("*").from_(relation)
         if self.fraction == 1:
-            return f"SELECT * FROM {relation}"
-        parts = [literal(self.seed)]
-        for key in self._keys(schema):
-            parts.append(f"coalesce({text_sql(quote(key), schema.field(key).type)}, chr(1))")
-        key_sql = " || chr(31) || ".join(parts)
-        return f"SELECT * FROM {relation} WHERE md5_number_upper({key_sql}) < {self.threshold}"
+            return query
+        key: exp.Expression = exp.Literal.string(self.seed)
+        for name in self._keys(schema):
+            text = fragment(
+                "coalesce(x, chr(1))", x=text_expression(column_node(name), schema.field(name).type)
+            )
+            key = fragment("k || chr(31) || t", k=key, t=text)
+        number = exp.Anonymous(this="md5_number_upper", expressions=[key])
+        return query.where(exp.LT(this=number, expression=exp.Literal.number(self.threshold)))
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if self.fraction == 1 or batch.num_rows == 0:
