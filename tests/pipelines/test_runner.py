@@ -205,3 +205,11 @@ nodes:
     assert result.nodes["slow"].status == "platform_error"
     assert "Timed out after 1 s" in result.nodes["slow"].error
     assert result.run.status == "succeeded"
+
+
+def test_the_runs_a_node_starts_belong_to_the_pipeline_team(jobs, tmp_path):
+    args = json.dumps({"dir": str(tmp_path), "succeed_on": 1})
+    result = _run(jobs, f"team: data\nnodes:\n  - {{name: once, job: flaky, arguments: {args}}}\n")
+    assert result.run.status == "succeeded" and result.run.team == "data"
+    (job_run,) = [r for r in jobs.runs.list(kind="job") if r.parent_id == result.nodes["once"].id]
+    assert job_run.team == "data"

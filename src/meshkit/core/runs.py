@@ -117,10 +117,17 @@ class RunStore:
 
     def create(self, kind: str, name: str, *, arguments: dict | None = None, team: str | None = None,
                parent_id: str | None = None, run_id: str | None = None, log_path: str | None = None) -> RunRecord:  # fmt: skip
-        """Record a new ``submitted`` run (under the run named by ``MESHKIT_PARENT_RUN`` unless ``parent_id``)."""
+        """Record a new ``submitted`` run (under the run named by ``MESHKIT_PARENT_RUN`` unless ``parent_id``).
+
+        A run started under ``MESHKIT_PARENT_RUN`` (by a pipeline's node) belongs to its parent's team.
+        """
+        inherited = parent_id is None and os.environ.get(PARENT_ENV) or None
         run = RunRecord(id=run_id or new_run_id(name), kind=kind, name=name, team=team, arguments=arguments or {},
-                        parent_id=parent_id or os.environ.get(PARENT_ENV) or None, log_path=log_path)  # fmt: skip
+                        parent_id=parent_id or inherited, log_path=log_path)  # fmt: skip
         with self.db.engine.begin() as conn:
+            if inherited:
+                parent_team = conn.execute(sa.select(runs.c.team).where(runs.c.id == inherited)).scalar()
+                run.team = parent_team or team
             conn.execute(runs.insert().values(run._row()))
         return run
 
