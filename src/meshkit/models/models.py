@@ -46,6 +46,8 @@ class BuildReport:
     results: list[NodeResult]
     elapsed: float
     counts: dict[str, int] = field(default_factory=dict)
+    #: The ``on-run-start``/``on-run-end`` operations that ran.
+    operations: list[NodeResult] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -199,22 +201,30 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
                 on_result(result)
 
         results: list[NodeResult] = []
+        operations: list[NodeResult] = []
         try:
-            run_project_hooks(project, wh, "on-run-start")
+            operations = run_project_hooks(project, wh, "on-run-start")
             results = Runner(project, wh, previous=previous, on_plan=on_plan, on_start=on_start,
                              on_result=record).run(options)  # fmt: skip
-            run_project_hooks(project, wh, "on-run-end", results)
+            operations += run_project_hooks(project, wh, "on-run-end", results)
         finally:
             recorder.close()
             edges = lineage.close()
             counts = summarize(results)
             elapsed = time.perf_counter() - started
-            _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
-    return BuildReport(run, results, elapsed, counts)
+            _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges, operations)
+    return BuildReport(run, results, elapsed, counts, operations)
 
 
-def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges) -> None:
-    """Keep the results, lineage and artifacts; a build with failures ends ``user_error``."""
+def _around(results: list[NodeResult], operations: list[NodeResult]) -> list[NodeResult]:
+    """The nodes' results between the ``on-run-start`` and the ``on-run-end`` operations'."""
+    start = [r for r in operations if "-on-run-start-" in r.unique_id]
+    return [*start, *results, *(r for r in operations if r not in start)]
+
+
+def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges, operations) -> None:
+    """Keep the results, lineage and artifacts (``operations``: the hooks' results, in ``run_results.json``
+    around the nodes' as dbt writes them); a build with failures ends ``user_error``."""
     invocation = str(uuid.uuid4())
     built = [r.unique_id for r in results if r.status == "success"]
     details: dict[str, Any] = {"project": project.name, "store": wh.store_name, "counts": counts, "elapsed": round(elapsed, 3),
@@ -226,7 +236,7 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
         details["quality"] = quality
     write_json(project.target_dir / "manifest.json", manifest(project, invocation))
     write_json(project.target_dir / "run_results.json",
-               run_results(project, results, invocation, elapsed, {"which": options.command, "select": options.select,
+               run_results(project, _around(results, operations), invocation, elapsed, {"which": options.command, "select": options.select,
                                                                    "exclude": options.exclude, "threads": options.threads}))  # fmt: skip
     if options.command != "test":
         write_state(project, results)
