@@ -25,7 +25,7 @@ from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import catalog, manifest, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
 from meshkit.models.hooks import run_project_hooks
-from meshkit.models.lineage import LineageIndex, direct_reads, table_edges, warehouse_schema
+from meshkit.models.lineage import LineageIndex, direct_reads, known_relations, table_edges, warehouse_schema
 from meshkit.models.project import Project, load_project
 from meshkit.models.runner import ERROR_STATUSES, BuildOptions, NodeResult, Runner, summarize
 from meshkit.models.state import read_state
@@ -110,14 +110,27 @@ class _Recorder:
         self.thread.join()
 
     def _work(self) -> None:
-        cur = None
-        while (result := self.queue.get()) is not None:
-            node = self.project.nodes[result.unique_id]
+        cur, done = None, False
+        while not done:
+            batch = [self.queue.get()]  # what arrived meanwhile is saved in the same transaction
+            while not self.queue.empty():
+                batch.append(self.queue.get())
+            done = batch[-1] is None
+            cur = self._save([r for r in batch if r is not None], cur)
+        if cur is not None:
+            cur.close()
+
+    def _save(self, results: list[NodeResult], cur):
+        steps = []
+        for result in results:
             self.position += 1
-            step = StepRecord(self.position, node.unique_id, _STEP_STATUS.get(result.status, "user_error"),
-                              result.started_at, result.completed_at, result.rows,
-                              result.message if result.status == "error" else None)  # fmt: skip
-            self.meshkit.runs.save_step(self.run, step)
+            steps.append(StepRecord(self.position, result.unique_id, _STEP_STATUS.get(result.status, "user_error"),
+                                    result.started_at, result.completed_at, result.rows,
+                                    result.message if result.status == "error" else None))  # fmt: skip
+        if steps:
+            self.meshkit.runs.save_steps(self.run, steps)
+        for result in results:
+            node = self.project.nodes[result.unique_id]
             if self.hooked and result.status == "success" and node.materialized != "ephemeral":
                 cur = cur or self.wh.connection.cursor()
                 try:
@@ -129,8 +142,7 @@ class _Recorder:
                 self.meshkit.pm.hook.dataset_written(meshkit=self.meshkit, run=self.run,
                                                      dataset=f"{self.wh.store_name}/{node.relation.asset}",
                                                      rows=result.rows, schema=schema)  # fmt: skip
-        if cur is not None:
-            cur.close()
+        return cur
 
 
 class _LineageWorker:
@@ -242,7 +254,10 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges,
         write_state(project, results)
     run.details = details
     schema = warehouse_schema(wh)  # tables models read by name, not through ref() or source()
-    reads = [(uid, *read) for uid in built for read in direct_reads(project, project.nodes[uid], schema)]
+    known = known_relations(project)
+    reads = [
+        (uid, *read) for uid in built for read in direct_reads(project, project.nodes[uid], schema, known)
+    ]
     run.lineage = _lineage(project, wh, built, edges, reads)
     if reads:  # for the note that declares them as sources
         details["undeclared"] = [
