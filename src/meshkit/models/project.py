@@ -389,6 +389,9 @@ class _Loader:
         root = Package(self.p.name, self.p.root, self.s)
         for scope in [*sorted(self.p.packages, key=lambda s: s.name), root]:
             file = scope.root / "dbt_project.yml"
+            checksum = (
+                file_checksum(file, "dbt_project.yml") if file.is_file() else {"name": "none", "checksum": ""}
+            )
             for key in ("on-run-start", "on-run-end"):
                 hooks = scope.settings.get(key) or []
                 for i, hook in enumerate([hooks] if isinstance(hooks, str) else list(hooks)):
@@ -403,7 +406,7 @@ class _Loader:
                     out.append(Node(f"operation.{scope.name}.{name}", "operation", name, scope.name, file, "./dbt_project.yml",
                                     raw_code=hook.get("sql", "") if isinstance(hook, dict) else str(hook), config=config,
                                     unrendered_config=written, fqn=[scope.name, "hooks", name],
-                                    checksum=file_checksum(file, "dbt_project.yml")))  # fmt: skip
+                                    checksum=checksum))  # fmt: skip
         return out
 
     def _files(self, scope: Package) -> list[tuple[str, Path, str, str, int]]:
