@@ -417,7 +417,7 @@ def test_deps_intersects_hub_ranges_as_dbt_does(tmp_path, hub, monkeypatch):
 
 def test_deps_ranges_without_a_common_version_name_who_asked(tmp_path, hub, monkeypatch):
     monkeypatch.setenv("DBT_PACKAGE_HUB_URL", hub)
-    root = _hub_project(tmp_path, '[">=2.0.0"]')
+    root = _hub_project(tmp_path / "project", '[">=2.0.0"]')
     with pytest.raises(
         UserError, match=r"No version of `acme/base` satisfies .*>=2.0.0, >=1.0.0, <2.0.0"
     ) as info:
@@ -429,7 +429,7 @@ def test_deps_lock_and_upgrade(tmp_path, hub, monkeypatch):
     """`--lock` writes the lock and installs nothing; a matching lock is what `deps` installs, even where
     the hub has newer versions; `--upgrade` resolves again."""
     monkeypatch.setenv("DBT_PACKAGE_HUB_URL", hub)
-    root = _hub_project(tmp_path, '[">=1.0.0"]')
+    root = _hub_project(tmp_path / "project", '[">=1.0.0"]')
     (root / "packages.yml").write_text('packages:\n  - package: acme/base\n    version: [">=1.0.0"]\n')
     result = run_cli(["deps", "--lock", "--project-dir", str(root)], workspace=root)
     assert result.exit_code == 0, result.output
