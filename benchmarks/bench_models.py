@@ -127,6 +127,9 @@ def main() -> None:
     dbt_env = {**env, "BENCH_DB": str(WORK / "bench_dbt.duckdb")}
     mk_env = {**env, "BENCH_DB": str(WORK / "bench_mk.duckdb")}
     print(f"project: {MODELS} table models, {2 * MODELS} tests, 1 seed of 1,000 rows")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (ratios hold on a quiet machine only)"
+    )
     dbt_parse = timed([str(dbt), "parse", "--no-partial-parse"], dbt_env)
     mk_load = meshkit_load_compile()
     print(f"dbt parse                  {dbt_parse:8.2f} s")

@@ -330,3 +330,116 @@ def test_later_deps_installs_what_the_lock_names(tmp_path):
     assert (root / "dbt_packages" / "inventory").resolve() == (tmp_path / "inventory").resolve()
     again = yaml.safe_load((root / "package-lock.yml").read_text())
     assert again["sha1_hash"] != lock["sha1_hash"] and again["packages"][0]["local"] == "../inventory"
+
+
+# ---------------------------------------------------------------------------- hub version ranges
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """A dbt hub on 127.0.0.1 (the API dbt reads): ``acme/base`` 1.0.0, 1.1.0, 2.0.0 and ``acme/extras``
+    1.0.0, which asks for ``acme/base`` below 2.0.0; each version a tarball of a dbt project."""
+    import http.server
+    import tarfile
+    import threading
+
+    served = tmp_path / "hub"
+    (served / "api" / "v1" / "acme").mkdir(parents=True)
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0),
+        lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(served)),  # noqa: ARG005
+    )
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    packages = {"base": {"1.0.0": [], "1.1.0": [], "2.0.0": []},
+                "extras": {"1.0.0": [{"package": "acme/base", "version": [">=1.0.0", "<2.0.0"]}]}}  # fmt: skip
+    for name, versions in packages.items():
+        index = {"name": name, "namespace": "acme", "versions": {}}
+        for version, deps in versions.items():
+            project = tmp_path / "src" / f"{name}-{version}"
+            (project / "macros").mkdir(parents=True)
+            (project / "dbt_project.yml").write_text(
+                f"name: {name}\nversion: '{version}'\nconfig-version: 2\n"
+            )
+            (project / "macros" / f"{name}.sql").write_text(
+                f"{{% macro {name}_version() %}}'{version}'{{% endmacro %}}\n"
+            )
+            archive = served / "tarballs" / f"{name}-{version}.tar.gz"
+            archive.parent.mkdir(exist_ok=True)
+            with tarfile.open(archive, "w:gz") as tar:
+                tar.add(project, arcname=f"{name}-{version}")
+            index["versions"][version] = {"name": name, "packages": deps,
+                                          "downloads": {"tarball": f"{url}tarballs/{name}-{version}.tar.gz"}}  # fmt: skip
+        (served / "api" / "v1" / "acme" / f"{name}.json").write_text(json.dumps(index))
+    (served / "api" / "v1" / "index.json").write_text(json.dumps([f"acme/{n}" for n in packages]))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    thread.join()
+
+
+def _hub_project(folder: Path, base_range: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "dbt_project.yml").write_text("name: hubbed\nprofile: hubbed\nconfig-version: 2\n")
+    (folder / "packages.yml").write_text(
+        f"packages:\n  - package: acme/base\n    version: {base_range}\n"
+        "  - package: acme/extras\n    version: 1.0.0\n"
+    )
+    return folder
+
+
+def _installed(root: Path) -> dict[str, str]:
+    return {
+        p.name: yaml.safe_load((p / "dbt_project.yml").read_text())["version"]
+        for p in sorted((root / "dbt_packages").iterdir())
+    }
+
+
+def test_deps_intersects_hub_ranges_as_dbt_does(tmp_path, hub, monkeypatch):
+    """The project asks `acme/base` >=1.0.0,<3.0.0 and `acme/extras` asks it <2.0.0: 1.1.0, not 2.0.0."""
+    monkeypatch.setenv("DBT_PACKAGE_HUB_URL", hub)
+    root = _hub_project(tmp_path / "mk", '[">=1.0.0", "<3.0.0"]')
+    result = run_cli(["deps", "--project-dir", str(root)], workspace=root)
+    assert result.exit_code == 0, result.output
+    assert _installed(root) == {"base": "1.1.0", "extras": "1.0.0"}
+    lock = yaml.safe_load((root / "package-lock.yml").read_text())
+    assert lock["packages"] == [{"package": "acme/base", "version": "1.1.0", "name": "base"},
+                                {"package": "acme/extras", "version": "1.0.0", "name": "extras"}]  # fmt: skip
+    if DBT.exists():  # dbt against the same hub locks and installs the same
+        dbt_root = _hub_project(tmp_path / "dbt", '[">=1.0.0", "<3.0.0"]')
+        (dbt_root / "profiles.yml").write_text(
+            "hubbed:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        )
+        _dbt(dbt_root, "deps", env={"DBT_PACKAGE_HUB_URL": hub})
+        assert (dbt_root / "package-lock.yml").read_text() == (root / "package-lock.yml").read_text()
+        assert _installed(dbt_root) == _installed(root)
+
+
+def test_deps_ranges_without_a_common_version_name_who_asked(tmp_path, hub, monkeypatch):
+    monkeypatch.setenv("DBT_PACKAGE_HUB_URL", hub)
+    root = _hub_project(tmp_path / "project", '[">=2.0.0"]')
+    with pytest.raises(
+        UserError, match=r"No version of `acme/base` satisfies .*>=2.0.0, >=1.0.0, <2.0.0"
+    ) as info:
+        install(root, dbt_settings(root))
+    assert "packages.yml > acme/extras@1.0.0" in info.value.hint and "1.0.0, 1.1.0, 2.0.0" in info.value.hint
+
+
+def test_deps_lock_and_upgrade(tmp_path, hub, monkeypatch):
+    """`--lock` writes the lock and installs nothing; a matching lock is what `deps` installs, even where
+    the hub has newer versions; `--upgrade` resolves again."""
+    monkeypatch.setenv("DBT_PACKAGE_HUB_URL", hub)
+    root = _hub_project(tmp_path / "project", '[">=1.0.0"]')
+    (root / "packages.yml").write_text('packages:\n  - package: acme/base\n    version: [">=1.0.0"]\n')
+    result = run_cli(["deps", "--lock", "--project-dir", str(root)], workspace=root)
+    assert result.exit_code == 0, result.output
+    assert not (root / "dbt_packages").exists()
+    lock = yaml.safe_load((root / "package-lock.yml").read_text())
+    assert lock["packages"] == [{"package": "acme/base", "version": "2.0.0", "name": "base"}]
+    lock["packages"][0]["version"] = "1.0.0"  # as locked before 2.0.0 was published
+    (root / "package-lock.yml").write_text(yaml.safe_dump(lock))
+    assert run_cli(["deps", "--project-dir", str(root)], workspace=root).exit_code == 0
+    assert _installed(root) == {"base": "1.0.0"}
+    assert run_cli(["deps", "--upgrade", "--project-dir", str(root)], workspace=root).exit_code == 0
+    assert _installed(root) == {"base": "2.0.0"}
+    assert yaml.safe_load((root / "package-lock.yml").read_text())["packages"][0]["version"] == "2.0.0"

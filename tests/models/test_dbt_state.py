@@ -112,3 +112,58 @@ def test_catalog_json_is_dbts(states, tmp_path):
     written = json.loads((root / "target" / "catalog.json").read_text())
     assert written["nodes"] == expected["nodes"]
     assert set(ours["metadata"]) == set(expected["metadata"]) - {"invocation_started_at"}
+
+
+def test_package_test_configs_and_hooks_are_dbts(tmp_path, monkeypatch):
+    """The ``features`` project: a package's generic test whose macro calls ``config(severity='warn')``
+    is configured at load as dbt parses it, so neither tool sees it modified against the other's target;
+    the ``on-run-start``/``on-run-end`` hooks are operation nodes of both manifests and run results."""
+    import json
+
+    monkeypatch.setenv("FEATURES_COUNTRY", "fi")
+    monkeypatch.setenv("PATH", f"{DBT.parent}{os.pathsep}{os.environ['PATH']}")
+    projects = Path(__file__).parent / "projects"
+    for name in ("features", "greetings"):
+        for side in ("dbt", "mk"):
+            shutil.copytree(projects / name, tmp_path / side / name)
+    dbt_root, mk_root = tmp_path / "dbt" / "features", tmp_path / "mk" / "features"
+    _dbt(dbt_root, "deps")
+    _dbt(dbt_root, "build")
+    with Meshkit(Workspace(root=mk_root), load_entrypoints=False) as mk:
+        project = open_project(mk, mk_root)
+        test = next(n for n in project.nodes.values() if n.name.startswith("greetings_in_range"))
+        assert test.config["severity"] == "warn" and test.unrendered_config == {"severity": "warn"}
+        report = execute(mk, project, BuildOptions(threads=2, select=["+greeted"]))
+    assert not report.failed
+    assert dbt_modified(dbt_root, mk_root / "target") == set()
+    assert meshkit_modified(mk_root, dbt_root / "target") == set()
+    theirs = json.loads((dbt_root / "target" / "manifest.json").read_text())["nodes"]
+    ours = json.loads((mk_root / "target" / "manifest.json").read_text())["nodes"]
+    operations = sorted(u for u in theirs if u.startswith("operation."))
+    assert operations == sorted(u for u in ours if u.startswith("operation.")) and len(operations) == 3
+    for uid in operations:
+        for key in (
+            "fqn",
+            "path",
+            "original_file_path",
+            "checksum",
+            "tags",
+            "unrendered_config",
+            "raw_code",
+            "alias",
+        ):
+            assert ours[uid][key] == theirs[uid][key], (uid, key)
+    dbt_run = json.loads((dbt_root / "target" / "run_results.json").read_text())["results"]
+    mk_run = json.loads((mk_root / "target" / "run_results.json").read_text())["results"]
+    hooks = [
+        (r["unique_id"], r["status"], r["message"])
+        for r in dbt_run
+        if r["unique_id"].startswith("operation.")
+    ]
+    assert [
+        (r["unique_id"], r["status"], r["message"]) for r in mk_run if r["unique_id"].startswith("operation.")
+    ] == hooks
+    assert (
+        mk_run[0]["unique_id"] == dbt_run[0]["unique_id"]
+        and mk_run[-1]["unique_id"] == dbt_run[-1]["unique_id"]
+    )

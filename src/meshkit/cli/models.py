@@ -447,8 +447,10 @@ def check_cmd(mk, names, project_dir, target, vars_, engine):
 @click.option(
     "--project-dir", type=click.Path(file_okay=False), help="The dbt project (default: the current folder)."
 )
+@click.option("--upgrade", is_flag=True, help="Resolve the packages again, whatever package-lock.yml says.")
+@click.option("--lock", "lock_only", is_flag=True, help="Only write package-lock.yml; install nothing.")
 @pass_meshkit
-def deps_cmd(mk, project_dir):
+def deps_cmd(mk, project_dir, upgrade, lock_only):
     """Install the packages of packages.yml / dependencies.yml into dbt_packages/, as `dbt deps` does."""
     from meshkit.models.packages import install, install_path
     from meshkit.models.project import dbt_settings, find_project_root
@@ -457,7 +459,10 @@ def deps_cmd(mk, project_dir):
     if kind != "dbt":
         raise UserError(f"`{root}` is not a dbt project (no dbt_project.yml).", hint="Pass --project-dir.")
     settings = dbt_settings(root)
-    installed = install(root, settings)
+    installed = install(root, settings, upgrade=upgrade, lock_only=lock_only)
+    if lock_only:
+        console.print(f"Wrote {root / 'package-lock.yml'}")
+        return
     for package in installed:
         console.print(
             f"Installed [bold]{escape(package.name)}[/] {escape(str(package.settings.get('version', '')))}"

@@ -187,12 +187,17 @@ class RunStore:
 
     def save_step(self, run: RunRecord, step: StepRecord) -> None:
         """Insert or update one step of ``run``."""
-        values = {"name": step.name, "status": step.status, "started_at": step.started_at,
-                  "ended_at": step.ended_at, "rows_written": step.rows_written, "error": strip_credentials(step.error)}  # fmt: skip
-        key = (run_steps.c.run_id == run.id) & (run_steps.c.position == step.position)
+        self.save_steps(run, [step])
+
+    def save_steps(self, run: RunRecord, steps: list[StepRecord]) -> None:
+        """Insert or update steps of ``run`` in one transaction."""
         with self.db.engine.begin() as conn:
-            if conn.execute(run_steps.update().where(key).values(values)).rowcount == 0:
-                conn.execute(run_steps.insert().values(run_id=run.id, position=step.position, **values))
+            for step in steps:
+                values = {"name": step.name, "status": step.status, "started_at": step.started_at,
+                          "ended_at": step.ended_at, "rows_written": step.rows_written, "error": strip_credentials(step.error)}  # fmt: skip
+                key = (run_steps.c.run_id == run.id) & (run_steps.c.position == step.position)
+                if conn.execute(run_steps.update().where(key).values(values)).rowcount == 0:
+                    conn.execute(run_steps.insert().values(run_id=run.id, position=step.position, **values))
 
     def get(self, run_id: str) -> RunRecord | None:
         with self.db.engine.connect() as conn:

@@ -146,6 +146,10 @@ def node_entry(project: Project, node: Node) -> dict[str, Any]:
     }  # fmt: skip
     if node.resource_type == "model":
         data["contract"] = _contract(node)
+    if node.resource_type == "operation":
+        data.update(path=f"hooks/{node.name}.sql", tags=[node.name.rsplit("-", 1)[0].removeprefix(f"{node.package_name}-")],
+                    index=int(node.name.rsplit("-", 1)[1]), relation_name=None, compiled=False, compiled_code=None,
+                    contract={"enforced": False, "alias_types": True, "checksum": None})  # fmt: skip
     if node.test is not None:
         data["test_metadata"] = {"name": node.test["name"], "kwargs": {**node.test["kwargs"], "column_name": node.test["column_name"]},
                                  "namespace": node.test.get("namespace")}  # fmt: skip
@@ -162,6 +166,7 @@ def node_entry(project: Project, node: Node) -> dict[str, Any]:
 def manifest(project: Project, invocation_id: str) -> dict[str, Any]:
     """The project as dbt's ``manifest.json``."""
     nodes = {u: node_entry(project, n) for u, n in project.nodes.items() if n.resource_type != "unit_test"}
+    nodes.update({n.unique_id: node_entry(project, n) for n in project.operations})
     sources = {
         u: {"database": s.relation.database, "schema": s.relation.schema, "name": s.name, "source_name": s.source_name,
             "resource_type": "source", "package_name": u.split(".")[1], "path": s.path, "original_file_path": s.path,
@@ -172,7 +177,7 @@ def manifest(project: Project, invocation_id: str) -> dict[str, Any]:
         for u, s in project.sources.items()
     }  # fmt: skip
     parent_map = {u: list(n.depends_on) for u, n in project.nodes.items()}
-    parent_map.update({u: [] for u in project.sources})
+    parent_map.update({u: [] for u in [*project.sources, *(n.unique_id for n in project.operations)]})
     child_map: dict[str, list[str]] = {u: [] for u in parent_map}
     for uid, parents in parent_map.items():
         for parent in parents:

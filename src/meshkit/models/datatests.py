@@ -95,6 +95,16 @@ def _macro_test_sql(project: Project, node: Node, model: Any, warehouse: Warehou
     A ``config(...)`` in the macro sits between the project's defaults and the test's YAML config;
     an ephemeral model under test is a CTE, as in dbt.
     """
+    state, sql = _render_test_macro(project, node, model, warehouse)
+    sql = compile_node(project, node, sql)
+    if state.config:
+        node.config = merge_config(merge_config(node.config, state.config), node.test.get("config") or {})
+    return sql
+
+
+def _render_test_macro(
+    project: Project, node: Node, model: Any, warehouse: Warehouse | None
+) -> tuple[RenderState, str]:
     t, r = node.test, project.renderer
     state = RenderState(
         node, project._final_ref, project._source, execute=warehouse is not None, warehouse=warehouse
@@ -104,10 +114,20 @@ def _macro_test_sql(project: Project, node: Node, model: Any, warehouse: Warehou
     if t["column_name"] is not None:
         args["column_name"] = t["column_name"]
     macro = r.find_macro(f"test_{t['name']}", t.get("namespace"))
-    sql = compile_node(project, node, str(r.call_macro(macro, state, **args)))
+    return state, str(r.call_macro(macro, state, **args))
+
+
+def apply_macro_config(project: Project, node: Node) -> None:
+    """Render the test's macro as dbt parses it (``execute`` false) so that its ``config(...)`` call
+    (a package test's ``severity``, ``fail_calc``) is part of the node's configuration from the start,
+    under the test's own YAML config."""
+    state, _ = _render_test_macro(project, node, project.relation_of(node.test["attached"]), None)
     if state.config:
-        node.config = merge_config(merge_config(node.config, state.config), t.get("config") or {})
-    return sql
+        own = node.test.get("config") or {}
+        node.config = merge_config(merge_config(node.config, state.config), own)
+        node.unrendered_config = merge_config(
+            merge_config(node.unrendered_config, state.config, written=True), own, written=True
+        )
 
 
 def _failure_expr(node: Node, sql: str) -> str:

@@ -1,4 +1,5 @@
-"""``on-run-start`` and ``on-run-end`` of ``dbt_project.yml``: SQL run before and after a command's nodes.
+"""``on-run-start`` and ``on-run-end`` of ``dbt_project.yml``: SQL run before and after a command's nodes,
+as dbt's operation nodes (the project's and its packages').
 
 Each hook is rendered with ``execute`` true (it may call macros and ``run_query``); ``on-run-end``
 also sees ``results`` (one per node: ``status``, ``message``, ``node.unique_id`` ...), ``schemas``
@@ -8,16 +9,17 @@ in ``dbt_project.yml``.
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from meshkit.models.exceptions import ModelRunError
-from meshkit.models.nodes import Node
+from meshkit.models.runner import NodeResult
 
 if TYPE_CHECKING:
     from meshkit.models.project import Project
-    from meshkit.models.runner import NodeResult
     from meshkit.models.warehouse import Warehouse
 
 
@@ -29,11 +31,12 @@ class _Object(dict):
 
 def run_project_hooks(
     project: Project, wh: Warehouse, key: str, results: list[NodeResult] | None = None
-) -> None:
-    hooks = project.settings.get(key) or []
-    hooks = [hooks] if isinstance(hooks, str) else list(hooks)
+) -> list[NodeResult]:
+    """Run the ``key`` operations (the packages', then the project's); one result per operation, as
+    dbt records them in ``run_results.json``."""
+    hooks = [n for n in project.operations if n.name.rsplit("-", 1)[0].endswith(key)]
     if not hooks:
-        return
+        return []
     context: dict[str, Any] = {}
     if results is not None:
         built = [project.nodes[r.unique_id] for r in results if r.unique_id in project.nodes]
@@ -46,16 +49,18 @@ def run_project_hooks(
             "schemas": sorted({rel.schema for rel in relations}),
             "database_schemas": sorted({(rel.database, rel.schema) for rel in relations}),
         }  # fmt: skip
-    for i, hook in enumerate(hooks):
-        text = hook.get("sql", "") if isinstance(hook, dict) else str(hook)
-        name = f"{project.name}-{key}-{i}"
-        node = Node(f"operation.{project.name}.{name}", "operation", name, project.name, project.root / "dbt_project.yml",
-                    "dbt_project.yml", raw_code=text, fqn=[project.name, "hooks", name])  # fmt: skip
-        sql = project.render_hook(node, text, wh, context)
-        if not sql.strip():
-            continue
-        try:
-            wh.cursor().execute(sql)
-        except duckdb.Error as exc:
-            raise ModelRunError(f"The {key} hook #{i + 1} failed: {str(exc).splitlines()[0]}", where="dbt_project.yml",
-                                hint="Fix the hook's SQL in dbt_project.yml.") from None  # fmt: skip
+    out = []
+    for node in hooks:
+        started = datetime.now(UTC)
+        sql = project.render_hook(node, node.raw_code, wh, context)
+        where = os.path.relpath(node.path, project.root)
+        index = int(node.name.rsplit("-", 1)[1])
+        if sql.strip():
+            try:
+                wh.cursor().execute(sql)
+            except duckdb.Error as exc:
+                raise ModelRunError(f"The {key} hook #{index + 1} of {node.package_name} failed: {str(exc).splitlines()[0]}",
+                                    where=where, hint=f"Fix the hook's SQL in {where}.") from None  # fmt: skip
+        out.append(NodeResult(node.unique_id, "success", f"{node.package_name}.{key}.{index} passed", failures=0,
+                              started_at=started, completed_at=datetime.now(UTC), thread_id="main", compiled_code=sql))  # fmt: skip
+    return out

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from meshkit.models.configuration import DEFAULTS, config_for, config_trees, configured, merge_config
 from meshkit.models.context import RenderError, RenderState
+from meshkit.models.datatests import apply_macro_config
 from meshkit.models.exceptions import ModelCompileError
 from meshkit.models.nodes import Node, Relation, Source
 from meshkit.models.properties import column_specs, test_specs
@@ -167,6 +168,7 @@ def add_tests(project: Project, props, package: str) -> None:
                     depends.append(project.ref_uid(ref_name, node, ref_package))
                 for source_name, table in state.sources:
                     depends.append(project.source_uid(source_name, table, node))
+                apply_macro_config(project, node)
             metadata = {"namespace": namespace, "name": short,
                         "kwargs": {**{k: v for k, v in args.items() if k != "description"},
                                    **({"column_name": column} if column else {}),

@@ -163,6 +163,18 @@ def _create_table(wh: Warehouse, engine: Engine, node: Node, relation: Relation,
 
 
 def _table(project: Project, wh: Warehouse, node: Node, sql: str) -> BuildResult:
+    kind = wh.kind(node.relation)
+    if (
+        kind != "view"
+        and not _enforced(node)
+        and not node.config.get("pre_hook")
+        and not node.config.get("post_hook")
+    ):
+        # one statement, atomic on its own: a failed query leaves the old table (or none) as it was
+        verb = "CREATE OR REPLACE TABLE" if kind == "table" else "CREATE TABLE"
+        rows = wh.cursor().execute(f"{verb} {node.relation.render()} AS (\n{sql}\n)").fetchone()[0]
+        wh.set_kind(node.relation, "table")
+        return BuildResult(rows, f"CREATE TABLE ({rows} rows)", wh.columns(node.relation), sql)
     tmp = node.relation.with_identifier(node.relation.identifier + TMP_SUFFIX)
     with wh.building() as engine:
         run_hooks(project, wh, node, engine, "pre_hook")

@@ -23,7 +23,7 @@ from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import catalog, manifest, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
 from meshkit.models.hooks import run_project_hooks
-from meshkit.models.lineage import LineageIndex, direct_reads, table_edges, warehouse_schema
+from meshkit.models.lineage import LineageIndex, direct_reads, known_relations, table_edges, warehouse_schema
 from meshkit.models.project import Project, load_project
 from meshkit.models.runner import ERROR_STATUSES, BuildOptions, NodeResult, Runner, summarize
 from meshkit.models.state import read_state
@@ -44,6 +44,8 @@ class BuildReport:
     results: list[NodeResult]
     elapsed: float
     counts: dict[str, int] = field(default_factory=dict)
+    #: The ``on-run-start``/``on-run-end`` operations that ran.
+    operations: list[NodeResult] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -118,13 +120,26 @@ class _Recorder:
         self.thread.join()
 
     def _work(self) -> None:
-        while (result := self.queue.get()) is not None:
-            node = self.project.nodes[result.unique_id]
+        done = False
+        while not done:
+            batch = [self.queue.get()]  # what arrived meanwhile is saved in the same transaction
+            while not self.queue.empty():
+                batch.append(self.queue.get())
+            done = batch[-1] is None
+            self._save([r for r in batch if r is not None])
+        self.wh.close()  # this thread's cursor
+
+    def _save(self, results: list[NodeResult]) -> None:
+        steps = []
+        for result in results:
             self.position += 1
-            step = StepRecord(self.position, node.unique_id, _STEP_STATUS.get(result.status, "user_error"),
-                              result.started_at, result.completed_at, result.rows,
-                              result.message if result.status == "error" else None)  # fmt: skip
-            self.meshkit.runs.save_step(self.run, step)
+            steps.append(StepRecord(self.position, result.unique_id, _STEP_STATUS.get(result.status, "user_error"),
+                                    result.started_at, result.completed_at, result.rows,
+                                    result.message if result.status == "error" else None))  # fmt: skip
+        if steps:
+            self.meshkit.runs.save_steps(self.run, steps)
+        for result in results:
+            node = self.project.nodes[result.unique_id]
             if (
                 self.hooked
                 and self.wh.in_store
@@ -137,7 +152,6 @@ class _Recorder:
                 self.meshkit.pm.hook.dataset_written(meshkit=self.meshkit, run=self.run,
                                                      dataset=f"{self.wh.store_name}/{node.relation.asset}",
                                                      rows=result.rows, schema=schema)  # fmt: skip
-        self.wh.close()  # this thread's cursor
 
 
 class _LineageWorker:
@@ -208,22 +222,30 @@ def execute(meshkit: Meshkit, project: Project, options: BuildOptions, *, state_
                 on_result(result)
 
         results: list[NodeResult] = []
+        operations: list[NodeResult] = []
         try:
-            run_project_hooks(project, wh, "on-run-start")
+            operations = run_project_hooks(project, wh, "on-run-start")
             results = Runner(project, wh, previous=previous, on_plan=on_plan, on_start=on_start,
                              on_result=record).run(options)  # fmt: skip
-            run_project_hooks(project, wh, "on-run-end", results)
+            operations += run_project_hooks(project, wh, "on-run-end", results)
         finally:
             recorder.close()
             edges = lineage.close()
             counts = summarize(results)
             elapsed = time.perf_counter() - started
-            _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
-    return BuildReport(run, results, elapsed, counts)
+            _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges, operations)
+    return BuildReport(run, results, elapsed, counts, operations)
 
 
-def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges) -> None:
-    """Keep the results, lineage and artifacts; a build with failures ends ``user_error``."""
+def _around(results: list[NodeResult], operations: list[NodeResult]) -> list[NodeResult]:
+    """The nodes' results between the ``on-run-start`` and the ``on-run-end`` operations'."""
+    start = [r for r in operations if "-on-run-start-" in r.unique_id]
+    return [*start, *results, *(r for r in operations if r not in start)]
+
+
+def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges, operations) -> None:
+    """Keep the results, lineage and artifacts (``operations``: the hooks' results, in ``run_results.json``
+    around the nodes' as dbt writes them); a build with failures ends ``user_error``."""
     invocation = str(uuid.uuid4())
     built = [r.unique_id for r in results if r.status == "success"]
     details: dict[str, Any] = {"project": project.name, "store": wh.store_name, "counts": counts, "elapsed": round(elapsed, 3),
@@ -235,13 +257,16 @@ def _finish(meshkit, project, wh, run, results, counts, elapsed, options, edges)
         details["quality"] = quality
     write_json(project.target_dir / "manifest.json", manifest(project, invocation))
     write_json(project.target_dir / "run_results.json",
-               run_results(project, results, invocation, elapsed, {"which": options.command, "select": options.select,
+               run_results(project, _around(results, operations), invocation, elapsed, {"which": options.command, "select": options.select,
                                                                    "exclude": options.exclude, "threads": options.threads}))  # fmt: skip
     if options.command != "test":
         write_state(project, results)
     run.details = details
     schema = warehouse_schema(wh)  # tables models read by name, not through ref() or source()
-    reads = [(uid, *read) for uid in built for read in direct_reads(project, project.nodes[uid], schema)]
+    known = known_relations(project)
+    reads = [
+        (uid, *read) for uid in built for read in direct_reads(project, project.nodes[uid], schema, known)
+    ]
     run.lineage = _lineage(project, wh, built, edges, reads)
     if reads:  # for the note that declares them as sources
         details["undeclared"] = [

@@ -145,47 +145,139 @@ def _describe(entry: Any) -> str:
 # ---------------------------------------------------------------------------- meshkit deps
 
 
-def install(root: Path, settings: dict[str, Any]) -> list[Package]:
+def install(
+    root: Path, settings: dict[str, Any], *, upgrade: bool = False, lock_only: bool = False
+) -> list[Package]:
     """Install every package of ``packages.yml``/``dependencies.yml`` (and theirs) into ``dbt_packages/``,
-    from ``package-lock.yml`` while it matches the entries, else resolving them and writing the lock."""
+    from ``package-lock.yml`` while it matches the entries, else resolving them and writing the lock.
+
+    As dbt resolves them: every range asked of a hub package (by the project and by the packages it
+    installs) is intersected, and the newest version in all of them is taken. ``upgrade`` resolves
+    again whatever the lock says (``dbt deps --upgrade``); ``lock_only`` writes the lock without
+    installing anything (``dbt deps --lock``)."""
     target = install_path(root, settings)
-    target.mkdir(parents=True, exist_ok=True)
     entries, spec_file = read_specs(root)
-    lock = _read_lock(root)
+    lock = None if upgrade else _read_lock(root)
     locked = lock is not None and lock.get("sha1_hash") == spec_hash(entries)
-    if locked:
-        pending = [(root, entry, LOCK_FILE) for entry in lock.get("packages") or []]
-    else:
-        pending = [(root, entry, spec_file) for entry in entries]
+    if locked and lock_only:
+        return []
+    pending = (
+        [(root, e, LOCK_FILE) for e in lock.get("packages") or []]
+        if locked
+        else [(root, e, spec_file) for e in entries]
+    )
     done: dict[str, Package] = {}
-    pinned: list[dict[str, Any]] = []
-    while pending:
-        base, entry, where = pending.pop(0)
-        if not isinstance(entry, dict):
-            raise ModelCompileError(f"Cannot read the package entry `{entry}`.", where=where,
-                                    hint="Write `- local: path`, `- git: url` or `- package: org/name`.")  # fmt: skip
-        with tempfile.TemporaryDirectory() as tmp:
-            folder, version = _fetch(base, entry, where, Path(tmp))
+    pins: dict[str, dict[str, Any] | None] = {}  # in the order dbt lists them; hub pins once resolved
+    hub: dict[str, _HubPackage] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        while pending:
+            base, entry, where = pending.pop(0)
+            if not isinstance(entry, dict):
+                raise ModelCompileError(f"Cannot read the package entry `{entry}`.", where=where,
+                                        hint="Write `- local: path`, `- git: url` or `- package: org/name`.")  # fmt: skip
+            if "package" in entry:
+                name = str(entry["package"])
+                if name not in hub:
+                    hub[name] = _HubPackage(name, _hub_index(name, where))
+                    pins[f"hub:{name}"] = None
+                version = hub[name].ask(entry, where)
+                if not locked:  # a lock already lists the packages' own packages
+                    deps = hub[name].index["versions"][version].get("packages") or []
+                    pending += [(root, dep, f"{where} > {name}@{version}") for dep in deps]
+                continue
+            folder = _fetch(base, entry, where, Path(tempfile.mkdtemp(dir=tmp)))
             pkg_settings = _settings(folder, where)
             name = pkg_settings["name"]
             if name in done:
                 continue
-            dest = target / name
-            if dest.is_symlink() or dest.is_file():
-                dest.unlink()
-            elif dest.exists():
-                shutil.rmtree(dest)
-            if "local" in entry:
-                dest.symlink_to(folder, target_is_directory=True)
-            else:
-                shutil.copytree(folder, dest)
-        done[name] = Package(name, dest.resolve(), pkg_settings)
-        pinned.append(_pin(entry, name, version, folder, root))
-        if not locked:  # a lock already lists the packages' own packages
-            pending += [(done[name].root, e, w) for e, w in _with_where(done[name].root, root)]
+            done[name] = _place(target, name, folder, pkg_settings, "local" in entry, lock_only)
+            pins[name] = _pin(entry, name, folder, root)
+            if not locked:
+                pending += [(folder, e, w) for e, w in _with_where(folder, root)]
+        for name, package in hub.items():
+            version = package.resolved()
+            project_name = str(package.index["versions"][version].get("name") or name.rsplit("/", 1)[-1])
+            pins[f"hub:{name}"] = {"package": name, "version": version, "name": project_name}
+            if lock_only:
+                continue
+            folder = _untar(_download(package.index["versions"][version]["downloads"]["tarball"], package.asked[0]),
+                            Path(tempfile.mkdtemp(dir=tmp)), package.asked[0])  # fmt: skip
+            pkg_settings = _settings(folder, package.asked[0])
+            done[pkg_settings["name"]] = _place(
+                target, pkg_settings["name"], folder, pkg_settings, False, False
+            )
     if not locked and entries:
-        _write_lock(root, pinned, spec_hash(entries))
-    return list(done.values())
+        _write_lock(root, [p for p in pins.values() if p is not None], spec_hash(entries))
+    return [] if lock_only else list(done.values())
+
+
+def _place(target: Path, name: str, folder: Path, settings: dict[str, Any], link: bool, dry: bool) -> Package:
+    """Put the package at ``folder`` into ``target`` (a link for a local one), replacing what was there."""
+    dest = target / name
+    if dry:
+        return Package(name, folder, settings)
+    target.mkdir(parents=True, exist_ok=True)
+    if dest.is_symlink() or dest.is_file():
+        dest.unlink()
+    elif dest.exists():
+        shutil.rmtree(dest)
+    if link:
+        dest.symlink_to(folder, target_is_directory=True)
+    else:
+        shutil.copytree(folder, dest)
+    return Package(name, dest.resolve(), settings)
+
+
+class _HubPackage:
+    """A hub package and every version range asked of it, as dbt's registry resolution keeps them."""
+
+    def __init__(self, name: str, index: dict[str, Any]):
+        self.name, self.index = name, index
+        self.ranges: list[str] = []
+        self.asked: list[str] = []
+        self.prerelease = False
+
+    def ask(self, entry: dict[str, Any], where: str) -> str:
+        """Add the entry's range; the newest version that satisfies every range so far."""
+        wanted = entry.get("version")
+        self.ranges += [str(v) for v in (wanted if isinstance(wanted, list) else [wanted] if wanted else [])]
+        self.asked.append(where)
+        self.prerelease = self.prerelease or bool(entry.get("install_prerelease"))
+        return self.resolved()
+
+    def resolved(self) -> str:
+        spec = _specifier(self.ranges, self.asked[-1])
+        versions = self.index.get("versions") or {}
+        candidates = sorted((v for v in versions if _compatible(versions[v]) and (parsed := _version(v)) is not None
+                             and spec.contains(parsed, prereleases=self.prerelease or None)), key=_version)  # fmt: skip
+        if not candidates:
+            raise UserError(f"No version of `{self.name}` satisfies every range asked of it: {', '.join(self.ranges)}.",
+                            where=self.asked[-1], hint=f"Asked by {', '.join(dict.fromkeys(self.asked))}; on the hub: "
+                            f"{', '.join(sorted(versions, key=lambda v: _version(v) or Version('0')))}. Widen a range.")  # fmt: skip
+        return candidates[-1]
+
+
+#: The dbt version meshkit stands for when a hub package states ``require_dbt_version``.
+DBT_VERSION = Version("1.10.0")
+
+
+def _compatible(info: dict[str, Any]) -> bool:
+    required = info.get("require_dbt_version")
+    if not required:
+        return True
+    try:
+        return DBT_VERSION in _specifier(required, "")
+    except ModelCompileError:
+        return True
+
+
+def _hub_index(name: str, where: str) -> dict[str, Any]:
+    base = os.environ.get("DBT_PACKAGE_HUB_URL")  # dbt's own setting for another hub
+    url = f"{base.rstrip('/')}/api/v1" if base else HUB
+    try:
+        return json.loads(_download(f"{url}/{name}.json", where))
+    except json.JSONDecodeError:
+        raise UserError(f"The dbt hub's answer for `{name}` is not JSON.", where=where) from None
 
 
 def spec_hash(entries: list[Any]) -> str:
@@ -213,8 +305,8 @@ _CONTRACT_DEFAULTS = {
 }
 
 
-def _pin(entry: dict[str, Any], name: str, version: str | None, folder: Path, root: Path) -> dict[str, Any]:
-    """The lock entry of an installed package: what dbt pins (the hub version it got, the git revision
+def _pin(entry: dict[str, Any], name: str, folder: Path, root: Path) -> dict[str, Any]:
+    """The lock entry of an installed local, git or tarball package: what dbt pins (the git revision
     asked for or HEAD) and its name."""
     if "local" in entry:
         return {"local": os.path.relpath(folder, root), "name": name}
@@ -225,9 +317,7 @@ def _pin(entry: dict[str, Any], name: str, version: str | None, folder: Path, ro
             **({"subdirectory": entry["subdirectory"]} if entry.get("subdirectory") else {}),
             "name": name,
         }
-    if "tarball" in entry:
-        return {"tarball": entry["tarball"], "name": name}
-    return {"package": entry["package"], "version": version, "name": name}
+    return {"tarball": entry["tarball"], "name": name}
 
 
 def _read_lock(root: Path) -> dict[str, Any] | None:
@@ -252,17 +342,14 @@ class _IndentedDumper(yaml.SafeDumper):
         return super().increase_indent(flow, False)
 
 
-def _fetch(base: Path, entry: dict[str, Any], where: str, tmp: Path) -> tuple[Path, str | None]:
-    """A folder holding the package of ``entry`` (downloaded into ``tmp`` unless it is local), and the
-    hub version it is."""
+def _fetch(base: Path, entry: dict[str, Any], where: str, tmp: Path) -> Path:
+    """A folder holding the local, git or tarball package of ``entry`` (downloaded into ``tmp``)."""
     if "local" in entry:
-        return (base / str(entry["local"])).resolve(), None
+        return (base / str(entry["local"])).resolve()
     if "git" in entry:
-        return _git(entry, where, tmp), None
+        return _git(entry, where, tmp)
     if "tarball" in entry:
-        return _untar(_download(str(entry["tarball"]), where), tmp, where), None
-    if "package" in entry:
-        return _hub(entry, where, tmp)
+        return _untar(_download(str(entry["tarball"]), where), tmp, where)
     raise ModelCompileError(f"Cannot read the package entry `{entry}`.", where=where,
                             hint="Write `- local: path`, `- git: url` or `- package: org/name`.")  # fmt: skip
 
@@ -303,22 +390,6 @@ def _untar(data: bytes, tmp: Path, where: str) -> Path:
         raise UserError(f"The package archive cannot be read: {exc}.", where=where) from None
     top = [p for p in (tmp / "pkg").iterdir() if p.is_dir()]
     return top[0] if len(top) == 1 and not (tmp / "pkg" / "dbt_project.yml").exists() else tmp / "pkg"
-
-
-def _hub(entry: dict[str, Any], where: str, tmp: Path) -> tuple[Path, str]:
-    name = str(entry["package"])
-    index = json.loads(_download(f"{HUB}/{name}.json", where))
-    versions = index.get("versions") or {}
-    wanted = entry.get("version")
-    spec = _specifier(wanted, where)
-    candidates = sorted(
-        (v for v in versions if _version(v) is not None and _version(v) in spec), key=_version
-    )
-    if not candidates:
-        raise UserError(f"No version of `{name}` matches {wanted!r} on the dbt hub.", where=where,
-                        hint=f"Available: {', '.join(sorted(versions, key=lambda v: _version(v) or Version('0')))}.")  # fmt: skip
-    chosen = versions[candidates[-1]]
-    return _untar(_download(chosen["downloads"]["tarball"], where), tmp, where), candidates[-1]
 
 
 def _version(text: str) -> Version | None:

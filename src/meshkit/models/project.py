@@ -65,6 +65,8 @@ class Project:
     by_package: dict[tuple[str, str], str] = field(default_factory=dict)
     #: The dbt packages it uses (``dbt_packages/`` and local ones).
     packages: list[Package] = field(default_factory=list)
+    #: ``on-run-start``/``on-run-end`` hooks as dbt's operation nodes, in the order they run.
+    operations: list[Node] = field(default_factory=list)
 
     def node(self, name_or_id: str) -> Node:
         """A node by unique id or by ``ref`` name."""
@@ -378,6 +380,34 @@ class _Loader:
             add_tests(p, props, package)
         add_unit_tests(p, loaded[-1][1])
         link(p)
+        p.operations = self._operations()
+
+    def _operations(self) -> list[Node]:
+        """dbt's hook nodes (``operation.<package>.<package>-on-run-start-<i>``): the packages' hooks in
+        the order of their names, then the root project's, each configured as a model under ``hooks/``."""
+        out = []
+        root = Package(self.p.name, self.p.root, self.s)
+        for scope in [*sorted(self.p.packages, key=lambda s: s.name), root]:
+            file = scope.root / "dbt_project.yml"
+            checksum = (
+                file_checksum(file, "dbt_project.yml") if file.is_file() else {"name": "none", "checksum": ""}
+            )
+            for key in ("on-run-start", "on-run-end"):
+                hooks = scope.settings.get(key) or []
+                for i, hook in enumerate([hooks] if isinstance(hooks, str) else list(hooks)):
+                    name = f"{scope.name}-{key}-{i}"
+                    where = ["hooks", name]
+                    config = merge_config(
+                        DEFAULTS["model"], configured(self.trees(scope, "model"), scope.name, where)
+                    )
+                    written = configured(
+                        self.trees(scope, "model", written=True), scope.name, where, written=True
+                    )
+                    out.append(Node(f"operation.{scope.name}.{name}", "operation", name, scope.name, file, "./dbt_project.yml",
+                                    raw_code=hook.get("sql", "") if isinstance(hook, dict) else str(hook), config=config,
+                                    unrendered_config=written, fqn=[scope.name, "hooks", name],
+                                    checksum=checksum))  # fmt: skip
+        return out
 
     def _files(self, scope: Package) -> list[tuple[str, Path, str, str, int]]:
         out, paths = [], scope.settings
