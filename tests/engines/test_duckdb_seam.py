@@ -16,7 +16,8 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "meshkit"
 ALLOWED = ("engines/", "data/stores/duckdb.py")
 #: Model builds still use DuckDB directly (their move behind the engine is separate work): they may, for now.
 MODELS_FOR_NOW = frozenset({
-    "models/adapter.py", "models/datatests.py", "models/hooks.py", "models/lineage.py", "models/seeds.py", "models/snapshots.py", "models/unittests.py", "models/warehouse.py",
+    "models/adapter.py", "models/datatests.py", "models/hooks.py", "models/lineage.py", "models/seeds.py",
+    "models/snapshots.py", "models/unittests.py", "models/warehouse.py",
 })  # fmt: skip
 
 
