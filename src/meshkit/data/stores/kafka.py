@@ -19,8 +19,9 @@ from __future__ import annotations
 import functools
 import io
 import json
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,8 @@ from meshkit.data.stores.base import (
 
 METADATA = ("key", "partition", "offset", "timestamp", "topic", "headers")
 DEFAULT_METADATA = ("key", "partition", "offset", "timestamp")
+#: Messages taken from the client at a time within a fetch, each lot decoded as it comes.
+_CHUNK = 20_000
 _SECURITY = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "ssl_ca_location",
              "ssl_certificate_location", "ssl_key_location", "ssl_key_password")  # fmt: skip
 _METADATA_TYPES = {"key": pa.string(), "partition": pa.int32(), "offset": pa.int64(),
@@ -94,6 +97,8 @@ class KafkaStore(Store):
     type = "kafka"
     url_schemes = ("kafka",)
     IS_STREAM = True
+    #: A fetch only reads, so a SyncTransfer fetches the next batch while it writes one.
+    READ_AHEAD = True
     SECRET_OPTIONS = (*Store.SECRET_OPTIONS, "sasl_password", "ssl_key_password")
 
     def __init__(self, name, options, meshkit=None):
@@ -253,6 +258,10 @@ class KafkaStore(Store):
             table = pj.read_json(io.BytesIO(text), parse_options=parse,
                                  read_options=pj.ReadOptions(block_size=max(1 << 20, len(text) + 1)))  # fmt: skip
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            if (
+                known is not None and self._declared_schema is None
+            ):  # a field widened (1 then 1.5): infer again
+                return self.decode(asset, values)
             raise UserError(f"Messages of topic `{asset}` are not JSON objects of consistent types: {first_line(exc)}.",
                             hint=f"Publish one JSON object per message, or declare the columns in the `schema` option of `{self.name}`.") from None  # fmt: skip
         if table.num_rows != len(values):
@@ -337,22 +346,34 @@ class KafkaStore(Store):
             )
         return self._with_metadata(table, messages)
 
-    def fetch(self, asset: str, consumer: str, max_messages: int, timeout: float) -> KafkaBatch:
-        """Up to ``max_messages`` messages for ``consumer`` (waiting at most ``timeout`` s for any)."""
+    def fetch(self, asset: str, consumer: str, max_messages: int, timeout: float,
+              busy: Callable[[], bool] | None = None) -> KafkaBatch:  # fmt: skip
+        """Up to ``max_messages`` messages for ``consumer``, waiting at most ``timeout`` s for any.
+
+        ``busy`` (a fetch ahead of the writes) says the previous batch is still being written: until
+        it is, the fetch goes on past ``timeout``, filling the batch instead of waiting idle.
+        """
         state = self._consumer(asset, consumer)
         deadline = time.monotonic() + timeout
         messages: list = []
+        tables: list[pa.Table] = []
         while len(messages) < max_messages:
             left = deadline - time.monotonic()
-            got = state.client.consume(min(max_messages - len(messages), 100_000), max(left, 0))
-            messages += _checked(self, got)
-            if left <= 0 or not got:
+            waiting = busy is not None and busy()
+            if left <= 0 and not waiting:
+                break
+            wait = max(left, 0.05) if waiting else max(left, 0)
+            with state.lock:
+                got = _checked(self, state.client.consume(min(max_messages - len(messages), _CHUNK), wait))
+            if got and not self.changes:  # NOTE: decoded while the client keeps fetching the next messages
+                tables.append(self._table(asset, got, state.schema))
+                state.schema = pa.schema([f for f in tables[-1].schema if not f.name.startswith("_")])
+            messages += got
+            if not got and not waiting:
                 break
         changes = self._changes(asset, messages) if self.changes else None
         table = pa.table({"change": pa.nulls(len(changes))}) if changes is not None else (
-            self._table(asset, messages, state.schema) if messages else pa.table({}))  # fmt: skip
-        if messages and changes is None:
-            state.schema = pa.schema([f for f in table.schema if not f.name.startswith("_")])
+            _concat(tables) if tables else pa.table({}))  # fmt: skip
         positions = {
             position_key(m.topic(), p): m.offset() + 1
             for p, m in _newest(messages, len(state.assigned)).items()
@@ -421,7 +442,8 @@ class KafkaStore(Store):
             TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]), v) for k, v in positions.items()
         ]
         try:
-            state.client.commit(offsets=offsets, asynchronous=False)
+            with state.lock:
+                state.client.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:  # NOTE: the destination holds the positions; the group's are a copy
             state.commit_error = self.redact(first_line(exc))
 
@@ -498,6 +520,8 @@ class _Consumer:
     schema: pa.Schema | None = None
     assigned: list = field(default_factory=list)
     commit_error: str | None = None
+    #: NOTE: a commit waits for a consume of a fetch ahead (another thread): together they deadlock.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def lags(self) -> dict[str, int]:
         """Messages behind the high watermark the client last saw, per partition (never below 0)."""
@@ -513,6 +537,13 @@ class _Consumer:
             self.client.close()
         except RuntimeError:  # already closed
             pass
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """One table of the chunks of a batch (a column missing from a chunk is null there)."""
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def _newest(messages: list, partitions: int) -> dict[int, Any]:
