@@ -1,7 +1,8 @@
 """Decode PostgreSQL's ``pgoutput`` logical replication messages (protocol version 1, text values).
 
 :class:`Decoder` keeps the relations it has seen and turns one transaction's messages into
-:class:`meshkit.data.transfer.changes.Change` records (insert ``c``, update ``u``, delete ``d``)
+:class:`meshkit.data.transfer.changes.Change` records (insert ``c``, update ``u``, delete ``d``,
+truncate ``t``)
 with typed values, each carrying its table's key columns. Message layouts follow PostgreSQL's
 "Logical Replication Message Formats".
 """
@@ -78,8 +79,20 @@ class Decoder:
     def __init__(self):
         self.relations: dict[int, Relation] = {}
 
+    def truncated(self, message: bytes) -> list[Change]:
+        """The tables a Truncate message empties, as changes ``t`` (one per table)."""
+        r = _Reader(message)
+        r.raw(1)
+        count, _options = r.take("i"), r.take("b")
+        out = []
+        for _ in range(count):
+            relation = self.relations[r.take("I")]
+            out.append(Change("t", {}, {k: None for k in relation.keys}, relation.name))
+        return out
+
     def decode(self, message: bytes) -> Change | None:
-        """The change in ``message``, or ``None`` for Begin, Commit, Relation, Type, Origin, Truncate."""
+        """The change in ``message``, or ``None`` for Begin, Commit, Relation, Type, Origin, Truncate
+        (see :meth:`truncated`)."""
         r = _Reader(message)
         kind = r.raw(1)
         if kind == b"R":

@@ -5,7 +5,8 @@ fetch a SyncTransfer creates a publication for them and a replication slot, thro
 connection (``CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT``), and reads the tables in that exported
 snapshot: an initial consistent snapshot (op ``r``) that ends exactly where the slot's changes
 begin. Then it reads the changes of whole transactions with
-``pg_logical_slot_peek_binary_changes`` (op ``c``/``u``/``d``, each at its transaction's end LSN)
+``pg_logical_slot_peek_binary_changes`` (op ``c``/``u``/``d``, and ``t`` for a TRUNCATE, each at its
+transaction's end LSN)
 and confirms them with ``pg_replication_slot_advance`` once the destination has committed them.
 
 NOTE: psycopg 3 runs replication commands but has no API for the streaming replication protocol
@@ -176,6 +177,8 @@ class PostgresCDCStore(PostgreSQLStore):
                         change.part, change.position = f"slot:{capture.slot}", end
                     changes += current
                 current = []
+            elif data[:1] == b"T":
+                current += capture.decoder.truncated(data)
             else:
                 change = capture.decoder.decode(data)
                 if change is not None:

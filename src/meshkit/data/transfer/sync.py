@@ -235,7 +235,7 @@ class SyncTransferRunner(TransferRunner):
                 if existing is None:
                     continue  # only deletes, of a table that does not exist yet
                 upserts = existing.empty_table()
-            writes.append(Write(t.asset, upserts, "merge", t.keys, deletes=t.deletes))
+            writes.append(Write(t.asset, upserts, "merge", t.keys, deletes=t.deletes, truncate=t.truncate))
         merged = {**self.positions, **batch.positions}
         results = self.ledger.write(writes, merged) if writes else []
         for t in tables:
