@@ -8,7 +8,9 @@ columns, batched by the client and flushed before the write returns; the topic i
 first write (option ``partitions``). A SyncTransfer consumes a topic with :meth:`KafkaStore.fetch`
 under the consumer group named after the transfer; its partitions are assigned explicitly, from the
 positions the destination committed with the data when there are any (see
-``meshkit.data.transfer.offsets``), else from the group's committed offsets.
+``meshkit.data.transfer.offsets``), else from the group's committed offsets. Partitions added to the
+topic while it runs are assigned from their first message (checked every
+``partition_check_seconds``, default 10).
 
 Security settings (``security_protocol``, ``sasl_*``, ``ssl_*``) and any librdkafka setting under
 ``properties`` are passed to the client; credentials are secret references resolved in memory.
@@ -354,6 +356,7 @@ class KafkaStore(Store):
         it is, the fetch goes on past ``timeout``, filling the batch instead of waiting idle.
         """
         state = self._consumer(asset, consumer)
+        self._add_partitions(asset, state)
         deadline = time.monotonic() + timeout
         messages: list = []
         tables: list[pa.Table] = []
@@ -382,6 +385,29 @@ class KafkaStore(Store):
         lags = state.lags()
         seconds = max(0.0, time.time() - messages[-1].timestamp()[1] / 1000) if messages else 0.0
         return KafkaBatch(table, sum(lags.values()), positions, lags, seconds, changes, self, asset, consumer)
+
+    def _add_partitions(self, asset: str, state: _Consumer) -> None:
+        """Assign the partitions added to the topic since the consumer started (every
+        ``partition_check_seconds``), from their first message: a running transfer needs no restart."""
+        from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+
+        if time.monotonic() - state.checked_at < self.number_option(
+            "partition_check_seconds", 10, (0, 86_400), float
+        ):
+            return
+        state.checked_at = time.monotonic()
+        known = {tp.partition for tp in state.assigned}
+        try:
+            with state.lock:
+                topic = state.client.list_topics(asset, timeout=10).topics.get(asset)
+        except KafkaException as exc:
+            raise self._kafka_error(exc, f"list the partitions of topic `{asset}`") from None
+        added = [TopicPartition(asset, p, OFFSET_BEGINNING) for p in sorted(topic.partitions if topic else ())
+                 if p not in known]  # fmt: skip
+        if added:
+            with state.lock:
+                state.client.incremental_assign(added)
+            state.assigned = [*state.assigned, *added]
 
     def _changes(self, asset: str, messages: list) -> list:
         """The change records of ``messages`` (Debezium envelopes or keyed records), with their positions."""
@@ -430,7 +456,7 @@ class KafkaStore(Store):
         state = _Consumer(
             client, {position_key(asset, tp.partition): tp.offset for tp in assigned if tp.offset >= 0}
         )
-        state.assigned = assigned
+        state.assigned, state.checked_at = assigned, time.monotonic()
         self._consumers[(asset, name)] = state
         return state
 
@@ -522,6 +548,8 @@ class _Consumer:
     commit_error: str | None = None
     #: NOTE: a commit waits for a consume of a fetch ahead (another thread): together they deadlock.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: When the topic's partitions were last compared with ``assigned`` (``time.monotonic()``).
+    checked_at: float = 0.0
 
     def lags(self) -> dict[str, int]:
         """Messages behind the high watermark the client last saw, per partition (never below 0)."""
