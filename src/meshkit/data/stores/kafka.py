@@ -1,6 +1,7 @@
 """Kafka store (confluent-kafka, the standard Kafka protocol only): an asset is a topic, a message a row.
 
-Reads turn message values (JSON objects, or Avro with the store option ``avro_schema``) into Arrow
+Reads turn message values (JSON objects, Avro with the store option ``avro_schema``, or Avro in the
+schema-registry wire format, see ``meshkit.data.stores.kafka_registry``) into Arrow
 columns, with the message's metadata as columns too (option ``metadata``: ``key``, ``partition``,
 ``offset``, ``timestamp``, ``topic``, ``headers``; named ``_key``, ``_partition``...). Writes
 produce one message per row through an idempotent producer (``acks=all``), keyed on the key
@@ -41,6 +42,7 @@ from meshkit.data.stores.base import (
     first_line,
     missing_asset,
 )
+from meshkit.data.stores.kafka_registry import Schemas, check_options, frame
 
 METADATA = ("key", "partition", "offset", "timestamp", "topic", "headers")
 DEFAULT_METADATA = ("key", "partition", "offset", "timestamp")
@@ -101,14 +103,18 @@ class KafkaStore(Store):
     IS_STREAM = True
     #: A fetch only reads, so a SyncTransfer fetches the next batch while it writes one.
     READ_AHEAD = True
-    SECRET_OPTIONS = (*Store.SECRET_OPTIONS, "sasl_password", "ssl_key_password")
+    SECRET_OPTIONS = (*Store.SECRET_OPTIONS, "sasl_password", "ssl_key_password", "schema_registry_password")
 
     def __init__(self, name, options, meshkit=None):
         super().__init__(name, options, meshkit)
         if not self.options.get("bootstrap_servers"):
             raise ConfigError(f"Store `{name}` (kafka) needs `bootstrap_servers`.",
                               hint='Add `bootstrap_servers = "host:9092"` to its [stores] table.')  # fmt: skip
-        self.format = self.options.get("format", "avro" if "avro_schema" in self.options else "json")
+        check_options(self)
+        #: Schemas by id for values in the schema-registry wire format (see ``kafka_registry``).
+        self.registry = Schemas(self)
+        avro = "avro_schema" in self.options or self.registry.configured
+        self.format = self.options.get("format", "avro" if avro else "json")
         if self.format not in ("json", "avro"):
             raise ConfigError(f"Store `{name}` option `format` is `{self.format}`.", hint="Use json or avro.")
         self.metadata = tuple(self.options.get("metadata", DEFAULT_METADATA))
@@ -226,6 +232,8 @@ class KafkaStore(Store):
         import fastavro
 
         raw = self.options.get("avro_schema")
+        if raw is None and self.registry.configured and "schema_id" in self.options:
+            return self.registry.schema(self.options["schema_id"])
         if raw is None:
             raise ConfigError(f"Store `{self.name}` has format avro but no `avro_schema`.",
                               hint="Give the values' Avro schema (JSON text, a table, or a .avsc file).")  # fmt: skip
@@ -244,6 +252,13 @@ class KafkaStore(Store):
         if self.format == "avro":
             import fastavro
 
+            if self.registry.configured:  # each value names its schema
+                framed = [self.registry.split(v, f"topic `{asset}`") for v in values]
+                rows = [fastavro.schemaless_reader(io.BytesIO(body), schema, None) for schema, body in framed]
+                if self._declared_schema is not None:
+                    return pa.Table.from_pylist(rows, schema=self._declared_schema)
+                names = list(dict.fromkeys(name for row in rows for name in row))  # every version's fields
+                return pa.table({name: [row.get(name) for row in rows] for name in names})
             skip = 5 if self.options.get("avro_confluent_framing") else 0  # magic byte and schema id
             rows = [fastavro.schemaless_reader(io.BytesIO(v[skip:]), self.avro_schema, None) for v in values]
             return pa.Table.from_pylist(rows, schema=self._declared_schema)
@@ -296,10 +311,11 @@ class KafkaStore(Store):
             import fastavro
 
             out = []
+            schema_id = self.options.get("schema_id")
             for row in rows:
                 buffer = io.BytesIO()
                 fastavro.schemaless_writer(buffer, self.avro_schema, row)
-                out.append(buffer.getvalue())
+                out.append(buffer.getvalue() if schema_id is None else frame(schema_id, buffer.getvalue()))
             return out
         from meshkit.data.stores.nats import _json_value
 
