@@ -151,19 +151,22 @@ def _int(raw: bytes) -> int:
     return int.from_bytes(raw, "big")
 
 
+_U16, _I32 = struct.Struct("!H").unpack_from, struct.Struct("!i").unpack_from
+
+
 _K, _O, _N, _T, _NULL = b"KONtn"  # NOTE: message bytes compared as ints: no slice per value
 
 
 def _tuple(message: bytes, at: int, relation: Relation) -> tuple[dict[str, Any], int]:
     """The row of TupleData at ``at`` in ``message``, and the offset after it (a hot loop: offsets, not a reader)."""
     row: dict[str, Any] = {}
-    count = _int(message[at : at + 2])
+    (count,) = _U16(message, at)
     at += 2
     for name, parse in relation.parsers[:count]:
         kind = message[at]
         at += 1
         if kind == _T:
-            size = _int(message[at : at + 4])
+            (size,) = _I32(message, at)
             at += 4
             row[name] = parse(message[at : at + size])
             at += size
