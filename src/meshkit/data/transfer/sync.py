@@ -3,7 +3,8 @@
 Each batch (up to ``batchSize`` messages, or what arrived within ``batchTimeoutSeconds``) becomes
 Arrow, goes through the transforms and is written to the destination in one write; only then are
 its messages acknowledged. A batch that is not written is negatively acknowledged, so the next
-fetch (of this run or the next) delivers it again: delivery is at least once. SIGTERM and SIGINT
+fetch (of this run or the next) delivers it again: delivery is at least once. A source that
+allows it (Kafka) is fetched one batch ahead, while the current batch is written. SIGTERM and SIGINT
 stop the run after the current batch; ``until_idle`` stops it once nothing is pending in the
 stream, ``max_seconds`` after that many seconds. The run record, status and hooks are a
 BatchTransfer's, with totals of batches, the last batch time and the lag (messages pending).
