@@ -65,6 +65,9 @@ class Ledger:
         """Write every asset's share and record ``positions`` with it, atomically per asset at least."""
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release what the ledger keeps between batches."""
+
 
 class IcebergLedger(Ledger):
     """Positions in the snapshot summary: one Iceberg commit holds the rows and where they ended."""
@@ -107,6 +110,12 @@ class SQLLedger(Ledger):
         super().__init__(store, stream)
         #: Offsets tables known to exist.
         self._ready: set[str] = set()
+        from meshkit.data.stores.sql import SQLStore
+
+        #: NOTE: a plain connection (no transaction opened by the store) is kept from batch to batch:
+        #: connecting costs as much as writing a small batch.
+        self._reusable = type(store)._write_connection is SQLStore._write_connection
+        self._kept = None
 
     def table(self, asset: str) -> str:
         schema = exp.to_table(asset).db
@@ -126,13 +135,16 @@ class SQLLedger(Ledger):
             if not store.exists(table):  # NOTE: before the transaction: MySQL commits at every CREATE TABLE
                 store.write(table, _OFFSETS_SCHEMA.empty_table())
             self._ready.add(table)
-        conn = store._write_connection()
+        conn, self._kept = self._kept, None
+        if conn is not None and (getattr(conn, "closed", False) or getattr(conn, "broken", False)):
+            conn = None  # the server closed it between batches
+        conn = conn or store._write_connection()
+        committed = False
         try:
             results = []
             for w in writes:
-                if w.truncate and store.exists(
-                    w.asset
-                ):  # NOTE: DELETE, not TRUNCATE: DML stays in the transaction
+                # NOTE: DELETE, not TRUNCATE: DML stays in the transaction (MySQL commits at a TRUNCATE)
+                if w.truncate and store.exists(w.asset):
                     conn.cursor().execute(f"DELETE FROM {store.quote(w.asset)}")
                 if w.deletes is not None and w.deletes.num_rows:
                     _delete_keys(store, conn, w.asset, w.deletes)
@@ -145,6 +157,7 @@ class SQLLedger(Ledger):
                     conn, self.table(w.asset), table.to_reader(), "merge", ["stream", "asset", "part"], True
                 )
             conn.commit()
+            committed = True
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 conn.rollback()
@@ -152,9 +165,18 @@ class SQLLedger(Ledger):
                 raise store.translate_error(exc, ", ".join(w.asset for w in writes)) from None
             raise
         finally:
-            with contextlib.suppress(Exception):
-                store._release(conn)
+            if committed and self._reusable:
+                self._kept = conn
+            else:
+                with contextlib.suppress(Exception):
+                    store._release(conn)
         return results
+
+    def close(self) -> None:
+        if self._kept is not None:
+            with contextlib.suppress(Exception):
+                self.store._release(self._kept)
+            self._kept = None
 
 
 def _padded(store: Store, asset: str, data: DataLike) -> pa.Table:

@@ -141,6 +141,13 @@ class SyncTransferRunner(TransferRunner):
     def _execute(self, job: Job) -> Outcome:
         outcome = Outcome(plan=self._plan(job))
         self._resume(job)
+        try:
+            return self._consume(job, outcome)
+        finally:
+            if self.ledger is not None:
+                self.ledger.close()
+
+    def _consume(self, job: Job, outcome: Outcome) -> Outcome:
         deadline = None if self.max_seconds is None else time.monotonic() + self.max_seconds
         with _stop_on_signals() as stopping, _Fetcher(job, self.transfer.name, self.spec) as fetcher:
             while not stopping() and (deadline is None or time.monotonic() < deadline):
