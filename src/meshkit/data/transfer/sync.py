@@ -179,9 +179,13 @@ class SyncTransferRunner(TransferRunner):
                 result = self._apply_changes(job, batch)
             else:
                 out_schema = output_schema(job.transforms, schema)
-                check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
+                if out_schema != getattr(
+                    self, "_written_schema", None
+                ):  # NOTE: once per schema, not per batch
+                    check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
                 reader = transform_reader(job.transforms, batch.table.to_reader())
                 result = self._commit(job, reader, getattr(batch, "positions", None))
+                self._written_schema = out_schema  # the destination takes it: this transfer wrote it
         except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
             error = classify(exc, self.mk.redactor.redact)
             raise type(error)(f"{batch.table.num_rows} row(s) of batch {self.totals['batches'] + 1} were not written "
