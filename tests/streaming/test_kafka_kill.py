@@ -31,10 +31,14 @@ def _rows(table: pa.Table) -> list[tuple]:
 def test_kill_9_at_several_points_loses_and_duplicates_nothing(workspace, stores, open_mk, kafka_bootstrap, topic,
                                                                destination):  # fmt: skip
     stores("bus", type="kafka", bootstrap_servers=kafka_bootstrap, metadata=["partition", "offset"])
-    producer = KafkaStore("p", {"bootstrap_servers": kafka_bootstrap, "partitions": 3})
+    # NOTE: the reference read waits longer for a message than the store's default, for a loaded machine
+    producer = KafkaStore(
+        "p", {"bootstrap_servers": kafka_bootstrap, "partitions": 3, "read_idle_seconds": 10}
+    )
     ids = list(range(ROWS))
     producer.write(topic, pa.table({"id": ids, "item": [f"pizza {i % 9}" for i in ids]}), keys=["id"])
     source = _rows(producer.read(topic).read_all())
+    assert len(source) == ROWS
     producer.close()
     spec = workspace.root / "sync.yaml"
     spec.write_text(f"""\

@@ -204,9 +204,15 @@ class IcebergStore(Store):
         )
         try:
             with table.transaction() as tx:
-                with tx.update_schema() as update:
-                    update.union_by_name(written)
-                tx.set_properties({SCHEMA_PROPERTY: _encode(new_schema)})
+                current = table.schema().as_arrow()
+                if mode == "overwrite" or any(f.name not in current.names or current.field(f.name).type != f.type
+                                              for f in written):  # fmt: skip
+                    with tx.update_schema() as update:
+                        update.union_by_name(written)
+                if table.properties.get(SCHEMA_PROPERTY) != (encoded := _encode(new_schema)):
+                    tx.set_properties(
+                        {SCHEMA_PROPERTY: encoded}
+                    )  # NOTE: only on change: each update costs a metadata copy
                 if deletes is not None:  # change data: its keys deleted, then the new rows appended
                     new = _padded(stream.read_all(), tx.table_metadata.schema().as_arrow())
                     gone = (

@@ -1,6 +1,7 @@
 """Kafka store (confluent-kafka, the standard Kafka protocol only): an asset is a topic, a message a row.
 
-Reads turn message values (JSON objects, or Avro with the store option ``avro_schema``) into Arrow
+Reads turn message values (JSON objects, Avro with the store option ``avro_schema``, or Avro in the
+schema-registry wire format, see ``meshkit.data.stores.kafka_registry``) into Arrow
 columns, with the message's metadata as columns too (option ``metadata``: ``key``, ``partition``,
 ``offset``, ``timestamp``, ``topic``, ``headers``; named ``_key``, ``_partition``...). Writes
 produce one message per row through an idempotent producer (``acks=all``), keyed on the key
@@ -8,7 +9,9 @@ columns, batched by the client and flushed before the write returns; the topic i
 first write (option ``partitions``). A SyncTransfer consumes a topic with :meth:`KafkaStore.fetch`
 under the consumer group named after the transfer; its partitions are assigned explicitly, from the
 positions the destination committed with the data when there are any (see
-``meshkit.data.transfer.offsets``), else from the group's committed offsets.
+``meshkit.data.transfer.offsets``), else from the group's committed offsets. Partitions added to the
+topic while it runs are assigned from their first message (checked every
+``partition_check_seconds``, default 10).
 
 Security settings (``security_protocol``, ``sasl_*``, ``ssl_*``) and any librdkafka setting under
 ``properties`` are passed to the client; credentials are secret references resolved in memory.
@@ -19,8 +22,9 @@ from __future__ import annotations
 import functools
 import io
 import json
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +42,14 @@ from meshkit.data.stores.base import (
     first_line,
     missing_asset,
 )
+from meshkit.data.stores.kafka_registry import Schemas, check_options, frame
 
 METADATA = ("key", "partition", "offset", "timestamp", "topic", "headers")
 DEFAULT_METADATA = ("key", "partition", "offset", "timestamp")
 #: Empty fetches for this long make a consumer idle even when the broker's watermarks say otherwise.
 IDLE_AFTER_SECONDS = 5.0
+#: Messages taken from the client at a time within a fetch, each lot decoded as it comes.
+_CHUNK = 20_000
 _SECURITY = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "ssl_ca_location",
              "ssl_certificate_location", "ssl_key_location", "ssl_key_password")  # fmt: skip
 _METADATA_TYPES = {"key": pa.string(), "partition": pa.int32(), "offset": pa.int64(),
@@ -95,14 +102,20 @@ class KafkaStore(Store):
     type = "kafka"
     url_schemes = ("kafka",)
     IS_STREAM = True
-    SECRET_OPTIONS = (*Store.SECRET_OPTIONS, "sasl_password", "ssl_key_password")
+    #: A fetch only reads, so a SyncTransfer fetches the next batch while it writes one.
+    READ_AHEAD = True
+    SECRET_OPTIONS = (*Store.SECRET_OPTIONS, "sasl_password", "ssl_key_password", "schema_registry_password")
 
     def __init__(self, name, options, meshkit=None):
         super().__init__(name, options, meshkit)
         if not self.options.get("bootstrap_servers"):
             raise ConfigError(f"Store `{name}` (kafka) needs `bootstrap_servers`.",
                               hint='Add `bootstrap_servers = "host:9092"` to its [stores] table.')  # fmt: skip
-        self.format = self.options.get("format", "avro" if "avro_schema" in self.options else "json")
+        check_options(self)
+        #: Schemas by id for values in the schema-registry wire format (see ``kafka_registry``).
+        self.registry = Schemas(self)
+        avro = "avro_schema" in self.options or self.registry.configured
+        self.format = self.options.get("format", "avro" if avro else "json")
         if self.format not in ("json", "avro"):
             raise ConfigError(f"Store `{name}` option `format` is `{self.format}`.", hint="Use json or avro.")
         self.metadata = tuple(self.options.get("metadata", DEFAULT_METADATA))
@@ -218,6 +231,8 @@ class KafkaStore(Store):
         import fastavro
 
         raw = self.options.get("avro_schema")
+        if raw is None and self.registry.configured and "schema_id" in self.options:
+            return self.registry.schema(self.options["schema_id"])
         if raw is None:
             raise ConfigError(f"Store `{self.name}` has format avro but no `avro_schema`.",
                               hint="Give the values' Avro schema (JSON text, a table, or a .avsc file).")  # fmt: skip
@@ -236,6 +251,13 @@ class KafkaStore(Store):
         if self.format == "avro":
             import fastavro
 
+            if self.registry.configured:  # each value names its schema
+                framed = [self.registry.split(v, f"topic `{asset}`") for v in values]
+                rows = [fastavro.schemaless_reader(io.BytesIO(body), schema, None) for schema, body in framed]
+                if self._declared_schema is not None:
+                    return pa.Table.from_pylist(rows, schema=self._declared_schema)
+                names = list(dict.fromkeys(name for row in rows for name in row))  # every version's fields
+                return pa.table({name: [row.get(name) for row in rows] for name in names})
             skip = 5 if self.options.get("avro_confluent_framing") else 0  # magic byte and schema id
             rows = [fastavro.schemaless_reader(io.BytesIO(v[skip:]), self.avro_schema, None) for v in values]
             return pa.Table.from_pylist(rows, schema=self._declared_schema)
@@ -252,6 +274,10 @@ class KafkaStore(Store):
             table = pj.read_json(io.BytesIO(text), parse_options=parse,
                                  read_options=pj.ReadOptions(block_size=max(1 << 20, len(text) + 1)))  # fmt: skip
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            if (
+                known is not None and self._declared_schema is None
+            ):  # a field widened (1 then 1.5): infer again
+                return self.decode(asset, values)
             raise UserError(f"Messages of topic `{asset}` are not JSON objects of consistent types: {first_line(exc)}.",
                             hint=f"Publish one JSON object per message, or declare the columns in the `schema` option of `{self.name}`.") from None  # fmt: skip
         if table.num_rows != len(values):
@@ -284,10 +310,11 @@ class KafkaStore(Store):
             import fastavro
 
             out = []
+            schema_id = self.options.get("schema_id")
             for row in rows:
                 buffer = io.BytesIO()
                 fastavro.schemaless_writer(buffer, self.avro_schema, row)
-                out.append(buffer.getvalue())
+                out.append(buffer.getvalue() if schema_id is None else frame(schema_id, buffer.getvalue()))
             return out
         from meshkit.data.stores.nats import _json_value
 
@@ -336,29 +363,43 @@ class KafkaStore(Store):
             )
         return self._with_metadata(table, messages)
 
-    def fetch(self, asset: str, consumer: str, max_messages: int, timeout: float) -> KafkaBatch:
-        """Up to ``max_messages`` messages for ``consumer`` (waiting at most ``timeout`` s for any)."""
+    def fetch(self, asset: str, consumer: str, max_messages: int, timeout: float,
+              busy: Callable[[], bool] | None = None) -> KafkaBatch:  # fmt: skip
+        """Up to ``max_messages`` messages for ``consumer``, waiting at most ``timeout`` s for any.
+
+        ``busy`` (a fetch ahead of the writes) says the previous batch is still being written: until
+        it is, the fetch goes on past ``timeout``, filling the batch instead of waiting idle.
+        """
         state = self._consumer(asset, consumer)
+        self._add_partitions(asset, state)
         deadline = time.monotonic() + timeout
         messages: list = []
+        tables: list[pa.Table] = []
         while len(messages) < max_messages:
             left = deadline - time.monotonic()
-            got = state.client.consume(min(max_messages - len(messages), 100_000), max(left, 0))
-            messages += _checked(self, got)
-            if left <= 0 or not got:
+            waiting = busy is not None and busy()
+            if left <= 0 and not waiting:
+                break
+            wait = max(left, 0.05) if waiting else max(left, 0)
+            with state.lock:
+                got = _checked(self, state.client.consume(min(max_messages - len(messages), _CHUNK), wait))
+            if got and not self.changes:  # NOTE: decoded while the client keeps fetching the next messages
+                tables.append(self._table(asset, got, state.schema))
+                state.schema = pa.schema([f for f in tables[-1].schema if not f.name.startswith("_")])
+            messages += got
+            if not got and not waiting:
                 break
         changes = self._changes(asset, messages) if self.changes else None
         table = pa.table({"change": pa.nulls(len(changes))}) if changes is not None else (
-            self._table(asset, messages, state.schema) if messages else pa.table({}))  # fmt: skip
-        if messages and changes is None:
-            state.schema = pa.schema([f for f in table.schema if not f.name.startswith("_")])
+            _concat(tables) if tables else pa.table({}))  # fmt: skip
         positions = {
             position_key(m.topic(), p): m.offset() + 1
             for p, m in _newest(messages, len(state.assigned)).items()
         }
         state.positions.update(positions)
         state.empty_since = None if messages else (state.empty_since or time.monotonic() - timeout)
-        lags = state.lags(cached=bool(messages))
+        with state.lock:  # NOTE: an empty fetch asks the broker, beside a group commit of another thread
+            lags = state.lags(cached=bool(messages))
         seconds = max(0.0, time.time() - messages[-1].timestamp()[1] / 1000) if messages else 0.0
         batch = KafkaBatch(
             table, sum(lags.values()), positions, lags, seconds, changes, self, asset, consumer
@@ -367,6 +408,29 @@ class KafkaStore(Store):
             batch.lag == 0 or time.monotonic() - state.empty_since >= IDLE_AFTER_SECONDS
         )
         return batch
+
+    def _add_partitions(self, asset: str, state: _Consumer) -> None:
+        """Assign the partitions added to the topic since the consumer started (every
+        ``partition_check_seconds``), from their first message: a running transfer needs no restart."""
+        from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+
+        if time.monotonic() - state.checked_at < self.number_option(
+            "partition_check_seconds", 10, (0, 86_400), float
+        ):
+            return
+        state.checked_at = time.monotonic()
+        known = {tp.partition for tp in state.assigned}
+        try:
+            with state.lock:
+                topic = state.client.list_topics(asset, timeout=10).topics.get(asset)
+        except KafkaException as exc:
+            raise self._kafka_error(exc, f"list the partitions of topic `{asset}`") from None
+        added = [TopicPartition(asset, p, OFFSET_BEGINNING) for p in sorted(topic.partitions if topic else ())
+                 if p not in known]  # fmt: skip
+        if added:
+            with state.lock:
+                state.client.incremental_assign(added)
+            state.assigned = [*state.assigned, *added]
 
     def _changes(self, asset: str, messages: list) -> list:
         """The change records of ``messages`` (Debezium envelopes or keyed records), with their positions."""
@@ -415,7 +479,7 @@ class KafkaStore(Store):
         state = _Consumer(
             client, {position_key(asset, tp.partition): tp.offset for tp in assigned if tp.offset >= 0}
         )
-        state.assigned = assigned
+        state.assigned, state.checked_at = assigned, time.monotonic()
         self._consumers[(asset, name)] = state
         return state
 
@@ -427,7 +491,8 @@ class KafkaStore(Store):
             TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]), v) for k, v in positions.items()
         ]
         try:
-            state.client.commit(offsets=offsets, asynchronous=False)
+            with state.lock:
+                state.client.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:  # NOTE: the destination holds the positions; the group's are a copy
             state.commit_error = self.redact(first_line(exc))
 
@@ -506,6 +571,10 @@ class _Consumer:
     commit_error: str | None = None
     #: When the current run of empty fetches began (``time.monotonic()``), None after a message.
     empty_since: float | None = None
+    #: NOTE: a commit waits for a consume of a fetch ahead (another thread): together they deadlock.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: When the topic's partitions were last compared with ``assigned`` (``time.monotonic()``).
+    checked_at: float = 0.0
 
     def lags(self, cached: bool = True) -> dict[str, int]:
         """Messages behind the high watermark, per partition (never below 0): the one the client last
@@ -526,6 +595,13 @@ class _Consumer:
             self.client.close()
         except RuntimeError:  # already closed
             pass
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """One table of the chunks of a batch (a column missing from a chunk is null there)."""
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def _newest(messages: list, partitions: int) -> dict[int, Any]:

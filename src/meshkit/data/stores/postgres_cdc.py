@@ -5,7 +5,8 @@ fetch a SyncTransfer creates a publication for them and a replication slot, thro
 connection (``CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT``), and reads the tables in that exported
 snapshot: an initial consistent snapshot (op ``r``) that ends exactly where the slot's changes
 begin. Then it reads the changes of whole transactions with
-``pg_logical_slot_peek_binary_changes`` (op ``c``/``u``/``d``, each at its transaction's end LSN)
+``pg_logical_slot_peek_binary_changes`` (op ``c``/``u``/``d``, and ``t`` for a TRUNCATE, each at its
+transaction's end LSN)
 and confirms them with ``pg_replication_slot_advance`` once the destination has committed them.
 
 NOTE: psycopg 3 runs replication commands but has no API for the streaming replication protocol
@@ -151,11 +152,12 @@ class PostgresCDCStore(PostgreSQLStore):
                            (lambda: self._advance(capture, end)) if changes else None)  # fmt: skip
 
     def _peek(self, capture: _Capture, limit: int) -> tuple[list[Change], str | None, dt.datetime | None]:
-        rows = capture.conn.execute(
+        rows = self._in_slot(
+            capture,
             "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s, 'proto_version', '1', "
             "'publication_names', %s)",
             (capture.slot, limit, capture.publication),
-        ).fetchall()
+        )
         changes: list[Change] = []
         current: list[Change] = []
         end = commit_time = None
@@ -176,17 +178,36 @@ class PostgresCDCStore(PostgreSQLStore):
                         change.part, change.position = f"slot:{capture.slot}", end
                     changes += current
                 current = []
+            elif data[:1] == b"T":
+                current += capture.decoder.truncated(data)
             else:
                 change = capture.decoder.decode(data)
                 if change is not None:
                     current.append(change)
         return changes, end, commit_time
 
+    def _in_slot(self, capture: _Capture, sql: str, params: tuple) -> list:
+        """Run ``sql`` on the slot, waiting while another backend holds it (``slot_wait_seconds``, default 60).
+
+        NOTE: after a kill -9 the server's backend of the killed process keeps the slot until it notices
+        its client is gone (at the end of the call it was running).
+        """
+        deadline = time.monotonic() + self.number_option("slot_wait_seconds", 60, (0, 3600), float)
+        while True:
+            try:
+                return capture.conn.execute(sql, params).fetchall()
+            except psycopg.errors.ObjectInUse as exc:
+                if time.monotonic() >= deadline:
+                    raise ConfigError(f"Replication slot `{capture.slot}` of store `{self.name}` is in use by another "
+                                      f"process: {first_line(exc)}.",
+                                      hint="Run one copy of the transfer at a time, or give each its own `slot`.") from None  # fmt: skip
+                time.sleep(0.5)
+
     def _advance(self, capture: _Capture, lsn: str) -> None:
         confirmed = capture.conn.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
                                          (capture.slot,)).fetchone()[0]  # fmt: skip
         if position_order(lsn) > position_order(confirmed):
-            capture.conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (capture.slot, lsn))
+            self._in_slot(capture, "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (capture.slot, lsn))
         capture.committed = lsn
 
     def _lag(self, capture: _Capture) -> int:

@@ -21,12 +21,15 @@ import pyarrow.compute as pc
 
 from meshkit.core.errors import ConfigError, UserError
 
-OPERATIONS = {"c": "insert", "r": "snapshot", "u": "update", "d": "delete"}
+OPERATIONS = {"c": "insert", "r": "snapshot", "u": "update", "d": "delete", "t": "truncate"}
 
 
 @dataclass
 class Change:
-    """One change of one row: ``op`` c/u/d/r, the row (``before`` for a delete), where it came from."""
+    """One change of one row: ``op`` c/u/d/r, the row (``before`` for a delete), where it came from.
+
+    Op ``t`` (truncate) empties its table: its row is empty.
+    """
 
     op: str
     row: dict[str, Any]
@@ -48,6 +51,8 @@ class TableChanges:
     upserts: pa.Table
     deletes: pa.Table
     counts: dict[str, int] = field(default_factory=dict)
+    #: The batch truncates the table: it is emptied, then ``upserts`` (the changes after that) written.
+    truncate: bool = False
 
 
 def last_per_key(table: pa.Table, keys: Sequence[str]) -> pa.Table:
@@ -81,7 +86,9 @@ def from_debezium(value: bytes | None, key: bytes | None, where: str) -> Change 
     op = record.get("op") if isinstance(record, dict) else None
     if op not in OPERATIONS:
         raise UserError(f"A message of {where} is not a Debezium change (its `op` is {op!r}).",
-                        hint="Expect `op` c, u, d or r with `before` and `after`.")  # fmt: skip
+                        hint="Expect `op` c, u, d, r or t with `before` and `after`.")  # fmt: skip
+    if op == "t":
+        return Change("t", {}, None, (record.get("source") or {}).get("table"))
     row = record.get("before") if op == "d" else record.get("after")
     if not isinstance(row, dict):
         side = "before" if op == "d" else "after"
@@ -131,7 +138,13 @@ def _reduce(asset: str, changes: list[Change], keys: Sequence[str]) -> TableChan
                           hint="Set `spec.destination.keys` (and `mode: merge`).", where="spec.destination.keys")  # fmt: skip
     last: dict[tuple, Change] = {}
     counts = {name: 0 for name in OPERATIONS.values()}
+    truncate = False
     for change in changes:
+        counts[OPERATIONS[change.op]] += 1
+        if change.op == "t":  # what came before in the batch is gone with the table's rows
+            last.clear()
+            truncate = True
+            continue
         source = change.key if change.op == "d" and change.key else change.row
         try:
             ident = tuple(source[k] for k in key_names)
@@ -140,9 +153,10 @@ def _reduce(asset: str, changes: list[Change], keys: Sequence[str]) -> TableChan
                             hint="Check `spec.destination.keys` against the records' fields.") from None  # fmt: skip
         last.pop(ident, None)  # NOTE: re-inserted at the end, so the survivors keep their order
         last[ident] = change
-        counts[OPERATIONS[change.op]] += 1
     upserts = [c.row for c in last.values() if c.op != "d"]
-    deleted = [dict(zip(key_names, ident, strict=True)) for ident, c in last.items() if c.op == "d"]
+    deleted = (
+        [] if truncate else [dict(zip(key_names, i, strict=True)) for i, c in last.items() if c.op == "d"]
+    )
     try:
         upsert_table = pa.Table.from_pylist(upserts) if upserts else pa.table({})
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -151,7 +165,7 @@ def _reduce(asset: str, changes: list[Change], keys: Sequence[str]) -> TableChan
     nulls = [f.name for f in upsert_table.schema if pa.types.is_null(f.type)]
     upsert_table = upsert_table.drop_columns(nulls) if nulls else upsert_table
     delete_table = pa.Table.from_pylist(deleted) if deleted else pa.table({k: [] for k in key_names})
-    return TableChanges(asset, key_names, upsert_table, delete_table, counts)
+    return TableChanges(asset, key_names, upsert_table, delete_table, counts, truncate)
 
 
 def conform(upserts: pa.Table, existing: pa.Schema | None, asset: str) -> pa.Table:

@@ -13,7 +13,9 @@ A SyncTransfer's positions (Kafka ``{"topic:partition": next offset}``, PostgreS
 On start the runner asks the ledger for the positions and the source resumes from them, so a
 process killed at any moment neither loses nor repeats a row. Several assets written by one
 transfer (fan-out) each keep their own positions; the source resumes from the oldest, and the
-rows an asset already holds are skipped for that asset (``already_written``).
+rows an asset already holds are skipped for that asset (``already_written``). A truncate in change
+data empties the asset in the same step: an Iceberg overwrite commit, a ``DELETE`` in the SQL
+transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from meshkit.data.stores.base import DataLike, Store, WriteResult
+from meshkit.data.stores.base import DataLike, Store, WriteResult, as_reader
 
 OFFSETS_TABLE = "meshkit_stream_offsets"
 PROPERTY_PREFIX = "meshkit.positions."
@@ -45,6 +47,8 @@ class Write:
     keys: Sequence[str] | None = None
     #: Rows to delete by key before the upsert (change data), as a table of the key columns.
     deletes: pa.Table | None = None
+    #: Empty the asset first (a TRUNCATE in change data), in the same atomic step.
+    truncate: bool = False
 
 
 class Ledger:
@@ -60,6 +64,9 @@ class Ledger:
     def write(self, writes: Sequence[Write], positions: dict[str, Any]) -> list[WriteResult]:
         """Write every asset's share and record ``positions`` with it, atomically per asset at least."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the ledger keeps between batches."""
 
 
 class IcebergLedger(Ledger):
@@ -85,8 +92,15 @@ class IcebergLedger(Ledger):
 
     def write(self, writes: Sequence[Write], positions: dict[str, Any]) -> list[WriteResult]:
         props = {self.key: json.dumps(positions, sort_keys=True)}
-        return [self.store.write(w.asset, w.data, w.mode, w.keys, snapshot_properties=props, deletes=w.deletes)
-                for w in writes]  # fmt: skip
+        results = []
+        for w in writes:
+            if w.truncate:  # one overwrite commit: the table holds the rows after the truncate, nothing else
+                results.append(self.store.write(w.asset, _padded(self.store, w.asset, w.data), "overwrite",
+                                                snapshot_properties=props))  # fmt: skip
+            else:
+                results.append(self.store.write(w.asset, w.data, w.mode, w.keys, snapshot_properties=props,
+                                                deletes=w.deletes))  # fmt: skip
+        return results
 
 
 class SQLLedger(Ledger):
@@ -96,6 +110,12 @@ class SQLLedger(Ledger):
         super().__init__(store, stream)
         #: Offsets tables known to exist.
         self._ready: set[str] = set()
+        from meshkit.data.stores.sql import SQLStore
+
+        #: NOTE: a plain connection (no transaction opened by the store) is kept from batch to batch:
+        #: connecting costs as much as writing a small batch.
+        self._reusable = type(store)._write_connection is SQLStore._write_connection
+        self._kept = None
 
     def table(self, asset: str) -> str:
         schema = exp.to_table(asset).db
@@ -115,10 +135,17 @@ class SQLLedger(Ledger):
             if not store.exists(table):  # NOTE: before the transaction: MySQL commits at every CREATE TABLE
                 store.write(table, _OFFSETS_SCHEMA.empty_table())
             self._ready.add(table)
-        conn = store._write_connection()
+        conn, self._kept = self._kept, None
+        if conn is not None and (getattr(conn, "closed", False) or getattr(conn, "broken", False)):
+            conn = None  # the server closed it between batches
+        conn = conn or store._write_connection()
+        committed = False
         try:
             results = []
             for w in writes:
+                # NOTE: DELETE, not TRUNCATE: DML stays in the transaction (MySQL commits at a TRUNCATE)
+                if w.truncate and store.exists(w.asset):
+                    conn.cursor().execute(f"DELETE FROM {store.quote(w.asset)}")
                 if w.deletes is not None and w.deletes.num_rows:
                     _delete_keys(store, conn, w.asset, w.deletes)
                 reader = store._checked_reader(w.asset, w.data, w.mode, w.keys)
@@ -130,6 +157,7 @@ class SQLLedger(Ledger):
                     conn, self.table(w.asset), table.to_reader(), "merge", ["stream", "asset", "part"], True
                 )
             conn.commit()
+            committed = True
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 conn.rollback()
@@ -137,9 +165,31 @@ class SQLLedger(Ledger):
                 raise store.translate_error(exc, ", ".join(w.asset for w in writes)) from None
             raise
         finally:
-            with contextlib.suppress(Exception):
-                store._release(conn)
+            if committed and self._reusable:
+                self._kept = conn
+            else:
+                with contextlib.suppress(Exception):
+                    store._release(conn)
         return results
+
+    def close(self) -> None:
+        if self._kept is not None:
+            with contextlib.suppress(Exception):
+                self.store._release(self._kept)
+            self._kept = None
+
+
+def _padded(store: Store, asset: str, data: DataLike) -> pa.Table:
+    """``data`` with the columns of ``asset`` it lacks (as nulls), so an overwrite keeps the table's columns."""
+    table = data if isinstance(data, pa.Table) else as_reader(data).read_all()
+    if not store.exists(asset):
+        return table
+    for column in store.schema(asset):
+        if column.name not in table.schema.names:
+            table = table.append_column(
+                pa.field(column.name, column.arrow_type), pa.nulls(table.num_rows, column.arrow_type)
+            )
+    return table
 
 
 def _delete_keys(store, conn, asset: str, keys: pa.Table) -> None:

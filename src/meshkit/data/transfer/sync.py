@@ -3,7 +3,8 @@
 Each batch (up to ``batchSize`` messages, or what arrived within ``batchTimeoutSeconds``) becomes
 Arrow, goes through the transforms and is written to the destination in one write; only then are
 its messages acknowledged. A batch that is not written is negatively acknowledged, so the next
-fetch (of this run or the next) delivers it again: delivery is at least once. SIGTERM and SIGINT
+fetch (of this run or the next) delivers it again: delivery is at least once. A source that
+allows it (Kafka) is fetched one batch ahead, while the current batch is written. SIGTERM and SIGINT
 stop the run after the current batch; ``until_idle`` stops it once nothing is pending in the
 stream, ``max_seconds`` after that many seconds. The run record, status and hooks are a
 BatchTransfer's, with totals of batches, the last batch time and the lag (messages pending).
@@ -16,6 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -44,6 +46,56 @@ def _stop_on_signals() -> Iterator[Callable[[], bool]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class _Fetcher:
+    """Fetches the source's batches, the next one while the current one is written when the source allows it.
+
+    A source with ``READ_AHEAD`` (its fetch only reads: Kafka) is fetched from one thread beside the
+    writes; its positions still go with the data of each batch, so a batch fetched ahead and never
+    written is delivered again (it is negatively acknowledged, and the destination never saw it).
+    """
+
+    def __init__(self, job: Job, consumer: str, spec):
+        self.job, self.consumer, self.spec = job, consumer, spec
+        self.pool = (
+            ThreadPoolExecutor(1, "meshkit-fetch") if getattr(job.source, "READ_AHEAD", False) else None
+        )
+        self.pending: Future | None = None
+        #: Set while a batch is written: a fetch ahead fills its batch meanwhile instead of ending at its timeout.
+        self.writing = threading.Event()
+
+    def _fetch(self, **ahead):
+        return self.job.source.fetch(self.job.source_asset, self.consumer, self.spec.batch_size,
+                                     self.spec.batch_timeout, **ahead)  # fmt: skip
+
+    def next(self):
+        """The next batch: the one fetched ahead, else fetched now."""
+        self.writing.clear()
+        pending, self.pending = self.pending, None
+        return pending.result() if pending is not None else self._fetch()
+
+    def read_ahead(self) -> None:
+        """Start fetching the next batch (sources without ``READ_AHEAD``: nothing, it is fetched on ``next``)."""
+        if self.pool is not None and self.pending is None:
+            self.writing.set()
+            self.pending = self.pool.submit(self._fetch, busy=self.writing.is_set)
+
+    def discard(self) -> None:
+        """Drop the batch fetched ahead: wait for its fetch to end, then give its messages back."""
+        self.writing.clear()
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                pending.result().nak()
+
+    def __enter__(self) -> _Fetcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 class SyncTransferRunner(TransferRunner):
@@ -89,17 +141,31 @@ class SyncTransferRunner(TransferRunner):
     def _execute(self, job: Job) -> Outcome:
         outcome = Outcome(plan=self._plan(job))
         self._resume(job)
+        try:
+            return self._consume(job, outcome)
+        finally:
+            if self.ledger is not None:
+                self.ledger.close()
+
+    def _consume(self, job: Job, outcome: Outcome) -> Outcome:
         deadline = None if self.max_seconds is None else time.monotonic() + self.max_seconds
-        with _stop_on_signals() as stopping:
+        with _stop_on_signals() as stopping, _Fetcher(job, self.transfer.name, self.spec) as fetcher:
             while not stopping() and (deadline is None or time.monotonic() < deadline):
-                batch = job.source.fetch(job.source_asset, self.transfer.name, self.spec.batch_size,
-                                         self.spec.batch_timeout)  # fmt: skip
+                batch = fetcher.next()
                 self.totals["lag"] = batch.lag
                 self._observe(batch)
+                last = self.until_idle and getattr(batch, "idle", batch.lag == 0)
+                if not last:
+                    fetcher.read_ahead()
                 if batch.table.num_rows:
-                    self._write(job, batch, outcome)
+                    try:
+                        self._write(job, batch, outcome)
+                    except BaseException:
+                        fetcher.discard()
+                        batch.nak()
+                        raise
                 self._publish()
-                if self.until_idle and getattr(batch, "idle", batch.lag == 0):
+                if last:
                     break
         outcome.rows, outcome.bytes = self.totals["numRecords"], self.totals["bytes"]
         return outcome
@@ -113,11 +179,14 @@ class SyncTransferRunner(TransferRunner):
                 result = self._apply_changes(job, batch)
             else:
                 out_schema = output_schema(job.transforms, schema)
-                check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
+                if out_schema != getattr(
+                    self, "_written_schema", None
+                ):  # NOTE: once per schema, not per batch
+                    check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
                 reader = transform_reader(job.transforms, batch.table.to_reader())
                 result = self._commit(job, reader, getattr(batch, "positions", None))
+                self._written_schema = out_schema  # the destination takes it: this transfer wrote it
         except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
-            batch.nak()
             error = classify(exc, self.mk.redactor.redact)
             raise type(error)(f"{batch.table.num_rows} row(s) of batch {self.totals['batches'] + 1} were not written "
                               f"(they stay in the stream for the next run): {error.message}", hint=error.hint) from None  # fmt: skip
@@ -178,7 +247,7 @@ class SyncTransferRunner(TransferRunner):
                 if existing is None:
                     continue  # only deletes, of a table that does not exist yet
                 upserts = existing.empty_table()
-            writes.append(Write(t.asset, upserts, "merge", t.keys, deletes=t.deletes))
+            writes.append(Write(t.asset, upserts, "merge", t.keys, deletes=t.deletes, truncate=t.truncate))
         merged = {**self.positions, **batch.positions}
         results = self.ledger.write(writes, merged) if writes else []
         for t in tables:
