@@ -165,7 +165,8 @@ def _create_table(wh: Warehouse, engine: Engine, node: Node, relation: Relation,
 def _table(project: Project, wh: Warehouse, node: Node, sql: str) -> BuildResult:
     kind = wh.kind(node.relation)
     if (
-        kind != "view"
+        wh.in_store  # NOTE: DuckDB's own warehouse; another engine's tables go through its operations below
+        and kind != "view"
         and not _enforced(node)
         and not node.config.get("pre_hook")
         and not node.config.get("post_hook")
