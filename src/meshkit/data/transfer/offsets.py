@@ -23,13 +23,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
 
 from meshkit.data.stores.base import DataLike, Store, WriteResult, as_reader
+from meshkit.data.stores.sql import added_fields
 
 OFFSETS_TABLE = "meshkit_stream_offsets"
 PROPERTY_PREFIX = "meshkit.positions."
@@ -138,6 +139,10 @@ class SQLLedger(Ledger):
         conn, self._kept = self._kept, None
         if conn is not None and (getattr(conn, "closed", False) or getattr(conn, "broken", False)):
             conn = None  # the server closed it between batches
+        if not getattr(
+            store, "TRANSACTIONAL_DDL", True
+        ):  # NOTE: MySQL commits at DDL: keep the batch's to DML
+            writes = [_dml_only(store, w) for w in writes]
         conn = conn or store._write_connection()
         committed = False
         try:
@@ -150,12 +155,7 @@ class SQLLedger(Ledger):
                     _delete_keys(store, conn, w.asset, w.deletes)
                 reader = store._checked_reader(w.asset, w.data, w.mode, w.keys)
                 results.append(WriteResult(store._write(conn, w.asset, reader, w.mode, w.keys, True)))
-                rows = [{"stream": self.stream, "asset": w.asset, "part": k, "position": str(v)}
-                        for k, v in positions.items()]  # fmt: skip
-                table = pa.Table.from_pylist(rows, _OFFSETS_SCHEMA)
-                store._write(
-                    conn, self.table(w.asset), table.to_reader(), "merge", ["stream", "asset", "part"], True
-                )
+                self._save_positions(conn, w.asset, positions)
             conn.commit()
             committed = True
         except BaseException as exc:
@@ -171,6 +171,21 @@ class SQLLedger(Ledger):
                 with contextlib.suppress(Exception):
                     store._release(conn)
         return results
+
+    def _save_positions(self, conn, asset: str, positions: dict[str, Any]) -> None:
+        """Replace ``asset``'s positions by a DELETE and an INSERT, in the batch's transaction."""
+        store, table = self.store, self.table(asset)
+        parts = ", ".join(_literal(k) for k in positions)
+        if parts:
+            conn.cursor().execute(
+                f"DELETE FROM {store.quote(table)} WHERE {store.quote_column('stream')} = {_literal(self.stream)} "
+                f"AND {store.quote_column('asset')} = {_literal(asset)} AND {store.quote_column('part')} IN ({parts})"
+            )
+        rows = [
+            {"stream": self.stream, "asset": asset, "part": k, "position": str(v)}
+            for k, v in positions.items()
+        ]
+        store._insert(conn, table, pa.Table.from_pylist(rows, _OFFSETS_SCHEMA).to_reader())
 
     def close(self) -> None:
         if self._kept is not None:
@@ -190,6 +205,23 @@ def _padded(store: Store, asset: str, data: DataLike) -> pa.Table:
                 pa.field(column.name, column.arrow_type), pa.nulls(table.num_rows, column.arrow_type)
             )
     return table
+
+
+def _dml_only(store: Store, write: Write) -> Write:
+    """``write`` as statements that stay in a transaction on a store that commits at DDL: the table is
+    created (and new columns added) beforehand, and a merge is a delete of its keys then an insert."""
+    data = write.data if isinstance(write.data, pa.Table) else as_reader(write.data).read_all()
+    if not store.exists(write.asset) or added_fields(
+        data.schema, [c.name for c in store.schema(write.asset)]
+    ):
+        store.write(write.asset, data.schema.empty_table(), mode="append")
+    if write.mode != "merge" or not write.keys:
+        return replace(write, data=data)
+    keys = data.select(list(write.keys))
+    deletes = (
+        keys if write.deletes is None else pa.concat_tables([write.deletes, keys], promote_options="default")
+    )
+    return replace(write, data=data, mode="append", deletes=deletes)
 
 
 def _delete_keys(store, conn, asset: str, keys: pa.Table) -> None:
