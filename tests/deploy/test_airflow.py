@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
-
-import pytest
-import yaml
 
 from meshkit.core.context import Meshkit
 from meshkit.core.workspace import Workspace
@@ -75,21 +71,3 @@ def test_pipeline_dag_runs_each_node_as_a_task(pipeline_ws, tmp_path, airflow):
         statuses = sorted((r.name, r.status) for r in mk.runs.list(kind="job"))
     assert statuses == [("adhoc", "succeeded"), ("adhoc", "succeeded"), ("broken", "user_error"),
                         ("nightly", "succeeded")]  # fmt: skip
-
-
-def test_smartpizza_pipeline_exports_to_a_dag_airflow_loads(tmp_path, airflow):
-    example = Path(__file__).resolve().parents[2] / "examples" / "smartpizza"
-    pipelines = sorted((example / "pipelines").glob("*.yaml"))
-    if not pipelines:
-        pytest.skip("the SmartPizza example has no pipeline yet")
-    ws = tmp_path / "smartpizza"
-    shutil.copytree(example, ws)
-    out = tmp_path / "dags"
-    for path in pipelines:
-        result = run_cli(["export", "airflow", path.stem, "-o", str(out)], workspace=ws)
-        assert result.exit_code == 0, result.output
-    bag = load_dagbag(airflow, out)
-    assert bag["errors"] == {}
-    for path in pipelines:
-        nodes = sorted(n["name"] for n in yaml.safe_load(path.read_text())["nodes"])
-        assert bag["tasks"][f"meshkit_pipeline_{path.stem}"] == nodes
