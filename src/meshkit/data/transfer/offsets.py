@@ -139,10 +139,8 @@ class SQLLedger(Ledger):
         conn, self._kept = self._kept, None
         if conn is not None and (getattr(conn, "closed", False) or getattr(conn, "broken", False)):
             conn = None  # the server closed it between batches
-        if not getattr(
-            store, "TRANSACTIONAL_DDL", True
-        ):  # NOTE: MySQL commits at DDL: keep the batch's to DML
-            writes = [_dml_only(store, w) for w in writes]
+        if not getattr(store, "TRANSACTIONAL_DDL", True):
+            writes = [_dml_only(store, w) for w in writes]  # NOTE: MySQL commits at DDL
         conn = conn or store._write_connection()
         committed = False
         try:
