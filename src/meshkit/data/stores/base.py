@@ -158,6 +158,20 @@ def with_retries(attempt: Callable[[], Any], *, is_transient: Callable[[BaseExce
     return retrying(counted, retries=retries, backoff=backoff, transient=transient)
 
 
+def declared_schema(store: Store) -> pa.Schema | None:
+    """The Arrow schema of ``store``'s ``schema`` option (``{column = "SQL type"}``), ``None`` without one."""
+    declared = store.options.get("schema")
+    if declared is None:
+        return None
+    from meshkit.data.transforms.columns import duckdb_type_to_arrow
+
+    try:
+        return pa.schema([(name, duckdb_type_to_arrow(sql)) for name, sql in dict(declared).items()])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Store `{store.name}` option `schema` is not valid: {first_line(exc)}.",
+                          hint='Give `{column = "SQL type"}` such as `{id = "BIGINT", amount = "DECIMAL(12, 2)"}`.') from None  # fmt: skip
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message, without trailing punctuation."""
     text = str(exc).strip().splitlines()

@@ -39,6 +39,7 @@ from meshkit.data.stores.base import (
     WriteMode,
     WriteResult,
     as_reader,
+    declared_schema,
     first_line,
     missing_asset,
 )
@@ -214,16 +215,7 @@ class KafkaStore(Store):
 
     @functools.cached_property
     def _declared_schema(self) -> pa.Schema | None:
-        declared = self.options.get("schema")
-        if declared is None:
-            return None
-        from meshkit.data.transforms.columns import duckdb_type_to_arrow
-
-        try:
-            return pa.schema([(name, duckdb_type_to_arrow(sql)) for name, sql in dict(declared).items()])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"Store `{self.name}` option `schema` is not valid: {first_line(exc)}.",
-                              hint='Give `{column = "SQL type"}` such as `{id = "BIGINT"}`.') from None  # fmt: skip
+        return declared_schema(self)
 
     @functools.cached_property
     def avro_schema(self):

@@ -31,6 +31,7 @@ from meshkit.data.stores.base import (
     WriteMode,
     WriteResult,
     as_reader,
+    declared_schema,
     first_line,
     missing_asset,
 )
@@ -157,16 +158,7 @@ class NatsStore(Store):
 
     @functools.cached_property
     def _declared_schema(self) -> pa.Schema | None:
-        declared = self.options.get("schema")
-        if declared is None:
-            return None
-        from meshkit.data.transforms.columns import duckdb_type_to_arrow
-
-        try:
-            return pa.schema([(name, duckdb_type_to_arrow(sql)) for name, sql in dict(declared).items()])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"Store `{self.name}` option `schema` is not valid: {first_line(exc)}.",
-                              hint='Give `{column = "SQL type"}` such as `{id = "BIGINT", amount = "DECIMAL(12, 2)"}`.') from None  # fmt: skip
+        return declared_schema(self)
 
     def to_table(self, asset: str, payloads: Sequence[bytes]) -> pa.Table:
         """Messages (JSON objects) as an Arrow table with the declared or inferred schema."""
