@@ -373,20 +373,18 @@ class TriggerWatcher:
                 listener.stop()
 
 
-class MessageListener:
-    """One thread with an event loop subscribed to every NATS message trigger.
+class _Listener:
+    """A thread (``_run``) that fires the message triggers of ``watcher`` until stopped."""
 
-    Every server process subscribes in the queue group of the trigger, so NATS hands each
-    message to one of them; the event key (``Nats-Msg-Id`` when the publisher sets one) keeps a
-    message redelivered to another process from firing twice.
-    """
+    #: The thread's name.
+    THREAD: str
 
     def __init__(self, watcher: TriggerWatcher):
         self.watcher = watcher
         self._stop = threading.Event()
-        #: Set once the subscriptions of the triggers found at start are made.
+        #: Set once the triggers found at start are listened to (subscribed, or their topics assigned).
         self.listening = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="meshkit-triggers", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.THREAD, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -394,6 +392,20 @@ class MessageListener:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class MessageListener(_Listener):
+    """One thread with an event loop subscribed to every NATS message trigger.
+
+    Every server process subscribes in the queue group of the trigger, so NATS hands each
+    message to one of them; the event key (``Nats-Msg-Id`` when the publisher sets one) keeps a
+    message redelivered to another process from firing twice.
+    """
+
+    THREAD = "meshkit-triggers"
 
     def _run(self) -> None:
         import asyncio
@@ -458,7 +470,7 @@ class MessageListener:
         return on_message
 
 
-class KafkaListener:
+class KafkaListener(_Listener):
     """One thread reading the Kafka topic of every Kafka message trigger.
 
     Every server process reads every message of the topic (its partitions are assigned, with no
@@ -469,19 +481,7 @@ class KafkaListener:
     messages whose timestamp is older than the trigger do not fire.
     """
 
-    def __init__(self, watcher: TriggerWatcher):
-        self.watcher = watcher
-        self._stop = threading.Event()
-        #: Set once the topics of the triggers found at start are assigned.
-        self.listening = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="meshkit-kafka-triggers", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+    THREAD = "meshkit-kafka-triggers"
 
     def _run(self) -> None:
         readers: dict[str, TopicReader] = {}
