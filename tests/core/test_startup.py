@@ -145,3 +145,23 @@ def test_declared_entry_points_are_seen_without_importlib_metadata(tmp_path, mon
     )
     assert declares_entry_points("meshkit.startup_probe")  # the folder changed: looked at again
     assert not declares_entry_points("vdk.plugin.run")
+
+
+def test_loading_pauses_the_collector_and_freezes_only_in_a_process_of_its_own():
+    code = (
+        "import gc\n"
+        "from meshkit.core.lazy import loading, own_process\n"
+        "with loading():\n"
+        "    paused = not gc.isenabled()\n"
+        "    kept = [[] for _ in range(1000)]\n"
+        "before = (paused, gc.isenabled(), gc.get_freeze_count())\n"
+        "own_process()\n"
+        "with loading():\n"
+        "    kept = [[] for _ in range(1000)]\n"
+        "gc.disable()\n"
+        "with loading():\n"
+        "    pass\n"
+        "print(*before, gc.isenabled(), gc.get_freeze_count() >= 1000)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True", "0", "False", "True"]

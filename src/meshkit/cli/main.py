@@ -16,6 +16,7 @@ from rich.markup import escape
 from meshkit import __version__
 from meshkit.core.config import parse_overrides
 from meshkit.core.errors import MeshkitError, PlatformError, StepFailedError
+from meshkit.core.lazy import loading, own_process
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,7 +39,8 @@ class CliState:
             from meshkit.core.workspace import Workspace
 
             workspace = Workspace.require(self.workspace_path)
-            self._meshkit = Meshkit(workspace, overrides=self.overrides, pm=self.pm)
+            with loading():
+                self._meshkit = Meshkit(workspace, overrides=self.overrides, pm=self.pm)
         return self._meshkit
 
     def close(self) -> None:
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     pm = None
     try:
-        group, pm = _build(argv)
+        with loading():
+            group, pm = _build(argv)
         # NOTE: without standalone mode, click returns the code of `click.exceptions.Exit` instead of raising it.
         returned = group.main(args=argv, prog_name="meshkit", standalone_mode=False, obj=pm)
         code = returned if isinstance(returned, int) else 0
@@ -171,3 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     if pm is not None:
         pm.hook.shutdown(meshkit=None, exit_code=code)
     return code
+
+
+def run() -> None:
+    """The ``meshkit`` process (its script and ``python -m meshkit``): :func:`main`, then exit with its code."""
+    own_process()
+    sys.exit(main())
