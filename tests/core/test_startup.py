@@ -20,6 +20,12 @@ NOT_FOR_AN_EMPTY_RUN = (
     "duckdb", "pyarrow", "numpy", "pandas", "polars", "pyspark", "sqlglot", "psycopg", "pymysql", "fastapi",
     "jinja2", "pydantic", "openlineage", "regopy", "meshkit.data.transforms", "meshkit.data.stores.duckdb",
 )  # fmt: skip
+#: What a transfer that transforms nothing needs none of: the transforms' own modules and what they import.
+NOT_FOR_A_PLAIN_TRANSFER = (
+    "alembic", "cryptography", "pandas", "polars", "pyspark", "jinja2", "fastapi", "openlineage", "regopy",
+    "psycopg", "pymysql", "meshkit.data.transforms.columns", "meshkit.data.transforms.encrypt",
+    "meshkit.data.transforms.masking", "meshkit.data.transforms.rows",
+)  # fmt: skip
 PROBE = (
     "import json, sys\n"
     "from meshkit.cli.main import main\n"
@@ -60,6 +66,35 @@ def test_an_empty_job_run_imports_no_engine(workspace):
     shown, imported = probe(["run", "empty"], workspace, NOT_FOR_AN_EMPTY_RUN)
     assert "succeeded" in "\n".join(shown)
     assert imported == []
+    # the first run migrated the metadata database; the next one only reads its revision
+    _, imported = probe(["run", "empty"], workspace, ("alembic", "mako", *NOT_FOR_AN_EMPTY_RUN))
+    assert imported == []
+
+
+def test_a_transfer_without_transforms_imports_none(workspace, monkeypatch):
+    import pyarrow as pa
+
+    from meshkit.testing import plugin_workspace
+
+    mk = plugin_workspace(workspace)
+    mk.store("warehouse").write("tiny_src", pa.table({"x": [1]}), mode="overwrite")
+    assert mk.metadata is not None  # migrated now: a later start only checks the revision
+    mk.close()
+    transfer = (
+        "kind: BatchTransfer\nmetadata: {name: tiny}\nspec:\n  source: {store: warehouse, asset: tiny_src}\n"
+    )
+    (workspace / "tiny.yaml").write_text(transfer + "  destination: {store: warehouse, asset: tiny_copy}\n")
+    (workspace / "masked.yaml").write_text(
+        transfer.replace("tiny}", "masked}") + "  destination: {store: warehouse, asset: masked_copy}\n"
+        "  transformation: [{action: Encrypt, columns: [x], options: {key: env:MK_KEY}}]\n"
+    )
+    shown, imported = probe(["transfer", "apply", "tiny.yaml"], workspace, NOT_FOR_A_PLAIN_TRANSFER)
+    assert "Succeeded" in "\n".join(shown)
+    assert imported == []
+    # the other side: a transfer that encrypts imports its transform
+    monkeypatch.setenv("MK_KEY", "k3y-for-tests")
+    _, imported = probe(["transfer", "apply", "masked.yaml"], workspace, NOT_FOR_A_PLAIN_TRANSFER)
+    assert {"cryptography", "meshkit.data.transforms.encrypt"} <= set(imported)
 
 
 def test_a_job_that_runs_sql_imports_its_engine(workspace):

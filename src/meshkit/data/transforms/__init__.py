@@ -24,11 +24,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from meshkit.core.errors import ConfigError
+from meshkit.core.lazy import lazy_exports
 from meshkit.data.transforms.base import Transform, Udf, quote
-from meshkit.data.transforms.columns import Cast, RemoveColumn, Rename
-from meshkit.data.transforms.encrypt import Encrypt, decrypt
-from meshkit.data.transforms.masking import DIGEST_ALGORITHMS, REDACT_MODES, Digest, Redact
-from meshkit.data.transforms.rows import Filter, Sample
 
 __all__ = [
     "BUILTIN_TRANSFORMS", "DIGEST_ALGORITHMS", "REDACT_MODES", "Cast", "Digest", "Encrypt", "Filter", "Redact",
@@ -36,22 +33,27 @@ __all__ = [
     "compile_expression", "compile_select", "decrypt", "output_schema", "quote", "transform_reader", "transform_types",
 ]  # fmt: skip
 
-BUILTIN_TRANSFORMS: tuple[type[Transform], ...] = (
-    RemoveColumn,
-    Filter,
-    Encrypt,
-    Sample,
-    Digest,
-    Redact,
-    Rename,
-    Cast,
-)
+#: The built-in transforms, in this order; their modules (and ``cryptography``) load on first use, so a
+#: transfer that transforms nothing never imports them.
+_BUILTINS = {"RemoveColumn": "columns", "Filter": "rows", "Encrypt": "encrypt", "Sample": "rows", "Digest": "masking",
+             "Redact": "masking", "Rename": "columns", "Cast": "columns"}  # fmt: skip
+_load = lazy_exports(__name__, {**_BUILTINS, "decrypt": "encrypt", "DIGEST_ALGORITHMS": "masking",
+                                "REDACT_MODES": "masking"})  # fmt: skip
+
+
+def builtin_transforms() -> tuple[type[Transform], ...]:
+    """The built-in transform classes (``BUILTIN_TRANSFORMS``), imported now."""
+    return tuple(_load(name) for name in _BUILTINS)
+
+
+def __getattr__(name: str) -> Any:
+    return builtin_transforms() if name == "BUILTIN_TRANSFORMS" else _load(name)
 
 
 def transform_types(meshkit=None) -> dict[str, type[Transform]]:
     """``{action: class}`` from every plugin's ``register_transforms`` (built-ins without ``meshkit``)."""
     if meshkit is None:
-        return {cls.action: cls for cls in BUILTIN_TRANSFORMS}
+        return {cls.action: cls for cls in builtin_transforms()}
     return meshkit.registry("transforms")
 
 
