@@ -159,3 +159,31 @@ def test_workspace_pipeline_and_its_cli_run(mesh_server, chromium):
     page.locator(".card a", has_text="warehouse/cities").first.click()  # what the transfer wrote
     expect(page.locator("h1")).to_have_text("warehouse/cities")
     page.close()
+
+
+def test_workspace_pipeline_runs_now_from_its_page(mesh_server, chromium):
+    """`Run now` on a pipeline that is only a workspace file runs it on the control service."""
+    from playwright.sync_api import expect
+
+    url, tokens, _ = mesh_server
+    page = sign_in(chromium, url, tokens["admin"])
+    page.goto(f"{url}/ui/pipelines/cities")
+    expect(page.locator(".facts")).to_contain_text("pipelines/cities.yaml")
+    expect(page.locator(".facts")).to_contain_text("meshkit pipeline deploy cities")  # not deployed
+    before = page.locator("table.runs tbody tr").count()
+    page.screenshot(path=SHOTS / "pipeline-workspace.png", full_page=True)
+    page.click("text=Run now")
+    page.wait_for_url(f"{url}/ui/pipelines/cities/runs/cities-*")
+    run_page = page.url
+    expect(page.locator("#status")).to_contain_text("succeeded", timeout=180_000)
+    graph = page.locator("#pipeline-graph svg")
+    expect(graph.locator('.node[data-status="succeeded"]')).to_have_count(5)
+    expect(page.locator("#nodes-done")).to_have_text("5 of 5")
+    expect(page.locator(".facts")).to_contain_text("manual")  # its trigger: the button
+    page.screenshot(path=SHOTS / "pipeline-workspace-run.png", full_page=True)
+    page.locator(".crumbs >> text=cities").click()
+    expect(page.locator("table.runs tbody tr")).to_have_count(before + 1)
+    expect(page.locator("table.runs tbody tr").first.locator("a")).to_have_attribute(
+        "href", run_page.removeprefix(url)
+    )
+    page.close()

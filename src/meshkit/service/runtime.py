@@ -223,7 +223,9 @@ class ControlService:
             env["MESHKIT_METADATA_URL"] = str(url)
         kind = row["kind"] or "job"
         timeout = (
-            row["timeout"] if kind == "job" else self.meshkit.config.get("service_transfer_timeout") or None
+            self.meshkit.config.get("service_transfer_timeout") or None
+            if kind == "transfer"
+            else row["timeout"]
         )
         return ExecutionSpec(run_id=row["run_id"], team=row["team"], job=row["job"], deployment=row["deployment"],
                              version=row["version"], job_dir=job_dir, workspace=self.meshkit.workspace.root,

@@ -41,7 +41,8 @@ class ExecutionSpec:
     arguments: dict[str, Any] = field(default_factory=dict)
     timeout: int | None = None
     env: dict[str, str] = field(default_factory=dict)
-    #: The kind of run: ``job`` (``meshkit run``) or ``transfer`` (``meshkit transfer apply``).
+    #: The kind of run: ``job`` (``meshkit run``), ``transfer`` (``meshkit transfer apply``) or
+    #: ``pipeline`` (``meshkit pipeline run``: a workspace pipeline, not deployed).
     kind: str = "job"
 
     #: The interpreter of the job's own environment (its requirements.txt), or None for meshkit's.
@@ -59,6 +60,8 @@ class ExecutionSpec:
                 "--run-id",
                 self.run_id,
             ]
+        if self.kind == "pipeline":
+            return ["--workspace", workspace, "pipeline", "run", self.job, "--run-id", self.run_id]
         argv = ["--workspace", workspace, "run", job_dir, "--run-id", self.run_id]
         return [*argv, "--arguments", json.dumps(self.arguments)] if self.arguments else argv
 

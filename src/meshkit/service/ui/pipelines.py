@@ -17,14 +17,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 
-from meshkit.core.errors import MeshkitError
+from meshkit.core.errors import ConfigError, MeshkitError
 from meshkit.core.metadata import runs
 from meshkit.core.statuses import FINAL_STATUSES
 from meshkit.pipelines import DEPLOYED_FILE
 from meshkit.pipelines.runner import graph as spec_graph
 from meshkit.pipelines.runner import run_graph
 from meshkit.pipelines.spec import Pipeline, load_pipeline, pipeline_files
-from meshkit.service import executions
+from meshkit.service import executions, pipeline_executions
 from meshkit.service.deployments import Deployment
 from meshkit.service.exceptions import NotFoundError
 from meshkit.service.routes import ExecutionId
@@ -57,6 +57,11 @@ class PipelineEntry:
     @property
     def deployment(self) -> Deployment | None:
         return self.deployments[0] if self.deployments else None
+
+    @property
+    def runnable(self) -> bool:
+        """Whether its workspace file loads, so the service can run it from the workspace."""
+        return self.path is not None and self.spec is not None and self.error is None
 
     @property
     def schedule(self) -> str | None:
@@ -158,24 +163,31 @@ def pipeline_page(request: Request, name: str, principal: Caller):
             ran = statuses.get(node["name"], {})
             node.update({k: ran.get(k) for k in ("status", "run_id", "attempts", "error")})
     longest = max([r["duration"] or 0 for r in history] + [1])
-    can_run = entry.deployment is not None and principal.can(entry.team, "developer")
+    can_run = (entry.deployment is not None or entry.runnable) and principal.can(
+        entry.team or "*", "developer"
+    )
     return render(request, "pipeline.html", entry=entry, runs=history, longest=longest, can_run=can_run,
                   graph_svg=Markup(render_run_graph(graph)) if graph else None, legend=Markup(legend()))  # fmt: skip
 
 
 @router.post("/{name}/start")
 def start_form(request: Request, name: str, principal: Caller):
-    """Start the pipeline's deployment now, and show the run."""
+    """Start the pipeline now (its deployment, else its workspace file), and show the run."""
     check_origin(request)
+    svc = request.app.state.service
     entry = _entry(request, name, principal)
-    if entry.deployment is None:
-        raise NotFoundError(
-            f"Pipeline `{name}` is not deployed.", hint=f"Deploy it: meshkit pipeline deploy {name}"
-        )
-    require_role(principal, entry.team, "developer")
-    started = executions.start(request.app.state.service, entry.team, entry.name,
-                               deployment_id=entry.deployment.id, arguments=None, actor=principal.subject)  # fmt: skip
-    return RedirectResponse(f"/ui/pipelines/{name}/runs/{started['id']}", status_code=303)
+    require_role(principal, entry.team or "*", "developer")
+    if entry.deployment is not None:
+        run_id = executions.start(svc, entry.team, entry.name, deployment_id=entry.deployment.id, arguments=None,
+                                  actor=principal.subject)["id"]  # fmt: skip
+    elif entry.runnable:
+        root = svc.meshkit.workspace.root
+        run_id = pipeline_executions.submit(svc, entry.name, entry.team or "*", root / entry.path,
+                                            actor=principal.subject).id  # fmt: skip
+    else:
+        raise ConfigError(f"Pipeline `{name}` cannot run: {entry.error}", where=entry.path,
+                          hint=f"Fix the file, then check it with: meshkit pipeline show {name}")  # fmt: skip
+    return RedirectResponse(f"/ui/pipelines/{name}/runs/{run_id}", status_code=303)
 
 
 def _run(request: Request, name: str, run_id: str, principal) -> dict[str, Any]:
@@ -190,7 +202,7 @@ def _run(request: Request, name: str, run_id: str, principal) -> dict[str, Any]:
     with svc.engine.connect() as conn:
         row = conn.execute(sa.select(execution_rows).where(execution_rows.c.run_id == run_id)).first()
     graph = run_graph(svc.meshkit, run_id)
-    if graph is None and run.kind == "pipeline":
+    if graph is None and run.kind == "pipeline" and row is None:  # a queued execution has none yet
         raise NotFoundError(f"Run `{run_id}` has no graph.", hint=f"See the runs at /ui/pipelines/{name}.")
     nodes = (graph or {}).get("nodes", [])
     for node in nodes:
