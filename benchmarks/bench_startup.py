@@ -6,7 +6,7 @@ transfer's own recorded duration) under 1 s. The commands run in turn, round aft
 (MESHKIT_BENCH_RUNS rounds, default 7), so a machine whose speed drifts slows them all alike;
 each figure is the median of its rounds, with its ratio to ``python -c pass``. The CPU seconds
 (user + system) of each process are printed too (the whole ``transfer apply`` for the overhead): on
-a shared machine they vary less than wall time.
+a shared machine they vary less than wall time. The load average is printed with the figures.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ def workspace(root: Path) -> None:
     mk.close()
 
 
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -85,6 +89,7 @@ def transfer_overhead(meshkit: list[str], root: Path) -> tuple[float, float]:
 
 def main() -> None:
     meshkit = meshkit_command()
+    load_before = _load()
     with tempfile.TemporaryDirectory(prefix="mk-bench-startup-") as tmp:
         root = Path(tmp) / "ws"
         workspace(root)
@@ -106,6 +111,7 @@ def main() -> None:
                 cpu[name].append(used)
     base = statistics.median(seconds["python -c pass"])
     print(f"whole processes, median of {RUNS} interleaved rounds (min-max); cpu: user + system seconds")
+    print(f"load average {load_before} before, {_load()} after, on {os.cpu_count()} cores")
     print(
         f"{'case':<20} {'median s':>9} {'min-max s':>13} {'x python -c pass':>17} {'cpu s':>6} {'target s':>9}"
     )

@@ -22,8 +22,8 @@ NOT_FOR_AN_EMPTY_RUN = (
 )  # fmt: skip
 #: What a transfer that transforms nothing needs none of: the transforms' own modules and what they import.
 NOT_FOR_A_PLAIN_TRANSFER = (
-    "alembic", "cryptography", "pandas", "polars", "pyspark", "jinja2", "fastapi", "openlineage", "regopy",
-    "psycopg", "pymysql", "meshkit.data.transforms.columns", "meshkit.data.transforms.encrypt",
+    "alembic", "cryptography", "pyarrow.compute", "pandas", "polars", "pyspark", "jinja2", "fastapi", "openlineage",
+    "regopy", "psycopg", "pymysql", "meshkit.data.transforms.columns", "meshkit.data.transforms.encrypt",
     "meshkit.data.transforms.masking", "meshkit.data.transforms.rows",
 )  # fmt: skip
 PROBE = (

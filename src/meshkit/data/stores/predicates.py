@@ -15,7 +15,6 @@ from __future__ import annotations
 import decimal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
@@ -24,6 +23,7 @@ from meshkit.core.lazy import lazy_import
 from meshkit.data.stores.base import cast_reader
 
 ds = lazy_import("pyarrow.dataset")
+pc = lazy_import("pyarrow.compute")
 
 _COMPARISONS = {exp.EQ: "__eq__", exp.NEQ: "__ne__", exp.GT: "__gt__", exp.GTE: "__ge__", exp.LT: "__lt__",
                 exp.LTE: "__le__"}  # fmt: skip

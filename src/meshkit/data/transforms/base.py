@@ -14,11 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
 from meshkit.core.errors import ConfigError
+from meshkit.core.lazy import lazy_import
+
+#: Loaded on first use: a transfer that transforms nothing never imports it.
+pc = lazy_import("pyarrow.compute")
 
 
 def quote(name: str) -> str:
