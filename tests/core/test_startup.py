@@ -15,14 +15,17 @@ from meshkit.core.workspace import init_workspace
 
 ENGINES = ("duckdb", "pyarrow", "sqlalchemy", "pandas", "sqlglot", "psycopg", "pymysql", "alembic", "fastapi",
            "pydantic", "pyspark", "openlineage")  # fmt: skip
-#: What an empty job's run needs none of (it needs SQLAlchemy: the runs are recorded in the metadata database).
+#: What an empty job's run needs none of (it needs SQLAlchemy: the runs are recorded in the metadata database),
+#: its output piped (a terminal's spinners need ``rich.progress``).
 NOT_FOR_AN_EMPTY_RUN = (
     "duckdb", "pyarrow", "numpy", "pandas", "polars", "pyspark", "sqlglot", "psycopg", "pymysql", "fastapi",
     "jinja2", "pydantic", "openlineage", "regopy", "meshkit.data.transforms", "meshkit.data.stores.duckdb",
+    "rich.progress",
 )  # fmt: skip
-#: What a transfer that transforms nothing needs none of: the transforms' own modules and what they import.
+#: What a transfer that transforms nothing, its output piped, needs none of: the transforms' own modules and
+#: what they import.
 NOT_FOR_A_PLAIN_TRANSFER = (
-    "alembic", "cryptography", "pyarrow.compute", "pandas", "polars", "pyspark", "jinja2", "fastapi", "openlineage",
+    "alembic", "cryptography", "pyarrow.compute", "rich.progress", "pandas", "polars", "pyspark", "jinja2", "fastapi", "openlineage",
     "regopy", "psycopg", "pymysql", "meshkit.data.transforms.columns", "meshkit.data.transforms.encrypt",
     "meshkit.data.transforms.masking", "meshkit.data.transforms.rows",
 )  # fmt: skip

@@ -50,12 +50,13 @@ class LiveLines(_Shown):
     """Prints work as it starts and ends; use as a context manager around the work."""
 
     def __init__(self, console: Console):
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
         self.console = console
         self.live = console.is_terminal
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                 console=console, transient=True) if self.live else None  # fmt: skip
+        if self.live:  # NOTE: plain lines (a pipe, a log) need no spinner, nor its import
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                     console=console, transient=True)  # fmt: skip
         self._tasks: dict[object, int] = {}
 
     def print(self, markup: str) -> None:
@@ -116,14 +117,13 @@ class RowsProgress(_Shown):
     def __init__(self, console: Console, name: str, interval: float):
         import time
 
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
         self.console, self.name, self.interval = console, name, interval
         self._clock = time.monotonic
         self._started = self._clock()
         self._last: float | None = None
-        self.progress = None
-        if console.is_terminal:
+        if console.is_terminal:  # NOTE: plain lines (a pipe, a log) need no bar, nor its import
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
             self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                      TextColumn("{task.fields[shown]}"), TimeElapsedColumn(),
                                      console=console, transient=True)  # fmt: skip
