@@ -62,3 +62,46 @@ async def test_pipeline_and_run_pages_are_for_the_team_only(api):
     start = await api.post("/ui/pipelines/tiny/start", headers=api.tokens.headers("viewer"))
     assert start.status_code == 403
     assert (await api.get("/ui/pipelines/tiny/runs/no-such-run")).status_code == 404
+
+
+@pytest.mark.anyio
+async def test_a_workspace_pipeline_runs_now_as_an_execution(api, mk):
+    import anyio
+
+    root = mk.workspace.root
+    (root / "jobs" / "hello").mkdir(parents=True)
+    (root / "jobs" / "hello" / "10_hello.py").write_text("def run(job_input):\n    print('hello')\n")
+    (root / "pipelines").mkdir(exist_ok=True)
+    (root / "pipelines" / "local.yaml").write_text(
+        f"name: local\nteam: {TEAM}\nnodes:\n  - {{name: hi, job: hello}}\n"
+    )
+    (root / "pipelines" / "broken.yaml").write_text(f"name: broken\nteam: {TEAM}\nnodes: []\n")
+    page = (await api.get("/ui/pipelines/local")).text
+    assert 'action="/ui/pipelines/local/start"' in page
+    viewer = await api.post("/ui/pipelines/local/start", headers=api.tokens.headers("viewer"))
+    assert viewer.status_code == 403
+    start = await api.post("/ui/pipelines/local/start")
+    assert start.status_code == 303
+    run_id = start.headers["location"].rsplit("/", 1)[1]
+    again = await api.post("/ui/pipelines/local/start")  # one run of a pipeline at a time
+    assert again.status_code == 409, again.text
+    assert (await api.get(start.headers["location"])).status_code == 200  # its page, queued or running
+    for _ in range(600):
+        run = mk.runs.get(run_id)
+        if run.status in ("succeeded", "user_error", "platform_error"):
+            break
+        await anyio.sleep(0.2)
+    assert (run.kind, run.status, run.team) == ("pipeline", "succeeded", TEAM), run.error
+    live = (await api.get(f"{start.headers['location']}/live")).text
+    assert 'data-final="true"' in live and "1 of 1" in live and "manual" in live
+    admin = api.tokens.headers("admin")  # a file that does not load names no team
+    assert (
+        'action="/ui/pipelines/broken/start"'
+        not in (await api.get("/ui/pipelines/broken", headers=admin)).text
+    )
+    broken = await api.post("/ui/pipelines/broken/start", headers=admin)
+    assert (
+        broken.status_code == 400
+        and "cannot run" in broken.text
+        and "meshkit pipeline show broken" in broken.text
+    )
