@@ -185,10 +185,10 @@ def test_declared_entry_points_are_seen_without_importlib_metadata(tmp_path, mon
     assert not declares_entry_points("vdk.plugin.run")
 
 
-def test_loading_pauses_the_collector_and_freezes_only_in_a_process_of_its_own():
+def test_loading_pauses_the_collector_and_freezes_only_while_its_own_process_starts():
     code = (
         "import gc\n"
-        "from meshkit.core.lazy import loading, own_process\n"
+        "from meshkit.core.lazy import loading, own_process, work_started\n"
         "with loading():\n"
         "    paused = not gc.isenabled()\n"
         "    kept = [[] for _ in range(1000)]\n"
@@ -199,7 +199,13 @@ def test_loading_pauses_the_collector_and_freezes_only_in_a_process_of_its_own()
         "gc.disable()\n"
         "with loading():\n"
         "    pass\n"
-        "print(*before, gc.isenabled(), gc.get_freeze_count() >= 1000)\n"
+        "owned = (gc.isenabled(), gc.get_freeze_count() >= 1000)\n"
+        "gc.enable()\n"
+        "work_started()  # then garbage the work makes is never frozen\n"
+        "frozen = gc.get_freeze_count()\n"
+        "with loading():\n"
+        "    fresh = [[] for _ in range(1000)]\n"
+        "print(*before, *owned, gc.get_freeze_count() == frozen)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["True", "True", "0", "False", "True"]
+    assert done.stdout.split() == ["True", "True", "0", "False", "True", "True"]

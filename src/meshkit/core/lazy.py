@@ -18,12 +18,22 @@ _freeze = False
 def own_process() -> None:
     """Say that this process is meshkit's alone (the command line's entry point says so).
 
-    From then on, the objects a :func:`loading` block makes are frozen (``gc.freeze``): later
-    collections skip them instead of walking them again each time. A process that only calls
-    meshkit (a test run, a notebook) keeps its collector as it is.
+    From then on, until :func:`work_started`, the objects a :func:`loading` block makes are frozen
+    (``gc.freeze``): later collections skip them instead of walking them again each time. A
+    process that only calls meshkit (a test run, a notebook) keeps its collector as it is.
     """
     global _freeze
     _freeze = True
+
+
+def work_started() -> None:
+    """Say that the process's start-up is over (a run began): later loads freeze nothing.
+
+    A freeze keeps every object alive at that moment, garbage not yet collected included, out of
+    collections for good; once a job's own code runs, that garbage may be large.
+    """
+    global _freeze
+    _freeze = False
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from meshkit.core.errors import MeshkitError, PlatformError, UserError
+from meshkit.core.lazy import work_started
 from meshkit.core.redaction import redact_error
 from meshkit.core.statuses import FINAL_STATUSES, RunStatus
 
@@ -62,6 +63,7 @@ def recorded_run(mk, kind: str | None = None, name: str | None = None, *, run: R
     ``run``: a run record created earlier (``submitted``), to start here instead. ``owned``: the
     run belongs to this process (see ``RunStore.start``).
     """
+    work_started()
     if run is None:
         run = mk.runs.create(kind, name, **create)
     mk.runs.start(run, owned=owned)
