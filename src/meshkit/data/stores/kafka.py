@@ -390,8 +390,11 @@ class KafkaStore(Store):
         }
         state.positions.update(positions)
         state.empty_since = None if messages else (state.empty_since or time.monotonic() - timeout)
-        with state.lock:  # NOTE: an empty fetch asks the broker, beside a group commit of another thread
-            lags = state.lags(cached=bool(messages))
+        if messages:
+            with state.lock:  # NOTE: beside a group commit of another thread
+                lags = state.lags()
+        else:  # an empty fetch asks the broker
+            lags = state.lags(self._high_watermarks(state.assigned))
         seconds = max(0.0, time.time() - messages[-1].timestamp()[1] / 1000) if messages else 0.0
         batch = KafkaBatch(
             table, sum(lags.values()), positions, lags, seconds, changes, self, asset, consumer
@@ -400,6 +403,22 @@ class KafkaStore(Store):
             batch.lag == 0 or time.monotonic() - state.empty_since >= IDLE_AFTER_SECONDS
         )
         return batch
+
+    def _high_watermarks(self, assigned: list) -> dict[str, int]:
+        """The broker's last stable offset of each partition in ``assigned``, by one admin ``ListOffsets``
+        request (a consumer's watermark query costs a round of its own per partition); -1 when unanswered."""
+        from confluent_kafka import IsolationLevel, KafkaException, TopicPartition
+        from confluent_kafka.admin import OffsetSpec
+
+        futures = self.admin.list_offsets({TopicPartition(tp.topic, tp.partition): OffsetSpec.latest() for tp in assigned},
+                                          isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=5)  # fmt: skip
+        out = {}
+        for tp, future in futures.items():
+            try:
+                out[position_key(tp.topic, tp.partition)] = future.result().offset
+            except KafkaException:  # the broker's figure is a hint; an unanswered query is none
+                out[position_key(tp.topic, tp.partition)] = -1
+        return out
 
     def _add_partitions(self, asset: str, state: _Consumer) -> None:
         """Assign the partitions added to the topic since the consumer started (every
@@ -568,17 +587,19 @@ class _Consumer:
     #: When the topic's partitions were last compared with ``assigned`` (``time.monotonic()``).
     checked_at: float = 0.0
 
-    def lags(self, cached: bool = True) -> dict[str, int]:
+    def lags(self, highs: dict[str, int] | None = None) -> dict[str, int]:
         """Messages behind the high watermark, per partition (never below 0): the one the client last
-        saw, or (``cached=False``) the broker's now."""
+        saw, or the broker's ``highs`` (``{"topic:partition": offset}``)."""
         out = {}
         for tp in self.assigned:
             key = position_key(tp.topic, tp.partition)
-            try:
-                _, high = (self.client.get_watermark_offsets(tp, cached=True) if cached else
-                           self.client.get_watermark_offsets(tp, timeout=5)) or (0, 0)  # fmt: skip
-            except Exception:  # noqa: BLE001 - the broker's figure is a hint; an unanswered query is none
-                high = -1
+            if highs is not None:
+                high = highs.get(key, -1)
+            else:
+                try:
+                    _, high = self.client.get_watermark_offsets(tp, cached=True) or (0, 0)
+                except Exception:  # noqa: BLE001 - the broker's figure is a hint; an unanswered query is none
+                    high = -1
             out[key] = max(0, high - self.positions.get(key, 0)) if high >= 0 else 0
         return out
 
