@@ -14,7 +14,6 @@ table property, so integers read back at the width written; time zones read back
 from __future__ import annotations
 
 import base64
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +35,7 @@ from meshkit.data.stores.base import (
     unsupported_column,
     url_path,
 )
+from meshkit.data.stores.iceberg_deletes import delete_keys
 from meshkit.data.stores.predicates import filter_with_duckdb
 
 SCHEMA_PROPERTY = "meshkit.arrow-schema"
@@ -226,9 +226,7 @@ class IcebergStore(Store):
                         else new.select(list(keys))
                     )
                     if gone.num_rows:
-                        with warnings.catch_warnings():  # new keys match no row: nothing to say
-                            warnings.simplefilter("ignore", UserWarning)
-                            tx.delete(_key_filter(gone), snapshot_properties=props_)
+                        delete_keys(tx, gone, props_)
                     if new.num_rows:
                         tx.append(new, snapshot_properties=props_)
                 elif mode == "append":
@@ -337,17 +335,6 @@ def _padded(data: pa.Table, schema: pa.Schema) -> pa.Table:
     columns = [data.column(f.name).cast(f.type) if f.name in data.column_names else pa.nulls(data.num_rows, f.type)
                for f in schema]  # fmt: skip
     return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _key_filter(keys: pa.Table):
-    """An Iceberg row filter matching the rows whose key columns equal a row of ``keys``."""
-    from pyiceberg.expressions import And, EqualTo, In, Or
-
-    names = keys.schema.names
-    if len(names) == 1:
-        return In(names[0], set(keys.column(0).to_pylist()))
-    terms = [And(*(EqualTo(n, r[n]) for n in names)) for r in keys.to_pylist()]
-    return terms[0] if len(terms) == 1 else Or(*terms)
 
 
 def _counted(reader: pa.RecordBatchReader, schema: pa.Schema, counter: WriteResult):
