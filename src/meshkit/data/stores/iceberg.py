@@ -147,12 +147,19 @@ class IcebergStore(Store):
         return namespace or DEFAULT_NAMESPACE, table
 
     def _table(self, asset: str):
+        table = self._loaded(self._identifier(asset))
+        if table is None:
+            raise missing_asset(self, asset)
+        return table
+
+    def _loaded(self, ident: tuple[str, str]):
+        """The table ``ident``, or ``None`` when it does not exist."""
         from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
         try:
-            return self.catalog.load_table(self._identifier(asset))
+            return self.catalog.load_table(ident)
         except (NoSuchTableError, NoSuchNamespaceError):
-            raise missing_asset(self, asset) from None
+            return None
 
     @staticmethod
     def _arrow_schema(table) -> pa.Schema:
@@ -183,7 +190,8 @@ class IcebergStore(Store):
         counter = WriteResult(0)
         stream = pa.RecordBatchReader.from_batches(written, _counted(reader, written, counter))
         ident = self._identifier(asset)
-        if not self.catalog.table_exists(ident):
+        table = self._loaded(ident)  # NOTE: one catalog query, not an existence check then a load
+        if table is None:
             if not evolve and mode != "overwrite":
                 raise missing_asset(self, asset)
             self.catalog.create_namespace_if_not_exists(ident[0])
@@ -191,7 +199,6 @@ class IcebergStore(Store):
             with self.catalog.create_table_transaction(ident, schema=written, properties=props) as tx:
                 tx.append(stream, snapshot_properties=props_)
             return counter
-        table = self.catalog.load_table(ident)
         stored = self._arrow_schema(table)
         added = [f for f in reader.schema if f.name not in stored.names]
         if added and not evolve and mode != "overwrite":

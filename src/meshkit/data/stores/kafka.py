@@ -633,14 +633,11 @@ def _checked(store: KafkaStore, messages: list) -> list:
     """``messages`` without end-of-partition events; a real error stops the read."""
     from confluent_kafka import KafkaError
 
-    good = []
-    for m in messages:
-        error = m.error()
-        if error is None:
-            good.append(m)
-        elif error.code() != KafkaError._PARTITION_EOF:
-            raise store._kafka_error(Exception(error.str()), f"read topic `{m.topic()}`")
-    return good
+    flagged = [m for m in messages if m.error() is not None]  # NOTE: one comprehension: most lots have none
+    for m in flagged:
+        if m.error().code() != KafkaError._PARTITION_EOF:
+            raise store._kafka_error(Exception(m.error().str()), f"read topic `{m.topic()}`")
+    return [m for m in messages if m.error() is None] if flagged else messages
 
 
 def _key(row: dict, columns: list[str]) -> bytes | None:
