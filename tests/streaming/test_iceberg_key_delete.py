@@ -57,3 +57,12 @@ def test_a_file_losing_every_row_is_dropped(lake):
 
     assert lake.read("cdc.d").read_all().column("id").to_pylist() == [3]
     assert len(_files(lake, "cdc.d")) == 1
+
+
+def test_a_batch_changing_nothing_still_commits_its_positions(lake):
+    lake.write("cdc.e", pa.table({"id": [1, 2]}))
+    empty = pa.table({"id": pa.array([], pa.int64())})
+    lake.write("cdc.e", empty, "merge", ["id"], snapshot_properties={"p": "7"}, deletes=pa.table({"id": [9]}))
+
+    assert lake._table("cdc.e").current_snapshot().summary.additional_properties["p"] == "7"
+    assert sorted(lake.read("cdc.e").read_all().column("id").to_pylist()) == [1, 2]

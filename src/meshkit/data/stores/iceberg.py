@@ -232,9 +232,8 @@ class IcebergStore(Store):
                         if deletes.num_rows
                         else new.select(list(keys))
                     )
-                    if gone.num_rows:
-                        delete_keys(tx, gone, props_)
-                    if new.num_rows:
+                    deleted = delete_keys(tx, gone, props_) if gone.num_rows else 0
+                    if new.num_rows or not deleted:  # NOTE: a commit even when nothing changed: the positions
                         tx.append(new, snapshot_properties=props_)
                 elif mode == "append":
                     tx.append(stream, snapshot_properties=props_)
