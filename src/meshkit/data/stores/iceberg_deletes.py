@@ -31,11 +31,7 @@ def delete_keys(tx, keys: pa.Table, snapshot_properties: dict[str, str]) -> int:
     metadata = tx.table_metadata
     schema = metadata.schema()
     arrow = schema.as_arrow()
-    keys = (
-        keys.cast(pa.schema([arrow.field(n) for n in keys.schema.names]))
-        .group_by(keys.schema.names)
-        .aggregate([])
-    )
+    keys = _typed(keys, arrow).group_by(keys.schema.names).aggregate([])
     if not keys.num_rows or metadata.current_snapshot() is None:
         return 0
     bounds = _sorted_values(schema, keys)
@@ -93,9 +89,14 @@ def _may_hold(data_file, bounds: dict[int, tuple[object, list]]) -> bool:
 def _without(rows: pa.Table, keys: pa.Table) -> pa.Table:
     """``rows`` without those whose key columns equal a row of ``keys``."""
     names: Sequence[str] = keys.schema.names
-    keys = keys.cast(pa.schema([rows.schema.field(n) for n in names]))  # e.g. string against large_string
+    keys = _typed(keys, rows.schema)  # e.g. string against large_string
     if len(names) == 1:
         return rows.filter(
             pc.invert(pc.fill_null(pc.is_in(rows.column(names[0]), keys.column(0), skip_nulls=True), False))
         )
     return rows.join(keys, list(names), join_type="left anti", use_threads=False).select(rows.schema.names)
+
+
+def _typed(keys: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``keys`` with the types of their columns in ``schema`` (nullable: a required column's keys may hold none)."""
+    return keys.cast(pa.schema([pa.field(n, schema.field(n).type) for n in keys.schema.names]))
