@@ -212,8 +212,8 @@ class IcebergStore(Store):
         try:
             with table.transaction() as tx:
                 current = table.schema().as_arrow()
-                if mode == "overwrite" or any(f.name not in current.names or current.field(f.name).type != f.type
-                                              for f in written):  # fmt: skip
+                if mode == "overwrite" or any(f.name not in current.names or
+                                              _plain(current.field(f.name).type) != _plain(f.type) for f in written):  # fmt: skip
                     with tx.update_schema() as update:
                         update.union_by_name(written)
                 if table.properties.get(SCHEMA_PROPERTY) != (encoded := _encode(new_schema)):
@@ -326,6 +326,23 @@ class IcebergStore(Store):
 
     def exists(self, asset: str) -> bool:
         return self.catalog.table_exists(self._identifier(asset))
+
+
+def _plain(arrow_type: pa.DataType) -> pa.DataType:
+    """``arrow_type`` as Iceberg tells it apart: pyiceberg reads strings back as ``large_string``, names list
+    items ``element`` and marks required fields, none of which is a change of schema."""
+    t = pa.types
+    if t.is_large_string(arrow_type):
+        return pa.string()
+    if t.is_large_binary(arrow_type):
+        return pa.binary()
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type):
+        return pa.list_(_plain(arrow_type.value_type))
+    if t.is_map(arrow_type):
+        return pa.map_(_plain(arrow_type.key_type), _plain(arrow_type.item_type))
+    if t.is_struct(arrow_type):
+        return pa.struct([pa.field(f.name, _plain(f.type)) for f in arrow_type])
+    return arrow_type
 
 
 def _canonical_field(field: pa.Field) -> pa.Field:
