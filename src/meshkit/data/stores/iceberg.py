@@ -5,7 +5,9 @@ The catalog is SQL (SQLite ``.meshkit/iceberg/catalog.db`` with the warehouse in
 Assets are ``namespace.table`` (namespace ``default`` when omitted). Every write is one Iceberg
 commit, so readers see all of it or none: a new table is created in the same transaction as its
 first data, ``append`` adds columns and data together, ``overwrite`` replaces the data, ``merge``
-is pyiceberg's upsert on the keys. Reads take ``snapshot_id=`` to read the table as of a snapshot.
+is pyiceberg's upsert on the keys; change data deletes its keys by rewriting only the data files
+that may hold them (``meshkit.data.stores.iceberg_deletes``), then appends its rows. Reads take
+``snapshot_id=`` to read the table as of a snapshot.
 
 Iceberg has no 8/16-bit integers and keeps instants in UTC: the Arrow schema written is kept in a
 table property, so integers read back at the width written; time zones read back as UTC.
