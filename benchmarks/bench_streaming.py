@@ -1,8 +1,9 @@
 """SyncTransfers from Kafka (a local Tansu broker) and PostgreSQL CDC, against the raw consume rate.
 
     python benchmarks/bench_streaming.py                         # 1M JSON records, 200k CDC changes
-    MESHKIT_BENCH_STREAM_ROWS=200000 python benchmarks/bench_streaming.py
-    MESHKIT_BENCH_CDC_CHANGES=1000000 ...                         # the issue's 1M changes
+    python benchmarks/bench_streaming.py kafka|cdc|delete        # one case (delete: not by default)
+    MESHKIT_BENCH_STREAM_ROWS=200000 MESHKIT_BENCH_STREAM_ROUNDS=3 python benchmarks/bench_streaming.py kafka
+    MESHKIT_BENCH_CDC_CHANGES=1000000 python benchmarks/bench_streaming.py cdc   # the issue's 1M changes
 
 Kafka: N JSON records of 10 fields on a 3-partition topic. The anchor is the raw consume rate of the
 same client (confluent-kafka, every value touched) reading the same topic in the same run; the
@@ -10,6 +11,8 @@ cases are SyncTransfers from that topic into Iceberg and into PostgreSQL, exactl
 committed with each batch), each after a warm-up transfer of 1,000 records that loads the
 libraries. Target: >= 0.7x. PostgreSQL CDC: inserts, updates and deletes in
 transactions of 10k rows, then a SyncTransfer applies them into Iceberg; rows/s and catch-up time.
+Delete: Iceberg key deletes of change data, meshkit's against pyiceberg's ``In`` filter, in CPU seconds.
+Every case prints the load average and CPU seconds (user+sys): the machine may be shared.
 """
 
 from __future__ import annotations
@@ -24,8 +27,18 @@ from pathlib import Path
 
 ROWS = int(os.environ.get("MESHKIT_BENCH_STREAM_ROWS", "1000000"))
 CHANGES = int(os.environ.get("MESHKIT_BENCH_CDC_CHANGES", "200000"))
+#: Anchor and case measured this many times in turn, for each destination.
+ROUNDS = int(os.environ.get("MESHKIT_BENCH_STREAM_ROUNDS", "1"))
 PG = os.environ.get("MESHKIT_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 BATCH = 100_000
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User+sys CPU seconds of this process (every thread), or of process ``pid`` (the broker)."""
+    if pid is None:
+        return time.process_time()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def produce(bootstrap: str, topic: str, rows: int = ROWS) -> None:
@@ -80,11 +93,11 @@ def sync_run(mk, name: str, spec: str) -> tuple[float, dict]:
     return elapsed, result.status
 
 
-def _spec(dest: str, topic: str, asset: str) -> str:
+def _spec(dest: str, topic: str, asset: str, round_: int = 0) -> str:
     return f"""\
 apiVersion: meshkit.io/v1
 kind: SyncTransfer
-metadata: {{name: bench-{dest}-{topic}}}
+metadata: {{name: bench-{dest}-{topic}-{round_}}}
 spec:
   source: {{store: bus, asset: {topic}}}
   destination: {{store: {dest}, asset: {asset}}}
@@ -94,7 +107,7 @@ spec:
 """
 
 
-def kafka_cases(bootstrap: str, root: Path) -> None:
+def kafka_cases(bootstrap: str, broker_pid: int, root: Path) -> None:
     import psycopg
 
     from meshkit.testing import plugin_workspace
@@ -117,16 +130,24 @@ def kafka_cases(bootstrap: str, root: Path) -> None:
             for dest, asset in (("lake", "bench.orders"), ("pg", f"{schema}.orders")):
                 # NOTE: warm-up: a small transfer first, so libraries load outside the timing
                 sync_run(mk, f"warm-up {dest}", _spec(dest, warm_up, f"{asset}_warm_up"))
-                raw = raw_consume(
-                    bootstrap, topic
-                )  # NOTE: just before each case: the load of the machine varies
-                print(f"raw consume (confluent-kafka): {ROWS / raw:,.0f} msg/s ({raw:.1f} s)", flush=True)
-                elapsed, status = sync_run(mk, f"kafka->{dest}", _spec(dest, topic, asset))
-                rows = status["numRecords"]
-                assert rows == ROWS, f"{rows} rows landed in {dest}, expected {ROWS}"
-                print(f"kafka -> {'iceberg' if dest == 'lake' else 'postgres'}: {rows / elapsed:,.0f} rows/s "
-                      f"({elapsed:.1f} s, {status['batches']} batches), ratio to raw consume "
-                      f"{raw / elapsed:.2f}x (target >= 0.7x)", flush=True)  # fmt: skip
+                for round_ in range(
+                    ROUNDS
+                ):  # NOTE: anchor and case alternate: the load of the machine varies
+                    cpu, broker_cpu = cpu_seconds(), cpu_seconds(broker_pid)
+                    raw = raw_consume(bootstrap, topic)
+                    raw_cpu = cpu_seconds() - cpu + cpu_seconds(broker_pid) - broker_cpu
+                    print(f"raw consume (confluent-kafka): {ROWS / raw:,.0f} msg/s ({raw:.1f} s, {raw_cpu:.1f} s "
+                          f"CPU with the broker's; load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+                    cpu, broker_cpu = cpu_seconds(), cpu_seconds(broker_pid)
+                    spec = _spec(dest, topic, f"{asset}_{round_}", round_)
+                    elapsed, status = sync_run(mk, f"kafka->{dest}", spec)
+                    sync_cpu = cpu_seconds() - cpu + cpu_seconds(broker_pid) - broker_cpu
+                    rows = status["numRecords"]
+                    assert rows == ROWS, f"{rows} rows landed in {dest}, expected {ROWS}"
+                    print(f"kafka -> {'iceberg' if dest == 'lake' else 'postgres'}: {rows / elapsed:,.0f} rows/s "
+                          f"({elapsed:.1f} s, {status['batches']} batches, {sync_cpu:.1f} s CPU with the broker's; "
+                          f"load {os.getloadavg()[0]:.1f}), ratio to raw consume {raw / elapsed:.2f}x, by CPU "
+                          f"{raw_cpu / sync_cpu:.2f}x (target >= 0.7x)", flush=True)  # fmt: skip
     finally:
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -178,22 +199,63 @@ spec:
                                  f"AND id < {inserts - deletes + min(deletes, start + 10_000)}")  # fmt: skip
             written = time.perf_counter()
             print(f"wrote {CHANGES:,} changes in PostgreSQL in {written - started:.1f} s", flush=True)
+            cpu = cpu_seconds()
             elapsed, status = sync_run(mk, "cdc", spec)
-            caught_up = time.perf_counter() - written
+            caught_up, cpu = time.perf_counter() - written, cpu_seconds() - cpu
             ops = status.get("rowsByOperation") or {}
             applied = sum(ops.values())
             assert applied == CHANGES, f"{applied} changes applied, expected {CHANGES}: {ops}"
             landed = mk.store("lake").read("cdc.orders").read_all().num_rows
             assert landed == inserts - deletes, f"{landed} rows in Iceberg, expected {inserts - deletes}"
             print(f"postgres cdc -> iceberg: {applied / elapsed:,.0f} changes/s ({elapsed:.1f} s, "
-                  f"{status['batches']} batches, {ops}); end-to-end lag after the last source commit: "
-                  f"{caught_up:.1f} s", flush=True)  # fmt: skip
+                  f"{status['batches']} batches, {ops}; {cpu:.1f} s CPU of this process, load "
+                  f"{os.getloadavg()[0]:.1f}); end-to-end lag after the last source commit: {caught_up:.1f} s",
+                  flush=True)  # fmt: skip
     finally:
         store = PostgresCDCStore("src", {"dsn": PG, "slot": slot, "publication": slot})
         store.drop("bench")
         store.close()
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def delete_case(root: Path) -> None:
+    """Iceberg key deletes of change data: meshkit's file-pruning delete against pyiceberg's ``delete`` with
+    one ``In`` of the keys, on copies of one table (10 files of 100k rows), alternately, CPU seconds."""
+    import pyarrow as pa
+    from pyiceberg.expressions import In
+
+    from meshkit.data.stores.iceberg import IcebergStore
+    from meshkit.data.stores.iceberg_deletes import delete_keys
+
+    store = IcebergStore(
+        "lake", {"catalog_uri": f"sqlite:///{root}/catalog.db", "warehouse": f"file://{root}/w"}
+    )
+    cases = {"updates of 100k keys in one file": range(200_000, 300_000),
+             "100k keys spread over every file": range(0, 1_000_000, 10),
+             "100k new keys (inserts)": range(2_000_000, 2_100_000)}  # fmt: skip
+    for label, keys in cases.items():
+        times: dict[str, list[float]] = {"pyiceberg In": [], "meshkit": []}
+        for _round in range(2):
+            for how in times:
+                asset = f"d.t_{uuid.uuid4().hex[:6]}"
+                for start in range(0, 1_000_000, 100_000):
+                    ids = pa.array(range(start, start + 100_000), pa.int64())
+                    store.write(asset, pa.table({"id": ids, "v": pa.compute.cast(ids, pa.string())}))
+                gone = pa.table({"id": pa.array(keys, pa.int64())})
+                table = store._table(asset)
+                started = time.process_time()
+                with table.transaction() as tx:
+                    if how == "meshkit":
+                        delete_keys(tx, gone, {})
+                    else:
+                        tx.delete(In("id", set(gone.column(0).to_pylist())))
+                times[how].append(time.process_time() - started)
+                left = store.read(asset).read_all().num_rows
+                assert left == 1_000_000 - sum(1 for k in keys if k < 1_000_000), (how, left)
+        old, new = min(times["pyiceberg In"]), min(times["meshkit"])
+        print(f"iceberg key delete, {label}: pyiceberg In {old:.2f} s CPU, meshkit {new:.2f} s CPU "
+              f"({old / new:.1f}x)", flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -204,7 +266,10 @@ def main() -> None:
     try:
         if broker is not None:
             with tempfile.TemporaryDirectory() as folder:
-                kafka_cases(broker.bootstrap_servers, Path(folder))
+                kafka_cases(broker.bootstrap_servers, broker.process.pid, Path(folder))
+        if "delete" in only:
+            with tempfile.TemporaryDirectory() as folder:
+                delete_case(Path(folder))
         if "cdc" in only:
             with tempfile.TemporaryDirectory() as folder:
                 cdc_case(Path(folder))

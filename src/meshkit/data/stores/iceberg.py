@@ -5,7 +5,9 @@ The catalog is SQL (SQLite ``.meshkit/iceberg/catalog.db`` with the warehouse in
 Assets are ``namespace.table`` (namespace ``default`` when omitted). Every write is one Iceberg
 commit, so readers see all of it or none: a new table is created in the same transaction as its
 first data, ``append`` adds columns and data together, ``overwrite`` replaces the data, ``merge``
-is pyiceberg's upsert on the keys. Reads take ``snapshot_id=`` to read the table as of a snapshot.
+is pyiceberg's upsert on the keys; change data deletes its keys by rewriting only the data files
+that may hold them (``meshkit.data.stores.iceberg_deletes``), then appends its rows. Reads take
+``snapshot_id=`` to read the table as of a snapshot.
 
 Iceberg has no 8/16-bit integers and keeps instants in UTC: the Arrow schema written is kept in a
 table property, so integers read back at the width written; time zones read back as UTC.
@@ -14,7 +16,6 @@ table property, so integers read back at the width written; time zones read back
 from __future__ import annotations
 
 import base64
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ from meshkit.data.stores.base import (
     unsupported_column,
     url_path,
 )
+from meshkit.data.stores.iceberg_deletes import delete_keys
 from meshkit.data.stores.predicates import filter_with_duckdb
 
 SCHEMA_PROPERTY = "meshkit.arrow-schema"
@@ -147,12 +149,19 @@ class IcebergStore(Store):
         return namespace or DEFAULT_NAMESPACE, table
 
     def _table(self, asset: str):
+        table = self._loaded(self._identifier(asset))
+        if table is None:
+            raise missing_asset(self, asset)
+        return table
+
+    def _loaded(self, ident: tuple[str, str]):
+        """The table ``ident``, or ``None`` when it does not exist."""
         from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
         try:
-            return self.catalog.load_table(self._identifier(asset))
+            return self.catalog.load_table(ident)
         except (NoSuchTableError, NoSuchNamespaceError):
-            raise missing_asset(self, asset) from None
+            return None
 
     @staticmethod
     def _arrow_schema(table) -> pa.Schema:
@@ -183,7 +192,8 @@ class IcebergStore(Store):
         counter = WriteResult(0)
         stream = pa.RecordBatchReader.from_batches(written, _counted(reader, written, counter))
         ident = self._identifier(asset)
-        if not self.catalog.table_exists(ident):
+        table = self._loaded(ident)  # NOTE: one catalog query, not an existence check then a load
+        if table is None:
             if not evolve and mode != "overwrite":
                 raise missing_asset(self, asset)
             self.catalog.create_namespace_if_not_exists(ident[0])
@@ -191,7 +201,6 @@ class IcebergStore(Store):
             with self.catalog.create_table_transaction(ident, schema=written, properties=props) as tx:
                 tx.append(stream, snapshot_properties=props_)
             return counter
-        table = self.catalog.load_table(ident)
         stored = self._arrow_schema(table)
         added = [f for f in reader.schema if f.name not in stored.names]
         if added and not evolve and mode != "overwrite":
@@ -205,8 +214,8 @@ class IcebergStore(Store):
         try:
             with table.transaction() as tx:
                 current = table.schema().as_arrow()
-                if mode == "overwrite" or any(f.name not in current.names or current.field(f.name).type != f.type
-                                              for f in written):  # fmt: skip
+                if mode == "overwrite" or any(f.name not in current.names or
+                                              _plain(current.field(f.name).type) != _plain(f.type) for f in written):  # fmt: skip
                     with tx.update_schema() as update:
                         update.union_by_name(written)
                 if table.properties.get(SCHEMA_PROPERTY) != (encoded := _encode(new_schema)):
@@ -225,11 +234,8 @@ class IcebergStore(Store):
                         if deletes.num_rows
                         else new.select(list(keys))
                     )
-                    if gone.num_rows:
-                        with warnings.catch_warnings():  # new keys match no row: nothing to say
-                            warnings.simplefilter("ignore", UserWarning)
-                            tx.delete(_key_filter(gone), snapshot_properties=props_)
-                    if new.num_rows:
+                    deleted = delete_keys(tx, gone, props_) if gone.num_rows else 0
+                    if new.num_rows or not deleted:  # NOTE: a commit even when nothing changed: the positions
                         tx.append(new, snapshot_properties=props_)
                 elif mode == "append":
                     tx.append(stream, snapshot_properties=props_)
@@ -324,6 +330,23 @@ class IcebergStore(Store):
         return self.catalog.table_exists(self._identifier(asset))
 
 
+def _plain(arrow_type: pa.DataType) -> pa.DataType:
+    """``arrow_type`` as Iceberg tells it apart: pyiceberg reads strings back as ``large_string``, names list
+    items ``element`` and marks required fields, none of which is a change of schema."""
+    t = pa.types
+    if t.is_large_string(arrow_type):
+        return pa.string()
+    if t.is_large_binary(arrow_type):
+        return pa.binary()
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type):
+        return pa.list_(_plain(arrow_type.value_type))
+    if t.is_map(arrow_type):
+        return pa.map_(_plain(arrow_type.key_type), _plain(arrow_type.item_type))
+    if t.is_struct(arrow_type):
+        return pa.struct([pa.field(f.name, _plain(f.type)) for f in arrow_type])
+    return arrow_type
+
+
 def _canonical_field(field: pa.Field) -> pa.Field:
     return field.with_type(canonical_type(field.type))
 
@@ -337,17 +360,6 @@ def _padded(data: pa.Table, schema: pa.Schema) -> pa.Table:
     columns = [data.column(f.name).cast(f.type) if f.name in data.column_names else pa.nulls(data.num_rows, f.type)
                for f in schema]  # fmt: skip
     return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _key_filter(keys: pa.Table):
-    """An Iceberg row filter matching the rows whose key columns equal a row of ``keys``."""
-    from pyiceberg.expressions import And, EqualTo, In, Or
-
-    names = keys.schema.names
-    if len(names) == 1:
-        return In(names[0], set(keys.column(0).to_pylist()))
-    terms = [And(*(EqualTo(n, r[n]) for n in names)) for r in keys.to_pylist()]
-    return terms[0] if len(terms) == 1 else Or(*terms)
 
 
 def _counted(reader: pa.RecordBatchReader, schema: pa.Schema, counter: WriteResult):
