@@ -73,7 +73,15 @@ def test_checks_of_a_parquet_dataset_share_one_scan_and_agree_on_spark(workspace
         spark = run_checks(mk, "lake", "orders.parquet", specs, engine=spark_engine)
     finally:
         mk.close()
-    assert folded == ["row_count", "numeric_range", "regex", "missing_percent", "freshness"]
+    assert folded == [
+        "row_count",
+        "numeric_range",
+        "regex",
+        "missing_percent",
+        "duplicate_percent",
+        "freshness",
+        "sql",
+    ]
 
     def summary(results):
         return [(r.name, r.status, None if r.value is None or r.type == "freshness" else pytest.approx(r.value))
@@ -81,3 +89,41 @@ def test_checks_of_a_parquet_dataset_share_one_scan_and_agree_on_spark(workspace
 
     assert summary(spark) == summary(duckdb)
     assert [r.status for r in duckdb] == ["pass", "fail", "fail", "fail", "fail", "fail", "pass", "fail"]
+
+
+STREAMED = [
+    {"type": "duplicate_percent", "columns": ["email", "paid"], "max": 0},
+    {"type": "sql", "name": "folded", "query": "SELECT sum(amount) FROM {{ dataset }} WHERE email IS NULL OR amount > 100"},
+    {"type": "sql", "name": "alone", "query": "SELECT max(amount) FROM {{ dataset }} HAVING count(*) > 3", "min": 0},
+    {"type": "sql", "name": "self_join", "query": "SELECT count(*) FROM {{ dataset }} a JOIN {{ dataset }} b "
+                                                  "ON a.email = b.email AND a.id < b.id"},
+]  # fmt: skip
+
+
+def test_checks_of_a_streamed_dataset_read_it_once_per_scan(workspace):
+    """A SQLite table reaches DuckDB as an Arrow stream: the folded checks share one read, the others read again."""
+    from meshkit.engines import open_engine
+    from meshkit.quality.scans import DatasetScans
+
+    path = workspace.root / "meshkit.toml"
+    path.write_text(path.read_text() + '\n[stores.lite]\ntype = "sqlite"\npath = "lite.db"\n')
+    mk = plugin_workspace(workspace.root)
+    reads = []
+    try:
+        store = mk.store("lite")
+        store.write("orders", ROWS.append_column("paid", pa.array([True, True, None, None, False, False])))
+        read = store.read
+        store.read = lambda *a, **k: reads.append(a) or read(*a, **k)
+        results = run_checks(mk, "lite", "orders", STREAMED)
+        with open_engine(mk) as engine:
+            scans = DatasetScans(engine, store, "orders")
+            assert not scans.first.rescannable
+            scans.close()
+    finally:
+        mk.close()
+    # one read for the two folded checks, one for `alone`, one copied for the self-join; one by the test
+    assert len(reads) == 4
+    got = {r.name: (r.status, r.value) for r in results}
+    assert got == {"duplicate_percent_email_paid": ("fail", pytest.approx(100 / 6)),
+                   "folded": ("fail", pytest.approx(250.0 + 101.0)), "alone": ("pass", pytest.approx(250.0)),
+                   "self_join": ("fail", 1)}  # fmt: skip
