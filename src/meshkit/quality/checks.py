@@ -313,3 +313,9 @@ BUILTIN_CHECKS = (
 @hookimpl
 def register_check_types():
     return list(BUILTIN_CHECKS)
+
+
+@hookimpl
+def configure(config):
+    config.add("check_memory_limit", "100MB", "Memory the engine may hold while checks or a contract verification run "
+               "(DuckDB memory_limit); past it, DuckDB spills to .meshkit/tmp.")  # fmt: skip

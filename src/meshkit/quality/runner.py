@@ -23,7 +23,7 @@ from meshkit.core.runs import RunRecord
 from meshkit.core.specs import read_yaml
 from meshkit.engines import Engine, open_engine
 from meshkit.quality.checks import Check, Schema
-from meshkit.quality.scans import DatasetScans
+from meshkit.quality.scans import DatasetScans, bounded
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -168,7 +168,7 @@ def run_checks(meshkit: Meshkit, store_name: str, asset: str, specs: list[dict[s
     store = meshkit.store(store_name)
     if store.type == "duckdb" and not store.exists(asset) and "." not in asset:
         raise UserError(f"Dataset `{dataset}` does not exist.", where=where, hint="Build or load it first.")
-    with open_engine(meshkit, engine, stores=(store,), where=where) as runner:
+    with open_engine(meshkit, engine, stores=(store,), where=where) as runner, bounded(meshkit, runner):
         scans = DatasetScans(runner, store, asset)
         try:
             return _evaluate(runner, scans, dataset, checks)

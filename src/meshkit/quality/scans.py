@@ -14,8 +14,19 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from meshkit.core.context import Meshkit
     from meshkit.data.stores.base import Store
     from meshkit.engines.base import Engine
+
+
+@contextlib.contextmanager
+def bounded(meshkit: Meshkit, engine: Engine) -> Iterator[None]:
+    """``engine`` holding at most ``check_memory_limit`` (DuckDB spills the rest to the scratch folder): a
+    ``duplicate_percent`` or ``unique`` over millions of rows needs room for every distinct value."""
+    with engine.settings(
+        memory_limit=meshkit.config.get("check_memory_limit"), temp_dir=str(meshkit.scratch.folder)
+    ):
+        yield
 
 
 class DatasetScans:
