@@ -273,7 +273,7 @@ class Engine(ABC):
         return f"__{prefix}_{secrets.token_hex(4)}"
 
     def describe(self) -> dict[str, Any]:
-        """What the engine is and can do, for ``meshkit engines`` and the docs."""
+        """What the engine is and can do: its name, type and capability flags."""
         return {"name": self.name, "type": self.type, "dialect": self.DIALECT, "merge": self.SUPPORTS_MERGE,
                 "python_udfs": self.SUPPORTS_PYTHON_UDFS, "transactions": self.SUPPORTS_TRANSACTIONS,
                 "distributed": self.DISTRIBUTED, "scans": sorted(self.SCANS_STORES),
