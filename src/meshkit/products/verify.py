@@ -329,7 +329,10 @@ def _rule_result(batch: _Batch, rule: QualityRule, column: str | None):
     if not rule.checked:
         kind = "library `rule`" if rule.type == "library" else rule.type
         return CheckResult(label, True, None, f"{kind} rules are documentation only")
-    pending = batch.rule(rule, column)
+    try:
+        pending = batch.rule(rule, column)
+    except ConfigError as exc:  # a rule the contract got wrong is that rule's failure
+        return CheckResult(label, False, None, f"query failed: {str(exc).splitlines()[0]}")
 
     def result() -> CheckResult:
         value = pending.value

@@ -51,8 +51,8 @@ class DatasetScans:
     def scan(self, reads: int = 1) -> Iterator[str]:
         """A relation to read ``reads`` times in one statement."""
         first = self.first
-        if first.rescannable or (not self._used and reads == 1):
-            self._used = True
+        if first.rescannable or reads == 0 or (not self._used and reads == 1):
+            self._used = self._used or reads > 0
             yield first.sql
             return
         again = self.engine.relation(self.store, self.asset)
