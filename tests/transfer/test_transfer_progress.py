@@ -7,7 +7,6 @@ import re
 import pyarrow as pa
 from transfer_helpers import spec_yaml
 
-from meshkit.data.transfer.plan import _watch
 from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.testing import run_cli
 
@@ -32,11 +31,12 @@ def test_apply_prints_growing_row_counts_and_the_final_rate(workspace, stores, o
 
 def test_one_statement_reports_the_share_of_the_source_read():
     engine = DuckDBEngine()
-    engine.execute("SET enable_progress_bar = true")
-    engine.execute("SET enable_progress_bar_print = false")
     engine.execute("CREATE TABLE s AS SELECT range AS i FROM range(5000000)")
     seen: list[float] = []
-    with _watch(engine, lambda rows, fraction: seen.append(fraction), every=0.01):
+    with (
+        engine.settings(progress=True),
+        engine.watch(lambda rows, fraction: seen.append(fraction), every=0.01),
+    ):
         engine.execute("CREATE TABLE t AS SELECT i, md5(i::VARCHAR) AS h FROM s")
     engine.close()
     assert seen and seen == sorted(seen) and 0 < seen[-1] <= 1

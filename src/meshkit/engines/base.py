@@ -1,7 +1,7 @@
 """The engine interface: where SQL runs.
 
 An engine declares what it can do as class flags (its SQL dialect, merge, Python UDFs,
-transactions, the store types and file formats it scans natively) and offers the operations the
+transactions, the store types and file formats it scans and writes natively) and offers the operations the
 domains need: a relation over ``store/asset`` with projection and predicate pushdown, a query to
 Arrow batches, create-table-as / insert / merge / swap, an Arrow stream registered as a relation,
 and a Python function registered for SQL. Callers ask the flags, never ``if engine.type == ...``.
@@ -11,9 +11,10 @@ Expressions are sqlglot trees; an engine renders them in its own dialect with :m
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -43,6 +44,17 @@ class Relation:
     rescannable: bool = True
 
 
+class Sink(ABC):
+    """Writes the rows of a ``SELECT`` into one asset of a store in one statement of the engine, all or nothing."""
+
+    #: How the rows are written, for a transfer's plan (``parquet COPY``).
+    kind: str = ""
+
+    @abstractmethod
+    def write(self, select: str, mode: str, keys: Sequence[str]) -> WriteResult:
+        """Write ``select``'s rows in ``mode`` (``keys`` for a merge)."""
+
+
 class Engine(ABC):
     """Base of every engine. Subclasses set ``type`` and the capability flags, and implement the operations."""
 
@@ -62,6 +74,8 @@ class Engine(ABC):
     SCANS_STORES: ClassVar[frozenset[str]] = frozenset()
     #: File formats the engine reads and writes itself.
     SCANS_FORMATS: ClassVar[frozenset[str]] = frozenset()
+    #: Store types whose assets the engine writes itself in one statement (others take its rows as Arrow).
+    WRITES_STORES: ClassVar[frozenset[str]] = frozenset()
     #: The exception classes the engine's own library raises (callers catch them without importing it).
     ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
 
@@ -81,6 +95,10 @@ class Engine(ABC):
     def can_scan(self, store: Store) -> bool:
         """Whether the engine reads ``store``'s assets itself (else through ``store.read`` as Arrow)."""
         return store.type in self.SCANS_STORES
+
+    def can_write(self, store: Store) -> bool:
+        """Whether the engine may write ``store``'s assets itself (see :meth:`sink`)."""
+        return store.type in self.WRITES_STORES
 
     def sql(self, expression: exp.Expression) -> str:
         """``expression`` rendered in the engine's dialect."""
@@ -217,6 +235,33 @@ class Engine(ABC):
             reader = count(reader)
         return store.write(asset, reader, mode, list(keys) or None)
 
+    def sink(self, store: Store, asset: str, mode: str) -> Sink | None:
+        """A one-statement writer of ``asset`` in ``mode``, or ``None``: the rows then go through :meth:`write`.
+
+        Only engines with ``store.type`` in ``WRITES_STORES`` return one, for the assets and modes they
+        write all or nothing themselves.
+        """
+        return None
+
+    # ------------------------------------------------------------------ one piece of work
+
+    @contextlib.contextmanager
+    def settings(self, *, memory_limit: str | None = None, temp_dir: str | None = None,
+                progress: bool = False, ordered: bool = True) -> Iterator[None]:  # fmt: skip
+        """Settings for one piece of work, restored after it; engines ignore those they have no use for.
+
+        ``memory_limit`` is the memory the engine may hold (it spills to ``temp_dir`` past it);
+        ``progress`` turns on the measure :meth:`watch` reads; ``ordered=False`` says the rows' order
+        need not be kept (a database table's rows have none), so scans write as they read.
+        """
+        yield
+
+    @contextlib.contextmanager
+    def watch(self, progress: Callable[..., None] | None, every: float = 0.2) -> Iterator[None]:
+        """Call ``progress(0, fraction=f)`` with the share of the source a running statement has read, as it
+        grows (engines that measure it; ``settings`` with ``progress`` on)."""
+        yield
+
     # ------------------------------------------------------------------ helpers
 
     def quote(self, name: str) -> str:
@@ -228,11 +273,11 @@ class Engine(ABC):
         return f"__{prefix}_{secrets.token_hex(4)}"
 
     def describe(self) -> dict[str, Any]:
-        """What the engine is and can do, for ``meshkit engines`` and the docs."""
+        """What the engine is and can do: its name, type and capability flags."""
         return {"name": self.name, "type": self.type, "dialect": self.DIALECT, "merge": self.SUPPORTS_MERGE,
                 "python_udfs": self.SUPPORTS_PYTHON_UDFS, "transactions": self.SUPPORTS_TRANSACTIONS,
                 "distributed": self.DISTRIBUTED, "scans": sorted(self.SCANS_STORES),
-                "formats": sorted(self.SCANS_FORMATS)}  # fmt: skip
+                "formats": sorted(self.SCANS_FORMATS), "writes": sorted(self.WRITES_STORES)}  # fmt: skip
 
     def close(self) -> None:  # noqa: B027 - optional for subclasses
         """Release what the engine holds."""

@@ -13,7 +13,8 @@ False}`` for SQL a user wrote). Outside this package nothing imports ``duckdb``:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -23,7 +24,7 @@ from meshkit.core.errors import PlatformError
 from meshkit.core.redaction import strip_credentials
 from meshkit.data.stores.base import Store
 from meshkit.engines import duckdb_io
-from meshkit.engines.base import Engine, Relation
+from meshkit.engines.base import Engine, Relation, Sink
 
 
 class DuckDBEngine(Engine):
@@ -36,6 +37,7 @@ class DuckDBEngine(Engine):
     SUPPORTS_TRANSACTIONS = True
     SCANS_STORES = frozenset(duckdb_io.SCANNERS)
     SCANS_FORMATS = frozenset({"parquet"})
+    WRITES_STORES = frozenset(duckdb_io.WRITERS)
     ERRORS = (duckdb.Error,)
 
     def __init__(self, name="duckdb", options=None, meshkit=None, *, store: Store | None = None,
@@ -84,6 +86,73 @@ class DuckDBEngine(Engine):
         if store.type == "duckdb":
             return store is self.store
         return super().can_scan(store)
+
+    def can_write(self, store: Store) -> bool:
+        if store.type == "duckdb":
+            return store is self.store
+        return super().can_write(store)
+
+    def sink(self, store: Store, asset: str, mode: str) -> Sink | None:
+        """A DuckDB table of the engine's own file (one transaction) or a local Parquet asset (``COPY``)."""
+        if not self.can_write(store):
+            return None
+        return duckdb_io.statement_sink(self.conn, store, asset, mode, self.store)
+
+    # ------------------------------------------------------------------ one piece of work
+
+    _SETTINGS = ("memory_limit", "temp_directory", "preserve_insertion_order", "enable_progress_bar",
+                 "enable_progress_bar_print", "TimeZone")  # fmt: skip
+
+    @contextlib.contextmanager
+    def settings(self, *, memory_limit=None, temp_dir=None, progress=False, ordered=True) -> Iterator[None]:
+        conn = self.conn
+        saved = conn.execute(
+            f"SELECT {', '.join(f'current_setting({duckdb_io._literal(k)})' for k in self._SETTINGS)}"
+        ).fetchone()
+        wanted = {"TimeZone": "UTC"}
+        if memory_limit:
+            wanted["memory_limit"] = memory_limit
+        if temp_dir:
+            wanted["temp_directory"] = temp_dir
+        if progress:  # NOTE: DuckDB measures a statement's progress only with its progress bar on
+            wanted.update(enable_progress_bar=True, enable_progress_bar_print=False)
+        if not ordered:  # NOTE: parallel scans then write as they read instead of holding batches back
+            wanted["preserve_insertion_order"] = False
+        self._set(wanted)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(*self.ERRORS):
+                self._set(dict(zip(self._SETTINGS, saved, strict=True)))
+
+    def _set(self, settings: dict) -> None:
+        for key, value in settings.items():
+            value = str(value).lower() if isinstance(value, bool) else duckdb_io._literal(str(value))
+            self.conn.execute(f"SET {key} = {value}")
+
+    @contextlib.contextmanager
+    def watch(self, progress: Callable[..., None] | None, every: float = 0.2) -> Iterator[None]:
+        if progress is None:
+            yield
+            return
+        conn, done = self.conn, threading.Event()
+
+        def poll():
+            best = 0.0
+            while not done.wait(every):
+                with contextlib.suppress(*self.ERRORS):
+                    share = conn.query_progress()  # -1 between statements
+                    if share > best:
+                        best = share
+                        progress(0, fraction=min(share, 100) / 100)
+
+        watcher = threading.Thread(target=poll, name="engine-progress", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
 
     # ------------------------------------------------------------------ reading
 

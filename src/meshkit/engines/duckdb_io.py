@@ -24,6 +24,7 @@ from sqlglot import exp
 from meshkit.data.stores.base import Store, WriteResult
 from meshkit.data.stores.duckdb import load_extension
 from meshkit.data.transforms import quote
+from meshkit.engines.base import Sink
 
 
 @dataclass
@@ -125,21 +126,13 @@ def stream_source(conn, reader: pa.RecordBatchReader) -> Source:
 # ---------------------------------------------------------------------------- sinks
 
 
-class Sink:
-    """Writes a ``SELECT`` into an asset in one DuckDB statement, all or nothing."""
-
-    kind: str = ""
-
-    def write(self, conn, select: str, mode: str, keys: list[str]) -> WriteResult:
-        raise NotImplementedError
-
-
 class DuckDBTableSink(Sink):
     """A table of the DuckDB file the engine runs in: one transaction."""
 
     kind = "duckdb table"
 
-    def __init__(self, asset: str):
+    def __init__(self, conn, asset: str):
+        self.conn = conn
         self.target = exp.to_table(asset, dialect="duckdb").sql("duckdb", identify=True)
 
     def _exists(self, conn) -> list[str] | None:
@@ -148,7 +141,8 @@ class DuckDBTableSink(Sink):
         except duckdb.CatalogException:
             return None
 
-    def write(self, conn, select: str, mode: str, keys: list[str]) -> WriteResult:
+    def write(self, select: str, mode: str, keys) -> WriteResult:
+        conn = self.conn
         conn.execute("BEGIN TRANSACTION")
         try:
             existing = self._exists(conn)
@@ -181,11 +175,11 @@ class ParquetSink(Sink):
 
     kind = "parquet COPY"
 
-    def __init__(self, store, located):
-        self.store, self.located = store, located
+    def __init__(self, conn, store, located):
+        self.conn, self.store, self.located = conn, store, located
 
-    def write(self, conn, select: str, mode: str, keys: list[str]) -> WriteResult:
-        a, store = self.located, self.store
+    def write(self, select: str, mode: str, keys) -> WriteResult:
+        a, store, conn = self.located, self.store, self.conn
         temp = store.temp_path(a)
         target = f"{temp}/part-{secrets.token_hex(6)}.parquet" if a.is_dir else temp
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -217,16 +211,27 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
-def statement_sink(store: Store, asset: str, mode: str, engine_store: Store | None) -> Sink | None:
+def _table_sink(conn, store, asset, mode, engine_store) -> Sink | None:
+    return DuckDBTableSink(conn, asset) if _same_duckdb(store, engine_store) else None
+
+
+def _parquet_sink(conn, store, asset, mode, engine_store) -> Sink | None:
+    found = _local_parquet(store, asset) if mode in ("append", "overwrite") else None
+    if found is None or getattr(store, "partition_by", None):
+        return None
+    if mode == "append" and found[0].exists and not found[0].is_dir:
+        return None  # NOTE: one Parquet file cannot be appended to; the store rewrites it
+    return ParquetSink(conn, store, found[0])
+
+
+#: Store type -> how DuckDB writes it in one statement (when it can: else ``None``).
+WRITERS: dict[str, Callable[..., Sink | None]] = {"duckdb": _table_sink, "files": _parquet_sink}
+
+
+def statement_sink(conn, store: Store, asset: str, mode: str, engine_store: Store | None) -> Sink | None:
     """A one-statement sink for ``asset``, or ``None`` when the data must go through ``store.write``."""
-    if store.type == "duckdb" and _same_duckdb(store, engine_store):
-        return DuckDBTableSink(asset)
-    if store.type == "files" and mode in ("append", "overwrite"):
-        found = _local_parquet(store, asset)
-        if found is not None and not getattr(store, "partition_by", None):
-            if not (mode == "append" and found[0].exists and not found[0].is_dir):
-                return ParquetSink(store, found[0])
-    return None
+    writer = WRITERS.get(store.type)
+    return writer(conn, store, asset, mode, engine_store) if writer else None
 
 
 def _literal(text: str) -> str:

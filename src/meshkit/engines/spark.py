@@ -90,6 +90,8 @@ class SparkEngine(Engine):
     DISTRIBUTED = True
     SCANS_STORES = frozenset({"postgres", "mysql", "files"})
     SCANS_FORMATS = frozenset(_FORMATS)
+    #: NOTE: results are staged as Parquet and reach the store through ``Engine.write``.
+    WRITES_STORES = frozenset()
     #: Options that are not Spark settings.
     OPTIONS: ClassVar[frozenset[str]] = frozenset(
         {"master", "remote", "partitions", "staging", "warehouse", "app_name", "jars"}

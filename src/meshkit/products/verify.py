@@ -2,8 +2,10 @@
 
 Checks the schema (every contract column exists with a compatible type), the column constraints
 (required, unique, primary key, lengths, ranges, patterns), the ODCS quality rules (library
-metrics and SQL) and the freshness SLA. Each check runs as one query over the port on the
-workspace's engine, which reads the port where it lies.
+metrics and SQL) and the freshness SLA on the workspace's engine, which reads the port where it
+lies. The checks are sqlglot expressions the engine renders in its dialect; every aggregate (the
+column constraints, the library metrics, a SQL rule that is one aggregate over the port, the
+freshness) runs in one statement over one scan of the port, other SQL rules each on their own.
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import sqlglot
+from sqlglot import exp
 
 from meshkit.core.errors import ConfigError, UserError
-from meshkit.data.transforms.base import literal, quote
+from meshkit.data.transforms.base import quote
 from meshkit.engines import Engine, open_engine
 from meshkit.products.diff import seconds
 from meshkit.products.spec import Column, OutputPort, QualityRule
+from meshkit.quality.fold import fold_query
+from meshkit.quality.scans import DatasetScans, bounded
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -67,32 +74,26 @@ class PortReport:
 
 
 @contextlib.contextmanager
-def port_relation(meshkit: Meshkit, dataset: str) -> Iterator[tuple[Engine, str, pa.Schema]]:
-    """The workspace's engine, the relation over ``dataset`` in it, and its Arrow schema.
+def port_scans(meshkit: Meshkit, dataset: str) -> Iterator[tuple[Engine, DatasetScans]]:
+    """The workspace's engine and the scans of ``dataset`` on it.
 
     The engine reads the port where it lies (a DuckDB table in place, PostgreSQL through its
-    scanner); a port it can only stream is copied once into a table of the engine, which spills
-    to disk past its memory limit, so no port is held whole in memory.
+    scanner, JDBC on Spark); a port it can only stream is read again for each query that cannot
+    share the one scan, so no port is held whole in memory.
     """
     store_name, _, asset = dataset.partition("/")
     store = meshkit.store(store_name)
-    with open_engine(meshkit, stores=(store,)) as engine:
+    with open_engine(meshkit, stores=(store,)) as engine, bounded(meshkit, engine):
         try:
-            relation = engine.relation(store, asset)
+            scans = DatasetScans(engine, store, asset)
         except Exception as exc:  # noqa: BLE001 - a missing port or an unreadable store
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"Cannot read `{dataset}`: {message}",
                             hint="Run the job or transfer that writes the port first.") from None  # fmt: skip
-        name, table = relation.sql, None
         try:
-            if not relation.rescannable:
-                name = table = engine.temp_name("port")
-                engine.create_table_as(table, f"SELECT * FROM {relation.sql}")
-            yield engine, name, relation.schema
+            yield engine, scans
         finally:
-            if table is not None:
-                engine.execute(f"DROP TABLE IF EXISTS {table}")
-            relation.release()
+            scans.close()
 
 
 def compare(rule: QualityRule, value: Any) -> bool:
@@ -112,118 +113,240 @@ def compare(rule: QualityRule, value: Any) -> bool:
     }[op]()
 
 
-def _metric_sql(rule: QualityRule, relation: str, column: str | None) -> str:
+# ---------------------------------------------------------------------------- expressions (DuckDB's, rendered
+# by the engine in its dialect)
+
+
+def _col(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
+
+
+def _text(name: str) -> exp.Expression:
+    return exp.cast(_col(name), exp.DataType.build("VARCHAR"))
+
+
+def _count_where(condition: exp.Expression) -> exp.Expression:
+    # NOTE: count(CASE ...), not count(*) FILTER (...): the same value in every engine's dialect
+    return exp.Count(this=exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))]))
+
+
+def _value(value: Any) -> exp.Expression:
+    return exp.Literal.string(value) if isinstance(value, str) else exp.convert(value)
+
+
+def _distinct(names: list[str]) -> exp.Expression:
+    """The number of distinct values of ``names`` (one column's nulls not counted, as ``count(DISTINCT x)``)."""
+    if len(names) == 1:
+        return exp.Count(this=exp.Distinct(expressions=[_col(names[0])]))
+    fields = [
+        exp.PropertyEQ(this=exp.to_identifier(f"c{i}"), expression=_col(n)) for i, n in enumerate(names)
+    ]
+    return exp.Count(this=exp.Distinct(expressions=[exp.Struct(expressions=fields)]))
+
+
+def _metric(rule: QualityRule, column: str | None) -> exp.Expression:
+    """A library metric as an aggregate over the port's rows."""
     args = rule.arguments or {}
-    col = quote(column) if column else None
     if rule.metric == "rowCount":
-        return f"SELECT count(*) FROM {relation}"
+        return exp.Count(this=exp.Star())
     if rule.metric == "duplicateValues":
-        cols = [quote(c) for c in args.get("properties", [])] or ([col] if col else [])
-        if not cols:
+        names = list(args.get("properties", [])) or ([column] if column else [])
+        if not names:
             raise ConfigError("duplicateValues on a whole port needs `arguments.properties`.")
-        key = f"({', '.join(cols)})" if len(cols) > 1 else cols[0]
-        count = f"count(*) - count(DISTINCT {key})"
-        return f"SELECT {count}{_percent(rule)} FROM {relation}"
-    if col is None:
+        return _percent(rule, exp.Sub(this=exp.Count(this=exp.Star()), expression=_distinct(names)))
+    if column is None:
         raise ConfigError(
             f"Metric `{rule.metric}` applies to a column; put the rule under the column's `quality`."
         )
-    if rule.metric == "nullValues":
-        condition = f"{col} IS NULL"
-    elif rule.metric == "missingValues":
+    condition: exp.Expression = _col(column).is_(exp.null())
+    if rule.metric == "missingValues":
         missing = [v for v in args.get("missingValues", [None, ""]) if v is not None]
-        listed = (
-            f" OR CAST({col} AS VARCHAR) IN ({', '.join(literal(str(v)) for v in missing)})"
-            if missing
-            else ""
-        )
-        condition = f"{col} IS NULL{listed}"
-    else:  # invalidValues
+        if missing:
+            listed = exp.In(this=_text(column), expressions=[exp.Literal.string(str(v)) for v in missing])
+            condition = exp.or_(condition, listed)
+    elif rule.metric == "invalidValues":
         if "validValues" in args:
-            condition = f"{col} IS NOT NULL AND CAST({col} AS VARCHAR) NOT IN ({', '.join(literal(str(v)) for v in args['validValues'])})"
+            valid = exp.In(
+                this=_text(column), expressions=[exp.Literal.string(str(v)) for v in args["validValues"]]
+            )
+            bad = exp.not_(valid)
         elif "pattern" in args:
-            condition = f"{col} IS NOT NULL AND NOT regexp_full_match(CAST({col} AS VARCHAR), {literal(args['pattern'])})"
+            bad = exp.not_(
+                exp.RegexpFullMatch(this=_text(column), expression=exp.Literal.string(args["pattern"]))
+            )
         else:
             raise ConfigError("invalidValues needs `arguments.validValues` or `arguments.pattern`.")
-    return f"SELECT count(*) FILTER (WHERE {condition}){_percent(rule)} FROM {relation}"
+        condition = exp.and_(_col(column).is_(exp.null()).not_(), bad)
+    return _percent(rule, _count_where(condition))
 
 
-def _percent(rule: QualityRule) -> str:
-    return " * 100.0 / greatest(count(*), 1)" if (rule.unit or "rows") == "percent" else ""
+def _percent(rule: QualityRule, count: exp.Expression) -> exp.Expression:
+    if (rule.unit or "rows") != "percent":
+        return count
+    share = exp.Mul(this=exp.paren(count), expression=exp.Literal.number("100.0"))
+    return exp.Div(
+        this=share,
+        expression=exp.Greatest(this=exp.Count(this=exp.Star()), expressions=[exp.Literal.number(1)]),
+    )
 
 
 def _rule_sql(rule: QualityRule, relation: str, column: str | None) -> str:
-    if rule.type == "sql":
-        sql = rule.query or ""
-        for token in ("${table}", "{table}", "${object}", "{object}"):
-            sql = sql.replace(token, relation)
-        if column:
-            for token in ("${column}", "{column}", "${property}", "{property}"):
-                sql = sql.replace(token, quote(column))
-        return sql
-    return _metric_sql(rule, relation, column)
+    """A SQL rule's query (DuckDB's dialect) over ``relation``."""
+    sql = (rule.query or "").rstrip().rstrip(";")
+    for token in ("${table}", "{table}", "${object}", "{object}"):
+        sql = sql.replace(token, relation)
+    if column:
+        for token in ("${column}", "{column}", "${property}", "{property}"):
+            sql = sql.replace(token, quote(column))
+    return sql
 
 
-def _scalar(engine: Engine, sql: str) -> Any:
-    row = engine.fetch_one(engine.transpile(sql))
-    value = row[0] if row else None
+# ---------------------------------------------------------------------------- running them in one scan
+
+
+@dataclass
+class _Pending:
+    """A value to compute: an aggregate of the one scan (``aggregate``) or a query of its own (``query``)."""
+
+    aggregate: exp.Expression | None = None
+    query: str | None = None
+    reads: int = 1
+    value: Any = None
+
+
+class _Batch:
+    """The port's aggregates, computed in one statement over one scan; other queries each on their own."""
+
+    def __init__(self, engine: Engine, scans: DatasetScans):
+        self.engine, self.scans, self.pending = engine, scans, []
+
+    def aggregate(self, expression: exp.Expression) -> _Pending:
+        self.pending.append(_Pending(aggregate=expression))
+        return self.pending[-1]
+
+    def rule(self, rule: QualityRule, column: str | None) -> _Pending:
+        if rule.type != "sql":
+            return self.aggregate(_metric(rule, column))
+        folded = fold_query(_rule_sql(rule, _TOKEN, column), _TOKEN)
+        if folded is not None:
+            return self.aggregate(sqlglot.parse_one(folded, read="duckdb"))
+        query = _rule_sql(rule, _TOKEN, column)
+        self.pending.append(_Pending(query=query, reads=query.count(_TOKEN)))
+        return self.pending[-1]
+
+    def run(self) -> None:
+        """Compute every value; a failed one holds its exception."""
+        aggregates = [p for p in self.pending if p.aggregate is not None]
+        if aggregates:
+            try:
+                for p, value in zip(aggregates, self._select(aggregates), strict=True):
+                    p.value = value
+            except Exception:  # noqa: BLE001 - one is broken: find which
+                for p in aggregates:
+                    p.value = self._alone(p)
+        for p in self.pending:
+            if p.query is not None:
+                p.value = self._alone(p)
+
+    def _select(self, aggregates: list[_Pending]) -> list[Any]:
+        with self.scans.scan() as relation:
+            select = exp.select(*[p.aggregate for p in aggregates]).from_(exp.to_table(_TOKEN))
+            sql = self.engine.sql(select).replace(_TOKEN, relation)
+            return [_number(v) for v in self.engine.fetch_one(sql)]
+
+    def _alone(self, p: _Pending) -> Any:
+        try:
+            if p.aggregate is not None:
+                return self._select([p])[0]
+            with self.scans.scan(p.reads) as relation:
+                row = self.engine.fetch_one(self.engine.transpile(p.query.replace(_TOKEN, relation)))
+            return _number(row[0] if row else None)
+        except Exception as exc:  # noqa: BLE001 - the engine's error is this value's
+            return exc
+
+
+#: Where the port's relation goes while its SQL is built.
+_TOKEN = "__mk_port__"
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal):  # NOTE: Spark's fractions are decimals where DuckDB's may be floats
+        return float(value)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
-def _column_checks(conn, relation: str, schema: pa.Schema, column: Column) -> list[CheckResult]:
+def _column_checks(batch: _Batch, schema: pa.Schema, column: Column) -> list:
+    """The results of ``column``'s checks: each a ``CheckResult`` or a function of the batch's values."""
     name = column.name
     if name not in schema.names:
         return [CheckResult(f"{name}.exists", False, None, f"column `{name}` is missing from the data")]
     arrow_type = schema.field(name).type
-    results = [CheckResult(f"{name}.exists", True, str(arrow_type))]
+    results: list = [CheckResult(f"{name}.exists", True, str(arrow_type))]
     if column.logicalType:
         ok = _LOGICAL[column.logicalType](arrow_type)
         results.append(CheckResult(f"{name}.logicalType", ok, str(arrow_type),
                                    "" if ok else f"expected {column.logicalType}, data has {arrow_type}"))  # fmt: skip
-    col = quote(name)
+    col = _col(name)
     checks = []
     if column.required:
-        checks.append(("required", f"count(*) FILTER (WHERE {col} IS NULL)", "null value(s)"))
+        checks.append(("required", _count_where(col.is_(exp.null())), "null value(s)"))
     if column.unique or column.primaryKey:
-        checks.append(("unique", f"count({col}) - count(DISTINCT {col})", "duplicate value(s)"))
+        checks.append(
+            ("unique", exp.Sub(this=exp.Count(this=col), expression=_distinct([name])), "duplicate value(s)")
+        )
     options = column.logicalTypeOptions or {}
-    text = f"CAST({col} AS VARCHAR)"
-    for key, condition in (("minLength", f"length({text}) < {{v}}"), ("maxLength", f"length({text}) > {{v}}"),
-                           ("minimum", f"{col} < {{v}}"), ("maximum", f"{col} > {{v}}"),
-                           ("exclusiveMinimum", f"{col} <= {{v}}"), ("exclusiveMaximum", f"{col} >= {{v}}")):  # fmt: skip
+    length = exp.Length(this=_text(name))
+    for key, value, compare_ in (("minLength", length, exp.LT), ("maxLength", length, exp.GT), ("minimum", col, exp.LT),
+                                 ("maximum", col, exp.GT), ("exclusiveMinimum", col, exp.LTE),
+                                 ("exclusiveMaximum", col, exp.GTE)):  # fmt: skip
         if key in options:
-            value = options[key]
-            value = literal(str(value)) if isinstance(value, str) else value
-            checks.append(
-                (key, f"count(*) FILTER (WHERE {condition.format(v=value)})", "value(s) out of bounds")
-            )
+            bad = compare_(this=value.copy(), expression=_value(options[key]))
+            checks.append((key, _count_where(bad), "value(s) out of bounds"))
     if "pattern" in options:
-        checks.append(("pattern", f"count(*) FILTER (WHERE NOT regexp_full_match({text}, {literal(options['pattern'])}))",
-                       "value(s) not matching the pattern"))  # fmt: skip
+        bad = exp.not_(
+            exp.RegexpFullMatch(this=_text(name), expression=exp.Literal.string(options["pattern"]))
+        )
+        checks.append(("pattern", _count_where(bad), "value(s) not matching the pattern"))
     for label, expression, what in checks:
-        bad = _scalar(conn, f"SELECT {expression} FROM {relation}")
-        results.append(CheckResult(f"{name}.{label}", bad == 0, bad, "" if bad == 0 else f"{bad:g} {what}"))
+        results.append(_judged(f"{name}.{label}", batch.aggregate(expression), what))
     for rule in column.quality:
-        results.append(_run_rule(conn, relation, rule, name))
+        results.append(_rule_result(batch, rule, name))
     return results
 
 
-def _run_rule(conn, relation: str, rule: QualityRule, column: str | None) -> CheckResult:
+def _judged(check: str, pending: _Pending, what: str):
+    def result() -> CheckResult:
+        bad = pending.value
+        if isinstance(bad, Exception):
+            raise bad
+        return CheckResult(check, bad == 0, bad, "" if bad == 0 else f"{bad:g} {what}")
+
+    return result
+
+
+def _rule_result(batch: _Batch, rule: QualityRule, column: str | None):
     label = rule.label(column)
     if not rule.checked:
         kind = "library `rule`" if rule.type == "library" else rule.type
         return CheckResult(label, True, None, f"{kind} rules are documentation only")
     try:
-        value = _scalar(conn, _rule_sql(rule, relation, column))
-    except Exception as exc:  # noqa: BLE001 - the engine's error is the rule's result
+        pending = batch.rule(rule, column)
+    except ConfigError as exc:  # a rule the contract got wrong is that rule's failure
         return CheckResult(label, False, None, f"query failed: {str(exc).splitlines()[0]}")
-    ok = compare(rule, value)
-    op, operand = rule.operator()
-    return CheckResult(label, ok, value, "" if ok else f"observed {value}, expected {op} {operand}")
+
+    def result() -> CheckResult:
+        value = pending.value
+        if isinstance(value, Exception):
+            return CheckResult(label, False, None, f"query failed: {str(value).splitlines()[0]}")
+        ok = compare(rule, value)
+        op, operand = rule.operator()
+        return CheckResult(label, ok, value, "" if ok else f"observed {value}, expected {op} {operand}")
+
+    return result
 
 
-def _freshness(conn, relation: str, schema: pa.Schema, port: OutputPort) -> list[CheckResult]:
-    results = []
+def _freshness(batch: _Batch, schema: pa.Schema, port: OutputPort) -> list:
+    results: list = []
     for sla in port.contract.slaProperties:
         if sla.property.lower() != "freshness":
             continue
@@ -235,27 +358,37 @@ def _freshness(conn, relation: str, schema: pa.Schema, port: OutputPort) -> list
                 )
             )
             continue
-        column = quote(sla.element)
-        latest, age = conn.fetch_one(conn.transpile(
-            f"SELECT CAST(max({column}) AS VARCHAR), epoch(current_timestamp) - epoch(CAST(max({column}) AS TIMESTAMPTZ)) "
-            f"FROM {relation}"
-        ))  # fmt: skip
-        if latest is None:
-            results.append(CheckResult("freshness", False, None, "no rows"))
-            continue
-        ok = age <= limit
-        results.append(CheckResult("freshness", ok, latest,
-                                   "" if ok else f"newest {sla.element} is {age / 3600:.1f} h old, SLA {limit / 3600:g} h"))  # fmt: skip
+        newest = exp.Max(this=_col(sla.element))
+        latest = batch.aggregate(exp.cast(newest, exp.DataType.build("VARCHAR")))
+        age = batch.aggregate(sqlglot.parse_one(
+            f"epoch(current_timestamp) - epoch(CAST(max({quote(sla.element)}) AS TIMESTAMPTZ))", read="duckdb"))  # fmt: skip
+        results.append(_fresh(sla.element, latest, age, limit))
     return results
 
 
+def _fresh(element: str, latest: _Pending, age: _Pending, limit: float):
+    def result() -> CheckResult:
+        for pending in (latest, age):
+            if isinstance(pending.value, Exception):
+                raise pending.value
+        if latest.value is None:
+            return CheckResult("freshness", False, None, "no rows")
+        ok = age.value <= limit
+        return CheckResult("freshness", ok, latest.value,
+                           "" if ok else f"newest {element} is {age.value / 3600:.1f} h old, SLA {limit / 3600:g} h")  # fmt: skip
+
+    return result
+
+
 def check_port(meshkit: Meshkit, port: OutputPort) -> PortReport:
-    """Every contract check of ``port`` against its live data."""
+    """Every contract check of ``port`` against its live data, the aggregates of all in one scan of the port."""
     report = PortReport(port.name, port.dataset)
-    with port_relation(meshkit, port.dataset) as (conn, relation, schema):
+    with port_scans(meshkit, port.dataset) as (engine, scans):
+        batch, schema, planned = _Batch(engine, scans), scans.schema, []
         for column in port.contract.schema_:
-            report.results.extend(_column_checks(conn, relation, schema, column))
-        for rule in port.contract.quality:
-            report.results.append(_run_rule(conn, relation, rule, None))
-        report.results.extend(_freshness(conn, relation, schema, port))
+            planned.extend(_column_checks(batch, schema, column))
+        planned.extend(_rule_result(batch, rule, None) for rule in port.contract.quality)
+        planned.extend(_freshness(batch, schema, port))
+        batch.run()
+    report.results = [r if isinstance(r, CheckResult) else r() for r in planned]
     return report

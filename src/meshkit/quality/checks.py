@@ -1,10 +1,10 @@
 """Built-in check types of the ``checks:`` block, registered through ``register_check_types``.
 
-A check turns into one SQL expression over the dataset (``{relation}``), so all checks of a dataset
-run as one statement; the value it yields is then judged in Python. Checks that are an aggregate of
-the rows (``aggregate``) share one scan of the dataset, so a table is read once, as a stream, however
-many such checks it has. ``severity: warn`` reports a
-failing check as a warning.
+A check turns into one SQL expression over the dataset (``{relation}``); the value it yields is
+then judged in Python. Checks that are an aggregate of the rows (``aggregate``: every built-in one,
+and a ``sql`` check whose query is one aggregate over the dataset with at most a ``WHERE``) share one
+scan of the dataset, so a table is read once, as a stream, however many such checks it has; other
+``sql`` checks scan it on their own. ``severity: warn`` reports a failing check as a warning.
 
 >>> RowCount({"type": "row_count", "min": 1}).judge(0)[0]
 'fail'
@@ -18,6 +18,10 @@ from typing import Any, ClassVar
 
 from meshkit.core.errors import ConfigError
 from meshkit.core.hookspecs import hookimpl
+
+_DATASET = re.compile(r"\{\{\s*(dataset|this)\s*\}\}")
+#: What a ``sql`` check's dataset placeholder stands for while its query is folded.
+_TOKEN = "__mk_dataset__"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -74,6 +78,10 @@ class Check:
         Aggregates of all checks of a dataset run in one ``SELECT ... FROM`` the dataset: one scan.
         """
         return None
+
+    def reads(self) -> int:
+        """How many times ``expression`` reads the dataset."""
+        return 1
 
     def judge(self, value: Any) -> tuple[str, str]:
         """``(status, message)``: status is pass or fail (``warn`` is applied by severity)."""
@@ -181,9 +189,17 @@ class DuplicatePercent(Check):
         return self.spec.get("name") or f"duplicate_percent_{'_'.join(self.columns)}"
 
     def expression(self, relation: str) -> str:
-        cols = ", ".join(_q(c) for c in self.columns)
-        return (f"(SELECT coalesce(100.0 * (count(*) - (SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {relation}))) "
-                f"/ nullif(count(*), 0), 0) FROM {relation})")  # fmt: skip
+        return f"(SELECT {self.aggregate()} FROM {relation})"
+
+    def aggregate(self) -> str:
+        # NOTE: distinct values as SELECT DISTINCT counts them: a null is a value (count(DISTINCT x) skips it)
+        if len(self.columns) == 1:
+            c = _q(self.columns[0])
+            distinct = f"count(DISTINCT {c}) + count(DISTINCT CASE WHEN {c} IS NULL THEN 1 END)"
+        else:  # a struct of null fields is not null
+            fields = ", ".join(f"'c{i}': {_q(c)}" for i, c in enumerate(self.columns))
+            distinct = f"count(DISTINCT {{{fields}}})"
+        return f"coalesce(100.0 * (count(*) - ({distinct})) / nullif(count(*), 0), 0)"
 
     def judge(self, value):
         limit = float(self.spec.get("max", 0))
@@ -250,10 +266,19 @@ class CustomSQL(Check):
     required = ("query",)
 
     def expression(self, relation: str) -> str:
-        query = (
-            re.sub(r"\{\{\s*(dataset|this)\s*\}\}", relation, str(self.spec["query"])).rstrip().rstrip(";")
-        )
-        return f"({query})"
+        return f"({_DATASET.sub(relation, self._query())})"
+
+    def aggregate(self) -> str | None:
+        # NOTE: sqlglot is loaded when a check runs, not at start-up
+        from meshkit.quality.fold import fold_query
+
+        return fold_query(_DATASET.sub(_TOKEN, self._query()), _TOKEN)
+
+    def reads(self) -> int:
+        return len(_DATASET.findall(self._query()))
+
+    def _query(self) -> str:
+        return str(self.spec["query"]).rstrip().rstrip(";")
 
     @property
     def name(self) -> str:
@@ -288,3 +313,9 @@ BUILTIN_CHECKS = (
 @hookimpl
 def register_check_types():
     return list(BUILTIN_CHECKS)
+
+
+@hookimpl
+def configure(config):
+    config.add("check_memory_limit", "100MB", "Memory the engine may hold while checks or a contract verification run "
+               "(DuckDB memory_limit); past it, DuckDB spills to .meshkit/tmp.")  # fmt: skip

@@ -23,6 +23,7 @@ from meshkit.core.runs import RunRecord
 from meshkit.core.specs import read_yaml
 from meshkit.engines import Engine, open_engine
 from meshkit.quality.checks import Check, Schema
+from meshkit.quality.scans import DatasetScans, bounded
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -84,35 +85,54 @@ def make_checks(meshkit: Meshkit, specs: list[dict[str, Any]], where: str) -> li
     return checks
 
 
-def _values(engine: Engine, selects: list[str], relation: str | None) -> list[Any]:
-    """The values of ``selects`` in one statement; when it fails, each alone (its error as its value)."""
-    tail = f" FROM {relation}" if relation else ""
+#: Where the relation of a scan goes in a check's expression.
+_RELATION = "__mk_relation__"
+
+
+def _values(
+    engine: Engine, scans: DatasetScans, selects: list[str], reads: list[int] | None = None
+) -> list[Any]:
+    """The values of ``selects`` (aggregates over the dataset's rows when ``reads`` is ``None``, else scalar
+    expressions reading it that often) in one statement; when it fails, each alone (its error as its value)."""
+
+    def run(chosen: list[str], times: int) -> list[Any]:
+        with scans.scan(times) as relation:
+            if reads is None:
+                sql = f"SELECT {', '.join(chosen)} FROM {relation}"
+            else:
+                sql = f"SELECT {', '.join(s.replace(_RELATION, relation) for s in chosen)}"
+            return list(engine.fetch_one(engine.transpile(sql)))
+
     try:
-        return list(engine.fetch_one(engine.transpile(f"SELECT {', '.join(selects)}{tail}")))
+        return (
+            run(selects, 1)
+            if reads is None
+            else [run([s], n)[0] for s, n in zip(selects, reads, strict=True)]
+        )
     except Exception:  # noqa: BLE001 - one check is broken: find which
         values: list[Any] = []
-        for select in selects:
+        for i, select in enumerate(selects):
             try:
-                values.append(engine.fetch_one(engine.transpile(f"SELECT {select}{tail}"))[0])
+                values.append(run([select], 1 if reads is None else reads[i])[0])
             except Exception as exc:  # noqa: BLE001 - reported as this check's error
                 values.append(exc)
         return values
 
 
-def _evaluate(engine: Engine, relation: str, dataset: str, checks: list[Check]) -> list[CheckResult]:
+def _evaluate(engine: Engine, scans: DatasetScans, dataset: str, checks: list[Check]) -> list[CheckResult]:
     results: list[CheckResult] = []
     columns = None
     if any(isinstance(c, Schema) for c in checks):
-        columns = engine.column_types(relation)
+        columns = engine.column_types(scans.relation)  # NOTE: binds the relation without reading it
     scalar = [c for c in checks if not isinstance(c, Schema)]
     # NOTE: the aggregates share one scan of the dataset: a remote table streams through once, never held.
     folded = [c for c in scalar if c.aggregate() is not None]
     alone = [c for c in scalar if c.aggregate() is None]
     values: list[Any] = []
     if folded:
-        values += _values(engine, [c.aggregate() for c in folded], relation)
+        values += _values(engine, scans, [c.aggregate() for c in folded])
     if alone:
-        values += _values(engine, [c.expression(relation) for c in alone], None)
+        values += _values(engine, scans, [c.expression(_RELATION) for c in alone], [c.reads() for c in alone])
     scalar = folded + alone
     by_check = dict(zip(map(id, scalar), values, strict=True))
     for check in checks:
@@ -140,27 +160,20 @@ def run_checks(meshkit: Meshkit, store_name: str, asset: str, specs: list[dict[s
     """Run ``specs`` on ``asset`` of store ``store_name`` on ``engine``; no Run record (callers keep the results).
 
     The engine reads the dataset where it lies (a DuckDB table in place, PostgreSQL through its
-    scanner, files, JDBC on Spark); a dataset the engine can only stream is copied once into a
-    table of the engine (DuckDB spills it to disk past its memory limit).
+    scanner, files, JDBC on Spark); a dataset the engine can only stream is read again for each
+    check that cannot share the one scan (:class:`meshkit.quality.scans.DatasetScans`).
     """
     checks = make_checks(meshkit, specs, where)
     dataset = f"{store_name}/{asset}"
     store = meshkit.store(store_name)
     if store.type == "duckdb" and not store.exists(asset) and "." not in asset:
         raise UserError(f"Dataset `{dataset}` does not exist.", where=where, hint="Build or load it first.")
-    with open_engine(meshkit, engine, stores=(store,), where=where) as runner:
-        relation = runner.relation(store, asset)
+    with open_engine(meshkit, engine, stores=(store,), where=where) as runner, bounded(meshkit, runner):
+        scans = DatasetScans(runner, store, asset)
         try:
-            if relation.rescannable:
-                return _evaluate(runner, relation.sql, dataset, checks)
-            table = runner.temp_name("dataset")
-            runner.create_table_as(table, f"SELECT * FROM {relation.sql}")
-            try:
-                return _evaluate(runner, table, dataset, checks)
-            finally:
-                runner.execute(f"DROP TABLE IF EXISTS {table}")
+            return _evaluate(runner, scans, dataset, checks)
         finally:
-            relation.release()
+            scans.close()
 
 
 #: A ``checks:`` block: ``(store, asset, check specs, where it is declared, engine or None)``.

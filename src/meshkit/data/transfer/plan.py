@@ -1,43 +1,44 @@
-"""Plan and run one attempt of a transfer on its engine: as one DuckDB statement whenever DuckDB reaches both ends.
+"""Plan and run one attempt of a transfer on its engine, from what the engine declares it can do.
 
-On the embedded DuckDB engine the plan is chosen from what each end supports
-(``DuckDBEngine.can_scan`` and ``duckdb_io.statement_sink``):
+The plan reads the engine's capabilities, never its type: whether it scans the source itself
+(``Engine.can_scan``: DuckDB's postgres scanner and Parquet scans, Spark's JDBC and file reads), whether
+it writes the destination itself in one statement (``Engine.sink``: a table of DuckDB's own file,
+a local Parquet ``COPY``), whether it runs Python functions (``SUPPORTS_PYTHON_UDFS``) and its dialect:
 
-- ``pushdown``: DuckDB scans the source and writes the sink in one statement, transforms compiled
+- ``pushdown``: the engine scans the source and writes the sink in one statement, transforms compiled
   into the ``SELECT`` (``COPY (SELECT ... FROM pg.public.orders) TO 'orders.parquet'``);
-- ``duckdb -> store``: DuckDB scans the source and streams the transformed rows as Arrow batches
-  into ``store.write`` (PostgreSQL, MySQL, SQLite, Iceberg...);
-- ``store -> duckdb``: the source store's Arrow stream is scanned by DuckDB, which writes the sink;
-- ``stream``: neither end is DuckDB's: batches flow from ``store.read`` through the Arrow path of
-  the transforms into ``store.write``.
+- ``engine -> store``: the engine scans the source and streams the transformed rows as Arrow batches
+  into ``store.write`` through ``Engine.write`` (PostgreSQL, MySQL, SQLite, Iceberg...);
+- ``store -> engine``: the source store's Arrow stream is registered in the engine, which writes the sink;
+- ``stream``: the engine reaches neither end: batches flow from ``store.read`` through the Arrow path
+  of the transforms into ``store.write``.
 
-On any other engine (Spark), the engine reads the source itself when it can (``Engine.can_scan``:
-JDBC, files) or from the store's Arrow stream, runs the transforms in its dialect and hands the
-result to ``Engine.write``, which writes the destination all or nothing.
+An engine without Python functions selects the rows and the transforms run on the Arrow path;
+incremental windows are written in DuckDB's SQL, so they run on engines of that dialect.
 
-DuckDB runs with ``memory_limit`` set and spills to ``.meshkit/tmp``; readers stream fixed-size
-batches, so memory stays bounded whatever the table size. A source without row order (a database
-table) is read with ``preserve_insertion_order`` off, so parallel scans write as they read instead
-of holding batches back to restore an order that never existed.
+``Engine.settings`` gives the work its settings: DuckDB runs with ``memory_limit`` set and spills to
+``.meshkit/tmp``; readers stream fixed-size batches, so memory stays bounded whatever the table
+size. A source without row order (a database table) is read with ``ordered=False`` (DuckDB's
+``preserve_insertion_order`` off), so parallel scans write as they read instead of holding batches
+back to restore an order that never existed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, UserError
-from meshkit.data.stores.base import Store, WriteResult
+from meshkit.data.stores.base import Store
 from meshkit.data.transfer.window import Window, open_window
 from meshkit.data.transforms import Transform, column_tags, compile_select, output_schema, transform_reader
-from meshkit.engines import Engine
-from meshkit.engines import duckdb_io as endpoints
-from meshkit.engines.duckdb import DuckDBEngine
+
+if TYPE_CHECKING:
+    from meshkit.engines.base import Engine, Relation
 
 #: ``progress(rows)`` with the rows moved so far, or ``progress(0, fraction=f)`` with the share of
 #: the source read when one DuckDB statement moves the rows (it counts them only at the end).
@@ -61,7 +62,7 @@ class Job:
     batch_rows: int = 65_536
     temp_dir: str | None = None
     progress: Progress | None = None
-    #: The engine chosen by the spec or the workspace; ``None`` runs on DuckDB, in the file of a DuckDB end.
+    #: The engine chosen by the spec or the workspace (DuckDB runs in the file of a DuckDB end).
     engine: Engine | None = None
 
 
@@ -96,40 +97,6 @@ class _Counter:
                 yield batch
 
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
-
-
-@contextlib.contextmanager
-def _engine(job: Job):
-    """A DuckDB connection: the destination's (or source's) DuckDB file when there is one, else in memory."""
-    engine = (
-        job.engine
-        if isinstance(job.engine, DuckDBEngine)
-        else DuckDBEngine.open("duckdb", {}, None, stores=(job.destination, job.source))
-    )
-    owner, conn = engine.store, engine.conn
-    saved = None
-    if owner is not None:
-        saved = conn.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory'), "
-                             "current_setting('preserve_insertion_order'), current_setting('enable_progress_bar'), "
-                             "current_setting('enable_progress_bar_print')").fetchone()  # fmt: skip
-    conn.execute(f"SET memory_limit = '{job.memory_limit}'")
-    if job.progress:  # NOTE: DuckDB measures a statement's progress only with its progress bar on
-        conn.execute("SET enable_progress_bar = true")
-        conn.execute("SET enable_progress_bar_print = false")
-    if job.temp_dir:
-        conn.execute(f"SET temp_directory = {endpoints._literal(job.temp_dir)}")
-    conn.execute("SET TimeZone = 'UTC'")
-    try:
-        yield engine
-    finally:
-        if saved is not None:
-            with contextlib.suppress(*engine.ERRORS):
-                conn.execute(f"SET memory_limit = '{saved[0]}'")
-                conn.execute(f"SET temp_directory = {endpoints._literal(saved[1])}")
-                conn.execute(f"SET preserve_insertion_order = {saved[2]}")
-                conn.execute(f"SET enable_progress_bar = {saved[3]}")
-                conn.execute(f"SET enable_progress_bar_print = {saved[4]}")
-        engine.close()
 
 
 def _store_schema(store: Store, asset: str) -> list[dict]:
@@ -178,121 +145,88 @@ def _widens(written: pa.DataType, held: pa.DataType) -> bool:
 def execute(job: Job, *, dry_run: bool = False) -> Outcome:
     """Run one attempt of ``job`` (or, with ``dry_run``, check everything and write nothing)."""
     source_schema = _store_schema(job.source, job.source_asset)  # fails early: missing table, bad login
-    if job.engine is not None and not isinstance(job.engine, DuckDBEngine):
-        return _run_on_engine(job, job.engine, source_schema, dry_run)
-    with _engine(job) as engine:
-        conn, engine_store, scannable = engine.conn, engine.store, engine.can_scan(job.source)
-        sink = endpoints.statement_sink(job.destination, job.destination_asset, job.mode, engine_store)
-        if not scannable and sink is None and not job.incremental:
-            return _stream(job, source_schema, dry_run)
-        counter = _Counter(job.progress)
-        source = endpoints.scan_source(conn, job.source, job.source_asset, engine_store)
-        if source is None:
-            source = endpoints.stream_source(conn, counter.wrap(job.source.read(job.source_asset)))
-        if not source.ordered:
-            conn.execute("SET preserve_insertion_order = false")
-        try:
-            return _run_in_duckdb(job, engine, source, sink, counter, source_schema, dry_run)
-        finally:
-            with contextlib.suppress(*engine.ERRORS):
-                source.release()
+    engine = job.engine
+    if job.incremental and engine.DIALECT != "duckdb":
+        raise ConfigError(f"Incremental windows are computed in DuckDB's SQL; engine `{engine.name}` ({engine.DIALECT} "
+                          "dialect) runs full copies only.", where="spec.engine", hint="Remove `engine`, or `incremental`.")  # fmt: skip
+    scanned = engine.can_scan(job.source)
+    sink = engine.sink(job.destination, job.destination_asset, job.mode)
+    if not scanned and sink is None and not job.incremental:
+        return _stream(job, source_schema, dry_run)
+    counter = _Counter(job.progress)
+    if scanned:
+        relation = engine.relation(job.source, job.source_asset)
+    else:  # NOTE: progress counts the rows as the store gives them
+        relation = engine.register_arrow(counter.wrap(job.source.read(job.source_asset)))
+    try:
+        with engine.settings(memory_limit=job.memory_limit, temp_dir=job.temp_dir, progress=bool(job.progress),
+                            ordered=relation.ordered):  # fmt: skip
+            return _run_on_engine(job, engine, relation, sink, counter, not scanned, source_schema, dry_run)
+    finally:
+        with contextlib.suppress(*engine.ERRORS):
+            relation.release()
 
 
-def _run_in_duckdb(job, engine, source, sink, counter, source_schema, dry_run) -> Outcome:
-    conn, relation, window = engine.conn, source.relation, None
+def _run_on_engine(job, engine, relation, sink, counter, counted, source_schema, dry_run) -> Outcome:
+    """The transfer on ``engine``: ``relation`` (the source) windowed and transformed in one ``SELECT``, written by
+    ``sink`` in one statement, else streamed from the engine into the destination store."""
+    sql, window = relation.sql, None
     if job.incremental:
-        bounds_relation = relation
-        bounds = None
-        if source.kind == "arrow stream":  # the stream is scanned once: bounds come from a second read
-            columns = list(dict.fromkeys([job.incremental.cursor, *(_keys(job) or source.schema.names)]))
-            bounds = endpoints.stream_source(conn, job.source.read(job.source_asset, columns=columns))
-            bounds_relation = bounds.relation
-        try:
-            window = open_window(
-                engine, bounds_relation, source.schema, job.incremental.cursor, _keys(job), job.watermark
-            )
-        finally:
-            if bounds is not None:
-                bounds.release()
-        relation = f"(SELECT * FROM {relation} WHERE {window.predicate(source.schema)}) AS _window"
-    select = compile_select(job.transforms, relation, source.schema, engine)
-    out_schema = output_schema(job.transforms, source.schema)
+        window = _window(job, engine, relation)
+        sql = f"(SELECT * FROM {sql} WHERE {window.predicate(relation.schema)}) AS _window"
+    arrow_udfs = not engine.SUPPORTS_PYTHON_UDFS and _needs_udfs(job.transforms, relation.schema)
+    # NOTE: an engine without Python functions selects the rows; the transforms then run on the Arrow path
+    select = compile_select([] if arrow_udfs else job.transforms, sql, relation.schema, engine)
+    out_schema = output_schema(job.transforms, relation.schema)
     check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
-    plan = f"{source.kind} -> {sink.kind if sink else 'store ' + job.destination.type}"
+    if arrow_udfs:
+        sink = None
+    through = f"{engine.type} engine `{engine.name}` -> " if engine.DISTRIBUTED else ""
+    plan = f"{relation.kind} -> {through}{sink.kind if sink else 'store ' + job.destination.type}"
     outcome = Outcome(plan=plan, source_schema=source_schema, output_schema=out_schema,
-                      tags=column_tags(job.transforms, source.schema), dry_run=dry_run)  # fmt: skip
+                      tags=column_tags(job.transforms, relation.schema), dry_run=dry_run)  # fmt: skip
     if dry_run:
         return outcome
+    written = _Counter(None)
     if sink is not None:
-        with _watch(engine, job.progress):
-            result = sink.write(conn, select, job.mode, job.keys)
+        with engine.watch(job.progress):
+            result = sink.write(select, job.mode, job.keys)
     else:
-        reader = engine.query(select, job.batch_rows)
-        if source.kind != "arrow stream":  # progress counts the rows read, wherever they are counted
-            reader = counter.wrap(reader)
-        written = _Counter(None)
-        result = job.destination.write(
-            job.destination_asset, written.wrap(reader), job.mode, job.keys or None
-        )
-        result = WriteResult(rows=result.rows, bytes=result.bytes or written.bytes)
-    outcome.rows, outcome.bytes = result.rows, result.bytes or counter.bytes
+        # NOTE: progress counts the rows read, wherever they are counted: here unless the store's stream was
+        count = written.wrap if counted else counter.wrap
+        transforms = job.transforms if arrow_udfs else ()
+        result = engine.write(job.destination, job.destination_asset, select, job.mode, job.keys, job.batch_rows,
+                              count=lambda reader: count(transform_reader(transforms, reader)))  # fmt: skip
+    outcome.rows, outcome.bytes = result.rows, result.bytes or written.bytes or counter.bytes
     outcome.watermark = window.next_mark() if window else None
     return outcome
 
 
-@contextlib.contextmanager
-def _watch(engine: DuckDBEngine, progress: Progress | None, every: float = 0.2):
-    """Report the share of the source a running DuckDB statement has read, as it grows."""
-    conn = engine.conn
-    if progress is None:
-        yield
-        return
-    done = threading.Event()
-
-    def poll():
-        best = 0.0
-        while not done.wait(every):
-            with contextlib.suppress(*engine.ERRORS):
-                share = conn.query_progress()  # -1 between statements
-                if share > best:
-                    best = share
-                    progress(0, fraction=min(share, 100) / 100)
-
-    watcher = threading.Thread(target=poll, name="transfer-progress", daemon=True)
-    watcher.start()
+def _window(job: Job, engine: Engine, relation: Relation) -> Window:
+    """The incremental window, its bounds read from ``relation`` (or, a stream being read once, a second read)."""
+    bounds = None
+    if not relation.rescannable:
+        columns = list(dict.fromkeys([job.incremental.cursor, *(_keys(job) or relation.schema.names)]))
+        bounds = engine.register_arrow(job.source.read(job.source_asset, columns=columns))
     try:
-        yield
+        return open_window(engine, (bounds or relation).sql, relation.schema, job.incremental.cursor, _keys(job),
+                           job.watermark)  # fmt: skip
     finally:
-        done.set()
-        watcher.join()
+        if bounds is not None:
+            bounds.release()
+
+
+def _needs_udfs(transforms: Sequence[Transform], schema: pa.Schema) -> bool:
+    """Whether ``transforms`` call Python functions from SQL (Encrypt, Digest, Redact)."""
+    for transform in transforms:
+        if transform.udfs(schema):
+            return True
+        schema = output_schema([transform], schema)
+    return False
 
 
 def _keys(job: Job) -> list[str]:
     return list(job.incremental.keys or (job.keys if job.mode == "merge" else []))
-
-
-def _run_on_engine(job: Job, engine: Engine, source_schema: list[dict], dry_run: bool) -> Outcome:
-    """The transfer on ``engine``: it reads the source (itself or from Arrow), transforms and writes."""
-    if job.incremental:
-        raise ConfigError(f"Incremental transfers run on DuckDB; engine `{engine.name}` ({engine.type}) runs "
-                          "full copies only.", where="spec.engine", hint="Remove `engine`, or `incremental`.")  # fmt: skip
-    counter = _Counter(job.progress)
-    relation = engine.relation(job.source, job.source_asset)
-    try:
-        select = compile_select(job.transforms, relation.sql, relation.schema, engine)
-        out_schema = output_schema(job.transforms, relation.schema)
-        check_conflict(job.destination, job.destination_asset, out_schema, job.mode)
-        outcome = Outcome(plan=f"{relation.kind} -> {engine.type} engine `{engine.name}` -> store {job.destination.type}",
-                          source_schema=source_schema, output_schema=out_schema,
-                          tags=column_tags(job.transforms, relation.schema), dry_run=dry_run)  # fmt: skip
-        if dry_run:
-            return outcome
-        result = engine.write(job.destination, job.destination_asset, select, job.mode, job.keys,
-                              job.batch_rows, count=counter.wrap)  # fmt: skip
-    finally:
-        relation.release()
-    outcome.rows, outcome.bytes = result.rows, result.bytes or counter.bytes
-    return outcome
 
 
 def _stream(job: Job, source_schema: list[dict], dry_run: bool) -> Outcome:
