@@ -48,8 +48,8 @@ IDLE_SECONDS = 60.0
 #: Workers a burst of short runs goes through: beyond them a run waits for a busy worker to end its
 #: run (up to ``HANDOFF_WAIT`` seconds, while a run ended within the last second) rather than fork
 #: another: a fork costs more CPU than a short run, and more workers than cores only wait on each other.
-BURST_WORKERS = int(os.environ.get("MESHKIT_BURST_WORKERS", 2 * (os.cpu_count() or 1)))
-HANDOFF_WAIT = float(os.environ.get("MESHKIT_HANDOFF_WAIT", 0.5))
+BURST_WORKERS = 2 * (os.cpu_count() or 1)
+HANDOFF_WAIT = 0.5
 #: Runs a worker takes before it leaves the pool (a new one starts from the warm zygote).
 WORKER_RUNS = 1000
 #: What the rehearsal keeps of the environment (with ``LC_*`` and ``PYTHON*``).
