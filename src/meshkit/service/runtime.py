@@ -79,6 +79,8 @@ class ControlService:
         self.tick_seconds = max(0.05, meshkit.config.get("service_tick_seconds"))
         self.max_source_bytes = meshkit.config.get("service_max_source_mb") * 1024 * 1024
         self.running: set[str] = set()
+        self._ended: list[tuple[str, int | None, str]] = []  # executions whose process ended, to finalize
+        self._finishing = False
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -256,15 +258,30 @@ class ControlService:
         ex.finalize(self, run_id, exit_code=None, reason=f"it could not be launched ({message})")
 
     def _on_exit(self, run_id: str, code: int | None, reason: str, timed_out: bool) -> None:
-        with self._lock:
-            self.running.discard(run_id)
-        try:
-            if timed_out:
+        """Finalize an execution whose process ended, with any others ending meanwhile (one commit for them all)."""
+        if timed_out:
+            try:
                 self._time_out(run_id, reason)
-            ex.finalize(self, run_id, exit_code=code, reason=reason)
-        except Exception:
-            log.exception("cannot finalize execution %s", run_id)
-        self.wake()
+            except Exception:
+                log.exception("cannot time out execution %s", run_id)
+        with self._lock:
+            self._ended.append((run_id, code, reason))
+            if self._finishing:
+                return  # the thread finishing executions now takes this one next
+            self._finishing = True
+        while True:
+            with self._lock:
+                batch, self._ended = self._ended, []
+                if not batch:
+                    self._finishing = False
+                    return
+            try:
+                ex.finalize_many(self, batch)
+            except Exception:
+                log.exception("cannot finalize executions %s", ", ".join(r for r, _, _ in batch))
+            with self._lock:
+                self.running.difference_update(r for r, _, _ in batch)
+            self.wake()
 
     def _time_out(self, run_id: str, reason: str) -> None:
         run = self.meshkit.runs.get(run_id)
