@@ -229,7 +229,7 @@ class ObjectTrigger(_Model):
 class MessageTrigger(_Model):
     """A message on a NATS subject or a Kafka topic.
 
-    A Kafka trigger names its broker with ``url``, or with ``store``: a Kafka store of
+    A Kafka trigger names its broker with `url`, or with `store`: a Kafka store of
     `meshkit.toml` whose `bootstrap_servers` and security settings it reuses (its own settings
     win). Passwords are references, resolved where every secret is, never stored.
     """
