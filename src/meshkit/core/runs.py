@@ -27,6 +27,11 @@ from meshkit.core.statuses import RunStatus
 PARENT_ENV = "MESHKIT_PARENT_RUN"
 #: Seconds a step's record may wait in memory before it is written (see ``RunStore.save_step``).
 STEP_FLUSH_SECONDS = 1.0
+#: Statements built once: a run's saves pass their values as parameters (no statement built per save).
+_UPDATE_RUN = runs.update().where(runs.c.id == sa.bindparam("_id"))
+_UPDATE_STEP = run_steps.update().where(
+    run_steps.c.run_id == sa.bindparam("_run_id"), run_steps.c.position == sa.bindparam("_position")
+)
 #: The error of a run whose process ended without finishing it.
 ABANDONED = "The process running it ended without finishing it: it was killed, or its machine stopped"
 
@@ -148,7 +153,7 @@ class RunStore:
             if inherited:
                 parent_team = conn.execute(sa.select(runs.c.team).where(runs.c.id == inherited)).scalar()
                 run.team = parent_team or team
-            conn.execute(runs.insert().values(run._row()))
+            conn.execute(runs.insert(), run._row())
         return run
 
     def save(self, run: RunRecord) -> None:
@@ -158,7 +163,7 @@ class RunStore:
         with self._lock:
             with self.db.engine.begin() as conn:
                 self._write_pending(conn)
-                conn.execute(runs.update().where(runs.c.id == run.id).values(row))
+                conn.execute(_UPDATE_RUN, {**row, "_id": run.id})
             self._written()
 
     def start(self, run: RunRecord, *, owned: bool = True) -> None:
@@ -243,9 +248,11 @@ class RunStore:
         for run_id, step in self._pending.values():
             values = {"name": step.name, "status": step.status, "started_at": step.started_at,
                       "ended_at": step.ended_at, "rows_written": step.rows_written, "error": strip_credentials(step.error)}  # fmt: skip
-            key = (run_steps.c.run_id == run_id) & (run_steps.c.position == step.position)
-            if conn.execute(run_steps.update().where(key).values(values)).rowcount == 0:
-                conn.execute(run_steps.insert().values(run_id=run_id, position=step.position, **values))
+            if (
+                conn.execute(_UPDATE_STEP, {**values, "_run_id": run_id, "_position": step.position}).rowcount
+                == 0
+            ):
+                conn.execute(run_steps.insert(), {**values, "run_id": run_id, "position": step.position})
 
     def _written(self) -> None:
         """The waiting steps are stored (the caller holds the lock)."""
