@@ -136,7 +136,7 @@ class RunStore:
 
     def __init__(self, db: MetadataDB):
         self.db = db
-        self._pending: dict[tuple[str, int], tuple[str, StepRecord]] = {}  # (run id, position) -> step
+        self._pending: dict[tuple[str, int], StepRecord] = {}  # (run id, position) -> the step as saved
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
 
@@ -216,7 +216,7 @@ class RunStore:
     def save_step(self, run: RunRecord, step: StepRecord) -> None:
         """Record one step of ``run`` with the run's next save, or within ``STEP_FLUSH_SECONDS``."""
         with self._lock:
-            self._pending[(run.id, step.position)] = (run.id, _copy(step))
+            self._pending[(run.id, step.position)] = _copy(step)
             if self._timer is None:
                 self._timer = threading.Timer(STEP_FLUSH_SECONDS, self._flush_late)
                 self._timer.daemon = True
@@ -226,7 +226,7 @@ class RunStore:
         """Insert or update steps of ``run`` now, in one transaction (with any step waiting)."""
         with self._lock:
             for step in steps:
-                self._pending[(run.id, step.position)] = (run.id, _copy(step))
+                self._pending[(run.id, step.position)] = _copy(step)
             self.flush()
 
     def flush(self) -> None:
@@ -245,7 +245,7 @@ class RunStore:
 
     def _write_pending(self, conn: sa.Connection) -> None:
         """Insert or update the waiting step records in ``conn``'s transaction (the caller holds the lock)."""
-        for run_id, step in self._pending.values():
+        for (run_id, _), step in self._pending.items():
             values = {"name": step.name, "status": step.status, "started_at": step.started_at,
                       "ended_at": step.ended_at, "rows_written": step.rows_written, "error": strip_credentials(step.error)}  # fmt: skip
             if (
