@@ -217,14 +217,17 @@ def finalize_many(svc: ControlService, ended: list[tuple[str, int | None, str]],
                   only_from: tuple[str, ...] = ACTIVE_STATES) -> dict[str, str]:  # fmt: skip
     """:func:`finalize` each ``(execution_id, exit_code, reason)`` in one transaction; returns the final
     status of those this call finished (a burst of runs ending costs one commit, not one each)."""
-    won: list[tuple[str, int | None, str]] = []
     with svc.engine.begin() as conn:
-        for execution_id, code, reason in ended:
-            done = executions.update().where(
-                executions.c.run_id == execution_id, executions.c.state.in_(only_from)
-            )
-            if conn.execute(done.values(state="done")).rowcount:
-                won.append((execution_id, code, reason))
+        done = executions.update().values(state="done")
+        if conn.dialect.update_returning:  # one statement for them all (PostgreSQL, SQLite)
+            ids = [execution_id for execution_id, _, _ in ended]
+            mine = done.where(executions.c.run_id.in_(ids), executions.c.state.in_(only_from))
+            finished = set(conn.execute(mine.returning(executions.c.run_id)).scalars())
+        else:
+            finished = {execution_id for execution_id, _, _ in ended
+                        if conn.execute(done.where(executions.c.run_id == execution_id,
+                                                   executions.c.state.in_(only_from))).rowcount}  # fmt: skip
+        won = list({item[0]: item for item in ended if item[0] in finished}.values())  # once each
         if not won:
             return {}
         query = (sa.select(executions.c.run_id, executions.c.cancel_requested, runs.c.kind, runs.c.name, runs.c.status,
