@@ -94,3 +94,43 @@ def test_migration_heads_match_alembic():
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert migration_heads() == set(ScriptDirectory.from_config(config).get_heads())
+
+
+def _stored_steps(db: MetadataDB, run_id: str) -> list[tuple[str, str]]:
+    """What another reader of the database sees of a run's steps."""
+    from meshkit.core.metadata import run_steps
+
+    query = sa.select(run_steps.c.name, run_steps.c.status).where(run_steps.c.run_id == run_id)
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(query.order_by(run_steps.c.position))]
+
+
+def test_a_short_run_writes_its_steps_with_its_end(tmp_path, monkeypatch):
+    monkeypatch.setattr("meshkit.core.runs.STEP_FLUSH_SECONDS", 60.0)
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    store, reader = RunStore(MetadataDB(url)), MetadataDB(url)
+    run = store.create("job", "orders")
+    store.start(run)
+    step = StepRecord(1, "10_load.sql", "running", started_at=now())
+    store.save_step(run, step)
+    assert _stored_steps(reader, run.id) == []  # waiting for the run's next save
+    step.status, step.ended_at = "succeeded", now()
+    store.save_step(run, step)
+    store.finish(run, "succeeded")
+    assert _stored_steps(reader, run.id) == [("10_load.sql", "succeeded")]
+
+
+def test_a_long_step_shows_as_running(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setattr("meshkit.core.runs.STEP_FLUSH_SECONDS", 0.2)
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    store, reader = RunStore(MetadataDB(url)), MetadataDB(url)
+    run = store.create("job", "orders")
+    store.start(run)
+    store.save_step(run, StepRecord(1, "10_load.sql", "running", started_at=now()))
+    deadline = time.monotonic() + 10
+    while not _stored_steps(reader, run.id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _stored_steps(reader, run.id) == [("10_load.sql", "running")]
+    assert store.get(run.id).steps[0].status == "running"

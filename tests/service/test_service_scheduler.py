@@ -95,3 +95,47 @@ async def test_failed_scheduled_execution_is_retried(api, service):
     assert rows[0]["scheduled_for"] == rows[1]["scheduled_for"]
     job = (await api.get(f"/api/v1/teams/{TEAM}/jobs/flaky/executions")).json()
     assert "boom" in job[0]["error"]
+
+
+async def test_executions_ending_together_are_finalized_once(api, service):
+    """finalize_many marks a burst of ended executions done in one go; a second finalize finds none left."""
+    from meshkit.core.runs import RunStore
+    from meshkit.service.executions import finalize_many
+
+    svc = service.state.service
+    svc.stop()
+    for job in ("a", "b", "c"):
+        await deploy(api, job, STEP, schedule="*/5 * * * *")
+        _set_next(svc, job, now() - timedelta(seconds=1))
+    assert svc.scheduler.fire_due(now()) == 3
+    ids = {r["job"]: r["run_id"] for r in _rows(svc)}
+    with svc.engine.begin() as conn:
+        conn.execute(executions.update().values(state="launched"))
+    store = RunStore(svc.meshkit.metadata)
+    done = store.get(ids["a"])
+    store.start(done, owned=False)
+    store.finish(done, "succeeded")  # the job recorded its own end; b and c ended without one
+    ended = [
+        (ids["a"], 0, "the process exited"),
+        (ids["b"], -9, "the process exited"),
+        (ids["c"], 1, "the process exited"),
+    ]
+    assert finalize_many(svc, ended) == {
+        ids["a"]: "succeeded",
+        ids["b"]: "platform_error",
+        ids["c"]: "platform_error",
+    }
+    assert finalize_many(svc, ended) == {}  # another process finalizing the same executions wins none
+    assert {r["job"]: (r["state"], r["status"]) for r in _rows(svc)} == {
+        "a": ("done", "succeeded"),
+        "b": ("done", "platform_error"),
+        "c": ("done", "platform_error"),
+    }
+    assert "exit code -9" in store.get(ids["b"]).error
+
+
+def _rows(svc) -> list[dict]:
+    query = (sa.select(executions.c.job, executions.c.run_id, executions.c.state, runs.c.status)
+             .select_from(executions.join(runs, runs.c.id == executions.c.run_id)))  # fmt: skip
+    with svc.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]

@@ -7,8 +7,10 @@ what a kind wants to keep (results, stats), where the lineage is stored too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets as _random
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +25,13 @@ from meshkit.core.statuses import RunStatus
 
 #: Names the run that the runs a process records belong to (set by a pipeline for its nodes' commands).
 PARENT_ENV = "MESHKIT_PARENT_RUN"
+#: Seconds a step's record may wait in memory before it is written (see ``RunStore.save_step``).
+STEP_FLUSH_SECONDS = 1.0
+#: Statements built once: a run's saves pass their values as parameters (no statement built per save).
+_UPDATE_RUN = runs.update().where(runs.c.id == sa.bindparam("_id"))
+_UPDATE_STEP = run_steps.update().where(
+    run_steps.c.run_id == sa.bindparam("_run_id"), run_steps.c.position == sa.bindparam("_position")
+)
 #: The error of a run whose process ended without finishing it.
 ABANDONED = "The process running it ended without finishing it: it was killed, or its machine stopped"
 
@@ -104,16 +113,32 @@ class RunRecord:
         }  # fmt: skip
 
 
+def _copy(step: StepRecord) -> StepRecord:
+    """The step as it is now (the caller goes on changing its own)."""
+    return StepRecord(step.position, step.name, step.status, step.started_at, step.ended_at, step.rows_written,
+                      step.error)  # fmt: skip
+
+
 def _aware(value: datetime | None) -> datetime | None:
     # NOTE: SQLite returns naive datetimes; every stored time is UTC.
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class RunStore:
-    """Reads and writes run records in the metadata database."""
+    """Reads and writes run records in the metadata database.
+
+    A run costs two commits when its steps are short: its start, and its end with its steps. A
+    step's record waits in memory (``save_step``) and is written with the run's next save, or
+    after ``STEP_FLUSH_SECONDS`` by a timer, so a long step shows as running while it runs. A
+    process dying mid-run loses only those waiting step records: the run itself was recorded
+    running at its start, and whoever finds its process gone ends it.
+    """
 
     def __init__(self, db: MetadataDB):
         self.db = db
+        self._pending: dict[tuple[str, int], StepRecord] = {}  # (run id, position) -> the step as saved
+        self._lock = threading.RLock()
+        self._timer: threading.Timer | None = None
 
     def create(self, kind: str, name: str, *, arguments: dict | None = None, team: str | None = None,
                parent_id: str | None = None, run_id: str | None = None, log_path: str | None = None) -> RunRecord:  # fmt: skip
@@ -128,15 +153,18 @@ class RunStore:
             if inherited:
                 parent_team = conn.execute(sa.select(runs.c.team).where(runs.c.id == inherited)).scalar()
                 run.team = parent_team or team
-            conn.execute(runs.insert().values(run._row()))
+            conn.execute(runs.insert(), run._row())
         return run
 
     def save(self, run: RunRecord) -> None:
-        """Write the run's current state (status, timings, counts, error, details)."""
+        """Write the run's current state (status, timings, counts, error, details) and its waiting steps."""
         row = run._row()
         row.pop("id")
-        with self.db.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.id == run.id).values(row))
+        with self._lock:
+            with self.db.engine.begin() as conn:
+                self._write_pending(conn)
+                conn.execute(_UPDATE_RUN, {**row, "_id": run.id})
+            self._written()
 
     def start(self, run: RunRecord, *, owned: bool = True) -> None:
         """Mark ``run`` running; ``owned``: by this process, which a later command checks is still alive.
@@ -186,20 +214,56 @@ class RunStore:
         return ended
 
     def save_step(self, run: RunRecord, step: StepRecord) -> None:
-        """Insert or update one step of ``run``."""
-        self.save_steps(run, [step])
+        """Record one step of ``run`` with the run's next save, or within ``STEP_FLUSH_SECONDS``."""
+        with self._lock:
+            self._pending[(run.id, step.position)] = _copy(step)
+            if self._timer is None:
+                self._timer = threading.Timer(STEP_FLUSH_SECONDS, self._flush_late)
+                self._timer.daemon = True
+                self._timer.start()
 
     def save_steps(self, run: RunRecord, steps: list[StepRecord]) -> None:
-        """Insert or update steps of ``run`` in one transaction."""
-        with self.db.engine.begin() as conn:
+        """Insert or update steps of ``run`` now, in one transaction (with any step waiting)."""
+        with self._lock:
             for step in steps:
-                values = {"name": step.name, "status": step.status, "started_at": step.started_at,
-                          "ended_at": step.ended_at, "rows_written": step.rows_written, "error": strip_credentials(step.error)}  # fmt: skip
-                key = (run_steps.c.run_id == run.id) & (run_steps.c.position == step.position)
-                if conn.execute(run_steps.update().where(key).values(values)).rowcount == 0:
-                    conn.execute(run_steps.insert().values(run_id=run.id, position=step.position, **values))
+                self._pending[(run.id, step.position)] = _copy(step)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the step records waiting in memory (they stay waiting if the write fails)."""
+        with self._lock:
+            if self._pending:
+                with self.db.engine.begin() as conn:
+                    self._write_pending(conn)
+            self._written()
+
+    def _flush_late(self) -> None:
+        with self._lock:
+            self._timer = None
+            with contextlib.suppress(sa.exc.SQLAlchemyError):  # written by the run's next save instead
+                self.flush()
+
+    def _write_pending(self, conn: sa.Connection) -> None:
+        """Insert or update the waiting step records in ``conn``'s transaction (the caller holds the lock)."""
+        for (run_id, _), step in self._pending.items():
+            values = {"name": step.name, "status": step.status, "started_at": step.started_at,
+                      "ended_at": step.ended_at, "rows_written": step.rows_written, "error": strip_credentials(step.error)}  # fmt: skip
+            if (
+                conn.execute(_UPDATE_STEP, {**values, "_run_id": run_id, "_position": step.position}).rowcount
+                == 0
+            ):
+                conn.execute(run_steps.insert(), {**values, "run_id": run_id, "position": step.position})
+
+    def _written(self) -> None:
+        """The waiting steps are stored (the caller holds the lock)."""
+        self._pending.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def get(self, run_id: str) -> RunRecord | None:
+        if any(key[0] == run_id for key in self._pending):
+            self.flush()
         with self.db.engine.connect() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
             if row is None:

@@ -227,14 +227,62 @@ class ObjectTrigger(_Model):
 
 
 class MessageTrigger(_Model):
-    """A message on a NATS subject or a Kafka topic."""
+    """A message on a NATS subject or a Kafka topic.
+
+    A Kafka trigger names its broker with `url`, or with `store`: a Kafka store of
+    `meshkit.toml` whose `bootstrap_servers` and security settings it reuses (its own settings
+    win). Passwords are references, resolved where every secret is, never stored.
+    """
 
     type: Literal["message"] = "message"
     broker: Literal["nats", "kafka"] = "nats"
-    url: str
+    url: str | None = None
     """Server address (`nats://host:4222`, `host:9092`) or a reference to it (`env:VAR`)."""
+    store: str | None = None
+    """A Kafka store of `meshkit.toml` whose `bootstrap_servers` and security settings the trigger reuses."""
     subject: str
     """NATS subject (wildcards allowed) or Kafka topic."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
+    """Kafka: how the client talks to the broker (TLS, SASL, both)."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    """Kafka SASL user name, or a reference to it."""
+    sasl_password: str | None = None
+    """A reference (`secret:NAME`, `env:VAR`) to the SASL password, never the password itself."""
+    ssl_ca_location: str | None = None
+    """Kafka TLS: the CA certificate file that signed the broker's."""
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: str | None = None
+    """A reference to the client key's password."""
+
+    @field_validator("sasl_password", "ssl_key_password")
+    @classmethod
+    def _password_reference(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(secret|env|vault):", value):
+            raise ValueError(
+                "passwords are references (`secret:NAME` or `env:VAR`), never the password itself"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _broker_named(self) -> MessageTrigger:
+        if self.broker == "nats":
+            own = [k for k in KAFKA_SECURITY if getattr(self, k) is not None]
+            if self.store is not None or own:
+                raise ValueError(
+                    f"`{(['store'] if self.store else own)[0]}` is for Kafka triggers (broker: kafka)"
+                )
+            if self.url is None:
+                raise ValueError("a NATS trigger needs `url`")
+        elif self.url is None and self.store is None:
+            raise ValueError("a Kafka trigger needs `url` or `store` (a Kafka store of meshkit.toml)")
+        return self
+
+
+#: The Kafka security settings a message trigger may carry (as a Kafka store does).
+KAFKA_SECURITY = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "ssl_ca_location",
+                  "ssl_certificate_location", "ssl_key_location", "ssl_key_password")  # fmt: skip
 
 
 class DatasetTrigger(_Model):

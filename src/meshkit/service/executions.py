@@ -210,35 +210,61 @@ def finalize(svc: ControlService, execution_id: str, *, exit_code: int | None, r
     Only one caller wins (the update is conditional on the state), so the ``run_finished`` hook of
     a run the service ended fires once even with several server processes.
     """
+    return finalize_many(svc, [(execution_id, exit_code, reason)], only_from=only_from).get(execution_id)
+
+
+def finalize_many(svc: ControlService, ended: list[tuple[str, int | None, str]], *,
+                  only_from: tuple[str, ...] = ACTIVE_STATES) -> dict[str, str]:  # fmt: skip
+    """:func:`finalize` each ``(execution_id, exit_code, reason)`` in one transaction; returns the final
+    status of those this call finished (a burst of runs ending costs one commit, not one each)."""
     with svc.engine.begin() as conn:
-        won = conn.execute(executions.update().where(executions.c.run_id == execution_id, executions.c.state.in_(only_from))
-                           .values(state="done")).rowcount  # fmt: skip
+        done = executions.update().values(state="done")
+        if conn.dialect.update_returning:  # one statement for them all (PostgreSQL, SQLite)
+            ids = [execution_id for execution_id, _, _ in ended]
+            mine = done.where(executions.c.run_id.in_(ids), executions.c.state.in_(only_from))
+            finished = set(conn.execute(mine.returning(executions.c.run_id)).scalars())
+        else:
+            finished = {execution_id for execution_id, _, _ in ended
+                        if conn.execute(done.where(executions.c.run_id == execution_id,
+                                                   executions.c.state.in_(only_from))).rowcount}  # fmt: skip
+        won = list({item[0]: item for item in ended if item[0] in finished}.values())  # once each
         if not won:
-            return None
-        row = conn.execute(
-            sa.select(executions.c.cancel_requested).where(executions.c.run_id == execution_id)
-        ).first()
-    run = svc.meshkit.runs.get(execution_id)
-    if run is None:
-        return None
-    changed = False
-    if row.cancel_requested and run.status != "succeeded":
-        changed = run.status != "cancelled"
-        status, error = "cancelled", run.error or f"Cancelled: {reason}."
-    elif run.status not in FINAL_STATUSES:
+            return {}
+        query = (sa.select(executions.c.run_id, executions.c.cancel_requested, runs.c.kind, runs.c.name, runs.c.status,
+                           runs.c.error, runs.c.started_at, runs.c.ended_at)
+                 .select_from(executions.join(runs, runs.c.id == executions.c.run_id))
+                 .where(executions.c.run_id.in_([w[0] for w in won])))  # fmt: skip
+        found = {row.run_id: row for row in conn.execute(query)}
+    statuses = {}
+    for execution_id, exit_code, reason in won:
+        if (row := found.get(execution_id)) is not None:
+            statuses[execution_id] = _final(svc, row, exit_code, reason)
+    return statuses
+
+
+def _final(svc: ControlService, row, exit_code: int | None, reason: str) -> str:
+    """Give the run of an execution that ended a final status if it has none; returns its status."""
+    if row.cancel_requested and row.status != "succeeded":
+        changed = row.status != "cancelled"
+        status, error = "cancelled", row.error or f"Cancelled: {reason}."
+    elif row.status not in FINAL_STATUSES:
         changed = True
         code = f" (exit code {exit_code})" if exit_code is not None else ""
         status, error = "platform_error", f"The job process ended{code} without recording a result: {reason}."
     else:
-        status, error = run.status, run.error
+        changed, status = False, row.status
     if changed:
+        run = svc.meshkit.runs.get(row.run_id)
         try:
             finish_run(svc.meshkit, run, status, error)
         except Exception:  # a failing notifier must not leave the execution unfinished
-            log.exception("run_finished hook failed for %s", execution_id)
+            log.exception("run_finished hook failed for %s", row.run_id)
+    else:
+        run = RunRecord(id=row.run_id, kind=row.kind, name=row.name, status=row.status,
+                        started_at=row.started_at, ended_at=row.ended_at)  # fmt: skip
     svc.metrics.finished(run)
     if status in ("user_error", "platform_error"):
-        _mark_retry(svc, execution_id)
+        _mark_retry(svc, row.run_id)
     return status
 
 

@@ -42,16 +42,20 @@ class Notification:
     payload: dict[str, Any]
 
 
+#: The contacts of the job of an execution (one row, with no contacts when the job is gone; none when
+#: the run is no execution).
+_CONTACTS = (sa.select(executions.c.team, jobs.c.contacts)
+             .select_from(executions.outerjoin(jobs, (jobs.c.team == executions.c.team) & (jobs.c.name == sa.bindparam("job"))))
+             .where(executions.c.run_id == sa.bindparam("run_id")))  # fmt: skip
+
+
 def contacts_of(meshkit, run: RunRecord) -> dict[str, list[str]] | None:
     """The contacts of a run's job, or ``None`` when the run was not started by the control service."""
     with meshkit.metadata.engine.connect() as conn:
-        started = conn.execute(sa.select(executions.c.team).where(executions.c.run_id == run.id)).first()
-        if started is None:
-            return None
-        row = conn.execute(
-            sa.select(jobs.c.contacts).where(jobs.c.team == started.team, jobs.c.name == run.name)
-        ).first()
-    return dict(row.contacts or {}) if row else {}
+        row = conn.execute(_CONTACTS, {"run_id": run.id, "job": run.name}).first()
+    if row is None:
+        return None
+    return dict(row.contacts or {})
 
 
 def build(meshkit, run: RunRecord, recipients: list[str]) -> list[Notification]:

@@ -37,6 +37,22 @@ RECONCILE_EVERY = 10.0
 #: Executions claimed per transaction; each batch records its processes' ids in one more.
 CLAIM_BATCH = 50
 
+# NOTE: built once: the worker loop claims on every tick, and building them cost more than running them.
+_OLDEST = (sa.select(executions.c.run_id).where(executions.c.state == "queued")
+           .order_by(executions.c.submitted_at).limit(sa.bindparam("limit")).scalar_subquery())  # fmt: skip
+_CLAIM = (executions.update()
+          .where(executions.c.run_id.in_(_OLDEST), executions.c.state == "queued")
+          .values(state="launched", host=sa.bindparam("host"), launched_at=sa.bindparam("at"))
+          .returning(executions.c.run_id))  # fmt: skip
+_CLAIMED = (sa.select(executions, deployments.c.timeout, runs.c.arguments, runs.c.kind, sources.c.sha256)
+            .select_from(executions.join(runs, runs.c.id == executions.c.run_id)
+                         .outerjoin(deployments, (deployments.c.team == executions.c.team)
+                                    & (deployments.c.job == executions.c.job) & (deployments.c.id == executions.c.deployment))
+                         .outerjoin(sources, (sources.c.team == executions.c.team) & (sources.c.job == executions.c.job)
+                                    & (sources.c.version == executions.c.version)))
+            .where(executions.c.run_id.in_(sa.bindparam("ids", expanding=True)))
+            .order_by(executions.c.submitted_at))  # fmt: skip
+
 
 def build_executor(meshkit):
     """The executor named by ``service_executor``."""
@@ -79,6 +95,8 @@ class ControlService:
         self.tick_seconds = max(0.05, meshkit.config.get("service_tick_seconds"))
         self.max_source_bytes = meshkit.config.get("service_max_source_mb") * 1024 * 1024
         self.running: set[str] = set()
+        self._ended: list[tuple[str, int | None, str]] = []  # executions whose process ended, to finalize
+        self._finishing = False
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -162,31 +180,14 @@ class ControlService:
         The update re-checks ``state = 'queued'`` row by row, so of several processes claiming at
         once each execution goes to exactly one.
         """
-        oldest = (sa.select(executions.c.run_id).where(executions.c.state == "queued")
-                  .order_by(executions.c.submitted_at).limit(limit).scalar_subquery())  # fmt: skip
-        claim = (executions.update()
-                 .where(executions.c.run_id.in_(oldest), executions.c.state == "queued")
-                 .values(state="launched", host=getattr(self.executor, "host", None), launched_at=now())
-                 .returning(executions.c.run_id))  # fmt: skip
-        deployment = (
-            (deployments.c.team == executions.c.team)
-            & (deployments.c.job == executions.c.job)
-            & (deployments.c.id == executions.c.deployment)
-        )
-        source = (
-            (sources.c.team == executions.c.team)
-            & (sources.c.job == executions.c.job)
-            & (sources.c.version == executions.c.version)
-        )
         with self.engine.begin() as conn:
-            ids = conn.execute(claim).scalars().all()
+            ids = conn.execute(
+                _CLAIM, {"limit": limit, "host": getattr(self.executor, "host", None), "at": now()}
+            )
+            ids = ids.scalars().all()
             if not ids:
                 return []
-            query = (sa.select(executions, deployments.c.timeout, runs.c.arguments, runs.c.kind, sources.c.sha256)
-                     .select_from(executions.join(runs, runs.c.id == executions.c.run_id)
-                                  .outerjoin(deployments, deployment).outerjoin(sources, source))
-                     .where(executions.c.run_id.in_(ids)).order_by(executions.c.submitted_at))  # fmt: skip
-            return [dict(r) for r in conn.execute(query).mappings()]
+            return [dict(r) for r in conn.execute(_CLAIMED, {"ids": ids}).mappings()]
 
     def _launch(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """Launch one claimed execution; returns its ``{"id", "host", "pid"}``, or ``None`` if it ended at once."""
@@ -258,15 +259,30 @@ class ControlService:
         ex.finalize(self, run_id, exit_code=None, reason=f"it could not be launched ({message})")
 
     def _on_exit(self, run_id: str, code: int | None, reason: str, timed_out: bool) -> None:
-        with self._lock:
-            self.running.discard(run_id)
-        try:
-            if timed_out:
+        """Finalize an execution whose process ended, with any others ending meanwhile (one commit for them all)."""
+        if timed_out:
+            try:
                 self._time_out(run_id, reason)
-            ex.finalize(self, run_id, exit_code=code, reason=reason)
-        except Exception:
-            log.exception("cannot finalize execution %s", run_id)
-        self.wake()
+            except Exception:
+                log.exception("cannot time out execution %s", run_id)
+        with self._lock:
+            self._ended.append((run_id, code, reason))
+            if self._finishing:
+                return  # the thread finishing executions now takes this one next
+            self._finishing = True
+        while True:
+            with self._lock:
+                batch, self._ended = self._ended, []
+                if not batch:
+                    self._finishing = False
+                    return
+            try:
+                ex.finalize_many(self, batch)
+            except Exception:
+                log.exception("cannot finalize executions %s", ", ".join(r for r, _, _ in batch))
+            with self._lock:
+                self.running.difference_update(r for r, _, _ in batch)
+            self.wake()
 
     def _time_out(self, run_id: str, reason: str) -> None:
         run = self.meshkit.runs.get(run_id)

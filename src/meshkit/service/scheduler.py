@@ -31,6 +31,16 @@ log = logging.getLogger("meshkit.service")
 BATCH = 500
 #: Ticks claimed per transaction.
 CHUNK = 100
+#: The due ticks, built once (every tick of the worker loop asks). NOTE: one total order in every
+#: process, so chunks lock their rows in the same order.
+_DUE = (sa.select(deployments)
+        .where(deployments.c.enabled.is_(True), deployments.c.next_run_at <= sa.bindparam("at"))
+        .order_by(deployments.c.next_run_at, deployments.c.team, deployments.c.job, deployments.c.id)
+        .limit(BATCH))  # fmt: skip
+#: The failed executions waiting for their next attempt, built once too.
+_RETRIES = (sa.select(executions, runs.c.ended_at)
+            .select_from(executions.join(runs, runs.c.id == executions.c.run_id))
+            .where(executions.c.state == "retry").order_by(executions.c.submitted_at).limit(BATCH))  # fmt: skip
 
 
 def latest_tick(schedule: str, timezone: str, at: datetime) -> datetime:
@@ -69,13 +79,8 @@ class Scheduler:
         """Fire every tick due at ``at``; returns how many this process fired."""
         fired = 0
         while True:
-            # NOTE: one total order in every process, so chunks lock their rows in the same order.
-            query = (sa.select(deployments)
-                     .where(deployments.c.enabled.is_(True), deployments.c.next_run_at <= at)
-                     .order_by(deployments.c.next_run_at, deployments.c.team, deployments.c.job, deployments.c.id)
-                     .limit(BATCH))  # fmt: skip
             with self.svc.engine.connect() as conn:
-                due = [Deployment.from_row(r) for r in conn.execute(query).mappings()]
+                due = [Deployment.from_row(r) for r in conn.execute(_DUE, {"at": at}).mappings()]
             if not due:
                 return fired
             won = 0
@@ -117,11 +122,8 @@ class Scheduler:
 
     def retry_due(self, at: datetime) -> int:
         """Start the next attempt of failed executions whose retry delay has passed."""
-        query = (sa.select(executions, runs.c.ended_at)
-                 .select_from(executions.join(runs, runs.c.id == executions.c.run_id))
-                 .where(executions.c.state == "retry").order_by(executions.c.submitted_at).limit(BATCH))  # fmt: skip
         with self.svc.engine.connect() as conn:
-            waiting = conn.execute(query).mappings().all()
+            waiting = conn.execute(_RETRIES).mappings().all()
         started = 0
         for row in waiting:
             key = (

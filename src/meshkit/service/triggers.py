@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from pydantic import TypeAdapter, ValidationError
 
+from meshkit.core.errors import ConfigError, MeshkitError
 from meshkit.core.metadata import metadata, runs
 from meshkit.core.runs import now
-from meshkit.pipelines.spec import Trigger
+from meshkit.pipelines.spec import KAFKA_SECURITY, Trigger
 from meshkit.service.exceptions import ApiError, NotFoundError
 from meshkit.service.tables import TS
 
@@ -514,8 +515,31 @@ class KafkaListener(_Listener):
                     readers[tid] = TopicReader(self.watcher.svc, trigger)
                 readers[tid].assign_new_partitions()
             except Exception as exc:  # noqa: BLE001 - tried again on the next refresh
+                message = exc.message if isinstance(exc, MeshkitError) else str(exc)
                 log.warning("trigger %s cannot read Kafka topic %s: %s", tid, trigger["spec"].get("subject"),
-                            self.watcher.svc.meshkit.redactor.redact(str(exc)))  # fmt: skip
+                            self.watcher.svc.meshkit.redactor.redact(message))  # fmt: skip
+
+
+def kafka_config(meshkit, spec: dict[str, Any]) -> dict[str, Any]:
+    """The client settings of a Kafka message trigger: its ``store``'s, overridden by its own ``url``
+    and security settings; secret references are resolved by ``meshkit`` (and so redacted in its output)."""
+    from meshkit.data.stores.kafka import client_config
+
+    options: dict[str, Any] = {}
+    if spec.get("store"):
+        options = dict(meshkit.store_settings.get(spec["store"]) or {})
+        if options.get("type") != "kafka":
+            found = f"a {options['type']} store" if options.get("type") else "no store"
+            raise ConfigError(f"Trigger store `{spec['store']}` is {found}, not a Kafka store.",
+                              hint="Name a [stores.NAME] of meshkit.toml with type = \"kafka\", or give `url`.")  # fmt: skip
+    if spec.get("url"):
+        options["bootstrap_servers"] = spec["url"]
+    options.update({key: spec[key] for key in KAFKA_SECURITY if spec.get(key) is not None})
+    return client_config(options, meshkit.resolve)
+
+
+#: librdkafka's own log lines (e.g. a failed SASL handshake) go to meshkit's service log, not to stderr.
+_KAFKA_LOG = logging.getLogger("meshkit.service.kafka")
 
 
 class TopicReader:
@@ -531,15 +555,20 @@ class TopicReader:
         created = trigger["created_at"]
         #: Milliseconds since the epoch when the trigger was set: older messages do not fire.
         self.since = int((created if created.tzinfo else created.replace(tzinfo=UTC)).timestamp() * 1000)
-        self.consumer = Consumer({"bootstrap.servers": str(svc.meshkit.resolve(trigger["spec"]["url"])),
+        self.consumer = Consumer({**kafka_config(svc.meshkit, trigger["spec"]),
                                   "group.id": f"meshkit-trigger-{trigger['id']}", "enable.auto.commit": False,
-                                  "enable.auto.offset.store": False, "isolation.level": "read_committed"})  # fmt: skip
+                                  "enable.auto.offset.store": False, "isolation.level": "read_committed",
+                                  "logger": _KAFKA_LOG})  # fmt: skip
 
     def assign_new_partitions(self) -> None:
         """Read the topic's partitions not read yet (all at first; new ones as they are added)."""
         from confluent_kafka import OFFSET_END, TopicPartition
 
-        found = self.consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+        try:
+            found = self.consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+        except Exception:
+            self.consumer.poll(0)  # the client's own log says why (e.g. a refused SASL handshake)
+            raise
         if found is None or found.error is not None:
             return  # no such topic yet: looked for again on the next refresh
         new = sorted(set(found.partitions) - self.partitions)
@@ -571,9 +600,8 @@ class TopicReader:
         for message in self.consumer.consume(500, timeout) if self.partitions else []:
             if message.error() is not None:
                 if message.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning(
-                        "trigger %s: Kafka error on %s: %s", self.trigger["id"], self.topic, message.error()
-                    )
+                    log.warning("trigger %s: Kafka error on %s: %s", self.trigger["id"], self.topic,
+                                self.svc.meshkit.redactor.redact(str(message.error())))  # fmt: skip
                 continue
             partition, offset = message.partition(), message.offset()
             if partition in failed:

@@ -58,6 +58,20 @@ _METADATA_TYPES = {"key": pa.string(), "partition": pa.int32(), "offset": pa.int
                    "headers": pa.map_(pa.string(), pa.string())}  # fmt: skip
 
 
+def client_config(options: dict[str, Any], resolve: Callable[[Any], Any]) -> dict[str, Any]:
+    """librdkafka settings of Kafka ``options`` (a store's, a trigger's): servers, security, ``properties``.
+
+    ``resolve`` resolves the secret references (``Meshkit.resolve``: the value is kept for redaction).
+    """
+    config: dict[str, Any] = {"bootstrap.servers": resolve(options["bootstrap_servers"])}
+    for key in _SECURITY:
+        if options.get(key) is not None:
+            config[key.replace("_", ".")] = resolve(options[key])
+    for key, value in options.get("properties", {}).items():
+        config[key] = resolve(value)
+    return config
+
+
 def position_key(topic: str, partition: int) -> str:
     """How a partition is named in committed positions: ``topic:partition``."""
     return f"{topic}:{partition}"
@@ -138,13 +152,7 @@ class KafkaStore(Store):
 
     def client_config(self) -> dict[str, Any]:
         """librdkafka settings: servers, security (references resolved), then ``properties``."""
-        config: dict[str, Any] = {"bootstrap.servers": self.resolve(self.options["bootstrap_servers"])}
-        for key in _SECURITY:
-            if key in self.options:
-                config[key.replace("_", ".")] = self.resolve(self.options[key])
-        for key, value in self.options.get("properties", {}).items():
-            config[key] = self.resolve(value)
-        return config
+        return client_config(self.options, self.resolve)
 
     def _kafka_error(self, exc: BaseException, what: str):
         text = self.redact(first_line(exc))

@@ -71,8 +71,9 @@ def serve(channel: socket.socket) -> int:
             os.dup2(fds[0], 2)
             os.close(fds[0])
             os.chdir(request["cwd"])
-            os.environ.clear()
-            os.environ.update(request["env"])
+            if os.environ != request["env"]:  # a burst's requests share one environment: set it once
+                os.environ.clear()
+                os.environ.update(request["env"])
             if workspace != (request["cwd"], request["env"]):
                 if meshkit is not None:
                     meshkit.close()

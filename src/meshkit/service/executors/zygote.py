@@ -45,10 +45,11 @@ WARM_MODULES = ("sqlalchemy.dialects.postgresql.psycopg",)
 #: Idle workers kept however long they wait; more leave after ``IDLE_SECONDS`` without a run.
 IDLE_WORKERS = max(2, os.cpu_count() or 1)
 IDLE_SECONDS = 60.0
-#: Seconds a run waits for a busy worker to end its run before a new worker is forked for it, when
-#: the pool has ``IDLE_WORKERS`` or more and a run ended within the last second (short runs: a burst
-#: then goes through a few workers, each fork costing more CPU than a short run).
-HANDOFF_WAIT = 0.05
+#: Workers a burst of short runs goes through: beyond them a run waits for a busy worker to end its
+#: run (up to ``HANDOFF_WAIT`` seconds, while a run ended within the last second) rather than fork
+#: another: a fork costs more CPU than a short run, and more workers than cores only wait on each other.
+BURST_WORKERS = 2 * (os.cpu_count() or 1)
+HANDOFF_WAIT = 0.5
 #: Runs a worker takes before it leaves the pool (a new one starts from the warm zygote).
 WORKER_RUNS = 1000
 #: What the rehearsal keeps of the environment (with ``LC_*`` and ``PYTHON*``).
@@ -237,7 +238,7 @@ class _Zygote:
 
     def _idle_worker(self) -> _Worker | None:
         """An idle worker, after waiting ``HANDOFF_WAIT`` for one when runs are short; None if there is none."""
-        if not self.idle and len(self.workers) >= IDLE_WORKERS and time.monotonic() - self.last_done < 1.0:
+        if not self.idle and len(self.workers) >= BURST_WORKERS and time.monotonic() - self.last_done < 1.0:
             deadline = time.monotonic() + HANDOFF_WAIT
             while not self.idle and (left := deadline - time.monotonic()) > 0:
                 for key, _ in self.channels.select(left):
