@@ -148,13 +148,14 @@ class DuckDBEngine(Engine):
         name = exp.to_table(table, dialect=self.DIALECT).name  # NOTE: DuckDB renames within the schema only
         self.execute(f"ALTER TABLE {stage} RENAME TO {self.quote(name)}")
 
-    def merge(
-        self, table: str, select: str, keys: Sequence[str], columns: Sequence[str] | None = None
-    ) -> int | None:
+    def merge(self, table: str, select: str, keys: Sequence[str], columns: Sequence[str] | None = None,
+              update: Sequence[str] | None = None) -> int | None:  # fmt: skip
         if columns is not None:  # a model's merge: SQL MERGE, keys matched by equality as dbt does
             on = " AND ".join(f"s.{self.quote(k)} = t.{self.quote(k)}" for k in keys) or "FALSE"
             names = [self.quote(c) for c in columns]
-            updates = ", ".join(f"{c} = s.{c}" for c in names)
+            updates = ", ".join(
+                f"{c} = s.{c}" for c in (names if update is None else map(self.quote, update))
+            )
             values = ", ".join(f"s.{c}" for c in names)
             return self.conn.execute(f"MERGE INTO {table} AS t USING ({select}) AS s ON ({on}) WHEN MATCHED THEN "
                                      f"UPDATE SET {updates} WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) "

@@ -485,27 +485,47 @@ class SparkEngine(Engine):
         self.execute(f"REFRESH TABLE {self._qualified(table)}")
         return self._rows(table) - before
 
-    def _rewrite(self, table: str, select: str, keys, columns) -> int | None:
-        """``table`` rewritten as its rows not matching ``select``'s on ``keys``, then ``select``'s rows."""
+    def _rewrite(
+        self, table: str, select: str, keys, columns, merge: bool = False, update=None
+    ) -> int | None:
+        """``table`` rewritten as its rows not matching ``select``'s on ``keys``, then ``select``'s rows.
+
+        With ``merge`` a matched row takes ``select``'s values in ``update`` (default: the columns ``select``
+        gives) and keeps its others, as ``MERGE ... WHEN MATCHED THEN UPDATE SET`` does. A new row has NULL
+        in the columns ``select`` lacks.
+        """
         target = self._qualified(table)
         names = [n for n, _ in self.column_types(target)]
         given = {c.lower() for c in (columns or [n for n, _ in self.column_types(f"({select})")])}
-        new = ", ".join(self.quote(n) if n.lower() in given else f"NULL AS {self.quote(n)}" for n in names)
         old = ", ".join(self.quote(n) for n in names)
-        kept = f"SELECT {old} FROM {target}"
-        if keys:
-            match = " AND ".join(f"s.{self.quote(k)} = t.{self.quote(k)}" for k in keys)
-            kept = f"SELECT {old} FROM {target} AS t WHERE NOT EXISTS (SELECT 1 FROM ({select}) AS s WHERE {match})"
-        incoming = f"SELECT {new} FROM ({select}) AS s"
+        new = ", ".join(
+            f"s.{self.quote(n)}" if n.lower() in given else f"NULL AS {self.quote(n)}" for n in names
+        )
         written = self.fetch_one(f"SELECT count(*) FROM ({select}) AS s")[0]
-        self.create_table_as(table, f"{kept} UNION ALL {incoming}" if keys else incoming)
+        if not keys:
+            self.create_table_as(table, f"SELECT {new} FROM ({select}) AS s")
+            return written
+        match = " AND ".join(f"s.{self.quote(k)} = t.{self.quote(k)}" for k in keys)
+        parts = [
+            f"SELECT {old} FROM {target} AS t WHERE NOT EXISTS (SELECT 1 FROM ({select}) AS s WHERE {match})"
+        ]
+        if not merge:
+            parts.append(f"SELECT {new} FROM ({select}) AS s")
+        else:
+            changed = {c.lower() for c in update} if update else given
+            both = ", ".join(f"{'s' if n.lower() in changed else 't'}.{self.quote(n)}" for n in names)
+            parts.append(f"SELECT {both} FROM {target} AS t JOIN ({select}) AS s ON {match}")
+            parts.append(
+                f"SELECT {new} FROM ({select}) AS s WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match})"
+            )
+        self.create_table_as(table, " UNION ALL ".join(parts))
         return written
 
-    def merge(self, table: str, select: str, keys, columns=None) -> int | None:
-        """Upsert by rewriting the table (Parquet tables have no MERGE): matched rows are replaced."""
+    def merge(self, table: str, select: str, keys, columns=None, update=None) -> int | None:
+        """Upsert by rewriting the table (Parquet tables have no MERGE): matched rows are updated."""
         if not keys:
             return self.insert(table, select, columns)
-        return self._rewrite(table, select, keys, columns)
+        return self._rewrite(table, select, keys, columns, merge=True, update=update)
 
     def overwrite(self, table: str, select: str, keys, columns=None) -> int | None:
         return self._rewrite(table, select, keys, columns)
