@@ -200,8 +200,12 @@ class Engine(ABC):
         """``"table"``, ``"view"`` or ``None``: what ``schema.name`` is among the relations the engine keeps."""
         raise NotImplementedError(f"Engine `{self.name}` does not keep tables of its own.")
 
-    def attach_warehouse(self) -> None:  # noqa: B027 - only engines that keep tables outside a database need it
-        """Make the tables earlier runs built visible to this one."""
+    def relations(self) -> list[tuple[str, str, str]]:
+        """``(schema, name, kind)`` of every relation the engine keeps."""
+        raise NotImplementedError(f"Engine `{self.name}` does not keep tables of its own.")
+
+    def declare(self, table: str) -> None:  # noqa: B027 - only engines that keep tables outside a database need it
+        """Make ``table`` (``schema.name``), built by an earlier run, visible to this one's SQL."""
 
     # ------------------------------------------------------------------ writing stores
 

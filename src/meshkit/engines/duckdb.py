@@ -25,6 +25,22 @@ from meshkit.data.stores.base import Store
 from meshkit.engines import duckdb_io
 from meshkit.engines.base import Engine, Relation
 
+#: A DuckDB connection (a model build's cursor), for annotations outside this package.
+Connection = duckdb.DuckDBPyConnection
+#: The statement could not be parsed.
+SYNTAX_ERRORS: tuple[type[BaseException], ...] = (duckdb.ParserException,)
+#: A table, view, schema or function it names does not exist.
+CATALOG_ERRORS: tuple[type[BaseException], ...] = (duckdb.CatalogException,)
+
+
+def table_names(sql: str) -> set[str] | None:
+    """The tables ``sql`` reads as DuckDB's parser sees them (qualified as written), ``None`` when it cannot
+    parse it."""
+    try:
+        return duckdb.get_table_names(sql, qualified=True)
+    except duckdb.Error:
+        return None
+
 
 class DuckDBEngine(Engine):
     """DuckDB, in the file of ``store`` (a DuckDB store) or in memory."""

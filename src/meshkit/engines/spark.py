@@ -106,6 +106,8 @@ class SparkEngine(Engine):
         self.master = self.options.get("master") or ("" if self.remote else "local[*]")
         self._views: list[str] = []
         self._staged: list[str] = []
+        #: The warehouse tables this engine declared in the session (``(schema, name)``).
+        self._declared: set[tuple[str, str]] = set()
         self.session = self._session()
 
     @property
@@ -418,31 +420,41 @@ class SparkEngine(Engine):
             with contextlib.suppress(Exception):
                 self.session.sql(f"DROP TABLE IF EXISTS {qualified}")
             self.session.sql(f"CREATE TABLE {qualified} USING parquet LOCATION '{self.table_path(table)}'")
+        self._declared.add((schema, name))
 
-    def attach_warehouse(self) -> None:
-        """Declare the tables and views found in the warehouse folder (built by earlier runs) in the session."""
+    def relations(self) -> list[tuple[str, str, str]]:
+        """``(schema, name, kind)`` of every table and view in the warehouse folder (built by any run)."""
+        found = []
         if not os.path.isdir(self.warehouse):
-            return
-        views = []
+            return found
         for schema in sorted(os.listdir(self.warehouse)):
             folder = os.path.join(self.warehouse, schema)
             if schema.startswith("_") or not os.path.isdir(folder):  # `_catalog` is Spark's own
                 continue
             for entry in sorted(os.listdir(folder)):
                 if entry.endswith(".view.sql"):
-                    views.append((f"{schema}.{entry[: -len('.view.sql')]}", Path(folder, entry).read_text()))
+                    found.append((schema, entry[: -len(".view.sql")], "view"))
                 elif "." not in entry and os.path.isdir(os.path.join(folder, entry)):
-                    self._register(f"{schema}.{entry}")
-        while views:  # a view may read another: declare those whose inputs exist, until none is left
-            pending = []
-            for name, sql in views:
-                try:
-                    self.session.sql(f"CREATE OR REPLACE VIEW {self._qualified(name)} AS {sql}")
-                except Exception:
-                    pending.append((name, sql))
-            if len(pending) == len(views):
-                break
-            views = pending
+                    found.append((schema, entry, "table"))
+        return found
+
+    def declare(self, table: str) -> None:
+        """Declare ``table`` (``schema.name``, built by an earlier run) in the session, once per engine; a view
+        with the tables it reads first. Nothing when the warehouse has no such table."""
+        key = self._parts(table)
+        if key in self._declared:
+            return
+        self._declared.add(key)
+        kind = self.kind(table)
+        if kind == "table":
+            self._register(table)
+        elif kind == "view":
+            sql = Path(self._view_file(table)).read_text()
+            for read in _tables_read(sql, self.DIALECT):
+                self.declare(read)
+            self.ensure_schema(key[0])
+            with self._errors():
+                self.session.sql(f"CREATE OR REPLACE VIEW {self._qualified(table)} AS {sql}")
 
     def _qualified(self, table: str) -> str:
         schema, name = self._parts(table)
@@ -553,6 +565,7 @@ class SparkEngine(Engine):
         self.ensure_schema(self._parts(view)[0])
         self.execute(f"CREATE OR REPLACE VIEW {self._qualified(view)} AS {select}")
         Path(self._view_file(view)).write_text(select)
+        self._declared.add(self._parts(view))
 
     def close(self) -> None:
         for name in self._views:
@@ -592,6 +605,19 @@ def _spark_function(node: exp.Expression) -> exp.Expression:
         number = exp.func("conv", exp.func("concat", *pairs), exp.Literal.number(16), exp.Literal.number(10))
         return exp.cast(number, exp.DataType.build("DECIMAL(20, 0)"))
     return node
+
+
+def _tables_read(sql: str, dialect: str) -> list[str]:
+    """``schema.name`` of each table ``sql`` names (CTEs' names excepted)."""
+    found = []
+    for tree in sqlglot.parse(sql, read=dialect):
+        if tree is None:
+            continue
+        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+        for table in tree.find_all(exp.Table):
+            if table.name and (table.db or table.name.lower() not in ctes):
+                found.append(f"{table.db or 'default'}.{table.name}")
+    return found
 
 
 def _spark_safe(schema: pa.Schema) -> pa.Schema:

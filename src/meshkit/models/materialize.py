@@ -44,9 +44,6 @@ def build_node(project: Project, wh: Warehouse, node: Node, *, full_refresh: boo
         if node.resource_type == "seed":
             return build_seed(project, wh, node, full_refresh=full_refresh)
         if node.resource_type == "snapshot":
-            if not wh.snapshots:
-                raise ModelRunError(f"Snapshot `{node.name}` cannot be built on engine `{wh.engine_name}`.",
-                                    where=node.original_file_path, hint="Build snapshots on DuckDB (`--engine duckdb`).")  # fmt: skip
             return build_snapshot(project, wh, node)
         build = wh.materializations.get(node.materialized)
         if build is None:
