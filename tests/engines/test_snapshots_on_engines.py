@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from meshkit.models import BuildOptions, execute, open_project
-from meshkit.models.exceptions import UnsupportedFeatureError
+from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
 from meshkit.models.models import open_warehouse
 from meshkit.testing import plugin_workspace
 
@@ -166,3 +166,18 @@ def test_a_spark_profile_method_meshkit_cannot_run_is_named(tmp_path, method):
     error = caught.value
     assert f"`method: {method}`" in str(error) and "profiles.yml" in str(error.where)
     assert "method: session" in error.hint and "master: spark://" in error.hint
+
+
+def test_a_spark_profile_setting_that_is_not_sparks_is_named(tmp_path):
+    root = tmp_path / "shop"
+    profile = "shop:\n  target: dev\n  outputs:\n    dev: {type: spark, schema: s, server_side_parameters: {memory: 2g}}\n"
+    _write(root, {**PROJECT, "profiles.yml": profile})
+    mk = plugin_workspace(tmp_path / "ws")
+    try:
+        with pytest.raises(
+            ModelCompileError, match=r"Spark settings \(`spark\.\*`\).*\['memory'\]"
+        ) as caught:
+            open_project(mk, root)
+    finally:
+        mk.close()
+    assert "profiles.yml" in str(caught.value.where) and "master" in caught.value.hint

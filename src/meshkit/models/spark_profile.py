@@ -52,10 +52,16 @@ def spark_profile(output: dict[str, Any], target_name: str, profile_name: str, w
     options = None
     if engine is None:
         settings = output.get("server_side_parameters") or {}
-        if not isinstance(settings, dict):
-            raise ModelCompileError(
-                "`server_side_parameters` must be a mapping of Spark settings.", where=where
-            )
+        others = (
+            [str(k) for k in settings if not str(k).startswith("spark.")]
+            if isinstance(settings, dict)
+            else None
+        )
+        if others is None or others:
+            raise ModelCompileError(f"`server_side_parameters` must map Spark settings (`spark.*`) to values"
+                                    f"{f'; not {others}' if others else ''}.", where=where,
+                                    hint="Write them as `spark.executor.memory: 2g`; meshkit's engine options are "
+                                         f"fields of the target: {', '.join(_ENGINE_FIELDS)}.")  # fmt: skip
         options = {"type": "spark", **{k: output[k] for k in _ENGINE_FIELDS if k in output},
                    **{str(k): str(v) for k, v in settings.items()}}  # fmt: skip
     return Profile(":memory:", str(schema), str(schema), int(output.get("threads", 0) or 0), target_name,
