@@ -16,9 +16,10 @@ reads over an integer column, and local Parquet, CSV, JSON and ORC files; any ot
 staged as Parquet from its Arrow stream. Results leave Spark as Parquet in ``staging``, written
 in parallel, and stream from there into the destination store, whose write is all or nothing.
 
-Tables Spark builds itself (models) are Parquet folders ``warehouse/SCHEMA/TABLE`` registered in the
-session's catalog: a new table is written beside the old one and renamed into place, so a failed
-build leaves the old one as it was; views are kept as their SQL beside them. ``warehouse`` must be
+Tables Spark builds itself (models) are Parquet folders ``warehouse/SCHEMA/TABLE``: a new table is
+written beside the old one and renamed into place, so a failed build leaves the old one as it was;
+views are kept as their SQL beside them. A table or view is declared in the session's catalog
+when a build first names it (:meth:`SparkEngine.declare`), not all of them at start. ``warehouse`` must be
 a folder the driver and every worker see (local disk on one machine, a shared mount on several).
 Spark's errors become meshkit errors: their first line, without the Java stack trace.
 """

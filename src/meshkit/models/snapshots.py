@@ -209,10 +209,8 @@ def _apply_by_rewrite(wh: Warehouse, node: Node, sql: str, staging: str) -> int:
     closes with their new ``dbt_valid_to``, then the staging query's new rows."""
     rel = node.relation
     stage = rel.with_identifier(f"{rel.identifier}__mk_snap")
-    table, staged = (
-        rel.render(),
-        stage.render(),
-    )  # in the project's SQL, which ``wh.sql`` renders for the engine
+    # NOTE: names in the project's SQL (DuckDB's), which ``wh.sql`` renders in the engine's dialect
+    table, staged = rel.render(), stage.render()
     target_cols = wh.columns(rel)
     known = {n.lower() for n, _ in target_cols}
     added = [(n, t) for n, t in wh.columns(sql) if n.lower() not in known]
