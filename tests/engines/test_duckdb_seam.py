@@ -14,11 +14,6 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "meshkit"
 
 #: Where DuckDB is used directly: the engine package and the DuckDB store.
 ALLOWED = ("engines/", "data/stores/duckdb.py")
-#: Model builds still use DuckDB directly (their move behind the engine is separate work): they may, for now.
-MODELS_FOR_NOW = frozenset({
-    "models/adapter.py", "models/datatests.py", "models/hooks.py", "models/lineage.py", "models/seeds.py",
-    "models/snapshots.py", "models/unittests.py", "models/warehouse.py",
-})  # fmt: skip
 
 
 def imports_duckdb(path: Path) -> bool:
@@ -41,15 +36,9 @@ MODULES = sorted(p for p in SRC.rglob("*.py") if "migrations" not in p.parts)
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
 def test_only_the_engines_import_duckdb(path):
     name = path.relative_to(SRC).as_posix()
-    if name.startswith(ALLOWED) or name in MODELS_FOR_NOW:
+    if name.startswith(ALLOWED):
         return
     assert not imports_duckdb(path), f"{name} imports duckdb: use meshkit.engines (DuckDBEngine) instead"
-
-
-def test_the_models_allowance_shrinks_as_models_move():
-    """Every module of the allowance still imports duckdb: one that stopped (or went) leaves the list."""
-    stale = sorted(n for n in MODELS_FOR_NOW if not (SRC / n).exists() or not imports_duckdb(SRC / n))
-    assert stale == [], f"remove from MODELS_FOR_NOW, they no longer import duckdb: {stale}"
 
 
 def test_the_rule_sees_lazy_and_from_imports(tmp_path):

@@ -64,6 +64,25 @@ FILES = {
         select order_id, status, updated_at from {{ ref('stg_orders') }}
         {% if is_incremental() %} where updated_at > (select max(updated_at) from {{ this }}) {% endif %}
         """,
+    # merges into some of the table's columns: the others keep their values in matched rows
+    "models/order_merge_some.sql": """\
+        {{ config(materialized='incremental', unique_key='order_id', incremental_strategy='merge',
+                  merge_update_columns=['status']) }}
+        select order_id, status, amount_cents, updated_at from {{ ref('stg_orders') }}
+        {% if is_incremental() %} where updated_at > (select max(updated_at) from {{ this }}) {% endif %}
+        """,
+    "models/order_merge_but.sql": """\
+        {{ config(materialized='incremental', unique_key='order_id', incremental_strategy='merge',
+                  merge_exclude_columns=['first_status']) }}
+        select order_id, status, status as first_status, updated_at from {{ ref('stg_orders') }}
+        {% if is_incremental() %} where updated_at > (select max(updated_at) from {{ this }}) {% endif %}
+        """,
+    "models/order_merge_fewer.sql": """\
+        {{ config(materialized='incremental', unique_key='order_id', incremental_strategy='merge') }}
+        select order_id, status{% if not is_incremental() %}, amount_cents{% endif %}, updated_at
+        from {{ ref('stg_orders') }}
+        {% if is_incremental() %} where updated_at > (select max(updated_at) from {{ this }}) {% endif %}
+        """,
     "models/schema.yml": """\
         version: 2
         seeds:
@@ -110,6 +129,9 @@ TABLES = [
     "order_facts",
     "daily_revenue",
     "order_log",
+    "order_merge_some",
+    "order_merge_but",
+    "order_merge_fewer",
 ]
 
 
@@ -156,6 +178,12 @@ def test_model_project_builds_the_same_tables_on_spark_as_on_duckdb(workspace, s
     assert [(str(d), n, c) for d, n, c in duckdb["daily_revenue"]] == [
         ("2024-01-01", 2, 1550), ("2024-01-02", 1, 999), ("2024-01-03", 2, 5200)]  # fmt: skip
     assert len(duckdb["order_log"]) == 6  # appended: order 2 twice
+    # order 2 changed: only `status` is updated, only `first_status` is not, `amount_cents` is not selected
+    assert duckdb["order_merge_some"][1:] == [(2, "cancelled", 300, 1), (3, "placed", 999, 1),
+                                              (4, "returned", 4500, 1), (5, "placed", 700, 2)]  # fmt: skip
+    assert duckdb["order_merge_but"][1:3] == [(2, "cancelled", "shipped", 2), (3, "placed", "placed", 1)]
+    assert duckdb["order_merge_fewer"][1] == (2, "cancelled", 300, 2)
+    assert duckdb["order_merge_fewer"][4] == (5, "placed", None, 2)
 
     # a failing model names its file and line, without Spark's Java stack trace
     (root / "models" / "broken.sql").write_text(

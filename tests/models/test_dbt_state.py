@@ -105,7 +105,7 @@ def test_catalog_json_is_dbts(states, tmp_path):
     expected = json.loads((tmp_path / "dbt-docs" / "catalog.json").read_text())
     with Meshkit(Workspace(root=root), load_entrypoints=False) as mk:
         project = open_project(mk, root)
-        ours = catalog(project, open_warehouse(mk, project).connection, "x")
+        ours = catalog(project, open_warehouse(mk, project), "x")
     assert ours["nodes"] == expected["nodes"] and ours["sources"] == expected["sources"]
     result = run_cli(["docs", "generate", "--project-dir", str(root)], workspace=root)
     assert result.exit_code == 0, result.output

@@ -20,8 +20,10 @@ def docs_group() -> None:
               help="Folder of index.html (relative to the workspace).")  # fmt: skip
 @click.option("--project-dir", type=click.Path(file_okay=False),
               help="A dbt project whose manifest.json and catalog.json to write (default: the workspace's models/).")  # fmt: skip
+@click.option("--engine", "engine", default=None, metavar="NAME",
+              help="The engine whose tables catalog.json describes (default: the workspace's).")  # fmt: skip
 @pass_meshkit
-def generate_command(mk, out: str, project_dir: str | None) -> None:
+def generate_command(mk, out: str, project_dir: str | None, engine: str | None) -> None:
     """Write the site: one self-contained index.html, no script, nothing fetched; and, as ``dbt docs
     generate`` does, the models' manifest.json and catalog.json in their target folder."""
     from meshkit.catalog.docs import write_site
@@ -30,7 +32,7 @@ def generate_command(mk, out: str, project_dir: str | None) -> None:
 
     project = open_project(mk, project_dir)
     if project.nodes:
-        for path in write_docs_artifacts(mk, project):
+        for path in write_docs_artifacts(mk, project, engine):
             console.print(f"Wrote {path}", highlight=False)
     path = write_site(mk, mk.workspace.resolve(out))
     console.print(f"Wrote {path}", highlight=False)

@@ -168,13 +168,14 @@ class Engine(ABC):
         self.execute(f"INSERT INTO {table}{into} {select}")
         return None
 
-    def merge(
-        self, table: str, select: str, keys: Sequence[str], columns: Sequence[str] | None = None
-    ) -> int | None:
-        """Upsert the rows of ``select`` into ``table`` on ``keys`` (writing ``columns``, default all)."""
+    def merge(self, table: str, select: str, keys: Sequence[str], columns: Sequence[str] | None = None,
+              update: Sequence[str] | None = None) -> int | None:  # fmt: skip
+        """Upsert the rows of ``select`` into ``table`` on ``keys`` (writing ``columns``, default all); a matched
+        row takes the values of ``update`` (default: every column written) and keeps its others."""
         on = " AND ".join(f"t.{self.quote(k)} = s.{self.quote(k)}" for k in keys)
+        sets = "*" if not update else ", ".join(f"{self.quote(c)} = s.{self.quote(c)}" for c in update)
         self.execute(f"MERGE INTO {table} AS t USING ({select}) AS s ON {on} "
-                     "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")  # fmt: skip
+                     f"WHEN MATCHED THEN UPDATE SET {sets} WHEN NOT MATCHED THEN INSERT *")  # fmt: skip
         return None
 
     def overwrite(
@@ -217,8 +218,12 @@ class Engine(ABC):
         """``"table"``, ``"view"`` or ``None``: what ``schema.name`` is among the relations the engine keeps."""
         raise NotImplementedError(f"Engine `{self.name}` does not keep tables of its own.")
 
-    def attach_warehouse(self) -> None:  # noqa: B027 - only engines that keep tables outside a database need it
-        """Make the tables earlier runs built visible to this one."""
+    def relations(self) -> list[tuple[str, str, str]]:
+        """``(schema, name, kind)`` of every relation the engine keeps."""
+        raise NotImplementedError(f"Engine `{self.name}` does not keep tables of its own.")
+
+    def declare(self, table: str) -> None:  # noqa: B027 - only engines that keep tables outside a database need it
+        """Make ``table`` (``schema.name``), built by an earlier run, visible to this one's SQL."""
 
     # ------------------------------------------------------------------ writing stores
 

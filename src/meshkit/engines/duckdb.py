@@ -26,6 +26,22 @@ from meshkit.data.stores.base import Store
 from meshkit.engines import duckdb_io
 from meshkit.engines.base import Engine, Relation, Sink
 
+#: A DuckDB connection (a model build's cursor), for annotations outside this package.
+Connection = duckdb.DuckDBPyConnection
+#: The statement could not be parsed.
+SYNTAX_ERRORS: tuple[type[BaseException], ...] = (duckdb.ParserException,)
+#: A table, view, schema or function it names does not exist.
+CATALOG_ERRORS: tuple[type[BaseException], ...] = (duckdb.CatalogException,)
+
+
+def table_names(sql: str) -> set[str] | None:
+    """The tables ``sql`` reads as DuckDB's parser sees them (qualified as written), ``None`` when it cannot
+    parse it."""
+    try:
+        return duckdb.get_table_names(sql, qualified=True)
+    except duckdb.Error:
+        return None
+
 
 class DuckDBEngine(Engine):
     """DuckDB, in the file of ``store`` (a DuckDB store) or in memory."""
@@ -217,13 +233,14 @@ class DuckDBEngine(Engine):
         name = exp.to_table(table, dialect=self.DIALECT).name  # NOTE: DuckDB renames within the schema only
         self.execute(f"ALTER TABLE {stage} RENAME TO {self.quote(name)}")
 
-    def merge(
-        self, table: str, select: str, keys: Sequence[str], columns: Sequence[str] | None = None
-    ) -> int | None:
+    def merge(self, table: str, select: str, keys: Sequence[str], columns: Sequence[str] | None = None,
+              update: Sequence[str] | None = None) -> int | None:  # fmt: skip
         if columns is not None:  # a model's merge: SQL MERGE, keys matched by equality as dbt does
             on = " AND ".join(f"s.{self.quote(k)} = t.{self.quote(k)}" for k in keys) or "FALSE"
             names = [self.quote(c) for c in columns]
-            updates = ", ".join(f"{c} = s.{c}" for c in names)
+            updates = ", ".join(
+                f"{c} = s.{c}" for c in (names if update is None else map(self.quote, update))
+            )
             values = ", ".join(f"s.{c}" for c in names)
             return self.conn.execute(f"MERGE INTO {table} AS t USING ({select}) AS s ON ({on}) WHEN MATCHED THEN "
                                      f"UPDATE SET {updates} WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) "

@@ -16,9 +16,10 @@ reads over an integer column, and local Parquet, CSV, JSON and ORC files; any ot
 staged as Parquet from its Arrow stream. Results leave Spark as Parquet in ``staging``, written
 in parallel, and stream from there into the destination store, whose write is all or nothing.
 
-Tables Spark builds itself (models) are Parquet folders ``warehouse/SCHEMA/TABLE`` registered in the
-session's catalog: a new table is written beside the old one and renamed into place, so a failed
-build leaves the old one as it was; views are kept as their SQL beside them. ``warehouse`` must be
+Tables Spark builds itself (models) are Parquet folders ``warehouse/SCHEMA/TABLE``: a new table is
+written beside the old one and renamed into place, so a failed build leaves the old one as it was;
+views are kept as their SQL beside them. A table or view is declared in the session's catalog
+when a build first names it (:meth:`SparkEngine.declare`), not all of them at start. ``warehouse`` must be
 a folder the driver and every worker see (local disk on one machine, a shared mount on several).
 Spark's errors become meshkit errors: their first line, without the Java stack trace.
 """
@@ -108,6 +109,8 @@ class SparkEngine(Engine):
         self.master = self.options.get("master") or ("" if self.remote else "local[*]")
         self._views: list[str] = []
         self._staged: list[str] = []
+        #: The warehouse tables this engine declared in the session (``(schema, name)``).
+        self._declared: set[tuple[str, str]] = set()
         self.session = self._session()
 
     @property
@@ -420,31 +423,41 @@ class SparkEngine(Engine):
             with contextlib.suppress(Exception):
                 self.session.sql(f"DROP TABLE IF EXISTS {qualified}")
             self.session.sql(f"CREATE TABLE {qualified} USING parquet LOCATION '{self.table_path(table)}'")
+        self._declared.add((schema, name))
 
-    def attach_warehouse(self) -> None:
-        """Declare the tables and views found in the warehouse folder (built by earlier runs) in the session."""
+    def relations(self) -> list[tuple[str, str, str]]:
+        """``(schema, name, kind)`` of every table and view in the warehouse folder (built by any run)."""
+        found = []
         if not os.path.isdir(self.warehouse):
-            return
-        views = []
+            return found
         for schema in sorted(os.listdir(self.warehouse)):
             folder = os.path.join(self.warehouse, schema)
             if schema.startswith("_") or not os.path.isdir(folder):  # `_catalog` is Spark's own
                 continue
             for entry in sorted(os.listdir(folder)):
                 if entry.endswith(".view.sql"):
-                    views.append((f"{schema}.{entry[: -len('.view.sql')]}", Path(folder, entry).read_text()))
+                    found.append((schema, entry[: -len(".view.sql")], "view"))
                 elif "." not in entry and os.path.isdir(os.path.join(folder, entry)):
-                    self._register(f"{schema}.{entry}")
-        while views:  # a view may read another: declare those whose inputs exist, until none is left
-            pending = []
-            for name, sql in views:
-                try:
-                    self.session.sql(f"CREATE OR REPLACE VIEW {self._qualified(name)} AS {sql}")
-                except Exception:
-                    pending.append((name, sql))
-            if len(pending) == len(views):
-                break
-            views = pending
+                    found.append((schema, entry, "table"))
+        return found
+
+    def declare(self, table: str) -> None:
+        """Declare ``table`` (``schema.name``, built by an earlier run) in the session, once per engine; a view
+        with the tables it reads first. Nothing when the warehouse has no such table."""
+        key = self._parts(table)
+        if key in self._declared:
+            return
+        self._declared.add(key)
+        kind = self.kind(table)
+        if kind == "table":
+            self._register(table)
+        elif kind == "view":
+            sql = Path(self._view_file(table)).read_text()
+            for read in _tables_read(sql, self.DIALECT):
+                self.declare(read)
+            self.ensure_schema(key[0])
+            with self._errors():
+                self.session.sql(f"CREATE OR REPLACE VIEW {self._qualified(table)} AS {sql}")
 
     def _qualified(self, table: str) -> str:
         schema, name = self._parts(table)
@@ -487,27 +500,47 @@ class SparkEngine(Engine):
         self.execute(f"REFRESH TABLE {self._qualified(table)}")
         return self._rows(table) - before
 
-    def _rewrite(self, table: str, select: str, keys, columns) -> int | None:
-        """``table`` rewritten as its rows not matching ``select``'s on ``keys``, then ``select``'s rows."""
+    def _rewrite(
+        self, table: str, select: str, keys, columns, merge: bool = False, update=None
+    ) -> int | None:
+        """``table`` rewritten as its rows not matching ``select``'s on ``keys``, then ``select``'s rows.
+
+        With ``merge`` a matched row takes ``select``'s values in ``update`` (default: the columns ``select``
+        gives) and keeps its others, as ``MERGE ... WHEN MATCHED THEN UPDATE SET`` does. A new row has NULL
+        in the columns ``select`` lacks.
+        """
         target = self._qualified(table)
         names = [n for n, _ in self.column_types(target)]
         given = {c.lower() for c in (columns or [n for n, _ in self.column_types(f"({select})")])}
-        new = ", ".join(self.quote(n) if n.lower() in given else f"NULL AS {self.quote(n)}" for n in names)
         old = ", ".join(self.quote(n) for n in names)
-        kept = f"SELECT {old} FROM {target}"
-        if keys:
-            match = " AND ".join(f"s.{self.quote(k)} = t.{self.quote(k)}" for k in keys)
-            kept = f"SELECT {old} FROM {target} AS t WHERE NOT EXISTS (SELECT 1 FROM ({select}) AS s WHERE {match})"
-        incoming = f"SELECT {new} FROM ({select}) AS s"
+        new = ", ".join(
+            f"s.{self.quote(n)}" if n.lower() in given else f"NULL AS {self.quote(n)}" for n in names
+        )
         written = self.fetch_one(f"SELECT count(*) FROM ({select}) AS s")[0]
-        self.create_table_as(table, f"{kept} UNION ALL {incoming}" if keys else incoming)
+        if not keys:
+            self.create_table_as(table, f"SELECT {new} FROM ({select}) AS s")
+            return written
+        match = " AND ".join(f"s.{self.quote(k)} = t.{self.quote(k)}" for k in keys)
+        parts = [
+            f"SELECT {old} FROM {target} AS t WHERE NOT EXISTS (SELECT 1 FROM ({select}) AS s WHERE {match})"
+        ]
+        if not merge:
+            parts.append(f"SELECT {new} FROM ({select}) AS s")
+        else:
+            changed = {c.lower() for c in update} if update else given
+            both = ", ".join(f"{'s' if n.lower() in changed else 't'}.{self.quote(n)}" for n in names)
+            parts.append(f"SELECT {both} FROM {target} AS t JOIN ({select}) AS s ON {match}")
+            parts.append(
+                f"SELECT {new} FROM ({select}) AS s WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match})"
+            )
+        self.create_table_as(table, " UNION ALL ".join(parts))
         return written
 
-    def merge(self, table: str, select: str, keys, columns=None) -> int | None:
-        """Upsert by rewriting the table (Parquet tables have no MERGE): matched rows are replaced."""
+    def merge(self, table: str, select: str, keys, columns=None, update=None) -> int | None:
+        """Upsert by rewriting the table (Parquet tables have no MERGE): matched rows are updated."""
         if not keys:
             return self.insert(table, select, columns)
-        return self._rewrite(table, select, keys, columns)
+        return self._rewrite(table, select, keys, columns, merge=True, update=update)
 
     def overwrite(self, table: str, select: str, keys, columns=None) -> int | None:
         return self._rewrite(table, select, keys, columns)
@@ -535,6 +568,7 @@ class SparkEngine(Engine):
         self.ensure_schema(self._parts(view)[0])
         self.execute(f"CREATE OR REPLACE VIEW {self._qualified(view)} AS {select}")
         Path(self._view_file(view)).write_text(select)
+        self._declared.add(self._parts(view))
 
     def close(self) -> None:
         for name in self._views:
@@ -574,6 +608,19 @@ def _spark_function(node: exp.Expression) -> exp.Expression:
         number = exp.func("conv", exp.func("concat", *pairs), exp.Literal.number(16), exp.Literal.number(10))
         return exp.cast(number, exp.DataType.build("DECIMAL(20, 0)"))
     return node
+
+
+def _tables_read(sql: str, dialect: str) -> list[str]:
+    """``schema.name`` of each table ``sql`` names (CTEs' names excepted)."""
+    found = []
+    for tree in sqlglot.parse(sql, read=dialect):
+        if tree is None:
+            continue
+        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+        for table in tree.find_all(exp.Table):
+            if table.name and (table.db or table.name.lower() not in ctes):
+                found.append(f"{table.db or 'default'}.{table.name}")
+    return found
 
 
 def _spark_safe(schema: pa.Schema) -> pa.Schema:

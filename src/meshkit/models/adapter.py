@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import duckdb
-
+from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.models.context import RenderError, current
 from meshkit.models.nodes import Relation, quote
 
@@ -154,7 +153,7 @@ def execute_sql(sql: str, fetch: bool = True) -> Result | None:
         names = [d[0] for d in cur.description or []]
         types = [str(d[1]) for d in cur.description or []]
         rows = cur.fetchall() if fetch and names else []
-    except duckdb.Error as exc:
+    except DuckDBEngine.ERRORS as exc:
         raise RenderError(
             f"The query failed: {str(exc).splitlines()[0]}", hint=f"The SQL was:\n{sql.strip()}"
         ) from None

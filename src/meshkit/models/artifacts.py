@@ -193,21 +193,13 @@ def manifest(project: Project, invocation_id: str) -> dict[str, Any]:
 CATALOG_SCHEMA = "https://schemas.getdbt.com/dbt/catalog/v1.json"
 _NO_STATS = {"has_stats": {"id": "has_stats", "label": "Has Stats?", "value": False, "include": False,
                            "description": "Indicates whether there are statistics for this table"}}  # fmt: skip
-_CATALOG_SQL = """
-SELECT c.table_catalog, c.table_schema, c.table_name, t.table_type, c.column_name, c.data_type, c.ordinal_position
-FROM information_schema.columns c JOIN information_schema.tables t
-  ON t.table_catalog = c.table_catalog AND t.table_schema = c.table_schema AND t.table_name = c.table_name
-ORDER BY c.ordinal_position
-"""
 
 
-def catalog(project: Project, connection: Any, invocation_id: str) -> dict[str, Any]:
+def catalog(project: Project, wh: Any, invocation_id: str) -> dict[str, Any]:
     """dbt's ``catalog.json``: the tables and views of the project's nodes and sources as the warehouse
-    describes them (type, columns with their types and positions)."""
+    ``wh`` describes them (type, columns with their types and positions)."""
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for database, schema, name, kind, column, data_type, position in connection.execute(
-        _CATALOG_SQL
-    ).fetchall():
+    for database, schema, name, kind, column, data_type, position in wh.catalog_rows():
         entry = found.setdefault((database.lower(), schema.lower(), name.lower()), {
             "metadata": {"type": kind, "schema": schema, "name": name, "database": database, "comment": None, "owner": None},
             "columns": {}, "stats": _NO_STATS})  # fmt: skip

@@ -12,9 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from meshkit.core.errors import MeshkitError
+from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.models.compile import compile_node, strip_sql
 from meshkit.models.configuration import merge_config
 from meshkit.models.context import RenderState
@@ -174,7 +173,7 @@ def _sample(sql: str, cur, limit: int = 5) -> tuple[list[str], list[tuple]] | No
     try:
         result = cur.execute(f"select * from ({sql}) dbt_internal_test limit {limit}")
         return [d[0] for d in result.description], result.fetchall()
-    except (duckdb.Error, MeshkitError):
+    except (*DuckDBEngine.ERRORS, MeshkitError):
         return None
 
 
@@ -192,7 +191,7 @@ def run_tests(project: Project, wh: Warehouse, tests: list[Node]) -> dict[str, T
     for node in tests:
         try:
             sql = test_sql(project, node, wh)
-        except (MeshkitError, duckdb.Error) as exc:
+        except (MeshkitError, *DuckDBEngine.ERRORS) as exc:
             results[node.unique_id] = TestOutcome("error", None, str(exc))
             continue
         if _batchable(node):
@@ -219,7 +218,7 @@ def run_tests(project: Project, wh: Warehouse, tests: list[Node]) -> dict[str, T
     statement = f"select {', '.join(selects)}" + (f" from {', '.join(froms)}" if froms else "")
     try:
         row = cur.execute(statement).fetchone()
-    except (duckdb.Error, MeshkitError):
+    except (*DuckDBEngine.ERRORS, MeshkitError):
         row = None
     if row is not None:
         for (n, sql), failures in zip(order, row, strict=True):
@@ -229,7 +228,7 @@ def run_tests(project: Project, wh: Warehouse, tests: list[Node]) -> dict[str, T
         try:
             failures = cur.execute(f"select {_failure_expr(n, sql)}").fetchone()[0]
             results[n.unique_id] = outcome(n, failures, sql, cur)
-        except (duckdb.Error, MeshkitError) as exc:
+        except (*DuckDBEngine.ERRORS, MeshkitError) as exc:
             results[n.unique_id] = TestOutcome(
                 "error", None, f"{type(exc).__name__}: {exc}".replace("\n", " "), sql
             )

@@ -71,20 +71,23 @@ class EngineWarehouse:
     constraints = False
     #: Whether the tables are the store ``store_name``'s (so stores, checks and the catalog read them).
     in_store = False
-    snapshots = False
     reads_csv = False
     #: The dialect the project's SQL is written in.
     read = "duckdb"
 
-    def __init__(self, engine: Engine, store_name: str, materializations: dict[str, Callable]):
+    def __init__(
+        self, engine: Engine, store_name: str, materializations: dict[str, Callable], database: str = ""
+    ):
         self._engine = engine
+        #: The project's database, which relations name and the engine's tables lack.
+        self.database = database
         self.store_name = store_name
         self.engine_name = engine.name
         self.materializations = materializations
         self.connection = None
         self._schemas: set[str] = set()
         self._lock = threading.Lock()
-        engine.attach_warehouse()
+        self._declared: set[tuple[str, str]] = set()
 
     @property
     def dialect(self) -> str:
@@ -116,7 +119,22 @@ class EngineWarehouse:
         return f"{e.quote(relation.schema.lower())}.{e.quote(relation.identifier.lower())}"
 
     def kind(self, relation: Relation) -> str | None:
-        return self._engine.kind(self.name(relation))
+        """What ``relation`` is in the engine's warehouse; an existing one is declared for the build's SQL."""
+        kind = self._engine.kind(self.name(relation))
+        if kind is not None:
+            self._declare(relation.schema, relation.identifier)
+        return kind
+
+    def _declare(self, schema: str, name: str) -> None:
+        """Declare the warehouse table ``schema.name`` in the engine: builds declare only what they read."""
+        key = (schema.lower(), name.lower())
+        if key in self._declared:
+            return
+        # NOTE: declaring drops and recreates the name: another thread must not read it meanwhile
+        with self._lock:
+            if key not in self._declared:
+                self._engine.declare(f"{self._engine.quote(key[0])}.{self._engine.quote(key[1])}")
+                self._declared.add(key)
 
     def set_kind(self, relation: Relation, kind: str | None) -> None:
         """The engine's folders are the truth: nothing to remember."""
@@ -138,15 +156,22 @@ class EngineWarehouse:
         return self._engine.column_types(f"(\n{self.sql(relation_or_sql)}\n) AS __mk")
 
     def column_catalog(self) -> list[tuple[str, str, str, str, str]]:
-        """``(database, schema, table, column, type)`` of the tables the engine lists."""
-        session = getattr(self._engine, "session", None)
-        if session is None:
-            return []
-        rows = []
-        for schema in sorted(self._schemas):
-            for table in session.catalog.listTables(schema):
-                for column in session.catalog.listColumns(f"{schema}.{table.name}"):
-                    rows.append(("", schema, table.name, column.name, column.dataType.upper()))
+        """``(database, schema, table, column, type)`` of the tables and views the build read, for lineage."""
+        return [(d, s, t, c, ty) for d, s, t, _, c, ty, _ in self.catalog_rows(read_only=True)]
+
+    def catalog_rows(self, read_only: bool = False) -> list[tuple[str, str, str, str, str, str, int]]:
+        """``(database, schema, name, kind, column, type, position)`` of every column of the engine's tables
+        (``BASE TABLE``) and views (``VIEW``), as ``information_schema`` has them, for ``catalog.json``;
+        ``read_only``: of those the build declared only."""
+        e, rows = self._engine, []
+        for schema, name, kind in e.relations():
+            if read_only and (schema, name) not in self._declared:
+                continue
+            self._declare(schema, name)
+            qualified = f"{e.quote(schema)}.{e.quote(name)}"
+            for position, (column, data_type) in enumerate(e.column_types(qualified), 1):
+                rows.append((self.database, schema, name, "VIEW" if kind == "view" else "BASE TABLE",
+                             column, data_type, position))  # fmt: skip
         return rows
 
     def arrow_schema(self, relation: Relation) -> pa.Schema | None:
@@ -169,8 +194,11 @@ class EngineWarehouse:
             raise ModelRunError(f"SQL syntax error: {error.get('description') or str(exc).splitlines()[0]}",
                                 where=where, hint="Fix the model's SQL and build again.") from None  # fmt: skip
         for tree in trees:
+            ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
             for table in tree.find_all(exp.Table):
                 table.set("catalog", None)
+                if table.name and (table.db or table.name.lower() not in ctes):  # a table it reads
+                    self._declare(table.db or "default", table.name)
         return self._engine.transpile(";\n".join(t.sql(dialect=self.read) for t in trees), read=self.read)
 
     def locate(self, exc: BaseException, node) -> str:

@@ -13,8 +13,7 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
+from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.models.exceptions import ModelRunError
 from meshkit.models.runner import NodeResult
 
@@ -58,7 +57,7 @@ def run_project_hooks(
         if sql.strip():
             try:
                 wh.cursor().execute(sql)
-            except duckdb.Error as exc:
+            except DuckDBEngine.ERRORS as exc:
                 raise ModelRunError(f"The {key} hook #{index + 1} of {node.package_name} failed: {str(exc).splitlines()[0]}",
                                     where=where, hint=f"Fix the hook's SQL in {where}.") from None  # fmt: skip
         out.append(NodeResult(node.unique_id, "success", f"{node.package_name}.{key}.{index} passed", failures=0,

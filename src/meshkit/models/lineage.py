@@ -13,10 +13,11 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.lineage import lineage as sqlglot_lineage
+
+from meshkit.engines.duckdb import table_names
 
 if TYPE_CHECKING:
     from meshkit.models.nodes import Node
@@ -226,9 +227,8 @@ def direct_reads(project: Project, node: Node, schema: dict[str, Any],
 def _reads_only(sql: str, project: Project, known: set[tuple[str, str, str]]) -> bool:
     """Whether DuckDB's own parser finds only ``known`` relations in ``sql`` (a fraction of sqlglot's
     cost); ``False`` when it cannot tell, and sqlglot decides."""
-    try:
-        names = duckdb.get_table_names(sql, qualified=True)
-    except duckdb.Error:
+    names = table_names(sql)
+    if names is None:
         return False
     for name in names:
         name = name.split(" AS ", 1)[0]

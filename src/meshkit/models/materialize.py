@@ -44,9 +44,6 @@ def build_node(project: Project, wh: Warehouse, node: Node, *, full_refresh: boo
         if node.resource_type == "seed":
             return build_seed(project, wh, node, full_refresh=full_refresh)
         if node.resource_type == "snapshot":
-            if not wh.snapshots:
-                raise ModelRunError(f"Snapshot `{node.name}` cannot be built on engine `{wh.engine_name}`.",
-                                    where=node.original_file_path, hint="Build snapshots on DuckDB (`--engine duckdb`).")  # fmt: skip
             return build_snapshot(project, wh, node)
         build = wh.materializations.get(node.materialized)
         if build is None:
@@ -199,6 +196,17 @@ def _keys(node: Node, key: str = "unique_key") -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+def _merge_updates(node: Node, columns: list[str]) -> list[str] | None:
+    """The columns a merge updates in matched rows: ``merge_update_columns``, or all but
+    ``merge_exclude_columns`` (``None``: every column written)."""
+    wanted = node.config.get("merge_update_columns")
+    excluded = {c.lower() for c in node.config.get("merge_exclude_columns") or []}
+    if wanted:
+        chosen = {c.lower() for c in wanted}
+        return [c for c in columns if c.lower() in chosen]
+    return [c for c in columns if c.lower() not in excluded] if excluded else None
+
+
 def _incremental(project: Project, wh: Warehouse, node: Node, full_refresh: bool) -> BuildResult:
     where = node.yaml_where or node.original_file_path
     strategy = node.config.get("incremental_strategy") or ("delete+insert" if _keys(node) else "append")
@@ -224,7 +232,7 @@ def _incremental(project: Project, wh: Warehouse, node: Node, full_refresh: bool
             columns = [c for c, _ in _schema_change(engine, node, target, on_change, new_cols, old_cols)]
             select = f"SELECT {', '.join(engine.quote(c) for c in columns)} FROM {wh.name(stage)}"
             if strategy == "merge":
-                rows = engine.merge(target, select, _keys(node), columns)
+                rows = engine.merge(target, select, _keys(node), columns, _merge_updates(node, columns))
             elif strategy == "append" or (strategy == "delete+insert" and not _keys(node)):
                 rows = engine.insert(target, select, columns)
             else:  # delete+insert on the unique key; insert_overwrite on the partition columns (all rows without)

@@ -60,14 +60,14 @@ def open_project(meshkit: Meshkit, project_dir: str | Path | None = None, *, tar
     return project
 
 
-def write_docs_artifacts(meshkit: Meshkit, project: Project) -> list[Path]:
+def write_docs_artifacts(meshkit: Meshkit, project: Project, engine: str | None = None) -> list[Path]:
     """``manifest.json`` and ``catalog.json`` in the project's target folder, as ``dbt docs generate``
-    writes them; returns their paths."""
+    writes them, the tables described by ``engine``'s warehouse; returns their paths."""
     invocation = str(uuid.uuid4())
-    wh = open_warehouse(meshkit, project)
+    wh = open_warehouse(meshkit, project, engine)
     paths = [project.target_dir / "manifest.json", project.target_dir / "catalog.json"]
     write_json(paths[0], manifest(project, invocation))
-    write_json(paths[1], catalog(project, wh.connection, invocation))
+    write_json(paths[1], catalog(project, wh, invocation))
     return paths
 
 
@@ -81,18 +81,25 @@ def store_name(project: Project) -> str:
 def open_warehouse(meshkit: Meshkit, project: Project, engine: str | None = None) -> Warehouse:
     """Where the project builds: its DuckDB store, or the tables of ``engine`` (default: the ``engine`` config
     key) when that engine does not run inside the store."""
-    from meshkit.engines import open_engine
+    from meshkit.engines import engine_types, open_engine
 
     name = store_name(project)
     store = meshkit.store(name)
-    chosen = open_engine(meshkit, engine, stores=(store,), where="--engine")
+    profile = project.profile
+    if engine is None and profile.engine_options is not None:  # a spark target of profiles.yml
+        options = dict(profile.engine_options)
+        chosen = engine_types(meshkit)[options.pop("type")].open(
+            profile.target_name, options, meshkit, (store,)
+        )
+    else:
+        chosen = open_engine(meshkit, engine or profile.engine, stores=(store,), where="--engine")
     materializations = meshkit.registry("materializations")
     if chosen.can_scan(store):  # the engine runs in the store's file: build there, in transactions
         chosen.close()
         return Warehouse(store.connection, name, materializations)
     from meshkit.models.engine_warehouse import EngineWarehouse
 
-    return EngineWarehouse(chosen, name, materializations)
+    return EngineWarehouse(chosen, name, materializations, project.profile.database)
 
 
 def default_threads(project: Project) -> int:

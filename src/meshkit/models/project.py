@@ -25,6 +25,7 @@ from meshkit.models.jinja import GLOBAL_PACKAGE, Renderer
 from meshkit.models.nodes import Node, PendingRef, Relation, Source, file_checksum
 from meshkit.models.packages import Package, load_packages
 from meshkit.models.properties import column_specs, load_properties, read_yaml
+from meshkit.models.spark_profile import spark_profile
 
 _REF_TOKEN = re.compile("\x00ref:([^\x00]*)\x00")
 _SNAPSHOT_BLOCK = re.compile(r"\{%-?\s*snapshot\s+(\w+)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}", re.S)
@@ -32,7 +33,7 @@ _SNAPSHOT_BLOCK = re.compile(r"\{%-?\s*snapshot\s+(\w+)\s*-?%\}(.*?)\{%-?\s*ends
 
 @dataclass
 class Profile:
-    """The duckdb target the project builds into."""
+    """The target the project builds into: a DuckDB file, or (``type: spark``) an engine's tables."""
 
     path: str
     database: str
@@ -40,9 +41,14 @@ class Profile:
     threads: int = 0
     target_name: str = "dev"
     profile_name: str = "default"
+    type: str = "duckdb"
+    #: The engine a ``spark`` target builds on: one of meshkit.toml's ``[engines.NAME]`` ...
+    engine: str | None = None
+    #: ... or its options given in the target itself (``master``, ``remote``, Spark settings).
+    engine_options: dict[str, Any] | None = None
 
     def as_target(self) -> dict[str, Any]:
-        return {"name": self.target_name, "schema": self.schema, "database": self.database, "type": "duckdb",
+        return {"name": self.target_name, "schema": self.schema, "database": self.database, "type": self.type,
                 "threads": self.threads, "profile_name": self.profile_name, "path": self.path}  # fmt: skip
 
 
@@ -230,9 +236,13 @@ def _dbt_profile(root: Path, settings: dict[str, Any], target: str | None, rende
             f"Target `{target_name}` is not in profile `{profile_name}`.", where=str(path)
         )
     output = rendered(output)
+    if output.get("type") == "spark":
+        return spark_profile(
+            output, target_name, profile_name, f"{path}: {profile_name}.outputs.{target_name}"
+        )
     if output.get("type") != "duckdb":
         raise UnsupportedFeatureError(
-            f"Target `{target_name}` is of type `{output.get('type')}`; only duckdb runs here.",
+            f"Target `{target_name}` is of type `{output.get('type')}`; duckdb and spark run here.",
             where=str(path),
         )
     db_path = str(output.get("path", ":memory:"))

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import duckdb
-
+from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.models.materialize import TMP_SUFFIX, BuildResult, _replace_kind, run_hooks
 from meshkit.models.nodes import Node, quote
 from meshkit.models.warehouse import Warehouse, run_error
@@ -88,13 +87,13 @@ def build_seed(project: Project, wh: Warehouse, node: Node, *, full_refresh: boo
     source = _csv(str(node.path), node.config.get("delimiter") or ",")
     overrides = {k.lower(): v for k, v in (node.config.get("column_types") or {}).items()}
     tmp = node.relation.with_identifier(node.relation.identifier + TMP_SUFFIX)
-    local = None if wh.reads_csv else duckdb.connect()
+    local = None if wh.reads_csv else DuckDBEngine()
     release = None
     try:
-        sql = _typed_select(local or wh.cursor(), source, overrides)
+        sql = _typed_select(local.conn if local else wh.cursor(), source, overrides)
         select = sql
         if local is not None:
-            rows_in = wh.engine().register_arrow(local.execute(sql).to_arrow_reader(65_536))
+            rows_in = wh.engine().register_arrow(local.query(sql))
             select, release = f"SELECT * FROM {rows_in.sql}", rows_in.release
         with wh.building() as engine:
             run_hooks(project, wh, node, engine, "pre_hook")
@@ -105,7 +104,7 @@ def build_seed(project: Project, wh: Warehouse, node: Node, *, full_refresh: boo
             wh.set_kind(node.relation, "table")
             columns = wh.columns(node.relation)
             run_hooks(project, wh, node, engine, "post_hook")
-    except duckdb.Error as exc:
+    except DuckDBEngine.ERRORS as exc:
         raise run_error(exc, node) from None
     finally:
         if release is not None:

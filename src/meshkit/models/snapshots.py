@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import duckdb
-
+from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
-from meshkit.models.materialize import TMP_SUFFIX, BuildResult, _drop
+from meshkit.models.materialize import TMP_SUFFIX, BuildResult, _replace_kind
 from meshkit.models.nodes import Node, quote
 from meshkit.models.warehouse import Warehouse, run_error
 
@@ -102,7 +101,8 @@ def _key_null(keys: list[str], alias: str) -> str:
 
 
 def staging_sql(s: dict, source_sql: str, target: str) -> str:
-    """dbt's snapshot staging query: the rows to insert and the rows whose validity ends."""
+    """dbt's snapshot staging query: the rows to insert and the rows whose validity ends (its branches have
+    the same columns in the same order, so they union by position on every engine)."""
     valid_to = f"coalesce(nullif({s['updated_at']}, {s['updated_at']}), {s['current']})"
     current_filter = (
         "dbt_valid_to is null"
@@ -114,8 +114,8 @@ def staging_sql(s: dict, source_sql: str, target: str) -> str:
     if s["hard"] == "invalidate":
         deletes = f"""
     union all
-    select 'delete' as dbt_change_type, source_data.*, now()::timestamp as dbt_valid_from,
-        now()::timestamp as dbt_updated_at, now()::timestamp as dbt_valid_to, snapshotted_data.dbt_scd_id
+    select 'delete' as dbt_change_type, source_data.*, now()::timestamp as dbt_updated_at,
+        now()::timestamp as dbt_valid_from, now()::timestamp as dbt_valid_to, snapshotted_data.dbt_scd_id
     from snapshotted_data
     left join (select *, {kf} from snapshot_query) as source_data on {_key_join(keys, "snapshotted_data", "source_data")}
     where {_key_null(keys, "source_data")}"""
@@ -139,11 +139,11 @@ select 'insert' as dbt_change_type, source_data.*
 from insertions_source_data as source_data
 left outer join snapshotted_data on {_key_join(keys, "snapshotted_data", "source_data")}
 where {_key_null(keys, "snapshotted_data")} or (not ({_key_null(keys, "snapshotted_data")}) and {s["changed"]})
-union all by name
+union all
 select 'update' as dbt_change_type, source_data.*, snapshotted_data.dbt_scd_id
 from updates_source_data as source_data
 join snapshotted_data on {_key_join(keys, "snapshotted_data", "source_data")}
-where {s["changed"]}{deletes.replace("union all", "union all by name")}"""
+where {s["changed"]}{deletes}"""
 
 
 def build_snapshot(project: Project, wh: Warehouse, node: Node) -> BuildResult:
@@ -158,31 +158,79 @@ def build_snapshot(project: Project, wh: Warehouse, node: Node) -> BuildResult:
             first = (f"select *, {s['scd_id']} as dbt_scd_id, {s['updated_at']} as dbt_updated_at, "
                      f"{s['updated_at']} as dbt_valid_from, coalesce(nullif({s['updated_at']}, {s['updated_at']}), "
                      f"{s['current']}) as dbt_valid_to from (\n{sql}\n) sbq")  # fmt: skip
-            tmp = rel.with_identifier(rel.identifier + TMP_SUFFIX)
-            with wh.transaction() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {tmp.render()}")
-                rows = cur.execute(f"CREATE TABLE {tmp.render()} AS {first}").fetchone()[0]
-                _drop(cur, wh, rel)
-                cur.execute(f"ALTER TABLE {tmp.render()} RENAME TO {quote(rel.identifier)}")
-            wh.set_kind(rel, "table")
+            rows = _replace(wh, node, first)
             return BuildResult(rows, f"SNAPSHOT ({rows} rows)", wh.columns(rel), first)
         staging = staging_sql(s, sql, rel.render())
-        target_cols = wh.columns(rel)
-        known = {n.lower() for n, _ in target_cols}
-        with wh.transaction() as cur:
-            for name, col_type in wh.columns(sql):
-                if name.lower() not in known:
-                    cur.execute(f"ALTER TABLE {rel.render()} ADD COLUMN {quote(name)} {col_type}")
-                    target_cols.append((name, col_type))
-            stage = f'"__mk_snap_{rel.identifier}"'
-            cur.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {staging}")
-            cur.execute(f"UPDATE {rel.render()} AS t SET dbt_valid_to = s.dbt_valid_to FROM {stage} AS s "
-                        "WHERE s.dbt_scd_id = t.dbt_scd_id AND s.dbt_change_type IN ('update', 'delete') "
-                        "AND t.dbt_valid_to IS NULL")  # fmt: skip
-            cols = ", ".join(quote(n) for n, _ in target_cols)
-            rows = cur.execute(f"INSERT INTO {rel.render()} ({cols}) SELECT {cols} FROM {stage} "
-                               "WHERE dbt_change_type = 'insert'").fetchone()[0]  # fmt: skip
-            cur.execute(f"DROP TABLE {stage}")
-    except duckdb.Error as exc:
+        if wh.in_store:
+            rows = _apply_in_place(wh, rel, sql, staging)
+        else:
+            rows = _apply_by_rewrite(wh, node, sql, staging)
+    except DuckDBEngine.ERRORS as exc:
         raise run_error(exc, node) from None
     return BuildResult(rows, f"SNAPSHOT ({rows} new rows)", wh.columns(rel), staging)
+
+
+def _replace(wh: Warehouse, node: Node, select: str) -> int:
+    """Build the snapshot table from ``select`` beside the old one and swap it in; the rows written."""
+    rel = node.relation
+    tmp = rel.with_identifier(rel.identifier + TMP_SUFFIX)
+    with wh.building() as engine:
+        engine.drop(wh.name(tmp))
+        rows = engine.create_table_as(wh.name(tmp), wh.sql(select, node)) or 0
+        _replace_kind(engine, wh, rel, "table")
+        engine.swap(wh.name(tmp), wh.name(rel))
+    wh.set_kind(rel, "table")
+    return rows
+
+
+def _apply_in_place(wh: Warehouse, rel, sql: str, staging: str) -> int:
+    """Close the changed rows and insert the new ones, in one transaction (DuckDB's own tables)."""
+    target_cols = wh.columns(rel)
+    known = {n.lower() for n, _ in target_cols}
+    with wh.transaction() as cur:
+        for name, col_type in wh.columns(sql):
+            if name.lower() not in known:
+                cur.execute(f"ALTER TABLE {rel.render()} ADD COLUMN {quote(name)} {col_type}")
+                target_cols.append((name, col_type))
+        stage = f'"__mk_snap_{rel.identifier}"'
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {staging}")
+        cur.execute(f"UPDATE {rel.render()} AS t SET dbt_valid_to = s.dbt_valid_to FROM {stage} AS s "
+                    "WHERE s.dbt_scd_id = t.dbt_scd_id AND s.dbt_change_type IN ('update', 'delete') "
+                    "AND t.dbt_valid_to IS NULL")  # fmt: skip
+        cols = ", ".join(quote(n) for n, _ in target_cols)
+        rows = cur.execute(f"INSERT INTO {rel.render()} ({cols}) SELECT {cols} FROM {stage} "
+                           "WHERE dbt_change_type = 'insert'").fetchone()[0]  # fmt: skip
+        cur.execute(f"DROP TABLE {stage}")
+    return rows
+
+
+def _apply_by_rewrite(wh: Warehouse, node: Node, sql: str, staging: str) -> int:
+    """The snapshot table rewritten (an engine's tables have no UPDATE): its rows, those the staging query
+    closes with their new ``dbt_valid_to``, then the staging query's new rows."""
+    rel = node.relation
+    stage = rel.with_identifier(f"{rel.identifier}__mk_snap")
+    # NOTE: names in the project's SQL (DuckDB's), which ``wh.sql`` renders in the engine's dialect
+    table, staged = rel.render(), stage.render()
+    target_cols = wh.columns(rel)
+    known = {n.lower() for n, _ in target_cols}
+    added = [(n, t) for n, t in wh.columns(sql) if n.lower() not in known]
+    with wh.building() as engine:
+        engine.create_table_as(wh.name(stage), wh.sql(staging, node))
+    try:
+        old = ", ".join(
+            ["CASE WHEN s.dbt_scd_id IS NOT NULL THEN s.dbt_valid_to ELSE t.dbt_valid_to END AS dbt_valid_to"
+             if n.lower() == "dbt_valid_to" else f"t.{quote(n)}" for n, _ in target_cols]
+            + [f"CAST(NULL AS {t}) AS {quote(n)}" for n, t in added])  # fmt: skip
+        cols = ", ".join(quote(n) for n, _ in [*target_cols, *added])
+        closing = (f"SELECT dbt_scd_id, dbt_valid_to FROM {staged} "
+                   "WHERE dbt_change_type IN ('update', 'delete')")  # fmt: skip
+        rows = wh.engine().fetch_one(
+            f"SELECT count(*) FROM {wh.name(stage)} WHERE dbt_change_type = 'insert'"
+        )[0]
+        _replace(wh, node, f"SELECT {old} FROM {table} AS t LEFT JOIN ({closing}) AS s "
+                           f"ON s.dbt_scd_id = t.dbt_scd_id AND t.dbt_valid_to IS NULL "
+                           f"UNION ALL SELECT {cols} FROM {staged} WHERE dbt_change_type = 'insert'")  # fmt: skip
+    finally:
+        with wh.building() as engine:
+            engine.drop(wh.name(stage))
+    return rows

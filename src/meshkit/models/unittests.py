@@ -13,9 +13,8 @@ import io
 import re
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from meshkit.core.errors import MeshkitError
+from meshkit.engines.duckdb import Connection, DuckDBEngine
 from meshkit.models.compile import strip_sql
 from meshkit.models.context import RenderError
 from meshkit.models.datatests import TestOutcome
@@ -88,10 +87,10 @@ def fixture_sql(
 class _Fixtures:
     """The unit test's own database, as the warehouse ``run_query`` and the adapter read."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection):
+    def __init__(self, connection: Connection):
         self.connection = connection
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
+    def cursor(self) -> Connection:
         return self.connection
 
     def forget(self, relation: Relation) -> None:
@@ -103,7 +102,8 @@ def run_unit_test(project: Project, wh: Warehouse | None, node: Node) -> TestOut
     spec, where = node.unit, node.yaml_where or node.original_file_path
     model = project.nodes[spec["model_uid"]]
     inputs: dict[str, str] = {}
-    con = duckdb.connect()
+    engine = DuckDBEngine()  # the test's own database, in memory
+    con = engine.conn
     try:
         for i, given in enumerate(spec.get("given") or []):
             text = str(given.get("input", ""))
@@ -174,12 +174,12 @@ def run_unit_test(project: Project, wh: Warehouse | None, node: Node) -> TestOut
         diff = (f"(SELECT 'missing' AS diff, {cols} FROM ({expected_sql}) EXCEPT ALL SELECT 'missing', {cols} FROM ({sql})) "
                 f"UNION ALL (SELECT 'unexpected', {cols} FROM ({sql}) EXCEPT ALL SELECT 'unexpected', {cols} FROM ({expected_sql}))")  # fmt: skip
         rows = con.execute(f"SELECT * FROM ({diff}) LIMIT 20").fetchall()
-    except duckdb.Error as exc:
+    except DuckDBEngine.ERRORS as exc:
         return TestOutcome("error", None, f"{type(exc).__name__}: {exc}".replace("\n", " "))
     except MeshkitError as exc:  # the model's Jinja failed: the test errors, naming the file and line
         return TestOutcome("error", None, str(exc))
     finally:
-        con.close()
+        engine.close()
     if not rows:
         return TestOutcome("pass", 0, "")
     lines = [f"{r[0]}: {dict(zip(names, r[1:], strict=True))}" for r in rows[:5]]

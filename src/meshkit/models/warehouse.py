@@ -12,33 +12,34 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import duckdb
-
-from meshkit.engines.duckdb import DuckDBEngine
+from meshkit.engines.duckdb import CATALOG_ERRORS, SYNTAX_ERRORS, Connection, DuckDBEngine
 from meshkit.models.exceptions import ModelRunError
 from meshkit.models.nodes import Relation, quote
+
+_CATALOG_SQL = """
+SELECT c.table_catalog, c.table_schema, c.table_name, t.table_type, c.column_name, c.data_type, c.ordinal_position
+FROM information_schema.columns c JOIN information_schema.tables t
+  ON t.table_catalog = c.table_catalog AND t.table_schema = c.table_schema AND t.table_name = c.table_name
+ORDER BY c.ordinal_position
+"""
 
 
 class Warehouse:
     """One DuckDB connection shared by worker threads, each using its own cursor."""
 
     #: The database errors builds turn into :func:`run_error`.
-    errors: tuple[type[BaseException], ...] = (duckdb.Error,)
+    errors: tuple[type[BaseException], ...] = DuckDBEngine.ERRORS
     #: The dbt incremental strategies it applies.
     strategies: tuple[str, ...] = ("append", "merge", "delete+insert", "insert_overwrite")
     #: Whether tables take declared constraints (an enforced contract's ``not_null``, ``check``...).
     constraints = True
-    #: Whether snapshots build here.
     #: Whether the tables are the store ``store_name``'s (so stores, checks and the catalog read them).
     in_store = True
-    snapshots = True
     #: Whether seeds' CSV files are read in the warehouse itself (else loaded into it as Arrow).
     reads_csv = True
     engine_name = "duckdb"
 
-    def __init__(
-        self, connection: duckdb.DuckDBPyConnection, store_name: str, materializations: dict[str, Callable]
-    ):
+    def __init__(self, connection: Connection, store_name: str, materializations: dict[str, Callable]):
         self.connection = connection
         self.store_name = store_name
         #: ``{name: build}`` from the ``register_materializations`` hook.
@@ -48,7 +49,7 @@ class Warehouse:
         self._relations: dict[tuple[str, str, str], str] | None = None
         self._schemas: set[tuple[str, str]] = set()
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
+    def cursor(self) -> Connection:
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._local.cursor = self.connection.cursor()
@@ -97,11 +98,15 @@ class Warehouse:
             .fetchall()
         )
 
+    def catalog_rows(self) -> list[tuple[str, str, str, str, str, str, int]]:
+        """``(database, schema, name, kind, column, type, position)`` of every column, for ``catalog.json``."""
+        return self.connection.cursor().execute(_CATALOG_SQL).fetchall()
+
     def arrow_schema(self, relation: Relation):
         """The Arrow schema of ``relation``, ``None`` when it is gone."""
         try:
             return self.cursor().execute(f"SELECT * FROM {relation.render()} LIMIT 0").to_arrow_table().schema
-        except duckdb.CatalogException:
+        except CATALOG_ERRORS:
             return None
 
     # ------------------------------------------------------------------ relations
@@ -178,13 +183,13 @@ class Warehouse:
         except BaseException:
             try:
                 cur.execute("ROLLBACK")
-            except duckdb.Error:
+            except DuckDBEngine.ERRORS:
                 pass
             raise
         cur.execute("COMMIT")
 
 
-def run_error(exc: duckdb.Error, node) -> ModelRunError:
+def run_error(exc: BaseException, node) -> ModelRunError:
     """A database error as a ModelRunError naming the node's file, and the line of a syntax error.
 
     Statements put the model's SQL on their second line, so DuckDB's ``LINE n`` is line ``n - 1``
@@ -195,11 +200,11 @@ def run_error(exc: duckdb.Error, node) -> ModelRunError:
     match = re.search(r"LINE (\d+):", text)
     if (
         match
-        and isinstance(exc, duckdb.ParserException)
+        and isinstance(exc, SYNTAX_ERRORS)
         and node.compiled == node.rendered.rstrip().rstrip(";").rstrip()
     ):
         where = f"{where}:{max(1, int(match.group(1)) - 1) + node.line_offset}"
-    kind = "SQL syntax error" if isinstance(exc, duckdb.ParserException) else type(exc).__name__
+    kind = "SQL syntax error" if isinstance(exc, SYNTAX_ERRORS) else type(exc).__name__
     return ModelRunError(
         f"{kind}: {text.splitlines()[0]}", where=where, hint="Fix the model's SQL and build again."
     )
