@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,8 @@ from meshkit.data.stores.base import (
     missing_asset,
 )
 from meshkit.data.stores.kafka_registry import Schemas, check_options, frame
+
+log = logging.getLogger("meshkit.stores")
 
 METADATA = ("key", "partition", "offset", "timestamp", "topic", "headers")
 DEFAULT_METADATA = ("key", "partition", "offset", "timestamp")
@@ -513,7 +516,9 @@ class KafkaStore(Store):
             with state.lock:
                 state.client.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:  # NOTE: the destination holds the positions; the group's are a copy
-            state.commit_error = self.redact(first_line(exc))
+            log.warning("Store `%s`: the consumer group %s kept its old offsets of %s (%s); the destination "
+                        "holds the positions, only the group's lag reads behind", self.name, name, asset,
+                        self.redact(first_line(exc)))  # fmt: skip
 
     def _rewind(self, asset: str, name: str) -> None:
         """Drop the consumer: the next fetch starts from the positions committed before."""
@@ -587,7 +592,6 @@ class _Consumer:
     positions: dict[str, int]
     schema: pa.Schema | None = None
     assigned: list = field(default_factory=list)
-    commit_error: str | None = None
     #: When the current run of empty fetches began (``time.monotonic()``), None after a message.
     empty_since: float | None = None
     #: NOTE: a commit waits for a consume of a fetch ahead (another thread): together they deadlock.
