@@ -201,27 +201,38 @@ class Catalog:
         known for a column of the same name, unless ``replace_tags``. ``attrs`` are dataset fields
         (description, owner, domain, product, residency, tags, kind); ``None`` keeps the old value.
         """
+        with self.engine.begin() as conn:
+            return self._register(conn, name, columns, replace_tags, run_id, rows, attrs)
+
+    def register_datasets(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> list[Dataset]:
+        """``register_dataset(name, **arguments)`` for each ``(name, arguments)``, in one transaction."""
+        with self.engine.begin() as conn:
+            return [
+                self._register(conn, name, a.pop("columns", None), a.pop("replace_tags", False),
+                               a.pop("run_id", None), a.pop("rows", None), a)
+                for name, a in ((name, dict(arguments)) for name, arguments in entries)
+            ]  # fmt: skip
+
+    def _register(self, conn, name: str, columns: Sequence[ColumnInfo] | None, replace_tags: bool,
+                  run_id: str | None, rows: int | None, attrs: dict[str, Any]) -> Dataset:  # fmt: skip
         store, asset = split_name(name)
         stamp = now()
-        with self.engine.begin() as conn:
-            row = conn.execute(sa.select(datasets).where(datasets.c.id == name)).mappings().first()
-            current = _dataset(row) if row else Dataset(id=name, store=store, asset=asset, created_at=stamp)
-            if columns is not None:
-                current.columns = [
-                    self._merge_column(current.column(c.name), c, replace_tags) for c in columns
-                ]
-            for key, value in attrs.items():
-                if value is not None:
-                    setattr(current, key, list(value) if key == "tags" else value)
-            current.rows = rows if rows is not None else current.rows
-            current.last_run_id = run_id or current.last_run_id
-            current.updated_at = stamp
-            values = current.as_dict()
-            values["created_at"], values["updated_at"] = current.created_at, stamp
-            if row:
-                conn.execute(datasets.update().where(datasets.c.id == name).values(values))
-            else:
-                conn.execute(datasets.insert().values(values))
+        row = conn.execute(sa.select(datasets).where(datasets.c.id == name)).mappings().first()
+        current = _dataset(row) if row else Dataset(id=name, store=store, asset=asset, created_at=stamp)
+        if columns is not None:
+            current.columns = [self._merge_column(current.column(c.name), c, replace_tags) for c in columns]
+        for key, value in attrs.items():
+            if value is not None:
+                setattr(current, key, list(value) if key == "tags" else value)
+        current.rows = rows if rows is not None else current.rows
+        current.last_run_id = run_id or current.last_run_id
+        current.updated_at = stamp
+        values = current.as_dict()
+        values["created_at"], values["updated_at"] = current.created_at, stamp
+        if row:
+            conn.execute(datasets.update().where(datasets.c.id == name).values(values))
+        else:
+            conn.execute(datasets.insert().values(values))
         return current
 
     @staticmethod
