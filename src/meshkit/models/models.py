@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshkit.core.lifecycle import recorded_run
-from meshkit.core.lineage import ColumnEdge, Lineage
+from meshkit.core.lineage import ColumnEdge, Lineage, TableEdge
 from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import catalog, manifest, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
@@ -293,16 +293,17 @@ def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str,
 
     wanted = set(built)
     lineage = Lineage(transformation="model")
-    for a, b in table_edges(project):
-        if (
-            b in wanted
-            and project.relation_of(a) is not None
-            and (a in project.sources or project.nodes[a].is_relational)
-        ):
-            lineage.link(dataset(a), dataset(b), source_node=a, target_node=b)
+    links = [
+        TableEdge(dataset(a), dataset(b), a, b)
+        for a, b in table_edges(project)
+        if b in wanted
+        and project.relation_of(a) is not None
+        and (a in project.sources or project.nodes[a].is_relational)
+    ]
     for uid, table_schema, table in reads:
         asset = table if table_schema == "main" else f"{table_schema}.{table}"
-        lineage.link(f"{wh.store_name}/{asset}", dataset(uid), target_node=uid)
+        links.append(TableEdge(f"{wh.store_name}/{asset}", dataset(uid), None, uid))
+    lineage.tables = list(dict.fromkeys(links))  # once each, as Lineage.link keeps them (in linear time)
     for uid in built:
         for e in edges.get(uid, []):
             lineage.columns.append(
