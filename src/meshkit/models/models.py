@@ -99,6 +99,11 @@ def default_threads(project: Project) -> int:
     return project.profile.threads or os.cpu_count() or 2
 
 
+#: How long the recorder gathers finished nodes before it saves them (a build of hundreds of small
+#: models finishes many a second; the run shows them this much later).
+BATCH_SECONDS = 0.25
+
+
 class _Recorder:
     """Writes steps and fires ``dataset_written`` from one background thread, in completion order."""
 
@@ -122,9 +127,13 @@ class _Recorder:
     def _work(self) -> None:
         done = False
         while not done:
-            batch = [self.queue.get()]  # what arrived meanwhile is saved in the same transaction
-            while not self.queue.empty():
-                batch.append(self.queue.get())
+            batch = [self.queue.get()]  # and what arrives within BATCH_SECONDS, saved in one transaction
+            deadline = time.monotonic() + BATCH_SECONDS
+            while batch[-1] is not None:
+                try:
+                    batch.append(self.queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
             done = batch[-1] is None
             self._save([r for r in batch if r is not None])
         self.wh.close()  # this thread's cursor
