@@ -28,7 +28,8 @@ _lock = threading.Lock()
 def run_lineage(run, written: set[str]) -> list[Edge]:
     """The lineage edges a finished run declares (``run.lineage``) or implies (the datasets it wrote)."""
     lineage = run.lineage
-    outputs = [o for o in sorted(written) if o not in lineage.outputs]
+    declared = set(lineage.outputs)
+    outputs = [o for o in sorted(written) if o not in declared]
     edges = [Edge(i, o, transformation=run.kind) for i in lineage.inputs for o in outputs]
     edges += [Edge(s, t, transformation=run.kind) for s, t in lineage.table_edges()]
     edges += [
