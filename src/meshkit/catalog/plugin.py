@@ -1,9 +1,10 @@
 """Built-in plugin: fills the catalog from run events of jobs, transfers and model builds.
 
-``dataset_written`` notes the dataset and the schema written; ``run_finished`` registers (or
+``dataset_written`` notes the dataset and the schema written. ``run_finished`` registers (or
 updates) every dataset the run wrote, in one transaction (a build of hundreds of models commits
-once, not once a model), then records the lineage of ``run.lineage`` (``core/lineage.py``): table-level edges from each input to
-each output of the run (the datasets written included), its table edges, and its column edges.
+once, not once a model), then records the lineage of ``run.lineage`` (``core/lineage.py``):
+table-level edges from each input to each output of the run (the datasets written included), its
+table edges, and its column edges.
 Check results in ``run.details["quality"]``
 (``{dataset: [{check, passed, observed, message}]}``) are stored as quality results unless the
 run's kind is ``check`` (product tests store their own). Then the tags of the datasets written,
@@ -19,9 +20,8 @@ from meshkit.catalog.classification import propagate
 from meshkit.core.hookspecs import hookimpl
 from meshkit.core.redaction import strip_credentials
 
-_written: dict[
-    str, dict[str, tuple[list[ColumnInfo] | None, int]]
-] = {}  # run id -> dataset -> (columns, rows)
+#: run id -> dataset written -> (its columns, the rows of its last write)
+_written: dict[str, dict[str, tuple[list[ColumnInfo] | None, int | None]]] = {}
 _lock = threading.Lock()
 
 
