@@ -130,6 +130,32 @@ def test_deps_links_local_packages_into_dbt_packages(tmp_path):
     assert "Installed greetings" in result.stdout
 
 
+def test_deps_empties_dbt_packages_first_as_dbt_does(tmp_path, monkeypatch):
+    """What packages.yml no longer names goes; a fetch that fails leaves dbt_packages/ as it was."""
+    root = _copy(tmp_path)
+    stale = root / "dbt_packages" / "dropped_package"
+    stale.mkdir(parents=True)
+    (stale / "dbt_project.yml").write_text("name: dropped_package\n")
+    (root / "dbt_packages" / "notes.txt").write_text("left by hand\n")
+    install(root, dbt_settings(root))
+    assert sorted(p.name for p in (root / "dbt_packages").iterdir()) == ["greetings"]
+    monkeypatch.setattr("meshkit.models.packages.HUB", "http://127.0.0.1:9/api/v1")
+    (root / "packages.yml").write_text(
+        "packages:\n  - local: ../greetings\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n"
+    )
+    with pytest.raises(UserError, match="Cannot download"):
+        install(root, dbt_settings(root))
+    assert (root / "dbt_packages" / "greetings").is_symlink()
+
+
+def test_deps_refuses_an_install_path_holding_the_project(tmp_path):
+    root = _copy(tmp_path)
+    with pytest.raises(UserError, match="holds the project itself") as info:
+        install(root, {**dbt_settings(root), "packages-install-path": "."})
+    assert info.value.where == "dbt_project.yml"
+    assert (root / "dbt_project.yml").exists()
+
+
 def test_filled_dbt_packages_builds_without_deps(tmp_path):
     """A hub package already in dbt_packages/ loads without the network, as in dbt."""
     root = _copy(tmp_path)

@@ -225,3 +225,23 @@ def test_unknown_materialization_lists_the_registered_ones(make_project):
     report, results = _build(mk, root)
     assert results["m"].status == "error"
     assert "Unknown materialization `tabel`" in results["m"].message
+
+
+def test_a_databases_information_schema_and_dateadd_over_a_literal(make_project, query):
+    """What packages write for Postgres or Snowflake and DuckDB lacks: ``<db>.information_schema.tables``
+    (one per database; DuckDB keeps one for all) and ``dbt.dateadd`` from a quoted date."""
+    mk, root = make_project({
+        "models/a_table.sql": "select 1 as id",
+        "models/tables_seen.sql": """
+            {% set found = run_query("select table_name from " ~ target.database ~ ".information_schema.tables "
+                                     ~ "where table_name = 'a_table'") if execute else none %}
+            select {{ found.columns[0].values() | length if execute else 0 }} as n, count(*) as in_sql
+            from warehouse.information_schema.tables where table_name = 'a_table'
+            -- depends_on: {{ ref('a_table') }}
+        """,
+        "models/days.sql": "select {{ dbt.dateadd('day', 2, \"'2018-01-30'\") }} as d",
+    })  # fmt: skip
+    report, results = _build(mk, root)
+    assert not report.failed, [(r.unique_id, r.message) for r in report.results]
+    assert query(mk, root, "select n, in_sql from main.tables_seen") == [(1, 1)]
+    assert query(mk, root, "select cast(d as varchar) from main.days") == [("2018-02-01 00:00:00",)]

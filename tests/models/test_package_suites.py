@@ -21,10 +21,12 @@ PROFILE = "integration_tests:\n  target: duckdb\n  outputs:\n    duckdb:\n      
 
 #: package -> (its dependencies copied into dbt_packages/, the nodes dbt-duckdb also fails, total nodes)
 SUITES = {
-    # dbt-duckdb fails these too: date_spine adds an interval to a string literal, the relation
-    # lookups read <database>.information_schema, and two expectations depend on float precision.
-    "dbt-utils": ({}, {"test_date_spine", "test_get_relations_by_pattern", "test_get_relations_by_prefix_and_union",
-                       "assert_equal_test_width_bucket_actual__expected",
+    # dbt-duckdb fails these too, and meshkit cannot pass them without changing DuckDB's types: the
+    # seeds' `float` columns are DuckDB's 4-byte FLOAT (double precision elsewhere), so 100000.0 cast to
+    # numeric is 99999.997952 (width_bucket) and values differing in the 7th decimal load equal.
+    # (dbt-duckdb also fails date_spine over string literals and the relation lookups reading
+    # <database>.information_schema; meshkit builds both.)
+    "dbt-utils": ({}, {"assert_equal_test_width_bucket_actual__expected",
                        "dbt_utils_equality_data_test_equality_floats_a_ref_data_test_equality_floats_b___8"}, 237),
     "dbt-date": ({}, set(), 73),
     "dbt-expectations": ({"dbt_date": "dbt-date"}, set(), 169),
@@ -33,6 +35,8 @@ SUITES = {
     "dbt-audit-helper": ({"dbt_utils": "dbt-utils"}, {"unit_test_struct_model_a", "unit_test_struct_model_b",
                          "compare_and_classify_query_results", "unit_compare_classify", "unit_quick_are_queries_identical"}, 108),
 }  # fmt: skip
+#: The nodes of each suite that pass at least (dbt-duckdb 1.10: dbt-utils 226, dbt-audit-helper 82).
+PASSING = {"dbt-utils": 235, "dbt-date": 73, "dbt-expectations": 169, "dbt-audit-helper": 82}
 #: Tests over the suites' ``rand()`` data: a standard-deviation bound over random values fails now
 #: and then, under dbt-duckdb too, so their outcome is not compared.
 RANDOM_DATA = ("dbt_expectations_expect_column_values_to_be_within_n_stdevs",)
@@ -60,3 +64,4 @@ def test_package_integration_suite(tmp_path, package, monkeypatch, shared_fixtur
     assert len(report.results) == total
     passed = [r for r in report.results if r.status in ("success", "pass", "warn")]
     print(f"{package}: {len(passed)} of {total} nodes pass")
+    assert len(passed) >= PASSING[package]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -201,27 +201,53 @@ class Catalog:
         known for a column of the same name, unless ``replace_tags``. ``attrs`` are dataset fields
         (description, owner, domain, product, residency, tags, kind); ``None`` keeps the old value.
         """
-        store, asset = split_name(name)
+        return self.register_datasets([(name, {"columns": columns, "replace_tags": replace_tags,
+                                               "run_id": run_id, "rows": rows, **attrs})])[0]  # fmt: skip
+
+    def register_datasets(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> list[Dataset]:
+        """``register_dataset(name, **arguments)`` for each ``(name, arguments)``, in one transaction
+        (one read of the entries there are, one insert and one update for all)."""
         stamp = now()
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(datasets).where(datasets.c.id == name)).mappings().first()
-            current = _dataset(row) if row else Dataset(id=name, store=store, asset=asset, created_at=stamp)
-            if columns is not None:
-                current.columns = [
-                    self._merge_column(current.column(c.name), c, replace_tags) for c in columns
-                ]
-            for key, value in attrs.items():
-                if value is not None:
-                    setattr(current, key, list(value) if key == "tags" else value)
-            current.rows = rows if rows is not None else current.rows
-            current.last_run_id = run_id or current.last_run_id
-            current.updated_at = stamp
-            values = current.as_dict()
-            values["created_at"], values["updated_at"] = current.created_at, stamp
-            if row:
-                conn.execute(datasets.update().where(datasets.c.id == name).values(values))
-            else:
-                conn.execute(datasets.insert().values(values))
+            names = list(dict.fromkeys(name for name, _ in entries))
+            stored = {r["id"]: _dataset(r) for i in range(0, len(names), 500)  # within SQLite's bound parameters
+                      for r in conn.execute(sa.select(datasets).where(datasets.c.id.in_(names[i:i + 500]))).mappings()}  # fmt: skip
+            merged: dict[str, Dataset] = {}
+            done = []
+            for name, arguments in entries:
+                current = merged.get(name) or stored.get(name)
+                if current is None:
+                    store, asset = split_name(name)
+                    current = Dataset(id=name, store=store, asset=asset, created_at=stamp)
+                merged[name] = self._merged(current, stamp, **arguments)
+                done.append(merged[name])
+            rows = []
+            for current in merged.values():
+                values = current.as_dict()
+                values["created_at"], values["updated_at"] = current.created_at, stamp
+                rows.append(values)
+            if inserts := [v for v in rows if v["id"] not in stored]:
+                conn.execute(datasets.insert(), inserts)
+            updates = [
+                {"_key": v["id"], **{k: x for k, x in v.items() if k != "id"}}
+                for v in rows
+                if v["id"] in stored
+            ]
+            if updates:
+                conn.execute(datasets.update().where(datasets.c.id == sa.bindparam("_key")), updates)
+        return done
+
+    def _merged(self, current: Dataset, stamp, *, columns: Sequence[ColumnInfo] | None = None, replace_tags: bool = False,
+                run_id: str | None = None, rows: int | None = None, **attrs: Any) -> Dataset:  # fmt: skip
+        current = replace(current)
+        if columns is not None:
+            current.columns = [self._merge_column(current.column(c.name), c, replace_tags) for c in columns]
+        for key, value in attrs.items():
+            if value is not None:
+                setattr(current, key, list(value) if key == "tags" else value)
+        current.rows = rows if rows is not None else current.rows
+        current.last_run_id = run_id or current.last_run_id
+        current.updated_at = stamp
         return current
 
     @staticmethod

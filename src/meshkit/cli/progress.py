@@ -6,11 +6,13 @@ On a terminal, running work shows as spinner rows under the lines of finished wo
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from meshkit.core.hookspecs import hookimpl
 
@@ -58,13 +60,19 @@ class LiveLines(_Shown):
             self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                                      console=console, transient=True)  # fmt: skip
         self._tasks: dict[object, int] = {}
+        self._write_lock = threading.Lock()
 
     def print(self, markup: str) -> None:
         """A finished line (above the spinners on a terminal)."""
         if self.progress is not None:
             self.progress.console.print(markup, soft_wrap=True)
-        else:
-            self.console.print(f"{datetime.now():%H:%M:%S}  {markup}", soft_wrap=True)
+            return
+        # not a terminal: no style to render, so the plain text goes out as it is (a build of a
+        # thousand nodes prints two thousand lines, and rich's rendering of each costs more than the line)
+        line = f"{datetime.now():%H:%M:%S}  {Text.from_markup(markup).plain}\n"
+        with self._write_lock:
+            self.console.file.write(line)
+            self.console.file.flush()
 
     def start(self, key: object, markup: str) -> None:
         """Work ``key`` began: a spinner row on a terminal, else a line."""

@@ -105,10 +105,10 @@ class Lineage:
         lineage = cls(transformation=data.get("transformation"))
         lineage.read(*_names(data.get("inputs")))
         lineage.wrote(*_names(data.get("outputs")))
-        for t in data.get("tables") or []:
-            if isinstance(t.get("source_dataset"), str) and isinstance(t.get("target_dataset"), str):
-                lineage.link(t["source_dataset"], t["target_dataset"], source_node=t.get("source"),
-                             target_node=t.get("target"))  # fmt: skip
+        tables = [TableEdge(t["source_dataset"], t["target_dataset"], t.get("source"), t.get("target"))
+                  for t in data.get("tables") or []
+                  if isinstance(t.get("source_dataset"), str) and isinstance(t.get("target_dataset"), str)]  # fmt: skip
+        lineage.tables = list(dict.fromkeys(tables))  # once each, as link() keeps them
         for target, columns in (data.get("columns") or {}).items():
             for target_column, sources in (columns or {}).items():
                 for s in sources or []:

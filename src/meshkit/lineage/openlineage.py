@@ -102,11 +102,10 @@ def _schema_facet(schema) -> dict[str, Any]:
     return _facet("SchemaDatasetFacet", "1-2-0", fields=fields)
 
 
-def _column_lineage_facet(meshkit, run, target: str) -> dict[str, Any] | None:
+def _column_lineage_facet(meshkit, edges: list) -> dict[str, Any] | None:
+    """The facet of one output's column ``edges`` (those whose target it is)."""
     by_column: dict[str, list] = {}
-    for edge in run.lineage.columns:
-        if edge.target != target:
-            continue
+    for edge in edges:
         namespace, name = _dataset_ref(meshkit, edge.source)
         kind = str(edge.transformation or "IDENTITY").upper()
         direct = kind if kind in ("IDENTITY", "TRANSFORMATION", "AGGREGATION") else "TRANSFORMATION"
@@ -158,10 +157,13 @@ def build_event(
             ns, asset = _dataset_ref(meshkit, name)
             facets = {"dataQualityAssertions": _assertions_facet(quality[name])} if name in quality else {}
             inputs.append({"namespace": ns, "name": asset, "facets": {}, "inputFacets": facets})
+        edges_to: dict[str, list] = {}  # grouped once: a build of hundreds of models has thousands
+        for edge in run.lineage.columns:
+            edges_to.setdefault(edge.target, []).append(edge)
         for name, (rows, schema) in sorted((outputs or {}).items()):
             ns, asset = _dataset_ref(meshkit, name)
             facets: dict[str, Any] = {"schema": _schema_facet(schema)} if schema is not None else {}
-            if lineage := _column_lineage_facet(meshkit, run, name):
+            if lineage := _column_lineage_facet(meshkit, edges_to.get(name, [])):
                 facets["columnLineage"] = lineage
             stats = {} if rows is None else {
                 "outputStatistics": _facet("OutputStatisticsOutputDatasetFacet", "1-0-2", rowCount=rows)

@@ -19,6 +19,7 @@ from typing import Any
 from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.models.context import RenderError, current
 from meshkit.models.nodes import Relation, quote
+from meshkit.models.warehouse import Warehouse
 
 # ---------------------------------------------------------------------------- results
 
@@ -148,6 +149,9 @@ def execute_sql(sql: str, fetch: bool = True) -> Result | None:
     cur = _cursor()
     if cur is None:
         return None
+    warehouse = current().warehouse
+    if isinstance(warehouse, Warehouse):  # DuckDB's own cursor (an engine's puts it in its dialect itself)
+        sql = warehouse.sql(sql)
     try:
         cur.execute(sql)
         names = [d[0] for d in cur.description or []]

@@ -16,11 +16,17 @@
 {% macro cast(field, type) %}cast({{ field }} as {{ type }}){% endmacro %}
 {% macro cast_bool_to_text(field) %}cast({{ field }} as TEXT){% endmacro %}
 {% macro equals(expr1, expr2) %}({{ expr1 }} = {{ expr2 }}){% endmacro %}
+{# A quoted literal start ('2018-01-01', as Snowflake and Redshift take it) is read as a timestamp, as
+   datediff reads its operands: DuckDB cannot tell which `+` a bare string literal means, so dbt-duckdb
+   fails on it; a date or timestamp expression renders as dbt-duckdb renders it. #}
 {% macro dateadd(datepart, interval, from_date_or_timestamp) %}
 {%- set unit = datepart | lower -%}
-{%- if unit == 'quarter' -%}({{ from_date_or_timestamp }} + (cast({{ interval }} as bigint) * 3) * interval 1 month)
-{%- elif unit == 'week' -%}({{ from_date_or_timestamp }} + (cast({{ interval }} as bigint) * 7) * interval 1 day)
-{%- else -%}({{ from_date_or_timestamp }} + cast({{ interval }} as bigint) * interval 1 {{ unit }}){%- endif -%}
+{%- set start = from_date_or_timestamp | string | trim -%}
+{%- if start[:1] == "'" and start[-1:] == "'" and start.count("'") == 2 -%}{%- set start = "cast(" ~ start ~ " as timestamp)" -%}
+{%- else -%}{%- set start = from_date_or_timestamp -%}{%- endif -%}
+{%- if unit == 'quarter' -%}({{ start }} + (cast({{ interval }} as bigint) * 3) * interval 1 month)
+{%- elif unit == 'week' -%}({{ start }} + (cast({{ interval }} as bigint) * 7) * interval 1 day)
+{%- else -%}({{ start }} + cast({{ interval }} as bigint) * interval 1 {{ unit }}){%- endif -%}
 {% endmacro %}
 {% macro datediff(first_date, second_date, datepart) %}
 {%- if datepart == 'week' -%}

@@ -10,8 +10,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlglot
-
 from meshkit.models.exceptions import ModelCompileError
 
 if TYPE_CHECKING:
@@ -78,6 +76,8 @@ def transpile(node: Node, dialect: str) -> str:
     if dialect == "duckdb":
         return node.compiled
     try:
+        import sqlglot  # only here: a build on DuckDB never loads it
+
         return ";\n".join(sqlglot.transpile(node.compiled, read="duckdb", write=dialect, pretty=True))
     except sqlglot.errors.ParseError as exc:
         err = exc.errors[0] if exc.errors else {}

@@ -16,9 +16,6 @@ from collections import defaultdict
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
-
 from meshkit.models.exceptions import ModelCompileError
 from meshkit.models.properties import read_yaml
 from meshkit.models.state import DbtManifest, Fingerprints
@@ -65,6 +62,9 @@ def link(project: Project) -> None:
 
 def _inferred(node, names: dict[str, str]) -> list[str]:
     """Dependencies of a plain-SQL model: the tables it reads that are nodes of the project."""
+    import sqlglot  # loaded only for a project with plain-SQL models
+    from sqlglot import exp
+
     try:
         tree = sqlglot.parse_one(node.rendered, read="duckdb")
     except sqlglot.errors.ParseError as exc:

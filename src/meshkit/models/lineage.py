@@ -13,10 +13,6 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.lineage import lineage as sqlglot_lineage
-
 from meshkit.engines.duckdb import table_names
 
 if TYPE_CHECKING:
@@ -140,6 +136,10 @@ class LineageIndex:
         return schema
 
     def _compute(self, node: Node) -> list[ColumnEdge]:
+        import sqlglot  # loaded when there is SQL to analyse: a plain build does not pay for it
+        from sqlglot import exp
+        from sqlglot.lineage import lineage as sqlglot_lineage
+
         try:
             roots = sqlglot_lineage(None, node.compiled, self._node_schema(node), dialect="duckdb")
         except (sqlglot.errors.SqlglotError, KeyError, ValueError, AttributeError, TypeError, RecursionError):
@@ -206,6 +206,9 @@ def direct_reads(project: Project, node: Node, schema: dict[str, Any],
     known = known_relations(project) if known is None else known
     if _reads_only(node.compiled, project, known):
         return []
+    import sqlglot
+    from sqlglot import exp
+
     try:
         tree = sqlglot.parse_one(node.compiled, read="duckdb")
     except sqlglot.errors.SqlglotError:

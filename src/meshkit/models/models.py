@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshkit.core.lifecycle import recorded_run
-from meshkit.core.lineage import ColumnEdge, Lineage
+from meshkit.core.lineage import ColumnEdge, Lineage, TableEdge
 from meshkit.core.runs import RunRecord, StepRecord
 from meshkit.models.artifacts import catalog, manifest, run_results, write_json, write_state
 from meshkit.models.compile import compile_project, compiled_path, write_sql
@@ -106,6 +106,11 @@ def default_threads(project: Project) -> int:
     return project.profile.threads or os.cpu_count() or 2
 
 
+#: How long the recorder gathers finished nodes before it saves them (a build of hundreds of small
+#: models finishes many a second; the run shows them this much later).
+BATCH_SECONDS = 0.25
+
+
 class _Recorder:
     """Writes steps and fires ``dataset_written`` from one background thread, in completion order."""
 
@@ -129,9 +134,13 @@ class _Recorder:
     def _work(self) -> None:
         done = False
         while not done:
-            batch = [self.queue.get()]  # what arrived meanwhile is saved in the same transaction
-            while not self.queue.empty():
-                batch.append(self.queue.get())
+            batch = [self.queue.get()]  # and what arrives within BATCH_SECONDS, saved in one transaction
+            deadline = time.monotonic() + BATCH_SECONDS
+            while batch[-1] is not None:
+                try:
+                    batch.append(self.queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
             done = batch[-1] is None
             self._save([r for r in batch if r is not None])
         self.wh.close()  # this thread's cursor
@@ -300,16 +309,17 @@ def _lineage(project: Project, wh: Warehouse, built: list[str], edges: dict[str,
 
     wanted = set(built)
     lineage = Lineage(transformation="model")
-    for a, b in table_edges(project):
-        if (
-            b in wanted
-            and project.relation_of(a) is not None
-            and (a in project.sources or project.nodes[a].is_relational)
-        ):
-            lineage.link(dataset(a), dataset(b), source_node=a, target_node=b)
+    links = [
+        TableEdge(dataset(a), dataset(b), a, b)
+        for a, b in table_edges(project)
+        if b in wanted
+        and project.relation_of(a) is not None
+        and (a in project.sources or project.nodes[a].is_relational)
+    ]
     for uid, table_schema, table in reads:
         asset = table if table_schema == "main" else f"{table_schema}.{table}"
-        lineage.link(f"{wh.store_name}/{asset}", dataset(uid), target_node=uid)
+        links.append(TableEdge(f"{wh.store_name}/{asset}", dataset(uid), None, uid))
+    lineage.tables = list(dict.fromkeys(links))  # once each, as Lineage.link keeps them (in linear time)
     for uid in built:
         for e in edges.get(uid, []):
             lineage.columns.append(

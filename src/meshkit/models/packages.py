@@ -154,7 +154,10 @@ def install(
     As dbt resolves them: every range asked of a hub package (by the project and by the packages it
     installs) is intersected, and the newest version in all of them is taken. ``upgrade`` resolves
     again whatever the lock says (``dbt deps --upgrade``); ``lock_only`` writes the lock without
-    installing anything (``dbt deps --lock``)."""
+    installing anything (``dbt deps --lock``).
+
+    As dbt, ``dbt_packages/`` is emptied before the packages go in, so nothing stale stays; unlike
+    dbt, only once every package is fetched: a fetch that fails leaves it as it was."""
     target = install_path(root, settings)
     entries, spec_file = read_specs(root)
     lock = None if upgrade else _read_lock(root)
@@ -166,7 +169,7 @@ def install(
         if locked
         else [(root, e, spec_file) for e in entries]
     )
-    done: dict[str, Package] = {}
+    fetched: dict[str, tuple[Path, dict[str, Any], bool]] = {}  # name -> (folder, settings, local)
     pins: dict[str, dict[str, Any] | None] = {}  # in the order dbt lists them; hub pins once resolved
     hub: dict[str, _HubPackage] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,9 +191,9 @@ def install(
             folder = _fetch(base, entry, where, Path(tempfile.mkdtemp(dir=tmp)))
             pkg_settings = _settings(folder, where)
             name = pkg_settings["name"]
-            if name in done:
+            if name in fetched:
                 continue
-            done[name] = _place(target, name, folder, pkg_settings, "local" in entry, lock_only)
+            fetched[name] = (folder, pkg_settings, "local" in entry)
             pins[name] = _pin(entry, name, folder, root)
             if not locked:
                 pending += [(folder, e, w) for e, w in _with_where(folder, root)]
@@ -203,24 +206,31 @@ def install(
             folder = _untar(_download(package.index["versions"][version]["downloads"]["tarball"], package.asked[0]),
                             Path(tempfile.mkdtemp(dir=tmp)), package.asked[0])  # fmt: skip
             pkg_settings = _settings(folder, package.asked[0])
-            done[pkg_settings["name"]] = _place(
-                target, pkg_settings["name"], folder, pkg_settings, False, False
-            )
+            fetched[pkg_settings["name"]] = (folder, pkg_settings, False)
+        if not lock_only:
+            _empty(target, root)
+            done = [_place(target, name, *found) for name, found in fetched.items()]
     if not locked and entries:
         _write_lock(root, [p for p in pins.values() if p is not None], spec_hash(entries))
-    return [] if lock_only else list(done.values())
+    return [] if lock_only else done
 
 
-def _place(target: Path, name: str, folder: Path, settings: dict[str, Any], link: bool, dry: bool) -> Package:
-    """Put the package at ``folder`` into ``target`` (a link for a local one), replacing what was there."""
+def _empty(target: Path, root: Path) -> None:
+    """An empty ``target`` (the install path), as ``dbt deps`` leaves it before installing."""
+    if target.resolve() in (root.resolve(), *root.resolve().parents):
+        raise UserError(f"packages-install-path `{target}` holds the project itself: meshkit deps "
+                        "empties that folder before installing.", where="dbt_project.yml",
+                        hint="Set packages-install-path to a folder of its own, such as dbt_packages.")  # fmt: skip
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+
+
+def _place(target: Path, name: str, folder: Path, settings: dict[str, Any], link: bool) -> Package:
+    """Put the package at ``folder`` into the emptied ``target`` (a link for a local one)."""
     dest = target / name
-    if dry:
-        return Package(name, folder, settings)
-    target.mkdir(parents=True, exist_ok=True)
-    if dest.is_symlink() or dest.is_file():
-        dest.unlink()
-    elif dest.exists():
-        shutil.rmtree(dest)
     if link:
         dest.symlink_to(folder, target_is_directory=True)
     else:

@@ -23,6 +23,13 @@ FROM information_schema.columns c JOIN information_schema.tables t
 ORDER BY c.ordinal_position
 """
 
+#: ``<database>.information_schema.<view>``: Postgres, Snowflake and Redshift keep one per database;
+#: DuckDB keeps one for all its databases, with each row's database in ``table_catalog``.
+_INFORMATION_SCHEMA = re.compile(
+    r'(?<![\w."])("?)([A-Za-z_][\w$]*)\1\s*\.\s*("?)information_schema\3\s*\.\s*("?)(tables|columns|views)\4(?![\w"$])',
+    re.IGNORECASE,
+)
+
 
 class Warehouse:
     """One DuckDB connection shared by worker threads, each using its own cursor."""
@@ -48,6 +55,7 @@ class Warehouse:
         self._lock = threading.Lock()
         self._relations: dict[tuple[str, str, str], str] | None = None
         self._schemas: set[tuple[str, str]] = set()
+        self._attached: set[str] | None = None
 
     def cursor(self) -> Connection:
         cur = getattr(self._local, "cursor", None)
@@ -81,8 +89,24 @@ class Warehouse:
         return relation.render()
 
     def sql(self, text: str, node=None) -> str:
-        """``text`` (the project's SQL) in the engine's dialect: DuckDB's own."""
-        return text
+        """``text`` (the project's SQL) in the engine's dialect: DuckDB's own, where a database's own
+        ``information_schema`` (``db.information_schema.tables``, as packages write it for Postgres or
+        Snowflake, and DuckDB has not) reads DuckDB's rows of that database."""
+        if "information_schema" not in text.lower():
+            return text
+        return _INFORMATION_SCHEMA.sub(self._information_schema, text)
+
+    def _information_schema(self, match: re.Match) -> str:
+        database, view = match[2], match[5].lower()
+        if database.lower() not in self._databases():
+            return match[0]
+        return f"(SELECT * FROM system.information_schema.{view} WHERE table_catalog = '{database}')"
+
+    def _databases(self) -> set[str]:
+        if self._attached is None:
+            rows = self.cursor().execute("SELECT database_name FROM duckdb_databases()").fetchall()
+            self._attached = {name.lower() for (name,) in rows} - {"system", "temp"}
+        return self._attached
 
     def locate(self, exc: BaseException, node) -> str:
         """Where an error of the engine points in ``node``'s file."""
