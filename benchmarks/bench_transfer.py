@@ -26,7 +26,7 @@ WORK = HERE / ".work"
 SF = float(os.environ.get("MESHKIT_BENCH_SF", "0.1"))
 PG = os.environ.get("MESHKIT_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 SCHEMA = "mk_bench"
-TABLE = f"lineitem_sf{str(SF).replace('.', '_')}"
+TABLE = f"lineitem_sf{str(SF).replace('.', '_')}"  # as table_name(SF)
 DLT_PYTHON = WORK / "dlt-venv" / "bin" / "python"
 REPEAT = int(os.environ.get("MESHKIT_BENCH_REPEAT", "1"))
 ONLY = [c for c in os.environ.get("MESHKIT_BENCH_CASES", "").split(",") if c]
@@ -138,12 +138,24 @@ def _measure(case: str) -> dict:
     return json.loads(line[len("RESULT ") :])
 
 
-def _load_lineitem() -> int:
+def table_name(sf: float) -> str:
+    """The PostgreSQL table (in ``SCHEMA``) of lineitem at scale factor ``sf``."""
+    return f"lineitem_sf{str(float(sf)).replace('.', '_')}"
+
+
+#: Above this scale factor lineitem is generated and loaded in steps of about SF1 (bounded memory).
+STEP_SF = 1
+
+
+def load_lineitem(sf: float = SF) -> int:
+    """Rows of lineitem SF ``sf`` in PostgreSQL, generated and loaded first if no earlier run did."""
     import duckdb
 
     from meshkit.data.stores.duckdb import load_extension
 
+    table = table_name(sf)
     conn = duckdb.connect()
+    conn.execute("SET enable_progress_bar = false")
     load_extension(conn, "postgres")
     load_extension(conn, "tpch")
     conn.execute(f"ATTACH '{PG}' AS pg (TYPE postgres)")
@@ -154,14 +166,26 @@ def _load_lineitem() -> int:
             f"SELECT table_name FROM duckdb_tables() WHERE database_name = 'pg' AND schema_name = '{SCHEMA}'"
         ).fetchall()
     }
-    if TABLE not in tables:
-        print(f"loading lineitem SF {SF} into PostgreSQL {SCHEMA}.{TABLE} ...", flush=True)
-        conn.execute(f"CALL dbgen(sf = {SF})")
+    if table not in tables:
         # NOTE: loaded under a temporary name then renamed: an interrupted load is never reused.
-        conn.execute(f"DROP TABLE IF EXISTS pg.{SCHEMA}.{TABLE}_loading")
-        conn.execute(f"CREATE TABLE pg.{SCHEMA}.{TABLE}_loading AS SELECT * FROM lineitem")
-        conn.execute(f"CALL postgres_execute('pg', 'ALTER TABLE {SCHEMA}.{TABLE}_loading RENAME TO {TABLE}')")
-    return conn.execute(f"SELECT count(*) FROM pg.{SCHEMA}.{TABLE}").fetchone()[0]
+        steps = max(1, round(sf / STEP_SF))
+        print(
+            f"loading lineitem SF {sf:g} into PostgreSQL {SCHEMA}.{table} in {steps} step(s) ...", flush=True
+        )
+        conn.execute(f"DROP TABLE IF EXISTS pg.{SCHEMA}.{table}_loading")
+        for step in range(steps):
+            conn.execute(f"CALL dbgen(sf = {sf}, children = {steps}, step = {step})" if steps > 1
+                         else f"CALL dbgen(sf = {sf})")  # fmt: skip
+            if step == 0:
+                conn.execute(f"CREATE TABLE pg.{SCHEMA}.{table}_loading AS SELECT * FROM lineitem")
+            else:
+                conn.execute(f"INSERT INTO pg.{SCHEMA}.{table}_loading SELECT * FROM lineitem")
+            for (name,) in conn.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'memory'"
+            ).fetchall():
+                conn.execute(f"DROP TABLE memory.main.{name}")
+        conn.execute(f"CALL postgres_execute('pg', 'ALTER TABLE {SCHEMA}.{table}_loading RENAME TO {table}')")
+    return conn.execute(f"SELECT count(*) FROM pg.{SCHEMA}.{table}").fetchone()[0]
 
 
 def _dlt(backend: str) -> dict | str:
@@ -188,7 +212,7 @@ def _dlt(backend: str) -> dict | str:
 
 
 def main() -> None:
-    rows = _load_lineitem()
+    rows = load_lineitem()
     print(f"TPC-H lineitem SF {SF}: {rows:,} rows in PostgreSQL")
     cases = [("duckdb_copy", "DuckDB COPY pg -> parquet (anchor)"),
              ("pg_parquet", "meshkit pg -> parquet"),

@@ -121,12 +121,18 @@ class SparkEngine(Engine):
     # ------------------------------------------------------------------ session
 
     def _settings(self) -> dict[str, str]:
-        jars = self.options.get("jars") or [j for j in JDBC_JARS if os.path.exists(j)]
-        settings = {
-            "spark.app.name": self.options.get("app_name", "meshkit"),
+        runtime = {
             "spark.sql.session.timeZone": "UTC",
             "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
             "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        }
+        given = {k: str(v) for k, v in self.options.items() if k.startswith("spark.")}
+        if self.remote:  # NOTE: a Connect session sets only runtime SQL settings; the server owns the rest
+            return {**runtime, **given}
+        jars = self.options.get("jars") or [j for j in JDBC_JARS if os.path.exists(j)]
+        settings = {
+            "spark.app.name": self.options.get("app_name", "meshkit"),
+            **runtime,
             # NOTE: Spark's own catalog folder, which it creates on start, stays out of the working directory
             "spark.sql.warehouse.dir": Path(self.warehouse, "_catalog").as_uri(),
             "spark.ui.enabled": "false",
@@ -141,7 +147,7 @@ class SparkEngine(Engine):
         host = urlparse(self.master).hostname if self.master.startswith("spark://") else None
         if host in ("127.0.0.1", "localhost"):
             settings["spark.driver.host"] = settings["spark.driver.bindAddress"] = "127.0.0.1"
-        settings.update({k: str(v) for k, v in self.options.items() if k.startswith("spark.")})
+        settings.update(given)
         return settings
 
     def _session(self):
@@ -174,8 +180,7 @@ class SparkEngine(Engine):
                     else SparkSession.builder.master(self.master)
                 )
                 for k, v in settings.items():
-                    if not (self.remote and k.startswith(("spark.driver.", "spark.jars", "spark.ui."))):
-                        builder = builder.config(k, v)
+                    builder = builder.config(k, v)
                 with self._errors():
                     session = builder.getOrCreate()
                 if not self.remote:
@@ -222,6 +227,8 @@ class SparkEngine(Engine):
         if "partitions" in self.options:
             return max(1, int(self.options["partitions"]))
         with contextlib.suppress(Exception):
+            if self.remote:  # NOTE: a Connect client has no SparkContext; the server may declare its cores
+                return max(1, int(self.session.conf.get("spark.default.parallelism")))
             return max(1, int(self.session.sparkContext.defaultParallelism))
         return 4
 
