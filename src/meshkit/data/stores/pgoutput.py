@@ -68,8 +68,9 @@ def parse_value(text: str, type_oid: int) -> Any:
 
 
 def _arrow_type(type_oid: int, typmod: int) -> pa.DataType | None:
-    if type_oid == _NUMERIC and typmod >= 4 and (typmod - 4) >> 16 <= 38:  # numeric(p, s)
-        return pa.decimal128((typmod - 4) >> 16, (typmod - 4) & 0xFFFF)
+    if type_oid == _NUMERIC:  # numeric(p, s): a modifier of ((p << 16) | s) + 4; none when unbounded
+        precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
+        return pa.decimal128(precision, scale) if typmod >= 4 and scale <= precision <= 38 else None
     return _CASTS.get(type_oid)
 
 
@@ -132,10 +133,6 @@ class Decoded:
     columns: list[ChangeColumns]
     end: int | None
     commit_time: dt.datetime | None
-
-    @property
-    def count(self) -> int:
-        return sum(c.rows.num_rows for c in self.columns)
 
 
 class Decoder:
