@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,10 +136,15 @@ class Decoded:
 
 
 class Decoder:
-    """Turns pgoutput messages into changes per table; relations are remembered across batches."""
+    """Turns pgoutput messages into changes per table; relations are remembered across batches.
 
-    def __init__(self):
+    A table's keys are its replica identity columns; with ``REPLICA IDENTITY FULL`` (every column)
+    they are what ``primary_key(schema, table)`` gives, when it gives any.
+    """
+
+    def __init__(self, primary_key: Callable[[str, str], list[str]] | None = None):
         self.relations: dict[int, Relation] = {}
+        self.primary_key = primary_key
 
     def decode_batch(self, messages: Iterable[bytes], part: str, skip_to: int | None = None) -> Decoded:
         """The changes of the transactions in ``messages`` whose end LSN is after ``skip_to``."""
@@ -166,9 +171,11 @@ class Decoder:
                 for rows in chunks:
                     rows.end_transaction(end, keep)
             elif kind == _RELATION:
-                relation = _relation(message)
-                self.relations[relation[0]] = relation[1]
-                current.pop(relation[0], None)
+                oid, relation, identity = _relation(message)
+                if identity == _FULL and self.primary_key is not None:
+                    relation.keys = self.primary_key(relation.schema, relation.name) or relation.keys
+                self.relations[oid] = relation
+                current.pop(oid, None)
             elif kind == _TRUNCATE:
                 for oid in _truncated(message):
                     rows = current.get(oid)
@@ -185,7 +192,7 @@ class Decoder:
 
 _BEGIN, _COMMIT, _RELATION, _TRUNCATE, _INSERT, _UPDATE, _DELETE = b"BCRTIUD"
 _ROW_KINDS = {_INSERT, _UPDATE, _DELETE}
-_K, _O, _N, _T, _NULL = b"KONtn"  # NOTE: message bytes compared as ints: no slice per value
+_K, _O, _N, _T, _NULL, _FULL = b"KONtnf"  # NOTE: message bytes compared as ints: no slice per value
 _U16, _U32, _I32 = (
     struct.Struct("!H").unpack_from,
     struct.Struct("!I").unpack_from,
@@ -195,12 +202,14 @@ _I64, _U64 = struct.Struct("!q").unpack_from, struct.Struct("!Q").unpack_from
 _UNCHANGED = object()  # an unchanged TOASTed value, which pgoutput does not send
 
 
-def _relation(message: bytes) -> tuple[int, Relation]:
+def _relation(message: bytes) -> tuple[int, Relation, int]:
+    """The relation oid, the table, and its replica identity setting (``f``: full)."""
     (oid,) = _U32(message, 1)
     at = 5
     schema, at = _string(message, at)
     name, at = _string(message, at)
-    at += 1  # replica identity setting
+    identity = message[at]
+    at += 1
     (count,) = _U16(message, at)
     at += 2
     columns, keys = [], []
@@ -212,7 +221,7 @@ def _relation(message: bytes) -> tuple[int, Relation]:
         columns.append((column, type_oid, typmod))
         if flags & 1:
             keys.append(column)
-    return oid, Relation(schema, name, columns, keys)
+    return oid, Relation(schema, name, columns, keys), identity
 
 
 def _string(message: bytes, at: int) -> tuple[str, int]:

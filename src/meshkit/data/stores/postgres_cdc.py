@@ -229,7 +229,8 @@ class PostgresCDCStore(PostgreSQLStore):
         if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)).fetchone() is None:
             conn.execute(f"CREATE PUBLICATION {self.quote_column(publication)} FOR TABLE {quoted}")
         seek = self._seeks.get((asset, consumer))
-        capture = _Capture(tables, slot, publication, conn, committed=None if seek is None else lsn_int(seek))
+        capture = _Capture(tables, slot, publication, conn, committed=None if seek is None else lsn_int(seek),
+                           decoder=Decoder(lambda schema, table: self._primary_key(conn, f"{schema}.{table}")))  # fmt: skip
         exists = conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
         if exists is None:
             capture.snapshot, capture.snapshot_end = self._exported_snapshot(capture)
