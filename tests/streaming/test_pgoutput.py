@@ -11,6 +11,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 
+from meshkit.core.errors import UserError
 from meshkit.data.stores.pgoutput import Decoder
 from meshkit.data.stores.postgres_cdc import lsn_text
 from meshkit.data.transfer.changes import ChangeColumns, plan_columns
@@ -110,3 +111,13 @@ def test_a_fan_out_table_ahead_skips_the_rows_it_holds():
         t.asset: t.upserts["id"].to_pylist() for t in plan_columns(chunks, "x_{table}", ["id"], committed)
     }
     assert planned == {"x_a": [3], "x_b": [7, 8]}
+
+
+def test_tables_into_one_asset_keep_their_order_and_one_type_per_field():
+    a, b = _chunk("a", "cu", [1, 2], [10, 20]), _chunk("b", "cu", [2, 3], [10, 20], start=2)
+    b.rows = b.rows.set_column(0, "id", b.rows["id"].cast(pa.int32()))
+    [one] = plan_columns([a, b], "one", ["id"])
+    assert one.upserts.to_pylist() == [{"id": 1, "v": "c1"}, {"id": 2, "v": "c2"}, {"id": 3, "v": "u3"}]
+    b.rows = b.rows.set_column(1, "v", pa.array([1, 2]))
+    with pytest.raises(UserError, match="mix types in one field"):
+        plan_columns([a, b], "one", ["id"])

@@ -218,7 +218,11 @@ def _reduce_columns(asset: str, tables: list[pa.Table], key_names: list[str]) ->
                           hint="Set `spec.destination.keys` (and `mode: merge`).", where="spec.destination.keys")  # fmt: skip
     table = tables[0]
     if len(tables) > 1:  # several source tables, or a table redefined within the batch
-        table = pa.concat_tables(tables, promote_options="permissive").sort_by("__mk_seq")
+        try:
+            table = pa.concat_tables(tables, promote_options="permissive").sort_by("__mk_seq")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise UserError(f"The changes for `{asset}` mix types in one field: {exc}.",
+                            hint="Give each field one type.") from None  # fmt: skip
     missing = [k for k in key_names if k not in table.column_names]
     if missing:
         raise UserError(f"A change for `{asset}` has no key column `{missing[0]}`.",
