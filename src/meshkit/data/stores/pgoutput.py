@@ -95,7 +95,7 @@ class _Rows:
     """One relation's rows decoded from a batch: per column its values' text, per row op, LSN, order."""
 
     relation: Relation
-    values: list[list[bytes | None]] = field(default_factory=list)
+    values: list[list[bytes | None]] = field(init=False)
     ops: list[str] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     seq: list[int] = field(default_factory=list)
