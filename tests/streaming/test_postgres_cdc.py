@@ -66,3 +66,22 @@ def test_snapshot_then_changes_then_restart(cli, workspace, open_mk, pg_dsn, sou
         conn.execute(f'UPDATE "{schema}".orders SET price = 1.00 WHERE id = 1')
     apply(cli, workspace, spec("pgcdc", schema, asset))
     compare(pg_dsn, schema, open_mk, asset)
+
+
+def test_replica_identity_full_keys_changes_by_the_primary_key(pg_dsn, source):
+    from meshkit.data.stores.postgres_cdc import PostgresCDCStore
+
+    schema = source
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'ALTER TABLE "{schema}".orders REPLICA IDENTITY FULL')
+    store = PostgresCDCStore("src", {"dsn": pg_dsn})
+    try:
+        while store.fetch(f"{schema}.orders", "full", 100, 0.1).changes:  # the snapshot
+            pass
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:  # every column is flagged in pgoutput
+            conn.execute(f'UPDATE "{schema}".orders SET qty = qty + 1 WHERE id <= 5')
+        batch = store.fetch(f"{schema}.orders", "full", 100, 5.0)
+        assert [(c.table, c.keys, c.rows.num_rows) for c in batch.columns] == [("orders", ["id"], 5)]
+    finally:
+        store.drop("full")
+        store.close()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,12 +34,10 @@ import pyarrow as pa
 
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.data.stores.base import first_line, missing_asset
-from meshkit.data.stores.pgoutput import Decoder
+from meshkit.data.stores.pgoutput import Decoded, Decoder
 from meshkit.data.stores.postgres import PostgreSQLStore
-from meshkit.data.transfer.changes import Change
+from meshkit.data.transfer.changes import Change, ChangeColumns
 from meshkit.data.transfer.offsets import position_order
-
-_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 def lsn_text(value: int) -> str:
@@ -48,9 +45,16 @@ def lsn_text(value: int) -> str:
     return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
 
 
+def lsn_int(text: str) -> int:
+    """An LSN from the way PostgreSQL writes it (``16/B374D848``)."""
+    high, low = position_order(text)
+    return high << 32 | low
+
+
 @dataclass
 class ChangeBatch:
-    """Changes fetched from a slot, until the destination has committed them."""
+    """Changes fetched from a slot, until the destination has committed them: the snapshot's rows as
+    ``changes``, streamed changes as ``columns`` (Arrow, per table)."""
 
     changes: list[Change]
     positions: dict[str, str]
@@ -58,14 +62,15 @@ class ChangeBatch:
     lag_by_partition: dict[str, int]
     lag_seconds: float
     _confirm: Any = None
+    columns: list[ChangeColumns] = field(default_factory=list)
 
     @property
     def table(self) -> pa.Table:
-        return pa.table({"change": pa.nulls(len(self.changes))})
+        return pa.table({"change": pa.nulls(len(self.changes) + sum(c.rows.num_rows for c in self.columns))})
 
     @property
     def idle(self) -> bool:
-        return not self.changes and not self.positions
+        return not self.changes and not self.columns and not self.positions
 
     def ack(self) -> None:
         if self._confirm is not None:
@@ -84,7 +89,8 @@ class _Capture:
     publication: str
     conn: Any
     decoder: Decoder = field(default_factory=Decoder)
-    committed: str | None = None
+    #: The end LSN of the last transaction the destination holds.
+    committed: int | None = None
     snapshot: Iterator[list[Change]] | None = None
     snapshot_end: str | None = None
 
@@ -139,54 +145,34 @@ class PostgresCDCStore(PostgreSQLStore):
             return ChangeBatch([], {key: capture.snapshot_end}, 0, {key: 0}, 0.0)
         deadline = time.monotonic() + timeout
         while True:
-            changes, end, commit_time = self._peek(capture, max_messages)
-            if changes or time.monotonic() >= deadline:
+            decoded = self._peek(capture, max_messages)
+            if decoded.columns or time.monotonic() >= deadline:
                 break
-            if end is not None:  # only transactions the destination already holds: confirm them now
-                self._advance(capture, end)
+            if decoded.end is not None:  # only transactions the destination already holds: confirm them now
+                self._advance(capture, decoded.end)
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         lag = self._lag(capture)
+        commit_time, end = decoded.commit_time, decoded.end
         seconds = max(0.0, (dt.datetime.now(dt.UTC) - commit_time).total_seconds()) if commit_time else 0.0
-        positions = {key: end} if changes else {}
-        return ChangeBatch(changes, positions, lag, {key: lag}, seconds,
-                           (lambda: self._advance(capture, end)) if changes else None)  # fmt: skip
+        positions = {key: lsn_text(end)} if decoded.columns else {}
+        return ChangeBatch([], positions, lag, {key: lag}, seconds,
+                           (lambda: self._advance(capture, end)) if decoded.columns else None, decoded.columns)  # fmt: skip
 
-    def _peek(self, capture: _Capture, limit: int) -> tuple[list[Change], str | None, dt.datetime | None]:
+    def _peek(self, capture: _Capture, limit: int) -> Decoded:
+        """The changes of whole transactions after the committed LSN, up to about ``limit`` of them.
+
+        NOTE: a binary cursor: bytea arrives as it is, not as hex text to decode.
+        """
         rows = self._in_slot(
             capture,
             "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s, 'proto_version', '1', "
             "'publication_names', %s)",
             (capture.slot, limit, capture.publication),
+            binary=True,
         )
-        changes: list[Change] = []
-        current: list[Change] = []
-        end = commit_time = None
-        for (data,) in rows:
-            data = bytes(data)
-            if data[:1] == b"B":
-                current, commit_time = (
-                    [],
-                    _EPOCH + dt.timedelta(microseconds=struct.unpack_from("!q", data, 9)[0]),
-                )
-            elif data[:1] == b"C":
-                end = lsn_text(struct.unpack_from("!Q", data, 10)[0])
-                skipped = capture.committed is not None and position_order(end) <= position_order(
-                    capture.committed
-                )
-                if not skipped:
-                    for change in current:
-                        change.part, change.position = f"slot:{capture.slot}", end
-                    changes += current
-                current = []
-            elif data[:1] == b"T":
-                current += capture.decoder.truncated(data)
-            else:
-                change = capture.decoder.decode(data)
-                if change is not None:
-                    current.append(change)
-        return changes, end, commit_time
+        return capture.decoder.decode_batch((r[0] for r in rows), f"slot:{capture.slot}", capture.committed)
 
-    def _in_slot(self, capture: _Capture, sql: str, params: tuple) -> list:
+    def _in_slot(self, capture: _Capture, sql: str, params: tuple, binary: bool = False) -> list:
         """Run ``sql`` on the slot, waiting while another backend holds it (``slot_wait_seconds``, default 60).
 
         NOTE: after a kill -9 the server's backend of the killed process keeps the slot until it notices
@@ -195,7 +181,7 @@ class PostgresCDCStore(PostgreSQLStore):
         deadline = time.monotonic() + self.number_option("slot_wait_seconds", 60, (0, 3600), float)
         while True:
             try:
-                return capture.conn.execute(sql, params).fetchall()
+                return capture.conn.cursor(binary=binary).execute(sql, params).fetchall()
             except psycopg.errors.ObjectInUse as exc:
                 if time.monotonic() >= deadline:
                     raise ConfigError(f"Replication slot `{capture.slot}` of store `{self.name}` is in use by another "
@@ -203,11 +189,13 @@ class PostgresCDCStore(PostgreSQLStore):
                                       hint="Run one copy of the transfer at a time, or give each its own `slot`.") from None  # fmt: skip
                 time.sleep(0.5)
 
-    def _advance(self, capture: _Capture, lsn: str) -> None:
+    def _advance(self, capture: _Capture, lsn: int) -> None:
         confirmed = capture.conn.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
                                          (capture.slot,)).fetchone()[0]  # fmt: skip
-        if position_order(lsn) > position_order(confirmed):
-            self._in_slot(capture, "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (capture.slot, lsn))
+        if lsn > lsn_int(confirmed):
+            self._in_slot(
+                capture, "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (capture.slot, lsn_text(lsn))
+            )
         capture.committed = lsn
 
     def _lag(self, capture: _Capture) -> int:
@@ -240,7 +228,9 @@ class PostgresCDCStore(PostgreSQLStore):
         quoted = ", ".join(self.quote(t) for t in tables)
         if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)).fetchone() is None:
             conn.execute(f"CREATE PUBLICATION {self.quote_column(publication)} FOR TABLE {quoted}")
-        capture = _Capture(tables, slot, publication, conn, committed=self._seeks.get((asset, consumer)))
+        seek = self._seeks.get((asset, consumer))
+        capture = _Capture(tables, slot, publication, conn, committed=None if seek is None else lsn_int(seek),
+                           decoder=Decoder(lambda schema, table: self._primary_key(conn, f"{schema}.{table}")))  # fmt: skip
         exists = conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
         if exists is None:
             capture.snapshot, capture.snapshot_end = self._exported_snapshot(capture)

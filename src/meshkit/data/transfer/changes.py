@@ -2,9 +2,10 @@
 
 A source gives :class:`Change` records: Debezium envelopes (``op`` c/u/d/r with ``before``/``after``,
 see :func:`from_debezium`), plain keyed records (a value upserts its key, an empty value deletes
-it, see :func:`from_keyed`) or PostgreSQL logical replication. :func:`plan_changes` groups a batch
-by destination table, keeps the last change of each key, and gives per table the rows to upsert and
-the keys to delete, so one write per table applies the batch. A table is created from the first
+it, see :func:`from_keyed`) or PostgreSQL logical replication (:class:`ChangeColumns`, already
+Arrow). :func:`plan_changes` and :func:`plan_columns` group a batch by destination table, keep the
+last change of each key, and give per table the rows to upsert and the keys to delete, so one
+write per table applies the batch. A table is created from the first
 records' schema and gains a column when a new field appears; a field whose type changes is an
 error naming it.
 """
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meshkit.core.errors import ConfigError, UserError
+from meshkit.data.transfer.offsets import position_order
 
 OPERATIONS = {"c": "insert", "r": "snapshot", "u": "update", "d": "delete", "t": "truncate"}
 
@@ -40,6 +42,25 @@ class Change:
     #: The source position after this change (``topic:partition`` and offset, or the slot and LSN).
     part: str = ""
     position: Any = None
+
+
+#: The columns :class:`ChangeColumns` adds to a table's rows: op, position and order in the batch.
+META_COLUMNS = ("__mk_op", "__mk_position", "__mk_seq")
+
+
+@dataclass
+class ChangeColumns:
+    """Changes of one source table as Arrow, in the order they happened.
+
+    ``rows`` holds the row's columns (a delete's old key, nulls for a truncate), then
+    :data:`META_COLUMNS`: the op (c/u/d/t), the position as an integer (a row is in a destination
+    whose committed position for ``part`` is at or after it) and the row's order in the batch.
+    """
+
+    table: str
+    keys: list[str]
+    part: str
+    rows: pa.Table
 
 
 @dataclass
@@ -166,6 +187,65 @@ def _reduce(asset: str, changes: list[Change], keys: Sequence[str]) -> TableChan
     upsert_table = upsert_table.drop_columns(nulls) if nulls else upsert_table
     delete_table = pa.Table.from_pylist(deleted) if deleted else pa.table({k: [] for k in key_names})
     return TableChanges(asset, key_names, upsert_table, delete_table, counts, truncate)
+
+
+def plan_columns(
+    columns: Sequence[ChangeColumns],
+    asset: str,
+    keys: Sequence[str],
+    committed: dict[str, dict[str, Any]] | None = None,
+) -> list[TableChanges]:
+    """:func:`plan_changes` for changes already in Arrow; rows a table's ``committed`` positions hold are
+    skipped (a fan-out table may be ahead of the others)."""
+    groups: dict[str, list[pa.Table]] = {}
+    key_names: dict[str, list[str]] = {}
+    for chunk in columns:
+        name = asset.replace("{table}", chunk.table)
+        rows = chunk.rows
+        held = (committed or {}).get(name, {}).get(chunk.part)
+        if held is not None:
+            high, low = position_order(held)
+            rows = rows.filter(pc.greater(rows["__mk_position"], high << 32 | low))
+        if rows.num_rows:
+            groups.setdefault(name, []).append(rows)
+            key_names.setdefault(name, list(keys) or chunk.keys)
+    return [_reduce_columns(name, tables, key_names[name]) for name, tables in groups.items()]
+
+
+def _reduce_columns(asset: str, tables: list[pa.Table], key_names: list[str]) -> TableChanges:
+    if not key_names:
+        raise ConfigError(f"Changes for `{asset}` need key columns to be merged on.",
+                          hint="Set `spec.destination.keys` (and `mode: merge`).", where="spec.destination.keys")  # fmt: skip
+    table = tables[0]
+    if len(tables) > 1:  # several source tables, or a table redefined within the batch
+        try:
+            table = pa.concat_tables(tables, promote_options="permissive").sort_by("__mk_seq")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise UserError(f"The changes for `{asset}` mix types in one field: {exc}.",
+                            hint="Give each field one type.") from None  # fmt: skip
+    missing = [k for k in key_names if k not in table.column_names]
+    if missing:
+        raise UserError(f"A change for `{asset}` has no key column `{missing[0]}`.",
+                        hint="Check `spec.destination.keys` against the records' fields.")  # fmt: skip
+    ops = table["__mk_op"]
+    counts = {name: 0 for name in OPERATIONS.values()}
+    for entry in pc.value_counts(ops).to_pylist():
+        counts[OPERATIONS[entry["values"]]] += entry["counts"]
+    truncate = counts["truncate"] > 0
+    if truncate:  # what came before the last truncate is gone with the table's rows
+        table = table.slice(pc.max(pc.indices_nonzero(pc.equal(ops, "t"))).as_py() + 1)
+    last = last_per_key(table, key_names)
+    deleted = pc.equal(last["__mk_op"], "d")
+    upserts = last.filter(pc.invert(deleted)).drop_columns(list(META_COLUMNS))
+    deletes = last.filter(deleted).select(key_names)
+    return TableChanges(
+        asset,
+        key_names,
+        upserts if upserts.num_rows else pa.table({}),
+        deletes if deletes.num_rows and not truncate else pa.table({k: [] for k in key_names}),
+        counts,
+        truncate,
+    )
 
 
 def conform(upserts: pa.Table, existing: pa.Schema | None, asset: str) -> pa.Table:

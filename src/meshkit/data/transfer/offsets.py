@@ -269,6 +269,8 @@ def resume_from(committed: Sequence[dict[str, str]]) -> dict[str, str]:
 
 def position_order(position: Any) -> tuple[int, ...]:
     """A comparable form of a position: a Kafka offset, or an LSN ``X/Y``."""
+    if isinstance(position, int):
+        return (0, position)
     text = str(position)
     if "/" in text:
         high, low = text.split("/")

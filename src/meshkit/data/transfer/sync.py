@@ -25,7 +25,7 @@ import pyarrow as pa
 from meshkit.core.errors import ConfigError
 from meshkit.core.runs import now
 from meshkit.data.stores.base import ColumnSchema, WriteResult, missing_asset
-from meshkit.data.transfer.changes import conform, last_per_key, plan_changes
+from meshkit.data.transfer.changes import conform, last_per_key, plan_changes, plan_columns
 from meshkit.data.transfer.offsets import Write, ledger_for, position_order, resume_from
 from meshkit.data.transfer.plan import Job, Outcome, check_conflict
 from meshkit.data.transfer.runner import TransferRunner, classify, iso_time
@@ -237,8 +237,10 @@ class SyncTransferRunner(TransferRunner):
             raise ConfigError(f"Change data is merged by key, which store `{job.destination.name}` ({job.destination.type}) "
                               "cannot do with its positions.", where="spec.destination.store",
                               hint="Write change data to Iceberg or a SQL database.")  # fmt: skip
-        changes = [c for c in batch.changes if not self._already_in(job, c)]
-        tables = plan_changes(changes, job.destination_asset, job.keys)
+        if getattr(batch, "columns", None):
+            tables = plan_columns(batch.columns, job.destination_asset, job.keys, self.committed)
+        else:
+            tables = plan_changes(self._not_in(job, batch.changes), job.destination_asset, job.keys)
         writes = []
         for t in tables:
             existing = _arrow_schema(job.destination, t.asset)
@@ -263,11 +265,21 @@ class SyncTransferRunner(TransferRunner):
         )
         return WriteResult(rows=sum(r.rows for r in results))
 
-    def _already_in(self, job: Job, change) -> bool:
-        """Whether ``change`` is at or before what its table committed (a fan-out table may be ahead)."""
-        asset = job.destination_asset.replace("{table}", change.table or "")
-        committed = self.committed.get(asset, {}).get(change.part)
-        return committed is not None and position_order(change.position) < position_order(committed)
+    def _not_in(self, job: Job, changes: list) -> list:
+        """The changes not yet in their table (a fan-out table may be ahead): at or after what it committed."""
+        committed = {
+            asset: {part: position_order(p) for part, p in positions.items()}
+            for asset, positions in self.committed.items()
+        }
+        if not any(committed.values()):
+            return changes
+        pattern = job.destination_asset
+        return [
+            c
+            for c in changes
+            if (held := committed.get(pattern.replace("{table}", c.table or ""), {}).get(c.part)) is None
+            or position_order(c.position) >= held
+        ]
 
     def _publish(self) -> None:
         """Keep the running transfer's status current (lag, batches, last commit) for `transfer status`,
