@@ -26,7 +26,8 @@ from meshkit.service.deployments import get as get_deployment
 from meshkit.service.exceptions import ConflictError, NotFoundError
 from meshkit.service.executors import run_log
 from meshkit.service.reads import read
-from meshkit.service.tables import deployments, executions
+from meshkit.service.sources import _normalized_zip, content_hash
+from meshkit.service.tables import deployments, executions, sources
 
 if TYPE_CHECKING:
     from meshkit.service.runtime import ControlService
@@ -42,6 +43,27 @@ _COLUMNS = [runs.c.id, runs.c.name, runs.c.team, runs.c.status, runs.c.created_a
 
 def new_execution_id(job: str, at: datetime) -> str:
     return f"{job}-{at:%Y%m%dT%H%M%S}-{_random.token_hex(4)}"
+
+
+def queue_with_source(conn, svc, run: RunRecord, *, team: str, deployment: str, files: dict[str, bytes],
+                      actor: str) -> int:  # fmt: skip
+    """Queue a manual execution of ``run`` on ``files``, kept as the next source version of ``team``/``run.name``
+    when they differ from the latest one (in the caller's transaction); returns the version it runs."""
+    sha = content_hash(files)
+    latest = conn.execute(sa.select(sources.c.version, sources.c.sha256).where(sources.c.team == team, sources.c.job == run.name)
+                          .order_by(sources.c.version.desc()).limit(1)).first()  # fmt: skip
+    changed = latest is None or latest.sha256 != sha
+    version = (latest.version if latest else 0) + changed
+    if changed:
+        conn.execute(sources.insert().values(team=team, job=run.name, version=version, sha256=sha,
+                                             size=sum(len(v) for v in files.values()), files=sorted(files),
+                                             created_by=actor, created_at=run.created_at,
+                                             content=_normalized_zip(files)))  # fmt: skip
+    conn.execute(runs.insert().values(run_row(run)))
+    conn.execute(executions.insert().values(
+        run_id=run.id, team=team, job=run.name, deployment=deployment, version=version, trigger="manual", attempt=1,
+        executor=svc.executor.name, state="queued", started_by=actor, submitted_at=run.created_at))  # fmt: skip
+    return version
 
 
 def run_row(run: RunRecord) -> dict[str, Any]:

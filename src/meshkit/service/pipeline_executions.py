@@ -12,18 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from meshkit.core.errors import ConfigError
-from meshkit.core.metadata import runs
 from meshkit.core.runs import RunRecord, now
 from meshkit.pipelines import DEPLOYED_FILE
 from meshkit.service import audit
 from meshkit.service.exceptions import ConflictError
-from meshkit.service.executions import active_count, new_execution_id, run_row
+from meshkit.service.executions import active_count, new_execution_id, queue_with_source
 from meshkit.service.executors import run_log
-from meshkit.service.sources import _normalized_zip, content_hash
-from meshkit.service.tables import executions, sources
 
 #: The deployment name of a workspace pipeline's executions (it has no deployment).
 DEPLOYMENT = "workspace"
@@ -34,9 +29,7 @@ def submit(svc, name: str, team: str, path: Path, *, actor: str) -> RunRecord:
     if svc.executor.name != "local":  # another executor's pods do not hold the workspace
         raise ConfigError(f"The `{svc.executor.name}` executor runs deployed pipelines only.",
                           hint=f"Deploy it: meshkit pipeline deploy {name}")  # fmt: skip
-    text = path.read_bytes()
-    files = {DEPLOYED_FILE: text}
-    sha, at = content_hash(files), now()
+    files, at = {DEPLOYED_FILE: path.read_bytes()}, now()
     run_id = new_execution_id(name, at)
     run = RunRecord(id=run_id, kind="pipeline", name=name, team=team, created_at=at,
                     arguments={"file": str(path.relative_to(svc.meshkit.workspace.root))},
@@ -45,18 +38,7 @@ def submit(svc, name: str, team: str, path: Path, *, actor: str) -> RunRecord:
         if active_count(conn, team, name):
             raise ConflictError(f"Pipeline `{name}` is still running.",
                                 hint="Wait for it to finish or cancel it, then start again.")  # fmt: skip
-        latest = conn.execute(sa.select(sources.c.version, sources.c.sha256).where(sources.c.team == team, sources.c.job == name)
-                              .order_by(sources.c.version.desc()).limit(1)).first()  # fmt: skip
-        changed = latest is None or latest.sha256 != sha
-        version = (latest.version if latest else 0) + changed
-        if changed:
-            conn.execute(sources.insert().values(team=team, job=name, version=version, sha256=sha, size=len(text),
-                                                 files=[DEPLOYED_FILE], created_by=actor, created_at=at,
-                                                 content=_normalized_zip(files)))  # fmt: skip
-        conn.execute(runs.insert().values(run_row(run)))
-        conn.execute(executions.insert().values(
-            run_id=run_id, team=team, job=name, deployment=DEPLOYMENT, version=version, trigger="manual", attempt=1,
-            executor=svc.executor.name, state="queued", started_by=actor, submitted_at=at))  # fmt: skip
+        queue_with_source(conn, svc, run, team=team, deployment=DEPLOYMENT, files=files, actor=actor)
         audit.record(conn, actor, "pipeline.start", team=team, target=f"{name}/{run_id}")
     svc.metrics.submitted(run.status)
     svc.wake()

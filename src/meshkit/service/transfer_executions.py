@@ -12,15 +12,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from meshkit.core.errors import ConfigError
-from meshkit.core.metadata import runs
 from meshkit.core.redaction import strip_credentials
 from meshkit.core.runs import RunRecord, now
 from meshkit.service import audit
 from meshkit.service.exceptions import ConflictError, NotFoundError
-from meshkit.service.executions import ACTIVE_STATES, active_count, new_execution_id, run_row
+from meshkit.service.executions import ACTIVE_STATES, active_count, new_execution_id, queue_with_source
 from meshkit.service.executors import TRANSFER_FILE, run_log
-from meshkit.service.sources import _normalized_zip, content_hash
-from meshkit.service.tables import executions, sources
+from meshkit.service.tables import executions
 
 #: The scope of transfers in the executions and sources tables (roles on ``*`` read and apply them).
 TEAM = "*"
@@ -35,7 +33,6 @@ def submit(svc, transfer, text: str, *, actor: str) -> RunRecord:
                           "store in meshkit.toml [stores.NAME].")  # fmt: skip
     name, at = transfer.name, now()
     files = {TRANSFER_FILE: text.encode()}
-    sha = content_hash(files)
     run_id = new_execution_id(name, at)
     run = RunRecord(id=run_id, kind="transfer", name=name, team=svc.meshkit.config.get("team"),
                     arguments={"file": TRANSFER_FILE}, created_at=at, log_path=str(run_log(svc.log_dir, run_id)))  # fmt: skip
@@ -43,21 +40,7 @@ def submit(svc, transfer, text: str, *, actor: str) -> RunRecord:
         if active_count(conn, TEAM, name):
             raise ConflictError(f"Transfer `{name}` is still running.",
                                 hint=f"Wait for it to finish or cancel it (POST /api/v1/transfers/{name}/cancel).")  # fmt: skip
-        latest = conn.execute(sa.select(sources.c.version, sources.c.sha256).where(sources.c.team == TEAM, sources.c.job == name)
-                              .order_by(sources.c.version.desc()).limit(1)).first()  # fmt: skip
-        version = (
-            latest.version
-            if latest is not None and latest.sha256 == sha
-            else (latest.version if latest else 0) + 1
-        )
-        if latest is None or latest.sha256 != sha:
-            conn.execute(sources.insert().values(team=TEAM, job=name, version=version, sha256=sha, size=len(text),
-                                                 files=[TRANSFER_FILE], created_by=actor, created_at=at,
-                                                 content=_normalized_zip(files)))  # fmt: skip
-        conn.execute(runs.insert().values(run_row(run)))
-        conn.execute(executions.insert().values(
-            run_id=run_id, team=TEAM, job=name, deployment=DEPLOYMENT, version=version, trigger="manual", attempt=1,
-            executor=svc.executor.name, state="queued", started_by=actor, submitted_at=at))  # fmt: skip
+        queue_with_source(conn, svc, run, team=TEAM, deployment=DEPLOYMENT, files=files, actor=actor)
         audit.record(conn, actor, "transfer.apply", target=name, details={"run_id": run_id})
     svc.metrics.submitted(run.status)
     svc.wake()
