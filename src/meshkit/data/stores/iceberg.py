@@ -16,6 +16,7 @@ table property, so integers read back at the width written; time zones read back
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -212,7 +213,7 @@ class IcebergStore(Store):
             else pa.schema([*stored, *(_canonical_field(f) for f in added)])
         )
         try:
-            with table.transaction() as tx:
+            with _transaction(table) as tx:
                 current = table.schema().as_arrow()
                 if mode == "overwrite" or any(f.name not in current.names or
                                               _plain(current.field(f.name).type) != _plain(f.type) for f in written):  # fmt: skip
@@ -328,6 +329,33 @@ class IcebergStore(Store):
 
     def exists(self, asset: str) -> bool:
         return self.catalog.table_exists(self._identifier(asset))
+
+
+def _transaction(table):
+    """``table.transaction()``, reading its metadata as of its updates once per change of them: pyiceberg's
+    applies the updates to a deep copy of the table metadata at every read (about 18 per append), a cost that
+    grows with the table's snapshots."""
+    return _cached_transaction_type()(table)
+
+
+@functools.cache
+def _cached_transaction_type() -> type:
+    from pyiceberg.table import Transaction
+
+    class CachedTransaction(Transaction):
+        _cached: tuple = (None, None, None)
+
+        @property
+        def table_metadata(self):
+            base, updates, metadata = self._cached
+            if (
+                base is not self._table.metadata or updates is not self._updates
+            ):  # NOTE: both are replaced, never changed
+                metadata = super().table_metadata
+                self._cached = (self._table.metadata, self._updates, metadata)
+            return metadata
+
+    return CachedTransaction
 
 
 def _plain(arrow_type: pa.DataType) -> pa.DataType:

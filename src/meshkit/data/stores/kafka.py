@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,6 +175,8 @@ class KafkaStore(Store):
         for consumer in self._consumers.values():
             consumer.close()
         self._consumers.clear()
+        if "_decoder" in self.__dict__:
+            self.__dict__.pop("_decoder").shutdown(wait=True)
         if self._producer is not None:
             self._producer.flush(10)
         self._producer = self._admin = None
@@ -366,6 +369,17 @@ class KafkaStore(Store):
             )
         return self._with_metadata(table, messages)
 
+    @functools.cached_property
+    def _decoder(self) -> ThreadPoolExecutor:
+        """The thread that decodes the lots of a fetch, in order (Arrow's parser releases the GIL)."""
+        return ThreadPoolExecutor(1, f"meshkit-kafka-decode-{self.name}")
+
+    def _lot(self, asset: str, messages: list, state: _Consumer) -> pa.Table:
+        """One lot of a fetch as Arrow, its value columns typed as the consumer's previous lot."""
+        table = self._table(asset, messages, state.schema)
+        state.schema = pa.schema([f for f in table.schema if not f.name.startswith("_")])
+        return table
+
     def fetch(self, asset: str, consumer: str, max_messages: int, timeout: float,
               busy: Callable[[], bool] | None = None) -> KafkaBatch:  # fmt: skip
         """Up to ``max_messages`` messages for ``consumer``, waiting at most ``timeout`` s for any.
@@ -386,15 +400,14 @@ class KafkaStore(Store):
             wait = max(left, 0.05) if waiting else max(left, 0)
             with state.lock:
                 got = _checked(self, state.client.consume(min(max_messages - len(messages), _CHUNK), wait))
-            if got and not self.changes:  # NOTE: decoded while the client keeps fetching the next messages
-                tables.append(self._table(asset, got, state.schema))
-                state.schema = pa.schema([f for f in tables[-1].schema if not f.name.startswith("_")])
+            if got and not self.changes:  # NOTE: decoded on another thread while this one takes the next lot
+                tables.append(self._decoder.submit(self._lot, asset, got, state))
             messages += got
             if not got and not waiting:
                 break
         changes = self._changes(asset, messages) if self.changes else None
         table = pa.table({"change": pa.nulls(len(changes))}) if changes is not None else (
-            _concat(tables) if tables else pa.table({}))  # fmt: skip
+            _concat([t.result() for t in tables]) if tables else pa.table({}))  # fmt: skip
         positions = {
             position_key(m.topic(), p): m.offset() + 1
             for p, m in _newest(messages, len(state.assigned)).items()
