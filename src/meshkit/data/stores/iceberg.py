@@ -347,10 +347,12 @@ def _cached_transaction_type() -> type:
 
         @property
         def table_metadata(self):
+            if not isinstance(
+                self._updates, tuple
+            ):  # NOTE: the cache relies on updates being replaced, never changed
+                return super().table_metadata
             base, updates, metadata = self._cached
-            if (
-                base is not self._table.metadata or updates is not self._updates
-            ):  # NOTE: both are replaced, never changed
+            if base is not self._table.metadata or updates is not self._updates:
                 metadata = super().table_metadata
                 self._cached = (self._table.metadata, self._updates, metadata)
             return metadata
