@@ -12,11 +12,12 @@ Expressions are sqlglot trees; an engine renders them in its own dialect with :m
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
 import sqlglot
@@ -27,6 +28,25 @@ from meshkit.data.stores.base import Store, WriteResult
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
     from meshkit.data.transforms.base import Udf
+
+
+#: What an exception an engine raised means (:meth:`Engine.error_kind`).
+ErrorKind = Literal["auth", "connection", "memory", "data", "engine"]
+#: Messages of a lost or refused connection (worth retrying), whichever library words them.
+TRANSIENT = re.compile(r"connection refused|could not connect|timed out|timeout|connection reset|server closed|"
+                       r"too many connections|could not receive|terminating connection|failed to connect", re.I)  # fmt: skip
+#: Messages of a store refusing a login.
+AUTH = re.compile(r"password authentication failed|access denied|authentication failed|no pg_hba.conf", re.I)
+
+
+def text_kind(text: str) -> ErrorKind | None:
+    """``auth`` or ``connection`` when an error's ``text`` says a store refused the login or a connection
+    was lost, else ``None``."""
+    if AUTH.search(text):
+        return "auth"
+    if TRANSIENT.search(text):
+        return "connection"
+    return None
 
 
 @dataclass
@@ -89,6 +109,21 @@ class Engine(ABC):
              stores: Sequence[Store] = ()) -> Engine:  # fmt: skip
         """The engine for work touching ``stores`` (an engine may run inside one of them)."""
         return cls(name, options, meshkit)
+
+    # ------------------------------------------------------------------ errors
+
+    @classmethod
+    def error_kind(cls, exc: BaseException) -> ErrorKind | None:
+        """What ``exc`` means when the engine's library raised it: ``auth`` (a store refused the login),
+        ``connection`` (a connection was lost: worth retrying), ``memory``, ``data`` (the statement or the
+        data is wrong) or ``engine``; ``None`` for an exception the engine did not raise."""
+        return None
+
+    @staticmethod
+    def is_connection(obj: object) -> bool:
+        """Whether ``obj`` is a connection of the engine's library that runs statements itself, its
+        ``cursor()`` being a separate connection with its own transaction (DuckDB's)."""
+        return False
 
     # ------------------------------------------------------------------ capabilities
 

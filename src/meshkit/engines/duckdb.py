@@ -7,7 +7,7 @@ into those scans; any other store is read through the store as an Arrow stream.
 
 Option ``config`` holds DuckDB settings for an in-memory connection (``{"enable_external_access":
 False}`` for SQL a user wrote). Outside this package nothing imports ``duckdb``: modules catch
-``DuckDBEngine.ERRORS`` and ask ``DuckDBEngine.error_kind`` what an exception means.
+``Engine.ERRORS`` and ask ``Engine.error_kind`` what an exception means.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from meshkit.core.errors import PlatformError
 from meshkit.core.redaction import strip_credentials
 from meshkit.data.stores.base import Store
 from meshkit.engines import duckdb_io
-from meshkit.engines.base import Engine, Relation, Sink
+from meshkit.engines.base import Engine, ErrorKind, Relation, Sink, text_kind
 
 #: A DuckDB connection (a model build's cursor), for annotations outside this package.
 Connection = duckdb.DuckDBPyConnection
@@ -76,15 +76,15 @@ class DuckDBEngine(Engine):
 
     @staticmethod
     def is_connection(obj: object) -> bool:
-        """Whether ``obj`` is a DuckDB connection (whose ``cursor()`` is a connection of its own)."""
         return isinstance(obj, duckdb.DuckDBPyConnection)
 
-    @staticmethod
-    def error_kind(exc: BaseException) -> str | None:
-        """What a DuckDB exception means: ``memory``, ``data`` (the statement or the data is wrong) or
-        ``engine``; ``None`` for an exception DuckDB did not raise."""
+    @classmethod
+    def error_kind(cls, exc: BaseException) -> ErrorKind | None:
         if not isinstance(exc, duckdb.Error):
             return None
+        kind = text_kind(str(exc))
+        if kind is not None:
+            return kind
         if isinstance(exc, duckdb.OutOfMemoryException):
             return "memory"
         if isinstance(exc, duckdb.CatalogException | duckdb.BinderException | duckdb.ConversionException |

@@ -47,9 +47,9 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
-from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, UserError
+from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
 from meshkit.data.stores.base import Store
-from meshkit.engines.base import Engine, Relation
+from meshkit.engines.base import Engine, ErrorKind, Relation, text_kind
 
 #: Where Debian's ``libpostgresql-jdbc-java`` and ``libmariadb-java`` put the JDBC drivers.
 JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/mariadb-java-client.jar")
@@ -199,27 +199,45 @@ class SparkEngine(Engine):
         except Exception as exc:
             raise self.error(exc, where) from None
 
+    @classmethod
+    def error_kind(cls, exc: BaseException) -> ErrorKind | None:
+        if not type(exc).__module__.startswith(("pyspark", "py4j")):
+            return None
+        text = _java_text(exc)
+        kind = text_kind(text)
+        if kind is not None:
+            return kind
+        if re.search(r"UNAVAILABLE|unresponsive|SparkConnectGrpcException", text):
+            return "connection"
+        if "OutOfMemoryError" in text:
+            return "memory"
+        if type(exc).__name__ in _USER_ERRORS or any(k in text for k in _USER_ERRORS):
+            return "data"
+        return "engine"
+
     def error(self, exc: BaseException, where: str | None = None) -> MeshkitError:
-        """The meshkit error for an exception Spark raised."""
-        kind = type(exc).__name__
-        text = str(exc).strip()
-        java = getattr(exc, "java_exception", None)
-        if java is not None:
-            with contextlib.suppress(Exception):
-                text = str(java.toString())
-        text = re.sub(r"\s*JVM stacktrace:.*", "", text, flags=re.S)
-        line = next((t for t in text.splitlines() if t.strip()), kind).strip()
+        """The meshkit error for an exception Spark raised, of the class the same failure has on any engine
+        (:meth:`error_kind`)."""
+        text = _java_text(exc)
+        line = next((t for t in text.splitlines() if t.strip()), type(exc).__name__).strip()
         line = re.sub(r"^(org\.apache\.spark\.|java\.\w+\.)[\w.$]+:\s*", "", line)
         # NOTE: Spark's "line n pos m" is a place in the SQL sqlglot wrote, not in the user's
         line = re.sub(r";? line \d+ pos \d+;?", ";", line).rstrip(";")
         if self.meshkit is not None:
             line = self.meshkit.redactor.redact(line)
-        if kind in _USER_ERRORS or any(k in text for k in _USER_ERRORS):
+        kind = self.error_kind(exc) or "engine"
+        if kind == "data":
             return UserError(f"Spark could not run the query: {line}", where=where,
                              hint="Nothing was written; fix the spec or the SQL.")  # fmt: skip
-        if re.search(r"Connection refused|UNAVAILABLE|unresponsive|Failed to connect", text):
-            return PlatformError(f"Lost the Spark engine `{self.name}` at {self.url}: {line}", where=where,
-                                 hint="Check that the cluster is running and reachable.")  # fmt: skip
+        if kind == "auth":
+            return ConfigError(f"A store refused Spark's login: {line}", where=where,
+                               hint="Check the user name and password (or their secret).")  # fmt: skip
+        if kind == "connection":
+            return TransientError(f"Lost a connection of Spark engine `{self.name}` at {self.url}: {line}", where=where,
+                                  hint="Check that the cluster and the stores are running and reachable.")  # fmt: skip
+        if kind == "memory":
+            return PlatformError(f"Spark ran out of memory: {line}", where=where,
+                                 hint="Raise `spark.executor.memory` / `spark.driver.memory`.")  # fmt: skip
         return PlatformError(f"Spark failed: {line}", where=where, hint="Run again with --debug for details.")
 
     @property
@@ -584,6 +602,16 @@ class SparkEngine(Engine):
         for path in self._staged:
             shutil.rmtree(path, ignore_errors=True)
         self._staged.clear()
+
+
+def _java_text(exc: BaseException) -> str:
+    """An exception's message (the Java exception's, when there is one), without the JVM stack trace."""
+    text = str(exc).strip()
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        with contextlib.suppress(Exception):
+            text = str(java.toString())
+    return re.sub(r"\s*JVM stacktrace:.*", "", text, flags=re.S)
 
 
 def _quiet_query_errors() -> None:

@@ -31,6 +31,7 @@ from sqlglot import exp
 
 from meshkit.data.stores.base import DataLike, Store, WriteResult, as_reader
 from meshkit.data.stores.sql import added_fields
+from meshkit.engines import engine_types
 
 OFFSETS_TABLE = "meshkit_stream_offsets"
 PROPERTY_PREFIX = "meshkit.positions."
@@ -148,7 +149,7 @@ class SQLLedger(Ledger):
             for w in writes:
                 # NOTE: DELETE, not TRUNCATE: DML stays in the transaction (MySQL commits at a TRUNCATE)
                 if w.truncate and store.exists(w.asset):
-                    _cursor(conn).execute(f"DELETE FROM {store.quote(w.asset)}")
+                    _cursor(store, conn).execute(f"DELETE FROM {store.quote(w.asset)}")
                 if w.deletes is not None and w.deletes.num_rows:
                     _delete_keys(store, conn, w.asset, w.deletes)
                 reader = store._checked_reader(w.asset, w.data, w.mode, w.keys)
@@ -175,7 +176,7 @@ class SQLLedger(Ledger):
         store, table = self.store, self.table(asset)
         parts = ", ".join(_literal(k) for k in positions)
         if parts:
-            _cursor(conn).execute(
+            _cursor(store, conn).execute(
                 f"DELETE FROM {store.quote(table)} WHERE {store.quote_column('stream')} = {_literal(self.stream)} "
                 f"AND {store.quote_column('asset')} = {_literal(asset)} AND {store.quote_column('part')} IN ({parts})"
             )
@@ -228,17 +229,17 @@ def _delete_keys(store, conn, asset: str, keys: pa.Table) -> None:
         return
     names = keys.schema.names
     where = " AND ".join(f"{store.quote_column(n)} = {store.placeholder}" for n in names)
-    cursor = _cursor(conn)
+    cursor = _cursor(store, conn)
     rows = [tuple(r[n] for n in names) for r in keys.to_pylist()]
     cursor.executemany(f"DELETE FROM {store.quote(asset)} WHERE {where}", rows)
 
 
-def _cursor(conn):
-    """Where ``conn``'s transaction runs statements: a DuckDB connection itself (its cursors are connections of
-    their own, each with its own transaction), another driver's cursor."""
-    from meshkit.engines.duckdb import DuckDBEngine
-
-    return conn if DuckDBEngine.is_connection(conn) else conn.cursor()
+def _cursor(store: Store, conn):
+    """Where ``conn`` (a connection of ``store``) runs statements in its transaction: the connection itself when
+    the engine of the store's type says so (``Engine.is_connection``: its cursors are separate connections),
+    else a cursor."""
+    engine = engine_types(store.meshkit).get(store.type) if store.meshkit is not None else None
+    return conn if engine is not None and engine.is_connection(conn) else conn.cursor()
 
 
 def _literal(text: str) -> str:

@@ -9,7 +9,6 @@ end ``Fatal`` at once. Errors in the status are one short line, secrets redacted
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,13 +27,10 @@ from meshkit.data.transfer.spec import BatchTransfer, Endpoint
 from meshkit.data.transfer.state import StateStore, TransferState, trim_history
 from meshkit.data.transforms import Transform, build_transforms, column_sources
 from meshkit.engines import Engine, open_engine
-from meshkit.engines.duckdb import DuckDBEngine
+from meshkit.engines.base import text_kind
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Fatal")
 _RUN_STATUS = {"Succeeded": "succeeded", "Failed": "platform_error", "Fatal": "user_error"}
-_TRANSIENT = re.compile(r"connection refused|could not connect|timed out|timeout|connection reset|server closed|"
-                        r"too many connections|could not receive|terminating connection", re.I)  # fmt: skip
-_AUTH = re.compile(r"password authentication failed|access denied|authentication failed|no pg_hba.conf", re.I)
 
 
 @dataclass
@@ -49,36 +45,38 @@ class TransferResult:
         return self.status["phase"] == "Succeeded"
 
 
-def classify(exc: BaseException, redact: Callable[[str], str]) -> MeshkitError:
-    """A meshkit error for anything an attempt raised: its class decides retry, Failed or Fatal."""
+def classify(exc: BaseException, redact: Callable[[str], str], engine: Engine | None = None) -> MeshkitError:
+    """A meshkit error for anything an attempt on ``engine`` raised: its class decides retry, Failed or Fatal."""
     if isinstance(exc, MissingAssetError):  # a spec naming an asset that is not there is a spec mistake
         return ConfigError(exc.message, hint=exc.hint)
     if isinstance(exc, MeshkitError):
         return exc
     text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    kind = DuckDBEngine.error_kind(exc)
-    if kind is not None:
-        if _AUTH.search(str(exc)):
-            return ConfigError(
-                f"The store refused the login: {text}.",
-                hint="Check the user name and password (or their secret).",
-            )
-        if _TRANSIENT.search(str(exc)):
-            return TransientError(
-                f"Lost the connection to a store: {text}.", hint="Retry when the server is reachable."
-            )
-        if kind == "memory":
-            return PlatformError(f"The transfer ran out of memory: {text}.", hint="Raise `memoryLimit`.")
-        if kind == "data":
-            return UserError(
-                f"The data could not be transferred: {text}.",
-                hint="Nothing was written; fix the data or add a Cast.",
-            )
-        return PlatformError(f"DuckDB failed: {text}.")
+    kind = engine.error_kind(exc) if engine is not None else None
+    if kind is None and isinstance(exc, pa.ArrowInvalid):  # the transforms' Arrow path refused a value
+        kind = "data"
+    if kind == "auth":
+        return ConfigError(
+            f"The store refused the login: {text}.",
+            hint="Check the user name and password (or their secret).",
+        )
+    if kind == "connection":
+        return TransientError(
+            f"Lost the connection to a store: {text}.", hint="Retry when the server is reachable."
+        )
+    if kind == "memory":
+        return PlatformError(f"The transfer ran out of memory: {text}.", hint="Raise `memoryLimit`.")
+    if kind == "data":
+        return UserError(
+            f"The data could not be transferred: {text}.",
+            hint="Nothing was written; fix the data or add a Cast.",
+        )
+    if kind == "engine":
+        return PlatformError(f"Engine `{engine.name}` failed: {text}.")
     if isinstance(exc, OSError):
         return (
             TransientError(f"I/O error: {text}.")
-            if _TRANSIENT.search(str(exc))
+            if text_kind(str(exc)) == "connection"
             else PlatformError(f"I/O error: {text}.")
         )
     return PlatformError(
@@ -156,7 +154,7 @@ class TransferRunner:
         try:
             return execute(self._job(state), dry_run=True)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
-            raise classify(exc, self.mk.redactor.redact) from None
+            raise classify(exc, self.mk.redactor.redact, self._engine) from None
         finally:
             self.close()
 
@@ -229,7 +227,7 @@ class TransferRunner:
             job = self._job(state)
             return self._execute(job)
 
-        classified = lambda exc: classify(exc, self.mk.redactor.redact)  # noqa: E731
+        classified = lambda exc: classify(exc, self.mk.redactor.redact, self._engine)  # noqa: E731
         try:
             outcome = retrying(attempt, retries=self.spec.max_failed_retries, backoff=self.spec.retry_backoff,
                                transient=lambda exc: as_transient(classified(exc)))  # fmt: skip

@@ -133,7 +133,7 @@ class SyncTransferRunner(TransferRunner):
             if not job.source.exists(job.source_asset):
                 raise missing_asset(job.source, job.source_asset)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
-            raise classify(exc, self.mk.redactor.redact) from None
+            raise classify(exc, self.mk.redactor.redact, self._engine) from None
         finally:
             self.close()
         return Outcome(plan=self._plan(job), dry_run=True)
@@ -187,7 +187,7 @@ class SyncTransferRunner(TransferRunner):
                 result = self._commit(job, reader, getattr(batch, "positions", None))
                 self._written_schema = out_schema  # the destination takes it: this transfer wrote it
         except Exception as exc:  # noqa: BLE001 - every failure becomes a meshkit error
-            error = classify(exc, self.mk.redactor.redact)
+            error = classify(exc, self.mk.redactor.redact, self._engine)
             raise type(error)(f"{batch.table.num_rows} row(s) of batch {self.totals['batches'] + 1} were not written "
                               f"(they stay in the stream for the next run): {error.message}", hint=error.hint) from None  # fmt: skip
         batch.ack()
