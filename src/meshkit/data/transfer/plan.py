@@ -13,8 +13,8 @@ a local Parquet ``COPY``), whether it runs Python functions (``SUPPORTS_PYTHON_U
 - ``stream``: the engine reaches neither end: batches flow from ``store.read`` through the Arrow path
   of the transforms into ``store.write``.
 
-An engine without Python functions selects the rows and the transforms run on the Arrow path;
-incremental windows are written in DuckDB's SQL, so they run on engines of that dialect.
+An engine without Python functions selects the rows and the transforms run on the Arrow path.
+Incremental windows are sqlglot expressions, rendered in the engine's dialect like the transforms.
 
 ``Engine.settings`` gives the work its settings: DuckDB runs with ``memory_limit`` set and spills to
 ``.meshkit/tmp``; readers stream fixed-size batches, so memory stays bounded whatever the table
@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from meshkit.core.errors import ConfigError, UserError
+from meshkit.core.errors import UserError
 from meshkit.data.stores.base import Store
-from meshkit.data.transfer.window import Window, open_window
+from meshkit.data.transfer.window import Window, open_window, window_sql
 from meshkit.data.transforms import Transform, column_tags, compile_select, output_schema, transform_reader
 
 if TYPE_CHECKING:
@@ -146,9 +146,6 @@ def execute(job: Job, *, dry_run: bool = False) -> Outcome:
     """Run one attempt of ``job`` (or, with ``dry_run``, check everything and write nothing)."""
     source_schema = _store_schema(job.source, job.source_asset)  # fails early: missing table, bad login
     engine = job.engine
-    if job.incremental and engine.DIALECT != "duckdb":
-        raise ConfigError(f"Incremental windows are computed in DuckDB's SQL; engine `{engine.name}` ({engine.DIALECT} "
-                          "dialect) runs full copies only.", where="spec.engine", hint="Remove `engine`, or `incremental`.")  # fmt: skip
     scanned = engine.can_scan(job.source)
     sink = engine.sink(job.destination, job.destination_asset, job.mode)
     if not scanned and sink is None and not job.incremental:
@@ -173,7 +170,7 @@ def _run_on_engine(job, engine, relation, sink, counter, counted, source_schema,
     sql, window = relation.sql, None
     if job.incremental:
         window = _window(job, engine, relation)
-        sql = f"(SELECT * FROM {sql} WHERE {window.predicate(relation.schema)}) AS _window"
+        sql = window_sql(engine, sql, window, relation.schema)
     arrow_udfs = not engine.SUPPORTS_PYTHON_UDFS and _needs_udfs(job.transforms, relation.schema)
     # NOTE: an engine without Python functions selects the rows; the transforms then run on the Arrow path
     select = compile_select([] if arrow_udfs else job.transforms, sql, relation.schema, engine)

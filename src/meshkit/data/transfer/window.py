@@ -14,12 +14,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from meshkit.core.errors import ConfigError
-from meshkit.data.transforms.base import has_text, literal, quote, text_sql
+from meshkit.data.stores.sql import arrow_to_sql_type
+from meshkit.data.transforms.base import column, fragment, has_text, text_expression
 
 if TYPE_CHECKING:
     from meshkit.engines import Engine
+
+#: The relation's place in a window query, replaced by its SQL once the query is rendered.
+_RELATION = "__mk_window_source__"
 
 
 @dataclass
@@ -33,20 +38,31 @@ class Window:
     high: str | None = None
     high_ids: list[str] = field(default_factory=list)
 
-    def row_id_sql(self, schema: pa.Schema) -> str:
-        parts = [f"coalesce({text_sql(quote(k), schema.field(k).type)}, chr(1))" for k in self.keys]
-        return f"md5({' || chr(31) || '.join(parts)})"
+    def row_id(self, schema: pa.Schema) -> exp.Expression:
+        """A row's id: the MD5 of the canonical text of its key columns."""
+        parts: list[exp.Expression] = [
+            fragment("coalesce(x, chr(1))", x=text_expression(column(k), schema.field(k).type))
+            for k in self.keys
+        ]
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = exp.DPipe(this=exp.DPipe(this=joined, expression=fragment("chr(31)")), expression=part)
+        return exp.func("md5", joined)
 
-    def predicate(self, schema: pa.Schema) -> str:
-        """The SQL predicate (DuckDB) selecting the window's rows of a relation of ``schema``."""
+    def predicate(self, schema: pa.Schema) -> exp.Expression:
+        """The predicate selecting the window's rows of a relation of ``schema``, for any engine to render."""
         if self.high is None:
-            return "false"
-        c, rid = quote(self.cursor), self.row_id_sql(schema)
-        upper = f"({c} < {literal(self.high)} OR ({c} = {literal(self.high)} AND {rid} IN ({_list(self.high_ids)})))"
+            return exp.false()
+        c, rid = column(self.cursor), self.row_id(schema)
+        high = _value(self.high, schema.field(self.cursor).type)
+        upper = exp.or_(c.copy() < high, exp.and_(c.copy().eq(high.copy()), _in(rid, self.high_ids)))
         if self.low is None:
-            return upper
-        skip = f" AND {rid} NOT IN ({_list(self.boundary)})" if self.boundary else ""
-        return f"({c} > {literal(self.low)} OR ({c} = {literal(self.low)}{skip})) AND {upper}"
+            return exp.paren(upper, copy=False)
+        low = _value(self.low, schema.field(self.cursor).type)
+        at_low = c.copy().eq(low)
+        if self.boundary:
+            at_low = exp.and_(at_low, exp.not_(_in(rid.copy(), self.boundary)))
+        return exp.and_(exp.paren(exp.or_(c.copy() > low.copy(), at_low)), exp.paren(upper))
 
     def next_mark(self) -> dict[str, Any] | None:
         """The watermark to keep once the window was written."""
@@ -60,13 +76,34 @@ class Window:
         return {"cursor": self.cursor, "value": self.high, "boundary": boundary}
 
 
-def _list(ids: list[str]) -> str:
-    return ", ".join(literal(i) for i in ids) if ids else "NULL"
+def _value(text: str, arrow_type: pa.DataType) -> exp.Expression:
+    """A cursor value kept as its canonical text, back as a value of the cursor column's type."""
+    if pa.types.is_timestamp(arrow_type) and not arrow_type.tz:
+        # NOTE: a timestamp without time zone: Spark's TIMESTAMP has one (TIMESTAMP_NTZ has none)
+        return exp.cast(exp.Literal.string(text), exp.DataType.build("TIMESTAMP_NTZ", dialect="spark"))
+    if not pa.types.is_string(arrow_type) and not pa.types.is_large_string(arrow_type):
+        return exp.cast(exp.Literal.string(text), arrow_to_sql_type(arrow_type))
+    return exp.Literal.string(text)
+
+
+def _in(rid: exp.Expression, ids: list[str]) -> exp.Expression:
+    return rid.isin(*(exp.Literal.string(i) for i in ids)) if ids else rid.isin(exp.null())
+
+
+def window_sql(engine: Engine, relation: str, window: Window, schema: pa.Schema) -> str:
+    """``relation`` (SQL after ``FROM`` on ``engine``) narrowed to ``window``'s rows, in the engine's dialect."""
+    query = exp.select("*").from_(_RELATION).where(window.predicate(schema))
+    return f"({_rendered(engine, query, relation)}) AS _window"
+
+
+def _rendered(engine: Engine, query: exp.Expression, relation: str) -> str:
+    placeholder = exp.to_identifier(_RELATION).sql(dialect=engine.DIALECT)
+    return engine.sql(query).replace(placeholder, relation, 1)
 
 
 def open_window(engine: Engine, relation: str, schema: pa.Schema, cursor: str, keys: list[str],
                 mark: dict[str, Any] | None) -> Window:  # fmt: skip
-    """Fix the window's upper bound by querying ``relation`` (a relation of the source on ``engine``, DuckDB's SQL)."""
+    """Fix the window's upper bound by querying ``relation`` (SQL after ``FROM`` on ``engine``, any dialect)."""
     if cursor not in schema.names:
         raise ConfigError(f"Incremental cursor column `{cursor}` is not in the source.", where="spec.incremental.cursor",
                           hint=f"Columns: {', '.join(schema.names)}.")  # fmt: skip
@@ -88,14 +125,32 @@ def open_window(engine: Engine, relation: str, schema: pa.Schema, cursor: str, k
         low=mark["value"] if mark else None,
         boundary=list(mark.get("boundary", [])) if mark else [],
     )
-    c = quote(cursor)
-    lower = f"{c} >= {literal(window.low)}" if window.low is not None else f"{c} IS NOT NULL"
-    # NOTE: one scan (an Arrow stream can be scanned only once): the window's cursors and row ids.
-    found = engine.fetch_one(
-        f"WITH s AS MATERIALIZED (SELECT {c} AS c, {window.row_id_sql(schema)} AS rid FROM {relation} WHERE {lower}) "
-        f"SELECT {text_sql('c', schema.field(cursor).type)}, list(DISTINCT rid ORDER BY rid) FROM s "
-        f"WHERE c = (SELECT max(c) FROM s) GROUP BY c"
+    c, cursor_type = column(cursor), schema.field(cursor).type
+    lower = (
+        c.copy() >= _value(window.low, cursor_type)
+        if window.low is not None
+        else c.copy().is_(exp.null()).not_()
     )
-    if found is not None:
-        window.high, window.high_ids = found[0], list(found[1])
+    # NOTE: one scan (an Arrow stream can be scanned only once): the cursors and row ids past the last mark,
+    # and the largest cursor beside each row
+    rows = (
+        exp.select(c.copy().as_("c"), window.row_id(schema).as_("rid"))
+        .from_(_RELATION)
+        .where(lower)
+        .subquery("s")
+    )
+    marked = (
+        exp.select("c", "rid", exp.Window(this=exp.Max(this=exp.column("c"))).as_("m"))
+        .from_(rows)
+        .subquery("w")
+    )
+    query = (
+        exp.select(text_expression(exp.column("c"), cursor_type).as_("high"), exp.column("rid"))
+        .distinct()
+        .from_(marked)
+        .where(exp.column("c").eq(exp.column("m")))
+    )
+    found = engine.fetch(_rendered(engine, query, relation)).to_pydict()
+    if found["high"]:
+        window.high, window.high_ids = found["high"][0], sorted(set(found["rid"]))
     return window
