@@ -26,6 +26,7 @@ from meshkit.models.hooks import run_project_hooks
 from meshkit.models.lineage import LineageIndex, direct_reads, known_relations, table_edges, warehouse_schema
 from meshkit.models.project import Project, load_project
 from meshkit.models.runner import ERROR_STATUSES, BuildOptions, NodeResult, Runner, summarize
+from meshkit.models.spark_profile import dataset_store
 from meshkit.models.state import read_state
 from meshkit.models.warehouse import Warehouse
 
@@ -72,9 +73,12 @@ def write_docs_artifacts(meshkit: Meshkit, project: Project, engine: str | None 
 
 
 def store_name(project: Project) -> str:
-    """The store the project builds into, as ``meshkit.store()`` resolves it."""
+    """The store the project builds into, as ``meshkit.store()`` resolves it; for a ``spark`` target, whose
+    engine keeps the tables, the engine's name (``spark:NAME``)."""
     if project.kind == "workspace":
         return project.settings.get("store", "warehouse")
+    if project.profile.type == "spark":
+        return dataset_store("spark", project.profile.engine or project.profile.target_name)
     return f"duckdb:///{project.profile.path}"
 
 
@@ -82,23 +86,27 @@ def open_warehouse(meshkit: Meshkit, project: Project, engine: str | None = None
     """Where the project builds: its DuckDB store, or the tables of ``engine`` (default: the ``engine`` config
     key) when that engine does not run inside the store."""
     from meshkit.engines import engine_types, open_engine
+    from meshkit.models.engine_warehouse import EngineWarehouse
 
     name = store_name(project)
-    store = meshkit.store(name)
     profile = project.profile
-    if engine is None and profile.engine_options is not None:  # a spark target of profiles.yml
-        options = dict(profile.engine_options)
-        chosen = engine_types(meshkit)[options.pop("type")].open(
-            profile.target_name, options, meshkit, (store,)
-        )
-    else:
-        chosen = open_engine(meshkit, engine or profile.engine, stores=(store,), where="--engine")
     materializations = meshkit.registry("materializations")
+    if profile.type == "spark":  # a spark target of profiles.yml: the engine keeps the tables, no store does
+        if engine is None and profile.engine_options is not None:
+            options = dict(profile.engine_options)
+            chosen = engine_types(meshkit)[options.pop("type")].open(
+                profile.target_name, options, meshkit, ()
+            )
+        else:
+            chosen = open_engine(meshkit, engine or profile.engine, where="--engine")
+        return EngineWarehouse(
+            chosen, dataset_store(chosen.type, chosen.name), materializations, profile.database
+        )
+    store = meshkit.store(name)
+    chosen = open_engine(meshkit, engine or profile.engine, stores=(store,), where="--engine")
     if chosen.can_scan(store):  # the engine runs in the store's file: build there, in transactions
         chosen.close()
         return Warehouse(store.connection, name, materializations)
-    from meshkit.models.engine_warehouse import EngineWarehouse
-
     return EngineWarehouse(chosen, name, materializations, project.profile.database)
 
 

@@ -3,7 +3,9 @@
 dbt-spark's ``method: session`` runs Spark in the dbt process; here it runs meshkit's Spark engine:
 locally (``local[*]``), or on the cluster or Spark Connect server the target names with ``master``
 or ``remote`` (fields of meshkit's ``[engines.NAME]``), or on a meshkit.toml engine named by
-``engine``. ``server_side_parameters`` are Spark settings, as in dbt-spark. The ``thrift``, ``http``
+``engine``. ``server_side_parameters`` are Spark settings, as in dbt-spark. The engine keeps the
+tables, so runs and lineage name them ``spark:NAME/schema.table``, NAME the engine's: the ``engine``
+named, else the target's (see :func:`dataset_store`). The ``thrift``, ``http``
 and ``odbc`` methods talk to a Thrift server or a Databricks cluster, which meshkit does not::
 
     shop:
@@ -25,6 +27,16 @@ from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
 
 #: The target's fields that are the engine's options as they are.
 _ENGINE_FIELDS = ("master", "remote", "partitions", "staging", "warehouse", "app_name", "jars")
+
+
+def dataset_store(engine_type: str, engine_name: str) -> str:
+    """The store part of the dataset names of tables an engine keeps itself (a ``spark`` target's):
+    ``spark:NAME``.
+
+    >>> dataset_store("spark", "dev")
+    'spark:dev'
+    """
+    return f"{engine_type}:{engine_name}"
 
 
 def spark_profile(output: dict[str, Any], target_name: str, profile_name: str, where: str):
