@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,43 @@ def test_a_spark_profile_setting_that_is_not_sparks_is_named(tmp_path):
     finally:
         mk.close()
     assert "profiles.yml" in str(caught.value.where) and "master" in caught.value.hint
+
+
+WIDER_SNAP = """\
+    {% snapshot events_snap %}
+    {{ config(unique_key='id', strategy='timestamp', updated_at='loaded_at', target_schema='main') }}
+    select *, cast(loaded_at as timestamp) + interval 1 hour as seen_at,
+           cast(loaded_at as timestamptz) as seen_tz, cast(id * 1.25 as decimal(12, 2)) as price, {'a': id} as tags
+    from {{ ref('events') }}
+    {% endsnapshot %}
+    """
+
+
+def test_columns_added_to_a_snapshot_source_keep_their_types_on_spark(workspace, spark_engine):
+    """A TIMESTAMP_NTZ, a TIMESTAMP (with time zone), a decimal and a struct column added to the source of a
+    snapshot: the old rows get NULLs of Spark's types, read by sqlglot into the project's SQL and back."""
+    root = workspace.root / "shop"
+    _write(root, {k: v for k, v in PROJECT.items() if k != "snapshots/events_check.sql"})
+    engines = ("duckdb", spark_engine)
+    mk = plugin_workspace(workspace.root)
+    try:
+        first = {e: _build(mk, root, e) for e in engines}
+        _write(root, {"seeds/events.csv": EVENTS_LATER, "snapshots/events_snap.sql": WIDER_SNAP})
+        second = {e: _build(mk, root, e) for e in engines}
+        sql = (
+            "select id, kind, seen_at, seen_tz, price, dbt_valid_to is null as current from main.events_snap"
+        )
+        rows = {e: _rows(mk, root, e, sql) for e in engines}
+        types = dict(open_warehouse(mk, open_project(mk, root), spark_engine).columns(
+            open_project(mk, root).nodes["snapshot.shop.events_snap"].relation))  # fmt: skip
+    finally:
+        mk.close()
+    assert set(first[spark_engine].values()) == set(second[spark_engine].values()) == {"success"}
+    assert second["duckdb"] == second[spark_engine]
+    assert rows[spark_engine] == rows["duckdb"]
+    assert (3, "c", "2024-02-02 12:00:00", "2024-02-02 11:00:00", Decimal("3.75"), True) in rows["duckdb"]
+    assert (types["seen_at"], types["seen_tz"], types["price"]) == (
+        "TIMESTAMP_NTZ",
+        "TIMESTAMP",
+        "DECIMAL(12,2)",
+    )

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import sqlglot
+from sqlglot import exp
+
 from meshkit.engines.duckdb import DuckDBEngine
-from meshkit.models.exceptions import ModelCompileError, UnsupportedFeatureError
+from meshkit.models.exceptions import ModelCompileError, ModelRunError, UnsupportedFeatureError
 from meshkit.models.materialize import TMP_SUFFIX, BuildResult, _replace_kind
 from meshkit.models.nodes import Node, quote
 from meshkit.models.warehouse import Warehouse, run_error
@@ -220,7 +223,7 @@ def _apply_by_rewrite(wh: Warehouse, node: Node, sql: str, staging: str) -> int:
         old = ", ".join(
             ["CASE WHEN s.dbt_scd_id IS NOT NULL THEN s.dbt_valid_to ELSE t.dbt_valid_to END AS dbt_valid_to"
              if n.lower() == "dbt_valid_to" else f"t.{quote(n)}" for n, _ in target_cols]
-            + [f"CAST(NULL AS {t}) AS {quote(n)}" for n, t in added])  # fmt: skip
+            + [f"CAST(NULL AS {_project_type(wh, t)}) AS {quote(n)}" for n, t in added])  # fmt: skip
         cols = ", ".join(quote(n) for n, _ in [*target_cols, *added])
         closing = (f"SELECT dbt_scd_id, dbt_valid_to FROM {staged} "
                    "WHERE dbt_change_type IN ('update', 'delete')")  # fmt: skip
@@ -234,3 +237,13 @@ def _apply_by_rewrite(wh: Warehouse, node: Node, sql: str, staging: str) -> int:
         with wh.building() as engine:
             engine.drop(wh.name(stage))
     return rows
+
+
+def _project_type(wh: Warehouse, engine_type: str) -> str:
+    """A column type as the engine names it (Spark's ``TIMESTAMP_NTZ``), written in the project's SQL, which
+    ``wh.sql`` renders back in the engine's dialect as the same type."""
+    try:
+        return exp.DataType.build(engine_type, dialect=wh.dialect).sql(wh.read)
+    except sqlglot.errors.ParseError:
+        raise ModelRunError(f"Cannot read the column type `{engine_type}` of engine `{wh.engine_name}`.",
+                            hint="Cast the column in the snapshot's query to a plain SQL type.") from None  # fmt: skip
