@@ -6,6 +6,9 @@ skipping rows at ``low`` that the previous run sent (their ids are the ``boundar
 ``high`` inserted after the bound was taken (they are not in ``high_ids``). Rows inserted at the
 boundary timestamp are therefore sent once: never missed, never duplicated. Row ids are MD5s of
 the canonical text of the key columns. Rows whose cursor is null are never sent.
+
+The predicate and the query fixing the bound are sqlglot expressions that the engine renders in its
+dialect, so every engine sends the same rows and keeps the same watermark.
 """
 
 from __future__ import annotations
