@@ -7,6 +7,7 @@ import pytest
 
 from meshkit.core.hookspecs import hookimpl
 from meshkit.data.transfer import parse_transfer, run_transfer
+from meshkit.data.transfer.state import StateStore
 from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.testing import plugin_workspace
 
@@ -36,25 +37,17 @@ class BlindEngine(DuckDBEngine):
     SCANS_STORES = WRITES_STORES = frozenset()
 
 
-class OtherDialectEngine(ScanOnlyEngine):
-    """The scan-only engine, declaring another SQL dialect."""
-
-    type = "other_dialect"
-    DIALECT = "spark"
-
-
 class Engines:
     @hookimpl
     def register_engines(self):
-        return {"scan_only": ScanOnlyEngine, "blind": BlindEngine, "other_dialect": OtherDialectEngine}
+        return {"scan_only": ScanOnlyEngine, "blind": BlindEngine}
 
 
 @pytest.fixture
 def mk(workspace):
     path = workspace.root / "meshkit.toml"
     path.write_text(path.read_text() + '\n[stores.lake]\ntype = "files"\npath = "lake"\n'
-                    '[engines.scan_only]\ntype = "scan_only"\n[engines.blind]\ntype = "blind"\n'
-                    '[engines.other]\ntype = "other_dialect"\n')  # fmt: skip
+                    '[engines.scan_only]\ntype = "scan_only"\n[engines.blind]\ntype = "blind"\n')  # fmt: skip
     instance = plugin_workspace(workspace.root, plugins=[Engines()])
     instance.store("lake").write("orders.parquet", ROWS)
     yield instance
@@ -91,6 +84,17 @@ def test_the_plan_follows_the_engine_s_declared_capabilities(mk):
     )
 
 
-def test_an_incremental_transfer_needs_an_engine_of_duckdb_s_dialect(mk):
-    with pytest.raises(AssertionError, match=r"Incremental windows .* engine `other` \(spark dialect\)"):
-        run(mk, "other", "window.parquet", incremental="  incremental: {cursor: id}\n")
+def test_an_incremental_window_is_the_same_whatever_the_engine_reaches(mk):
+    window = "  incremental: {cursor: id}\n"
+    _, rows = run(mk, None, "inc_duckdb.parquet", incremental=window)
+    assert len(rows) == 3
+    # the window is rendered over the engine's scan, or over the store's stream registered in it
+    assert run(mk, "scan_only", "inc_scan_only.parquet", incremental=window)[1] == rows
+    assert run(mk, "blind", "inc_blind.parquet", incremental=window)[1] == rows
+    marks = {
+        e: StateStore(mk.metadata).get(f"to-inc_{e}-parquet").watermark
+        for e in ("duckdb", "scan_only", "blind")
+    }
+    assert (
+        marks["duckdb"] == marks["scan_only"] == marks["blind"] and marks["duckdb"]["value"] == "4"
+    )  # the source's largest id, filtered or not
