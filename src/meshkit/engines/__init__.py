@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from meshkit.data.stores.base import Store
     from meshkit.engines.base import Engine, Relation
 
-__all__ = ["Engine", "Relation", "engine_names", "engine_types", "open_engine"]
+__all__ = ["Engine", "Relation", "engine_class", "engine_names", "engine_types", "open_engine"]
 
 
 def __getattr__(name: str):
@@ -38,6 +38,16 @@ def __getattr__(name: str):
 def engine_types(meshkit: Meshkit) -> dict[str, type[Engine]]:
     """Every registered engine class by its ``type``."""
     return meshkit.registry("engines")
+
+
+def engine_class(type_name: str, meshkit: Meshkit | None = None) -> type[Engine] | None:
+    """The engine class registered as ``type_name`` (among the built-in ones without ``meshkit``), or ``None``."""
+    if meshkit is not None:
+        return engine_types(meshkit).get(type_name)
+    from meshkit.engines.plugin import register_engines
+
+    entry = register_engines().get(type_name)
+    return None if entry is None else entry.load()
 
 
 def _settings(meshkit: Meshkit) -> dict[str, dict[str, Any]]:

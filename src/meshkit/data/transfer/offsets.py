@@ -31,7 +31,7 @@ from sqlglot import exp
 
 from meshkit.data.stores.base import DataLike, Store, WriteResult, as_reader
 from meshkit.data.stores.sql import added_fields
-from meshkit.engines import engine_types
+from meshkit.engines import engine_class
 
 OFFSETS_TABLE = "meshkit_stream_offsets"
 PROPERTY_PREFIX = "meshkit.positions."
@@ -238,7 +238,7 @@ def _cursor(store: Store, conn):
     """Where ``conn`` (a connection of ``store``) runs statements in its transaction: the connection itself when
     the engine of the store's type says so (``Engine.is_connection``: its cursors are separate connections),
     else a cursor."""
-    engine = engine_types(store.meshkit).get(store.type) if store.meshkit is not None else None
+    engine = engine_class(store.type, store.meshkit)
     return conn if engine is not None and engine.is_connection(conn) else conn.cursor()
 
 
