@@ -35,6 +35,10 @@ ROWS = pa.table({
 })  # fmt: skip
 
 
+#: The status of each check of ``CHECKS`` over ``ROWS``, in order.
+STATUSES = ["pass", "fail", "fail", "fail", "fail", "fail", "pass", "fail", "fail"]
+
+
 def test_checks_on_spark_match_duckdb_row_for_row(workspace, spark_engine, pg_dsn, pg_schema, cli):
     (workspace.root / "checks").mkdir(exist_ok=True)
     (workspace.root / "checks" / "orders.yaml").write_text(CHECKS.format(asset=f"{pg_schema}.orders"))
@@ -56,17 +60,7 @@ def test_checks_on_spark_match_duckdb_row_for_row(workspace, spark_engine, pg_ds
         ]
 
     assert summary(spark) == summary(duckdb)
-    assert [r.status for r in duckdb] == [
-        "pass",
-        "fail",
-        "fail",
-        "fail",
-        "fail",
-        "fail",
-        "pass",
-        "fail",
-        "fail",
-    ]
+    assert [r.status for r in duckdb] == STATUSES
     assert [r.value for r in duckdb][:5] == pytest.approx([6, 1, 1, 100 / 6, 100 / 6])
     assert duckdb[-1].value == pytest.approx(100 / 6)  # (eve, 2024-01-02) twice
     result = cli("check", "--engine", spark_engine)
@@ -94,17 +88,7 @@ def test_checks_of_a_parquet_dataset_share_one_scan_and_agree_on_spark(workspace
                 for r in results]  # fmt: skip
 
     assert summary(spark) == summary(duckdb)
-    assert [r.status for r in duckdb] == [
-        "pass",
-        "fail",
-        "fail",
-        "fail",
-        "fail",
-        "fail",
-        "pass",
-        "fail",
-        "fail",
-    ]
+    assert [r.status for r in duckdb] == STATUSES
 
 
 STREAMED = [

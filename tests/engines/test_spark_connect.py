@@ -8,11 +8,12 @@ import decimal
 
 import pyarrow as pa
 import pytest
-from test_checks_on_engines import CHECKS
+from test_checks_on_engines import CHECKS, STATUSES
 from test_checks_on_engines import ROWS as CHECKED
 from test_models_on_engines import FILES, ORDERS_LATER, _build, _contents, _write
 
 from meshkit.data.transfer import parse_transfer, run_transfer
+from meshkit.engines import open_engine
 from meshkit.models.checks import declared_checks
 from meshkit.quality.runner import run_all_checks
 from meshkit.testing import plugin_workspace
@@ -104,7 +105,19 @@ def test_checks_through_spark_connect_match_duckdb(workspace, connect_engine, pg
                 for r in results]  # fmt: skip
 
     assert summary(connect) == summary(duckdb)
-    assert [r.status for r in duckdb] == ["pass", "fail", "fail", "fail", "fail", "fail", "pass", "fail"]
+    assert [r.status for r in duckdb] == STATUSES
+
+
+def test_a_connect_engine_and_a_classic_one_share_a_process(workspace, connect_engine, spark_engine):
+    """pyspark's generic builder refuses a Connect session beside a classic one and, opened first, turns the
+    process to Connect mode: engines of both kinds open and answer here in either order."""
+    mk = plugin_workspace(workspace.root)
+    try:
+        for name in (spark_engine, connect_engine, spark_engine):
+            with open_engine(mk, name) as engine:
+                assert engine.fetch_one("SELECT 1 + 1") == (2,)
+    finally:
+        mk.close()
 
 
 def test_an_unreachable_connect_server_names_its_url(workspace):

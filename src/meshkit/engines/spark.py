@@ -55,12 +55,14 @@ from meshkit.engines.base import Engine, ErrorKind, Relation, text_kind
 JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/mariadb-java-client.jar")
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 _FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "json", "orc": "orc"}
+#: Spark's types of a UDF's declared result (pyspark.sql.types names; objects, not DDL strings: a classic UDF
+#: parses a string through the JVM, which a Spark Connect client has not).
 _SPARK_TYPES = {
-    "VARCHAR": "string",
-    "BIGINT": "bigint",
-    "INTEGER": "int",
-    "DOUBLE": "double",
-    "BOOLEAN": "boolean",
+    "VARCHAR": "StringType",
+    "BIGINT": "LongType",
+    "INTEGER": "IntegerType",
+    "DOUBLE": "DoubleType",
+    "BOOLEAN": "BooleanType",
 }
 _USER_ERRORS = ("AnalysisException", "ParseException", "IllegalArgumentException", "NumberFormatException",
                 "ArithmeticException", "SparkDateTimeException", "SparkNumberFormatException")  # fmt: skip
@@ -174,8 +176,8 @@ class SparkEngine(Engine):
                 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
                 if not self.remote and not self.master.startswith("spark://"):
                     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-                builder = (
-                    SparkSession.builder.remote(self.remote)
+                builder = (  # NOTE: Connect's own builder: the generic one refuses a classic session in the process
+                    _connect_builder().remote(self.remote)
                     if self.remote
                     else SparkSession.builder.master(self.master)
                 )
@@ -385,6 +387,7 @@ class SparkEngine(Engine):
         return None if row is None else tuple(row)
 
     def register_udf(self, udf) -> None:
+        from pyspark.sql import types
         from pyspark.sql.functions import pandas_udf
 
         func = udf.func
@@ -392,7 +395,7 @@ class SparkEngine(Engine):
         def arrow(*series):
             return func(*[pa.Array.from_pandas(s) for s in series]).to_pandas()
 
-        returns = _SPARK_TYPES.get(udf.returns.upper(), "string")
+        returns = getattr(types, _SPARK_TYPES.get(udf.returns.upper(), "StringType"))()
         wrapped = pandas_udf(arrow, returnType=returns)
         if udf.volatile:
             wrapped = wrapped.asNondeterministic()
@@ -612,6 +615,18 @@ def _java_text(exc: BaseException) -> str:
         with contextlib.suppress(Exception):
             text = str(java.toString())
     return re.sub(r"\s*JVM stacktrace:.*", "", text, flags=re.S)
+
+
+def _connect_builder():
+    """A Spark Connect session builder that works beside a classic session of this process.
+
+    ``SparkSession.builder.remote`` refuses one when a classic session runs (``SESSION_ALREADY_EXIST``)
+    and, when none runs, switches the whole process to Connect mode, so a classic engine opened
+    after it fails; Connect's own builder does neither.
+    """
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    return ConnectSession.builder
 
 
 def _quiet_query_errors() -> None:
