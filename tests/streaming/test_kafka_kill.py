@@ -17,8 +17,12 @@ from conftest import DESTINATIONS
 from meshkit.data.stores.kafka import KafkaStore
 
 MESHKIT = str(Path(sys.executable).parent / "meshkit")
-ROWS = 8_000
-KILL_AFTER = (1.5, 2.5, 4.0)  # seconds after each start: at start-up, mid-stream, later
+ROWS = 30_000
+KILL_AFTER = (
+    1.5,
+    2.5,
+    4.0,
+)  # seconds after each start: at start-up, mid-stream, later (300 batches outlast them)
 
 
 def _rows(table: pa.Table) -> list[tuple]:

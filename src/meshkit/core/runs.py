@@ -25,8 +25,9 @@ from meshkit.core.statuses import RunStatus
 
 #: Names the run that the runs a process records belong to (set by a pipeline for its nodes' commands).
 PARENT_ENV = "MESHKIT_PARENT_RUN"
-#: Seconds a step's record may wait in memory before it is written (see ``RunStore.save_step``).
-STEP_FLUSH_SECONDS = 1.0
+#: Seconds a step's record may wait in memory before it is written (see ``RunStore.save_step``): short
+#: enough that a process killed during a step leaves the step recorded, long enough for a burst of short runs.
+STEP_FLUSH_SECONDS = 0.25
 #: Statements built once: a run's saves pass their values as parameters (no statement built per save).
 _UPDATE_RUN = runs.update().where(runs.c.id == sa.bindparam("_id"))
 _UPDATE_STEP = run_steps.update().where(
