@@ -3,9 +3,10 @@
 Checks the schema (every contract column exists with a compatible type), the column constraints
 (required, unique, primary key, lengths, ranges, patterns), the ODCS quality rules (library
 metrics and SQL) and the freshness SLA on the workspace's engine, which reads the port where it
-lies. The checks are sqlglot expressions the engine renders in its dialect; every aggregate (the
-column constraints, the library metrics, a SQL rule that is one aggregate over the port, the
-freshness) runs in one statement over one scan of the port, other SQL rules each on their own.
+lies. The checks are built as sqlglot expressions in DuckDB's dialect, which the engine transpiles
+into its own; every aggregate (the column constraints, the library metrics, a SQL rule that is one
+aggregate over the port, the freshness) runs in one statement over one scan of the port, other SQL
+rules each on their own (:meth:`meshkit.quality.scans.DatasetScans.values`, as for checks).
 """
 
 from __future__ import annotations
@@ -13,20 +14,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 
 from meshkit.core.errors import ConfigError, UserError
 from meshkit.data.transforms.base import quote
-from meshkit.engines import Engine, open_engine
+from meshkit.engines import open_engine
 from meshkit.products.diff import seconds
 from meshkit.products.spec import Column, OutputPort, QualityRule
 from meshkit.quality.fold import fold_query
-from meshkit.quality.scans import DatasetScans, bounded
+from meshkit.quality.scans import RELATION, DatasetScans, bounded
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -74,8 +73,8 @@ class PortReport:
 
 
 @contextlib.contextmanager
-def port_scans(meshkit: Meshkit, dataset: str) -> Iterator[tuple[Engine, DatasetScans]]:
-    """The workspace's engine and the scans of ``dataset`` on it.
+def port_scans(meshkit: Meshkit, dataset: str) -> Iterator[DatasetScans]:
+    """The scans of ``dataset`` on the workspace's engine.
 
     The engine reads the port where it lies (a DuckDB table in place, PostgreSQL through its
     scanner, JDBC on Spark); a port it can only stream is read again for each query that cannot
@@ -91,7 +90,7 @@ def port_scans(meshkit: Meshkit, dataset: str) -> Iterator[tuple[Engine, Dataset
             raise UserError(f"Cannot read `{dataset}`: {message}",
                             hint="Run the job or transfer that writes the port first.") from None  # fmt: skip
         try:
-            yield engine, scans
+            yield scans
         finally:
             scans.close()
 
@@ -113,8 +112,8 @@ def compare(rule: QualityRule, value: Any) -> bool:
     }[op]()
 
 
-# ---------------------------------------------------------------------------- expressions (DuckDB's, rendered
-# by the engine in its dialect)
+# ---------------------------------------------------------------------------- expressions (DuckDB's, transpiled
+# by the engine into its dialect)
 
 
 def _col(name: str) -> exp.Column:
@@ -206,9 +205,9 @@ def _rule_sql(rule: QualityRule, relation: str, column: str | None) -> str:
 
 @dataclass
 class _Pending:
-    """A value to compute: an aggregate of the one scan (``aggregate``) or a query of its own (``query``)."""
+    """A value to compute: an aggregate of the one scan (``aggregate``, DuckDB SQL) or a query of its own."""
 
-    aggregate: exp.Expression | None = None
+    aggregate: str | None = None
     query: str | None = None
     reads: int = 1
     value: Any = None
@@ -217,61 +216,34 @@ class _Pending:
 class _Batch:
     """The port's aggregates, computed in one statement over one scan; other queries each on their own."""
 
-    def __init__(self, engine: Engine, scans: DatasetScans):
-        self.engine, self.scans, self.pending = engine, scans, []
+    def __init__(self, scans: DatasetScans):
+        self.scans, self.pending = scans, []
 
-    def aggregate(self, expression: exp.Expression) -> _Pending:
-        self.pending.append(_Pending(aggregate=expression))
+    def aggregate(self, expression: exp.Expression | str) -> _Pending:
+        sql = expression if isinstance(expression, str) else expression.sql(dialect="duckdb")
+        self.pending.append(_Pending(aggregate=sql))
         return self.pending[-1]
 
     def rule(self, rule: QualityRule, column: str | None) -> _Pending:
         if rule.type != "sql":
             return self.aggregate(_metric(rule, column))
-        folded = fold_query(_rule_sql(rule, _TOKEN, column), _TOKEN)
+        query = _rule_sql(rule, RELATION, column)
+        folded = fold_query(query, RELATION)
         if folded is not None:
-            return self.aggregate(sqlglot.parse_one(folded, read="duckdb"))
-        query = _rule_sql(rule, _TOKEN, column)
-        self.pending.append(_Pending(query=query, reads=query.count(_TOKEN)))
+            return self.aggregate(folded)
+        self.pending.append(_Pending(query=query, reads=query.count(RELATION)))
         return self.pending[-1]
 
     def run(self) -> None:
         """Compute every value; a failed one holds its exception."""
         aggregates = [p for p in self.pending if p.aggregate is not None]
-        if aggregates:
-            try:
-                for p, value in zip(aggregates, self._select(aggregates), strict=True):
-                    p.value = value
-            except Exception:  # noqa: BLE001 - one is broken: find which
-                for p in aggregates:
-                    p.value = self._alone(p)
-        for p in self.pending:
-            if p.query is not None:
-                p.value = self._alone(p)
-
-    def _select(self, aggregates: list[_Pending]) -> list[Any]:
-        with self.scans.scan() as relation:
-            select = exp.select(*[p.aggregate for p in aggregates]).from_(exp.to_table(_TOKEN))
-            sql = self.engine.sql(select).replace(_TOKEN, relation)
-            return [_number(v) for v in self.engine.fetch_one(sql)]
-
-    def _alone(self, p: _Pending) -> Any:
-        try:
-            if p.aggregate is not None:
-                return self._select([p])[0]
-            with self.scans.scan(p.reads) as relation:
-                row = self.engine.fetch_one(self.engine.transpile(p.query.replace(_TOKEN, relation)))
-            return _number(row[0] if row else None)
-        except Exception as exc:  # noqa: BLE001 - the engine's error is this value's
-            return exc
-
-
-#: Where the port's relation goes while its SQL is built.
-_TOKEN = "__mk_port__"
+        queries = [p for p in self.pending if p.query is not None]
+        values = self.scans.values([p.aggregate for p in aggregates], [(p.query, p.reads) for p in queries])
+        for p, value in zip(aggregates + queries, values, strict=True):
+            p.value = _number(value)
 
 
 def _number(value: Any) -> Any:
-    if isinstance(value, Decimal):  # NOTE: Spark's fractions are decimals where DuckDB's may be floats
-        return float(value)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
@@ -360,8 +332,9 @@ def _freshness(batch: _Batch, schema: pa.Schema, port: OutputPort) -> list:
             continue
         newest = exp.Max(this=_col(sla.element))
         latest = batch.aggregate(exp.cast(newest, exp.DataType.build("VARCHAR")))
-        age = batch.aggregate(sqlglot.parse_one(
-            f"epoch(current_timestamp) - epoch(CAST(max({quote(sla.element)}) AS TIMESTAMPTZ))", read="duckdb"))  # fmt: skip
+        age = batch.aggregate(
+            f"epoch(current_timestamp) - epoch(CAST(max({quote(sla.element)}) AS TIMESTAMPTZ))"
+        )
         results.append(_fresh(sla.element, latest, age, limit))
     return results
 
@@ -383,8 +356,8 @@ def _fresh(element: str, latest: _Pending, age: _Pending, limit: float):
 def check_port(meshkit: Meshkit, port: OutputPort) -> PortReport:
     """Every contract check of ``port`` against its live data, the aggregates of all in one scan of the port."""
     report = PortReport(port.name, port.dataset)
-    with port_scans(meshkit, port.dataset) as (engine, scans):
-        batch, schema, planned = _Batch(engine, scans), scans.schema, []
+    with port_scans(meshkit, port.dataset) as scans:
+        batch, schema, planned = _Batch(scans), scans.schema, []
         for column in port.contract.schema_:
             planned.extend(_column_checks(batch, schema, column))
         planned.extend(_rule_result(batch, rule, None) for rule in port.contract.quality)

@@ -14,7 +14,6 @@ models and sources in properties YAML, and in ``checks/*.yaml`` files of the wor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from meshkit.core.errors import ConfigError, UserError
@@ -23,7 +22,7 @@ from meshkit.core.runs import RunRecord
 from meshkit.core.specs import read_yaml
 from meshkit.engines import Engine, open_engine
 from meshkit.quality.checks import Check, Schema
-from meshkit.quality.scans import DatasetScans, bounded
+from meshkit.quality.scans import RELATION, DatasetScans, bounded
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
@@ -85,40 +84,6 @@ def make_checks(meshkit: Meshkit, specs: list[dict[str, Any]], where: str) -> li
     return checks
 
 
-#: Where the relation of a scan goes in a check's expression.
-_RELATION = "__mk_relation__"
-
-
-def _values(
-    engine: Engine, scans: DatasetScans, selects: list[str], reads: list[int] | None = None
-) -> list[Any]:
-    """The values of ``selects`` (aggregates over the dataset's rows when ``reads`` is ``None``, else scalar
-    expressions reading it that often) in one statement; when it fails, each alone (its error as its value)."""
-
-    def run(chosen: list[str], times: int) -> list[Any]:
-        with scans.scan(times) as relation:
-            if reads is None:
-                sql = f"SELECT {', '.join(chosen)} FROM {relation}"
-            else:
-                sql = f"SELECT {', '.join(s.replace(_RELATION, relation) for s in chosen)}"
-            return list(engine.fetch_one(engine.transpile(sql)))
-
-    try:
-        return (
-            run(selects, 1)
-            if reads is None
-            else [run([s], n)[0] for s, n in zip(selects, reads, strict=True)]
-        )
-    except Exception:  # noqa: BLE001 - one check is broken: find which
-        values: list[Any] = []
-        for i, select in enumerate(selects):
-            try:
-                values.append(run([select], 1 if reads is None else reads[i])[0])
-            except Exception as exc:  # noqa: BLE001 - reported as this check's error
-                values.append(exc)
-        return values
-
-
 def _evaluate(engine: Engine, scans: DatasetScans, dataset: str, checks: list[Check]) -> list[CheckResult]:
     results: list[CheckResult] = []
     columns = None
@@ -128,11 +93,9 @@ def _evaluate(engine: Engine, scans: DatasetScans, dataset: str, checks: list[Ch
     # NOTE: the aggregates share one scan of the dataset: a remote table streams through once, never held.
     folded = [c for c in scalar if c.aggregate() is not None]
     alone = [c for c in scalar if c.aggregate() is None]
-    values: list[Any] = []
-    if folded:
-        values += _values(engine, scans, [c.aggregate() for c in folded])
-    if alone:
-        values += _values(engine, scans, [c.expression(_RELATION) for c in alone], [c.reads() for c in alone])
+    values = scans.values(
+        [c.aggregate() for c in folded], [(f"SELECT {c.expression(RELATION)}", c.reads()) for c in alone]
+    )
     scalar = folded + alone
     by_check = dict(zip(map(id, scalar), values, strict=True))
     for check in checks:
@@ -146,8 +109,6 @@ def _evaluate(engine: Engine, scans: DatasetScans, dataset: str, checks: list[Ch
                     CheckResult(dataset, check.name, check.type, "error", None, str(value).replace("\n", " "))
                 )
                 continue
-            if isinstance(value, Decimal):  # NOTE: Spark's fractions are decimals where DuckDB's are floats
-                value = float(value)
             status, message = check.judge(value)
         if status == "fail" and check.severity == "warn":
             status = "warn"

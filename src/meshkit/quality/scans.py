@@ -10,13 +10,18 @@ copied into a table of the engine first, which DuckDB spills to disk past its me
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from meshkit.core.context import Meshkit
     from meshkit.data.stores.base import Store
     from meshkit.engines.base import Engine
+
+
+#: Where the dataset's relation goes in a query of its own (see :meth:`DatasetScans.values`).
+RELATION = "__mk_relation__"
 
 
 @contextlib.contextmanager
@@ -68,6 +73,31 @@ class DatasetScans:
             if table is not None:
                 self.engine.execute(f"DROP TABLE IF EXISTS {table}")
             again.release()
+
+    def values(self, aggregates: Sequence[str], queries: Sequence[tuple[str, int]] = ()) -> list[Any]:
+        """The values of ``aggregates`` (DuckDB SQL over the dataset's rows) in one statement over one scan,
+        then of ``queries`` (a DuckDB ``SELECT`` of one value reading :data:`RELATION`, and how many times it
+        reads it) each on its own. A value that failed is its exception: when the one statement fails, each
+        aggregate runs alone to find which."""
+        values: list[Any] = []
+        if aggregates:
+            try:
+                values += self._fetch(f"SELECT {', '.join(aggregates)} FROM {RELATION}", 1)
+            except Exception:  # noqa: BLE001 - one is broken: find which
+                values += [self._one(f"SELECT {a} FROM {RELATION}", 1) for a in aggregates]
+        return values + [self._one(query, reads) for query, reads in queries]
+
+    def _one(self, query: str, reads: int) -> Any:
+        try:
+            return self._fetch(query, reads)[0]
+        except Exception as exc:  # noqa: BLE001 - the engine's error is this value's
+            return exc
+
+    def _fetch(self, query: str, reads: int) -> list[Any]:
+        with self.scan(reads) as relation:
+            row = self.engine.fetch_one(self.engine.transpile(query.replace(RELATION, relation)))
+        # NOTE: Spark's fractions are decimals where DuckDB's are floats
+        return [float(v) if isinstance(v, Decimal) else v for v in row or (None,)]
 
     def close(self) -> None:
         self.first.release()
