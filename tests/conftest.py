@@ -183,6 +183,46 @@ def spark_engine(workspace, spark_master):
 
 
 @pytest.fixture(scope="session")
+def spark_remote(tmp_path_factory):
+    """The ``sc://`` URL of a Spark Connect server (driver of ``local[2]``) on a free port.
+
+    ``MESHKIT_SPARK_REMOTE`` names one already running (``.ci/run`` starts one); otherwise this process
+    starts its own from pyspark's bundled ``spark-connect`` jar and stops it by pid at the end.
+    """
+    import shutil
+
+    url = os.environ.get("MESHKIT_SPARK_REMOTE")
+    if url:
+        yield url
+        return
+    try:
+        from meshkit.engines.cluster import connect_jar
+    except ImportError as exc:
+        service_missing(f"pyspark is not installed (pip install 'meshkit[spark]'): {exc}")
+    try:
+        import pyspark.sql.connect.session  # noqa: F401 - the client needs grpcio, zstandard...
+    except ImportError as exc:
+        service_missing(f"the Spark Connect client is not installed (pip install 'pyspark[connect]'): {exc}")
+    if shutil.which("java") is None:
+        service_missing("no Java runtime for Spark")
+    if connect_jar() is None:
+        service_missing("pyspark bundles no Spark Connect server (pyspark 4 does)")
+    from meshkit.engines.cluster import start_connect
+
+    server = start_connect(tmp_path_factory.mktemp("spark-connect"), master="local[2]")
+    yield server.master_url
+    server.stop()
+
+
+@pytest.fixture
+def connect_engine(workspace, spark_remote):
+    """Declare engine ``connect`` (Spark through the Connect server) in the workspace's meshkit.toml."""
+    path = workspace.root / "meshkit.toml"
+    path.write_text(path.read_text() + f'\n[engines.connect]\ntype = "spark"\nremote = "{spark_remote}"\n')
+    return "connect"
+
+
+@pytest.fixture(scope="session")
 def s3_endpoint():
     """moto's S3 server on a free local port, for the whole session."""
     try:

@@ -153,17 +153,25 @@ def _contents(mk, root: Path, engine: str) -> dict[str, list[tuple]]:
     return {t: sorted(cur.execute(f'select * from "main"."{t}"').fetchall(), key=repr) for t in TABLES}
 
 
-def test_model_project_builds_the_same_tables_on_spark_as_on_duckdb(workspace, spark_engine, cli):
+def build_twice(workspace, engine: str) -> tuple[dict, dict, dict]:
+    """The shop project built on DuckDB and on ``engine``, then again after new orders: each build's
+    statuses and the tables' contents after the second, by engine."""
     root = workspace.root / "shop"
     _write(root, FILES)
     mk = plugin_workspace(workspace.root)
     try:
-        first = {e: _build(mk, root, e) for e in ("duckdb", spark_engine)}
+        first = {e: _build(mk, root, e) for e in ("duckdb", engine)}
         (root / "seeds" / "orders.csv").write_text(ORDERS_LATER)
-        second = {e: _build(mk, root, e) for e in ("duckdb", spark_engine)}
-        duckdb, spark = (_contents(mk, root, e) for e in ("duckdb", spark_engine))
+        second = {e: _build(mk, root, e) for e in ("duckdb", engine)}
+        contents = {e: _contents(mk, root, e) for e in ("duckdb", engine)}
     finally:
         mk.close()
+    return first, second, contents
+
+
+def test_model_project_builds_the_same_tables_on_spark_as_on_duckdb(workspace, spark_engine, cli):
+    first, second, contents = build_twice(workspace, spark_engine)
+    duckdb, spark, root = contents["duckdb"], contents[spark_engine], workspace.root / "shop"
 
     assert first["duckdb"] == first[spark_engine] and second["duckdb"] == second[spark_engine]
     statuses = second["duckdb"]

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from test_checks_on_engines import CHECKS, STATUSES
 from test_checks_on_engines import ROWS as CHECKED
-from test_models_on_engines import FILES, ORDERS_LATER, _build, _contents, _write
+from test_models_on_engines import build_twice
 
 from meshkit.data.transfer import parse_transfer, run_transfer
 from meshkit.engines import open_engine
@@ -72,16 +72,8 @@ def test_a_postgres_transfer_through_spark_connect_gives_duckdbs_rows(
 
 
 def test_a_model_project_builds_the_same_tables_through_spark_connect(workspace, connect_engine):
-    root = workspace.root / "shop"
-    _write(root, FILES)
-    mk = plugin_workspace(workspace.root)
-    try:
-        first = {e: _build(mk, root, e) for e in ("duckdb", connect_engine)}
-        (root / "seeds" / "orders.csv").write_text(ORDERS_LATER)
-        second = {e: _build(mk, root, e) for e in ("duckdb", connect_engine)}
-        duckdb, connect = (_contents(mk, root, e) for e in ("duckdb", connect_engine))
-    finally:
-        mk.close()
+    first, second, contents = build_twice(workspace, connect_engine)
+    duckdb, connect = contents["duckdb"], contents[connect_engine]
     assert first["duckdb"] == first[connect_engine] and second["duckdb"] == second[connect_engine]
     assert connect == duckdb
     assert len(duckdb["order_facts"]) == 5 and len(duckdb["order_log"]) == 6
