@@ -347,9 +347,7 @@ def _cached_transaction_type() -> type:
 
         @property
         def table_metadata(self):
-            if not isinstance(
-                self._updates, tuple
-            ):  # NOTE: the cache relies on updates being replaced, never changed
+            if not isinstance(self._updates, tuple):  # NOTE: the cache needs updates replaced, never changed
                 return super().table_metadata
             base, updates, metadata = self._cached
             if base is not self._table.metadata or updates is not self._updates:
