@@ -49,6 +49,12 @@ def text_kind(text: str) -> ErrorKind | None:
     return None
 
 
+def tables_read(tree: exp.Expression) -> list[exp.Table]:
+    """The tables the statement ``tree`` reads: its table names, but those of its own CTEs."""
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    return [t for t in tree.find_all(exp.Table) if t.name and (t.db or t.name.lower() not in ctes)]
+
+
 @dataclass
 class Relation:
     """A relation an engine reads: SQL to put after ``FROM`` (in the engine's dialect), its schema, and how

@@ -49,7 +49,7 @@ from sqlglot import exp
 
 from meshkit.core.errors import ConfigError, MeshkitError, PlatformError, TransientError, UserError
 from meshkit.data.stores.base import Store
-from meshkit.engines.base import Engine, ErrorKind, Relation, text_kind
+from meshkit.engines.base import Engine, ErrorKind, Relation, tables_read, text_kind
 
 #: Where Debian's ``libpostgresql-jdbc-java`` and ``libmariadb-java`` put the JDBC drivers.
 JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/mariadb-java-client.jar")
@@ -661,16 +661,9 @@ def _spark_function(node: exp.Expression) -> exp.Expression:
 
 
 def _tables_read(sql: str, dialect: str) -> list[str]:
-    """``schema.name`` of each table ``sql`` names (CTEs' names excepted)."""
-    found = []
-    for tree in sqlglot.parse(sql, read=dialect):
-        if tree is None:
-            continue
-        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-        for table in tree.find_all(exp.Table):
-            if table.name and (table.db or table.name.lower() not in ctes):
-                found.append(f"{table.db or 'default'}.{table.name}")
-    return found
+    """``schema.name`` of each table ``sql`` reads."""
+    trees = [t for t in sqlglot.parse(sql, read=dialect) if t is not None]
+    return [f"{table.db or 'default'}.{table.name}" for tree in trees for table in tables_read(tree)]
 
 
 def _spark_safe(schema: pa.Schema) -> pa.Schema:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
+from meshkit.engines.base import tables_read
 from meshkit.models.exceptions import ModelRunError
 from meshkit.models.nodes import Relation
 
@@ -194,11 +195,10 @@ class EngineWarehouse:
             raise ModelRunError(f"SQL syntax error: {error.get('description') or str(exc).splitlines()[0]}",
                                 where=where, hint="Fix the model's SQL and build again.") from None  # fmt: skip
         for tree in trees:
-            ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
             for table in tree.find_all(exp.Table):
                 table.set("catalog", None)
-                if table.name and (table.db or table.name.lower() not in ctes):  # a table it reads
-                    self._declare(table.db or "default", table.name)
+            for table in tables_read(tree):
+                self._declare(table.db or "default", table.name)
         return self._engine.transpile(";\n".join(t.sql(dialect=self.read) for t in trees), read=self.read)
 
     def locate(self, exc: BaseException, node) -> str:
